@@ -1,0 +1,220 @@
+// Vector back ends of the micro-kernel contract (microkernel.hpp): avx512_vnni, avx2 and scalar.
+//
+// They read the same q4_0_vnni panels as the AMX kernels. In `exact` mode they use the layout
+// directly: a 64-byte chunk masked/shifted gives, in each 32-bit lane n, 4 consecutive unsigned
+// nibbles of column n, so one u8·s8 dot-product instruction (VPDPBUSD, or VPMADDUBSW + VPMADDWD)
+// against 4 activation bytes broadcast to every lane computes 16 (8) columns at once; the +8 bias is
+// removed with the precomputed block sums. In `fast` mode they consume the expanded bf16 VNNI block.
+// `exact` results are bitwise equal to reference_gemm_exact on every back end.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "../core/numeric.hpp"
+#include "../core/target.hpp"
+#include "../format/reference_gemm.hpp"
+#include "../pack/expand.hpp"
+#include "microkernel.hpp"
+
+AMXMM_NAMESPACE_BEGIN
+namespace detail {
+
+struct alignas(64) vector_scratch {
+    alignas(64) bf16 expanded[16 * 32];                // (16, 32) bf16 VNNI block of one panel
+    alignas(64) float acc[kernel_rows * kernel_rows];  // (32, 32) fp32
+};
+
+inline std::int32_t load_i32(const void* p) noexcept {
+    std::int32_t v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
+// ---- scalar --------------------------------------------------------------------------------------
+
+inline void scalar_exact_kernel(const packed_q4_0_vnni_view& w, const prepared_exact& a, const kernel_block& kb,
+                                vector_scratch& s) {
+    read_c_block(kb, s.acc);
+    for (std::int64_t b = kb.b0; b < kb.b1; ++b) {
+        for (int j = 0; j < kb.np; ++j) {
+            const std::uint8_t* q = w.quants(kb.p0 + j, b);
+            const fp16* d = w.scales(kb.p0 + j, b);
+            for (int n = 0; n < 16 && 16 * j + n < kb.nr; ++n) {
+                const float dw = fp16_to_fp32(d[n]);
+                for (int i = 0; i < kb.mr; ++i) {
+                    const std::int8_t* x = a.q_row(kb.m0 + i) + b * block_k;
+                    std::int32_t sumi = 0;
+                    for (int k = 0; k < block_k; ++k) sumi += (packed_nibble(q, n, k) - 8) * x[k];
+                    float& c = s.acc[i * 32 + 16 * j + n];
+                    c = exact_block_update(c, sumi, dw, a.d_row(kb.m0 + i)[b]);
+                }
+            }
+        }
+    }
+    kernel_block out = kb;
+    out.accumulate = false;
+    write_c_block(out, s.acc);
+}
+
+inline void scalar_fast_kernel(const packed_q4_0_vnni_view& w, const prepared_fast& a, const kernel_block& kb,
+                               vector_scratch& s) {
+    for (float& v : s.acc) v = 0.0f;
+    for (std::int64_t b = kb.b0; b < kb.b1; ++b) {
+        for (int j = 0; j < kb.np; ++j) {
+            expand_block_bf16_ref(w.quants(kb.p0 + j, b), w.scales(kb.p0 + j, b), s.expanded);
+            for (int i = 0; i < kb.mr; ++i) {
+                const bf16* x = a.row(kb.m0 + i) + b * block_k;
+                for (int n = 0; n < 16; ++n) {
+                    float c = s.acc[i * 32 + 16 * j + n];
+                    for (int k = 0; k < block_k; ++k)
+                        c += bf16_to_fp32(x[k]) * bf16_to_fp32(s.expanded[(k / 2) * 32 + 2 * n + (k % 2)]);
+                    s.acc[i * 32 + 16 * j + n] = c;
+                }
+            }
+        }
+    }
+    write_c_block(kb, s.acc);
+}
+
+AMXMM_INTRINSICS_BEGIN
+
+// ---- AVX2 ----------------------------------------------------------------------------------------
+
+/// acc[0..7] = acc + float(sumi) * (dw * dx), each operation rounded.
+AMXMM_TARGET_AVX2 inline void exact_update_avx2(float* acc, __m256i sumi, __m256 dw, float dx) {
+    __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(dx));
+    AMXMM_ROUND_HERE(scale);
+    __m256 term = _mm256_mul_ps(_mm256_cvtepi32_ps(sumi), scale);
+    AMXMM_ROUND_HERE(term);
+    _mm256_storeu_ps(acc, _mm256_add_ps(_mm256_loadu_ps(acc), term));
+}
+
+AMXMM_TARGET_AVX2 inline void avx2_exact_kernel(const packed_q4_0_vnni_view& w, const prepared_exact& a,
+                                                const kernel_block& kb, vector_scratch& s) {
+    read_c_block(kb, s.acc);
+    const __m256i low4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+    for (std::int64_t b = kb.b0; b < kb.b1; ++b) {
+        for (int j = 0; j < kb.np; ++j) {
+            const std::uint8_t* q = w.quants(kb.p0 + j, b);
+            const fp16* d = w.scales(kb.p0 + j, b);
+            for (int h = 0; h < 2; ++h) {  // columns 8h .. 8h+7 of the panel
+                __m256i nib[8];            // [2c] elements 8c..8c+3, [2c+1] elements 8c+4..8c+7, u8
+                for (int c = 0; c < 4; ++c) {
+                    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * c + 32 * h));
+                    nib[2 * c] = _mm256_and_si256(v, low4);
+                    nib[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+                }
+                const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d + 8 * h)));
+                for (int i = 0; i < kb.mr; ++i) {
+                    const std::int8_t* x = a.q_row(kb.m0 + i) + b * block_k;
+                    __m256i sum = _mm256_setzero_si256();
+                    for (int t = 0; t < 8; ++t) {
+                        const __m256i xb = _mm256_set1_epi32(load_i32(x + 4 * t));
+                        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(nib[t], xb), ones));
+                    }
+                    sum = _mm256_sub_epi32(sum, _mm256_set1_epi32(8 * a.sums_row(kb.m0 + i)[b]));
+                    exact_update_avx2(s.acc + i * 32 + 16 * j + 8 * h, sum, dw, a.d_row(kb.m0 + i)[b]);
+                }
+            }
+        }
+    }
+    kernel_block out = kb;
+    out.accumulate = false;
+    write_c_block(out, s.acc);
+}
+
+AMXMM_TARGET_AVX2 inline void avx2_fast_kernel(const packed_q4_0_vnni_view& w, const prepared_fast& a,
+                                               const kernel_block& kb, vector_scratch& s) {
+    for (float& v : s.acc) v = 0.0f;
+    const __m256i high16 = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
+    for (std::int64_t b = kb.b0; b < kb.b1; ++b) {
+        for (int j = 0; j < kb.np; ++j) {
+            expand_block_bf16_ref(w.quants(kb.p0 + j, b), w.scales(kb.p0 + j, b), s.expanded);
+            for (int i = 0; i < kb.mr; ++i) {
+                const bf16* x = a.row(kb.m0 + i) + b * block_k;
+                for (int h = 0; h < 2; ++h) {
+                    __m256 c = _mm256_loadu_ps(s.acc + i * 32 + 16 * j + 8 * h);
+                    for (int r = 0; r < 16; ++r) {  // VNNI row r: lane n holds bf16 elements 2r, 2r+1
+                        const __m256i row = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.expanded + r * 32 + 16 * h));
+                        const __m256 w_even = _mm256_castsi256_ps(_mm256_slli_epi32(row, 16));
+                        const __m256 w_odd = _mm256_castsi256_ps(_mm256_and_si256(row, high16));
+                        c = _mm256_fmadd_ps(_mm256_set1_ps(bf16_to_fp32(x[2 * r])), w_even, c);
+                        c = _mm256_fmadd_ps(_mm256_set1_ps(bf16_to_fp32(x[2 * r + 1])), w_odd, c);
+                    }
+                    _mm256_storeu_ps(s.acc + i * 32 + 16 * j + 8 * h, c);
+                }
+            }
+        }
+    }
+    write_c_block(kb, s.acc);
+}
+
+// ---- AVX-512 VNNI --------------------------------------------------------------------------------
+
+AMXMM_TARGET_AVX512 inline void exact_update_avx512(float* acc, __m512i sumi, __m512 dw, float dx) {
+    __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(dx));
+    AMXMM_ROUND_HERE(scale);
+    __m512 term = _mm512_mul_ps(_mm512_cvtepi32_ps(sumi), scale);
+    AMXMM_ROUND_HERE(term);
+    _mm512_storeu_ps(acc, _mm512_add_ps(_mm512_loadu_ps(acc), term));
+}
+
+AMXMM_TARGET_AVX512 inline void avx512_exact_kernel(const packed_q4_0_vnni_view& w, const prepared_exact& a,
+                                                    const kernel_block& kb, vector_scratch& s) {
+    read_c_block(kb, s.acc);
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    for (std::int64_t b = kb.b0; b < kb.b1; ++b) {
+        for (int j = 0; j < kb.np; ++j) {
+            const std::uint8_t* q = w.quants(kb.p0 + j, b);
+            __m512i nib[8];  // [2c]: elements 8c..8c+3 of each column (u8), [2c+1]: 8c+4..8c+7
+            for (int c = 0; c < 4; ++c) {
+                const __m512i v = _mm512_loadu_si512(q + 64 * c);
+                nib[2 * c] = _mm512_and_si512(v, low4);
+                nib[2 * c + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+            }
+            const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.scales(kb.p0 + j, b))));
+            for (int i = 0; i < kb.mr; ++i) {
+                const std::int8_t* x = a.q_row(kb.m0 + i) + b * block_k;
+                __m512i sum = _mm512_setzero_si512();
+                for (int t = 0; t < 8; ++t) sum = _mm512_dpbusd_epi32(sum, nib[t], _mm512_set1_epi32(load_i32(x + 4 * t)));
+                sum = _mm512_sub_epi32(sum, _mm512_set1_epi32(8 * a.sums_row(kb.m0 + i)[b]));
+                exact_update_avx512(s.acc + i * 32 + 16 * j, sum, dw, a.d_row(kb.m0 + i)[b]);
+            }
+        }
+    }
+    kernel_block out = kb;
+    out.accumulate = false;
+    write_c_block(out, s.acc);
+}
+
+AMXMM_TARGET_AVX512 inline void avx512_fast_kernel(const packed_q4_0_vnni_view& w, const prepared_fast& a,
+                                                   const kernel_block& kb, vector_scratch& s) {
+    for (float& v : s.acc) v = 0.0f;
+    const __m512i high16 = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+    for (std::int64_t b = kb.b0; b < kb.b1; ++b) {
+        for (int j = 0; j < kb.np; ++j) {
+            expand_block_bf16_ref(w.quants(kb.p0 + j, b), w.scales(kb.p0 + j, b), s.expanded);
+            for (int i = 0; i < kb.mr; ++i) {
+                const bf16* x = a.row(kb.m0 + i) + b * block_k;
+                __m512 c = _mm512_loadu_ps(s.acc + i * 32 + 16 * j);
+                for (int r = 0; r < 16; ++r) {  // VNNI row r: lane n holds bf16 elements 2r, 2r+1
+                    const __m512i row = _mm512_loadu_si512(s.expanded + r * 32);
+                    const __m512 w_even = _mm512_castsi512_ps(_mm512_slli_epi32(row, 16));
+                    const __m512 w_odd = _mm512_castsi512_ps(_mm512_and_si512(row, high16));
+                    c = _mm512_fmadd_ps(_mm512_set1_ps(bf16_to_fp32(x[2 * r])), w_even, c);
+                    c = _mm512_fmadd_ps(_mm512_set1_ps(bf16_to_fp32(x[2 * r + 1])), w_odd, c);
+                }
+                _mm512_storeu_ps(s.acc + i * 32 + 16 * j, c);
+            }
+        }
+    }
+    write_c_block(kb, s.acc);
+}
+
+AMXMM_INTRINSICS_END
+
+}  // namespace detail
+AMXMM_NAMESPACE_END

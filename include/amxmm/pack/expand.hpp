@@ -1,0 +1,86 @@
+// Expanding one block (16 rows × 32 K) of a q4_0_vnni panel into AMX B-tile operands:
+//   int8 VNNI : (8, 64) int8  — row r = for each column n, elements 4r..4r+3 (value q, -8..7)
+//   bf16 VNNI : (16, 32) bf16 — row r = for each column n, elements 2r, 2r+1 (value bf16(d·q))
+// Two implementations with identical output bytes: a scalar reference (used by the emulated and
+// vector back ends, and as the test oracle) and an AVX-512 one (used by the hardware AMX kernels).
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "../core/half.hpp"
+#include "../core/target.hpp"
+#include "q4_0_vnni.hpp"
+
+AMXMM_NAMESPACE_BEGIN
+namespace detail {
+
+/// Raw nibble (q + 8) of column n, element k (0..31) of one packed block's 256 quant bytes.
+inline int packed_nibble(const std::uint8_t* quants, int n, int k) noexcept {
+    const std::uint8_t byte = quants[(k / 8) * 64 + n * 4 + (k % 4)];
+    return (k % 8) < 4 ? (byte & 0x0f) : (byte >> 4);
+}
+
+inline void expand_block_int8_ref(const std::uint8_t* quants, std::int8_t* out /* (8, 64) */) noexcept {
+    for (int r = 0; r < 8; ++r)
+        for (int n = 0; n < 16; ++n)
+            for (int j = 0; j < 4; ++j)
+                out[r * 64 + n * 4 + j] = static_cast<std::int8_t>(packed_nibble(quants, n, 4 * r + j) - 8);
+}
+
+inline void expand_block_bf16_ref(const std::uint8_t* quants, const fp16* scales,
+                                  bf16* out /* (16, 32) */) noexcept {
+    for (int n = 0; n < 16; ++n) {
+        const float d = fp16_to_fp32(scales[n]);
+        for (int k = 0; k < 32; ++k)  // d·q is exact in fp32; the bf16 rounding is the only rounding
+            out[(k / 2) * 32 + n * 2 + (k % 2)] = fp32_to_bf16(d * float(packed_nibble(quants, n, k) - 8));
+    }
+}
+
+AMXMM_INTRINSICS_BEGIN
+
+AMXMM_TARGET_AVX512_BF16 inline void expand_block_int8_avx512(const std::uint8_t* quants,
+                                                                std::int8_t* out /* (8, 64) */) noexcept {
+    const __m512i low4 = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8);
+    for (int c = 0; c < 4; ++c) {
+        const __m512i v = _mm512_loadu_si512(quants + 64 * c);
+        const __m512i lo = _mm512_sub_epi8(_mm512_and_si512(v, low4), eight);                        // row 2c
+        const __m512i hi = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), low4), eight);  // row 2c+1
+        _mm512_storeu_si512(out + 128 * c, lo);
+        _mm512_storeu_si512(out + 128 * c + 64, hi);
+    }
+}
+
+AMXMM_TARGET_AVX512_BF16 inline void expand_block_bf16_avx512(const std::uint8_t* quants, const fp16* scales,
+                                                                bf16* out /* (16, 32) */) noexcept {
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales)));  // (16) fp32
+    // Scale per bf16 position 2n+t: positions 0..15 are columns 0..7, positions 16..31 columns 8..15.
+    const __m512 d_lo = _mm512_permutexvar_ps(_mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0), d);
+    const __m512 d_hi =
+        _mm512_permutexvar_ps(_mm512_set_epi32(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8), d);
+    // Even 16-bit words (elements 4r, 4r+1 of each column) to the low half, odd words to the high half.
+    const __m512i even_odd = _mm512_set_epi16(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1,  //
+                                              30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i low4 = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8);
+    for (int c = 0; c < 4; ++c) {
+        const __m512i v = _mm512_loadu_si512(quants + 64 * c);
+        const __m512i rows[2] = {_mm512_sub_epi8(_mm512_and_si512(v, low4), eight),
+                                 _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), low4), eight)};
+        for (int h = 0; h < 2; ++h) {  // int8 row R = 2c + h  ->  bf16 rows 2R, 2R+1
+            const __m512i split = _mm512_permutexvar_epi16(even_odd, rows[h]);
+            for (int t = 0; t < 2; ++t) {
+                const __m256i q32 = t == 0 ? _mm512_castsi512_si256(split) : _mm512_extracti64x4_epi64(split, 1);
+                const __m512 lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q32))), d_lo);
+                const __m512 hi = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q32, 1))), d_hi);
+                const __m512bh packed = _mm512_cvtne2ps_pbh(hi, lo);
+                _mm512_storeu_si512(out + (2 * (2 * c + h) + t) * 32, reinterpret_cast<const __m512i&>(packed));
+            }
+        }
+    }
+}
+
+AMXMM_INTRINSICS_END
+
+}  // namespace detail
+AMXMM_NAMESPACE_END
