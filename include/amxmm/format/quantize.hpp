@@ -13,6 +13,18 @@
 AMXMM_NAMESPACE_BEGIN
 
 namespace detail {
+/// `(int8_t)v` for a float v as ggml's C casts compile on x86 (CVTTSS2SI, then the low byte): truncation
+/// toward zero; NaN and values outside int32 give INT32_MIN ("integer indefinite"), whose low byte is 0.
+/// A plain C++ cast is undefined for those inputs, and they do occur for finite x: a block whose
+/// largest magnitude is below about 2^-125 (Q4_0) or 2^-121 (Q8_0) has 1/d = inf, so x * id is inf or NaN
+/// (such a block stores d = 0 in fp16, so its values decode to 0 whatever the quants are).
+inline int x86_trunc_to_int8(float v) noexcept {
+    const std::int32_t i = (v >= -2147483648.0f && v < 2147483648.0f) ? static_cast<std::int32_t>(v)
+                                                                       : INT32_MIN;
+    const int low = static_cast<int>(static_cast<std::uint32_t>(i) & 0xffu);
+    return low >= 128 ? low - 256 : low;
+}
+
 inline void require_quantizable_row(const float* x, std::int64_t k, const char* fn) {
     require(x != nullptr, errc::invalid_argument, fn, "x is null");
     require(k >= 0 && k % block_k == 0, errc::invalid_argument, fn, "k = ", k, " is not a multiple of 32");
@@ -43,8 +55,8 @@ inline void quantize_row_q4_0_ref(const float* x, block_q4_0* y, std::int64_t k)
             // The product is rounded before the add, as in ggml's scalar reference.
             const float x0 = detail::rounded(xb[j] * id);
             const float x1 = detail::rounded(xb[j + 16] * id);
-            int q0 = static_cast<std::int8_t>(static_cast<int>(x0 + 8.5f));
-            int q1 = static_cast<std::int8_t>(static_cast<int>(x1 + 8.5f));
+            int q0 = detail::x86_trunc_to_int8(x0 + 8.5f);
+            int q1 = detail::x86_trunc_to_int8(x1 + 8.5f);
             q0 = q0 < 15 ? q0 : 15;
             q1 = q1 < 15 ? q1 : 15;
             y[b].qs[j] = static_cast<std::uint8_t>(q0 | (q1 << 4));
@@ -64,7 +76,8 @@ inline void quantize_row_q8_0_ref(const float* x, block_q8_0* y, std::int64_t k)
         const float d = amax / 127.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[b].d = fp32_to_fp16(d);
-        for (int j = 0; j < block_k; ++j) y[b].qs[j] = static_cast<std::int8_t>(std::round(xb[j] * id));
+        for (int j = 0; j < block_k; ++j)
+            y[b].qs[j] = static_cast<std::int8_t>(detail::x86_trunc_to_int8(std::round(xb[j] * id)));
     }
 }
 

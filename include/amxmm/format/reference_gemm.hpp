@@ -15,6 +15,7 @@
 //                          fp32 rounding only.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -69,6 +70,13 @@ inline void reference_gemm_fp64(std::int64_t m, const float* x, std::int64_t ldx
 inline void reference_gemm_exact(std::int64_t m, const float* x, std::int64_t ldx, const q4_0_matrix_view& w,
                                  float* y, std::int64_t ldy) {
     detail::require_reference_args("reference_gemm_exact", m, x, ldx, w, y, ldy);
+    if (m == 0 || w.rows == 0) return;  // nothing to write (x may then be null)
+    // X is quantized to Q8_0, which needs finite values: check them all before any of y is written.
+    for (std::int64_t i = 0; i < m; ++i)
+        for (std::int64_t k = 0; k < w.cols; ++k)
+            detail::require(std::isfinite(x[i * ldx + k]), errc::invalid_argument, "reference_gemm_exact", "x[",
+                            i, " * ldx + ", k, "] = ", x[i * ldx + k],
+                            " is not finite (exact mode quantizes X to Q8_0)");
     const std::int64_t nb = w.blocks_per_row();
     std::vector<block_q8_0> xq(static_cast<std::size_t>(nb));
     for (std::int64_t i = 0; i < m; ++i) {

@@ -29,7 +29,7 @@ public:
         tiles::load_config(ours);
     }
     AMXMM_KERNEL_TARGET ~scoped_tile_context() {
-        if (saved_.palette != 0)
+        if (saved_.palette() != 0)
             tiles::load_config(saved_);
         else
             tiles::release();

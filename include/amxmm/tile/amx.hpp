@@ -20,9 +20,9 @@ namespace detail {
 struct amx_tiles {
     static constexpr const char* name = "amx";
 
-    AMXMM_TARGET_AMX static inline void load_config(const tile_config& cfg) { _tile_loadconfig(&cfg); }
-    AMXMM_TARGET_AMX static inline void store_config(tile_config& cfg) { _tile_storeconfig(&cfg); }
-    AMXMM_TARGET_AMX static inline void release() { _tile_release(); }
+    AMXMM_TARGET_AMX static inline void load_config(const tile_config& cfg) { load_tile_config(cfg); }
+    AMXMM_TARGET_AMX static inline void store_config(tile_config& cfg) { cfg = current_tile_config(); }
+    AMXMM_TARGET_AMX static inline void release() { release_tiles(); }
 
     template <int T>
     AMXMM_TARGET_AMX static inline void zero() {
@@ -37,6 +37,9 @@ struct amx_tiles {
     }
     template <int T>
     AMXMM_TARGET_AMX static inline void load(const void* base, std::int64_t stride) {
+        // GCC's tileloadd asm names only the address: without this barrier the compiler does not
+        // know the load reads memory and may sink earlier stores to that buffer past it.
+        __asm__ volatile("" ::: "memory");
         if constexpr (T == 0) _tile_loadd(0, base, stride);
         else if constexpr (T == 1) _tile_loadd(1, base, stride);
         else if constexpr (T == 2) _tile_loadd(2, base, stride);

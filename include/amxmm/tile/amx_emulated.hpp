@@ -45,14 +45,14 @@ struct amx_emulated_tiles {
     static constexpr const char* name = "amx_emulated";
 
     static void load_config(const tile_config& cfg) {
-        require(cfg.palette <= 1, errc::invalid_argument, "amx_emulated::load_config", "palette ", int(cfg.palette),
+        require(cfg.palette() <= 1, errc::invalid_argument, "amx_emulated::load_config", "palette ", int(cfg.palette()),
                 " is not supported");
         for (int t = 0; t < tile_count; ++t)
-            require(cfg.rows[t] <= tile_max_rows && cfg.colsb[t] <= tile_max_colsb && cfg.colsb[t] % 4 == 0,
-                    errc::invalid_argument, "amx_emulated::load_config", "tile ", t, " shape ", int(cfg.rows[t]),
-                    " x ", cfg.colsb[t], " B is invalid");
+            require(cfg.rows(t) <= unsigned(tile_max_rows) && cfg.colsb(t) <= unsigned(tile_max_colsb) && cfg.colsb(t) % 4 == 0,
+                    errc::invalid_argument, "amx_emulated::load_config", "tile ", t, " shape ", cfg.rows(t),
+                    " x ", cfg.colsb(t), " B is invalid");
         auto& s = amx_emulated_thread_state();
-        s.config = cfg.palette == 0 ? tile_config{} : cfg;
+        s.config = cfg.palette() == 0 ? tile_config{} : cfg;
         std::memset(s.tmm, 0, sizeof s.tmm);  // LDTILECFG zeroes the tile data
     }
     static void store_config(tile_config& cfg) { cfg = amx_emulated_thread_state().config; }
@@ -73,23 +73,23 @@ struct amx_emulated_tiles {
         static_assert(T >= 0 && T < tile_count, "tile register out of range");
         auto& s = configured("load");
         std::memset(s.tmm[T], 0, sizeof s.tmm[T]);
-        for (int r = 0; r < s.config.rows[T]; ++r)
+        for (int r = 0; r < int(s.config.rows(T)); ++r)
             std::memcpy(s.tmm[T] + r * tile_max_colsb, static_cast<const std::uint8_t*>(base) + r * stride,
-                        s.config.colsb[T]);
+                        s.config.colsb(T));
     }
     template <int T>
     static void store(void* base, std::int64_t stride) {
         static_assert(T >= 0 && T < tile_count, "tile register out of range");
         auto& s = configured("store");
-        for (int r = 0; r < s.config.rows[T]; ++r)
+        for (int r = 0; r < int(s.config.rows(T)); ++r)
             std::memcpy(static_cast<std::uint8_t*>(base) + r * stride, s.tmm[T] + r * tile_max_colsb,
-                        s.config.colsb[T]);
+                        s.config.colsb(T));
     }
 
     template <int C, int A, int B>
     static void dp_int8() {
         auto& s = checked_dp<C, A, B>("dp_int8");
-        const int M = s.config.rows[C], N = s.config.colsb[C] / 4, K4 = s.config.colsb[A] / 4;
+        const int M = int(s.config.rows(C)), N = int(s.config.colsb(C)) / 4, K4 = int(s.config.colsb(A)) / 4;
         for (int m = 0; m < M; ++m) {
             auto* c = reinterpret_cast<std::int32_t*>(s.tmm[C] + m * tile_max_colsb);
             const auto* a = reinterpret_cast<const std::int8_t*>(s.tmm[A] + m * tile_max_colsb);
@@ -108,7 +108,7 @@ struct amx_emulated_tiles {
     template <int C, int A, int B>
     static void dp_bf16() {
         auto& s = checked_dp<C, A, B>("dp_bf16");
-        const int M = s.config.rows[C], N = s.config.colsb[C] / 4, K2 = s.config.colsb[A] / 4;
+        const int M = int(s.config.rows(C)), N = int(s.config.colsb(C)) / 4, K2 = int(s.config.colsb(A)) / 4;
         for (int m = 0; m < M; ++m) {
             auto* c = reinterpret_cast<float*>(s.tmm[C] + m * tile_max_colsb);
             const auto* a = reinterpret_cast<const std::uint16_t*>(s.tmm[A] + m * tile_max_colsb);
@@ -127,7 +127,7 @@ struct amx_emulated_tiles {
 private:
     static amx_emulated_state& configured(const char* op) {
         auto& s = amx_emulated_thread_state();
-        require(s.config.palette == 1, errc::unsupported, "amx_emulated", op,
+        require(s.config.palette() == 1, errc::unsupported, "amx_emulated", op,
                 ": no tile configuration loaded (the hardware raises #UD)");
         return s;
     }
@@ -136,9 +136,9 @@ private:
         static_assert(C != A && C != B && A != B, "tile operands must be distinct registers");
         auto& s = configured(op);
         const tile_config& g = s.config;
-        require(g.rows[C] == g.rows[A] && g.colsb[A] == 4 * g.rows[B] && g.colsb[C] == g.colsb[B],
-                errc::invalid_argument, "amx_emulated", op, ": tile shapes do not chain (C ", int(g.rows[C]), "x",
-                g.colsb[C], ", A ", int(g.rows[A]), "x", g.colsb[A], ", B ", int(g.rows[B]), "x", g.colsb[B], ")");
+        require(g.rows(C) == g.rows(A) && g.colsb(A) == 4 * g.rows(B) && g.colsb(C) == g.colsb(B),
+                errc::invalid_argument, "amx_emulated", op, ": tile shapes do not chain (C ", g.rows(C), "x",
+                g.colsb(C), ", A ", g.rows(A), "x", g.colsb(A), ", B ", g.rows(B), "x", g.colsb(B), ")");
         return s;
     }
 };

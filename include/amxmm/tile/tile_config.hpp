@@ -13,24 +13,13 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 
-#include "../core/version.hpp"
+#include "../cpu/tile_config_guard.hpp"
 
 AMXMM_NAMESPACE_BEGIN
 
-/// The 64-byte tile configuration as LDTILECFG reads it (palette 1).
-struct alignas(64) tile_config {
-    std::uint8_t palette = 0;    // 0 = tiles released, 1 = the 8 × (16 rows × 64 B) palette
-    std::uint8_t start_row = 0;  // restart row after an interrupted load/store; always 0 here
-    std::uint8_t reserved[14] = {};
-    std::uint16_t colsb[16] = {};  // bytes per row of tmm0..tmm7 (8..15 reserved, must be 0)
-    std::uint8_t rows[16] = {};    // rows of tmm0..tmm7 (8..15 reserved, must be 0)
-
-    bool operator==(const tile_config& o) const noexcept { return std::memcmp(this, &o, sizeof o) == 0; }
-    bool operator!=(const tile_config& o) const noexcept { return !(*this == o); }
-};
-static_assert(sizeof(tile_config) == 64, "LDTILECFG reads exactly 64 bytes");
+/// The 64-byte LDTILECFG operand (defined with the tile-config guard in cpu/).
+using tile_config = tile_config_bytes;
 
 inline constexpr int tile_count = 8;
 inline constexpr int tile_max_rows = 16;
@@ -43,10 +32,10 @@ namespace detail {
 inline tile_config make_tile_config(std::uint8_t a_rows, std::uint16_t a_colsb, std::uint8_t b_rows,
                                     std::uint16_t b_colsb) {
     tile_config cfg;
-    cfg.palette = 1;
-    for (int t = c00; t <= c11; ++t) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }  // (16, 16) int32/fp32
-    for (int t = a0; t <= a1; ++t) { cfg.rows[t] = a_rows; cfg.colsb[t] = a_colsb; }
-    for (int t = b0; t <= b1; ++t) { cfg.rows[t] = b_rows; cfg.colsb[t] = b_colsb; }
+    cfg.set_palette(1);
+    for (int t = c00; t <= c11; ++t) cfg.set_tile(t, 16, 64);  // (16, 16) int32 / fp32
+    for (int t = a0; t <= a1; ++t) cfg.set_tile(t, a_rows, a_colsb);
+    for (int t = b0; t <= b1; ++t) cfg.set_tile(t, b_rows, b_colsb);
     return cfg;
 }
 }  // namespace detail

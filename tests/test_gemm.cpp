@@ -1,0 +1,220 @@
+// Dense GEMM on every back end against the oracles (format/reference_gemm.hpp).
+#include "catch_compat.hpp"
+#include "test_support.hpp"
+
+#include <cmath>
+#include <cstring>
+
+using namespace amxmm;
+using amxmm_test::kernel_backends;
+
+namespace {
+
+struct gemm_case {
+    std::int64_t m, n, k, ldx, ldy;
+};
+
+/// Runs one shape on one back end in both modes and checks against the oracles:
+/// `exact` bitwise equal to reference_gemm_exact, `fast` within fp32 rounding of reference_gemm_fast.
+void check_gemm(const gemm_case& c, isa backend, std::mt19937_64& rng) {
+    const auto w = amxmm_test::make_weight(c.n, c.k, rng);
+    const auto x = amxmm_test::make_activations(c.m, c.ldx, rng);
+    const auto packed = pack_q4_0_vnni(w.view());
+
+    std::vector<float> want_exact(static_cast<std::size_t>(c.m * c.ldy), 0.0f);
+    reference_gemm_exact(c.m, x.data(), c.ldx, w.view(), want_exact.data(), c.ldy);
+    std::vector<double> want_fast(static_cast<std::size_t>(c.m * c.ldy), 0.0);
+    reference_gemm_fast(c.m, x.data(), c.ldx, w.view(), want_fast.data(), c.ldy);
+
+    for (compute_mode mode : {compute_mode::exact, compute_mode::fast}) {
+        const float sentinel = -12345.0f;  // the padding between rows must stay untouched
+        std::vector<float> y(static_cast<std::size_t>(c.m * c.ldy), sentinel);
+        gemm_options opt;
+        opt.force_isa = backend;
+        opt.mode = mode;
+        const gemm_plan plan = gemm_q4_0(packed.view(), c.m, x.data(), c.ldx, y.data(), c.ldy, opt);
+        REQUIRE(plan.backend == backend);
+        REQUIRE(plan.mode == mode);
+        INFO("backend " << to_string(backend) << ", mode " << to_string(mode) << ", m " << c.m << ", n " << c.n
+                        << ", k " << c.k);
+        std::int64_t mismatches = 0;
+        for (std::int64_t i = 0; i < c.m; ++i) {
+            for (std::int64_t j = c.n; j < c.ldy; ++j) mismatches += y[i * c.ldy + j] != sentinel;
+            for (std::int64_t j = 0; j < c.n; ++j) {
+                const float got = y[i * c.ldy + j];
+                if (mode == compute_mode::exact) {
+                    mismatches += std::memcmp(&got, &want_exact[i * c.ldy + j], sizeof got) != 0;
+                } else {
+                    double abs_sum = 0;  // Σ |x'·w'| for the rounding bound
+                    const auto* xr = x.data() + i * c.ldx;
+                    for (std::int64_t kk = 0; kk < c.k; ++kk) {
+                        const auto& blk = w.view().row(j)[kk / 32];
+                        const float wq = bf16_to_fp32(fp32_to_bf16(fp16_to_fp32(blk.d) * float(q4_0_element(blk, int(kk % 32)))));
+                        abs_sum += std::fabs(double(bf16_to_fp32(fp32_to_bf16(xr[kk]))) * wq);
+                    }
+                    mismatches += !(std::fabs(got - want_fast[i * c.ldy + j]) <= amxmm_test::fp32_sum_bound(c.k, abs_sum));
+                }
+            }
+        }
+        CHECK(mismatches == 0);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("gemm: back ends under test", "[gemm]") {
+    WARN("kernel tests run on: " << amxmm_test::backend_names() << "(default: " << default_isa().reason << ")");
+    REQUIRE(kernel_backends().size() >= 2);  // at least scalar and amx_emulated
+}
+
+TEST_CASE("gemm: every M 1..40 and N 1..80, K in {32, 64, 96, 2048}, all back ends, both modes", "[gemm]") {
+    std::mt19937_64 rng(20261125);
+    for (isa backend : kernel_backends()) {
+        for (std::int64_t k : {32, 64, 96, 2048}) {
+            const bool big = k == 2048;
+            // Every M with a varying N, then every N with a varying M (all 40 × 80 pairs would be slow).
+            for (std::int64_t m = 1; m <= 40; m += big ? 3 : 1)
+                check_gemm({m, 1 + (m * 7) % 80, k, k, 1 + (m * 7) % 80}, backend, rng);
+            for (std::int64_t n = 1; n <= 80; n += big ? 5 : 1)
+                check_gemm({1 + (n * 11) % 40, n, k, k, n}, backend, rng);
+        }
+    }
+}
+
+TEST_CASE("gemm: random shapes with padded row strides", "[gemm]") {
+    std::mt19937_64 rng(7);
+    std::uniform_int_distribution<std::int64_t> dm(1, 70), dn(1, 100), dkb(1, 40), dpad(0, 9);
+    for (int t = 0; t < 12; ++t) {
+        const std::int64_t m = dm(rng), n = dn(rng), k = 32 * dkb(rng);
+        const gemm_case c{m, n, k, k + dpad(rng), n + dpad(rng)};
+        for (isa backend : kernel_backends()) check_gemm(c, backend, rng);
+    }
+}
+
+TEST_CASE("gemm: results are bitwise identical for any thread count", "[gemm][threads]") {
+    std::mt19937_64 rng(99);
+    const std::int64_t m = 67, n = 300, k = 512;
+    const auto w = amxmm_test::make_weight(n, k, rng);
+    const auto x = amxmm_test::make_activations(m, k, rng);
+    const auto packed = pack_q4_0_vnni(w.view());
+    for (isa backend : kernel_backends()) {
+        for (compute_mode mode : {compute_mode::exact, compute_mode::fast}) {
+            gemm_options opt;
+            opt.force_isa = backend;
+            opt.mode = mode;
+            std::vector<float> serial(static_cast<std::size_t>(m * n));
+            gemm_q4_0(packed.view(), m, x.data(), k, serial.data(), n, opt, serial_executor{});
+            for (int threads : {1, 2, 3, 5}) {
+                tbb_executor ex(threads);
+                std::vector<float> y(static_cast<std::size_t>(m * n), 0.0f);
+                gemm_q4_0(packed.view(), m, x.data(), k, y.data(), n, opt, ex);
+                INFO("backend " << to_string(backend) << ", mode " << to_string(mode) << ", threads " << threads);
+                CHECK(std::memcmp(y.data(), serial.data(), y.size() * sizeof(float)) == 0);
+            }
+        }
+    }
+}
+
+TEST_CASE("gemm: exact mode is bitwise identical across back ends", "[gemm]") {
+    std::mt19937_64 rng(5);
+    const std::int64_t m = 45, n = 70, k = 320;
+    const auto w = amxmm_test::make_weight(n, k, rng);
+    const auto x = amxmm_test::make_activations(m, k, rng);
+    const auto packed = pack_q4_0_vnni(w.view());
+    std::vector<float> first;
+    for (isa backend : kernel_backends()) {
+        gemm_options opt;
+        opt.force_isa = backend;
+        opt.mode = compute_mode::exact;
+        std::vector<float> y(static_cast<std::size_t>(m * n));
+        gemm_q4_0(packed.view(), m, x.data(), k, y.data(), n, opt);
+        if (first.empty()) first = y;
+        INFO("backend " << to_string(backend));
+        CHECK(std::memcmp(y.data(), first.data(), y.size() * sizeof(float)) == 0);
+    }
+}
+
+TEST_CASE("gemm: micro-kernel contract — K split with accumulate", "[gemm][kernel]") {
+    // Two calls over blocks [0, h) and [h, nb) with accumulate = true on the second must give the
+    // one-call result: bitwise in exact mode (the block order is the same), to rounding in fast mode.
+    std::mt19937_64 rng(11);
+    const std::int64_t m = 29, n = 27, k = 256, nb = k / 32, h = 3;
+    const auto w = amxmm_test::make_weight(n, k, rng);
+    const auto x = amxmm_test::make_activations(m, k, rng);
+    const auto packed = pack_q4_0_vnni(w.view());
+    serial_executor ex;
+    const auto ae = detail::prepare_exact(m, x.data(), k, k, ex);
+    const auto af = detail::prepare_fast(m, x.data(), k, k, ex);
+    for (isa backend : kernel_backends()) {
+        INFO("backend " << to_string(backend));
+        auto run = [&](bool exact, std::int64_t b0, std::int64_t b1, bool acc, std::vector<float>& y) {
+            kernel_block kb;
+            kb.m0 = 0; kb.mr = int(m); kb.p0 = 0; kb.np = 2; kb.nr = int(n);
+            kb.b0 = b0; kb.b1 = b1; kb.c = y.data(); kb.ldc = n; kb.accumulate = acc;
+            if (exact) detail::run_kernel_blocks(backend, packed.view(), ae, &kb, 1);
+            else detail::run_kernel_blocks(backend, packed.view(), af, &kb, 1);
+        };
+        for (bool exact : {true, false}) {
+            std::vector<float> whole(m * n, 7.0f), split(m * n, 7.0f);
+            run(exact, 0, nb, false, whole);
+            run(exact, 0, h, false, split);
+            run(exact, h, nb, true, split);
+            if (exact) {
+                CHECK(std::memcmp(whole.data(), split.data(), whole.size() * sizeof(float)) == 0);
+            } else {
+                for (std::size_t i = 0; i < whole.size(); ++i) CHECK(split[i] == Approx(whole[i]).margin(1e-3));
+            }
+        }
+    }
+}
+
+TEST_CASE("gemm: bad arguments throw amxmm::error and leave y untouched", "[gemm][errors]") {
+    std::mt19937_64 rng(3);
+    const std::int64_t m = 3, n = 20, k = 64;
+    const auto w = amxmm_test::make_weight(n, k, rng);
+    auto x = amxmm_test::make_activations(m, k, rng);
+    const auto packed = pack_q4_0_vnni(w.view());
+    std::vector<float> y(m * n, 42.0f);
+    const auto untouched = [&] {
+        for (float v : y)
+            if (v != 42.0f) return false;
+        return true;
+    };
+    using Catch::Matchers::ContainsSubstring;
+    REQUIRE_THROWS_WITH(gemm_q4_0(packed.view(), m, x.data(), k - 1, y.data(), n), ContainsSubstring("ldx"));
+    REQUIRE_THROWS_WITH(gemm_q4_0(packed.view(), m, x.data(), k, y.data(), n - 1), ContainsSubstring("ldy"));
+    REQUIRE_THROWS_WITH(gemm_q4_0(packed.view(), m, nullptr, k, y.data(), n), ContainsSubstring("x is null"));
+    REQUIRE_THROWS_WITH(gemm_q4_0(packed.view(), m, x.data(), k, nullptr, n), ContainsSubstring("y is null"));
+    REQUIRE_THROWS_WITH(gemm_q4_0(packed.view(), -1, x.data(), k, y.data(), n), ContainsSubstring("m = -1"));
+    auto misaligned = packed.view();
+    misaligned.data += 2;
+    REQUIRE_THROWS_WITH(gemm_q4_0(misaligned, m, x.data(), k, y.data(), n), ContainsSubstring("64-byte"));
+    REQUIRE_THROWS_WITH(gemm_q4_0(packed.view(), m, x.data(), k, reinterpret_cast<float*>(x.data()) + 1, n),
+                        ContainsSubstring("overlaps"));
+    x[k + 5] = std::nanf("");
+    gemm_options exact;
+    exact.mode = compute_mode::exact;
+    REQUIRE_THROWS_WITH(gemm_q4_0(packed.view(), m, x.data(), k, y.data(), n, exact), ContainsSubstring("x[1][5]"));
+    CHECK(untouched());
+    try {
+        gemm_q4_0(packed.view(), m, x.data(), k - 1, y.data(), n);
+    } catch (const amxmm::error& e) {
+        CHECK(e.code() == errc::invalid_argument);
+    }
+    // m == 0 is a valid no-op.
+    CHECK_NOTHROW(gemm_q4_0(packed.view(), 0, nullptr, k, nullptr, n));
+}
+
+TEST_CASE("gemm: automatic mode and plan reporting", "[gemm]") {
+    gemm_options opt;
+    opt.force_isa = isa::amx_emulated;
+    CHECK(plan_gemm_q4_0(1, opt).mode == compute_mode::exact);
+    CHECK(plan_gemm_q4_0(512, opt).mode == compute_mode::fast);
+    opt.force_isa = isa::scalar;
+    CHECK(plan_gemm_q4_0(512, opt).mode == compute_mode::exact);
+    CHECK_FALSE(plan_gemm_q4_0(512, opt).reason.empty());
+    if (!isa_supported(isa::amx)) {
+        opt.force_isa = isa::amx;
+        REQUIRE_THROWS_AS(plan_gemm_q4_0(1, opt), amxmm::error);
+    }
+}
