@@ -161,6 +161,21 @@ void rederive_exact(std::int64_t m, const float* x, std::int64_t ldx, const q4_0
     }
 }
 
+// fp64: the dequantized W (d * q, exact in fp32) times X, summed in fp64 in K order.
+void rederive_fp64(std::int64_t m, const float* x, std::int64_t ldx, const q4_0_matrix_view& w, double* y,
+                   std::int64_t ldy) {
+    const std::int64_t k = w.cols;
+    for (std::int64_t i = 0; i < m; ++i)
+        for (std::int64_t n = 0; n < w.rows; ++n) {
+            double acc = 0.0;
+            for (std::int64_t c = 0; c < k; ++c) {
+                const block_q4_0& wb = w.blocks[n * (k / 32) + c / 32];
+                acc += double(x[i * ldx + c]) * (double(fp16_bits_to_float(wb.d.bits)) * q4_code(wb, int(c % 32)));
+            }
+            y[i * ldy + n] = acc;
+        }
+}
+
 // fast: X and d*q rounded to bf16, products summed in fp64 in K order.
 void rederive_fast(std::int64_t m, const float* x, std::int64_t ldx, const q4_0_matrix_view& w, double* y,
                    std::int64_t ldy) {
@@ -225,6 +240,14 @@ problem random_problem(std::mt19937& rng, std::int64_t m, std::int64_t n, std::i
                 for (auto& q : dst[b].qs) q = static_cast<std::uint8_t>(byte(rng));
             }
         }
+    }
+    // Correlated rows: X row 1 is W row 0 (dequantized, rescaled, slightly perturbed), so the block
+    // sums s_b grow large (up to 32 * 8 * 127) and float(s_b) * scale really rounds.
+    if (m >= 2) {
+        amxmm::dequantize_row_q4_0(p.w.data(), row.data(), k);
+        const float scale = std::ldexp(1.0f, sexp(rng));
+        for (std::int64_t c = 0; c < k; ++c)
+            p.x[std::size_t(p.ldx + c)] = row[std::size_t(c)] * scale * (1.0f + 0.01f * gauss(rng));
     }
     return p;
 }
@@ -338,7 +361,7 @@ TEST_CASE("reference: hand-computed K = 64, M = 2, N = 2 with strides", "[refere
     }
 }
 
-TEST_CASE("reference: exact and fast are bitwise equal to an independent re-derivation", "[reference]") {
+TEST_CASE("reference: all three oracles are bitwise equal to an independent re-derivation", "[reference]") {
     std::mt19937 rng(0x2eau);
     int shapes = 0;
     for (std::int64_t m = 1; m <= 5; ++m)
@@ -348,16 +371,19 @@ TEST_CASE("reference: exact and fast are bitwise equal to an independent re-deri
                 INFO(shape_of(p));
                 const results r = run_all(p.m, p.x.data(), p.ldx, p.view(), p.ldy);
                 std::vector<float> ye(r.exact.size(), -1.0f);
-                std::vector<double> yf(r.fast.size(), -1.0);
+                std::vector<double> yf(r.fast.size(), -1.0), yd(r.fp64.size(), -1.0);
                 rederive_exact(p.m, p.x.data(), p.ldx, p.view(), ye.data(), p.ldy);
                 rederive_fast(p.m, p.x.data(), p.ldx, p.view(), yf.data(), p.ldy);
-                std::size_t exact_diff = 0, fast_diff = 0;
+                rederive_fp64(p.m, p.x.data(), p.ldx, p.view(), yd.data(), p.ldy);
+                std::size_t exact_diff = 0, fast_diff = 0, fp64_diff = 0;
                 for (std::size_t i = 0; i < ye.size(); ++i) {
                     exact_diff += bits_of(ye[i]) != bits_of(r.exact[i]);
                     fast_diff += std::memcmp(&yf[i], &r.fast[i], sizeof(double)) != 0;
+                    fp64_diff += std::memcmp(&yd[i], &r.fp64[i], sizeof(double)) != 0;
                 }
                 CHECK(exact_diff == 0);
                 CHECK(fast_diff == 0);
+                CHECK(fp64_diff == 0);
                 ++shapes;
             }
     CHECK(shapes == 105);
