@@ -16,7 +16,7 @@ struct gemm_case {
 
 /// Runs one shape on one back end in both modes and checks against the oracles:
 /// `exact` bitwise equal to reference_gemm_exact, `fast` within fp32 rounding of reference_gemm_fast.
-void check_gemm(const gemm_case& c, isa backend, std::mt19937_64& rng) {
+void check_gemm(const gemm_case& c, isa backend, std::mt19937_64& rng, std::int64_t kc_blocks = 0) {
     const auto w = amxmm_test::make_weight(c.n, c.k, rng);
     const auto x = amxmm_test::make_activations(c.m, c.ldx, rng);
     const auto packed = pack_q4_0_vnni(w.view());
@@ -32,6 +32,7 @@ void check_gemm(const gemm_case& c, isa backend, std::mt19937_64& rng) {
         gemm_options opt;
         opt.force_isa = backend;
         opt.mode = mode;
+        opt.kc_blocks = kc_blocks;
         const gemm_plan plan = gemm_q4_0(packed.view(), c.m, x.data(), c.ldx, y.data(), c.ldy, opt);
         REQUIRE(plan.backend == backend);
         REQUIRE(plan.mode == mode);
@@ -78,6 +79,52 @@ TEST_CASE("gemm: every M 1..40 and N 1..80, K in {32, 64, 96, 2048}, all back en
             for (std::int64_t n = 1; n <= 80; n += big ? 5 : 1)
                 check_gemm({1 + (n * 11) % 40, n, k, k, n}, backend, rng);
         }
+    }
+}
+
+TEST_CASE("gemm: large-M column-block path, K chunking, all back ends", "[gemm]") {
+    // m >= 65 takes the AMX column-block path (B expanded once per task, K walked in kc chunks).
+    std::mt19937_64 rng(17);
+    for (isa backend : kernel_backends()) {
+        check_gemm({65, 33, 96, 96, 33}, backend, rng, 1);
+        check_gemm({97, 50, 320, 330, 51}, backend, rng, 3);
+        check_gemm({130, 16, 64, 64, 16}, backend, rng, 0);
+        check_gemm({200, 47, 2048, 2048, 47}, backend, rng, 0);
+    }
+}
+
+TEST_CASE("gemm: AVX-512 activation preparation gives the scalar bytes", "[gemm][prepare]") {
+    if (!isa_supported(isa::avx512_vnni)) {
+        WARN("skipped: " << isa_unsupported_reason(isa::avx512_vnni));
+        return;
+    }
+    std::mt19937_64 rng(23);
+    const std::int64_t m = 40, k = 256;
+    auto x = amxmm_test::make_activations(m, k, rng);
+    // Values that exercise roundf's ties and the bf16 rounding: exact halves of the Q8_0 step.
+    for (std::int64_t b = 0; b < k / 32; ++b) {
+        x[b * 32] = 127.0f;
+        x[b * 32 + 1] = 0.5f;
+        x[b * 32 + 2] = -2.5f;
+        x[b * 32 + 3] = 1.0f + 0x1p-8f;  // bf16 tie
+    }
+    serial_executor ex;
+    // The prepared planes live in per-thread scratch, so copy the first before preparing the second.
+    auto copy = [](const void* p, std::size_t n) {
+        const auto* b = static_cast<const unsigned char*>(p);
+        return std::vector<unsigned char>(b, b + n);
+    };
+    const auto ref = detail::prepare_exact(isa::scalar, m, x.data(), k, k, ex);
+    const auto q = copy(ref.q, ref.q_bytes()), d = copy(ref.d, ref.scale_bytes()), s = copy(ref.sums, ref.scale_bytes());
+    const auto vec = detail::prepare_exact(isa::avx512_vnni, m, x.data(), k, k, ex);
+    CHECK(std::memcmp(q.data(), vec.q, q.size()) == 0);
+    CHECK(std::memcmp(d.data(), vec.d, d.size()) == 0);
+    CHECK(std::memcmp(s.data(), vec.sums, s.size()) == 0);
+    if (detected_cpu_features().avx512_bf16) {
+        const auto fr = detail::prepare_fast(isa::scalar, m, x.data(), k, k, ex);
+        const auto fx = copy(fr.x, fr.x_bytes());
+        const auto fv = detail::prepare_fast(isa::avx512_vnni, m, x.data(), k, k, ex);
+        CHECK(std::memcmp(fx.data(), fv.x, fx.size()) == 0);
     }
 }
 
@@ -143,22 +190,23 @@ TEST_CASE("gemm: micro-kernel contract — K split with accumulate", "[gemm][ker
     const auto x = amxmm_test::make_activations(m, k, rng);
     const auto packed = pack_q4_0_vnni(w.view());
     serial_executor ex;
-    const auto ae = detail::prepare_exact(m, x.data(), k, k, ex);
-    const auto af = detail::prepare_fast(m, x.data(), k, k, ex);
     for (isa backend : kernel_backends()) {
         INFO("backend " << to_string(backend));
-        auto run = [&](bool exact, std::int64_t b0, std::int64_t b1, bool acc, std::vector<float>& y) {
-            kernel_block kb;
-            kb.m0 = 0; kb.mr = int(m); kb.p0 = 0; kb.np = 2; kb.nr = int(n);
-            kb.b0 = b0; kb.b1 = b1; kb.c = y.data(); kb.ldc = n; kb.accumulate = acc;
-            if (exact) detail::run_kernel_blocks(backend, packed.view(), ae, &kb, 1);
-            else detail::run_kernel_blocks(backend, packed.view(), af, &kb, 1);
-        };
         for (bool exact : {true, false}) {
+            // Prepared activations live in this thread's scratch: prepare the mode under test.
+            const auto ae = exact ? detail::prepare_exact(backend, m, x.data(), k, k, ex) : prepared_exact{};
+            const auto af = exact ? prepared_fast{} : detail::prepare_fast(backend, m, x.data(), k, k, ex);
+            auto run = [&](std::int64_t b0, std::int64_t b1, bool acc, std::vector<float>& y) {
+                kernel_block kb;
+                kb.m0 = 0; kb.mr = int(m); kb.p0 = 0; kb.np = 2; kb.nr = int(n);
+                kb.b0 = b0; kb.b1 = b1; kb.c = y.data(); kb.ldc = n; kb.accumulate = acc;
+                if (exact) detail::run_kernel_blocks(backend, packed.view(), ae, &kb, 1);
+                else detail::run_kernel_blocks(backend, packed.view(), af, &kb, 1);
+            };
             std::vector<float> whole(m * n, 7.0f), split(m * n, 7.0f);
-            run(exact, 0, nb, false, whole);
-            run(exact, 0, h, false, split);
-            run(exact, h, nb, true, split);
+            run(0, nb, false, whole);
+            run(0, h, false, split);
+            run(h, nb, true, split);
             if (exact) {
                 CHECK(std::memcmp(whole.data(), split.data(), whole.size() * sizeof(float)) == 0);
             } else {

@@ -176,10 +176,10 @@ __attribute__((target("avx512f,avx512bf16"))) void hw_fp32_to_bf16(const u32* in
         u16 dst[16];
         const std::size_t len = std::min<std::size_t>(16, n - i);
         std::memcpy(src, in + i, len * sizeof(u32));
-        __m512 v;
-        std::memcpy(&v, src, sizeof v);
-        const __m256bh b = _mm512_cvtneps_pbh(v);  // VCVTNEPS2BF16
-        std::memcpy(dst, &b, sizeof dst);
+        // Unaligned loads/stores rather than 64-byte vector locals: GCC 13 with ASan has been seen to
+        // fault on a realigned stack slot here.
+        const __m256bh b = _mm512_cvtneps_pbh(_mm512_loadu_ps(src));  // VCVTNEPS2BF16
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), reinterpret_cast<const __m256i&>(b));
         std::memcpy(out + i, dst, len * sizeof(u16));
     }
 }

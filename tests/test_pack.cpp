@@ -22,6 +22,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <tbb/global_control.h>
@@ -96,7 +97,6 @@ bool bytes_equal(const void* a, const void* b, std::size_t n) { return n == 0 ||
 //   panel of 16 rows; K walked in groups of two blocks (576 B): quants b0 (256) | quants b1 (256) |
 //   scales b0 (32) | scales b1 (32); an odd last block is quants (256) | scales (32); panel padded to 64 B.
 namespace spec {
-constexpr std::int64_t rows = 16;
 std::int64_t panels(std::int64_t n) { return (n + 15) / 16; }
 std::int64_t panel_bytes(std::int64_t k) {
     const std::int64_t nb = k / 32, used = (nb / 2) * 576 + (nb % 2) * 288;
@@ -435,6 +435,15 @@ TEST_CASE("q4_0_vnni: bad input is refused with amxmm::error", "[pack]") {
         REQUIRE_THROWS_WITH(amxmm::make_packed_q4_0_vnni_view(4, 48, base, size), ContainsSubstring("K = 48"));
         // A shape that needs more than the buffer holds.
         CHECK(code_of([&] { amxmm::make_packed_q4_0_vnni_view(17, 64, base, size); }) == too_small);
+        // Shapes whose byte size does not fit in 64 bits are refused, not wrapped around to a small size.
+        constexpr std::int64_t big = std::int64_t(1) << 40;
+        using dims = std::pair<std::int64_t, std::int64_t>;
+        for (const dims& nk : {dims{big, big}, dims{big, std::int64_t(1) << 20}, dims{big + 1, 32}}) {
+            const std::int64_t n = nk.first, k = nk.second;
+            CAPTURE(n, k);
+            REQUIRE_THROWS_WITH(amxmm::make_packed_q4_0_vnni_view(n, k, base, size), ContainsSubstring("too large"));
+            CHECK(code_of([&] { amxmm::pack_q4_0_vnni({w.data(), n, k}); }) == invalid);
+        }
     }
     SECTION("unpack: too small or null output -> error, output untouched") {
         const amxmm::packed_q4_0_vnni packed = amxmm::pack_q4_0_vnni({w.data(), 4, 64});
@@ -454,6 +463,22 @@ TEST_CASE("q4_0_vnni: bad input is refused with amxmm::error", "[pack]") {
         amxmm::packed_q4_0_vnni_view null_data = packed.view();
         null_data.data = nullptr;
         CHECK(code_of([&] { amxmm::unpack_q4_0_vnni(null_data, out.data(), need, ex); }) == invalid);
+        amxmm::packed_q4_0_vnni_view misaligned = packed.view();
+        misaligned.data += 2;
+        REQUIRE_THROWS_WITH(amxmm::unpack_q4_0_vnni(misaligned, out.data(), need, ex),
+                            ContainsSubstring("data") && ContainsSubstring("aligned"));
+        REQUIRE(bytes_equal(out.data(), sentinel.data(), out.size() * sizeof(block_q4_0)));
+        // A hand-made view with a bad shape: amxmm::error (not std::length_error from sizing a vector).
+        using dims = std::pair<std::int64_t, std::int64_t>;
+        for (const dims& nk : {dims{-1, 64}, dims{0, 64}, dims{4, 40}, dims{4, -64}}) {
+            const std::int64_t n = nk.first, k = nk.second;
+            CAPTURE(n, k);
+            amxmm::packed_q4_0_vnni_view bad = packed.view();
+            bad.layout.n = n;
+            bad.layout.k = k;
+            CHECK(code_of([&] { amxmm::unpack_q4_0_vnni(bad); }) == invalid);
+            CHECK(code_of([&] { amxmm::unpack_q4_0_vnni(bad, out.data(), out.size(), ex); }) == invalid);
+        }
         REQUIRE(bytes_equal(out.data(), sentinel.data(), out.size() * sizeof(block_q4_0)));
         // Exactly enough: written, and nothing past `need` touched.
         amxmm::unpack_q4_0_vnni(packed.view(), out.data(), need, ex);

@@ -402,6 +402,17 @@ TEST_CASE("quantize: Q8_0 reference quantizer, hand-derived cases", "[quantize]"
     }
 }
 
+TEST_CASE("quantize: Q8_0 of a tiny block whose 1/d overflows gives defined zeros", "[quantize]") {
+    // amax = 1e-39: d = 7.9e-42 (an fp32 denormal), 1/d = inf, x*id is inf or NaN; ggml's cast on x86
+    // (CVTTSS2SI) yields 0x80000000, whose low byte is 0. fp16(d) = 0, so the block decodes to zeros anyway.
+    std::array<float, 32> x{};
+    x[0] = 1e-39f;
+    x[9] = -5e-40f;
+    const block_q8_0 b = quantize_q8_0_block(x);
+    CHECK(b.d.bits == 0x0000);
+    for (int j = 0; j < 32; ++j) CHECK(int(b.qs[j]) == 0);
+}
+
 TEST_CASE("quantize: reference quantizers equal a literal transcription of ggml's on random data", "[quantize]") {
     std::mt19937 rng(0x9a4u);
     const std::int64_t nb = 4096;

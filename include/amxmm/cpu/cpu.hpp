@@ -7,5 +7,6 @@
 
 #include "features.hpp"
 #include "amx_permission.hpp"
+#include "cache.hpp"
 #include "isa.hpp"
 #include "tile_config_guard.hpp"

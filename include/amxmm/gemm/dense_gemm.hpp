@@ -9,16 +9,21 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../cpu/cache.hpp"
 #include "../cpu/isa.hpp"
 #include "../format/quantize.hpp"
 #include "../kernel/amx_tile_kernel.hpp"
 #include "../kernel/microkernel.hpp"
+#include "../kernel/prepare_activations.hpp"
 #include "../kernel/vector_kernels.hpp"
 #include "../pack/q4_0_vnni.hpp"
 
@@ -28,6 +33,9 @@ AMXMM_NAMESPACE_BEGIN
 struct gemm_options {
     compute_mode mode = compute_mode::automatic;
     std::optional<isa> force_isa;  ///< run on this back end (it must be supported), else default_isa()
+    /// K chunk of the AMX large-M path, in Q4_0 blocks (0: derived from the L1 data cache size).
+    /// Changes speed only: `exact` results are unaffected, `fast` ones only by fp32 reassociation.
+    std::int64_t kc_blocks = 0;
 };
 
 /// What a call will do: the back end, the compute mode, and why.
@@ -89,53 +97,67 @@ inline void validate_gemm_args(const packed_q4_0_vnni_view& w, std::int64_t m, c
     require(y_end <= x || x_end <= y, errc::invalid_argument, fn, "y overlaps x");
 }
 
-/// Quantizes (exact) or converts (fast) activation rows, 32 rows per task, padding rows zeroed.
+/// A growing 64-byte-aligned scratch area per thread and slot, reused across calls: the steady state
+/// allocates nothing (slots 0-1: kernel task scratch; 2-4: the calling thread's prepared activations).
+inline std::byte* thread_scratch(int slot, std::size_t bytes) {
+    thread_local aligned_buffer buffers[5];
+    aligned_buffer& b = buffers[slot];
+    if (b.size() < bytes) b = aligned_buffer(bytes);
+    return b.data();
+}
+
+inline bool has_avx512_prepare(isa backend) { return backend == isa::amx || backend == isa::avx512_vnni; }
+
+/// Quantizes (exact) or converts (fast) the activation rows into the tiled layout, one row group of
+/// 32 per task. The last group is cleared first so its padding rows are zero. The AVX-512 row
+/// functions give the scalar ones' bytes. The planes live in the calling thread's scratch.
 template <class Executor>
-prepared_exact prepare_exact(std::int64_t m, const float* x, std::int64_t ldx, std::int64_t k, Executor& ex) {
+prepared_exact prepare_exact(isa backend, std::int64_t m, const float* x, std::int64_t ldx, std::int64_t k,
+                             Executor& ex) {
     prepared_exact p;
     p.m = m;
     p.m_padded = round_up(m, std::int64_t(kernel_rows));
     p.k = k;
-    const std::int64_t nb = k / block_k;
-    p.q = aligned_buffer(static_cast<std::size_t>(p.m_padded * k), true);
-    p.d = aligned_buffer(static_cast<std::size_t>(p.m_padded * nb) * sizeof(float), true);
-    p.sums = aligned_buffer(static_cast<std::size_t>(p.m_padded * nb) * sizeof(std::int32_t), true);
-    ex.parallel_for(p.m_padded / kernel_rows, [&](std::int64_t t) {
-        std::vector<block_q8_0> row(static_cast<std::size_t>(nb));
-        for (std::int64_t i = t * kernel_rows; i < std::min(m, (t + 1) * kernel_rows); ++i) {
-            const float* xi = x + i * ldx;
-            for (std::int64_t kk = 0; kk < k; ++kk)
-                require(std::isfinite(xi[kk]), errc::invalid_argument, "gemm_q4_0", "x[", i, "][", kk, "] = ", xi[kk],
-                        " is not finite (exact mode quantizes activations to Q8_0)");
-            quantize_row_q8_0_ref(xi, row.data(), k);
-            auto* q = p.q.template as<std::int8_t>() + i * k;
-            auto* d = p.d.template as<float>() + i * nb;
-            auto* s = p.sums.template as<std::int32_t>() + i * nb;
-            for (std::int64_t b = 0; b < nb; ++b) {
-                d[b] = fp16_to_fp32(row[b].d);
-                std::int32_t sum = 0;
-                for (int j = 0; j < block_k; ++j) {
-                    q[b * block_k + j] = row[b].qs[j];
-                    sum += row[b].qs[j];
-                }
-                s[b] = sum;
-            }
+    p.q = reinterpret_cast<std::int8_t*>(thread_scratch(2, p.q_bytes()));
+    p.d = reinterpret_cast<float*>(thread_scratch(3, p.scale_bytes()));
+    p.sums = reinterpret_cast<std::int32_t*>(thread_scratch(4, p.scale_bytes()));
+    const bool vector = has_avx512_prepare(backend);
+    const std::int64_t groups = p.m_padded / kernel_rows, nb = p.blocks();
+    ex.parallel_for(groups, [&](std::int64_t g) {
+        if (g == groups - 1 && m % kernel_rows != 0) {
+            std::memset(p.q + g * nb * kernel_rows * block_k, 0, std::size_t(nb * kernel_rows * block_k));
+            std::memset(p.d + g * nb * kernel_rows, 0, std::size_t(nb * kernel_rows) * sizeof(float));
+            std::memset(p.sums + g * nb * kernel_rows, 0, std::size_t(nb * kernel_rows) * sizeof(std::int32_t));
+        }
+        for (std::int64_t i = g * kernel_rows; i < std::min(m, (g + 1) * kernel_rows); ++i) {
+            require_finite_row(x + i * ldx, k, i);
+            if (vector)
+                prepare_exact_row_avx512(x + i * ldx, i, p);
+            else
+                prepare_exact_row_ref(x + i * ldx, i, p);
         }
     });
     return p;
 }
 
 template <class Executor>
-prepared_fast prepare_fast(std::int64_t m, const float* x, std::int64_t ldx, std::int64_t k, Executor& ex) {
+prepared_fast prepare_fast(isa backend, std::int64_t m, const float* x, std::int64_t ldx, std::int64_t k,
+                           Executor& ex) {
     prepared_fast p;
     p.m = m;
     p.m_padded = round_up(m, std::int64_t(kernel_rows));
     p.k = k;
-    p.x = aligned_buffer(static_cast<std::size_t>(p.m_padded * k) * sizeof(bf16), true);
-    ex.parallel_for(p.m_padded / kernel_rows, [&](std::int64_t t) {
-        for (std::int64_t i = t * kernel_rows; i < std::min(m, (t + 1) * kernel_rows); ++i) {
-            bf16* out = p.x.template as<bf16>() + i * k;
-            for (std::int64_t kk = 0; kk < k; ++kk) out[kk] = fp32_to_bf16(x[i * ldx + kk]);
+    p.x = reinterpret_cast<bf16*>(thread_scratch(2, p.x_bytes()));
+    const bool vector = backend == isa::amx || (has_avx512_prepare(backend) && detected_cpu_features().avx512_bf16);
+    const std::int64_t groups = p.m_padded / kernel_rows, nb = p.blocks();
+    ex.parallel_for(groups, [&](std::int64_t g) {
+        if (g == groups - 1 && m % kernel_rows != 0)
+            std::memset(p.x + g * nb * kernel_rows * block_k, 0, std::size_t(nb * kernel_rows * block_k) * sizeof(bf16));
+        for (std::int64_t i = g * kernel_rows; i < std::min(m, (g + 1) * kernel_rows); ++i) {
+            if (vector)
+                prepare_fast_row_avx512(x + i * ldx, i, p);
+            else
+                prepare_fast_row_ref(x + i * ldx, i, p);
         }
     });
     return p;
@@ -172,12 +194,14 @@ void run_kernel_blocks(isa backend, const packed_q4_0_vnni_view& w, const Prepar
     }
 }
 
-/// Output columns handed to one task (8 micro-kernel blocks of 32).
-inline constexpr int task_column_blocks = 8;
+/// Output column blocks (of 32) per task on the micro-kernel path.
+inline constexpr int task_column_blocks = 2;
 
+/// The micro-kernel path (vector back ends, and AMX when m is small): tasks are one row group ×
+/// task_column_blocks column blocks, each output element computed with all of K in one call.
 template <class Prepared, class Executor>
-void run_dense(isa backend, const packed_q4_0_vnni_view& w, const Prepared& a, float* y, std::int64_t ldy,
-               Executor& ex) {
+void run_dense_microkernels(isa backend, const packed_q4_0_vnni_view& w, const Prepared& a, float* y,
+                            std::int64_t ldy, Executor& ex) {
     const q4_0_vnni_layout& L = w.layout;
     const std::int64_t m_blocks = a.m_padded / kernel_rows;
     const std::int64_t n_blocks = (L.panels() + kernel_panels - 1) / kernel_panels;
@@ -203,6 +227,69 @@ void run_dense(isa backend, const packed_q4_0_vnni_view& w, const Prepared& a, f
     });
 }
 
+/// Cache blocking of the AMX large-M path, derived from this machine's cache sizes.
+struct amx_blocking {
+    std::int64_t kc = 0;           // K chunk in Q4_0 blocks: one column block's B chunk fills <= L1d/2
+    std::int64_t row_groups = 0;   // row groups (of 32) per task: A chunk (2 KiB per group and block) <= L2/4
+    std::int64_t col_blocks = 0;   // column blocks (of 32) per task: accumulators (4 KiB each per group) <= L2/4
+};
+
+inline amx_blocking choose_amx_blocking(std::int64_t groups, std::int64_t col_blocks, const gemm_options& opt) {
+    const cache_sizes& cs = detected_cache_sizes();
+    amx_blocking bl;
+    bl.kc = opt.kc_blocks > 0 ? opt.kc_blocks : std::max<std::int64_t>(2, cs.l1d / 2 / 2048);
+    bl.row_groups = std::clamp<std::int64_t>(cs.l2 / 4 / (bl.kc * 2048), 1, 8);
+    bl.col_blocks = std::clamp<std::int64_t>(cs.l2 / 4 / (bl.row_groups * 4096), 1, 16);
+    bl.row_groups = std::min(bl.row_groups, groups);
+    bl.col_blocks = std::min(bl.col_blocks, col_blocks);
+    // Enough tasks for every hardware thread (a few each, for balance): narrow the tasks if needed.
+    const std::int64_t want = 4 * std::max<std::int64_t>(1, std::thread::hardware_concurrency());
+    auto tasks = [&] { return ((groups + bl.row_groups - 1) / bl.row_groups) * ((col_blocks + bl.col_blocks - 1) / bl.col_blocks); };
+    while (tasks() < want && bl.col_blocks > 1) bl.col_blocks = (bl.col_blocks + 1) / 2;
+    while (tasks() < want && bl.row_groups > 1) bl.row_groups = (bl.row_groups + 1) / 2;
+    return bl;
+}
+
+/// The AMX large-M path: tasks are (row groups × column blocks) tiles of the output; in each, every
+/// column block's B operands are expanded once per K chunk and reused by all of the task's rows.
+template <class Prepared, class Executor>
+void run_dense_amx_blocks(isa backend, const packed_q4_0_vnni_view& w, const Prepared& a, float* y,
+                          std::int64_t ldy, const gemm_options& opt, Executor& ex) {
+    const q4_0_vnni_layout& L = w.layout;
+    const std::int64_t groups = a.m_padded / kernel_rows;
+    const std::int64_t col_blocks = (L.panels() + kernel_panels - 1) / kernel_panels;
+    const amx_blocking bl = choose_amx_blocking(groups, col_blocks, opt);
+    const std::int64_t row_tasks = (groups + bl.row_groups - 1) / bl.row_groups;
+    const std::int64_t col_tasks = (col_blocks + bl.col_blocks - 1) / bl.col_blocks;
+    const std::int64_t kc = std::min(bl.kc, L.blocks_per_row());
+    ex.parallel_for(row_tasks * col_tasks, [&](std::int64_t task) {
+        const std::int64_t rt = task / col_tasks, ct = task % col_tasks;
+        const std::int64_t g0 = rt * bl.row_groups, g1 = std::min(groups, g0 + bl.row_groups);
+        const std::int64_t cb0 = ct * bl.col_blocks, cb1 = std::min(col_blocks, cb0 + bl.col_blocks);
+        auto* bexp = reinterpret_cast<std::uint8_t*>(thread_scratch(0, std::size_t(kc) * 2048 + std::size_t(kc) * 32 * sizeof(float)));
+        auto* dw = reinterpret_cast<float*>(bexp + std::size_t(kc) * 2048);
+        auto* c = reinterpret_cast<float*>(
+            thread_scratch(1, std::size_t((cb1 - cb0) * (g1 - g0)) * kernel_rows * kernel_rows * sizeof(float)));
+        if (backend == isa::amx)
+            amx_hw::run_block_task(w, a, g0, g1, cb0, cb1, kc, bexp, dw, c, y, ldy);
+        else
+            amx_emu::run_block_task(w, a, g0, g1, cb0, cb1, kc, bexp, dw, c, y, ldy);
+    });
+}
+
+/// Rows from which the AMX back ends use the blocked large-M path (below: the micro-kernels).
+inline constexpr std::int64_t amx_column_path_min_rows = 2 * kernel_rows + 1;
+
+template <class Prepared, class Executor>
+void run_dense(isa backend, const packed_q4_0_vnni_view& w, const Prepared& a, float* y, std::int64_t ldy,
+               const gemm_options& opt, Executor& ex) {
+    const bool amx_like = backend == isa::amx || backend == isa::amx_emulated;
+    if (amx_like && a.m >= amx_column_path_min_rows)
+        run_dense_amx_blocks(backend, w, a, y, ldy, opt, ex);
+    else
+        run_dense_microkernels(backend, w, a, y, ldy, ex);
+}
+
 }  // namespace detail
 
 /// Y[i][n] = Σ_k X[i][k] · W[n][k] for i < m, n < N.
@@ -217,9 +304,9 @@ gemm_plan gemm_q4_0(const packed_q4_0_vnni_view& w, std::int64_t m, const float*
     gemm_plan plan = plan_gemm_q4_0(m, opt);
     if (m == 0) return plan;
     if (plan.mode == compute_mode::exact)
-        detail::run_dense(plan.backend, w, detail::prepare_exact(m, x, ldx, w.layout.k, ex), y, ldy, ex);
+        detail::run_dense(plan.backend, w, detail::prepare_exact(plan.backend, m, x, ldx, w.layout.k, ex), y, ldy, opt, ex);
     else
-        detail::run_dense(plan.backend, w, detail::prepare_fast(m, x, ldx, w.layout.k, ex), y, ldy, ex);
+        detail::run_dense(plan.backend, w, detail::prepare_fast(plan.backend, m, x, ldx, w.layout.k, ex), y, ldy, opt, ex);
     return plan;
 }
 

@@ -31,9 +31,9 @@ AMXMM_KERNEL_TARGET inline void expand_bf16(const std::uint8_t* q, const fp16* d
 }
 /// acc = acc + float(ci) * (dw[col] * dx[row]), each operation rounded (see reference_gemm_exact).
 AMXMM_KERNEL_TARGET inline void rescale_accumulate(float* acc, const std::int32_t* ci, const float* dw,
-                                                   const float* dx) {
-    const __m512 dw0 = _mm512_load_ps(dw), dw1 = _mm512_load_ps(dw + 16);
-    for (int i = 0; i < kernel_rows; ++i) {
+                                                   const float* dx, int rows) {
+    const __m512 dw0 = _mm512_loadu_ps(dw), dw1 = _mm512_loadu_ps(dw + 16);
+    for (int i = 0; i < rows; ++i) {
         const __m512 x = _mm512_set1_ps(dx[i]);
         for (int h = 0; h < 2; ++h) {
             __m512 scale = _mm512_mul_ps(h ? dw1 : dw0, x);
@@ -56,8 +56,8 @@ using tiles = amx_emulated_tiles;
 
 inline void expand_int8(const std::uint8_t* q, std::int8_t* out) { expand_block_int8_ref(q, out); }
 inline void expand_bf16(const std::uint8_t* q, const fp16* d, bf16* out) { expand_block_bf16_ref(q, d, out); }
-inline void rescale_accumulate(float* acc, const std::int32_t* ci, const float* dw, const float* dx) {
-    for (int i = 0; i < kernel_rows; ++i)
+inline void rescale_accumulate(float* acc, const std::int32_t* ci, const float* dw, const float* dx, int rows) {
+    for (int i = 0; i < rows; ++i)
         for (int j = 0; j < kernel_rows; ++j)
             acc[i * 32 + j] = exact_block_update(acc[i * 32 + j], ci[i * 32 + j], dw[j], dx[i]);
 }

@@ -17,7 +17,6 @@ struct alignas(64) amx_scratch {
     alignas(64) float acc[kernel_rows * kernel_rows];       // (32, 32) fp32 results
     alignas(64) std::int32_t ci[kernel_rows * kernel_rows]; // (32, 32) int32 per-block sums (exact)
     alignas(64) float dw[kernel_rows];                      // weight scales of the 32 columns (exact)
-    alignas(64) float dx[kernel_rows];                      // activation scales of the 32 rows (exact)
 };
 
 /// Loads amxmm's tile configuration for the lifetime of the object and gives the caller's back
@@ -43,10 +42,11 @@ private:
 
 /// Stores the four C tiles into the (32, 32) scratch array `out` (row stride 128 bytes).
 template <class T>
-AMXMM_KERNEL_TARGET inline void store_c_tiles(T* out) {
+AMXMM_KERNEL_TARGET inline void store_c_tiles(T* out, bool two_row_tiles = true) {
     constexpr std::int64_t stride = kernel_rows * sizeof(T);
     tiles::template store<c00>(out, stride);
     tiles::template store<c01>(out + 16, stride);
+    if (!two_row_tiles) return;
     tiles::template store<c10>(out + 16 * kernel_rows, stride);
     tiles::template store<c11>(out + 16 * kernel_rows + 16, stride);
 }
@@ -55,8 +55,8 @@ AMXMM_KERNEL_TARGET inline void store_c_tiles(T* out) {
 /// Requires fast_mode_tile_config() to be loaded.
 AMXMM_KERNEL_TARGET inline void amx_fast_kernel(const packed_q4_0_vnni_view& w, const prepared_fast& a,
                                                 const kernel_block& kb, amx_scratch& s) {
-    const std::int64_t lda_bytes = a.k * std::int64_t(sizeof(bf16));
-    const bf16* a_rows = a.row(kb.m0);  // (32, K) bf16, padded rows are zero
+    const std::int64_t g = kb.m0 / kernel_rows;  // row group (m0 is a multiple of 32)
+    const bool two_row_tiles = kb.mr > 16;        // rows 16..31 exist: the second A tile is needed
     tiles::template zero<c00>();
     tiles::template zero<c01>();
     tiles::template zero<c10>();
@@ -64,14 +64,17 @@ AMXMM_KERNEL_TARGET inline void amx_fast_kernel(const packed_q4_0_vnni_view& w, 
     for (std::int64_t b = kb.b0; b < kb.b1; ++b) {
         for (int j = 0; j < kb.np; ++j)  // (16, 32) bf16 VNNI, scale folded in
             expand_bf16(w.quants(kb.p0 + j, b), w.scales(kb.p0 + j, b), reinterpret_cast<bf16*>(s.b_panel[j]));
-        tiles::template load<a0>(a_rows + b * block_k, lda_bytes);
-        tiles::template load<a1>(a_rows + 16 * a.k + b * block_k, lda_bytes);
+        const bf16* at = a.x_tile(g, b);  // (32, 32) bf16, padded rows are zero
+        tiles::template load<a0>(at, 64);
         tiles::template load<b0>(s.b_panel[0], 64);
         tiles::template load<b1>(s.b_panel[1], 64);  // stale when np == 1: its columns are never written
         tiles::template dp_bf16<c00, a0, b0>();
         tiles::template dp_bf16<c01, a0, b1>();
-        tiles::template dp_bf16<c10, a1, b0>();
-        tiles::template dp_bf16<c11, a1, b1>();
+        if (two_row_tiles) {
+            tiles::template load<a1>(at + 16 * block_k, 64);
+            tiles::template dp_bf16<c10, a1, b0>();
+            tiles::template dp_bf16<c11, a1, b1>();
+        }
     }
     store_c_tiles(s.acc);
     write_c_block(kb, s.acc);
@@ -82,7 +85,8 @@ AMXMM_KERNEL_TARGET inline void amx_fast_kernel(const packed_q4_0_vnni_view& w, 
 AMXMM_KERNEL_TARGET inline void amx_exact_kernel(const packed_q4_0_vnni_view& w, const prepared_exact& a,
                                                  const kernel_block& kb, amx_scratch& s) {
     read_c_block(kb, s.acc);  // the running value each block's update continues from
-    const std::int8_t* a_rows = a.q_row(kb.m0);  // (32, K) int8
+    const std::int64_t g = kb.m0 / kernel_rows;
+    const bool two_row_tiles = kb.mr > 16;
     for (int j = 0; j < kernel_rows; ++j) s.dw[j] = 0.0f;
     for (std::int64_t b = kb.b0; b < kb.b1; ++b) {
         for (int j = 0; j < kb.np; ++j) {  // (8, 64) int8 VNNI
@@ -90,21 +94,23 @@ AMXMM_KERNEL_TARGET inline void amx_exact_kernel(const packed_q4_0_vnni_view& w,
             const fp16* d = w.scales(kb.p0 + j, b);
             for (int n = 0; n < 16; ++n) s.dw[16 * j + n] = fp16_to_fp32(d[n]);
         }
-        for (int i = 0; i < kernel_rows; ++i) s.dx[i] = a.d_row(kb.m0 + i)[b];
+        const std::int8_t* at = a.q_tile(g, b);  // (32, 32) int8
         tiles::template zero<c00>();
         tiles::template zero<c01>();
-        tiles::template zero<c10>();
-        tiles::template zero<c11>();
-        tiles::template load<a0>(a_rows + b * block_k, a.k);
-        tiles::template load<a1>(a_rows + 16 * a.k + b * block_k, a.k);
+        tiles::template load<a0>(at, block_k);
         tiles::template load<b0>(s.b_panel[0], 64);
         tiles::template load<b1>(s.b_panel[1], 64);
         tiles::template dp_int8<c00, a0, b0>();
         tiles::template dp_int8<c01, a0, b1>();
-        tiles::template dp_int8<c10, a1, b0>();
-        tiles::template dp_int8<c11, a1, b1>();
-        store_c_tiles(s.ci);
-        rescale_accumulate(s.acc, s.ci, s.dw, s.dx);
+        if (two_row_tiles) {
+            tiles::template zero<c10>();
+            tiles::template zero<c11>();
+            tiles::template load<a1>(at + 16 * block_k, block_k);
+            tiles::template dp_int8<c10, a1, b0>();
+            tiles::template dp_int8<c11, a1, b1>();
+        }
+        store_c_tiles(s.ci, two_row_tiles);
+        rescale_accumulate(s.acc, s.ci, s.dw, a.d_tile(g, b), two_row_tiles ? kernel_rows : 16);
     }
     kernel_block out = kb;
     out.accumulate = false;
@@ -126,4 +132,141 @@ AMXMM_KERNEL_TARGET inline void run_exact(const packed_q4_0_vnni_view& w, const 
     amx_scratch s;
     std::memset(s.b_panel, 0, sizeof s.b_panel);
     for (std::int64_t i = 0; i < count; ++i) amx_exact_kernel(w, a, blocks[i], s);
+}
+
+// ---- column blocks: B expanded once, reused by every row group (the large-M path) ----------------
+//
+// A task owns one column block (two panels, 32 output columns). Its B operands are expanded once
+// into a buffer that stays in cache and every row group's A tiles stream past them.
+
+/// B operands of panels p0 .. p0+np-1 (np <= 2) for blocks [kb0, kb1): bf16 VNNI, laid out
+/// (kb1-kb0, 2, 16 rows, 64 B); slot 1 is left as is when np == 1 (its columns are never written).
+AMXMM_KERNEL_TARGET inline void expand_columns_bf16(const packed_q4_0_vnni_view& w, std::int64_t p0, int np,
+                                                    std::int64_t kb0, std::int64_t kb1, std::uint8_t* out) {
+    for (std::int64_t b = kb0; b < kb1; ++b)
+        for (int j = 0; j < np; ++j)
+            expand_bf16(w.quants(p0 + j, b), w.scales(p0 + j, b), reinterpret_cast<bf16*>(out + ((b - kb0) * 2 + j) * 1024));
+}
+
+/// int8 VNNI B operands, (kb1-kb0, 2, 8 rows, 64 B), and the weight scales (kb1-kb0, 32) fp32
+/// (zero for the missing panel when np == 1).
+AMXMM_KERNEL_TARGET inline void expand_columns_int8(const packed_q4_0_vnni_view& w, std::int64_t p0, int np,
+                                                    std::int64_t kb0, std::int64_t kb1, std::uint8_t* out, float* dw) {
+    for (std::int64_t b = kb0; b < kb1; ++b)
+        for (int j = 0; j < 2; ++j) {
+            float* d = dw + (b - kb0) * 32 + 16 * j;
+            if (j >= np) {
+                for (int n = 0; n < 16; ++n) d[n] = 0.0f;
+                continue;
+            }
+            expand_int8(w.quants(p0 + j, b), reinterpret_cast<std::int8_t*>(out + ((b - kb0) * 2 + j) * 512));
+            const fp16* ds = w.scales(p0 + j, b);
+            for (int n = 0; n < 16; ++n) d[n] = fp16_to_fp32(ds[n]);
+        }
+}
+
+/// `fast`: for row groups [g0, g1), C += A · B over blocks [kb0, kb1) with B from expand_columns_bf16.
+/// `c` holds the groups' fp32 accumulators, (g1-g0, 32, 32) with row stride 32 floats; when
+/// `first`, they start from zero instead of being loaded. Needs fast_mode_tile_config() loaded.
+AMXMM_KERNEL_TARGET inline void fast_columns(const prepared_fast& a, const std::uint8_t* bexp, std::int64_t kb0,
+                                             std::int64_t kb1, std::int64_t g0, std::int64_t g1, float* c, bool first) {
+    constexpr std::int64_t c_stride = kernel_rows * sizeof(float);
+    for (std::int64_t g = g0; g < g1; ++g) {
+        float* cg = c + (g - g0) * kernel_rows * kernel_rows;  // (32, 32) fp32
+        if (first) {
+            tiles::template zero<c00>();
+            tiles::template zero<c01>();
+            tiles::template zero<c10>();
+            tiles::template zero<c11>();
+        } else {
+            tiles::template load<c00>(cg, c_stride);
+            tiles::template load<c01>(cg + 16, c_stride);
+            tiles::template load<c10>(cg + 16 * kernel_rows, c_stride);
+            tiles::template load<c11>(cg + 16 * kernel_rows + 16, c_stride);
+        }
+        for (std::int64_t b = kb0; b < kb1; ++b) {
+            const bf16* at = a.x_tile(g, b);                      // (32, 32) bf16
+            const std::uint8_t* bt = bexp + (b - kb0) * 2048;      // 2 × (16, 64 B) bf16 VNNI
+            tiles::template load<a0>(at, 64);
+            tiles::template load<a1>(at + 16 * block_k, 64);
+            tiles::template load<b0>(bt, 64);
+            tiles::template load<b1>(bt + 1024, 64);
+            tiles::template dp_bf16<c00, a0, b0>();
+            tiles::template dp_bf16<c01, a0, b1>();
+            tiles::template dp_bf16<c10, a1, b0>();
+            tiles::template dp_bf16<c11, a1, b1>();
+        }
+        store_c_tiles(cg);
+    }
+}
+
+/// `exact`: for row groups [g0, g1), the per-block integer products over blocks [kb0, kb1) with B and
+/// weight scales from expand_columns_int8, scaled into the fp32 accumulators `c` ((g1-g0, 32, 32),
+/// zeroed first when `first`). Needs exact_mode_tile_config() loaded.
+AMXMM_KERNEL_TARGET inline void exact_columns(const prepared_exact& a, const std::uint8_t* bexp, const float* dw,
+                                              std::int64_t kb0, std::int64_t kb1, std::int64_t g0, std::int64_t g1,
+                                              float* c, bool first, amx_scratch& s) {
+    for (std::int64_t g = g0; g < g1; ++g) {
+        float* acc = c + (g - g0) * kernel_rows * kernel_rows;  // (32, 32) fp32
+        if (first) std::memset(acc, 0, sizeof(float) * kernel_rows * kernel_rows);
+        for (std::int64_t b = kb0; b < kb1; ++b) {
+            const std::int8_t* at = a.q_tile(g, b);              // (32, 32) int8
+            const std::uint8_t* bt = bexp + (b - kb0) * 1024;    // 2 × (8, 64 B) int8 VNNI
+            tiles::template zero<c00>();
+            tiles::template zero<c01>();
+            tiles::template zero<c10>();
+            tiles::template zero<c11>();
+            tiles::template load<a0>(at, block_k);
+            tiles::template load<a1>(at + 16 * block_k, block_k);
+            tiles::template load<b0>(bt, 64);
+            tiles::template load<b1>(bt + 512, 64);
+            tiles::template dp_int8<c00, a0, b0>();
+            tiles::template dp_int8<c01, a0, b1>();
+            tiles::template dp_int8<c10, a1, b0>();
+            tiles::template dp_int8<c11, a1, b1>();
+            store_c_tiles(s.ci);
+            rescale_accumulate(acc, s.ci, dw + (b - kb0) * 32, a.d_tile(g, b), kernel_rows);
+        }
+    }
+}
+
+/// One task of the large-M path: row groups [g0, g1) × column blocks [cb0, cb1) (32 columns each).
+/// K is walked in chunks of kc blocks; per chunk and column block, the B operands are expanded once
+/// into `bexp` (kc × 2 KiB, sized to stay in L1) and every row group's A tiles (in L2: the task's rows
+/// × kc blocks) pass them. The accumulators `c` ((cb1-cb0) × (g1-g0) × 4 KiB) stay in L2 between
+/// chunks. At the end, rows < a.m and valid columns are copied to y (row stride ldy).
+template <class Prepared>
+AMXMM_KERNEL_TARGET inline void run_block_task(const packed_q4_0_vnni_view& w, const Prepared& a, std::int64_t g0,
+                                               std::int64_t g1, std::int64_t cb0, std::int64_t cb1, std::int64_t kc,
+                                               std::uint8_t* bexp, float* dw, float* c, float* y, std::int64_t ldy) {
+    constexpr bool exact = std::is_same_v<Prepared, prepared_exact>;
+    const std::int64_t nb = a.blocks(), groups = g1 - g0, panels = w.layout.panels();
+    const std::int64_t c_per_block = groups * kernel_rows * kernel_rows;
+    {
+        scoped_tile_context ctx(exact ? exact_mode_tile_config() : fast_mode_tile_config());
+        amx_scratch s;
+        for (std::int64_t kb0 = 0; kb0 < nb; kb0 += kc) {
+            const std::int64_t kb1 = std::min(nb, kb0 + kc);
+            for (std::int64_t cb = cb0; cb < cb1; ++cb) {
+                const std::int64_t p0 = cb * kernel_panels;
+                const int np = static_cast<int>(std::min<std::int64_t>(kernel_panels, panels - p0));
+                float* cc = c + (cb - cb0) * c_per_block;
+                if constexpr (exact) {
+                    expand_columns_int8(w, p0, np, kb0, kb1, bexp, dw);
+                    exact_columns(a, bexp, dw, kb0, kb1, g0, g1, cc, kb0 == 0, s);
+                } else {
+                    expand_columns_bf16(w, p0, np, kb0, kb1, bexp);
+                    fast_columns(a, bexp, kb0, kb1, g0, g1, cc, kb0 == 0);
+                }
+            }
+        }
+    }
+    const std::int64_t row_end = std::min(a.m, g1 * kernel_rows);
+    for (std::int64_t cb = cb0; cb < cb1; ++cb) {
+        const std::int64_t col0 = cb * kernel_panels * 16;
+        const std::size_t nr = std::size_t(std::min<std::int64_t>(32, w.layout.n - col0));
+        const float* cc = c + (cb - cb0) * c_per_block;
+        for (std::int64_t i = g0 * kernel_rows; i < row_end; ++i)
+            std::memcpy(y + i * ldy + col0, cc + (i - g0 * kernel_rows) * kernel_rows, sizeof(float) * nr);
+    }
 }

@@ -40,26 +40,54 @@ inline constexpr int kernel_rows = 32;
 /// Panels of a micro-kernel's N block (two 16-column B tiles).
 inline constexpr int kernel_panels = 2;
 
-/// Activations prepared for `exact` mode: each row quantized to Q8_0 (quantize_row_q8_0_ref),
-/// stored as separate planes so an AMX A tile can be loaded straight from `q`:
-///   q    (m_padded, k) int8, row stride k          — the Q8_0 values
-///   d    (m_padded, k/32) fp32                     — fp16 block scales, widened exactly
-///   sums (m_padded, k/32) int32                    — Σ q over each block (for u8·s8 dot products)
-/// Padding rows are zero.
+/// Activations prepared for `exact` mode: each row quantized to Q8_0 (quantize_row_q8_0_ref) and
+/// stored "tiled": rows in groups of 32 (one micro-kernel M block), and inside a group, block by block,
+/// so that the A operand of one Q4_0 block is contiguous:
+///   q    (m_padded/32, k/32, 32 rows, 32) int8  — Q8_0 values; the two A tiles of block b of row
+///                                                 group g are 2 × 512 contiguous bytes (row stride 32)
+///   d    (m_padded/32, k/32, 32) fp32           — the rows' fp16 block scales, widened exactly
+///   sums (m_padded/32, k/32, 32) int32          — Σ q over each block (for u8·s8 dot products)
+/// Padding rows are zero. The planes live in driver-owned workspace (not owned here).
 struct prepared_exact {
     std::int64_t m = 0, m_padded = 0, k = 0;
-    aligned_buffer q, d, sums;
+    std::int8_t* q = nullptr;
+    float* d = nullptr;
+    std::int32_t* sums = nullptr;
+    std::size_t q_bytes() const noexcept { return std::size_t(m_padded * k); }
+    std::size_t scale_bytes() const noexcept { return std::size_t(m_padded * blocks()) * 4; }
     std::int64_t blocks() const noexcept { return k / block_k; }
-    const std::int8_t* q_row(std::int64_t i) const noexcept { return q.as<std::int8_t>() + i * k; }
-    const float* d_row(std::int64_t i) const noexcept { return d.as<float>() + i * blocks(); }
-    const std::int32_t* sums_row(std::int64_t i) const noexcept { return sums.as<std::int32_t>() + i * blocks(); }
+    /// Index of (row group g, block b) in the tiled planes.
+    std::int64_t tile_index(std::int64_t g, std::int64_t b) const noexcept { return g * blocks() + b; }
+    /// The (32, 32) int8 A operand of row group g, block b.
+    const std::int8_t* q_tile(std::int64_t g, std::int64_t b) const noexcept {
+        return q + tile_index(g, b) * (kernel_rows * block_k);
+    }
+    /// The 32 Q8_0 values of row i, block b.
+    const std::int8_t* q_row(std::int64_t i, std::int64_t b) const noexcept {
+        return q_tile(i / kernel_rows, b) + (i % kernel_rows) * block_k;
+    }
+    const float* d_tile(std::int64_t g, std::int64_t b) const noexcept { return d + tile_index(g, b) * kernel_rows; }
+    float d_at(std::int64_t i, std::int64_t b) const noexcept { return d_tile(i / kernel_rows, b)[i % kernel_rows]; }
+    std::int32_t sum_at(std::int64_t i, std::int64_t b) const noexcept {
+        return sums[tile_index(i / kernel_rows, b) * kernel_rows + i % kernel_rows];
+    }
 };
 
-/// Activations prepared for `fast` mode: (m_padded, k) bf16, row stride k, rounded to nearest even.
+/// Activations prepared for `fast` mode: rows rounded to bf16 (nearest even), tiled like
+/// prepared_exact: (m_padded/32, k/32, 32 rows, 32) bf16, so the two A tiles of one block are
+/// 2 × 1 KiB contiguous (row stride 64 bytes).
 struct prepared_fast {
     std::int64_t m = 0, m_padded = 0, k = 0;
-    aligned_buffer x;
-    const bf16* row(std::int64_t i) const noexcept { return x.as<bf16>() + i * k; }
+    bf16* x = nullptr;  // driver-owned workspace
+    std::size_t x_bytes() const noexcept { return std::size_t(m_padded * k) * sizeof(bf16); }
+    std::int64_t blocks() const noexcept { return k / block_k; }
+    const bf16* x_tile(std::int64_t g, std::int64_t b) const noexcept {
+        return x + (g * blocks() + b) * (kernel_rows * block_k);
+    }
+    /// The 32 bf16 values of row i, block b.
+    const bf16* x_row(std::int64_t i, std::int64_t b) const noexcept {
+        return x_tile(i / kernel_rows, b) + (i % kernel_rows) * block_k;
+    }
 };
 
 /// One micro-kernel call (see the contract above).

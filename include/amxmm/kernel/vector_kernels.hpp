@@ -45,11 +45,11 @@ inline void scalar_exact_kernel(const packed_q4_0_vnni_view& w, const prepared_e
             for (int n = 0; n < 16 && 16 * j + n < kb.nr; ++n) {
                 const float dw = fp16_to_fp32(d[n]);
                 for (int i = 0; i < kb.mr; ++i) {
-                    const std::int8_t* x = a.q_row(kb.m0 + i) + b * block_k;
+                    const std::int8_t* x = a.q_row(kb.m0 + i, b);
                     std::int32_t sumi = 0;
                     for (int k = 0; k < block_k; ++k) sumi += (packed_nibble(q, n, k) - 8) * x[k];
                     float& c = s.acc[i * 32 + 16 * j + n];
-                    c = exact_block_update(c, sumi, dw, a.d_row(kb.m0 + i)[b]);
+                    c = exact_block_update(c, sumi, dw, a.d_at(kb.m0 + i, b));
                 }
             }
         }
@@ -66,7 +66,7 @@ inline void scalar_fast_kernel(const packed_q4_0_vnni_view& w, const prepared_fa
         for (int j = 0; j < kb.np; ++j) {
             expand_block_bf16_ref(w.quants(kb.p0 + j, b), w.scales(kb.p0 + j, b), s.expanded);
             for (int i = 0; i < kb.mr; ++i) {
-                const bf16* x = a.row(kb.m0 + i) + b * block_k;
+                const bf16* x = a.x_row(kb.m0 + i, b);
                 for (int n = 0; n < 16; ++n) {
                     float c = s.acc[i * 32 + 16 * j + n];
                     for (int k = 0; k < block_k; ++k)
@@ -109,14 +109,14 @@ AMXMM_TARGET_AVX2 inline void avx2_exact_kernel(const packed_q4_0_vnni_view& w, 
                 }
                 const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d + 8 * h)));
                 for (int i = 0; i < kb.mr; ++i) {
-                    const std::int8_t* x = a.q_row(kb.m0 + i) + b * block_k;
+                    const std::int8_t* x = a.q_row(kb.m0 + i, b);
                     __m256i sum = _mm256_setzero_si256();
                     for (int t = 0; t < 8; ++t) {
                         const __m256i xb = _mm256_set1_epi32(load_i32(x + 4 * t));
                         sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(nib[t], xb), ones));
                     }
-                    sum = _mm256_sub_epi32(sum, _mm256_set1_epi32(8 * a.sums_row(kb.m0 + i)[b]));
-                    exact_update_avx2(s.acc + i * 32 + 16 * j + 8 * h, sum, dw, a.d_row(kb.m0 + i)[b]);
+                    sum = _mm256_sub_epi32(sum, _mm256_set1_epi32(8 * a.sum_at(kb.m0 + i, b)));
+                    exact_update_avx2(s.acc + i * 32 + 16 * j + 8 * h, sum, dw, a.d_at(kb.m0 + i, b));
                 }
             }
         }
@@ -134,7 +134,7 @@ AMXMM_TARGET_AVX2 inline void avx2_fast_kernel(const packed_q4_0_vnni_view& w, c
         for (int j = 0; j < kb.np; ++j) {
             expand_block_bf16_ref(w.quants(kb.p0 + j, b), w.scales(kb.p0 + j, b), s.expanded);
             for (int i = 0; i < kb.mr; ++i) {
-                const bf16* x = a.row(kb.m0 + i) + b * block_k;
+                const bf16* x = a.x_row(kb.m0 + i, b);
                 for (int h = 0; h < 2; ++h) {
                     __m256 c = _mm256_loadu_ps(s.acc + i * 32 + 16 * j + 8 * h);
                     for (int r = 0; r < 16; ++r) {  // VNNI row r: lane n holds bf16 elements 2r, 2r+1
@@ -177,11 +177,11 @@ AMXMM_TARGET_AVX512 inline void avx512_exact_kernel(const packed_q4_0_vnni_view&
             }
             const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.scales(kb.p0 + j, b))));
             for (int i = 0; i < kb.mr; ++i) {
-                const std::int8_t* x = a.q_row(kb.m0 + i) + b * block_k;
+                const std::int8_t* x = a.q_row(kb.m0 + i, b);
                 __m512i sum = _mm512_setzero_si512();
                 for (int t = 0; t < 8; ++t) sum = _mm512_dpbusd_epi32(sum, nib[t], _mm512_set1_epi32(load_i32(x + 4 * t)));
-                sum = _mm512_sub_epi32(sum, _mm512_set1_epi32(8 * a.sums_row(kb.m0 + i)[b]));
-                exact_update_avx512(s.acc + i * 32 + 16 * j, sum, dw, a.d_row(kb.m0 + i)[b]);
+                sum = _mm512_sub_epi32(sum, _mm512_set1_epi32(8 * a.sum_at(kb.m0 + i, b)));
+                exact_update_avx512(s.acc + i * 32 + 16 * j, sum, dw, a.d_at(kb.m0 + i, b));
             }
         }
     }
@@ -198,7 +198,7 @@ AMXMM_TARGET_AVX512 inline void avx512_fast_kernel(const packed_q4_0_vnni_view& 
         for (int j = 0; j < kb.np; ++j) {
             expand_block_bf16_ref(w.quants(kb.p0 + j, b), w.scales(kb.p0 + j, b), s.expanded);
             for (int i = 0; i < kb.mr; ++i) {
-                const bf16* x = a.row(kb.m0 + i) + b * block_k;
+                const bf16* x = a.x_row(kb.m0 + i, b);
                 __m512 c = _mm512_loadu_ps(s.acc + i * 32 + 16 * j);
                 for (int r = 0; r < 16; ++r) {  // VNNI row r: lane n holds bf16 elements 2r, 2r+1
                     const __m512i row = _mm512_loadu_si512(s.expanded + r * 32);

@@ -22,6 +22,7 @@
 // multiple of 64 bytes (zero padding when K is a multiple of 64).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -77,8 +78,10 @@ inline void validate_q4_0_vnni_shape(std::int64_t n, std::int64_t k, const char*
     detail::require(n > 0, errc::invalid_argument, fn, "N (weight rows) = ", n, " must be positive");
     detail::require(k > 0 && k % block_k == 0, errc::invalid_argument, fn, "K = ", k,
                     " must be a positive multiple of 32");
-    detail::require(k <= (std::int64_t(1) << 40) && n <= (std::int64_t(1) << 40), errc::invalid_argument, fn,
-                    "shape ", n, " x ", k, " is too large");
+    // Bounds each side and the padded element count (<= 2^56, so byte sizes and offsets fit in int64).
+    detail::require(k <= (std::int64_t(1) << 40) && n <= (std::int64_t(1) << 40) &&
+                        round_up(n, std::int64_t(q4_0_vnni_layout::panel_rows)) <= (std::int64_t(1) << 56) / k,
+                    errc::invalid_argument, fn, "shape ", n, " x ", k, " is too large");
 }
 
 /// Non-owning view of q4_0_vnni packed data (e.g. memory-mapped or owned elsewhere). 64-byte aligned.
@@ -118,32 +121,52 @@ private:
 
 namespace detail {
 
-/// Packs one 16-row panel from GGUF rows (rows >= n_valid are padding).
+/// Little-endian 64-bit load / 32-bit store spelled byte by byte: portable, and compilers turn each
+/// into one move on little-endian targets.
+inline std::uint64_t load_le64(const std::uint8_t* p) noexcept {
+    return std::uint64_t(p[0]) | std::uint64_t(p[1]) << 8 | std::uint64_t(p[2]) << 16 | std::uint64_t(p[3]) << 24 |
+           std::uint64_t(p[4]) << 32 | std::uint64_t(p[5]) << 40 | std::uint64_t(p[6]) << 48 | std::uint64_t(p[7]) << 56;
+}
+inline void store_le32(std::uint8_t* p, std::uint32_t v) noexcept {
+    p[0] = static_cast<std::uint8_t>(v);
+    p[1] = static_cast<std::uint8_t>(v >> 8);
+    p[2] = static_cast<std::uint8_t>(v >> 16);
+    p[3] = static_cast<std::uint8_t>(v >> 24);
+}
+
+/// Packs one 16-row panel from GGUF rows (rows >= n_valid are padding). Writes every byte of the panel.
 inline void pack_q4_0_vnni_panel(const q4_0_matrix_view& w, const q4_0_vnni_layout& L, std::int64_t p,
                                  std::byte* panel) {
     const std::int64_t nb = L.blocks_per_row();
     const std::int64_t row0 = p * L.panel_rows;
-    std::memset(panel, 0, static_cast<std::size_t>(L.panel_bytes()));
+    const int valid = static_cast<int>(std::min<std::int64_t>(L.panel_rows, w.rows - row0));
+    // Blocks fill [0, used) exactly; the rest (< 64 bytes) is zero padding.
+    const std::int64_t used = L.scales_offset(nb - 1) + L.block_scale_bytes;
+    std::memset(panel + used, 0, static_cast<std::size_t>(L.panel_bytes() - used));
+    const block_q4_0* rows[q4_0_vnni_layout::panel_rows];
+    for (int r = 0; r < valid; ++r) rows[r] = w.row(row0 + r);
+    // A GGUF block's qs[0..7] as a little-endian word a holds elements 0..7 (low nibbles) and 16..23
+    // (high nibbles); qs[8..15] (word c) elements 8..15 and 24..31. Chunk byte j of row r needs elements
+    // (8c + j, 8c + 4 + j): masking a word to its low nibbles gives them in bytes j and 4 + j, and
+    // "x | x >> 28" moves byte 4 + j's nibble up beside byte j's.
+    constexpr std::uint64_t low4 = 0x0f0f0f0f0f0f0f0full;
     for (std::int64_t b = 0; b < nb; ++b) {
         auto* q = reinterpret_cast<std::uint8_t*>(panel + L.quants_offset(b));  // (4 chunks, 64) nibble pairs
         auto* d = reinterpret_cast<fp16*>(panel + L.scales_offset(b));           // (16) fp16
-        for (int r = 0; r < L.panel_rows; ++r) {
-            if (row0 + r >= w.rows) {  // padding row: value 0 (nibble 8), scale 0
-                d[r] = fp16{0};
-                for (int c = 0; c < 4; ++c)
-                    for (int j = 0; j < 4; ++j) q[c * 64 + r * 4 + j] = 0x88;
-                continue;
-            }
-            const block_q4_0& src = w.row(row0 + r)[b];
+        for (int r = 0; r < valid; ++r) {
+            const block_q4_0& src = rows[r][b];
+            const std::uint64_t a = load_le64(src.qs), c = load_le64(src.qs + 8);
+            const std::uint64_t x0 = a & low4, x1 = c & low4;                 // elements 0..7, 8..15
+            const std::uint64_t x2 = (a >> 4) & low4, x3 = (c >> 4) & low4;  // elements 16..23, 24..31
             d[r] = src.d;
-            for (int c = 0; c < 4; ++c) {
-                for (int j = 0; j < 4; ++j) {
-                    const int k_lo = 8 * c + j, k_hi = 8 * c + 4 + j;  // elements 0..31 of the block
-                    const int nib_lo = k_lo < 16 ? (src.qs[k_lo] & 0x0f) : (src.qs[k_lo - 16] >> 4);
-                    const int nib_hi = k_hi < 16 ? (src.qs[k_hi] & 0x0f) : (src.qs[k_hi - 16] >> 4);
-                    q[c * 64 + r * 4 + j] = static_cast<std::uint8_t>(nib_lo | (nib_hi << 4));
-                }
-            }
+            store_le32(q + 0 * 64 + 4 * r, static_cast<std::uint32_t>(x0 | x0 >> 28));
+            store_le32(q + 1 * 64 + 4 * r, static_cast<std::uint32_t>(x1 | x1 >> 28));
+            store_le32(q + 2 * 64 + 4 * r, static_cast<std::uint32_t>(x2 | x2 >> 28));
+            store_le32(q + 3 * 64 + 4 * r, static_cast<std::uint32_t>(x3 | x3 >> 28));
+        }
+        for (int r = valid; r < L.panel_rows; ++r) {  // padding row: value 0 (nibble 8), scale 0
+            d[r] = fp16{0};
+            for (int ch = 0; ch < 4; ++ch) std::memset(q + ch * 64 + 4 * r, 0x88, 4);
         }
     }
 }
@@ -221,6 +244,8 @@ template <class Executor>
 void unpack_q4_0_vnni(const packed_q4_0_vnni_view& v, block_q4_0* out, std::size_t out_blocks, Executor&& ex) {
     validate_q4_0_vnni_shape(v.layout.n, v.layout.k, "unpack_q4_0_vnni");
     detail::require(v.data != nullptr && out != nullptr, errc::invalid_argument, "unpack_q4_0_vnni", "null pointer");
+    detail::require(is_aligned(v.data, cache_line_bytes), errc::invalid_argument, "unpack_q4_0_vnni", "v.data = ",
+                    static_cast<const void*>(v.data), " is not 64-byte aligned");
     const std::size_t need = static_cast<std::size_t>(v.layout.n * v.layout.blocks_per_row());
     detail::require(out_blocks >= need, errc::buffer_too_small, "unpack_q4_0_vnni", "out_blocks = ", out_blocks,
                     " is less than the ", need, " blocks of a ", v.layout.n, " x ", v.layout.k, " weight");
@@ -228,6 +253,7 @@ void unpack_q4_0_vnni(const packed_q4_0_vnni_view& v, block_q4_0* out, std::size
 }
 
 inline std::vector<block_q4_0> unpack_q4_0_vnni(const packed_q4_0_vnni_view& v) {
+    validate_q4_0_vnni_shape(v.layout.n, v.layout.k, "unpack_q4_0_vnni");  // before sizing the vector
     std::vector<block_q4_0> out(static_cast<std::size_t>(v.layout.n * v.layout.blocks_per_row()));
     unpack_q4_0_vnni(v, out.data(), out.size(), detail::serial_loop{});
     return out;
