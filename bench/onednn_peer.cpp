@@ -11,19 +11,22 @@
 //       (> 1: amxmm is faster) against bf16 (fast) or u8s8 (exact), same shape and M. The oneDNN time
 //       comes from the onednn/ benchmark of this run when it ran (registered first), else it is
 //       measured right there.
-// oneDNN runs on OpenMP with AMXMM_BENCH_THREADS threads (omp_set_num_threads), amxmm on its TBB
-// executor with the same count.
+// oneDNN runs with AMXMM_BENCH_THREADS threads, amxmm on its TBB executor with the same count. Debian's
+// oneDNN uses OpenMP (libgomp): the count is set with the omp_set_num_threads of the runtime oneDNN
+// loaded, found with dlsym, so no OpenMP flags (and no second OpenMP runtime, e.g. clang's libomp) are
+// needed here.
 #include "bench_common.hpp"
 
 #if defined(AMXMM_BENCH_HAVE_DNNL)
 
 #include <oneapi/dnnl/dnnl.hpp>
 #include <oneapi/dnnl/dnnl_version.h>
-#include <omp.h>
+#include <dlfcn.h>
 
 #include <chrono>
 #include <exception>
 #include <map>
+#include <thread>
 #include <tuple>
 
 namespace {
@@ -157,6 +160,9 @@ void bm_amxmm(benchmark::State& st, amxmm::compute_mode mode, shape s, std::int6
         amxmm::tbb_executor& ex = executor();
         const peer_kind peer = mode == amxmm::compute_mode::fast ? peer_kind::bf16 : peer_kind::u8s8;
         const double peer_s = onednn_seconds(peer, s, m);
+        // oneDNN's OpenMP workers spin for a while after a call before they sleep; let them settle so
+        // they do not compete with amxmm's TBB workers for the cores.
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
 
         amxmm::gemm_q4_0(ring.view(0), m, x, s.k, y, s.n, opt, ex);  // warm-up
         loop_timer timer;
@@ -176,8 +182,19 @@ void bm_amxmm(benchmark::State& st, amxmm::compute_mode mode, shape s, std::int6
     }
 }
 
+/// Sets oneDNN's thread count; returns how (for the JSON context).
+std::string set_onednn_threads(int threads) {
+    using set_fn = void (*)(int);
+    if (auto* set = reinterpret_cast<set_fn>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"))) {
+        set(threads);
+        return "omp_set_num_threads(" + std::to_string(threads) + ")";
+    }
+    std::fprintf(stderr, "amxmm_bench_onednn: oneDNN is not OpenMP-threaded here; it uses its default thread count\n");
+    return "default (no OpenMP runtime found)";
+}
+
 void register_all() {
-    omp_set_num_threads(bench_threads());
+    benchmark::AddCustomContext("amxmm_onednn_threads", set_onednn_threads(bench_threads()));
     const std::string isa_name = amxmm::to_string(amxmm::default_isa().chosen);
     for (const shape& s : dense_shapes())
         for (std::int64_t m : m_values()) {

@@ -2,7 +2,8 @@
 """Draw amxmm's benchmark results and print the key ratios.
 
 Usage:
-    python3 scripts/plot_bench.py out.png a.json [b.json ...] [--shape K2048_N4096] [--hline 2.2e12:"label"]
+    python3 scripts/plot_bench.py out.png a.json [b.json ...] [--shape K2048_N4096] [--isa amx]
+                                  [--hline 2.2e12:"label"]
 
 Inputs are Google Benchmark JSON files (--benchmark_out=x.json --benchmark_out_format=json) from
 amxmm_bench_limits, amxmm_bench_gemm and amxmm_bench_onednn, in any combination.
@@ -168,16 +169,18 @@ def plot(res, out_png, shape_filter, hlines):
                 ax_t.plot(*zip(*pts), style, color=color, marker=markers[shape], ms=5, lw=1.6, mfc="none")
                 onednn_best[dtype] = max(onednn_best.get(dtype, 0), max(p[1] for p in pts))
 
-    def hline(ax, y, label, color, style):
+    def hline(ax, y, label, color, style, left=False):
         if y:
             ax.axhline(y, color=color, ls=style, lw=1.2)
-            ax.annotate(label, xy=(1.0, y), xycoords=("axes fraction", "data"), xytext=(-4, 3),
-                        textcoords="offset points", ha="right", va="bottom", fontsize=8, color=color)
+            ax.annotate(label, xy=(0.0 if left else 1.0, y), xycoords=("axes fraction", "data"),
+                        xytext=(4 if left else -4, 3), textcoords="offset points", ha="left" if left else "right",
+                        va="bottom", fontsize=8, color=color)
 
     hline(ax_t, res.probe("amx_int8"), f"AMX int8 peak {fmt_rate(res.probe('amx_int8'), 'OP/s')}", "crimson", "-.")
     hline(ax_t, res.probe("amx_bf16"), f"AMX bf16 peak {fmt_rate(res.probe('amx_bf16'), 'FLOP/s')}", "darkorange", "-.")
     hline(ax_t, res.probe("vnni"), f"AVX-512 VNNI peak {fmt_rate(res.probe('vnni'), 'OP/s')}", "teal", "-.")
-    hline(ax_t, onednn_best.get("bf16"), f"oneDNN bf16 best {fmt_rate(onednn_best.get('bf16'), 'FLOP/s')}", "black", ":")
+    hline(ax_t, onednn_best.get("bf16"), f"oneDNN bf16 best {fmt_rate(onednn_best.get('bf16'), 'FLOP/s')}", "black", ":",
+          left=True)
     hline(ax_t, onednn_best.get("u8s8"), f"oneDNN u8s8 best {fmt_rate(onednn_best.get('u8s8'), 'OP/s')}", "dimgray", ":")
     for value, label in hlines:
         hline(ax_t, value, label, "slategray", "--")
@@ -337,12 +340,17 @@ def main(argv):
     ap.add_argument("out_png")
     ap.add_argument("json", nargs="+")
     ap.add_argument("--shape", action="append", help="plot only this shape (e.g. K2048_N4096); repeatable")
+    ap.add_argument("--isa", action="append",
+                    help="keep only these amxmm back ends (e.g. amx); repeatable; default: all in the files")
     ap.add_argument("--hline", action="append", default=[],
                     help='extra horizontal line on the throughput panel, VALUE:LABEL (e.g. "2.2e12:existing Q4_0 AMX")')
     args = ap.parse_args(argv)
     res = Results()
     for path in args.json:
         res.load(path)
+    if args.isa:
+        for key in [k for k in res.amxmm if k[2] not in args.isa]:
+            del res.amxmm[key]
     hlines = []
     for h in args.hline:
         value, _, label = h.partition(":")

@@ -1,4 +1,5 @@
 #include "catch_compat.hpp"
+#include "error_capture.hpp"
 
 // GGUF blocks, the Q4_0 / Q8_0 reference quantizers and dequantizers, and the ggml type table
 // (include/amxmm/format/{blocks,quantize,ggml_type}.hpp). Expected quantizer outputs are derived by hand in
@@ -26,27 +27,9 @@ namespace {
 using amxmm::block_q4_0;
 using amxmm::block_q8_0;
 
-struct caught {
-    bool thrown = false;
-    amxmm::errc code = amxmm::errc::system;
-    std::string what;
-};
-
-// Runs f and reports the amxmm::error it threw, if any (any other exception fails the test).
-template <class F>
-caught catch_error(F&& f) {
-    caught c;
-    try {
-        f();
-    } catch (const amxmm::error& e) {
-        c.thrown = true;
-        c.code = e.code();
-        c.what = e.what();
-    }
-    return c;
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using amxmm_test::caught;
+using amxmm_test::catch_error;
+using amxmm_test::contains;
 
 // The 4-bit codes (0..15) of a Q4_0 block, element order.
 std::array<int, 32> nibbles(const block_q4_0& b) {

@@ -1,4 +1,5 @@
 #include "catch_compat.hpp"
+#include "error_capture.hpp"
 
 // The scalar oracles of include/amxmm/format/reference_gemm.hpp, which every kernel test trusts:
 //   * small cases whose results are computed by hand in the comments (K = 32 and K = 64);
@@ -27,26 +28,9 @@ namespace {
 using amxmm::block_q4_0;
 using amxmm::q4_0_matrix_view;
 
-struct caught {
-    bool thrown = false;
-    amxmm::errc code = amxmm::errc::system;
-    std::string what;
-};
-
-template <class F>
-caught catch_error(F&& f) {
-    caught c;
-    try {
-        f();
-    } catch (const amxmm::error& e) {
-        c.thrown = true;
-        c.code = e.code();
-        c.what = e.what();
-    }
-    return c;
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using amxmm_test::caught;
+using amxmm_test::catch_error;
+using amxmm_test::contains;
 
 std::uint32_t bits_of(float f) {
     std::uint32_t u;

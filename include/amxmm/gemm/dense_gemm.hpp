@@ -45,9 +45,12 @@ struct gemm_plan {
     std::string reason;
 };
 
-/// Row count from which `automatic` uses `fast` on AMX back ends. Provisional: the dense issue
-/// measures the crossover on AMX hardware and replaces this constant.
-inline constexpr std::int64_t auto_fast_min_rows = 17;
+/// Row counts where the AMX back end hands `exact` work to the AVX-512 VNNI micro-kernels, and from
+/// which `automatic` picks `fast` on AMX back ends. Measured on the device (Xeon with AMX, 16 threads,
+/// 2026-11-25, K = 2048 and 4096, N = 4096, weights in cache): M = 1: VNNI exact 0.066 ms, AMX exact
+/// 0.159, AMX fast 0.135; M = 4: 0.130 / 0.183 / 0.141; M = 16: 0.428 / 0.237 / 0.158.
+inline constexpr std::int64_t amx_vector_max_rows = 4;
+inline constexpr std::int64_t auto_fast_min_rows = amx_vector_max_rows + 1;
 
 /// Decides back end and mode for an m-row product without running it.
 inline gemm_plan plan_gemm_q4_0(std::int64_t m, const gemm_options& opt = {}) {
@@ -70,6 +73,10 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const gemm_options& opt = {}) {
     } else if (amx_like && m >= auto_fast_min_rows) {
         plan.mode = compute_mode::fast;
         plan.reason += "; mode fast (auto: AMX back end and m >= " + std::to_string(auto_fast_min_rows) + ")";
+    } else if (plan.backend == isa::amx) {
+        plan.mode = compute_mode::exact;
+        plan.reason += "; mode exact on AVX-512 VNNI micro-kernels (auto: m <= " + std::to_string(amx_vector_max_rows) +
+                       ", where they beat the tiles)";
     } else {
         plan.mode = compute_mode::exact;
         plan.reason += amx_like ? "; mode exact (auto: small m)" : "; mode exact (auto: no AMX)";
@@ -108,9 +115,19 @@ inline std::byte* thread_scratch(int slot, std::size_t bytes) {
 
 inline bool has_avx512_prepare(isa backend) { return backend == isa::amx || backend == isa::avx512_vnni; }
 
-/// Quantizes (exact) or converts (fast) the activation rows into the tiled layout, one row group of
-/// 32 per task. The last group is cleared first so its padding rows are zero. The AVX-512 row
-/// functions give the scalar ones' bytes. The planes live in the calling thread's scratch.
+/// Runs row(i) for every activation row, one row group of 32 per task; the last group, when
+/// partial, is cleared first (clear(g)) so its padding rows are zero.
+template <class Executor, class ClearGroup, class PrepareRow>
+void for_each_row_group(std::int64_t m, Executor& ex, ClearGroup&& clear, PrepareRow&& row) {
+    const std::int64_t groups = (m + kernel_rows - 1) / kernel_rows;
+    ex.parallel_for(groups, [&](std::int64_t g) {
+        if (g == groups - 1 && m % kernel_rows != 0) clear(g);
+        for (std::int64_t i = g * kernel_rows; i < std::min(m, (g + 1) * kernel_rows); ++i) row(i);
+    });
+}
+
+/// Quantizes the activation rows to Q8_0 in the tiled layout (AVX-512 rows give the scalar bytes).
+/// The planes live in the calling thread's scratch.
 template <class Executor>
 prepared_exact prepare_exact(isa backend, std::int64_t m, const float* x, std::int64_t ldx, std::int64_t k,
                              Executor& ex) {
@@ -122,24 +139,25 @@ prepared_exact prepare_exact(isa backend, std::int64_t m, const float* x, std::i
     p.d = reinterpret_cast<float*>(thread_scratch(3, p.scale_bytes()));
     p.sums = reinterpret_cast<std::int32_t*>(thread_scratch(4, p.scale_bytes()));
     const bool vector = has_avx512_prepare(backend);
-    const std::int64_t groups = p.m_padded / kernel_rows, nb = p.blocks();
-    ex.parallel_for(groups, [&](std::int64_t g) {
-        if (g == groups - 1 && m % kernel_rows != 0) {
-            std::memset(p.q + g * nb * kernel_rows * block_k, 0, std::size_t(nb * kernel_rows * block_k));
-            std::memset(p.d + g * nb * kernel_rows, 0, std::size_t(nb * kernel_rows) * sizeof(float));
-            std::memset(p.sums + g * nb * kernel_rows, 0, std::size_t(nb * kernel_rows) * sizeof(std::int32_t));
-        }
-        for (std::int64_t i = g * kernel_rows; i < std::min(m, (g + 1) * kernel_rows); ++i) {
+    const std::int64_t group_blocks = p.blocks() * kernel_rows;  // (block, row) pairs per row group
+    for_each_row_group(
+        m, ex,
+        [&](std::int64_t g) {
+            std::memset(p.q + g * group_blocks * block_k, 0, std::size_t(group_blocks * block_k));
+            std::memset(p.d + g * group_blocks, 0, std::size_t(group_blocks) * sizeof(float));
+            std::memset(p.sums + g * group_blocks, 0, std::size_t(group_blocks) * sizeof(std::int32_t));
+        },
+        [&](std::int64_t i) {
             require_finite_row(x + i * ldx, k, i);
             if (vector)
                 prepare_exact_row_avx512(x + i * ldx, i, p);
             else
                 prepare_exact_row_ref(x + i * ldx, i, p);
-        }
-    });
+        });
     return p;
 }
 
+/// Rounds the activation rows to bf16 in the tiled layout, in the calling thread's scratch.
 template <class Executor>
 prepared_fast prepare_fast(isa backend, std::int64_t m, const float* x, std::int64_t ldx, std::int64_t k,
                            Executor& ex) {
@@ -149,17 +167,15 @@ prepared_fast prepare_fast(isa backend, std::int64_t m, const float* x, std::int
     p.k = k;
     p.x = reinterpret_cast<bf16*>(thread_scratch(2, p.x_bytes()));
     const bool vector = backend == isa::amx || (has_avx512_prepare(backend) && detected_cpu_features().avx512_bf16);
-    const std::int64_t groups = p.m_padded / kernel_rows, nb = p.blocks();
-    ex.parallel_for(groups, [&](std::int64_t g) {
-        if (g == groups - 1 && m % kernel_rows != 0)
-            std::memset(p.x + g * nb * kernel_rows * block_k, 0, std::size_t(nb * kernel_rows * block_k) * sizeof(bf16));
-        for (std::int64_t i = g * kernel_rows; i < std::min(m, (g + 1) * kernel_rows); ++i) {
+    const std::int64_t group_values = p.blocks() * kernel_rows * block_k;
+    for_each_row_group(
+        m, ex, [&](std::int64_t g) { std::memset(p.x + g * group_values, 0, std::size_t(group_values) * sizeof(bf16)); },
+        [&](std::int64_t i) {
             if (vector)
                 prepare_fast_row_avx512(x + i * ldx, i, p);
             else
                 prepare_fast_row_ref(x + i * ldx, i, p);
-        }
-    });
+        });
     return p;
 }
 
@@ -171,7 +187,15 @@ void run_kernel_blocks(isa backend, const packed_q4_0_vnni_view& w, const Prepar
     vector_scratch s;
     switch (backend) {
         case isa::amx:
-            if constexpr (exact) amx_hw::run_exact(w, a, blocks, count); else amx_hw::run_fast(w, a, blocks, count);
+            if constexpr (exact) {
+                if (a.m <= amx_vector_max_rows) {  // small m: the VNNI micro-kernels are faster (measured)
+                    for (std::int64_t i = 0; i < count; ++i) avx512_exact_kernel(w, a, blocks[i], s);
+                    return;
+                }
+                amx_hw::run_exact(w, a, blocks, count);
+            } else {
+                amx_hw::run_fast(w, a, blocks, count);
+            }
             return;
         case isa::amx_emulated:
             if constexpr (exact) amx_emu::run_exact(w, a, blocks, count); else amx_emu::run_fast(w, a, blocks, count);
