@@ -22,6 +22,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <oneapi/dnnl/dnnl_version.h>
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <exception>
@@ -220,6 +221,15 @@ void register_all() {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // OpenMP reads OMP_WAIT_POLICY when it loads (before main), so choose it by re-executing. Passive:
+    // idle oneDNN workers sleep instead of spinning, so they neither steal cores from amxmm's TBB
+    // workers in this process nor get descheduled by a hypervisor's pause-loop exiting (spinning
+    // OpenMP barriers cost ~8 ms per call on a 2-vCPU KVM guest). Set OMP_WAIT_POLICY to override.
+    if (std::getenv("OMP_WAIT_POLICY") == nullptr && setenv("OMP_WAIT_POLICY", "passive", 1) == 0) {
+        execv("/proc/self/exe", argv);
+        std::fprintf(stderr, "amxmm_bench_onednn: re-exec with OMP_WAIT_POLICY=passive failed; continuing\n");
+    }
+    benchmark::AddCustomContext("amxmm_omp_wait_policy", std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "unset");
     benchmark::AddCustomContext("amxmm_onednn_version", std::to_string(DNNL_VERSION_MAJOR) + "." +
                                                             std::to_string(DNNL_VERSION_MINOR) + "." +
                                                             std::to_string(DNNL_VERSION_PATCH));

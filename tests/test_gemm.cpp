@@ -82,6 +82,13 @@ TEST_CASE("gemm: every M 1..40 and N 1..80, K in {32, 64, 96, 2048}, all back en
     }
 }
 
+TEST_CASE("gemm: every (M, N) pair for M 1..40, N 1..80 at K = 32, all back ends, both modes", "[gemm][grid]") {
+    std::mt19937_64 rng(31);
+    for (isa backend : kernel_backends())
+        for (std::int64_t m = 1; m <= 40; ++m)
+            for (std::int64_t n = 1; n <= 80; ++n) check_gemm({m, n, 32, 32, n}, backend, rng);
+}
+
 TEST_CASE("gemm: large-M column-block path, K chunking, all back ends", "[gemm]") {
     // m >= 65 takes the AMX column-block path (B expanded once per task, K walked in kc chunks).
     std::mt19937_64 rng(17);
