@@ -130,6 +130,7 @@ double onednn_seconds(peer_kind kind, const shape& s, std::int64_t m) {
 void bm_onednn(benchmark::State& st, peer_kind kind, shape s, std::int64_t m) {
     try {
         onednn_case c(kind, s, m);
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let amxmm's TBB workers go idle
         c.run();  // warm-up
         loop_timer timer;
         timer.start();

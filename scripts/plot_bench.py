@@ -169,22 +169,24 @@ def plot(res, out_png, shape_filter, hlines):
                 ax_t.plot(*zip(*pts), style, color=color, marker=markers[shape], ms=5, lw=1.6, mfc="none")
                 onednn_best[dtype] = max(onednn_best.get(dtype, 0), max(p[1] for p in pts))
 
-    def hline(ax, y, label, color, style, left=False):
+    axis_lines = defaultdict(list)  # axis -> legend handles of its horizontal lines
+
+    def hline(ax, y, label, color, style, lw=1.2):
+        """A limit as a horizontal line, named in the panel's own legend (annotations collide)."""
         if y:
-            ax.axhline(y, color=color, ls=style, lw=1.2)
-            ax.annotate(label, xy=(0.0 if left else 1.0, y), xycoords=("axes fraction", "data"),
-                        xytext=(4 if left else -4, 3), textcoords="offset points", ha="left" if left else "right",
-                        va="bottom", fontsize=8, color=color)
+            axis_lines[ax].append(ax.axhline(y, color=color, ls=style, lw=lw, label=label))
 
     hline(ax_t, res.probe("amx_int8"), f"AMX int8 peak {fmt_rate(res.probe('amx_int8'), 'OP/s')}", "crimson", "-.")
     hline(ax_t, res.probe("amx_bf16"), f"AMX bf16 peak {fmt_rate(res.probe('amx_bf16'), 'FLOP/s')}", "darkorange", "-.")
     hline(ax_t, res.probe("vnni"), f"AVX-512 VNNI peak {fmt_rate(res.probe('vnni'), 'OP/s')}", "teal", "-.")
-    hline(ax_t, onednn_best.get("bf16"), f"oneDNN bf16 best {fmt_rate(onednn_best.get('bf16'), 'FLOP/s')}", "black", ":",
-          left=True)
-    hline(ax_t, onednn_best.get("u8s8"), f"oneDNN u8s8 best {fmt_rate(onednn_best.get('u8s8'), 'OP/s')}", "dimgray", ":")
+    hline(ax_t, onednn_best.get("bf16"), f"oneDNN bf16 best {fmt_rate(onednn_best.get('bf16'), 'FLOP/s')}", "black", "--",
+          lw=0.8)
+    hline(ax_t, onednn_best.get("u8s8"), f"oneDNN u8s8 best {fmt_rate(onednn_best.get('u8s8'), 'OP/s')}", "dimgray", "--",
+          lw=0.8)
     for value, label in hlines:
         hline(ax_t, value, label, "slategray", "--")
     all_m = sorted({k[5] for k in res.amxmm} | {k[3] for k in res.onednn})
+    ax_t.legend(handles=axis_lines[ax_t], loc="lower right", fontsize=8, framealpha=0.85)
     ax_t.set_xscale("log", base=2)
     ax_t.set_yscale("log")
     if all_m:
@@ -207,6 +209,7 @@ def plot(res, out_png, shape_filter, hlines):
                 ax_b.plot(*zip(*pts), "--", color=colors[(mode, isa)], marker=markers[shape], ms=5, lw=1.3)
     hline(ax_b, res.probe("dram"), f"DRAM read probe {fmt_rate(res.probe('dram'), 'B/s')}", "crimson", "-.")
     hline(ax_b, res.probe("dram_1t"), f"DRAM read, 1 thread {fmt_rate(res.probe('dram_1t'), 'B/s')}", "gray", ":")
+    ax_b.legend(handles=axis_lines[ax_b], loc="lower left", fontsize=8, framealpha=0.85)
     ax_b.set_xscale("log", base=2)
     ax_b.set_yscale("log")
     cold_m = sorted({k[5] for k in res.amxmm if k[6] == "cold"})
@@ -274,7 +277,9 @@ def report(res, files):
         out.append("")
         out.append("ratio = oneDNN time / amxmm time (> 1: amxmm faster); `same run` = counter ratio_to_onednn "
                    "from amxmm_bench_onednn, `cross-run` = computed here from separate runs. "
-                   "% of probe = the run's pct_of_probe (AMX bf16 probe for fast, AMX int8 for exact on amx).")
+                   "% of probe = the run's pct_of_probe (AMX bf16 probe for fast and AMX int8 probe for exact on amx, "
+                   "AVX-512 VNNI probe on avx512_vnni); × 2.2 TOP/s = multiple of the best existing Q4_0 AMX kernel "
+                   "on the device (DESIGN.md §5).")
         out.append("")
         out.append("| mode | isa | K×N | M | amxmm | oneDNN | ratio | source | % of probe | × 2.2 TOP/s |")
         out.append("|---|---|---|---|---|---|---|---|---|---|")
@@ -325,9 +330,8 @@ def report(res, files):
 
 def ensure_matplotlib(argv):
     """Debian's python3-matplotlib lives in /usr/bin/python3; a pyenv/venv python3 first on PATH lacks it."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
+    import importlib.util
+    if importlib.util.find_spec("matplotlib") is None:
         system = "/usr/bin/python3"
         if os.path.realpath(sys.executable) != os.path.realpath(system) and os.path.exists(system):
             os.execv(system, [system, os.path.abspath(__file__)] + argv)

@@ -16,6 +16,7 @@ struct alignas(64) amx_scratch {
     alignas(64) std::uint8_t b_panel[kernel_panels][1024];  // expanded B operands, (16, 64) bytes each
     alignas(64) float acc[kernel_rows * kernel_rows];       // (32, 32) fp32 results
     alignas(64) std::int32_t ci[kernel_rows * kernel_rows]; // (32, 32) int32 per-block sums (exact)
+    alignas(64) std::int32_t ci_stage[2][kernel_rows * kernel_rows];  // double-buffered ci (exact, large M)
     alignas(64) float dw[kernel_rows];                      // weight scales of the 32 columns (exact)
 };
 
@@ -165,12 +166,62 @@ AMXMM_KERNEL_TARGET inline void expand_columns_int8(const packed_q4_0_vnni_view&
         }
 }
 
+/// The A and B operands of one block: a0/a1 from the (32, 32) A tile pair at `at` (row stride
+/// `a_stride`), b0/b1 from the two expanded panels at `bt` (`b_bytes` apart).
+struct block_operands {
+    const void* at;
+    std::int64_t a_stride;
+    const std::uint8_t* bt;
+    std::int64_t b_bytes;
+    std::int64_t a1_offset;  // bytes from a0's rows to a1's rows
+};
+
+/// The 2 × 2 tile products of one block with the next block's operand loads interleaved. Tiles are
+/// not renamed, so a load into a register must wait for the products reading it: issuing each load
+/// right after the last product that reads the register, in the order c01, c00, c11, c10, leaves two
+/// products (for a0, a1: the A tiles, from L2) or one (for b0, b1: from L1) to hide its latency.
+template <bool Int8>
+AMXMM_KERNEL_TARGET inline void block_products(const block_operands* next) {
+    auto dp = [](auto c, auto a, auto b) {
+        if constexpr (Int8)
+            tiles::template dp_int8<decltype(c)::value, decltype(a)::value, decltype(b)::value>();
+        else
+            tiles::template dp_bf16<decltype(c)::value, decltype(a)::value, decltype(b)::value>();
+    };
+    using R = std::integral_constant<int, c01>;
+    dp(R{}, std::integral_constant<int, a0>{}, std::integral_constant<int, b1>{});
+    dp(std::integral_constant<int, c00>{}, std::integral_constant<int, a0>{}, std::integral_constant<int, b0>{});
+    if (next) tiles::template load<a0>(next->at, next->a_stride);
+    dp(std::integral_constant<int, c11>{}, std::integral_constant<int, a1>{}, std::integral_constant<int, b1>{});
+    if (next) tiles::template load<b1>(next->bt + next->b_bytes, 64);
+    dp(std::integral_constant<int, c10>{}, std::integral_constant<int, a1>{}, std::integral_constant<int, b0>{});
+    if (next) {
+        tiles::template load<b0>(next->bt, 64);
+        tiles::template load<a1>(static_cast<const std::uint8_t*>(next->at) + next->a1_offset, next->a_stride);
+    }
+}
+
+/// Software prefetch of `bytes` (a multiple of 64) into L1.
+inline void prefetch_l1(const void* p, int bytes) {
+    for (int off = 0; off < bytes; off += 64) _mm_prefetch(static_cast<const char*>(p) + off, _MM_HINT_T0);
+}
+
+AMXMM_KERNEL_TARGET inline void load_block_operands(const block_operands& o) {
+    tiles::template load<a0>(o.at, o.a_stride);
+    tiles::template load<a1>(static_cast<const std::uint8_t*>(o.at) + o.a1_offset, o.a_stride);
+    tiles::template load<b0>(o.bt, 64);
+    tiles::template load<b1>(o.bt + o.b_bytes, 64);
+}
+
 /// `fast`: for row groups [g0, g1), C += A · B over blocks [kb0, kb1) with B from expand_columns_bf16.
 /// `c` holds the groups' fp32 accumulators, (g1-g0, 32, 32) with row stride 32 floats; when
 /// `first`, they start from zero instead of being loaded. Needs fast_mode_tile_config() loaded.
 AMXMM_KERNEL_TARGET inline void fast_columns(const prepared_fast& a, const std::uint8_t* bexp, std::int64_t kb0,
                                              std::int64_t kb1, std::int64_t g0, std::int64_t g1, float* c, bool first) {
     constexpr std::int64_t c_stride = kernel_rows * sizeof(float);
+    auto operands = [&](std::int64_t g, std::int64_t b) {  // (32, 32) bf16 A pair; 2 × (16, 64 B) bf16 VNNI B
+        return block_operands{a.x_tile(g, b), 64, bexp + (b - kb0) * 2048, 1024, 16 * block_k * std::int64_t(sizeof(bf16))};
+    };
     for (std::int64_t g = g0; g < g1; ++g) {
         float* cg = c + (g - g0) * kernel_rows * kernel_rows;  // (32, 32) fp32
         if (first) {
@@ -184,17 +235,13 @@ AMXMM_KERNEL_TARGET inline void fast_columns(const prepared_fast& a, const std::
             tiles::template load<c10>(cg + 16 * kernel_rows, c_stride);
             tiles::template load<c11>(cg + 16 * kernel_rows + 16, c_stride);
         }
+        load_block_operands(operands(g, kb0));
         for (std::int64_t b = kb0; b < kb1; ++b) {
-            const bf16* at = a.x_tile(g, b);                      // (32, 32) bf16
-            const std::uint8_t* bt = bexp + (b - kb0) * 2048;      // 2 × (16, 64 B) bf16 VNNI
-            tiles::template load<a0>(at, 64);
-            tiles::template load<a1>(at + 16 * block_k, 64);
-            tiles::template load<b0>(bt, 64);
-            tiles::template load<b1>(bt + 1024, 64);
-            tiles::template dp_bf16<c00, a0, b0>();
-            tiles::template dp_bf16<c01, a0, b1>();
-            tiles::template dp_bf16<c10, a1, b0>();
-            tiles::template dp_bf16<c11, a1, b1>();
+            // The A tiles stream from L2 (the B chunk stays in L1): fetch two blocks ahead into L1.
+            if (b + 2 < kb1) prefetch_l1(a.x_tile(g, b + 2), 2048);
+            else if (g + 1 < g1) prefetch_l1(a.x_tile(g + 1, kb0 + (b + 2 - kb1)), 2048);
+            const block_operands next = operands(g, b + 1);
+            block_products<false>(b + 1 < kb1 ? &next : nullptr);
         }
         store_c_tiles(cg);
     }
@@ -202,31 +249,30 @@ AMXMM_KERNEL_TARGET inline void fast_columns(const prepared_fast& a, const std::
 
 /// `exact`: for row groups [g0, g1), the per-block integer products over blocks [kb0, kb1) with B and
 /// weight scales from expand_columns_int8, scaled into the fp32 accumulators `c` ((g1-g0, 32, 32),
-/// zeroed first when `first`). Needs exact_mode_tile_config() loaded.
+/// zeroed first when `first`). While the tile unit works on block b, the vector units scale block
+/// b-1's sums (two int32 staging areas), in block order. Needs exact_mode_tile_config() loaded.
 AMXMM_KERNEL_TARGET inline void exact_columns(const prepared_exact& a, const std::uint8_t* bexp, const float* dw,
                                               std::int64_t kb0, std::int64_t kb1, std::int64_t g0, std::int64_t g1,
                                               float* c, bool first, amx_scratch& s) {
+    auto operands = [&](std::int64_t g, std::int64_t b) {  // (32, 32) int8 A pair; 2 × (8, 64 B) int8 VNNI B
+        return block_operands{a.q_tile(g, b), block_k, bexp + (b - kb0) * 1024, 512, 16 * block_k};
+    };
     for (std::int64_t g = g0; g < g1; ++g) {
         float* acc = c + (g - g0) * kernel_rows * kernel_rows;  // (32, 32) fp32
         if (first) std::memset(acc, 0, sizeof(float) * kernel_rows * kernel_rows);
+        load_block_operands(operands(g, kb0));
         for (std::int64_t b = kb0; b < kb1; ++b) {
-            const std::int8_t* at = a.q_tile(g, b);              // (32, 32) int8
-            const std::uint8_t* bt = bexp + (b - kb0) * 1024;    // 2 × (8, 64 B) int8 VNNI
             tiles::template zero<c00>();
             tiles::template zero<c01>();
             tiles::template zero<c10>();
             tiles::template zero<c11>();
-            tiles::template load<a0>(at, block_k);
-            tiles::template load<a1>(at + 16 * block_k, block_k);
-            tiles::template load<b0>(bt, 64);
-            tiles::template load<b1>(bt + 512, 64);
-            tiles::template dp_int8<c00, a0, b0>();
-            tiles::template dp_int8<c01, a0, b1>();
-            tiles::template dp_int8<c10, a1, b0>();
-            tiles::template dp_int8<c11, a1, b1>();
-            store_c_tiles(s.ci);
-            rescale_accumulate(acc, s.ci, dw + (b - kb0) * 32, a.d_tile(g, b), kernel_rows);
+            const block_operands next = operands(g, b + 1);
+            block_products<true>(b + 1 < kb1 ? &next : nullptr);
+            if (b > kb0)  // block b-1, while the tile unit computes block b
+                rescale_accumulate(acc, s.ci_stage[(b - 1) & 1], dw + (b - 1 - kb0) * 32, a.d_tile(g, b - 1), kernel_rows);
+            store_c_tiles(s.ci_stage[b & 1]);
         }
+        rescale_accumulate(acc, s.ci_stage[(kb1 - 1) & 1], dw + (kb1 - 1 - kb0) * 32, a.d_tile(g, kb1 - 1), kernel_rows);
     }
 }
 
