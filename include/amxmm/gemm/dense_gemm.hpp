@@ -120,10 +120,14 @@ inline bool has_avx512_prepare(isa backend) { return backend == isa::amx || back
 template <class Executor, class ClearGroup, class PrepareRow>
 void for_each_row_group(std::int64_t m, Executor& ex, ClearGroup&& clear, PrepareRow&& row) {
     const std::int64_t groups = (m + kernel_rows - 1) / kernel_rows;
-    ex.parallel_for(groups, [&](std::int64_t g) {
+    auto group = [&](std::int64_t g) {
         if (g == groups - 1 && m % kernel_rows != 0) clear(g);
         for (std::int64_t i = g * kernel_rows; i < std::min(m, (g + 1) * kernel_rows); ++i) row(i);
-    });
+    };
+    if (groups == 1)
+        group(0);  // decode: a few rows, not worth a round trip through the thread pool
+    else
+        ex.parallel_for(groups, group);
 }
 
 /// Quantizes the activation rows to Q8_0 in the tiled layout (AVX-512 rows give the scalar bytes).
@@ -218,23 +222,26 @@ void run_kernel_blocks(isa backend, const packed_q4_0_vnni_view& w, const Prepar
     }
 }
 
-/// Output column blocks (of 32) per task on the micro-kernel path.
-inline constexpr int task_column_blocks = 2;
+/// Most output column blocks (of 32) per task on the micro-kernel path.
+inline constexpr int max_task_column_blocks = 4;
 
-/// The micro-kernel path (vector back ends, and AMX when m is small): tasks are one row group ×
-/// task_column_blocks column blocks, each output element computed with all of K in one call.
+/// The micro-kernel path (vector back ends, and AMX when m is small): tasks are one row group × a
+/// few column blocks (fewer when that leaves too few tasks for the hardware threads), each output
+/// element computed with all of K in one call.
 template <class Prepared, class Executor>
 void run_dense_microkernels(isa backend, const packed_q4_0_vnni_view& w, const Prepared& a, float* y,
                             std::int64_t ldy, Executor& ex) {
     const q4_0_vnni_layout& L = w.layout;
     const std::int64_t m_blocks = a.m_padded / kernel_rows;
     const std::int64_t n_blocks = (L.panels() + kernel_panels - 1) / kernel_panels;
-    const std::int64_t n_groups = (n_blocks + task_column_blocks - 1) / task_column_blocks;
+    const std::int64_t want = 4 * std::max<std::int64_t>(1, std::thread::hardware_concurrency());
+    const std::int64_t per_task = std::clamp<std::int64_t>(m_blocks * n_blocks / want, 1, max_task_column_blocks);
+    const std::int64_t n_groups = (n_blocks + per_task - 1) / per_task;
     ex.parallel_for(m_blocks * n_groups, [&](std::int64_t task) {
         const std::int64_t mb = task / n_groups, group = task % n_groups;
-        kernel_block blocks[task_column_blocks];
+        kernel_block blocks[max_task_column_blocks];
         std::int64_t count = 0;
-        for (std::int64_t nb = group * task_column_blocks; nb < std::min(n_blocks, (group + 1) * task_column_blocks); ++nb) {
+        for (std::int64_t nb = group * per_task; nb < std::min(n_blocks, (group + 1) * per_task); ++nb) {
             kernel_block& kb = blocks[count++];
             kb.m0 = mb * kernel_rows;
             kb.mr = static_cast<int>(std::min<std::int64_t>(kernel_rows, a.m - kb.m0));

@@ -63,6 +63,8 @@ AMXMM_KERNEL_TARGET inline void amx_fast_kernel(const packed_q4_0_vnni_view& w, 
     tiles::template zero<c10>();
     tiles::template zero<c11>();
     for (std::int64_t b = kb.b0; b < kb.b1; ++b) {
+        if (b + 14 < kb.b1)
+            for (int j = 0; j < kb.np; ++j) prefetch_block(w, kb.p0 + j, b + 14);
         for (int j = 0; j < kb.np; ++j)  // (16, 32) bf16 VNNI, scale folded in
             expand_bf16(w.quants(kb.p0 + j, b), w.scales(kb.p0 + j, b), reinterpret_cast<bf16*>(s.b_panel[j]));
         const bf16* at = a.x_tile(g, b);  // (32, 32) bf16, padded rows are zero
@@ -90,6 +92,8 @@ AMXMM_KERNEL_TARGET inline void amx_exact_kernel(const packed_q4_0_vnni_view& w,
     const bool two_row_tiles = kb.mr > 16;
     for (int j = 0; j < kernel_rows; ++j) s.dw[j] = 0.0f;
     for (std::int64_t b = kb.b0; b < kb.b1; ++b) {
+        if (b + 14 < kb.b1)
+            for (int j = 0; j < kb.np; ++j) prefetch_block(w, kb.p0 + j, b + 14);
         for (int j = 0; j < kb.np; ++j) {  // (8, 64) int8 VNNI
             expand_int8(w.quants(kb.p0 + j, b), reinterpret_cast<std::int8_t*>(s.b_panel[j]));
             const fp16* d = w.scales(kb.p0 + j, b);

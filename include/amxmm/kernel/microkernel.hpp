@@ -10,6 +10,8 @@
 // output element has one fixed summation order: results never depend on the thread count.
 #pragma once
 
+#include <xmmintrin.h>
+
 #include <cstdint>
 
 #include "../core/aligned_buffer.hpp"
@@ -104,6 +106,13 @@ struct kernel_block {
 };
 
 namespace detail {
+
+/// Software prefetch of one block's quants and scales of panel p (for the streaming small-m path).
+inline void prefetch_block(const packed_q4_0_vnni_view& w, std::int64_t p, std::int64_t b) {
+    const char* q = reinterpret_cast<const char*>(w.quants(p, b));
+    for (int off = 0; off < q4_0_vnni_layout::block_quant_bytes; off += 64) _mm_prefetch(q + off, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(w.scales(p, b)), _MM_HINT_T0);
+}
 
 /// Writes (or adds) the valid mr × nr part of a 32 × 32 fp32 result into C.
 inline void write_c_block(const kernel_block& kb, const float* acc /* (32, 32) */) noexcept {

@@ -169,6 +169,8 @@ AMXMM_TARGET_AVX512 inline void avx512_exact_kernel(const packed_q4_0_vnni_view&
     for (std::int64_t b = kb.b0; b < kb.b1; ++b) {
         for (int j = 0; j < kb.np; ++j) {
             const std::uint8_t* q = w.quants(kb.p0 + j, b);
+            // Small m streams the weights from DRAM: request the panel ~4 KiB ahead.
+            if (b + 14 < kb.b1) prefetch_block(w, kb.p0 + j, b + 14);
             __m512i nib[8];  // [2c]: elements 8c..8c+3 of each column (u8), [2c+1]: 8c+4..8c+7
             for (int c = 0; c < 4; ++c) {
                 const __m512i v = _mm512_loadu_si512(q + 64 * c);
