@@ -162,28 +162,60 @@ AMXMM_TARGET_AVX512 inline void exact_update_avx512(float* acc, __m512i sumi, __
     _mm512_storeu_ps(acc, _mm512_add_ps(_mm512_loadu_ps(acc), term));
 }
 
+/// R rows (one pass, R <= 8) of one panel over blocks [b0, b1): the rows' 16-column accumulators stay in
+/// registers while the panel's blocks stream past once; acc points at the rows' (R, 16) slice of
+/// the (32, 32) accumulator array (row stride 32), which holds the starting values.
+template <int R>
+AMXMM_TARGET_AVX512 inline void avx512_exact_rows(const packed_q4_0_vnni_view& w, const prepared_exact& a,
+                                                  std::int64_t p, std::int64_t row0, std::int64_t b0, std::int64_t b1,
+                                                  float* acc) {
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    const std::int64_t g = row0 / kernel_rows, r0 = row0 % kernel_rows;
+    __m512 c[R];
+    for (int r = 0; r < R; ++r) c[r] = _mm512_loadu_ps(acc + r * 32);
+    for (std::int64_t b = b0; b < b1; ++b) {
+        if (b + 14 < b1) prefetch_block(w, p, b + 14);  // the weights stream from DRAM at small m
+        const std::uint8_t* q = w.quants(p, b);
+        __m512i nib[8];  // [2c]: elements 8c..8c+3 of each column (u8), [2c+1]: 8c+4..8c+7
+        for (int t = 0; t < 4; ++t) {
+            const __m512i v = _mm512_loadu_si512(q + 64 * t);
+            nib[2 * t] = _mm512_and_si512(v, low4);
+            nib[2 * t + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+        }
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.scales(p, b))));
+        const std::int8_t* x = a.q_tile(g, b) + r0 * block_k;  // rows r0.., 32 int8 each
+        const float* dx = a.d_tile(g, b) + r0;
+        const std::int32_t* sums = a.sums + a.tile_index(g, b) * kernel_rows + r0;
+        for (int r = 0; r < R; ++r) {
+            __m512i sum = _mm512_set1_epi32(-8 * sums[r]);  // removes the +8 bias of the nibbles
+            for (int t = 0; t < 8; ++t)
+                sum = _mm512_dpbusd_epi32(sum, nib[t], _mm512_set1_epi32(load_i32(x + r * block_k + 4 * t)));
+            __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(dx[r]));
+            AMXMM_ROUND_HERE(scale);
+            __m512 term = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), scale);
+            AMXMM_ROUND_HERE(term);
+            c[r] = _mm512_add_ps(c[r], term);
+        }
+    }
+    for (int r = 0; r < R; ++r) _mm512_storeu_ps(acc + r * 32, c[r]);
+}
+
 AMXMM_TARGET_AVX512 inline void avx512_exact_kernel(const packed_q4_0_vnni_view& w, const prepared_exact& a,
                                                     const kernel_block& kb, vector_scratch& s) {
     read_c_block(kb, s.acc);
-    const __m512i low4 = _mm512_set1_epi8(0x0f);
-    for (std::int64_t b = kb.b0; b < kb.b1; ++b) {
-        for (int j = 0; j < kb.np; ++j) {
-            const std::uint8_t* q = w.quants(kb.p0 + j, b);
-            // Small m streams the weights from DRAM: request the panel ~4 KiB ahead.
-            if (b + 14 < kb.b1) prefetch_block(w, kb.p0 + j, b + 14);
-            __m512i nib[8];  // [2c]: elements 8c..8c+3 of each column (u8), [2c+1]: 8c+4..8c+7
-            for (int c = 0; c < 4; ++c) {
-                const __m512i v = _mm512_loadu_si512(q + 64 * c);
-                nib[2 * c] = _mm512_and_si512(v, low4);
-                nib[2 * c + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
-            }
-            const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.scales(kb.p0 + j, b))));
-            for (int i = 0; i < kb.mr; ++i) {
-                const std::int8_t* x = a.q_row(kb.m0 + i, b);
-                __m512i sum = _mm512_setzero_si512();
-                for (int t = 0; t < 8; ++t) sum = _mm512_dpbusd_epi32(sum, nib[t], _mm512_set1_epi32(load_i32(x + 4 * t)));
-                sum = _mm512_sub_epi32(sum, _mm512_set1_epi32(8 * a.sum_at(kb.m0 + i, b)));
-                exact_update_avx512(s.acc + i * 32 + 16 * j, sum, dw, a.d_at(kb.m0 + i, b));
+    for (int j = 0; j < kb.np; ++j) {
+        for (int r0 = 0; r0 < kb.mr; r0 += 8) {
+            float* acc = s.acc + r0 * 32 + 16 * j;
+            const std::int64_t p = kb.p0 + j, row0 = kb.m0 + r0;
+            switch (std::min(8, kb.mr - r0)) {
+                case 1: avx512_exact_rows<1>(w, a, p, row0, kb.b0, kb.b1, acc); break;
+                case 2: avx512_exact_rows<2>(w, a, p, row0, kb.b0, kb.b1, acc); break;
+                case 3: avx512_exact_rows<3>(w, a, p, row0, kb.b0, kb.b1, acc); break;
+                case 4: avx512_exact_rows<4>(w, a, p, row0, kb.b0, kb.b1, acc); break;
+                case 5: avx512_exact_rows<5>(w, a, p, row0, kb.b0, kb.b1, acc); break;
+                case 6: avx512_exact_rows<6>(w, a, p, row0, kb.b0, kb.b1, acc); break;
+                case 7: avx512_exact_rows<7>(w, a, p, row0, kb.b0, kb.b1, acc); break;
+                default: avx512_exact_rows<8>(w, a, p, row0, kb.b0, kb.b1, acc); break;
             }
         }
     }
