@@ -16,6 +16,7 @@
 #include "core/half.hpp"
 #include "core/version.hpp"
 #include "cpu/cpu.hpp"
+#include "exec/caller_threads.hpp"
 #include "exec/executor.hpp"
 #include "format/blocks.hpp"
 #include "format/ggml_type.hpp"

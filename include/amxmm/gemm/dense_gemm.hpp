@@ -36,7 +36,19 @@ struct gemm_options {
     /// K chunk of the AMX large-M path, in Q4_0 blocks (0: derived from the L1 data cache size).
     /// Changes speed only: `exact` results are unaffected, `fast` ones only by fp32 reassociation.
     std::int64_t kc_blocks = 0;
+    /// Where the prepared activations go (64-byte aligned, gemm_workspace_bytes(m, K) bytes). Null:
+    /// amxmm's per-thread scratch of the calling thread. Required with caller_threads_executor,
+    /// where all callers must pass the same workspace.
+    void* workspace = nullptr;
+    std::size_t workspace_bytes = 0;
 };
+
+/// Bytes of workspace a gemm_q4_0 call with m rows of K needs (either compute mode).
+inline std::size_t gemm_workspace_bytes(std::int64_t m, std::int64_t k) {
+    const std::size_t m_pad = std::size_t(round_up(std::max<std::int64_t>(m, 1), std::int64_t(32)));
+    const std::size_t scales = round_up(m_pad * std::size_t(k / 32) * 4, cache_line_bytes);
+    return std::max(round_up(m_pad * std::size_t(k), cache_line_bytes) + 2 * scales, m_pad * std::size_t(k) * 2);
+}
 
 /// What a call will do: the back end, the compute mode, and why.
 struct gemm_plan {
@@ -113,6 +125,21 @@ inline std::byte* thread_scratch(int slot, std::size_t bytes) {
     return b.data();
 }
 
+/// Memory for the prepared activation planes: the caller's workspace when given (checked), else the
+/// calling thread's scratch slots 2..4. `offset` advances through the workspace.
+inline std::byte* activation_plane(const gemm_options& opt, int slot, std::size_t bytes, std::size_t& offset) {
+    if (!opt.workspace) return thread_scratch(slot, bytes);
+    std::byte* p = static_cast<std::byte*>(opt.workspace) + offset;
+    offset += round_up(bytes, cache_line_bytes);
+    return p;
+}
+
+/// True for executors whose parallel_for runs on every caller (caller_threads_executor).
+template <class E, class = void>
+struct every_caller_runs : std::false_type {};
+template <class E>
+struct every_caller_runs<E, std::void_t<decltype(E::every_caller_runs)>> : std::bool_constant<E::every_caller_runs> {};
+
 inline bool has_avx512_prepare(isa backend) { return backend == isa::amx || backend == isa::avx512_vnni; }
 
 /// Runs row(i) for every activation row, one row group of 32 per task; the last group, when
@@ -124,7 +151,7 @@ void for_each_row_group(std::int64_t m, Executor& ex, ClearGroup&& clear, Prepar
         if (g == groups - 1 && m % kernel_rows != 0) clear(g);
         for (std::int64_t i = g * kernel_rows; i < std::min(m, (g + 1) * kernel_rows); ++i) row(i);
     };
-    if (groups == 1)
+    if (groups == 1 && !every_caller_runs<std::decay_t<Executor>>::value)
         group(0);  // decode: a few rows, not worth a round trip through the thread pool
     else
         ex.parallel_for(groups, group);
@@ -134,14 +161,15 @@ void for_each_row_group(std::int64_t m, Executor& ex, ClearGroup&& clear, Prepar
 /// The planes live in the calling thread's scratch.
 template <class Executor>
 prepared_exact prepare_exact(isa backend, std::int64_t m, const float* x, std::int64_t ldx, std::int64_t k,
-                             Executor& ex) {
+                             Executor& ex, const gemm_options& opt = {}) {
     prepared_exact p;
     p.m = m;
     p.m_padded = round_up(m, std::int64_t(kernel_rows));
     p.k = k;
-    p.q = reinterpret_cast<std::int8_t*>(thread_scratch(2, p.q_bytes()));
-    p.d = reinterpret_cast<float*>(thread_scratch(3, p.scale_bytes()));
-    p.sums = reinterpret_cast<std::int32_t*>(thread_scratch(4, p.scale_bytes()));
+    std::size_t offset = 0;
+    p.q = reinterpret_cast<std::int8_t*>(activation_plane(opt, 2, p.q_bytes(), offset));
+    p.d = reinterpret_cast<float*>(activation_plane(opt, 3, p.scale_bytes(), offset));
+    p.sums = reinterpret_cast<std::int32_t*>(activation_plane(opt, 4, p.scale_bytes(), offset));
     const bool vector = has_avx512_prepare(backend);
     const std::int64_t group_blocks = p.blocks() * kernel_rows;  // (block, row) pairs per row group
     for_each_row_group(
@@ -164,12 +192,13 @@ prepared_exact prepare_exact(isa backend, std::int64_t m, const float* x, std::i
 /// Rounds the activation rows to bf16 in the tiled layout, in the calling thread's scratch.
 template <class Executor>
 prepared_fast prepare_fast(isa backend, std::int64_t m, const float* x, std::int64_t ldx, std::int64_t k,
-                           Executor& ex) {
+                           Executor& ex, const gemm_options& opt = {}) {
     prepared_fast p;
     p.m = m;
     p.m_padded = round_up(m, std::int64_t(kernel_rows));
     p.k = k;
-    p.x = reinterpret_cast<bf16*>(thread_scratch(2, p.x_bytes()));
+    std::size_t offset = 0;
+    p.x = reinterpret_cast<bf16*>(activation_plane(opt, 2, p.x_bytes(), offset));
     const bool vector = backend == isa::amx || (has_avx512_prepare(backend) && detected_cpu_features().avx512_bf16);
     const std::int64_t group_values = p.blocks() * kernel_rows * block_k;
     for_each_row_group(
@@ -332,12 +361,21 @@ template <class Executor>
 gemm_plan gemm_q4_0(const packed_q4_0_vnni_view& w, std::int64_t m, const float* x, std::int64_t ldx, float* y,
                     std::int64_t ldy, const gemm_options& opt, Executor&& ex) {
     detail::validate_gemm_args(w, m, x, ldx, y, ldy);
+    if (opt.workspace || detail::every_caller_runs<std::decay_t<Executor>>::value) {
+        const std::size_t need = gemm_workspace_bytes(m, w.layout.k);
+        detail::require(opt.workspace != nullptr, errc::invalid_argument, "gemm_q4_0",
+                        "options.workspace is null: an executor that runs on every caller needs a shared workspace");
+        detail::require(is_aligned(opt.workspace, cache_line_bytes), errc::invalid_argument, "gemm_q4_0",
+                        "options.workspace = ", opt.workspace, " is not 64-byte aligned");
+        detail::require(opt.workspace_bytes >= need, errc::buffer_too_small, "gemm_q4_0", "options.workspace_bytes = ",
+                        opt.workspace_bytes, " is less than gemm_workspace_bytes(", m, ", ", w.layout.k, ") = ", need);
+    }
     gemm_plan plan = plan_gemm_q4_0(m, opt);
     if (m == 0) return plan;
     if (plan.mode == compute_mode::exact)
-        detail::run_dense(plan.backend, w, detail::prepare_exact(plan.backend, m, x, ldx, w.layout.k, ex), y, ldy, opt, ex);
+        detail::run_dense(plan.backend, w, detail::prepare_exact(plan.backend, m, x, ldx, w.layout.k, ex, opt), y, ldy, opt, ex);
     else
-        detail::run_dense(plan.backend, w, detail::prepare_fast(plan.backend, m, x, ldx, w.layout.k, ex), y, ldy, opt, ex);
+        detail::run_dense(plan.backend, w, detail::prepare_fast(plan.backend, m, x, ldx, w.layout.k, ex, opt), y, ldy, opt, ex);
     return plan;
 }
 

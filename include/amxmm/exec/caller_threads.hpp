@@ -1,0 +1,96 @@
+// Running amxmm on an engine's own threads: every one of the engine's nth threads calls the same
+// amxmm function with the same arguments, its own index ith, and one shared caller_threads_sync.
+//
+//     amxmm::caller_threads_sync sync(nth);                 // once, shared by the nth threads
+//     amxmm::aligned_buffer ws(amxmm::gemm_workspace_bytes(M, K));   // shared, 64-byte aligned
+//     // on thread ith of nth:
+//     amxmm::gemm_options opt;
+//     opt.workspace = ws.data(); opt.workspace_bytes = ws.size();
+//     amxmm::gemm_q4_0(w, M, x, K, y, N, opt, amxmm::caller_threads_executor{ith, nth, &sync});
+//
+// Each parallel_for phase gives task i to thread i % nth, then waits at the shared barrier, so a
+// phase's results are complete before any thread starts the next. If a task throws, every thread
+// throws that exception after the barrier (no thread is left waiting). Task ownership does not
+// affect results: they are bitwise identical to any other executor's.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <mutex>
+
+#include "../core/error.hpp"
+
+AMXMM_NAMESPACE_BEGIN
+
+/// A reusable barrier for nth threads that also carries the first exception of each phase.
+class caller_threads_sync {
+public:
+    explicit caller_threads_sync(int nth) : nth_(nth) {
+        detail::require(nth > 0, errc::invalid_argument, "caller_threads_sync", "nth = ", nth, " must be positive");
+    }
+    caller_threads_sync(const caller_threads_sync&) = delete;
+    caller_threads_sync& operator=(const caller_threads_sync&) = delete;
+
+    int threads() const noexcept { return nth_; }
+
+    /// Records an exception for the current phase (the first one wins).
+    void record(std::exception_ptr e) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (error_generation_ != generation_) {
+            error_ = std::move(e);
+            error_generation_ = generation_;
+        }
+    }
+
+    /// Waits until all nth threads arrived; returns the exception recorded in the phase that just
+    /// ended, if any (every thread gets the same one).
+    std::exception_ptr arrive_and_wait() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        const std::uint64_t gen = generation_;
+        if (++arrived_ == nth_) {
+            arrived_ = 0;
+            ++generation_;
+            cv_.notify_all();
+        } else {
+            cv_.wait(lock, [&] { return generation_ != gen; });
+        }
+        return error_generation_ == gen ? error_ : nullptr;
+    }
+
+private:
+    const int nth_;
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    int arrived_ = 0;
+    std::uint64_t generation_ = 0;
+    std::uint64_t error_generation_ = ~std::uint64_t(0);
+    std::exception_ptr error_;
+};
+
+/// The executor for one of the engine's threads (see the top of this file).
+struct caller_threads_executor {
+    int ith = 0;
+    int nth = 1;
+    caller_threads_sync* sync = nullptr;
+
+    /// Every caller runs each phase (drivers must not take shortcuts on one thread only, and must
+    /// keep shared intermediate data in a workspace the callers share).
+    static constexpr bool every_caller_runs = true;
+
+    template <class Fn>
+    void parallel_for(std::int64_t count, Fn&& fn) {
+        detail::require(sync != nullptr && sync->threads() == nth && ith >= 0 && ith < nth, errc::invalid_argument,
+                        "caller_threads_executor", "ith = ", ith, ", nth = ", nth,
+                        sync ? "" : ", sync is null", " do not describe one of sync's threads");
+        try {
+            for (std::int64_t i = ith; i < count; i += nth) fn(i);
+        } catch (...) {
+            sync->record(std::current_exception());
+        }
+        if (std::exception_ptr e = sync->arrive_and_wait()) std::rethrow_exception(e);
+    }
+    int concurrency() const noexcept { return nth; }
+};
+
+AMXMM_NAMESPACE_END

@@ -1,0 +1,121 @@
+// Executors: the engine's own threads (caller_threads_executor) give the same bits as every other
+// executor, errors reach every caller, and the shared barrier is reusable.
+#include "catch_compat.hpp"
+#include "error_capture.hpp"
+#include "test_support.hpp"
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace amxmm;
+
+namespace {
+
+/// Runs body(ith) on nth new threads and collects what each threw (empty string: nothing).
+template <class Body>
+std::vector<std::string> on_threads(int nth, Body body) {
+    std::vector<std::string> errors(nth);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < nth; ++t)
+        threads.emplace_back([&, t] {
+            try {
+                body(t);
+            } catch (const std::exception& e) {
+                errors[t] = e.what();
+            }
+        });
+    for (auto& th : threads) th.join();
+    return errors;
+}
+
+}  // namespace
+
+TEST_CASE("caller threads: results equal the serial executor's, bit for bit", "[exec][gemm]") {
+    std::mt19937_64 rng(41);
+    const std::int64_t n = 90, k = 256;
+    const auto w = amxmm_test::make_weight(n, k, rng);
+    const auto packed = pack_q4_0_vnni(w.view());
+    for (std::int64_t m : {3, 70}) {
+        const auto x = amxmm_test::make_activations(m, k, rng);
+        aligned_buffer ws(gemm_workspace_bytes(m, k));
+        for (isa backend : {default_isa().chosen, isa::amx_emulated}) {
+            for (compute_mode mode : {compute_mode::exact, compute_mode::fast}) {
+                gemm_options opt;
+                opt.force_isa = backend;
+                opt.mode = mode;
+                std::vector<float> want(m * n);
+                gemm_q4_0(packed.view(), m, x.data(), k, want.data(), n, opt, serial_executor{});
+                for (int nth : {1, 2, 3, 4}) {
+                    std::vector<float> y(m * n, 0.0f);
+                    caller_threads_sync sync(nth);
+                    gemm_options shared = opt;
+                    shared.workspace = ws.data();
+                    shared.workspace_bytes = ws.size();
+                    const auto errors = on_threads(nth, [&](int ith) {
+                        gemm_q4_0(packed.view(), m, x.data(), k, y.data(), n, shared, caller_threads_executor{ith, nth, &sync});
+                    });
+                    INFO("m " << m << ", backend " << to_string(backend) << ", mode " << to_string(mode) << ", nth " << nth);
+                    for (const auto& e : errors) CHECK(e.empty());
+                    CHECK(std::memcmp(y.data(), want.data(), y.size() * sizeof(float)) == 0);
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("caller threads: an error reaches every caller, none is left waiting", "[exec][errors]") {
+    std::mt19937_64 rng(43);
+    const std::int64_t m = 40, n = 20, k = 64;
+    const auto w = amxmm_test::make_weight(n, k, rng);
+    const auto packed = pack_q4_0_vnni(w.view());
+    auto x = amxmm_test::make_activations(m, k, rng);
+    x[35 * k + 7] = std::nanf("");  // row 35: in the second row group, owned by one thread only
+    aligned_buffer ws(gemm_workspace_bytes(m, k));
+    std::vector<float> y(m * n, 5.0f);
+    const int nth = 3;
+    caller_threads_sync sync(nth);
+    gemm_options opt;
+    opt.mode = compute_mode::exact;
+    opt.workspace = ws.data();
+    opt.workspace_bytes = ws.size();
+    const auto errors = on_threads(nth, [&](int ith) {
+        gemm_q4_0(packed.view(), m, x.data(), k, y.data(), n, opt, caller_threads_executor{ith, nth, &sync});
+    });
+    for (const auto& e : errors) CHECK(amxmm_test::contains(e, "x[35][7]"));
+    for (float v : y) CHECK(v == 5.0f);
+
+    // A missing or short workspace is refused on every thread before any barrier.
+    gemm_options none;
+    const auto no_ws = on_threads(nth, [&](int ith) {
+        gemm_q4_0(packed.view(), m, x.data(), k, y.data(), n, none, caller_threads_executor{ith, nth, &sync});
+    });
+    for (const auto& e : no_ws) CHECK(amxmm_test::contains(e, "workspace"));
+    gemm_options short_ws = opt;
+    short_ws.workspace_bytes = 64;
+    CHECK_THROWS_AS(gemm_q4_0(packed.view(), m, x.data(), k, y.data(), n, short_ws), amxmm::error);
+    CHECK_THROWS_AS((caller_threads_executor{3, 3, &sync}.parallel_for(1, [](std::int64_t) {})), amxmm::error);
+}
+
+TEST_CASE("caller_threads_sync: a reusable barrier over many phases", "[exec]") {
+    const int nth = 4, phases = 200;
+    caller_threads_sync sync(nth);
+    std::atomic<int> counter{0};
+    std::vector<int> seen(nth * phases);
+    on_threads(nth, [&](int ith) {
+        for (int p = 0; p < phases; ++p) {
+            counter.fetch_add(1);
+            sync.arrive_and_wait();
+            seen[p * nth + ith] = counter.load();  // all nth arrivals of phase p are visible
+            sync.arrive_and_wait();
+        }
+    });
+    bool all_complete = true;
+    for (int p = 0; p < phases; ++p)
+        for (int t = 0; t < nth; ++t) all_complete &= seen[p * nth + t] == (p + 1) * nth;
+    CHECK(all_complete);
+    CHECK_THROWS_AS(caller_threads_sync(0), amxmm::error);
+}
