@@ -29,6 +29,10 @@ AMXMM_KERNEL_TARGET inline void expand_int8(const std::uint8_t* q, std::int8_t* 
 AMXMM_KERNEL_TARGET inline void expand_bf16(const std::uint8_t* q, const fp16* d, bf16* out) {
     expand_block_bf16_avx512(q, d, out);
 }
+/// 16 fp16 scales widened to fp32 (exact).
+AMXMM_KERNEL_TARGET inline void load_scales16(const fp16* d, float* out) {
+    _mm512_storeu_ps(out, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(d))));
+}
 /// acc = acc + float(ci) * (dw[col] * dx[row]), each operation rounded (see reference_gemm_exact).
 AMXMM_KERNEL_TARGET inline void rescale_accumulate(float* acc, const std::int32_t* ci, const float* dw,
                                                    const float* dx, int rows) {
@@ -56,6 +60,9 @@ using tiles = amx_emulated_tiles;
 
 inline void expand_int8(const std::uint8_t* q, std::int8_t* out) { expand_block_int8_ref(q, out); }
 inline void expand_bf16(const std::uint8_t* q, const fp16* d, bf16* out) { expand_block_bf16_ref(q, d, out); }
+inline void load_scales16(const fp16* d, float* out) {
+    for (int n = 0; n < 16; ++n) out[n] = fp16_to_fp32(d[n]);
+}
 inline void rescale_accumulate(float* acc, const std::int32_t* ci, const float* dw, const float* dx, int rows) {
     for (int i = 0; i < rows; ++i)
         for (int j = 0; j < kernel_rows; ++j)

@@ -13,11 +13,10 @@
 
 /// Per-thread scratch for one micro-kernel call sequence.
 struct alignas(64) amx_scratch {
-    alignas(64) std::uint8_t b_panel[kernel_panels][1024];  // expanded B operands, (16, 64) bytes each
+    alignas(64) std::uint8_t b_panel[2][kernel_panels][1024];  // expanded B operands, double-buffered
+    alignas(64) float dw_stage[2][kernel_rows];                // their column scales (exact), double-buffered
     alignas(64) float acc[kernel_rows * kernel_rows];       // (32, 32) fp32 results
-    alignas(64) std::int32_t ci[kernel_rows * kernel_rows]; // (32, 32) int32 per-block sums (exact)
     alignas(64) std::int32_t ci_stage[2][kernel_rows * kernel_rows];  // double-buffered ci (exact, large M)
-    alignas(64) float dw[kernel_rows];                      // weight scales of the 32 columns (exact)
 };
 
 /// Loads amxmm's tile configuration for the lifetime of the object and gives the caller's back
@@ -58,19 +57,26 @@ AMXMM_KERNEL_TARGET inline void amx_fast_kernel(const packed_q4_0_vnni_view& w, 
                                                 const kernel_block& kb, amx_scratch& s) {
     const std::int64_t g = kb.m0 / kernel_rows;  // row group (m0 is a multiple of 32)
     const bool two_row_tiles = kb.mr > 16;        // rows 16..31 exist: the second A tile is needed
+    // B operands are expanded one block ahead into alternating buffers, so the vector stores have
+    // long drained (and the expansion overlapped the tile unit) when the tile loads read them.
+    auto expand = [&](std::int64_t b) {
+        if (b + 14 < kb.b1)  // small m streams the weights from DRAM
+            for (int j = 0; j < kb.np; ++j) prefetch_block(w, kb.p0 + j, b + 14);
+        for (int j = 0; j < kb.np; ++j)  // (16, 32) bf16 VNNI, scale folded in
+            expand_bf16(w.quants(kb.p0 + j, b), w.scales(kb.p0 + j, b),
+                        reinterpret_cast<bf16*>(s.b_panel[(b - kb.b0) & 1][j]));
+    };
     tiles::template zero<c00>();
     tiles::template zero<c01>();
     tiles::template zero<c10>();
     tiles::template zero<c11>();
+    expand(kb.b0);
     for (std::int64_t b = kb.b0; b < kb.b1; ++b) {
-        if (b + 14 < kb.b1)
-            for (int j = 0; j < kb.np; ++j) prefetch_block(w, kb.p0 + j, b + 14);
-        for (int j = 0; j < kb.np; ++j)  // (16, 32) bf16 VNNI, scale folded in
-            expand_bf16(w.quants(kb.p0 + j, b), w.scales(kb.p0 + j, b), reinterpret_cast<bf16*>(s.b_panel[j]));
+        const auto& bp = s.b_panel[(b - kb.b0) & 1];
         const bf16* at = a.x_tile(g, b);  // (32, 32) bf16, padded rows are zero
         tiles::template load<a0>(at, 64);
-        tiles::template load<b0>(s.b_panel[0], 64);
-        tiles::template load<b1>(s.b_panel[1], 64);  // stale when np == 1: its columns are never written
+        tiles::template load<b0>(bp[0], 64);
+        tiles::template load<b1>(bp[1], 64);  // stale when np == 1: its columns are never written
         tiles::template dp_bf16<c00, a0, b0>();
         tiles::template dp_bf16<c01, a0, b1>();
         if (two_row_tiles) {
@@ -78,33 +84,46 @@ AMXMM_KERNEL_TARGET inline void amx_fast_kernel(const packed_q4_0_vnni_view& w, 
             tiles::template dp_bf16<c10, a1, b0>();
             tiles::template dp_bf16<c11, a1, b1>();
         }
+        if (b + 1 < kb.b1) expand(b + 1);
     }
     store_c_tiles(s.acc);
     write_c_block(kb, s.acc);
 }
 
-/// `exact` mode: per block, integer tile products, then fp32 scaling in block order.
-/// Requires exact_mode_tile_config() to be loaded.
+/// `exact` mode: per block, integer tile products, then fp32 scaling in block order. Block b-1 is
+/// scaled on the vector units while the tile unit computes block b, and block b+1's operands are
+/// expanded meanwhile (double-buffered). Requires exact_mode_tile_config() to be loaded.
 AMXMM_KERNEL_TARGET inline void amx_exact_kernel(const packed_q4_0_vnni_view& w, const prepared_exact& a,
                                                  const kernel_block& kb, amx_scratch& s) {
     read_c_block(kb, s.acc);  // the running value each block's update continues from
     const std::int64_t g = kb.m0 / kernel_rows;
     const bool two_row_tiles = kb.mr > 16;
-    for (int j = 0; j < kernel_rows; ++j) s.dw[j] = 0.0f;
-    for (std::int64_t b = kb.b0; b < kb.b1; ++b) {
+    auto expand = [&](std::int64_t b) {
+        const int slot = (b - kb.b0) & 1;
         if (b + 14 < kb.b1)
             for (int j = 0; j < kb.np; ++j) prefetch_block(w, kb.p0 + j, b + 14);
-        for (int j = 0; j < kb.np; ++j) {  // (8, 64) int8 VNNI
-            expand_int8(w.quants(kb.p0 + j, b), reinterpret_cast<std::int8_t*>(s.b_panel[j]));
-            const fp16* d = w.scales(kb.p0 + j, b);
-            for (int n = 0; n < 16; ++n) s.dw[16 * j + n] = fp16_to_fp32(d[n]);
+        for (int j = 0; j < kernel_panels; ++j) {
+            if (j < kb.np) {  // (8, 64) int8 VNNI and the 16 column scales
+                expand_int8(w.quants(kb.p0 + j, b), reinterpret_cast<std::int8_t*>(s.b_panel[slot][j]));
+                load_scales16(w.scales(kb.p0 + j, b), s.dw_stage[slot] + 16 * j);
+            } else {
+                for (int n = 0; n < 16; ++n) s.dw_stage[slot][16 * j + n] = 0.0f;
+            }
         }
+    };
+    auto rescale = [&](std::int64_t b) {
+        const int slot = (b - kb.b0) & 1;
+        rescale_accumulate(s.acc, s.ci_stage[slot], s.dw_stage[slot], a.d_tile(g, b), kb.mr);
+    };
+    expand(kb.b0);
+    for (std::int64_t b = kb.b0; b < kb.b1; ++b) {
+        const int slot = (b - kb.b0) & 1;
         const std::int8_t* at = a.q_tile(g, b);  // (32, 32) int8
         tiles::template zero<c00>();
         tiles::template zero<c01>();
         tiles::template load<a0>(at, block_k);
-        tiles::template load<b0>(s.b_panel[0], 64);
-        tiles::template load<b1>(s.b_panel[1], 64);
+        tiles::template load<b0>(s.b_panel[slot][0], 64);
+        tiles::template load<b1>(s.b_panel[slot][1], 64);
         tiles::template dp_int8<c00, a0, b0>();
         tiles::template dp_int8<c01, a0, b1>();
         if (two_row_tiles) {
@@ -114,9 +133,11 @@ AMXMM_KERNEL_TARGET inline void amx_exact_kernel(const packed_q4_0_vnni_view& w,
             tiles::template dp_int8<c10, a1, b0>();
             tiles::template dp_int8<c11, a1, b1>();
         }
-        store_c_tiles(s.ci, two_row_tiles);
-        rescale_accumulate(s.acc, s.ci, s.dw, a.d_tile(g, b), two_row_tiles ? kernel_rows : 16);
+        if (b > kb.b0) rescale(b - 1);        // reads slot ^ 1: block b-1's sums and scales
+        if (b + 1 < kb.b1) expand(b + 1);     // then refills slot ^ 1
+        store_c_tiles(s.ci_stage[slot], two_row_tiles);
     }
+    rescale(kb.b1 - 1);
     kernel_block out = kb;
     out.accumulate = false;
     write_c_block(out, s.acc);
@@ -165,8 +186,7 @@ AMXMM_KERNEL_TARGET inline void expand_columns_int8(const packed_q4_0_vnni_view&
                 continue;
             }
             expand_int8(w.quants(p0 + j, b), reinterpret_cast<std::int8_t*>(out + ((b - kb0) * 2 + j) * 512));
-            const fp16* ds = w.scales(p0 + j, b);
-            for (int n = 0; n < 16; ++n) d[n] = fp16_to_fp32(ds[n]);
+            load_scales16(w.scales(p0 + j, b), d);
         }
 }
 
