@@ -59,10 +59,15 @@ struct gemm_plan {
 
 /// Row counts where the AMX back end hands `exact` work to the AVX-512 VNNI micro-kernels, and from
 /// which `automatic` picks `fast` on AMX back ends. Measured on the device (Xeon with AMX, 16 threads,
-/// 2026-11-25, K = 2048 and 4096, N = 4096, weights in cache): M = 1: VNNI exact 0.066 ms, AMX exact
-/// 0.159, AMX fast 0.135; M = 4: 0.130 / 0.183 / 0.141; M = 16: 0.428 / 0.237 / 0.158.
+/// 2026-11-25, bench/RESULTS.md; cold weights, K = 2048 / 4096, N = 4096), time per call in µs:
+///            VNNI exact   AMX exact   AMX fast
+///   M = 1      73 / 134    100 / 128   141 / 298
+///   M = 4      97 / 161    102 / 192   152 / 253
+///   M = 8     127 / 362    109 / 196   132 / 234
+///   M = 16    238 / 440    144 / 278   181 / 233
+///   M = 64 (hot, K = 4096):  AMX exact 737, AMX fast 522
 inline constexpr std::int64_t amx_vector_max_rows = 4;
-inline constexpr std::int64_t auto_fast_min_rows = amx_vector_max_rows + 1;
+inline constexpr std::int64_t auto_fast_min_rows = 17;
 
 /// Decides back end and mode for an m-row product without running it.
 inline gemm_plan plan_gemm_q4_0(std::int64_t m, const gemm_options& opt = {}) {
@@ -85,13 +90,14 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const gemm_options& opt = {}) {
     } else if (amx_like && m >= auto_fast_min_rows) {
         plan.mode = compute_mode::fast;
         plan.reason += "; mode fast (auto: AMX back end and m >= " + std::to_string(auto_fast_min_rows) + ")";
-    } else if (plan.backend == isa::amx) {
+    } else if (plan.backend == isa::amx && m <= amx_vector_max_rows) {
         plan.mode = compute_mode::exact;
         plan.reason += "; mode exact on AVX-512 VNNI micro-kernels (auto: m <= " + std::to_string(amx_vector_max_rows) +
                        ", where they beat the tiles)";
     } else {
         plan.mode = compute_mode::exact;
-        plan.reason += amx_like ? "; mode exact (auto: small m)" : "; mode exact (auto: no AMX)";
+        plan.reason += amx_like ? "; mode exact (auto: m < " + std::to_string(auto_fast_min_rows) + ")"
+                                : "; mode exact (auto: no AMX)";
     }
     return plan;
 }
