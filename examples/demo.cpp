@@ -2,10 +2,13 @@
 //
 // Quantizes random weights with the reference quantizer, packs them into the q4_0_vnni layout, runs
 // the product on the best back end of this machine in both compute modes, checks the results against
-// the scalar oracles, and prints the ISA chosen (and why), the error and the throughput.
+// the scalar oracles, and prints the ISA chosen (and why), the error, the throughput and its share of
+// this machine's register-only peak for that mode, measured here (the probes of bench/).
 //
-//   amxmm_demo [M] [threads]        (defaults: M = 64, threads = all)
+//   amxmm_demo [M] [threads]        (defaults: M = 512, threads = all)
 #include <amxmm/amxmm.hpp>
+
+#include "../bench/limits_probes.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -25,7 +28,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 int main(int argc, char** argv) try {
     const std::int64_t K = 2048, N = 4096;
-    const std::int64_t M = argc > 1 ? std::atoll(argv[1]) : 64;
+    const std::int64_t M = argc > 1 ? std::atoll(argv[1]) : 512;
     const int threads = argc > 2 ? std::atoi(argv[2]) : 0;
     if (M <= 0) {
         std::fprintf(stderr, "usage: %s [M > 0] [threads]\n", argv[0]);
@@ -52,11 +55,17 @@ int main(int argc, char** argv) try {
                 (long long)N, (long long)K, amxmm::q4_0_vnni_layout::version, packed.size_bytes() / 1048576.0,
                 100.0 * packed.layout().padding_fraction(), pack_s * 1e3, ex.concurrency());
 
-    std::printf("computing the oracles (scalar, fp64 and exact) ...\n");
-    std::vector<double> y_fp64(static_cast<std::size_t>(M * N));
-    std::vector<float> y_exact_ref(static_cast<std::size_t>(M * N));
-    amxmm::reference_gemm_fp64(M, x.data(), K, w, y_fp64.data(), N);
-    amxmm::reference_gemm_exact(M, x.data(), K, w, y_exact_ref.data(), N);
+    // The scalar oracles are slow: check every row for small M, else 32 rows spread over M.
+    std::vector<std::int64_t> rows;
+    for (std::int64_t i = 0; i < M; i += (M <= 64 ? 1 : M / 32)) rows.push_back(i);
+    if (rows.back() != M - 1) rows.push_back(M - 1);
+    std::printf("computing the oracles (scalar, fp64 and exact) on %zu of the %lld rows ...\n", rows.size(), (long long)M);
+    std::vector<double> y_fp64(rows.size() * N);
+    std::vector<float> y_exact_ref(rows.size() * N);
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+        amxmm::reference_gemm_fp64(1, x.data() + rows[r] * K, K, w, y_fp64.data() + r * N, N);
+        amxmm::reference_gemm_exact(1, x.data() + rows[r] * K, K, w, y_exact_ref.data() + r * N, N);
+    }
 
     for (amxmm::compute_mode mode : {amxmm::compute_mode::exact, amxmm::compute_mode::fast}) {
         amxmm::gemm_options opt;
@@ -65,11 +74,13 @@ int main(int argc, char** argv) try {
         const amxmm::gemm_plan plan = amxmm::gemm_q4_0(packed.view(), M, x.data(), K, y.data(), N, opt, ex);
 
         double max_abs_fp64 = 0, ref_scale = 0, max_abs_exact_ref = 0;
-        for (std::size_t i = 0; i < y.size(); ++i) {
-            max_abs_fp64 = std::max(max_abs_fp64, std::fabs(y[i] - y_fp64[i]));
-            ref_scale = std::max(ref_scale, std::fabs(y_fp64[i]));
-            max_abs_exact_ref = std::max(max_abs_exact_ref, double(std::fabs(y[i] - y_exact_ref[i])));
-        }
+        for (std::size_t r = 0; r < rows.size(); ++r)
+            for (std::int64_t n = 0; n < N; ++n) {
+                const float got = y[rows[r] * N + n];
+                max_abs_fp64 = std::max(max_abs_fp64, std::fabs(got - y_fp64[r * N + n]));
+                ref_scale = std::max(ref_scale, std::fabs(y_fp64[r * N + n]));
+                max_abs_exact_ref = std::max(max_abs_exact_ref, double(std::fabs(got - y_exact_ref[r * N + n])));
+            }
         // Throughput: repeat until ~0.5 s has passed (the first call above warmed everything up).
         int reps = 0;
         t0 = std::chrono::steady_clock::now();
@@ -85,8 +96,24 @@ int main(int argc, char** argv) try {
         if (mode == amxmm::compute_mode::exact)
             std::printf("  max |y - exact oracle| = %.3g (exact mode is bitwise equal to its oracle)\n",
                         max_abs_exact_ref);
+        const double rate = 2.0 * M * N * K / per_call;
         std::printf("  %.3f ms per call, %.1f GFLOP/s-equivalent (2·M·N·K / time; not a benchmark: see bench/)\n",
-                    per_call * 1e3, 2.0 * M * N * K / per_call * 1e-9);
+                    per_call * 1e3, rate * 1e-9);
+        // The limit this path can reach: the AMX peak of the mode's instruction, else the VNNI peak.
+        const int probe_threads = ex.concurrency();
+        amxmm_bench::peak_result peak;
+        const char* peak_name = "";
+        if (plan.backend == amxmm::isa::amx) {
+            const bool bf16 = plan.mode == amxmm::compute_mode::fast;
+            peak = amxmm_bench::probe_amx(bf16, probe_threads);
+            peak_name = bf16 ? "AMX bf16 (TDPBF16PS)" : "AMX int8 (TDPBSSD)";
+        } else if (plan.backend == amxmm::isa::avx512_vnni) {
+            peak = amxmm_bench::probe_avx512_vnni(probe_threads);
+            peak_name = "AVX-512 VNNI (VPDPBUSD)";
+        }
+        if (peak.available && peak.ops_per_s > 0)
+            std::printf("  = %.1f%% of this machine's %s register-only peak, %.1f TOP/s on %d threads, measured now\n",
+                        100.0 * rate / peak.ops_per_s, peak_name, peak.ops_per_s * 1e-12, probe_threads);
     }
     return 0;
 } catch (const amxmm::error& e) {
