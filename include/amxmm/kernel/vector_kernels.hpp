@@ -83,40 +83,57 @@ AMXMM_INTRINSICS_BEGIN
 
 // ---- AVX2 ----------------------------------------------------------------------------------------
 
-/// acc[0..7] = acc + float(sumi) * (dw * dx), each operation rounded.
-AMXMM_TARGET_AVX2 inline void exact_update_avx2(float* acc, __m256i sumi, __m256 dw, float dx) {
-    __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(dx));
-    AMXMM_ROUND_HERE(scale);
-    __m256 term = _mm256_mul_ps(_mm256_cvtepi32_ps(sumi), scale);
-    AMXMM_ROUND_HERE(term);
-    _mm256_storeu_ps(acc, _mm256_add_ps(_mm256_loadu_ps(acc), term));
+/// R rows (R <= 4) of columns 8h .. 8h+7 of one panel over blocks [b0, b1), accumulators in
+/// registers (the AVX2 counterpart of avx512_exact_rows); acc points at the rows' (R, 8) slice.
+template <int R>
+AMXMM_TARGET_AVX2 inline void avx2_exact_rows(const packed_q4_0_vnni_view& w, const prepared_exact& a, std::int64_t p,
+                                              int h, std::int64_t row0, std::int64_t b0, std::int64_t b1, float* acc) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+    const std::int64_t g = row0 / kernel_rows, r0 = row0 % kernel_rows;
+    __m256 c[R];
+    for (int r = 0; r < R; ++r) c[r] = _mm256_loadu_ps(acc + r * 32);
+    for (std::int64_t b = b0; b < b1; ++b) {
+        if (h == 0 && b + 14 < b1) prefetch_block(w, p, b + 14);
+        const std::uint8_t* q = w.quants(p, b);
+        __m256i nib[8];  // [2c] elements 8c..8c+3, [2c+1] elements 8c+4..8c+7 of columns 8h.., u8
+        for (int t = 0; t < 4; ++t) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * t + 32 * h));
+            nib[2 * t] = _mm256_and_si256(v, low4);
+            nib[2 * t + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales(p, b) + 8 * h)));
+        const std::int8_t* x = a.q_tile(g, b) + r0 * block_k;
+        const float* dx = a.d_tile(g, b) + r0;
+        const std::int32_t* sums = a.sums + a.tile_index(g, b) * kernel_rows + r0;
+        for (int r = 0; r < R; ++r) {
+            __m256i sum = _mm256_set1_epi32(-8 * sums[r]);  // removes the +8 bias of the nibbles
+            for (int t = 0; t < 8; ++t) {
+                const __m256i xb = _mm256_set1_epi32(load_i32(x + r * block_k + 4 * t));
+                sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(nib[t], xb), ones));
+            }
+            __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(dx[r]));
+            AMXMM_ROUND_HERE(scale);
+            __m256 term = _mm256_mul_ps(_mm256_cvtepi32_ps(sum), scale);
+            AMXMM_ROUND_HERE(term);
+            c[r] = _mm256_add_ps(c[r], term);
+        }
+    }
+    for (int r = 0; r < R; ++r) _mm256_storeu_ps(acc + r * 32, c[r]);
 }
 
 AMXMM_TARGET_AVX2 inline void avx2_exact_kernel(const packed_q4_0_vnni_view& w, const prepared_exact& a,
                                                 const kernel_block& kb, vector_scratch& s) {
     read_c_block(kb, s.acc);
-    const __m256i low4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
-    for (std::int64_t b = kb.b0; b < kb.b1; ++b) {
-        for (int j = 0; j < kb.np; ++j) {
-            const std::uint8_t* q = w.quants(kb.p0 + j, b);
-            const fp16* d = w.scales(kb.p0 + j, b);
-            for (int h = 0; h < 2; ++h) {  // columns 8h .. 8h+7 of the panel
-                __m256i nib[8];            // [2c] elements 8c..8c+3, [2c+1] elements 8c+4..8c+7, u8
-                for (int c = 0; c < 4; ++c) {
-                    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * c + 32 * h));
-                    nib[2 * c] = _mm256_and_si256(v, low4);
-                    nib[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
-                }
-                const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d + 8 * h)));
-                for (int i = 0; i < kb.mr; ++i) {
-                    const std::int8_t* x = a.q_row(kb.m0 + i, b);
-                    __m256i sum = _mm256_setzero_si256();
-                    for (int t = 0; t < 8; ++t) {
-                        const __m256i xb = _mm256_set1_epi32(load_i32(x + 4 * t));
-                        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(nib[t], xb), ones));
-                    }
-                    sum = _mm256_sub_epi32(sum, _mm256_set1_epi32(8 * a.sum_at(kb.m0 + i, b)));
-                    exact_update_avx2(s.acc + i * 32 + 16 * j + 8 * h, sum, dw, a.d_at(kb.m0 + i, b));
+    for (int j = 0; j < kb.np; ++j) {
+        for (int h = 0; h < 2; ++h) {
+            for (int r0 = 0; r0 < kb.mr; r0 += 4) {
+                float* acc = s.acc + r0 * 32 + 16 * j + 8 * h;
+                const std::int64_t p = kb.p0 + j, row0 = kb.m0 + r0;
+                switch (std::min(4, kb.mr - r0)) {
+                    case 1: avx2_exact_rows<1>(w, a, p, h, row0, kb.b0, kb.b1, acc); break;
+                    case 2: avx2_exact_rows<2>(w, a, p, h, row0, kb.b0, kb.b1, acc); break;
+                    case 3: avx2_exact_rows<3>(w, a, p, h, row0, kb.b0, kb.b1, acc); break;
+                    default: avx2_exact_rows<4>(w, a, p, h, row0, kb.b0, kb.b1, acc); break;
                 }
             }
         }
@@ -153,14 +170,6 @@ AMXMM_TARGET_AVX2 inline void avx2_fast_kernel(const packed_q4_0_vnni_view& w, c
 }
 
 // ---- AVX-512 VNNI --------------------------------------------------------------------------------
-
-AMXMM_TARGET_AVX512 inline void exact_update_avx512(float* acc, __m512i sumi, __m512 dw, float dx) {
-    __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(dx));
-    AMXMM_ROUND_HERE(scale);
-    __m512 term = _mm512_mul_ps(_mm512_cvtepi32_ps(sumi), scale);
-    AMXMM_ROUND_HERE(term);
-    _mm512_storeu_ps(acc, _mm512_add_ps(_mm512_loadu_ps(acc), term));
-}
 
 /// R rows (one pass, R <= 8) of one panel over blocks [b0, b1): the rows' 16-column accumulators stay in
 /// registers while the panel's blocks stream past once; acc points at the rows' (R, 16) slice of
