@@ -119,3 +119,28 @@ TEST_CASE("caller_threads_sync: a reusable barrier over many phases", "[exec]") 
     CHECK(all_complete);
     CHECK_THROWS_AS(caller_threads_sync(0), amxmm::error);
 }
+
+TEST_CASE("tbb executor: amxmm calls nested in tasks of the same executor stay correct", "[exec][threads]") {
+    // A thread waiting inside one call must not run a task of another call that reuses its scratch.
+    std::mt19937_64 rng(47);
+    const std::int64_t n = 64, k = 128, jobs = 12;
+    const auto w = amxmm_test::make_weight(n, k, rng);
+    const auto packed = pack_q4_0_vnni(w.view());
+    std::vector<std::vector<float>> xs, want(jobs), got(jobs);
+    for (std::int64_t j = 0; j < jobs; ++j) {
+        const std::int64_t m = 1 + 13 * j % 70;  // one to three row groups
+        xs.push_back(amxmm_test::make_activations(m, k, rng));
+        want[j].resize(m * n);
+        got[j].assign(m * n, 0.0f);
+        gemm_q4_0(packed.view(), m, xs[j].data(), k, want[j].data(), n, {}, serial_executor{});
+    }
+    tbb_executor ex(3);
+    ex.parallel_for(jobs, [&](std::int64_t j) {
+        const std::int64_t m = std::int64_t(xs[j].size()) / k;
+        gemm_q4_0(packed.view(), m, xs[j].data(), k, got[j].data(), n, {}, ex);
+    });
+    for (std::int64_t j = 0; j < jobs; ++j) {
+        INFO("job " << j);
+        CHECK(std::memcmp(got[j].data(), want[j].data(), want[j].size() * sizeof(float)) == 0);
+    }
+}

@@ -41,11 +41,16 @@ public:
     template <class Fn>
     void parallel_for(std::int64_t count, Fn&& fn) {
         if (count <= 0) return;
+        // Isolation: while this thread waits for the loop, it runs only this loop's tasks. Without
+        // it, a thread waiting inside one amxmm call could pick up a task of another call on the
+        // same arena and reuse per-thread scratch that the first call still needs.
         arena_.execute([&] {
-            tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, count, 1),
-                              [&](const tbb::blocked_range<std::int64_t>& r) {
-                                  for (std::int64_t i = r.begin(); i != r.end(); ++i) fn(i);
-                              });
+            tbb::this_task_arena::isolate([&] {
+                tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, count, 1),
+                                  [&](const tbb::blocked_range<std::int64_t>& r) {
+                                      for (std::int64_t i = r.begin(); i != r.end(); ++i) fn(i);
+                                  });
+            });
         });
     }
     int concurrency() { return arena_.max_concurrency(); }
