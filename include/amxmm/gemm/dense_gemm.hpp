@@ -1,10 +1,14 @@
 // Dense Q4_0 GEMM / GEMV driver: Y (m × N) = X (m × K) · Wᵀ, W packed as q4_0_vnni.
 //
 // The driver owns every loop above the micro-kernel (BLIS style): it checks arguments, picks the
-// back end and compute mode, prepares the activations (Q8_0 for `exact`, bf16 for `fast`), cuts the
-// output into tasks of one 32-row block × a group of 32-column blocks, and runs the tasks on an
-// executor. Every output element is computed by one task with the K blocks in order, so results are
-// bitwise identical for any executor and thread count.
+// back end and compute mode, prepares the activations (Q8_0 for `exact`, bf16 for `fast`) into a
+// tiled workspace, cuts the output into tasks and runs them on an executor:
+//   small m (and every vector back end): one 32-row group × a few 32-column blocks per task, each
+//     micro-kernel call covering all of K (run_dense_microkernels);
+//   AMX, m > 64: row groups × column blocks per task, each column block's B operands expanded once
+//     per K chunk and reused by all of the task's rows (run_dense_amx_blocks).
+// Every output element is computed by one task with the K blocks in order, so results are bitwise
+// identical for any executor and thread count.
 #pragma once
 
 #include <algorithm>
@@ -361,8 +365,11 @@ void run_dense(isa backend, const packed_q4_0_vnni_view& w, const Prepared& a, f
 /// Y[i][n] = Σ_k X[i][k] · W[n][k] for i < m, n < N.
 ///   w   : packed weight (N × K);      x : m rows of K floats, row stride ldx (>= K)
 ///   y   : m rows of N floats, row stride ldy (>= N), must not overlap x
-///   ex  : executor (exec/executor.hpp) — any object with parallel_for(count, fn)
-/// Throws amxmm::error on bad arguments (before anything is written) and returns the plan it ran.
+///   opt : compute mode, back end, workspace (see gemm_options); defaults pick for this machine
+///   ex  : executor (exec/) — serial_executor, tbb_executor, caller_threads_executor, or any object
+///         with parallel_for(count, fn)
+/// Throws amxmm::error on bad arguments (before anything is written) and returns the plan it ran:
+/// the back end, the mode and why.
 template <class Executor>
 gemm_plan gemm_q4_0(const packed_q4_0_vnni_view& w, std::int64_t m, const float* x, std::int64_t ldx, float* y,
                     std::int64_t ldy, const gemm_options& opt, Executor&& ex) {
