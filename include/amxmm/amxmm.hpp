@@ -23,4 +23,5 @@
 #include "format/quantize.hpp"
 #include "format/reference_gemm.hpp"
 #include "gemm/dense_gemm.hpp"
+#include "gemm/moe.hpp"
 #include "pack/q4_0_vnni.hpp"

@@ -1,0 +1,704 @@
+// Mixture-of-experts drivers on Q4_0 experts: moe_gemm (ggml's MUL_MAT_ID) and moe_ffn (the fused
+// expert FFN of one MoE layer).
+//
+//   Routing:  ids[t][s] (int32, row stride ld_ids) is the expert of token t's slot s, s < top_k.
+//   moe_gemm: y[t][s][:] = x(t, s) · W_e^T,  e = ids[t][s]   (W_e: N rows of K; one output row per slot)
+//   moe_ffn : y[t][:] = Σ_s w[t][s] · down_e( act(gate_e(x[t])) ⊙ up_e(x[t]) ),  e = ids[t][s]
+//
+// How it runs. The (token, slot) pairs are grouped by expert with a counting sort; inside an expert
+// the rows are in (token, slot) ascending order. Each expert's rows are gathered and prepared (Q8_0
+// or bf16, microkernel.hpp's tiled layout) into one workspace, each expert's rows padded to a multiple
+// of 32. Work is cut into tasks of (expert, row groups of 32, column blocks of 32), sized so every
+// task has about the same number of FLOPs: a hot expert is split over many tasks (rows and columns),
+// an expert without tokens costs nothing. Each task runs amxmm's micro-kernels on the chosen back end
+// (the AMX back ends use the blocked large-M path for experts with >= 65 rows, as gemm_q4_0 does).
+//
+// Determinism. Each output element is computed by one task, over all of K in block order, on a path
+// chosen from the expert's row count only; moe_ffn sums the slots in slot order. Results are bitwise
+// identical for any executor and thread count, and `exact` results equal reference_gemm_exact of each
+// (token, slot) row bit for bit on every back end.
+//
+// Duplicated experts. A token may name the same expert in several slots (as ggml's MUL_MAT_ID allows):
+// every slot is an independent row and contributes on its own (moe_ffn then adds that expert's output
+// once per slot, each with its slot's weight).
+//
+// Executors: as gemm_q4_0 (any parallel_for; caller_threads_executor needs options.workspace, sized
+// with moe_gemm_workspace_bytes / moe_ffn_workspace_bytes and shared by all callers).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#include "dense_gemm.hpp"
+#include "moe_experts.hpp"
+
+AMXMM_NAMESPACE_BEGIN
+
+/// Which expert each token's slots use.
+struct moe_routing {
+    std::int64_t m = 0;                 ///< tokens (M)
+    std::int64_t top_k = 0;             ///< slots per token, 1 <= top_k <= E
+    const std::int32_t* ids = nullptr;  ///< ids[t * ld_ids + s] in [0, E); may be null when m == 0
+    std::int64_t ld_ids = 0;            ///< row stride of ids, >= top_k
+};
+
+/// Where moe_gemm's activation rows come from.
+enum class moe_input_rows {
+    per_token,  ///< x(t, s) = x + t·ldx_token: one row per token, shared by its slots (ldx_slot ignored)
+    per_slot,   ///< x(t, s) = x + t·ldx_token + s·ldx_slot: one row per (token, slot)
+};
+
+/// The nonlinearity of moe_ffn, applied to the gate projection in fp32.
+enum class ffn_activation {
+    silu,       ///< g / (1 + exp(-g))
+    gelu_tanh,  ///< 0.5·g·(1 + tanh(√(2/π)·g·(1 + 0.044715·g²)))  (ggml's GELU formula)
+};
+
+/// moe_ffn options: gemm_options (mode, back end, kc, workspace) plus the activation.
+struct moe_ffn_options : gemm_options {
+    ffn_activation activation = ffn_activation::silu;
+};
+
+/// Upper bound on the rows of the prepared activations, each active expert's rows padded to a
+/// multiple of 32: A active experts with R = M·top_k rows in all use at most A + (R − A)/32 row
+/// groups, the most when A = min(E, R).
+inline std::int64_t moe_padded_rows(std::int64_t m, std::int64_t top_k, std::int64_t experts) {
+    const std::int64_t rows = std::max<std::int64_t>(m, 0) * std::max<std::int64_t>(top_k, 0);
+    const std::int64_t active = std::min(std::max<std::int64_t>(experts, 0), rows);
+    return (active + (rows - active) / kernel_rows) * kernel_rows;
+}
+
+/// Workspace bytes a moe_gemm call needs (either mode): the gathered, prepared activation rows.
+inline std::size_t moe_gemm_workspace_bytes(std::int64_t m, std::int64_t top_k, std::int64_t experts, std::int64_t k) {
+    return round_up(gemm_workspace_bytes(moe_padded_rows(m, top_k, experts), k), cache_line_bytes);
+}
+
+/// Workspace bytes a moe_ffn call needs (either mode): prepared x rows (K), prepared intermediate
+/// rows (F), and the per-(token, slot) down outputs (M·top_k × K fp32).
+inline std::size_t moe_ffn_workspace_bytes(std::int64_t m, std::int64_t top_k, std::int64_t experts, std::int64_t k,
+                                           std::int64_t f) {
+    const std::int64_t p = moe_padded_rows(m, top_k, experts);
+    const std::size_t slots = std::size_t(std::max<std::int64_t>(m, 0) * std::max<std::int64_t>(top_k, 0));
+    return round_up(gemm_workspace_bytes(p, k), cache_line_bytes) + round_up(gemm_workspace_bytes(p, f), cache_line_bytes) +
+           round_up(slots * std::size_t(std::max<std::int64_t>(k, 0)) * sizeof(float), cache_line_bytes);
+}
+
+/// The back end and compute mode a MoE call runs. One mode for the whole call: `automatic` decides as
+/// plan_gemm_q4_0 would for the average rows per active expert under uniform routing,
+/// ceil(M·top_k / min(E, M·top_k)) — a function of the shapes only, never of the ids.
+inline gemm_plan plan_moe_q4_0(std::int64_t m, std::int64_t top_k, std::int64_t experts, const gemm_options& opt = {}) {
+    const std::int64_t rows = std::max<std::int64_t>(m, 0) * std::max<std::int64_t>(top_k, 0);
+    const std::int64_t active = std::max<std::int64_t>(1, std::min(std::max<std::int64_t>(experts, 1), rows));
+    return plan_gemm_q4_0((rows + active - 1) / active, opt);
+}
+
+namespace detail {
+
+// ---- argument checks ---------------------------------------------------------------------------------
+
+/// True when the rows (t, s) at base + t·ld_token + s·ld_slot, `width` floats each, are pairwise
+/// disjoint: token-major (slots of a token adjacent) or slot-major.
+inline bool moe_rows_disjoint(std::int64_t m, std::int64_t top_k, std::int64_t ld_token, std::int64_t ld_slot,
+                              std::int64_t width) {
+    const bool token_major = (top_k == 1 || ld_slot >= width) && (m == 1 || ld_token >= (top_k - 1) * ld_slot + width);
+    const bool slot_major = (m == 1 || ld_token >= width) && (top_k == 1 || ld_slot >= (m - 1) * ld_token + width);
+    return ld_token >= 0 && ld_slot >= 0 && (token_major || slot_major);
+}
+
+/// [begin, end) addresses of a 2-level row set (for overlap checks).
+struct byte_span {
+    std::uintptr_t begin = 0, end = 0;
+    bool overlaps(const byte_span& o) const noexcept { return begin < o.end && o.begin < end; }
+};
+template <class T>
+byte_span span_of(const T* p, std::int64_t m, std::int64_t top_k, std::int64_t ld_token, std::int64_t ld_slot,
+                  std::int64_t width) {
+    const auto b = reinterpret_cast<std::uintptr_t>(p);
+    return {b, b + std::uintptr_t((m - 1) * ld_token + (top_k - 1) * ld_slot + width) * sizeof(T)};
+}
+
+/// Routing checks shared by moe_gemm and moe_ffn (ids read here, before anything is written).
+inline void validate_routing(const char* fn, const moe_routing& r, std::int64_t experts) {
+    require(r.m >= 0 && r.m <= (std::int64_t(1) << 40), errc::invalid_argument, fn, "routing.m = ", r.m,
+            " must be in [0, 2^40]");
+    require(r.top_k >= 1 && r.top_k <= experts, errc::invalid_argument, fn, "routing.top_k = ", r.top_k,
+            " must be in [1, E = ", experts, "]");
+    require(r.m <= (std::int64_t(1) << 40) / r.top_k, errc::invalid_argument, fn, "routing.m x top_k = ", r.m, " x ",
+            r.top_k, " exceeds 2^40 rows");
+    if (r.m == 0) return;
+    require(r.ids != nullptr, errc::invalid_argument, fn, "routing.ids is null");
+    require(r.ld_ids >= r.top_k, errc::invalid_argument, fn, "routing.ld_ids = ", r.ld_ids, " is less than top_k = ",
+            r.top_k);
+    for (std::int64_t t = 0; t < r.m; ++t)
+        for (std::int64_t s = 0; s < r.top_k; ++s) {
+            const std::int32_t e = r.ids[t * r.ld_ids + s];
+            require(e >= 0 && e < experts, errc::out_of_range, fn, "routing.ids[", t, "][", s, "] = ", e,
+                    " is not an expert id in [0, ", experts, ")");
+        }
+}
+
+// ---- grouping ----------------------------------------------------------------------------------------
+
+/// The (token, slot) pairs grouped by expert (a counting sort; stable, so the rows of one expert are
+/// in (token, slot) ascending order and the grouping never depends on the executor).
+struct moe_groups {
+    std::int64_t experts = 0, top_k = 0;
+    std::vector<std::int64_t> row_begin;    // (E + 1): expert e's sorted rows are [row_begin[e], row_begin[e + 1])
+    std::vector<std::int64_t> group_begin;  // (E + 1): its prepared row groups of 32 (padded rows)
+    std::vector<std::int64_t> pair;         // (M·top_k): sorted row -> t·top_k + s
+    std::vector<std::int64_t> row_of;       // (M·top_k): t·top_k + s -> sorted row (moe_ffn only)
+    std::vector<std::int32_t> group_expert; // (groups): expert of each prepared row group
+    std::vector<std::int32_t> active;       // experts with rows, ascending
+
+    std::int64_t rows(std::int64_t e) const { return row_begin[e + 1] - row_begin[e]; }
+    std::int64_t groups(std::int64_t e) const { return group_begin[e + 1] - group_begin[e]; }
+    std::int64_t total_groups() const { return group_begin.back(); }
+};
+
+inline void group_by_expert(const moe_routing& r, std::int64_t experts, bool inverse, moe_groups& g) {
+    const std::int64_t rows = r.m * r.top_k;
+    g.experts = experts;
+    g.top_k = r.top_k;
+    g.row_begin.assign(std::size_t(experts + 1), 0);
+    for (std::int64_t t = 0; t < r.m; ++t)
+        for (std::int64_t s = 0; s < r.top_k; ++s) ++g.row_begin[std::size_t(r.ids[t * r.ld_ids + s]) + 1];
+    g.group_begin.assign(std::size_t(experts + 1), 0);
+    g.active.clear();
+    for (std::int64_t e = 0; e < experts; ++e) {
+        const std::int64_t count = g.row_begin[std::size_t(e + 1)];
+        if (count > 0) g.active.push_back(static_cast<std::int32_t>(e));
+        g.group_begin[std::size_t(e + 1)] = g.group_begin[std::size_t(e)] + (count + kernel_rows - 1) / kernel_rows;
+        g.row_begin[std::size_t(e + 1)] += g.row_begin[std::size_t(e)];
+    }
+    std::vector<std::int64_t> next(g.row_begin.begin(), g.row_begin.end() - 1);
+    g.pair.resize(std::size_t(rows));
+    if (inverse) g.row_of.resize(std::size_t(rows));
+    for (std::int64_t t = 0; t < r.m; ++t)
+        for (std::int64_t s = 0; s < r.top_k; ++s) {
+            const std::int64_t row = next[std::size_t(r.ids[t * r.ld_ids + s])]++;
+            g.pair[std::size_t(row)] = t * r.top_k + s;
+            if (inverse) g.row_of[std::size_t(t * r.top_k + s)] = row;
+        }
+    g.group_expert.resize(std::size_t(g.total_groups()));
+    for (std::int32_t e : g.active)
+        for (std::int64_t gg = g.group_begin[std::size_t(e)]; gg < g.group_begin[std::size_t(e) + 1]; ++gg)
+            g.group_expert[std::size_t(gg)] = e;
+}
+
+// ---- prepared activations ----------------------------------------------------------------------------
+
+/// A growing 64-byte-aligned scratch area per thread and slot (0-1: blocked-path B and accumulators,
+/// 2-3: task outputs, 4: the calling thread's default workspace).
+inline std::byte* moe_scratch(int slot, std::size_t bytes) {
+    thread_local aligned_buffer buffers[5];
+    aligned_buffer& b = buffers[slot];
+    if (b.size() < bytes) b = aligned_buffer(bytes);
+    return b.data();
+}
+
+/// Tiled planes for `rows` (a multiple of 32) rows of k, carved from the workspace at `cursor`.
+inline prepared_exact carve_prepared(prepared_exact, std::byte*& cursor, std::int64_t rows, std::int64_t k) {
+    prepared_exact p;
+    p.m = p.m_padded = rows;
+    p.k = k;
+    p.q = reinterpret_cast<std::int8_t*>(cursor);
+    p.d = reinterpret_cast<float*>(cursor + round_up(p.q_bytes(), cache_line_bytes));
+    p.sums = reinterpret_cast<std::int32_t*>(cursor + round_up(p.q_bytes(), cache_line_bytes) +
+                                             round_up(p.scale_bytes(), cache_line_bytes));
+    cursor += round_up(gemm_workspace_bytes(rows, k), cache_line_bytes);
+    return p;
+}
+inline prepared_fast carve_prepared(prepared_fast, std::byte*& cursor, std::int64_t rows, std::int64_t k) {
+    prepared_fast p;
+    p.m = p.m_padded = rows;
+    p.k = k;
+    p.x = reinterpret_cast<bf16*>(cursor);
+    cursor += round_up(gemm_workspace_bytes(rows, k), cache_line_bytes);
+    return p;
+}
+
+/// Row groups [g0, g0 + groups) of `all` as a prepared operand of its own with m valid rows.
+inline prepared_exact prepared_slice(const prepared_exact& all, std::int64_t g0, std::int64_t groups, std::int64_t m) {
+    prepared_exact p = all;
+    const std::int64_t tiles = g0 * all.blocks();
+    p.m = m;
+    p.m_padded = groups * kernel_rows;
+    p.q = all.q + tiles * kernel_rows * block_k;
+    p.d = all.d + tiles * kernel_rows;
+    p.sums = all.sums + tiles * kernel_rows;
+    return p;
+}
+inline prepared_fast prepared_slice(const prepared_fast& all, std::int64_t g0, std::int64_t groups, std::int64_t m) {
+    prepared_fast p = all;
+    p.m = m;
+    p.m_padded = groups * kernel_rows;
+    p.x = all.x + g0 * all.blocks() * kernel_rows * block_k;
+    return p;
+}
+
+/// Writes block b (32 values at v) of row r (< 32) of row group g of `all`; v == nullptr writes a
+/// zero padding row. Same bytes as gemm_q4_0's preparation (quantize_row_q8_0_ref / bf16 RNE).
+inline void prepare_block(isa backend, prepared_exact& all, std::int64_t g, std::int64_t b, int r, const float* v) {
+    prepared_exact one;  // the (32 rows, 1 block) tile (g, b) as a prepared operand of its own
+    one.m = one.m_padded = kernel_rows;
+    one.k = block_k;
+    one.q = all.q + all.tile_index(g, b) * kernel_rows * block_k;
+    one.d = all.d + all.tile_index(g, b) * kernel_rows;
+    one.sums = all.sums + all.tile_index(g, b) * kernel_rows;
+    if (!v) {
+        std::memset(one.q + r * block_k, 0, block_k);
+        one.d[r] = 0.0f;
+        one.sums[r] = 0;
+    } else if (has_avx512_prepare(backend)) {
+        prepare_exact_row_avx512(v, r, one);
+    } else {
+        prepare_exact_row_ref(v, r, one);
+    }
+}
+inline void prepare_block(isa backend, prepared_fast& all, std::int64_t g, std::int64_t b, int r, const float* v) {
+    prepared_fast one;
+    one.m = one.m_padded = kernel_rows;
+    one.k = block_k;
+    one.x = all.x + (g * all.blocks() + b) * kernel_rows * block_k;
+    if (!v)
+        std::memset(static_cast<void*>(one.x + r * block_k), 0, block_k * sizeof(bf16));
+    else if (backend == isa::amx || (has_avx512_prepare(backend) && detected_cpu_features().avx512_bf16))
+        prepare_fast_row_avx512(v, r, one);
+    else
+        prepare_fast_row_ref(v, r, one);
+}
+
+/// Row i of `all` from k floats at x: gemm_q4_0's preparation (the AVX-512 and scalar versions
+/// write the same bytes).
+inline void prepare_row(isa backend, prepared_exact& all, std::int64_t i, const float* x) {
+    if (has_avx512_prepare(backend))
+        prepare_exact_row_avx512(x, i, all);
+    else
+        prepare_exact_row_ref(x, i, all);
+}
+inline void prepare_row(isa backend, prepared_fast& all, std::int64_t i, const float* x) {
+    if (backend == isa::amx || (has_avx512_prepare(backend) && detected_cpu_features().avx512_bf16))
+        prepare_fast_row_avx512(x, i, all);
+    else
+        prepare_fast_row_ref(x, i, all);
+}
+
+/// Prepares row group g of `all` from `valid` rows (row(j) gives row j's K floats), zero padding
+/// rows after them. `exact` rows must be finite: where(j, k, value) throws for the first that is not.
+template <class Prepared, class Row, class Where>
+void prepare_group(isa backend, Prepared& all, std::int64_t g, int valid, Row&& row, Where&& where) {
+    for (int j = 0; j < kernel_rows; ++j) {
+        if (j >= valid) {
+            for (std::int64_t b = 0; b < all.blocks(); ++b) prepare_block(backend, all, g, b, j, nullptr);
+            continue;
+        }
+        const float* x = row(j);
+        if constexpr (std::is_same_v<Prepared, prepared_exact>)
+            for (std::int64_t k = 0; k < all.k; ++k)
+                if (!std::isfinite(x[k])) where(j, k, x[k]);
+        prepare_row(backend, all, g * kernel_rows + j, x);
+    }
+}
+
+// ---- per-expert compute --------------------------------------------------------------------------------
+
+/// Most row groups and column blocks in one task (bounds the task's scratch: <= 512 KiB of outputs).
+inline constexpr std::int64_t moe_task_max_groups = 8;
+inline constexpr std::int64_t moe_task_max_col_blocks = 16;
+
+/// One unit of work: row groups [g0, g1) of an expert's rows (relative to its own rows) × output
+/// column blocks [cb0, cb1) (32 columns each).
+struct moe_task {
+    std::int32_t expert;
+    std::int64_t g0, g1, cb0, cb1;
+};
+
+/// Cuts every active expert into tasks of about the same FLOPs (a row group × column block is one
+/// unit: 32 × 32 × K multiply-adds): a few tasks per hardware thread in all, so that one hot
+/// expert's rows and columns are spread over every core. Task shapes change speed only.
+inline void plan_moe_tasks(const moe_groups& g, std::int64_t col_blocks, std::vector<moe_task>& tasks) {
+    std::int64_t units = 0;
+    for (std::int32_t e : g.active) units += g.groups(e) * col_blocks;
+    const std::int64_t want = 4 * std::max<std::int64_t>(1, std::thread::hardware_concurrency());
+    const std::int64_t target = std::max<std::int64_t>(1, (units + want - 1) / want);
+    tasks.clear();
+    for (std::int32_t e : g.active) {
+        const std::int64_t groups = g.groups(e);
+        std::int64_t rg = std::min(groups, moe_task_max_groups), cc = std::min(col_blocks, moe_task_max_col_blocks);
+        while (rg * cc > target && cc > 1) cc = (cc + 1) / 2;  // columns first: rows of a task share B
+        while (rg * cc > target && rg > 1) rg = (rg + 1) / 2;
+        for (std::int64_t g0 = 0; g0 < groups; g0 += rg)
+            for (std::int64_t c0 = 0; c0 < col_blocks; c0 += cc)
+                tasks.push_back({e, g0, std::min(groups, g0 + rg), c0, std::min(col_blocks, c0 + cc)});
+    }
+}
+
+/// Computes rows [32·g0, min(a.m, 32·g1)) × columns [32·cb0, min(N, 32·cb1)) of a · wᵀ into `out`
+/// (element (32·g0, 32·cb0) at out[0], row stride ldo). `blocked`: the AMX large-M path (B expanded
+/// once per K chunk of kc blocks), else one micro-kernel call per 32 × 32 block over all of K.
+/// Either way each element is summed over K in block order; the choice must depend on a.m only.
+template <class Prepared>
+void moe_expert_tile(isa backend, const packed_q4_0_vnni_view& w, const Prepared& a, bool blocked, std::int64_t kc,
+                     std::int64_t g0, std::int64_t g1, std::int64_t cb0, std::int64_t cb1, float* out,
+                     std::int64_t ldo) {
+    const q4_0_vnni_layout& L = w.layout;
+    if (blocked) {
+        // The task's columns as a packed weight of their own (panels are contiguous), its rows as a
+        // prepared operand of their own: run_block_task then writes straight into `out`.
+        packed_q4_0_vnni_view ws;
+        ws.layout.k = L.k;
+        ws.layout.n = std::min(L.n - cb0 * 32, (cb1 - cb0) * 32);
+        ws.data = w.panel(cb0 * kernel_panels);
+        const Prepared as = prepared_slice(a, g0, g1 - g0, std::min(a.m - g0 * kernel_rows, (g1 - g0) * kernel_rows));
+        kc = std::min(kc, L.blocks_per_row());
+        auto* bexp = reinterpret_cast<std::uint8_t*>(moe_scratch(0, std::size_t(kc) * (2048 + 32 * sizeof(float))));
+        auto* dw = reinterpret_cast<float*>(bexp + std::size_t(kc) * 2048);
+        auto* c = reinterpret_cast<float*>(
+            moe_scratch(1, std::size_t((cb1 - cb0) * (g1 - g0)) * kernel_rows * kernel_rows * sizeof(float)));
+        if (backend == isa::amx)
+            amx_hw::run_block_task(ws, as, 0, g1 - g0, 0, cb1 - cb0, kc, bexp, dw, c, out, ldo);
+        else
+            amx_emu::run_block_task(ws, as, 0, g1 - g0, 0, cb1 - cb0, kc, bexp, dw, c, out, ldo);
+        return;
+    }
+    kernel_block blocks[moe_task_max_col_blocks];
+    for (std::int64_t g = g0; g < g1; ++g) {
+        std::int64_t count = 0;
+        for (std::int64_t cb = cb0; cb < cb1; ++cb) {
+            kernel_block& kb = blocks[count++];
+            kb.m0 = g * kernel_rows;
+            kb.mr = static_cast<int>(std::min<std::int64_t>(kernel_rows, a.m - kb.m0));
+            kb.p0 = cb * kernel_panels;
+            kb.np = static_cast<int>(std::min<std::int64_t>(kernel_panels, L.panels() - kb.p0));
+            kb.nr = static_cast<int>(std::min<std::int64_t>(16 * kb.np, L.n - 16 * kb.p0));
+            kb.b0 = 0;
+            kb.b1 = L.blocks_per_row();
+            kb.c = out + (g - g0) * kernel_rows * ldo + (cb - cb0) * 32;
+            kb.ldc = ldo;
+            kb.accumulate = false;
+        }
+        run_kernel_blocks(backend, w, a, blocks, count);
+    }
+}
+
+/// True when an expert with `rows` rows takes the AMX blocked path (the dense driver's threshold).
+inline bool moe_blocked_path(isa backend, std::int64_t rows) {
+    return (backend == isa::amx || backend == isa::amx_emulated) && rows >= amx_column_path_min_rows;
+}
+
+/// The workspace: the caller's (checked) or the calling thread's scratch.
+template <class Executor>
+std::byte* moe_workspace(const char* fn, const gemm_options& opt, std::size_t need) {
+    if (opt.workspace || every_caller_runs<std::decay_t<Executor>>::value) {
+        require(opt.workspace != nullptr, errc::invalid_argument, fn,
+                "options.workspace is null: an executor that runs on every caller needs a shared workspace");
+        require(is_aligned(opt.workspace, cache_line_bytes), errc::invalid_argument, fn, "options.workspace = ",
+                opt.workspace, " is not 64-byte aligned");
+        require(opt.workspace_bytes >= need, errc::buffer_too_small, fn, "options.workspace_bytes = ",
+                opt.workspace_bytes, " is less than the ", need, " bytes this call needs");
+        return static_cast<std::byte*>(opt.workspace);
+    }
+    return nullptr;  // allocated after every check passed
+}
+
+// ---- moe_gemm ----------------------------------------------------------------------------------------
+
+template <class Prepared, class Executor>
+void moe_gemm_run(isa backend, const packed_q4_0_vnni_experts_view& w, const moe_routing& r, const moe_groups& g,
+                  const float* x, moe_input_rows rows, std::int64_t ldx_token, std::int64_t ldx_slot, float* y,
+                  std::int64_t ldy_token, std::int64_t ldy_slot, const gemm_options& opt, std::byte* ws,
+                  Executor& ex) {
+    const std::int64_t n = w.layout.n, k = w.layout.k, top_k = r.top_k;
+    Prepared all = carve_prepared(Prepared{}, ws, g.total_groups() * kernel_rows, k);
+    auto x_row = [&](std::int64_t pair) {
+        const std::int64_t t = pair / top_k, s = pair % top_k;
+        return rows == moe_input_rows::per_slot ? x + t * ldx_token + s * ldx_slot : x + t * ldx_token;
+    };
+
+    // 1. Gather and prepare: one task per row group of 32 (all experts' groups back to back).
+    ex.parallel_for(g.total_groups(), [&](std::int64_t gg) {
+        const std::int32_t e = g.group_expert[std::size_t(gg)];
+        const std::int64_t r0 = g.row_begin[std::size_t(e)] + (gg - g.group_begin[std::size_t(e)]) * kernel_rows;
+        const int valid = static_cast<int>(std::min<std::int64_t>(kernel_rows, g.row_begin[std::size_t(e) + 1] - r0));
+        prepare_group(
+            backend, all, gg, valid, [&](int j) { return x_row(g.pair[std::size_t(r0 + j)]); },
+            [&](int j, std::int64_t kk, float v) {
+                const std::int64_t pair = g.pair[std::size_t(r0 + j)];
+                fail(errc::invalid_argument, "moe_gemm", "x row of token ", pair / top_k, ", slot ", pair % top_k,
+                     " has element ", kk, " = ", v, ", not finite (exact mode quantizes activations to Q8_0)");
+            });
+    });
+
+    // 2. Expert tiles, scattered to their (token, slot) output rows.
+    std::vector<moe_task> tasks;
+    plan_moe_tasks(g, (n + 31) / 32, tasks);
+    const std::int64_t kc = choose_amx_blocking(1, 1, opt).kc;
+    ex.parallel_for(std::int64_t(tasks.size()), [&](std::int64_t i) {
+        const moe_task& tk = tasks[std::size_t(i)];
+        const std::int64_t e = tk.expert, count = g.rows(e);
+        const Prepared a = prepared_slice(all, g.group_begin[std::size_t(e)], g.groups(e), count);
+        const std::int64_t ldo = (tk.cb1 - tk.cb0) * 32;
+        auto* out = reinterpret_cast<float*>(moe_scratch(2, std::size_t((tk.g1 - tk.g0) * kernel_rows * ldo) * sizeof(float)));
+        moe_expert_tile(backend, w.expert(e), a, moe_blocked_path(backend, count), kc, tk.g0, tk.g1, tk.cb0, tk.cb1, out, ldo);
+        const std::size_t cols = std::size_t(std::min(n, tk.cb1 * 32) - tk.cb0 * 32);
+        for (std::int64_t row = tk.g0 * kernel_rows; row < std::min(count, tk.g1 * kernel_rows); ++row) {
+            const std::int64_t pair = g.pair[std::size_t(g.row_begin[std::size_t(e)] + row)];
+            float* dst = y + (pair / top_k) * ldy_token + (pair % top_k) * ldy_slot + tk.cb0 * 32;
+            std::memcpy(dst, out + (row - tk.g0 * kernel_rows) * ldo, cols * sizeof(float));
+        }
+    });
+}
+
+// ---- moe_ffn -----------------------------------------------------------------------------------------
+
+inline float ffn_act(ffn_activation act, float g) noexcept {
+    if (act == ffn_activation::silu) return g / (1.0f + std::exp(-g));
+    constexpr float sqrt_2_over_pi = 0.79788456080286535587989211986876f, coef_a = 0.044715f;
+    const float a_g2 = rounded(coef_a * g * g);  // rounded: never fused into the add (FMA), any flags
+    return 0.5f * g * (1.0f + std::tanh(sqrt_2_over_pi * g * (1.0f + a_g2)));
+}
+
+template <class Prepared, class Executor>
+void moe_ffn_run(isa backend, const packed_q4_0_vnni_experts_view& gate, const packed_q4_0_vnni_experts_view& up,
+                 const packed_q4_0_vnni_experts_view& down, const moe_routing& r, const float* weights,
+                 std::int64_t ld_weights, const float* x, std::int64_t ldx, float* y, std::int64_t ldy,
+                 const moe_ffn_options& opt, const moe_groups& g, std::byte* ws, Executor& ex) {
+    constexpr bool exact = std::is_same_v<Prepared, prepared_exact>;
+    const std::int64_t k = gate.layout.k, f = gate.layout.n, top_k = r.top_k;
+    const std::int64_t padded = g.total_groups() * kernel_rows;
+    Prepared xa = carve_prepared(Prepared{}, ws, padded, k);  // gathered x rows
+    Prepared ha = carve_prepared(Prepared{}, ws, padded, f);  // gathered act(gate) ⊙ up rows
+    float* d_out = reinterpret_cast<float*>(ws);               // (M·top_k, K) down outputs, sorted rows
+
+    // 1. Gather and prepare x.
+    ex.parallel_for(g.total_groups(), [&](std::int64_t gg) {
+        const std::int32_t e = g.group_expert[std::size_t(gg)];
+        const std::int64_t r0 = g.row_begin[std::size_t(e)] + (gg - g.group_begin[std::size_t(e)]) * kernel_rows;
+        const int valid = static_cast<int>(std::min<std::int64_t>(kernel_rows, g.row_begin[std::size_t(e) + 1] - r0));
+        prepare_group(
+            backend, xa, gg, valid, [&](int j) { return x + (g.pair[std::size_t(r0 + j)] / top_k) * ldx; },
+            [&](int j, std::int64_t kk, float v) {
+                fail(errc::invalid_argument, "moe_ffn", "x[", g.pair[std::size_t(r0 + j)] / top_k, "][", kk, "] = ", v,
+                     " is not finite (exact mode quantizes activations to Q8_0)");
+            });
+    });
+
+    const std::int64_t kc = choose_amx_blocking(1, 1, opt).kc;
+    std::vector<moe_task> tasks;
+
+    // 2. gate and up for the same rows and F columns in one task (the A tiles are read for both),
+    //    h = act(gate) ⊙ up in fp32, prepared straight into the down projection's tiled operand
+    //    (F column block c of gate/up is Q4_0 block c of down's K, so a 32 × 32 tile of h is one
+    //    tile of the down operand).
+    plan_moe_tasks(g, f / 32, tasks);
+    ex.parallel_for(std::int64_t(tasks.size()), [&](std::int64_t i) {
+        const moe_task& tk = tasks[std::size_t(i)];
+        const std::int64_t e = tk.expert, count = g.rows(e), gb = g.group_begin[std::size_t(e)];
+        const Prepared a = prepared_slice(xa, gb, g.groups(e), count);
+        const bool blocked = moe_blocked_path(backend, count);
+        const std::int64_t ldo = (tk.cb1 - tk.cb0) * 32;
+        const std::size_t bytes = std::size_t((tk.g1 - tk.g0) * kernel_rows * ldo) * sizeof(float);
+        auto* gv = reinterpret_cast<float*>(moe_scratch(2, bytes));
+        auto* uv = reinterpret_cast<float*>(moe_scratch(3, bytes));
+        moe_expert_tile(backend, gate.expert(e), a, blocked, kc, tk.g0, tk.g1, tk.cb0, tk.cb1, gv, ldo);
+        moe_expert_tile(backend, up.expert(e), a, blocked, kc, tk.g0, tk.g1, tk.cb0, tk.cb1, uv, ldo);
+        for (std::int64_t gl = tk.g0; gl < tk.g1; ++gl) {
+            const int valid = static_cast<int>(std::min<std::int64_t>(kernel_rows, count - gl * kernel_rows));
+            for (int j = 0; j < kernel_rows; ++j) {
+                float* h = gv + ((gl - tk.g0) * kernel_rows + j) * ldo;  // overwritten in place with h
+                const float* u = uv + ((gl - tk.g0) * kernel_rows + j) * ldo;
+                for (std::int64_t c = 0; j < valid && c < ldo; ++c) {
+                    h[c] = ffn_act(opt.activation, h[c]) * u[c];
+                    if (exact && !std::isfinite(h[c])) {
+                        const std::int64_t pair = g.pair[std::size_t(g.row_begin[std::size_t(e)] + gl * kernel_rows + j)];
+                        fail(errc::invalid_argument, "moe_ffn", "act(gate) * up of token ", pair / top_k, ", slot ",
+                             pair % top_k, " (expert ", e, ") at column ", tk.cb0 * 32 + c, " = ", h[c],
+                             " is not finite (exact mode quantizes it to Q8_0)");
+                    }
+                }
+                for (std::int64_t cb = tk.cb0; cb < tk.cb1; ++cb)
+                    prepare_block(backend, ha, gb + gl, cb, j, j < valid ? h + (cb - tk.cb0) * 32 : nullptr);
+            }
+        }
+    });
+
+    // 3. down: every expert's h rows × down_eᵀ into the sorted (token, slot) rows of d_out.
+    plan_moe_tasks(g, (k + 31) / 32, tasks);
+    ex.parallel_for(std::int64_t(tasks.size()), [&](std::int64_t i) {
+        const moe_task& tk = tasks[std::size_t(i)];
+        const std::int64_t e = tk.expert, count = g.rows(e);
+        const Prepared a = prepared_slice(ha, g.group_begin[std::size_t(e)], g.groups(e), count);
+        float* out = d_out + (g.row_begin[std::size_t(e)] + tk.g0 * kernel_rows) * k + tk.cb0 * 32;
+        moe_expert_tile(backend, down.expert(e), a, moe_blocked_path(backend, count), kc, tk.g0, tk.g1, tk.cb0, tk.cb1,
+                        out, k);
+    });
+
+    // 4. y[t] = Σ_s w[t][s] · d_out[(t, s)], slots in order (the only writes to y).
+    constexpr std::int64_t tokens_per_task = 16;
+    ex.parallel_for((r.m + tokens_per_task - 1) / tokens_per_task, [&](std::int64_t i) {
+        for (std::int64_t t = i * tokens_per_task; t < std::min(r.m, (i + 1) * tokens_per_task); ++t) {
+            float* yt = y + t * ldy;
+            for (std::int64_t s = 0; s < top_k; ++s) {
+                const float* d = d_out + g.row_of[std::size_t(t * top_k + s)] * k;
+                const float wt = weights ? weights[t * ld_weights + s] : 1.0f;
+                for (std::int64_t c = 0; c < k; ++c) {
+                    const float term = rounded(wt * d[c]);  // rounded: never fused into the add
+                    yt[c] = s == 0 ? term : yt[c] + term;
+                }
+            }
+        }
+    });
+}
+
+}  // namespace detail
+
+/// MUL_MAT_ID: for every token t < m and slot s < top_k, with e = routing.ids[t][s],
+///     y(t, s)[n] = dot(x(t, s), W_e[n]),  n < N
+/// w       : E experts of N × K (packed_q4_0_vnni_experts::view())
+/// x       : activation rows of K floats; `rows` says whether a token's slots share its row
+///           (per_token: x + t·ldx_token) or each has its own (per_slot: x + t·ldx_token + s·ldx_slot)
+/// y       : output rows of N floats at y + t·ldy_token + s·ldy_slot (e.g. ldy_slot = N,
+///           ldy_token = top_k·N for ggml's [M][top_k][N]); rows must not overlap each other or x
+/// opt     : mode / back end / workspace as for gemm_q4_0 (one mode for the call, see plan_moe_q4_0)
+/// Numerics per (token, slot) row are gemm_q4_0's: `exact` equals reference_gemm_exact bit for bit,
+/// `fast` is within fp32 rounding of reference_gemm_fast. Only y's (token, slot) rows are written.
+/// Throws amxmm::error on bad arguments — expert id out of range, top_k outside [1, E], strides,
+/// null pointers, overlap, non-finite x in exact mode — before anything is written.
+template <class Executor>
+gemm_plan moe_gemm(const packed_q4_0_vnni_experts_view& w, const moe_routing& routing, const float* x,
+                   moe_input_rows rows, std::int64_t ldx_token, std::int64_t ldx_slot, float* y, std::int64_t ldy_token,
+                   std::int64_t ldy_slot, const gemm_options& opt, Executor&& ex) {
+    constexpr const char* fn = "moe_gemm";
+    detail::validate_experts_view(w, fn, "w");
+    detail::validate_routing(fn, routing, w.experts);
+    const std::int64_t m = routing.m, top_k = routing.top_k, n = w.layout.n, k = w.layout.k;
+    detail::require(rows == moe_input_rows::per_token || rows == moe_input_rows::per_slot, errc::invalid_argument, fn,
+                    "rows = ", int(rows), " is not a moe_input_rows value");
+    if (m > 0) {
+        detail::require(x != nullptr, errc::invalid_argument, fn, "x is null");
+        detail::require(y != nullptr, errc::invalid_argument, fn, "y is null");
+        const bool shared = rows == moe_input_rows::per_token;
+        const std::int64_t xs = shared ? 0 : ldx_slot;
+        detail::require(detail::moe_rows_disjoint(m, shared ? 1 : top_k, ldx_token, xs, k), errc::invalid_argument, fn,
+                        "x strides ldx_token = ", ldx_token, ", ldx_slot = ", ldx_slot,
+                        " make rows of K = ", k, " overlap (need ldx_token >= K, and per_slot rows disjoint)");
+        detail::require(detail::moe_rows_disjoint(m, top_k, ldy_token, ldy_slot, n), errc::invalid_argument, fn,
+                        "y strides ldy_token = ", ldy_token, ", ldy_slot = ", ldy_slot, " make output rows of N = ", n,
+                        " overlap");
+        const auto ys = detail::span_of(y, m, top_k, ldy_token, ldy_slot, n);
+        detail::require(!ys.overlaps(detail::span_of(x, m, top_k, ldx_token, xs, k)), errc::invalid_argument, fn,
+                        "y overlaps x");
+        detail::require(!ys.overlaps(detail::span_of(routing.ids, m, 1, routing.ld_ids, 0, top_k)),
+                        errc::invalid_argument, fn, "y overlaps routing.ids");
+    }
+    std::byte* ws = detail::moe_workspace<Executor>(fn, opt, moe_gemm_workspace_bytes(m, top_k, w.experts, k));
+    gemm_plan plan = plan_moe_q4_0(m, top_k, w.experts, opt);
+    if (m == 0) return plan;
+    detail::moe_groups g;
+    detail::group_by_expert(routing, w.experts, false, g);
+    if (!ws) ws = detail::moe_scratch(4, moe_gemm_workspace_bytes(m, top_k, w.experts, k));
+    if (plan.mode == compute_mode::exact)
+        detail::moe_gemm_run<prepared_exact>(plan.backend, w, routing, g, x, rows, ldx_token, ldx_slot, y, ldy_token,
+                                             ldy_slot, opt, ws, ex);
+    else
+        detail::moe_gemm_run<prepared_fast>(plan.backend, w, routing, g, x, rows, ldx_token, ldx_slot, y, ldy_token,
+                                            ldy_slot, opt, ws, ex);
+    return plan;
+}
+
+/// Serial overload.
+inline gemm_plan moe_gemm(const packed_q4_0_vnni_experts_view& w, const moe_routing& routing, const float* x,
+                          moe_input_rows rows, std::int64_t ldx_token, std::int64_t ldx_slot, float* y,
+                          std::int64_t ldy_token, std::int64_t ldy_slot, const gemm_options& opt = {}) {
+    return moe_gemm(w, routing, x, rows, ldx_token, ldx_slot, y, ldy_token, ldy_slot, opt, detail::serial_loop{});
+}
+
+/// The expert FFN of a MoE layer, fused: for every token t < m,
+///     y[t] = Σ_{s < top_k} w[t][s] · down_e( act(gate_e(x[t])) ⊙ up_e(x[t]) ),   e = ids[t][s]
+/// gate, up : E experts of F × K (F = expert hidden size)     down : E experts of K × F
+/// x        : m rows of K floats (row stride ldx >= K);       y : m rows of K floats (ldy >= K), not overlapping x
+/// weights  : routing weights[t * ld_weights + s], finite and >= 0; null means every weight is 1
+///
+/// Numerics, step by step (`mode` from opt, one for the whole call; see plan_moe_q4_0):
+///   1. x rows prepared once per (token, slot): Q8_0 (exact) or bf16 (fast), as gemm_q4_0 does;
+///   2. g = gate_e(x), u = up_e(x): gemm_q4_0's arithmetic for that mode, fp32 results;
+///   3. h = act(g) · u in fp32 (act with std::exp / std::tanh in float; ffn_activation);
+///   4. h rows prepared for down like any activation rows: Q8_0 of each 32-block of h (exact; h
+///      must be finite) or bf16 rounding (fast) — the only rounding of the intermediate;
+///   5. o = down_e(h) in fp32 (gemm_q4_0's arithmetic), one row per (token, slot);
+///   6. y[t] = (((w0·o0) + w1·o1) + ...) in slot order, each product and sum rounded to fp32 (no FMA).
+/// Bitwise identical for any executor and thread count. Throws amxmm::error (before anything is
+/// written) on bad shapes, ids out of range, top_k outside [1, E], negative or non-finite weights,
+/// non-finite x or h in exact mode.
+template <class Executor>
+gemm_plan moe_ffn(const packed_q4_0_vnni_experts_view& gate, const packed_q4_0_vnni_experts_view& up,
+                  const packed_q4_0_vnni_experts_view& down, const moe_routing& routing, const float* weights,
+                  std::int64_t ld_weights, const float* x, std::int64_t ldx, float* y, std::int64_t ldy,
+                  const moe_ffn_options& opt, Executor&& ex) {
+    constexpr const char* fn = "moe_ffn";
+    detail::validate_experts_view(gate, fn, "gate");
+    detail::validate_experts_view(up, fn, "up");
+    detail::validate_experts_view(down, fn, "down");
+    const std::int64_t e_count = gate.experts, k = gate.layout.k, f = gate.layout.n;
+    detail::require(up.experts == e_count && down.experts == e_count, errc::invalid_argument, fn,
+                    "expert counts differ: gate ", e_count, ", up ", up.experts, ", down ", down.experts);
+    detail::require(up.layout.n == f && up.layout.k == k, errc::invalid_argument, fn, "up is ", up.layout.n, " x ",
+                    up.layout.k, ", gate is ", f, " x ", k, " (both must be F x K)");
+    detail::require(down.layout.n == k && down.layout.k == f, errc::invalid_argument, fn, "down is ", down.layout.n,
+                    " x ", down.layout.k, ", must be K x F = ", k, " x ", f);
+    detail::require(opt.activation == ffn_activation::silu || opt.activation == ffn_activation::gelu_tanh,
+                    errc::invalid_argument, fn, "options.activation = ", int(opt.activation), " is not an ffn_activation");
+    detail::validate_routing(fn, routing, e_count);
+    const std::int64_t m = routing.m, top_k = routing.top_k;
+    if (m > 0) {
+        detail::require(x != nullptr, errc::invalid_argument, fn, "x is null");
+        detail::require(y != nullptr, errc::invalid_argument, fn, "y is null");
+        detail::require(ldx >= k, errc::invalid_argument, fn, "ldx = ", ldx, " is less than K = ", k);
+        detail::require(ldy >= k, errc::invalid_argument, fn, "ldy = ", ldy, " is less than K = ", k);
+        const auto ys = detail::span_of(y, m, 1, ldy, 0, k);
+        detail::require(!ys.overlaps(detail::span_of(x, m, 1, ldx, 0, k)), errc::invalid_argument, fn, "y overlaps x");
+        detail::require(!ys.overlaps(detail::span_of(routing.ids, m, 1, routing.ld_ids, 0, top_k)),
+                        errc::invalid_argument, fn, "y overlaps routing.ids");
+        if (weights) {
+            detail::require(ld_weights >= top_k, errc::invalid_argument, fn, "ld_weights = ", ld_weights,
+                            " is less than top_k = ", top_k);
+            detail::require(!ys.overlaps(detail::span_of(weights, m, 1, ld_weights, 0, top_k)), errc::invalid_argument,
+                            fn, "y overlaps weights");
+            for (std::int64_t t = 0; t < m; ++t)
+                for (std::int64_t s = 0; s < top_k; ++s) {
+                    const float v = weights[t * ld_weights + s];
+                    detail::require(std::isfinite(v) && v >= 0.0f, errc::invalid_argument, fn, "weights[", t, "][", s,
+                                    "] = ", v, " must be finite and >= 0");
+                }
+        }
+    }
+    const std::size_t need = moe_ffn_workspace_bytes(m, top_k, e_count, k, f);
+    std::byte* ws = detail::moe_workspace<Executor>(fn, opt, need);
+    gemm_plan plan = plan_moe_q4_0(m, top_k, e_count, opt);
+    if (m == 0) return plan;
+    detail::moe_groups g;
+    detail::group_by_expert(routing, e_count, true, g);
+    if (!ws) ws = detail::moe_scratch(4, need);
+    if (plan.mode == compute_mode::exact)
+        detail::moe_ffn_run<prepared_exact>(plan.backend, gate, up, down, routing, weights, ld_weights, x, ldx, y, ldy,
+                                            opt, g, ws, ex);
+    else
+        detail::moe_ffn_run<prepared_fast>(plan.backend, gate, up, down, routing, weights, ld_weights, x, ldx, y, ldy,
+                                           opt, g, ws, ex);
+    return plan;
+}
+
+/// Serial overload.
+inline gemm_plan moe_ffn(const packed_q4_0_vnni_experts_view& gate, const packed_q4_0_vnni_experts_view& up,
+                         const packed_q4_0_vnni_experts_view& down, const moe_routing& routing, const float* weights,
+                         std::int64_t ld_weights, const float* x, std::int64_t ldx, float* y, std::int64_t ldy,
+                         const moe_ffn_options& opt = {}) {
+    return moe_ffn(gate, up, down, routing, weights, ld_weights, x, ldx, y, ldy, opt, detail::serial_loop{});
+}
+
+AMXMM_NAMESPACE_END
