@@ -24,4 +24,5 @@
 #include "format/reference_gemm.hpp"
 #include "gemm/dense_gemm.hpp"
 #include "gemm/moe.hpp"
+#include "gguf/gguf.hpp"
 #include "pack/q4_0_vnni.hpp"
