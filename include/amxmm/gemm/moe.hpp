@@ -35,7 +35,7 @@
 #include <vector>
 
 #include "dense_gemm.hpp"
-#include "moe_experts.hpp"
+#include "../pack/q4_0_vnni_experts.hpp"
 
 AMXMM_NAMESPACE_BEGIN
 
