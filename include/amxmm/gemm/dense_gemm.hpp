@@ -244,8 +244,12 @@ void run_kernel_blocks(isa backend, const packed_q4_0_vnni_view& w, const Prepar
             if constexpr (exact) amx_emu::run_exact(w, a, blocks, count); else amx_emu::run_fast(w, a, blocks, count);
             return;
         case isa::avx512_vnni:
-            for (std::int64_t i = 0; i < count; ++i) {
-                if constexpr (exact) avx512_exact_kernel(w, a, blocks[i], s); else avx512_fast_kernel(w, a, blocks[i], s);
+            if constexpr (exact) {
+                for (std::int64_t i = 0; i < count; ++i) avx512_exact_kernel(w, a, blocks[i], s);
+            } else if (detected_cpu_features().avx512_bf16) {
+                for (std::int64_t i = 0; i < count; ++i) avx512_bf16_fast_kernel(w, a, blocks[i], s);
+            } else {
+                for (std::int64_t i = 0; i < count; ++i) avx512_fast_kernel(w, a, blocks[i], s);
             }
             return;
         case isa::avx2:

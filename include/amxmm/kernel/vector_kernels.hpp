@@ -257,6 +257,31 @@ AMXMM_TARGET_AVX512 inline void avx512_fast_kernel(const packed_q4_0_vnni_view& 
     write_c_block(kb, s.acc);
 }
 
+/// `fast` with AVX512_BF16 (e.g. AMD Zen 4/5): the AVX-512 expansion, then one VDPBF16PS per VNNI row —
+/// it multiplies the bf16 pairs and adds both products into the fp32 lanes (its own rounding order,
+/// within fp32 rounding of reference_gemm_fast like every fast path).
+AMXMM_TARGET_AVX512_BF16 inline void avx512_bf16_fast_kernel(const packed_q4_0_vnni_view& w, const prepared_fast& a,
+                                                             const kernel_block& kb, vector_scratch& s) {
+    for (float& v : s.acc) v = 0.0f;
+    for (std::int64_t b = kb.b0; b < kb.b1; ++b) {
+        for (int j = 0; j < kb.np; ++j) {
+            expand_block_bf16_avx512(w.quants(kb.p0 + j, b), w.scales(kb.p0 + j, b), s.expanded);
+            __m512i rows[16];  // (16, 32) bf16 VNNI: lane n of row r holds elements 2r, 2r+1 of column n
+            for (int r = 0; r < 16; ++r) rows[r] = _mm512_loadu_si512(s.expanded + r * 32);
+            for (int i = 0; i < kb.mr; ++i) {
+                const bf16* x = a.x_row(kb.m0 + i, b);
+                __m512 c = _mm512_loadu_ps(s.acc + i * 32 + 16 * j);
+                for (int r = 0; r < 16; ++r) {
+                    const __m512i pair = _mm512_set1_epi32(load_i32(x + 2 * r));  // x[2r], x[2r+1] in every lane
+                    c = _mm512_dpbf16_ps(c, reinterpret_cast<const __m512bh&>(rows[r]), reinterpret_cast<const __m512bh&>(pair));
+                }
+                _mm512_storeu_ps(s.acc + i * 32 + 16 * j, c);
+            }
+        }
+    }
+    write_c_block(kb, s.acc);
+}
+
 AMXMM_INTRINSICS_END
 
 }  // namespace detail
