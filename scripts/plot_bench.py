@@ -28,6 +28,9 @@ from collections import defaultdict
 AMXMM_RE = re.compile(
     r"^(?P<src>gemm|amxmm)/(?P<mode>exact|fast)/(?P<isa>[a-z0-9_]+)/K(?P<K>\d+)_N(?P<N>\d+)/M(?P<M>\d+)/(?P<temp>hot|cold)")
 ONEDNN_RE = re.compile(r"^onednn/(?P<dtype>bf16|u8s8)/K(?P<K>\d+)_N(?P<N>\d+)/M(?P<M>\d+)")
+MOE_RE = re.compile(
+    r"^(?P<op>moe_ffn|moe_gemm)/(?P<layer>[a-z0-9_]+)/(?P<routing>uniform|zipf)/(?P<mode>auto|exact|fast)/"
+    r"(?P<isa>[a-z0-9_]+)/M(?P<M>\d+)/(?P<temp>hot|cold)")
 LIMITS_RE = re.compile(r"^limits/(?P<what>[a-z0-9_]+)(?:/threads:(?P<T>\d+))?(?:/streams:(?P<S>\d+))?")
 
 # The best existing Q4_0 AMX kernel on the device (DESIGN.md §5), the yardstick of issue 3's targets.
@@ -45,6 +48,7 @@ class Results:
         self.amxmm = defaultdict(list)    # (src, mode, isa, K, N, M, temp) -> [run dict]
         self.onednn = defaultdict(list)   # (dtype, K, N, M) -> [run dict]
         self.limits = defaultdict(list)   # (what, threads, streams) -> [run dict]
+        self.moe = defaultdict(list)      # (op, layer, routing, mode, isa, M, temp) -> [run dict] (amxmm_bench_moe)
         self.context = {}                 # merged context (first file wins per key)
         self.contexts = []
         self.probes = defaultdict(list)   # probe name -> [value] from contexts and limits runs
@@ -71,6 +75,10 @@ class Results:
             if m:
                 key = (m["src"], m["mode"], m["isa"], int(m["K"]), int(m["N"]), int(m["M"]), m["temp"])
                 self.amxmm[key].append(b)
+                continue
+            m = MOE_RE.match(name)
+            if m:
+                self.moe[(m["op"], m["layer"], m["routing"], m["mode"], m["isa"], int(m["M"]), m["temp"])].append(b)
                 continue
             m = ONEDNN_RE.match(name)
             if m:
@@ -324,6 +332,42 @@ def report(res, files):
             out.append(f"| {mode} | {isa} | {K}×{N} | {fmt(t1 * 1e6 if t1 else None, '.0f', ' µs')} | "
                        f"{fmt_rate(res.value(r1, 'bytes_per_second'), 'B/s')} | {fmt(pct, '.1f', '%')} | "
                        + " | ".join(cells) + " |")
+        out.append("")
+
+    # MoE (amxmm_bench_moe): one row per benchmark.
+    if res.moe:
+        out.append("### MoE expert FFN / expert GEMM (amxmm_bench_moe)")
+        out.append("")
+        out.append("moe_ffn = gate + up + act + down + weighted slot sum (FLOPs 2·M·top_k·3·K·F); moe_gemm = gate "
+                   "projection only (2·M·top_k·K·F). bytes/s = the active experts' packed weight bytes per call; "
+                   "% of probe = the run's pct_of_probe (DRAM probe for cold M ≤ 16, else AMX bf16 (fast) / int8 "
+                   "(exact) or AVX-512 VNNI); plan = back end/mode the auto mode ran (from the label); Zipf/uniform = "
+                   "time ratio uniform/zipf at the same op, layer, mode, isa, M (target ≥ 0.8 for moe_gemm); "
+                   "Qwen3 stack tok/s = M / (48 × time) for qwen3_30b_a3b moe_ffn (target > 1899 at M = 2048).")
+        out.append("")
+        out.append("| op | layer | routing | mode | plan | M | temp | time | FLOP/s | tokens/s | experts | bytes/s | "
+                   "% of probe | zipf/uniform | Qwen3 stack tok/s |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for key in sorted(res.moe, key=lambda k: (k[0], k[1], k[5], k[2] != "uniform", k[3] != "auto", k[3], k[4])):
+            op, layer, routing, mode, isa, M, temp = key
+            runs = res.moe[key]
+            t = res.seconds(runs)
+            label = next((r.get("label", "") for r in runs if r.get("label")), "")
+            plan = re.search(r"plan=(\S+)", label)
+            ref = re.search(r"ref=(\S+)", label)
+            zr = None
+            if routing == "zipf":
+                uni = res.moe.get((op, layer, "uniform", mode, isa, M, temp))
+                tu = res.seconds(uni) if uni else None
+                zr = tu / t if tu and t else None
+            pct = res.value(runs, "pct_of_probe")
+            out.append(f"| {op} | {layer} | {routing} | {mode} | {plan[1] if plan else isa} | {M} | {temp} | "
+                       f"{fmt(t * 1e6 if t else None, '.0f', ' µs')} | {fmt_rate(res.value(runs, 'flops'), 'FLOP/s')} | "
+                       f"{fmt(res.value(runs, 'tokens_per_second'), '.0f')} | "
+                       f"{fmt(res.value(runs, 'active_experts'), '.0f')} | "
+                       f"{fmt_rate(res.value(runs, 'bytes_per_second'), 'B/s')} | "
+                       f"{fmt(pct, '.1f', '%')}{' (' + ref[1] + ')' if ref and pct is not None else ''} | "
+                       f"{fmt(zr, '.2f', '×')} | {fmt(res.value(runs, 'qwen3_expert_stack_tokens_per_s'), '.0f')} |")
         out.append("")
     print("\n".join(out))
 
