@@ -144,3 +144,18 @@ TEST_CASE("tbb executor: amxmm calls nested in tasks of the same executor stay c
         CHECK(std::memcmp(got[j].data(), want[j].data(), want[j].size() * sizeof(float)) == 0);
     }
 }
+
+TEST_CASE("thread scratch: grows to the largest call, can be released", "[exec]") {
+    std::mt19937_64 rng(53);
+    const std::int64_t m = 70, n = 40, k = 256;
+    const auto w = amxmm_test::make_weight(n, k, rng);
+    const auto packed = pack_q4_0_vnni(w.view());
+    const auto x = amxmm_test::make_activations(m, k, rng);
+    std::vector<float> y(m * n), again(m * n);
+    gemm_q4_0(packed.view(), m, x.data(), k, y.data(), n);  // serial: everything on this thread
+    CHECK(thread_scratch_bytes() >= std::size_t(m * k));   // at least the prepared activations
+    release_thread_scratch();
+    CHECK(thread_scratch_bytes() == 0);
+    gemm_q4_0(packed.view(), m, x.data(), k, again.data(), n);
+    CHECK(std::memcmp(y.data(), again.data(), y.size() * sizeof(float)) == 0);
+}

@@ -128,12 +128,35 @@ inline void validate_gemm_args(const packed_q4_0_vnni_view& w, std::int64_t m, c
 
 /// A growing 64-byte-aligned scratch area per thread and slot, reused across calls: the steady state
 /// allocates nothing (slots 0-1: kernel task scratch; 2-4: the calling thread's prepared activations).
+inline constexpr int thread_scratch_slots = 5;
+
+inline aligned_buffer* thread_scratch_buffers() {
+    thread_local aligned_buffer buffers[thread_scratch_slots];
+    return buffers;
+}
+
 inline std::byte* thread_scratch(int slot, std::size_t bytes) {
-    thread_local aligned_buffer buffers[5];
-    aligned_buffer& b = buffers[slot];
+    aligned_buffer& b = thread_scratch_buffers()[slot];
     if (b.size() < bytes) b = aligned_buffer(bytes);
     return b.data();
 }
+
+}  // namespace detail
+
+/// Bytes of scratch amxmm keeps on the calling thread (it grows to the largest call and is reused).
+inline std::size_t thread_scratch_bytes() {
+    std::size_t total = 0;
+    for (int i = 0; i < detail::thread_scratch_slots; ++i) total += detail::thread_scratch_buffers()[i].size();
+    return total;
+}
+
+/// Frees the calling thread's scratch (e.g. after one very large prompt); the next call allocates
+/// again. Must not be called while an amxmm call runs on this thread.
+inline void release_thread_scratch() {
+    for (int i = 0; i < detail::thread_scratch_slots; ++i) detail::thread_scratch_buffers()[i] = aligned_buffer();
+}
+
+namespace detail {
 
 /// Memory for the prepared activation planes: the caller's workspace when given (checked), else the
 /// calling thread's scratch slots 2..4. `offset` advances through the workspace.
