@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "../core/error.hpp"
+#include "../core/serial_executor.hpp"  // serial_executor
 
 #if defined(AMXMM_HAVE_TBB)
 #include <tbb/blocked_range.h>
@@ -20,14 +21,6 @@
 
 AMXMM_NAMESPACE_BEGIN
 
-/// Runs every task on the calling thread, in order.
-struct serial_executor {
-    template <class Fn>
-    void parallel_for(std::int64_t count, Fn&& fn) const {
-        for (std::int64_t i = 0; i < count; ++i) fn(i);
-    }
-    int concurrency() const noexcept { return 1; }
-};
 
 #if defined(AMXMM_HAVE_TBB)
 /// Runs tasks on oneTBB worker threads inside its own task_arena of `threads` threads, so amxmm's

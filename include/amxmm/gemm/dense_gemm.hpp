@@ -127,8 +127,9 @@ inline void validate_gemm_args(const packed_q4_0_vnni_view& w, std::int64_t m, c
 }
 
 /// A growing 64-byte-aligned scratch area per thread and slot, reused across calls: the steady state
-/// allocates nothing (slots 0-1: kernel task scratch; 2-4: the calling thread's prepared activations).
-inline constexpr int thread_scratch_slots = 5;
+/// allocates nothing (slots 0-1: kernel task scratch; 2-4: the calling thread's prepared activations;
+/// 5-9: the MoE drivers').
+inline constexpr int thread_scratch_slots = 10;
 
 inline aligned_buffer* thread_scratch_buffers() {
     thread_local aligned_buffer buffers[thread_scratch_slots];
@@ -175,6 +176,44 @@ struct every_caller_runs<E, std::void_t<decltype(E::every_caller_runs)>> : std::
 
 inline bool has_avx512_prepare(isa backend) { return backend == isa::amx || backend == isa::avx512_vnni; }
 
+/// Row i of `p` from k floats at x, with the back end's preparation (the AVX-512 and scalar row
+/// functions write the same bytes; bf16 needs AVX512_BF16, which every AMX CPU has).
+inline void prepare_row(isa backend, prepared_exact& p, std::int64_t i, const float* x) {
+    if (has_avx512_prepare(backend))
+        prepare_exact_row_avx512(x, i, p);
+    else
+        prepare_exact_row_ref(x, i, p);
+}
+inline void prepare_row(isa backend, prepared_fast& p, std::int64_t i, const float* x) {
+    if (backend == isa::amx || (has_avx512_prepare(backend) && detected_cpu_features().avx512_bf16))
+        prepare_fast_row_avx512(x, i, p);
+    else
+        prepare_fast_row_ref(x, i, p);
+}
+
+/// Tasks worth creating for the hardware threads: a few per thread, for balance.
+inline std::int64_t target_task_count() {
+    return 4 * std::max<std::int64_t>(1, std::thread::hardware_concurrency());
+}
+
+/// The micro-kernel call for row group g and column block cb (two panels) of an m-row product with
+/// output c (row stride ldc, c[0] = the group's first row, the block's first column).
+inline kernel_block column_block_call(const q4_0_vnni_layout& L, std::int64_t m, std::int64_t g, std::int64_t cb,
+                                      float* c, std::int64_t ldc) {
+    kernel_block kb;
+    kb.m0 = g * kernel_rows;
+    kb.mr = static_cast<int>(std::min<std::int64_t>(kernel_rows, m - kb.m0));
+    kb.p0 = cb * kernel_panels;
+    kb.np = static_cast<int>(std::min<std::int64_t>(kernel_panels, L.panels() - kb.p0));
+    kb.nr = static_cast<int>(std::min<std::int64_t>(16 * kb.np, L.n - 16 * kb.p0));
+    kb.b0 = 0;
+    kb.b1 = L.blocks_per_row();
+    kb.c = c;
+    kb.ldc = ldc;
+    kb.accumulate = false;
+    return kb;
+}
+
 /// Runs row(i) for every activation row, one row group of 32 per task; the last group, when
 /// partial, is cleared first (clear(g)) so its padding rows are zero.
 template <class Executor, class ClearGroup, class PrepareRow>
@@ -203,7 +242,6 @@ prepared_exact prepare_exact(isa backend, std::int64_t m, const float* x, std::i
     p.q = reinterpret_cast<std::int8_t*>(activation_plane(opt, 2, p.q_bytes(), offset));
     p.d = reinterpret_cast<float*>(activation_plane(opt, 3, p.scale_bytes(), offset));
     p.sums = reinterpret_cast<std::int32_t*>(activation_plane(opt, 4, p.scale_bytes(), offset));
-    const bool vector = has_avx512_prepare(backend);
     const std::int64_t group_blocks = p.blocks() * kernel_rows;  // (block, row) pairs per row group
     for_each_row_group(
         m, ex,
@@ -214,10 +252,7 @@ prepared_exact prepare_exact(isa backend, std::int64_t m, const float* x, std::i
         },
         [&](std::int64_t i) {
             require_finite_row(x + i * ldx, k, i);
-            if (vector)
-                prepare_exact_row_avx512(x + i * ldx, i, p);
-            else
-                prepare_exact_row_ref(x + i * ldx, i, p);
+            prepare_row(backend, p, i, x + i * ldx);
         });
     return p;
 }
@@ -232,16 +267,10 @@ prepared_fast prepare_fast(isa backend, std::int64_t m, const float* x, std::int
     p.k = k;
     std::size_t offset = 0;
     p.x = reinterpret_cast<bf16*>(activation_plane(opt, 2, p.x_bytes(), offset));
-    const bool vector = backend == isa::amx || (has_avx512_prepare(backend) && detected_cpu_features().avx512_bf16);
     const std::int64_t group_values = p.blocks() * kernel_rows * block_k;
     for_each_row_group(
         m, ex, [&](std::int64_t g) { std::memset(p.x + g * group_values, 0, std::size_t(group_values) * sizeof(bf16)); },
-        [&](std::int64_t i) {
-            if (vector)
-                prepare_fast_row_avx512(x + i * ldx, i, p);
-            else
-                prepare_fast_row_ref(x + i * ldx, i, p);
-        });
+        [&](std::int64_t i) { prepare_row(backend, p, i, x + i * ldx); });
     return p;
 }
 
@@ -300,7 +329,7 @@ void run_dense_microkernels(isa backend, const packed_q4_0_vnni_view& w, const P
     const q4_0_vnni_layout& L = w.layout;
     const std::int64_t m_blocks = a.m_padded / kernel_rows;
     const std::int64_t n_blocks = (L.panels() + kernel_panels - 1) / kernel_panels;
-    const std::int64_t want = 4 * std::max<std::int64_t>(1, std::thread::hardware_concurrency());
+    const std::int64_t want = target_task_count();
     const std::int64_t per_task = std::clamp<std::int64_t>(m_blocks * n_blocks / want, 1, max_task_column_blocks);
     const std::int64_t n_groups = (n_blocks + per_task - 1) / per_task;
     ex.parallel_for(m_blocks * n_groups, [&](std::int64_t task) {
@@ -308,17 +337,7 @@ void run_dense_microkernels(isa backend, const packed_q4_0_vnni_view& w, const P
         kernel_block blocks[max_task_column_blocks];
         std::int64_t count = 0;
         for (std::int64_t nb = group * per_task; nb < std::min(n_blocks, (group + 1) * per_task); ++nb) {
-            kernel_block& kb = blocks[count++];
-            kb.m0 = mb * kernel_rows;
-            kb.mr = static_cast<int>(std::min<std::int64_t>(kernel_rows, a.m - kb.m0));
-            kb.p0 = nb * kernel_panels;
-            kb.np = static_cast<int>(std::min<std::int64_t>(kernel_panels, L.panels() - kb.p0));
-            kb.nr = static_cast<int>(std::min<std::int64_t>(16 * kb.np, L.n - 16 * kb.p0));
-            kb.b0 = 0;
-            kb.b1 = L.blocks_per_row();
-            kb.c = y + kb.m0 * ldy + 16 * kb.p0;
-            kb.ldc = ldy;
-            kb.accumulate = false;
+            blocks[count++] = column_block_call(L, a.m, mb, nb, y + mb * kernel_rows * ldy + nb * 32, ldy);
         }
         run_kernel_blocks(backend, w, a, blocks, count);
     });
@@ -340,7 +359,7 @@ inline amx_blocking choose_amx_blocking(std::int64_t groups, std::int64_t col_bl
     bl.row_groups = std::min(bl.row_groups, groups);
     bl.col_blocks = std::min(bl.col_blocks, col_blocks);
     // Enough tasks for every hardware thread (a few each, for balance): narrow the tasks if needed.
-    const std::int64_t want = 4 * std::max<std::int64_t>(1, std::thread::hardware_concurrency());
+    const std::int64_t want = target_task_count();
     auto tasks = [&] { return ((groups + bl.row_groups - 1) / bl.row_groups) * ((col_blocks + bl.col_blocks - 1) / bl.col_blocks); };
     while (tasks() < want && bl.col_blocks > 1) bl.col_blocks = (bl.col_blocks + 1) / 2;
     while (tasks() < want && bl.row_groups > 1) bl.row_groups = (bl.row_groups + 1) / 2;
@@ -422,7 +441,7 @@ gemm_plan gemm_q4_0(const packed_q4_0_vnni_view& w, std::int64_t m, const float*
 /// Serial overload.
 inline gemm_plan gemm_q4_0(const packed_q4_0_vnni_view& w, std::int64_t m, const float* x, std::int64_t ldx,
                            float* y, std::int64_t ldy, const gemm_options& opt = {}) {
-    return gemm_q4_0(w, m, x, ldx, y, ldy, opt, detail::serial_loop{});
+    return gemm_q4_0(w, m, x, ldx, y, ldy, opt, serial_executor{});
 }
 
 AMXMM_NAMESPACE_END

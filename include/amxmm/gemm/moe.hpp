@@ -194,12 +194,7 @@ inline void group_by_expert(const moe_routing& r, std::int64_t experts, bool inv
 
 /// A growing 64-byte-aligned scratch area per thread and slot (0-1: blocked-path B and accumulators,
 /// 2-3: task outputs, 4: the calling thread's default workspace).
-inline std::byte* moe_scratch(int slot, std::size_t bytes) {
-    thread_local aligned_buffer buffers[5];
-    aligned_buffer& b = buffers[slot];
-    if (b.size() < bytes) b = aligned_buffer(bytes);
-    return b.data();
-}
+inline std::byte* moe_scratch(int slot, std::size_t bytes) { return thread_scratch(5 + slot, bytes); }
 
 /// Tiled planes for `rows` (a multiple of 32) rows of k, carved from the workspace at `cursor`.
 inline prepared_exact carve_prepared(prepared_exact, std::byte*& cursor, std::int64_t rows, std::int64_t k) {
@@ -254,10 +249,8 @@ inline void prepare_block(isa backend, prepared_exact& all, std::int64_t g, std:
         std::memset(one.q + r * block_k, 0, block_k);
         one.d[r] = 0.0f;
         one.sums[r] = 0;
-    } else if (has_avx512_prepare(backend)) {
-        prepare_exact_row_avx512(v, r, one);
     } else {
-        prepare_exact_row_ref(v, r, one);
+        prepare_row(backend, one, r, v);
     }
 }
 inline void prepare_block(isa backend, prepared_fast& all, std::int64_t g, std::int64_t b, int r, const float* v) {
@@ -267,25 +260,8 @@ inline void prepare_block(isa backend, prepared_fast& all, std::int64_t g, std::
     one.x = all.x + (g * all.blocks() + b) * kernel_rows * block_k;
     if (!v)
         std::memset(static_cast<void*>(one.x + r * block_k), 0, block_k * sizeof(bf16));
-    else if (backend == isa::amx || (has_avx512_prepare(backend) && detected_cpu_features().avx512_bf16))
-        prepare_fast_row_avx512(v, r, one);
     else
-        prepare_fast_row_ref(v, r, one);
-}
-
-/// Row i of `all` from k floats at x: gemm_q4_0's preparation (the AVX-512 and scalar versions
-/// write the same bytes).
-inline void prepare_row(isa backend, prepared_exact& all, std::int64_t i, const float* x) {
-    if (has_avx512_prepare(backend))
-        prepare_exact_row_avx512(x, i, all);
-    else
-        prepare_exact_row_ref(x, i, all);
-}
-inline void prepare_row(isa backend, prepared_fast& all, std::int64_t i, const float* x) {
-    if (backend == isa::amx || (has_avx512_prepare(backend) && detected_cpu_features().avx512_bf16))
-        prepare_fast_row_avx512(x, i, all);
-    else
-        prepare_fast_row_ref(x, i, all);
+        prepare_row(backend, one, r, v);
 }
 
 /// Prepares row group g of `all` from `valid` rows (row(j) gives row j's K floats), zero padding
@@ -324,7 +300,7 @@ struct moe_task {
 inline void plan_moe_tasks(const moe_groups& g, std::int64_t col_blocks, std::vector<moe_task>& tasks) {
     std::int64_t units = 0;
     for (std::int32_t e : g.active) units += g.groups(e) * col_blocks;
-    const std::int64_t want = 4 * std::max<std::int64_t>(1, std::thread::hardware_concurrency());
+    const std::int64_t want = target_task_count();
     const std::int64_t target = std::max<std::int64_t>(1, (units + want - 1) / want);
     tasks.clear();
     for (std::int32_t e : g.active) {
@@ -370,17 +346,7 @@ void moe_expert_tile(isa backend, const packed_q4_0_vnni_view& w, const Prepared
     for (std::int64_t g = g0; g < g1; ++g) {
         std::int64_t count = 0;
         for (std::int64_t cb = cb0; cb < cb1; ++cb) {
-            kernel_block& kb = blocks[count++];
-            kb.m0 = g * kernel_rows;
-            kb.mr = static_cast<int>(std::min<std::int64_t>(kernel_rows, a.m - kb.m0));
-            kb.p0 = cb * kernel_panels;
-            kb.np = static_cast<int>(std::min<std::int64_t>(kernel_panels, L.panels() - kb.p0));
-            kb.nr = static_cast<int>(std::min<std::int64_t>(16 * kb.np, L.n - 16 * kb.p0));
-            kb.b0 = 0;
-            kb.b1 = L.blocks_per_row();
-            kb.c = out + (g - g0) * kernel_rows * ldo + (cb - cb0) * 32;
-            kb.ldc = ldo;
-            kb.accumulate = false;
+            blocks[count++] = column_block_call(L, a.m, g, cb, out + (g - g0) * kernel_rows * ldo + (cb - cb0) * 32, ldo);
         }
         run_kernel_blocks(backend, w, a, blocks, count);
     }
@@ -615,7 +581,7 @@ gemm_plan moe_gemm(const packed_q4_0_vnni_experts_view& w, const moe_routing& ro
 inline gemm_plan moe_gemm(const packed_q4_0_vnni_experts_view& w, const moe_routing& routing, const float* x,
                           moe_input_rows rows, std::int64_t ldx_token, std::int64_t ldx_slot, float* y,
                           std::int64_t ldy_token, std::int64_t ldy_slot, const gemm_options& opt = {}) {
-    return moe_gemm(w, routing, x, rows, ldx_token, ldx_slot, y, ldy_token, ldy_slot, opt, detail::serial_loop{});
+    return moe_gemm(w, routing, x, rows, ldx_token, ldx_slot, y, ldy_token, ldy_slot, opt, serial_executor{});
 }
 
 /// The expert FFN of a MoE layer, fused: for every token t < m,
@@ -698,7 +664,7 @@ inline gemm_plan moe_ffn(const packed_q4_0_vnni_experts_view& gate, const packed
                          const packed_q4_0_vnni_experts_view& down, const moe_routing& routing, const float* weights,
                          std::int64_t ld_weights, const float* x, std::int64_t ldx, float* y, std::int64_t ldy,
                          const moe_ffn_options& opt = {}) {
-    return moe_ffn(gate, up, down, routing, weights, ld_weights, x, ldx, y, ldy, opt, detail::serial_loop{});
+    return moe_ffn(gate, up, down, routing, weights, ld_weights, x, ldx, y, ldy, opt, serial_executor{});
 }
 
 AMXMM_NAMESPACE_END

@@ -30,6 +30,7 @@
 
 #include "../core/aligned_buffer.hpp"
 #include "../core/error.hpp"
+#include "../core/serial_executor.hpp"
 #include "../format/reference_gemm.hpp"
 
 AMXMM_NAMESPACE_BEGIN
@@ -194,14 +195,6 @@ inline void unpack_q4_0_vnni_panel(const packed_q4_0_vnni_view& v, std::int64_t 
     }
 }
 
-/// Runs fn(i) for i in [0, n) with `ex.parallel_for` (any amxmm executor, or anything with that member).
-struct serial_loop {
-    template <class Fn>
-    void parallel_for(std::int64_t n, Fn&& fn) const {
-        for (std::int64_t i = 0; i < n; ++i) fn(i);
-    }
-};
-
 }  // namespace detail
 
 /// Packs a GGUF Q4_0 weight (N rows of K) into the q4_0_vnni layout. Panels are packed in parallel
@@ -221,7 +214,7 @@ packed_q4_0_vnni pack_q4_0_vnni(const q4_0_matrix_view& w, Executor&& ex) {
 }
 
 /// Serial overload.
-inline packed_q4_0_vnni pack_q4_0_vnni(const q4_0_matrix_view& w) { return pack_q4_0_vnni(w, detail::serial_loop{}); }
+inline packed_q4_0_vnni pack_q4_0_vnni(const q4_0_matrix_view& w) { return pack_q4_0_vnni(w, serial_executor{}); }
 
 /// Validates a caller-provided packed buffer (alignment, size) and returns a view of it.
 inline packed_q4_0_vnni_view make_packed_q4_0_vnni_view(std::int64_t n, std::int64_t k, const void* data,
@@ -255,7 +248,7 @@ void unpack_q4_0_vnni(const packed_q4_0_vnni_view& v, block_q4_0* out, std::size
 inline std::vector<block_q4_0> unpack_q4_0_vnni(const packed_q4_0_vnni_view& v) {
     validate_q4_0_vnni_shape(v.layout.n, v.layout.k, "unpack_q4_0_vnni");  // before sizing the vector
     std::vector<block_q4_0> out(static_cast<std::size_t>(v.layout.n * v.layout.blocks_per_row()));
-    unpack_q4_0_vnni(v, out.data(), out.size(), detail::serial_loop{});
+    unpack_q4_0_vnni(v, out.data(), out.size(), serial_executor{});
     return out;
 }
 

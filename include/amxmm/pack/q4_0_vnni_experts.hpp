@@ -106,7 +106,7 @@ packed_q4_0_vnni_experts pack_q4_0_vnni_experts(const block_q4_0* blocks, std::i
 /// Serial overload.
 inline packed_q4_0_vnni_experts pack_q4_0_vnni_experts(const block_q4_0* blocks, std::int64_t experts,
                                                        std::int64_t n, std::int64_t k) {
-    return pack_q4_0_vnni_experts(blocks, experts, n, k, detail::serial_loop{});
+    return pack_q4_0_vnni_experts(blocks, experts, n, k, serial_executor{});
 }
 
 /// Validates caller-provided packed experts (e.g. memory-mapped) and returns a view.
@@ -151,7 +151,7 @@ void unpack_q4_0_vnni_experts(const packed_q4_0_vnni_experts_view& v, block_q4_0
 inline std::vector<block_q4_0> unpack_q4_0_vnni_experts(const packed_q4_0_vnni_experts_view& v) {
     detail::validate_experts_view(v, "unpack_q4_0_vnni_experts", "v");  // before sizing the vector
     std::vector<block_q4_0> out(static_cast<std::size_t>(v.experts * v.layout.n * v.layout.blocks_per_row()));
-    unpack_q4_0_vnni_experts(v, out.data(), out.size(), detail::serial_loop{});
+    unpack_q4_0_vnni_experts(v, out.data(), out.size(), serial_executor{});
     return out;
 }
 
