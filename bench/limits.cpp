@@ -25,10 +25,12 @@ void report_peak(benchmark::State& st, const peak_result& r) {
     st.counters["team_threads"] = benchmark::Counter(r.threads);
 }
 
-void bm_amx(benchmark::State& st, bool bf16, int threads) {
+/// Repeats a peak probe (one 0.1 s run per iteration) and reports the best run.
+template <class Probe>
+void bm_peak(benchmark::State& st, Probe&& probe) {
     peak_result best;
     for (auto _ : st) {
-        const peak_result r = probe_amx(bf16, threads, 0.1, 1);
+        const peak_result r = probe();
         if (!r.available) {
             best = r;
             break;
@@ -39,18 +41,12 @@ void bm_amx(benchmark::State& st, bool bf16, int threads) {
     report_peak(st, best);
 }
 
+void bm_amx(benchmark::State& st, bool bf16, int threads) {
+    bm_peak(st, [&] { return probe_amx(bf16, threads, 0.1, 1); });
+}
+
 void bm_vnni(benchmark::State& st, int threads) {
-    peak_result best;
-    for (auto _ : st) {
-        const peak_result r = probe_avx512_vnni(threads, 0.1, 1);
-        if (!r.available) {
-            best = r;
-            break;
-        }
-        st.SetIterationTime(0.1);
-        if (r.ops_per_s > best.ops_per_s) best = r;
-    }
-    report_peak(st, best);
+    bm_peak(st, [&] { return probe_avx512_vnni(threads, 0.1, 1); });
 }
 
 /// The probe buffer is shared by the DRAM benchmarks (allocating and touching >= 1 GiB takes a while).

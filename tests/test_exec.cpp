@@ -13,27 +13,6 @@
 
 using namespace amxmm;
 
-namespace {
-
-/// Runs body(ith) on nth new threads and collects what each threw (empty string: nothing).
-template <class Body>
-std::vector<std::string> on_threads(int nth, Body body) {
-    std::vector<std::string> errors(nth);
-    std::vector<std::thread> threads;
-    for (int t = 0; t < nth; ++t)
-        threads.emplace_back([&, t] {
-            try {
-                body(t);
-            } catch (const std::exception& e) {
-                errors[t] = e.what();
-            }
-        });
-    for (auto& th : threads) th.join();
-    return errors;
-}
-
-}  // namespace
-
 TEST_CASE("caller threads: results equal the serial executor's, bit for bit", "[exec][gemm]") {
     std::mt19937_64 rng(41);
     const std::int64_t n = 90, k = 256;
@@ -55,7 +34,7 @@ TEST_CASE("caller threads: results equal the serial executor's, bit for bit", "[
                     gemm_options shared = opt;
                     shared.workspace = ws.data();
                     shared.workspace_bytes = ws.size();
-                    const auto errors = on_threads(nth, [&](int ith) {
+                    const auto errors = amxmm_test::on_threads(nth, [&](int ith) {
                         gemm_q4_0(packed.view(), m, x.data(), k, y.data(), n, shared, caller_threads_executor{ith, nth, &sync});
                     });
                     INFO("m " << m << ", backend " << to_string(backend) << ", mode " << to_string(mode) << ", nth " << nth);
@@ -82,7 +61,7 @@ TEST_CASE("caller threads: an error reaches every caller, none is left waiting",
     opt.mode = compute_mode::exact;
     opt.workspace = ws.data();
     opt.workspace_bytes = ws.size();
-    const auto errors = on_threads(nth, [&](int ith) {
+    const auto errors = amxmm_test::on_threads(nth, [&](int ith) {
         gemm_q4_0(packed.view(), m, x.data(), k, y.data(), n, opt, caller_threads_executor{ith, nth, &sync});
     });
     for (const auto& e : errors) CHECK(amxmm_test::contains(e, "x[35][7]"));
@@ -90,7 +69,7 @@ TEST_CASE("caller threads: an error reaches every caller, none is left waiting",
 
     // A missing or short workspace is refused on every thread before any barrier.
     gemm_options none;
-    const auto no_ws = on_threads(nth, [&](int ith) {
+    const auto no_ws = amxmm_test::on_threads(nth, [&](int ith) {
         gemm_q4_0(packed.view(), m, x.data(), k, y.data(), n, none, caller_threads_executor{ith, nth, &sync});
     });
     for (const auto& e : no_ws) CHECK(amxmm_test::contains(e, "workspace"));
@@ -105,7 +84,7 @@ TEST_CASE("caller_threads_sync: a reusable barrier over many phases", "[exec]") 
     caller_threads_sync sync(nth);
     std::atomic<int> counter{0};
     std::vector<int> seen(nth * phases);
-    on_threads(nth, [&](int ith) {
+    amxmm_test::on_threads(nth, [&](int ith) {
         for (int p = 0; p < phases; ++p) {
             counter.fetch_add(1);
             sync.arrive_and_wait();

@@ -323,13 +323,11 @@ TEST_CASE("moe_gemm: bitwise identical for any executor and thread count", "[moe
             shared.workspace_bytes = ws.size();
             caller_threads_sync sync(nth);
             std::vector<float> y(serial.size(), 0.0f);
-            std::vector<std::thread> pool;
-            for (int ith = 0; ith < nth; ++ith)
-                pool.emplace_back([&, ith] {
-                    moe_gemm(w.packed.view(), r, x.data(), moe_input_rows::per_token, k, 0, y.data(), top_k * n, n,
-                             shared, caller_threads_executor{ith, nth, &sync});
-                });
-            for (auto& th : pool) th.join();
+            for (const auto& e : amxmm_test::on_threads(nth, [&](int ith) {
+                     moe_gemm(w.packed.view(), r, x.data(), moe_input_rows::per_token, k, 0, y.data(), top_k * n, n,
+                              shared, caller_threads_executor{ith, nth, &sync});
+                 }))
+                CHECK(e.empty());
             CHECK(std::memcmp(y.data(), serial.data(), y.size() * sizeof(float)) == 0);
         }
     }
@@ -568,13 +566,11 @@ TEST_CASE("moe_ffn: bitwise identical for any executor and thread count", "[moe]
             shared.workspace_bytes = ws.size();
             caller_threads_sync sync(nth);
             std::vector<float> y(serial.size(), 0.0f);
-            std::vector<std::thread> pool;
-            for (int ith = 0; ith < nth; ++ith)
-                pool.emplace_back([&, ith] {
-                    moe_ffn(gate.packed.view(), up.packed.view(), down.packed.view(), r, wts.data(), top_k, x.data(), k,
-                            y.data(), k, shared, caller_threads_executor{ith, nth, &sync});
-                });
-            for (auto& th : pool) th.join();
+            for (const auto& e : amxmm_test::on_threads(nth, [&](int ith) {
+                     moe_ffn(gate.packed.view(), up.packed.view(), down.packed.view(), r, wts.data(), top_k, x.data(), k,
+                             y.data(), k, shared, caller_threads_executor{ith, nth, &sync});
+                 }))
+                CHECK(e.empty());
             CHECK(std::memcmp(y.data(), serial.data(), y.size() * sizeof(float)) == 0);
         }
     }

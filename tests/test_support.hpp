@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <random>
+#include <exception>
 #include <sstream>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -47,5 +49,22 @@ inline std::string backend_names() {
 /// Bound on |fp32 sum - exact sum| for a K-term dot product in any order: K·u·Σ|terms| (u = 2^-24),
 /// plus a few units for the flushing of denormal partial sums.
 inline double fp32_sum_bound(std::int64_t k, double abs_sum) { return (double(k) + 2.0) * 0x1p-24 * abs_sum + 1e-30; }
+
+/// Runs body(ith) on nth new threads and collects what each threw (empty string: nothing).
+template <class Body>
+std::vector<std::string> on_threads(int nth, Body body) {
+    std::vector<std::string> errors(nth);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < nth; ++t)
+        threads.emplace_back([&, t] {
+            try {
+                body(t);
+            } catch (const std::exception& e) {
+                errors[t] = e.what();
+            }
+        });
+    for (auto& th : threads) th.join();
+    return errors;
+}
 
 }  // namespace amxmm_test
