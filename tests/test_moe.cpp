@@ -292,6 +292,40 @@ TEST_CASE("moe_gemm: duplicated experts in one token's slots contribute independ
     }
 }
 
+TEST_CASE("moe: the parallel counting sort equals a stable sort by expert, for any executor", "[moe][threads]") {
+    std::mt19937_64 rng(7);
+    for (const std::int64_t m : {1, 255, 256, 777, 2048, 5000}) {
+        for (const routing_kind kind : {routing_kind::uniform, routing_kind::zipf, routing_kind::single}) {
+            const std::int64_t top_k = 6, experts = 40, ld_ids = 7;
+            const auto ids = make_ids(kind, m, top_k, experts, ld_ids, rng);
+            const moe_routing r{m, top_k, ids.data(), ld_ids};
+            // The oracle: (token, slot) pairs, stable-sorted by expert.
+            std::vector<std::int64_t> want(static_cast<std::size_t>(m * top_k));
+            std::iota(want.begin(), want.end(), std::int64_t(0));
+            auto expert_of = [&](std::int64_t p) { return ids[static_cast<std::size_t>(p / top_k * ld_ids + p % top_k)]; };
+            std::stable_sort(want.begin(), want.end(),
+                             [&](std::int64_t a, std::int64_t b) { return expert_of(a) < expert_of(b); });
+            for (int threads : {1, 3}) {
+                INFO("m " << m << ", routing " << int(kind) << ", threads " << threads);
+                tbb_executor ex(threads);
+                detail::moe_groups g;
+                detail::group_by_expert(r, experts, true, g, ex);
+                CHECK(g.pair == want);
+                for (std::size_t row = 0; row < want.size(); ++row)
+                    CHECK(g.row_of[static_cast<std::size_t>(want[row])] == static_cast<std::int64_t>(row));
+                std::int64_t groups = 0;
+                for (std::int64_t e = 0; e < experts; ++e) {
+                    const auto rows = std::count_if(want.begin(), want.end(), [&](std::int64_t p) { return expert_of(p) == e; });
+                    CHECK(g.rows(e) == rows);
+                    CHECK(g.groups(e) == (rows + 31) / 32);
+                    groups += (rows + 31) / 32;
+                }
+                CHECK(g.total_groups() == groups);
+            }
+        }
+    }
+}
+
 TEST_CASE("moe_gemm: bitwise identical for any executor and thread count", "[moe][threads]") {
     std::mt19937_64 rng(99);
     for (isa backend : kernel_backends()) {

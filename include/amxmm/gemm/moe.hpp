@@ -5,10 +5,10 @@
 //   moe_gemm: y[t][s][:] = x(t, s) · W_e^T,  e = ids[t][s]   (W_e: N rows of K; one output row per slot)
 //   moe_ffn : y[t][:] = Σ_s w[t][s] · down_e( act(gate_e(x[t])) ⊙ up_e(x[t]) ),  e = ids[t][s]
 //
-// How it runs. The (token, slot) pairs are grouped by expert with a counting sort; inside an expert
-// the rows are in (token, slot) ascending order. Each expert's rows are gathered and prepared (Q8_0
-// or bf16, microkernel.hpp's tiled layout) into one workspace, each expert's rows padded to a multiple
-// of 32. Work is cut into tasks of (expert, row groups of 32, column blocks of 32), sized so every
+// How it runs. The (token, slot) pairs are grouped by expert with a parallel, stable counting sort;
+// inside an expert the rows are in (token, slot) ascending order. Each expert's rows are gathered and
+// prepared (Q8_0 or bf16, microkernel.hpp's tiled layout) into one workspace, each expert's rows
+// padded to a multiple of 32. Work is cut into tasks of (expert, row groups of 32, column blocks of 32), sized so every
 // task has about the same number of FLOPs: a hot expert is split over many tasks (rows and columns),
 // an expert without tokens costs nothing. Each task runs amxmm's micro-kernels on the chosen back end
 // (the AMX back ends use the blocked large-M path for experts with >= 65 rows, as gemm_q4_0 does).
@@ -160,30 +160,66 @@ struct moe_groups {
     std::int64_t total_groups() const { return group_begin.back(); }
 };
 
-inline void group_by_expert(const moe_routing& r, std::int64_t experts, bool inverse, moe_groups& g) {
+/// Tokens per chunk of the parallel counting sort (below this, one chunk: the sort is serial).
+inline constexpr std::int64_t moe_sort_chunk_tokens = 256;
+
+/// Groups the routing's (token, slot) pairs by expert: a parallel, stable counting sort over token
+/// chunks. Each chunk counts its pairs per expert; an exclusive scan in (expert, chunk) order gives
+/// every chunk the first sorted row of each expert; each chunk then places its pairs in (token, slot)
+/// order. The result is the serial stable sort's, whatever the executor or chunk count.
+/// Executors that run every task list on every caller (caller threads) sort serially: each caller
+/// builds its own copy of the groups.
+template <class Executor>
+void group_by_expert(const moe_routing& r, std::int64_t experts, bool inverse, moe_groups& g, Executor& ex) {
     const std::int64_t rows = r.m * r.top_k;
+    const bool parallel = !every_caller_runs<std::decay_t<Executor>>::value;
+    const std::int64_t chunks =
+        parallel ? std::clamp<std::int64_t>(r.m / moe_sort_chunk_tokens, 1, target_task_count()) : 1;
+    const std::int64_t tokens_per_chunk = (r.m + chunks - 1) / chunks;
+    // first[c * E + e]: chunk c's count of expert e, then (after the scan) its first sorted row of e.
+    std::vector<std::int64_t> first(std::size_t(chunks * experts), 0);
+    auto for_chunks = [&](auto&& body) {
+        if (chunks == 1)
+            body(std::int64_t(0));
+        else
+            ex.parallel_for(chunks, body);
+    };
+    for_chunks([&](std::int64_t c) {
+        std::int64_t* count = first.data() + c * experts;
+        for (std::int64_t t = c * tokens_per_chunk; t < std::min(r.m, (c + 1) * tokens_per_chunk); ++t)
+            for (std::int64_t s = 0; s < r.top_k; ++s) ++count[r.ids[t * r.ld_ids + s]];
+    });
+
     g.experts = experts;
     g.top_k = r.top_k;
     g.row_begin.assign(std::size_t(experts + 1), 0);
-    for (std::int64_t t = 0; t < r.m; ++t)
-        for (std::int64_t s = 0; s < r.top_k; ++s) ++g.row_begin[std::size_t(r.ids[t * r.ld_ids + s]) + 1];
     g.group_begin.assign(std::size_t(experts + 1), 0);
     g.active.clear();
+    std::int64_t next_row = 0;
     for (std::int64_t e = 0; e < experts; ++e) {
-        const std::int64_t count = g.row_begin[std::size_t(e + 1)];
+        g.row_begin[std::size_t(e)] = next_row;
+        for (std::int64_t c = 0; c < chunks; ++c) {
+            const std::int64_t count = first[std::size_t(c * experts + e)];
+            first[std::size_t(c * experts + e)] = next_row;
+            next_row += count;
+        }
+        const std::int64_t count = next_row - g.row_begin[std::size_t(e)];
         if (count > 0) g.active.push_back(static_cast<std::int32_t>(e));
         g.group_begin[std::size_t(e + 1)] = g.group_begin[std::size_t(e)] + (count + kernel_rows - 1) / kernel_rows;
-        g.row_begin[std::size_t(e + 1)] += g.row_begin[std::size_t(e)];
     }
-    std::vector<std::int64_t> next(g.row_begin.begin(), g.row_begin.end() - 1);
+    g.row_begin[std::size_t(experts)] = next_row;
+
     g.pair.resize(std::size_t(rows));
     if (inverse) g.row_of.resize(std::size_t(rows));
-    for (std::int64_t t = 0; t < r.m; ++t)
-        for (std::int64_t s = 0; s < r.top_k; ++s) {
-            const std::int64_t row = next[std::size_t(r.ids[t * r.ld_ids + s])]++;
-            g.pair[std::size_t(row)] = t * r.top_k + s;
-            if (inverse) g.row_of[std::size_t(t * r.top_k + s)] = row;
-        }
+    for_chunks([&](std::int64_t c) {
+        std::int64_t* next = first.data() + c * experts;
+        for (std::int64_t t = c * tokens_per_chunk; t < std::min(r.m, (c + 1) * tokens_per_chunk); ++t)
+            for (std::int64_t s = 0; s < r.top_k; ++s) {
+                const std::int64_t row = next[r.ids[t * r.ld_ids + s]]++;
+                g.pair[std::size_t(row)] = t * r.top_k + s;
+                if (inverse) g.row_of[std::size_t(t * r.top_k + s)] = row;
+            }
+    });
     g.group_expert.resize(std::size_t(g.total_groups()));
     for (std::int32_t e : g.active)
         for (std::int64_t gg = g.group_begin[std::size_t(e)]; gg < g.group_begin[std::size_t(e) + 1]; ++gg)
@@ -566,7 +602,7 @@ gemm_plan moe_gemm(const packed_q4_0_vnni_experts_view& w, const moe_routing& ro
     gemm_plan plan = plan_moe_q4_0(m, top_k, w.experts, opt);
     if (m == 0) return plan;
     detail::moe_groups g;
-    detail::group_by_expert(routing, w.experts, false, g);
+    detail::group_by_expert(routing, w.experts, false, g, ex);
     if (!ws) ws = detail::moe_scratch(4, moe_gemm_workspace_bytes(m, top_k, w.experts, k));
     if (plan.mode == compute_mode::exact)
         detail::moe_gemm_run<prepared_exact>(plan.backend, w, routing, g, x, rows, ldx_token, ldx_slot, y, ldy_token,
@@ -648,7 +684,7 @@ gemm_plan moe_ffn(const packed_q4_0_vnni_experts_view& gate, const packed_q4_0_v
     gemm_plan plan = plan_moe_q4_0(m, top_k, e_count, opt);
     if (m == 0) return plan;
     detail::moe_groups g;
-    detail::group_by_expert(routing, e_count, true, g);
+    detail::group_by_expert(routing, e_count, true, g, ex);
     if (!ws) ws = detail::moe_scratch(4, need);
     if (plan.mode == compute_mode::exact)
         detail::moe_ffn_run<prepared_exact>(plan.backend, gate, up, down, routing, weights, ld_weights, x, ldx, y, ldy,
