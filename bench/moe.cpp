@@ -1,7 +1,9 @@
 // amxmm_bench_moe: MoE expert GEMM (moe_gemm, the gate projection) and fused expert FFN (moe_ffn).
 //
 // Benchmarks are named  <op>/<layer>/<routing>/<mode>/<isa>/M<M>/<cold|hot>  for
-//   op       moe_ffn (gate + up + SiLU + down + weighted sum over slots), moe_gemm (gate only, MUL_MAT_ID)
+//   op       moe_ffn (gate + up + SiLU + down + weighted sum over slots; gate and up packed together,
+//            pack_q4_0_vnni_gate_up), moe_ffn_separate (the same with separate gate and up weights;
+//            Qwen3, uniform, M >= 512 only), moe_gemm (gate only, MUL_MAT_ID)
 //   layer    qwen3_30b_a3b  E=128, top-8, K=2048, F=768     M in 1, 4, 16, 64, 512, 2048
 //            deepseek_v3    E=256, top-8, K=7168, F=2048    M in 1, 16, 512
 //            mixtral_8x7b   E=8,   top-2, K=4096, F=14336   M in 1, 16, 512
@@ -202,11 +204,14 @@ expert_matrix make_experts(std::int64_t experts, std::int64_t n, std::int64_t k,
     return out;
 }
 
-/// One layer's gate, up (F × K) and down (K × F) experts.
+/// One layer's gate, up (F × K) and down (K × F) experts, and gate + up packed together (2F × K,
+/// panels alternating: pack_q4_0_vnni_gate_up's layout; random like the others).
 struct layer_weights {
     std::string name;
-    expert_matrix gate, up, down;
-    std::size_t total_bytes() const { return gate.total_bytes() + up.total_bytes() + down.total_bytes(); }
+    expert_matrix gate, up, down, gate_up;
+    std::size_t total_bytes() const {
+        return gate.total_bytes() + up.total_bytes() + down.total_bytes() + gate_up.total_bytes();
+    }
 };
 
 /// Bytes the packed layer will take (before building it).
@@ -216,7 +221,7 @@ std::size_t layer_bytes(const moe_layer& L) {
     a.k = L.k;
     b.n = L.k;
     b.k = L.f;
-    return static_cast<std::size_t>(L.experts * (2 * a.total_bytes() + b.total_bytes()));
+    return static_cast<std::size_t>(L.experts * (4 * a.total_bytes() + b.total_bytes()));
 }
 
 /// The packed layer of L (only one layer is kept alive; benchmarks are registered layer by layer).
@@ -230,6 +235,7 @@ layer_weights& weights_for(const moe_layer& L) {
         nw->gate = make_experts(L.experts, L.f, L.k, 0x6A7E0000ull + std::hash<std::string>{}(L.name));
         nw->up = make_experts(L.experts, L.f, L.k, 0x0B000000ull + std::hash<std::string>{}(L.name));
         nw->down = make_experts(L.experts, L.k, L.f, 0xD0770000ull + std::hash<std::string>{}(L.name));
+        nw->gate_up = make_experts(L.experts, 2 * L.f, L.k, 0x6A7E0B00ull + std::hash<std::string>{}(L.name));
         w = std::move(nw);
         std::fprintf(stderr, "amxmm bench: %s: packed %lld experts, %s, in %.1f s\n", L.name.c_str(),
                      static_cast<long long>(L.experts), mib(double(w->total_bytes())).c_str(),
@@ -287,7 +293,9 @@ std::unique_ptr<cold_ring>& ring_slot() {
 
 // ---- the benchmark --------------------------------------------------------------------------------------------
 
-enum class op { ffn, gemm };
+/// ffn: moe_ffn with gate and up packed together (the fast way); ffn_separate: with separate gate and
+/// up weights (for the comparison); gemm: moe_gemm on the gate weights.
+enum class op { ffn, ffn_separate, gemm };
 
 struct moe_case {
     op what = op::ffn;
@@ -321,7 +329,8 @@ void bm_moe(benchmark::State& st, moe_case c) {
         const amxmm::moe_routing routing = R.view();
 
         std::vector<const expert_matrix*> mats;
-        if (c.what == op::ffn) mats = {&W.gate, &W.up, &W.down};
+        if (c.what == op::ffn) mats = {&W.gate_up, &W.down};
+        else if (c.what == op::ffn_separate) mats = {&W.gate, &W.up, &W.down};
         else mats = {&W.gate};
         std::size_t bytes_per_expert = 0;
         for (const expert_matrix* m : mats) bytes_per_expert += m->expert_bytes();
@@ -359,6 +368,12 @@ void bm_moe(benchmark::State& st, moe_case c) {
         if (c.what == op::ffn) {
             y = outputs(static_cast<std::size_t>(m * k));
             call = [&](std::size_t copy) {
+                return amxmm::moe_ffn(amxmm::packed_q4_0_vnni_gate_up_view{view(0, copy)}, view(1, copy), routing,
+                                      R.weights.data(), top_k, x, k, y, k, opt, ex);
+            };
+        } else if (c.what == op::ffn_separate) {
+            y = outputs(static_cast<std::size_t>(m * k));
+            call = [&](std::size_t copy) {
                 return amxmm::moe_ffn(view(0, copy), view(1, copy), view(2, copy), routing, R.weights.data(), top_k, x, k,
                                       y, k, opt, ex);
             };
@@ -383,7 +398,8 @@ void bm_moe(benchmark::State& st, moe_case c) {
         }
         const double seconds = timer.stop(st);
 
-        const double flops = 2.0 * double(m) * double(top_k) * double(k) * double(f) * (c.what == op::ffn ? 3.0 : 1.0);
+        const bool ffn = c.what != op::gemm;
+        const double flops = 2.0 * double(m) * double(top_k) * double(k) * double(f) * (ffn ? 3.0 : 1.0);
         st.counters["flops"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
         st.counters["tokens_per_second"] = benchmark::Counter(double(m), benchmark::Counter::kIsIterationInvariantRate);
         st.counters["active_experts"] = double(R.active.size());
@@ -393,7 +409,7 @@ void bm_moe(benchmark::State& st, moe_case c) {
             st.counters["pct_of_probe"] = 100.0 * (ref == reference::dram ? active_bytes : flops) / seconds / rate;
         if (const double dram = reference_rate(reference::dram); c.cold && dram > 0 && seconds > 0)
             st.counters["pct_dram"] = 100.0 * active_bytes / seconds / dram;
-        if (c.what == op::ffn && L.name == "qwen3_30b_a3b" && seconds > 0)
+        if (ffn && L.name == "qwen3_30b_a3b" && seconds > 0)
             st.counters["qwen3_expert_stack_tokens_per_s"] = double(m) / (48.0 * seconds);
 
         char buf[192];
@@ -419,10 +435,14 @@ std::vector<amxmm::isa> moe_isas() {
 void register_all() {
     const std::vector<amxmm::isa> isas = moe_isas();
     for (const moe_layer& L : moe_layers())
-        for (op what : {op::ffn, op::gemm})
+        for (op what : {op::ffn, op::ffn_separate, op::gemm})
             for (routing_kind routing : {routing_kind::uniform, routing_kind::zipf})
                 for (std::int64_t m : L.ms)
                     for (amxmm::isa backend : isas) {
+                        // The separate-gate/up comparison: Qwen3's layer, uniform routing, large M only.
+                        if (what == op::ffn_separate &&
+                            (L.name != "qwen3_30b_a3b" || routing != routing_kind::uniform || m < 512))
+                            continue;
                         const bool cold = m <= memory_bound_max_m;
                         std::vector<amxmm::compute_mode> modes{amxmm::compute_mode::automatic};
                         if (m >= 64 && amxmm::isa_unsupported_reason(backend).empty()) {
@@ -433,7 +453,10 @@ void register_all() {
                                                                                 : amxmm::compute_mode::fast);
                         }
                         for (amxmm::compute_mode mode : modes) {
-                            const std::string name = std::string(what == op::ffn ? "moe_ffn/" : "moe_gemm/") + L.name +
+                            const char* op_name = what == op::ffn            ? "moe_ffn/"
+                                                  : what == op::ffn_separate ? "moe_ffn_separate/"
+                                                                             : "moe_gemm/";
+                            const std::string name = std::string(op_name) + L.name +
                                                      "/" + to_string(routing) + "/" + amxmm::to_string(mode) + "/" +
                                                      amxmm::to_string(backend) + "/M" + std::to_string(m) +
                                                      (cold ? "/cold" : "/hot");

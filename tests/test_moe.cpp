@@ -568,6 +568,68 @@ TEST_CASE("moe_ffn: against the fp64 oracle (derived bound) and, exact, the dens
     }
 }
 
+TEST_CASE("moe: gate and up packed together round-trip and reject F not a multiple of 32", "[moe][pack]") {
+    std::mt19937_64 rng(31);
+    for (const auto& [e, f, k] : std::vector<std::array<std::int64_t, 3>>{{1, 32, 32}, {3, 96, 64}, {5, 64, 160}}) {
+        const auto gate = make_experts(e, f, k, rng), up = make_experts(e, f, k, rng);
+        const auto both = pack_q4_0_vnni_gate_up(gate.blocks.data(), up.blocks.data(), e, f, k, tbb_executor(2));
+        CHECK(both.f() == f);
+        CHECK(both.size_bytes() == gate.packed.size_bytes() + up.packed.size_bytes());
+        std::vector<block_q4_0> g(gate.blocks.size()), u(up.blocks.size());
+        unpack_q4_0_vnni_gate_up(both.view(), g.data(), u.data(), g.size());
+        CHECK(std::memcmp(g.data(), gate.blocks.data(), g.size() * sizeof(block_q4_0)) == 0);
+        CHECK(std::memcmp(u.data(), up.blocks.data(), u.size() * sizeof(block_q4_0)) == 0);
+        // Panel 2j is gate's panel j, panel 2j + 1 up's, byte for byte.
+        for (std::int64_t ex = 0; ex < e; ++ex)
+            for (std::int64_t j = 0; j < f / 16; ++j) {
+                const auto panel_bytes = static_cast<std::size_t>(gate.packed.layout().panel_bytes());
+                CHECK(std::memcmp(both.view().fused.expert(ex).panel(2 * j), gate.packed.expert(ex).panel(j), panel_bytes) == 0);
+                CHECK(std::memcmp(both.view().fused.expert(ex).panel(2 * j + 1), up.packed.expert(ex).panel(j), panel_bytes) == 0);
+            }
+    }
+    const auto w = make_experts(2, 48, 32, rng);
+    REQUIRE_THROWS_WITH(pack_q4_0_vnni_gate_up(w.blocks.data(), w.blocks.data(), 2, 48, 32),
+                        Catch::Matchers::ContainsSubstring("F = 48 is not a positive multiple of 32"));
+}
+
+TEST_CASE("moe_ffn: gate and up packed together give the separate weights' results bit for bit", "[moe][ffn]") {
+    std::mt19937_64 rng(32);
+    for (isa backend : kernel_backends()) {
+        const bool emu = emulated(backend);
+        // One hot expert (>= 65 rows: the blocked AMX path) and cold ones (the micro-kernel path); F wide
+        // enough that a task may hold more than 16 packed-together column blocks.
+        const std::int64_t m = emu ? 40 : 120, top_k = 2, experts = 6, k = 64, f = emu ? 64 : 512;
+        const auto gate = make_experts(experts, f, k, rng, 0.5f), up = make_experts(experts, f, k, rng, 0.5f);
+        const auto down = make_experts(experts, k, f, rng, 0.5f);
+        const auto both = pack_q4_0_vnni_gate_up(gate.blocks.data(), up.blocks.data(), experts, f, k);
+        std::vector<std::int32_t> ids(static_cast<std::size_t>(m * top_k));
+        for (std::int64_t t = 0; t < m; ++t) {
+            ids[std::size_t(t * top_k)] = 0;  // expert 0 takes every token
+            ids[std::size_t(t * top_k + 1)] = static_cast<std::int32_t>(1 + t % (experts - 1));
+        }
+        const auto x = amxmm_test::make_activations(m, k, rng);
+        std::vector<float> wts(std::size_t(m * top_k), 0.5f);
+        const moe_routing r{m, top_k, ids.data(), top_k};
+        for (compute_mode mode : {compute_mode::exact, compute_mode::fast}) {
+            INFO("backend " << to_string(backend) << ", mode " << to_string(mode));
+            moe_ffn_options opt;
+            opt.force_isa = backend;
+            opt.mode = mode;
+            std::vector<float> separate(static_cast<std::size_t>(m * k)), fused(separate.size(), -1.0f);
+            moe_ffn(gate.packed.view(), up.packed.view(), down.packed.view(), r, wts.data(), top_k, x.data(), k,
+                    separate.data(), k, opt, tbb_executor(2));
+            moe_ffn(both.view(), down.packed.view(), r, wts.data(), top_k, x.data(), k, fused.data(), k, opt,
+                    tbb_executor(3));
+            CHECK(std::memcmp(fused.data(), separate.data(), fused.size() * sizeof(float)) == 0);
+        }
+        // Shapes are checked against down.
+        const auto wrong_down = make_experts(experts, k, f + 32, rng);
+        REQUIRE_THROWS_WITH(moe_ffn(both.view(), wrong_down.packed.view(), r, wts.data(), top_k, x.data(), k,
+                                    wts.data(), k),
+                            Catch::Matchers::ContainsSubstring("must be K x F"));
+    }
+}
+
 TEST_CASE("moe_ffn: bitwise identical for any executor and thread count", "[moe][ffn][threads]") {
     std::mt19937_64 rng(8);
     const std::int64_t m = 100, top_k = 4, experts = 8, k = 64, f = 96;

@@ -378,14 +378,14 @@ void moe_expert_tile(isa backend, const packed_q4_0_vnni_view& w, const Prepared
             amx_emu::run_block_task(ws, as, 0, g1 - g0, 0, cb1 - cb0, kc, bexp, dw, c, out, ldo);
         return;
     }
-    kernel_block blocks[moe_task_max_col_blocks];
-    for (std::int64_t g = g0; g < g1; ++g) {
-        std::int64_t count = 0;
-        for (std::int64_t cb = cb0; cb < cb1; ++cb) {
-            blocks[count++] = column_block_call(L, a.m, g, cb, out + (g - g0) * kernel_rows * ldo + (cb - cb0) * 32, ldo);
+    kernel_block blocks[moe_task_max_col_blocks];  // one call runs up to this many blocks of a row group
+    for (std::int64_t g = g0; g < g1; ++g)
+        for (std::int64_t c0 = cb0; c0 < cb1; c0 += moe_task_max_col_blocks) {
+            std::int64_t count = 0;
+            for (std::int64_t cb = c0; cb < std::min(cb1, c0 + moe_task_max_col_blocks); ++cb)
+                blocks[count++] = column_block_call(L, a.m, g, cb, out + (g - g0) * kernel_rows * ldo + (cb - cb0) * 32, ldo);
+            run_kernel_blocks(backend, w, a, blocks, count);
         }
-        run_kernel_blocks(backend, w, a, blocks, count);
-    }
 }
 
 /// True when an expert with `rows` rows takes the AMX blocked path (the dense driver's threshold).
@@ -465,13 +465,50 @@ inline float ffn_act(ffn_activation act, float g) noexcept {
     return 0.5f * g * (1.0f + std::tanh(sqrt_2_over_pi * g * (1.0f + a_g2)));
 }
 
+/// moe_ffn's gate and up weights: two experts views, or one packed together (packed_q4_0_vnni_gate_up).
+struct gate_up_source {
+    const packed_q4_0_vnni_experts_view* gate = nullptr;   // separate: E × F × K each
+    const packed_q4_0_vnni_experts_view* up = nullptr;
+    const packed_q4_0_vnni_experts_view* fused = nullptr;  // together: E × 2F × K, panels alternating
+
+    std::int64_t f() const { return fused ? fused->layout.n / 2 : gate->layout.n; }
+};
+
+/// Gate and up values of rows [32·g0, 32·g1) × F columns [32·cb0, 32·cb1) of expert e into gv and uv
+/// (row stride ldo = 32·(cb1 − cb0)). Packed together, one micro-kernel pass computes both (each A
+/// tile feeds a gate and an up tile) into uv's scratch, 64 columns per 32 of F, then the gate halves
+/// are copied out and the up halves compacted in place. Same arithmetic per element either way.
+template <class Prepared>
+void gate_up_tile(isa backend, const gate_up_source& src, std::int64_t e, const Prepared& a, bool blocked,
+                  std::int64_t kc, const moe_task& tk, float*& gv, float*& uv) {
+    const std::int64_t ldo = (tk.cb1 - tk.cb0) * 32, rows = (tk.g1 - tk.g0) * kernel_rows;
+    const std::size_t bytes = std::size_t(rows * ldo) * sizeof(float);
+    gv = reinterpret_cast<float*>(moe_scratch(2, bytes));
+    if (!src.fused) {
+        uv = reinterpret_cast<float*>(moe_scratch(3, bytes));
+        moe_expert_tile(backend, src.gate->expert(e), a, blocked, kc, tk.g0, tk.g1, tk.cb0, tk.cb1, gv, ldo);
+        moe_expert_tile(backend, src.up->expert(e), a, blocked, kc, tk.g0, tk.g1, tk.cb0, tk.cb1, uv, ldo);
+        return;
+    }
+    float* both = reinterpret_cast<float*>(moe_scratch(3, 2 * bytes));  // (rows, 2·ldo): 16 gate, 16 up, ...
+    moe_expert_tile(backend, src.fused->expert(e), a, blocked, kc, tk.g0, tk.g1, 2 * tk.cb0, 2 * tk.cb1, both, 2 * ldo);
+    // Every write below lands at or before the element being read, so compacting in place is safe.
+    for (std::int64_t row = 0; row < rows; ++row)
+        for (std::int64_t half = 0; half < ldo / 16; ++half) {
+            const float* in = both + row * 2 * ldo + half * 32;
+            std::memcpy(gv + row * ldo + half * 16, in, 16 * sizeof(float));
+            std::memmove(both + row * ldo + half * 16, in + 16, 16 * sizeof(float));
+        }
+    uv = both;
+}
+
 template <class Prepared, class Executor>
-void moe_ffn_run(isa backend, const packed_q4_0_vnni_experts_view& gate, const packed_q4_0_vnni_experts_view& up,
-                 const packed_q4_0_vnni_experts_view& down, const moe_routing& r, const float* weights,
+void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_experts_view& down,
+                 const moe_routing& r, const float* weights,
                  std::int64_t ld_weights, const float* x, std::int64_t ldx, float* y, std::int64_t ldy,
                  const moe_ffn_options& opt, const moe_groups& g, std::byte* ws, Executor& ex) {
     constexpr bool exact = std::is_same_v<Prepared, prepared_exact>;
-    const std::int64_t k = gate.layout.k, f = gate.layout.n, top_k = r.top_k;
+    const std::int64_t k = down.layout.n, f = src.f(), top_k = r.top_k;
     const std::int64_t padded = g.total_groups() * kernel_rows;
     Prepared xa = carve_prepared(Prepared{}, ws, padded, k);  // gathered x rows
     Prepared ha = carve_prepared(Prepared{}, ws, padded, f);  // gathered act(gate) ⊙ up rows
@@ -493,8 +530,8 @@ void moe_ffn_run(isa backend, const packed_q4_0_vnni_experts_view& gate, const p
     const std::int64_t kc = choose_amx_blocking(1, 1, opt).kc;
     std::vector<moe_task> tasks;
 
-    // 2. gate and up for the same rows and F columns in one task (the A tiles are read for both),
-    //    h = act(gate) ⊙ up in fp32, prepared straight into the down projection's tiled operand
+    // 2. gate and up for the same rows and F columns in one task (packed together, one pass over the
+    //    A tiles feeds both; see gate_up_tile), h = act(gate) ⊙ up in fp32, prepared straight into the down projection's tiled operand
     //    (F column block c of gate/up is Q4_0 block c of down's K, so a 32 × 32 tile of h is one
     //    tile of the down operand).
     plan_moe_tasks(g, f / 32, tasks);
@@ -504,11 +541,8 @@ void moe_ffn_run(isa backend, const packed_q4_0_vnni_experts_view& gate, const p
         const Prepared a = prepared_slice(xa, gb, g.groups(e), count);
         const bool blocked = moe_blocked_path(backend, count);
         const std::int64_t ldo = (tk.cb1 - tk.cb0) * 32;
-        const std::size_t bytes = std::size_t((tk.g1 - tk.g0) * kernel_rows * ldo) * sizeof(float);
-        auto* gv = reinterpret_cast<float*>(moe_scratch(2, bytes));
-        auto* uv = reinterpret_cast<float*>(moe_scratch(3, bytes));
-        moe_expert_tile(backend, gate.expert(e), a, blocked, kc, tk.g0, tk.g1, tk.cb0, tk.cb1, gv, ldo);
-        moe_expert_tile(backend, up.expert(e), a, blocked, kc, tk.g0, tk.g1, tk.cb0, tk.cb1, uv, ldo);
+        float *gv = nullptr, *uv = nullptr;
+        gate_up_tile(backend, src, e, a, blocked, kc, tk, gv, uv);
         for (std::int64_t gl = tk.g0; gl < tk.g1; ++gl) {
             const int valid = static_cast<int>(std::min<std::int64_t>(kernel_rows, count - gl * kernel_rows));
             for (int j = 0; j < kernel_rows; ++j) {
@@ -620,6 +654,58 @@ inline gemm_plan moe_gemm(const packed_q4_0_vnni_experts_view& w, const moe_rout
     return moe_gemm(w, routing, x, rows, ldx_token, ldx_slot, y, ldy_token, ldy_slot, opt, serial_executor{});
 }
 
+namespace detail {
+/// moe_ffn once its weights are checked: e_count experts, gate/up F × K, down K × F.
+template <class Executor>
+gemm_plan moe_ffn_checked(const gate_up_source& src, const packed_q4_0_vnni_experts_view& down, std::int64_t e_count,
+                          const moe_routing& routing, const float* weights, std::int64_t ld_weights, const float* x,
+                          std::int64_t ldx, float* y, std::int64_t ldy, const moe_ffn_options& opt, Executor& ex) {
+    constexpr const char* fn = "moe_ffn";
+    const std::int64_t k = down.layout.n, f = down.layout.k;
+    require(opt.activation == ffn_activation::silu || opt.activation == ffn_activation::gelu_tanh,
+            errc::invalid_argument, fn, "options.activation = ", int(opt.activation), " is not an ffn_activation");
+    validate_routing(fn, routing, e_count);
+    const std::int64_t m = routing.m, top_k = routing.top_k;
+    if (m > 0) {
+        require(x != nullptr, errc::invalid_argument, fn, "x is null");
+        require(y != nullptr, errc::invalid_argument, fn, "y is null");
+        require(ldx >= k, errc::invalid_argument, fn, "ldx = ", ldx, " is less than K = ", k);
+        require(ldy >= k, errc::invalid_argument, fn, "ldy = ", ldy, " is less than K = ", k);
+        const auto ys = span_of(y, m, 1, ldy, 0, k);
+        require(!ys.overlaps(span_of(x, m, 1, ldx, 0, k)), errc::invalid_argument, fn, "y overlaps x");
+        require(!ys.overlaps(span_of(routing.ids, m, 1, routing.ld_ids, 0, top_k)), errc::invalid_argument, fn,
+                "y overlaps routing.ids");
+        if (weights) {
+            require(ld_weights >= top_k, errc::invalid_argument, fn, "ld_weights = ", ld_weights,
+                    " is less than top_k = ", top_k);
+            require(!ys.overlaps(span_of(weights, m, 1, ld_weights, 0, top_k)), errc::invalid_argument, fn,
+                    "y overlaps weights");
+            for (std::int64_t t = 0; t < m; ++t)
+                for (std::int64_t s = 0; s < top_k; ++s) {
+                    const float v = weights[t * ld_weights + s];
+                    require(std::isfinite(v) && v >= 0.0f, errc::invalid_argument, fn, "weights[", t, "][", s,
+                            "] = ", v, " must be finite and >= 0");
+                }
+        }
+    }
+    const std::size_t need = moe_ffn_workspace_bytes(m, top_k, e_count, k, f);
+    std::byte* ws = moe_workspace<Executor>(fn, opt, need);
+    gemm_plan plan = plan_moe_q4_0(m, top_k, e_count, opt);
+    if (m == 0) return plan;
+    moe_groups g;
+    group_by_expert(routing, e_count, true, g, ex);
+    if (!ws) ws = moe_scratch(4, need);
+    if (plan.mode == compute_mode::exact)
+        moe_ffn_run<prepared_exact>(plan.backend, src, down, routing, weights, ld_weights, x, ldx, y, ldy, opt, g,
+                                    ws, ex);
+    else
+        moe_ffn_run<prepared_fast>(plan.backend, src, down, routing, weights, ld_weights, x, ldx, y, ldy, opt, g, ws,
+                                   ex);
+    return plan;
+}
+
+}  // namespace detail
+
 /// The expert FFN of a MoE layer, fused: for every token t < m,
 ///     y[t] = Σ_{s < top_k} w[t][s] · down_e( act(gate_e(x[t])) ⊙ up_e(x[t]) ),   e = ids[t][s]
 /// gate, up : E experts of F × K (F = expert hidden size)     down : E experts of K × F
@@ -653,46 +739,29 @@ gemm_plan moe_ffn(const packed_q4_0_vnni_experts_view& gate, const packed_q4_0_v
                     up.layout.k, ", gate is ", f, " x ", k, " (both must be F x K)");
     detail::require(down.layout.n == k && down.layout.k == f, errc::invalid_argument, fn, "down is ", down.layout.n,
                     " x ", down.layout.k, ", must be K x F = ", k, " x ", f);
-    detail::require(opt.activation == ffn_activation::silu || opt.activation == ffn_activation::gelu_tanh,
-                    errc::invalid_argument, fn, "options.activation = ", int(opt.activation), " is not an ffn_activation");
-    detail::validate_routing(fn, routing, e_count);
-    const std::int64_t m = routing.m, top_k = routing.top_k;
-    if (m > 0) {
-        detail::require(x != nullptr, errc::invalid_argument, fn, "x is null");
-        detail::require(y != nullptr, errc::invalid_argument, fn, "y is null");
-        detail::require(ldx >= k, errc::invalid_argument, fn, "ldx = ", ldx, " is less than K = ", k);
-        detail::require(ldy >= k, errc::invalid_argument, fn, "ldy = ", ldy, " is less than K = ", k);
-        const auto ys = detail::span_of(y, m, 1, ldy, 0, k);
-        detail::require(!ys.overlaps(detail::span_of(x, m, 1, ldx, 0, k)), errc::invalid_argument, fn, "y overlaps x");
-        detail::require(!ys.overlaps(detail::span_of(routing.ids, m, 1, routing.ld_ids, 0, top_k)),
-                        errc::invalid_argument, fn, "y overlaps routing.ids");
-        if (weights) {
-            detail::require(ld_weights >= top_k, errc::invalid_argument, fn, "ld_weights = ", ld_weights,
-                            " is less than top_k = ", top_k);
-            detail::require(!ys.overlaps(detail::span_of(weights, m, 1, ld_weights, 0, top_k)), errc::invalid_argument,
-                            fn, "y overlaps weights");
-            for (std::int64_t t = 0; t < m; ++t)
-                for (std::int64_t s = 0; s < top_k; ++s) {
-                    const float v = weights[t * ld_weights + s];
-                    detail::require(std::isfinite(v) && v >= 0.0f, errc::invalid_argument, fn, "weights[", t, "][", s,
-                                    "] = ", v, " must be finite and >= 0");
-                }
-        }
-    }
-    const std::size_t need = moe_ffn_workspace_bytes(m, top_k, e_count, k, f);
-    std::byte* ws = detail::moe_workspace<Executor>(fn, opt, need);
-    gemm_plan plan = plan_moe_q4_0(m, top_k, e_count, opt);
-    if (m == 0) return plan;
-    detail::moe_groups g;
-    detail::group_by_expert(routing, e_count, true, g, ex);
-    if (!ws) ws = detail::moe_scratch(4, need);
-    if (plan.mode == compute_mode::exact)
-        detail::moe_ffn_run<prepared_exact>(plan.backend, gate, up, down, routing, weights, ld_weights, x, ldx, y, ldy,
-                                            opt, g, ws, ex);
-    else
-        detail::moe_ffn_run<prepared_fast>(plan.backend, gate, up, down, routing, weights, ld_weights, x, ldx, y, ldy,
-                                           opt, g, ws, ex);
-    return plan;
+    detail::gate_up_source src;
+    src.gate = &gate;
+    src.up = &up;
+    return detail::moe_ffn_checked(src, down, e_count, routing, weights, ld_weights, x, ldx, y, ldy, opt, ex);
+}
+
+/// The same FFN with gate and up packed together (pack_q4_0_vnni_gate_up): one pass over each
+/// activation tile computes both projections. Results are bitwise those of the separate overload.
+template <class Executor>
+gemm_plan moe_ffn(const packed_q4_0_vnni_gate_up_view& gate_up, const packed_q4_0_vnni_experts_view& down,
+                  const moe_routing& routing, const float* weights, std::int64_t ld_weights, const float* x,
+                  std::int64_t ldx, float* y, std::int64_t ldy, const moe_ffn_options& opt, Executor&& ex) {
+    constexpr const char* fn = "moe_ffn";
+    detail::validate_gate_up_view(gate_up, fn, "gate_up");
+    detail::validate_experts_view(down, fn, "down");
+    const std::int64_t e_count = gate_up.fused.experts, k = gate_up.fused.layout.k, f = gate_up.f();
+    detail::require(down.experts == e_count, errc::invalid_argument, fn, "expert counts differ: gate_up ", e_count,
+                    ", down ", down.experts);
+    detail::require(down.layout.n == k && down.layout.k == f, errc::invalid_argument, fn, "down is ", down.layout.n,
+                    " x ", down.layout.k, ", must be K x F = ", k, " x ", f);
+    detail::gate_up_source src;
+    src.fused = &gate_up.fused;
+    return detail::moe_ffn_checked(src, down, e_count, routing, weights, ld_weights, x, ldx, y, ldy, opt, ex);
 }
 
 /// Serial overload.
@@ -701,6 +770,14 @@ inline gemm_plan moe_ffn(const packed_q4_0_vnni_experts_view& gate, const packed
                          std::int64_t ld_weights, const float* x, std::int64_t ldx, float* y, std::int64_t ldy,
                          const moe_ffn_options& opt = {}) {
     return moe_ffn(gate, up, down, routing, weights, ld_weights, x, ldx, y, ldy, opt, serial_executor{});
+}
+
+
+/// Serial overload (gate and up packed together).
+inline gemm_plan moe_ffn(const packed_q4_0_vnni_gate_up_view& gate_up, const packed_q4_0_vnni_experts_view& down,
+                         const moe_routing& routing, const float* weights, std::int64_t ld_weights, const float* x,
+                         std::int64_t ldx, float* y, std::int64_t ldy, const moe_ffn_options& opt = {}) {
+    return moe_ffn(gate_up, down, routing, weights, ld_weights, x, ldx, y, ldy, opt, serial_executor{});
 }
 
 AMXMM_NAMESPACE_END

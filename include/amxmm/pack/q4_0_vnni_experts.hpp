@@ -155,4 +155,100 @@ inline std::vector<block_q4_0> unpack_q4_0_vnni_experts(const packed_q4_0_vnni_e
     return out;
 }
 
+// ---- gate and up projections packed together ------------------------------------------------------
+//
+// moe_ffn multiplies every expert's rows by two F × K matrices, gate and up, with the same activation
+// rows. Packed together, expert e is one q4_0_vnni weight of 2F rows whose 16-row panels alternate:
+//     panel 2j     = gate rows [16j, 16j + 16)          panel 2j + 1 = up rows [16j, 16j + 16)
+// A micro-kernel's 32-column block (two panels, tiles b0 and b1) then holds 16 gate columns and the
+// matching 16 up columns, so every activation tile loaded feeds both projections: one pass over A
+// instead of two. F must be a multiple of 32 (it is down's K).
+
+/// Non-owning view of E experts' gate and up projections packed together (see above).
+struct packed_q4_0_vnni_gate_up_view {
+    packed_q4_0_vnni_experts_view fused;  ///< E experts of 2F × K, panels alternating gate / up
+    std::int64_t f() const noexcept { return fused.layout.n / 2; }  ///< F, the expert hidden size
+};
+
+/// Owning gate + up experts (one allocation). A CPU type, like packed_q4_0_vnni_experts.
+class packed_q4_0_vnni_gate_up {
+public:
+    packed_q4_0_vnni_gate_up() = default;
+    explicit packed_q4_0_vnni_gate_up(packed_q4_0_vnni_experts fused) : fused_(std::move(fused)) {}
+
+    std::int64_t experts() const noexcept { return fused_.experts(); }
+    std::int64_t f() const noexcept { return fused_.rows() / 2; }  ///< F of gate and of up
+    std::int64_t cols() const noexcept { return fused_.cols(); }   ///< K
+    std::size_t size_bytes() const noexcept { return fused_.size_bytes(); }
+    packed_q4_0_vnni_gate_up_view view() const noexcept { return {fused_.view()}; }
+
+private:
+    packed_q4_0_vnni_experts fused_;
+};
+
+namespace detail {
+/// Throws unless v is a usable gate + up view (a valid experts view of 2F rows, F a multiple of 32).
+inline void validate_gate_up_view(const packed_q4_0_vnni_gate_up_view& v, const char* fn, const char* name) {
+    validate_experts_view(v.fused, fn, name);
+    require(v.fused.layout.n % 64 == 0, errc::invalid_argument, fn, name, ".fused has ", v.fused.layout.n,
+            " rows: gate + up of F rows each need 2F rows with F a multiple of 32");
+}
+}  // namespace detail
+
+/// Packs GGUF 3-D Q4_0 gate and up tensors (each E × F rows of K, expert after expert) together, in
+/// parallel on `ex` (one task per panel: the bytes do not depend on the executor).
+template <class Executor>
+packed_q4_0_vnni_gate_up pack_q4_0_vnni_gate_up(const block_q4_0* gate, const block_q4_0* up, std::int64_t experts,
+                                                std::int64_t f, std::int64_t k, Executor&& ex) {
+    constexpr const char* fn = "pack_q4_0_vnni_gate_up";
+    detail::require(f > 0 && f % 32 == 0, errc::invalid_argument, fn, "F = ", f, " is not a positive multiple of 32");
+    detail::validate_experts_shape(experts, 2 * f, k, fn);
+    detail::require(gate != nullptr, errc::invalid_argument, fn, "gate is null");
+    detail::require(up != nullptr, errc::invalid_argument, fn, "up is null");
+    q4_0_vnni_layout one;  // of gate or up alone: F rows
+    one.n = f;
+    one.k = k;
+    q4_0_vnni_layout fused = one;
+    fused.n = 2 * f;
+    const std::int64_t stride = fused.total_bytes(), panels = fused.panels();
+    aligned_buffer buf(static_cast<std::size_t>(stride * experts));
+    std::byte* base = buf.data();
+    ex.parallel_for(experts * panels, [&](std::int64_t i) {
+        const std::int64_t e = i / panels, p = i % panels;
+        const q4_0_matrix_view src{(p % 2 == 0 ? gate : up) + e * f * one.blocks_per_row(), f, k};
+        detail::pack_q4_0_vnni_panel(src, one, p / 2, base + e * stride + p * fused.panel_bytes());
+    });
+    return packed_q4_0_vnni_gate_up(packed_q4_0_vnni_experts(experts, fused, stride, std::move(buf)));
+}
+
+/// Serial overload.
+inline packed_q4_0_vnni_gate_up pack_q4_0_vnni_gate_up(const block_q4_0* gate, const block_q4_0* up,
+                                                       std::int64_t experts, std::int64_t f, std::int64_t k) {
+    return pack_q4_0_vnni_gate_up(gate, up, experts, f, k, serial_executor{});
+}
+
+/// Writes the GGUF gate and up blocks (each E × F × K/32, expert after expert) back; exact inverse of
+/// pack_q4_0_vnni_gate_up.
+inline void unpack_q4_0_vnni_gate_up(const packed_q4_0_vnni_gate_up_view& v, block_q4_0* gate, block_q4_0* up,
+                                     std::size_t blocks_each) {
+    constexpr const char* fn = "unpack_q4_0_vnni_gate_up";
+    detail::validate_gate_up_view(v, fn, "v");
+    detail::require(gate != nullptr && up != nullptr, errc::invalid_argument, fn, "gate or up is null");
+    const std::int64_t f = v.f(), nb = v.fused.layout.blocks_per_row();
+    const std::size_t need = static_cast<std::size_t>(v.fused.experts * f * nb);
+    detail::require(blocks_each >= need, errc::buffer_too_small, fn, "blocks_each = ", blocks_each, " is less than the ",
+                    need, " blocks of ", v.fused.experts, " experts of ", f, " x ", v.fused.layout.k);
+    const std::int64_t panels = v.fused.layout.panels();
+    for (std::int64_t e = 0; e < v.fused.experts; ++e)
+        for (std::int64_t p = 0; p < panels; ++p) {
+            // Unpack the fused panel as panel 0 of a one-panel weight, into 16 rows of its matrix.
+            packed_q4_0_vnni_view panel;
+            panel.layout.n = q4_0_vnni_layout::panel_rows;
+            panel.layout.k = v.fused.layout.k;
+            panel.data = v.fused.expert(e).data + p * v.fused.layout.panel_bytes();
+            block_q4_0* dst = (p % 2 == 0 ? gate : up) + (e * f + (p / 2) * q4_0_vnni_layout::panel_rows) * nb;
+            detail::unpack_q4_0_vnni_panel(panel, 0, dst);
+        }
+}
+
 AMXMM_NAMESPACE_END
