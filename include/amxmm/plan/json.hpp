@@ -35,6 +35,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
 #include <limits>
 #include <locale>
 #include <sstream>
@@ -778,4 +779,50 @@ inline std::string dump(const value& v, int indent = 2) {
 
 }  // namespace json
 }  // namespace plan
+AMXMM_NAMESPACE_END
+
+// ---- helpers for reading descriptions from JSON (used by plan/model.hpp, hardware.hpp, workload.hpp) ---
+AMXMM_NAMESPACE_BEGIN
+namespace detail {
+
+/// Throws malformed_input "function: where: message" (where is a JSON path such as "gpus[0].name").
+template <class... Parts>
+[[noreturn]] void json_fail(const char* function, std::string_view where, Parts&&... parts) {
+    fail(errc::malformed_input, function, where, ": ", std::forward<Parts>(parts)...);
+}
+
+/// Requires `v` to be an object whose member names are all in `allowed` (typos are errors, not ignored).
+inline void json_require_object(const plan::json::value& v, std::initializer_list<std::string_view> allowed,
+                                const char* function, std::string_view where) {
+    if (!v.is_object()) json_fail(function, where, "expected an object, found ", plan::json::kind_name(v.type()));
+    for (const auto& m : v.members()) {
+        bool ok = false;
+        for (std::string_view a : allowed) ok = ok || a == m.first;
+        if (!ok) {
+            std::string list;
+            for (std::string_view a : allowed) (list += list.empty() ? "" : ", ") += a;
+            json_fail(function, where, "unknown member \"", m.first, "\" (expected one of: ", list, ")");
+        }
+    }
+}
+
+/// Runs `get` on member `key` of `obj` when present (returning true), rethrowing a type error with the
+/// member's path.
+template <class Get>
+bool json_member(const plan::json::value& obj, std::string_view key, const char* function, std::string_view where,
+                 Get&& get) {
+    const plan::json::value* v = obj.find(key);
+    if (!v) return false;
+    try {
+        get(*v);
+    } catch (const error& e) {
+        std::string path(where);
+        if (!path.empty()) path += '.';
+        path += key;
+        throw error(e.code(), concat(function, ": ", path, ": ", e.what()));
+    }
+    return true;
+}
+
+}  // namespace detail
 AMXMM_NAMESPACE_END
