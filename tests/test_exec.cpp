@@ -138,3 +138,68 @@ TEST_CASE("thread scratch: grows to the largest call, can be released", "[exec]"
     gemm_q4_0(packed.view(), m, x.data(), k, again.data(), n);
     CHECK(std::memcmp(y.data(), again.data(), y.size() * sizeof(float)) == 0);
 }
+
+TEST_CASE("tbb executor: NUMA partitions run every task once and rethrow after all finish", "[exec][numa]") {
+    tbb_executor ex = tbb_executor::with_partitions(4, 3);
+    CHECK(ex.partitions() == 3);
+    // The contiguous split: the first third of the items on partition 0, and so on.
+    CHECK(ex.partition_of(0, 9) == 0);
+    CHECK(ex.partition_of(3, 9) == 1);
+    CHECK(ex.partition_of(8, 9) == 2);
+    for (std::int64_t count : {1, 2, 7, 1000}) {
+        std::vector<std::atomic<int>> runs(static_cast<std::size_t>(count));
+        ex.parallel_for(count, [&](std::int64_t i) { ++runs[std::size_t(i)]; });
+        ex.parallel_for_affine(count, [](std::int64_t i) { return 5 * i + 1; }, [&](std::int64_t i) { ++runs[std::size_t(i)]; });
+        for (std::int64_t i = 0; i < count; ++i) CHECK(runs[std::size_t(i)] == 2);
+    }
+    std::atomic<int> finished{0};
+    CHECK_THROWS_WITH(ex.parallel_for(300,
+                                      [&](std::int64_t i) {
+                                          if (i == 150) throw std::runtime_error("task 150 failed");
+                                          ++finished;
+                                      }),
+                      "task 150 failed");
+    CHECK(finished <= 299);
+    // One-node machines (and numa_aware = false) have one partition.
+    CHECK(tbb_executor(2, false).partitions() == 1);
+    CHECK(tbb_executor(1).partitions() >= 1);
+}
+
+TEST_CASE("tbb executor: NUMA partitions give the serial bits for packing, GEMM and MoE", "[exec][numa][threads]") {
+    std::mt19937_64 rng(59);
+    const std::int64_t n = 200, k = 256;
+    const auto w = amxmm_test::make_weight(n, k, rng);
+    const auto serial_packed = pack_q4_0_vnni(w.view());
+    for (int partitions : {2, 3}) {
+        tbb_executor ex = tbb_executor::with_partitions(3, partitions);
+        const auto packed = pack_q4_0_vnni(w.view(), ex);
+        REQUIRE(packed.size_bytes() == serial_packed.size_bytes());
+        CHECK(std::memcmp(packed.data(), serial_packed.data(), packed.size_bytes()) == 0);
+        for (std::int64_t m : {5, 100}) {  // the micro-kernel path and (on AMX back ends) the blocked one
+            const auto x = amxmm_test::make_activations(m, k, rng);
+            for (isa backend : {default_isa().chosen, isa::amx_emulated}) {
+                gemm_options opt;
+                opt.force_isa = backend;
+                std::vector<float> want(m * n), got(m * n, 0.0f);
+                gemm_q4_0(packed.view(), m, x.data(), k, want.data(), n, opt, serial_executor{});
+                gemm_q4_0(packed.view(), m, x.data(), k, got.data(), n, opt, ex);
+                INFO("partitions " << partitions << ", m " << m << ", backend " << to_string(backend));
+                CHECK(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)) == 0);
+            }
+        }
+        // MoE: 6 experts of 64 x 128 (gate + up together) and 128 x 64 (down).
+        const std::int64_t e = 6, f = 64, kk = 128, m = 50, top_k = 2;
+        const auto gate = amxmm_test::make_weight(e * f, kk, rng), up = amxmm_test::make_weight(e * f, kk, rng);
+        const auto down = amxmm_test::make_weight(e * kk, f, rng);
+        const auto gate_up = pack_q4_0_vnni_gate_up(gate.blocks.data(), up.blocks.data(), e, f, kk, ex);
+        const auto down_p = pack_q4_0_vnni_experts(down.blocks.data(), e, kk, f, ex);
+        std::vector<std::int32_t> ids(static_cast<std::size_t>(m * top_k));
+        for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::int32_t>((i * 7 + i / 2) % e);
+        const moe_routing r{m, top_k, ids.data(), top_k};
+        const auto x = amxmm_test::make_activations(m, kk, rng);
+        std::vector<float> want(m * kk), got(m * kk, 0.0f);
+        moe_ffn(gate_up.view(), down_p.view(), r, nullptr, 0, x.data(), kk, want.data(), kk, {}, serial_executor{});
+        moe_ffn(gate_up.view(), down_p.view(), r, nullptr, 0, x.data(), kk, got.data(), kk, {}, ex);
+        CHECK(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)) == 0);
+    }
+}

@@ -174,6 +174,26 @@ struct every_caller_runs : std::false_type {};
 template <class E>
 struct every_caller_runs<E, std::void_t<decltype(E::every_caller_runs)>> : std::bool_constant<E::every_caller_runs> {};
 
+/// True for executors that can run a task on a chosen partition (tbb_executor: NUMA nodes).
+template <class E, class = void>
+struct has_partitions : std::false_type {};
+template <class E>
+struct has_partitions<E, std::void_t<decltype(std::declval<E&>().partitions())>> : std::true_type {};
+
+/// Runs fn(task) for task < count, each on the partition that holds weight panel panel_of(task) of
+/// `panels`: a weight packed with the same executor was first touched there (see tbb_executor).
+/// Placement only: which task computes what is unchanged.
+template <class Executor, class PanelOf, class Fn>
+void parallel_for_near_panels(Executor& ex, std::int64_t count, std::int64_t panels, PanelOf&& panel_of, Fn&& fn) {
+    if constexpr (has_partitions<std::decay_t<Executor>>::value) {
+        if (ex.partitions() > 1) {
+            ex.parallel_for_affine(count, [&](std::int64_t t) { return ex.partition_of(panel_of(t), panels); }, fn);
+            return;
+        }
+    }
+    ex.parallel_for(count, fn);
+}
+
 inline bool has_avx512_prepare(isa backend) { return backend == isa::amx || backend == isa::avx512_vnni; }
 
 /// Row i of `p` from k floats at x, with the back end's preparation (the AVX-512 and scalar row
@@ -332,7 +352,8 @@ void run_dense_microkernels(isa backend, const packed_q4_0_vnni_view& w, const P
     const std::int64_t want = target_task_count();
     const std::int64_t per_task = std::clamp<std::int64_t>(m_blocks * n_blocks / want, 1, max_task_column_blocks);
     const std::int64_t n_groups = (n_blocks + per_task - 1) / per_task;
-    ex.parallel_for(m_blocks * n_groups, [&](std::int64_t task) {
+    const auto first_panel = [&](std::int64_t task) { return (task % n_groups) * per_task * kernel_panels; };
+    parallel_for_near_panels(ex, m_blocks * n_groups, L.panels(), first_panel, [&](std::int64_t task) {
         const std::int64_t mb = task / n_groups, group = task % n_groups;
         kernel_block blocks[max_task_column_blocks];
         std::int64_t count = 0;
@@ -378,7 +399,8 @@ void run_dense_amx_blocks(isa backend, const packed_q4_0_vnni_view& w, const Pre
     const std::int64_t row_tasks = (groups + bl.row_groups - 1) / bl.row_groups;
     const std::int64_t col_tasks = (col_blocks + bl.col_blocks - 1) / bl.col_blocks;
     const std::int64_t kc = std::min(bl.kc, L.blocks_per_row());
-    ex.parallel_for(row_tasks * col_tasks, [&](std::int64_t task) {
+    const auto first_panel = [&](std::int64_t task) { return (task % col_tasks) * bl.col_blocks * kernel_panels; };
+    parallel_for_near_panels(ex, row_tasks * col_tasks, L.panels(), first_panel, [&](std::int64_t task) {
         const std::int64_t rt = task / col_tasks, ct = task % col_tasks;
         const std::int64_t g0 = rt * bl.row_groups, g1 = std::min(groups, g0 + bl.row_groups);
         const std::int64_t cb0 = ct * bl.col_blocks, cb1 = std::min(col_blocks, cb0 + bl.col_blocks);

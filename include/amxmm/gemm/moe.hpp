@@ -388,6 +388,15 @@ void moe_expert_tile(isa backend, const packed_q4_0_vnni_view& w, const Prepared
         }
 }
 
+/// The first weight panel (over all experts of w) task i reads; `spread` column blocks of w per
+/// task column block (2 for gate + up packed together).
+inline auto expert_panel(const std::vector<moe_task>& tasks, const packed_q4_0_vnni_experts_view& w, std::int64_t spread) {
+    return [&tasks, panels = w.layout.panels(), spread](std::int64_t i) {
+        const moe_task& tk = tasks[std::size_t(i)];
+        return tk.expert * panels + tk.cb0 * spread * kernel_panels;
+    };
+}
+
 /// True when an expert with `rows` rows takes the AMX blocked path (the dense driver's threshold).
 inline bool moe_blocked_path(isa backend, std::int64_t rows) {
     return (backend == isa::amx || backend == isa::amx_emulated) && rows >= amx_column_path_min_rows;
@@ -440,7 +449,8 @@ void moe_gemm_run(isa backend, const packed_q4_0_vnni_experts_view& w, const moe
     std::vector<moe_task> tasks;
     plan_moe_tasks(g, (n + 31) / 32, tasks);
     const std::int64_t kc = choose_amx_blocking(1, 1, opt).kc;
-    ex.parallel_for(std::int64_t(tasks.size()), [&](std::int64_t i) {
+    parallel_for_near_panels(ex, std::int64_t(tasks.size()), w.experts * w.layout.panels(), expert_panel(tasks, w, 1),
+                             [&](std::int64_t i) {
         const moe_task& tk = tasks[std::size_t(i)];
         const std::int64_t e = tk.expert, count = g.rows(e);
         const Prepared a = prepared_slice(all, g.group_begin[std::size_t(e)], g.groups(e), count);
@@ -535,7 +545,9 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
     //    (F column block c of gate/up is Q4_0 block c of down's K, so a 32 × 32 tile of h is one
     //    tile of the down operand).
     plan_moe_tasks(g, f / 32, tasks);
-    ex.parallel_for(std::int64_t(tasks.size()), [&](std::int64_t i) {
+    const packed_q4_0_vnni_experts_view& gu = src.fused ? *src.fused : *src.gate;  // where the task's panels live
+    parallel_for_near_panels(ex, std::int64_t(tasks.size()), gu.experts * gu.layout.panels(),
+                             expert_panel(tasks, gu, src.fused ? 2 : 1), [&](std::int64_t i) {
         const moe_task& tk = tasks[std::size_t(i)];
         const std::int64_t e = tk.expert, count = g.rows(e), gb = g.group_begin[std::size_t(e)];
         const Prepared a = prepared_slice(xa, gb, g.groups(e), count);
@@ -565,7 +577,8 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
 
     // 3. down: every expert's h rows × down_eᵀ into the sorted (token, slot) rows of d_out.
     plan_moe_tasks(g, (k + 31) / 32, tasks);
-    ex.parallel_for(std::int64_t(tasks.size()), [&](std::int64_t i) {
+    parallel_for_near_panels(ex, std::int64_t(tasks.size()), down.experts * down.layout.panels(),
+                             expert_panel(tasks, down, 1), [&](std::int64_t i) {
         const moe_task& tk = tasks[std::size_t(i)];
         const std::int64_t e = tk.expert, count = g.rows(e);
         const Prepared a = prepared_slice(ha, g.group_begin[std::size_t(e)], g.groups(e), count);
