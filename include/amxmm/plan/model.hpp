@@ -117,9 +117,9 @@ struct model_desc {
 
     bool is_moe() const noexcept { return experts > 0; }
     /// The tensor named `name`, or nullptr.
-    const tensor_desc* find_tensor(std::string_view name) const noexcept {
+    const tensor_desc* find_tensor(std::string_view tensor_name) const noexcept {
         for (const tensor_desc& t : tensors)
-            if (t.name == name) return &t;
+            if (t.name == tensor_name) return &t;
         return nullptr;
     }
     /// The LM head: "output.weight", or token_embd when embeddings are tied; nullptr when neither exists.
