@@ -299,6 +299,21 @@ inline std::vector<phase> phases_of(const workload_desc& w) {
     return out;
 }
 
+/// GPU of the j-th of n layers offloaded as llama.cpp's -ngl does with its default tensor split:
+/// contiguous ranges, in device order, in proportion to each GPU's memory.
+inline int layer_split_gpu(const hardware_desc& hw, int j, int n) {
+    const int G = int(hw.gpus.size());
+    if (G <= 1) return 0;
+    double total = 0;
+    for (const auto& g : hw.gpus) total += double(std::max<std::uint64_t>(g.memory_bytes, 1));
+    double cum = 0;
+    for (int g = 0; g < G; ++g) {
+        cum += double(std::max<std::uint64_t>(hw.gpus[std::size_t(g)].memory_bytes, 1)) / total;
+        if ((double(j) + 0.5) / double(n) < cum) return g;
+    }
+    return G - 1;
+}
+
 // ---- the cost model --------------------------------------------------------------------------------------
 
 /// Scores plans for one (model, hardware, workload). Construction precomputes every tensor's time per
@@ -315,9 +330,7 @@ public:
         for (const auto& t : model_.tensors)
             detail::require(t.layer < model_.layers, errc::invalid_argument, fn, "tensor ", t.name, " has layer ",
                             t.layer, " but the model has ", model_.layers, " layers");
-        detail::require(wl_.expert_frequency.empty() || int(wl_.expert_frequency.size()) == model_.layers,
-                        errc::invalid_argument, fn, "workload.expert_frequency has ", wl_.expert_frequency.size(),
-                        " rows; the model has ", model_.layers, " layers");
+        validate(wl_, model_);  // workload.hpp: batches, context, routing statistics' shape
         phases_ = phases_of(wl_);
         detail::require(!phases_.empty(), errc::invalid_argument, fn, "the workload has no phase (no prompt batch, decode_batch 0)");
         gpus_ = int(hw_.gpus.size());
@@ -636,13 +649,11 @@ private:
             if (!t.is_matmul() && !is_head) continue;
             const bool exp = t.is_expert();
             const std::vector<double>* freq = nullptr;
-            if (exp && !wl_.expert_frequency.empty() && t.layer >= 0) {
-                const auto& f = wl_.expert_frequency[std::size_t(t.layer)];
-                detail::require(std::int64_t(f.size()) == t.experts, errc::invalid_argument, "plan::cost_model",
-                                "workload.expert_frequency[", t.layer, "] has ", f.size(), " entries; tensor ", t.name,
-                                " has ", t.experts, " experts");
-                freq = &f;
-            }
+            if (exp) freq = expert_frequency_of_layer(wl_, model_, t.layer);
+            if (freq)
+                detail::require(std::int64_t(freq->size()) == t.experts, errc::invalid_argument, "plan::cost_model",
+                                "routing statistics of layer ", t.layer, " have ", freq->size(), " entries; tensor ",
+                                t.name, " has ", t.experts, " experts");
             tc.cols = freq ? int(t.experts) : 1;
             tc.t.assign(phases_.size() * std::size_t(paths) * std::size_t(tc.cols), 0.0);
             tc.stream_bytes.assign(phases_.size() * std::size_t(tc.cols), 0.0);
@@ -860,8 +871,8 @@ inline double cost_model::layer_seconds(const plan& pl, int l, std::size_t pi, t
                     for (std::int64_t e = 0; e < t.experts; ++e) {
                         const int a = exec_device(tp.of_expert(e), ph, A), b = exec_device(dp.of_expert(e), ph, A);
                         if (a == b) continue;
-                        const double p = wl_.expert_frequency.empty() ? 1.0 / double(t.experts)
-                                                                       : wl_.expert_frequency[std::size_t(l)][std::size_t(e)];
+                        const std::vector<double>* fr = expert_frequency_of_layer(wl_, model_, l);
+                        const double p = fr ? (*fr)[std::size_t(e)] : 1.0 / double(t.experts);
                         cross[a * 8 + b] += M * double(topk) * p * double(t.rows) * 4.0;
                         pairs |= 1ull << (a * 8 + b);
                     }
@@ -894,7 +905,9 @@ inline double cost_model::head_seconds(const plan& pl, std::size_t pi, time_brea
             cpu += M * (double(detail::plan_cost::tensor_bytes(t)) / double(std::max<std::int64_t>(t.rows, 1)) + E * 4.0) / cpu_bw();
         if (i != head_) continue;
         const tensor_placement& tp = pl.tensors[std::size_t(i)];
-        const int d = exec_device(tp.where, ph, last);
+        phase rows = ph;  // llama.cpp decides offloading by the op's rows: the head has mout of them
+        rows.m = std::int64_t(mout);
+        const int d = exec_device(tp.where, rows, last);
         // output norm where the head runs; hidden state of the output rows to it; logits to the host.
         link += link_s(mout * E * 4.0, last, d);
         double x = tensor_seconds(std::size_t(i), 0, pi, tp.where, d) + op_overhead_s(d);
@@ -938,8 +951,8 @@ inline std::vector<device_memory> cost_model::memory(const plan& pl) const {
             const int d = p.kind == placement_kind::gpu ? 1 + p.gpu : 0;
             mem[std::size_t(d)].weights += std::uint64_t(bytes);
             used[std::size_t(d)] = true;
-            if (int(i) == head_) runs_output[std::size_t(exec_device(p, big, A))] = true;
-            if (p.kind == placement_kind::cpu_host && t.is_matmul() && streams(big)) {
+            if (int(i) == head_) runs_output[std::size_t(exec_device(p, {false, mmax_output(), 0}, A))] = true;
+            if (p.kind == placement_kind::cpu_host && t.is_matmul() && int(i) != head_ && streams(big)) {
                 const int s = exec_device(p, big, A);
                 streamed[std::size_t(s)] = std::max<std::uint64_t>(streamed[std::size_t(s)], detail::plan_cost::tensor_bytes(t));
                 used[std::size_t(s)] = true;

@@ -134,17 +134,7 @@ public:
         return p;
     }
     /// GPU of the j-th of n offloaded layers: contiguous ranges in proportion to GPU memory.
-    int split_gpu(int j, int n) const {
-        if (G_ <= 1) return 0;
-        double total = 0;
-        for (const auto& g : cm_.hardware().gpus) total += double(std::max<std::uint64_t>(g.memory_bytes, 1));
-        double cum = 0;
-        for (int g = 0; g < G_; ++g) {
-            cum += double(std::max<std::uint64_t>(cm_.hardware().gpus[std::size_t(g)].memory_bytes, 1)) / total;
-            if ((double(j) + 0.5) / double(n) < cum) return g;
-        }
-        return G_ - 1;
-    }
+    int split_gpu(int j, int n) const { return plan::layer_split_gpu(cm_.hardware(), j, n); }
     /// llama.cpp -ngl k: the last min(k, L) layers on the GPUs, the output head too when k > L; CPU
     /// weights with option cpu_o. experts_o >= 0: every routed expert tensor at that option (-ot exps=...).
     plan_t ngl(int k, int cpu_o, int experts_o, std::string label) const {
