@@ -1,0 +1,453 @@
+// Dense Q4_0 GEMM / GEMV on NVIDIA GPUs: Y (m × N) = X (m × K) · Wᵀ, W a cuda::q4_0_weight.
+//
+//   amxmm::cuda::context ctx;                                   // per device: cuBLAS handle, error flag
+//   auto w = amxmm::cuda::q4_0_weight::upload({blocks, N, K});   // GGUF Q4_0 -> GPU layout (weight.cuh)
+//   ctx.reserve(amxmm::cuda::gemm_workspace_bytes(M_max, w.layout()));   // once, outside the hot path
+//   auto plan = amxmm::cuda::gemm_q4_0(ctx, w.view(), M, x_dev, K, y_dev, N, {}, stream);
+//
+// Paths (gemm_path; plan.path says which ran and why; options.path forces one):
+//   gemv           m <= 8: each weight byte read once with 16-byte loads, activations in shared memory,
+//                  fp32 arithmetic throughout: y = Σ_blocks d·Σ_j x_j·(q_j - 8), x not rounded. Most
+//                  accurate; matches reference_gemm_fp64 to fp32 rounding.
+//   mma            tensor cores: W tiles dequantized in registers to bf16(d·(q - 8)) (the CPU `fast`
+//                  mode's operand, bit for bit), X rounded to bf16 (RNE), mma.sync m16n8k16 with fp32
+//                  accumulation over all of K. Matches reference_gemm_fast to fp32 rounding.
+//   dequant_cublas W dequantized to a bf16 workspace (same operands as mma), X to bf16, then
+//                  cublasGemmEx (bf16 in, fp32 compute and out). Same numerics class as mma.
+// Compute modes: `fast` (the mma / dequant_cublas numerics above; gemv is at least as accurate) and
+// `automatic`. `exact` (Q8_0 activations, ggml's integer arithmetic) is a CPU mode only and is refused
+// with errc::unsupported.
+//
+// Every call: takes a cudaStream_t and only enqueues work on it (no device synchronization, no
+// allocation; workspace from options.workspace or the context's reserved one); checks its arguments
+// before anything is enqueued; reports CUDA and cuBLAS failures as amxmm::error(errc::system) with the
+// runtime's message. Results are deterministic: each output element is one thread's fixed-order sum
+// (cuBLAS: deterministic for a given GPU, as NVIDIA documents, with its workspace pinned per context).
+// x, y and the weight are device memory; y must not overlap x.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "../core/error.hpp"
+#include "../gemm/moe.hpp"
+#include "error.cuh"
+#include "kernels.cuh"
+#include "weight.cuh"
+
+AMXMM_NAMESPACE_BEGIN
+namespace cuda {
+
+/// Which kernel a call runs.
+enum class gemm_path {
+    automatic,       ///< pick by shape (plan_gemm_q4_0 says how)
+    gemv,            ///< small m (<= 8): bandwidth kernel, fp32
+    mma,             ///< fused dequantize + tensor-core kernel
+    dequant_cublas,  ///< dequantize W to bf16, then cuBLAS (dense only)
+};
+
+inline const char* to_string(gemm_path p) noexcept {
+    switch (p) {
+        case gemm_path::automatic: return "automatic";
+        case gemm_path::gemv: return "gemv";
+        case gemm_path::mma: return "mma";
+        case gemm_path::dequant_cublas: return "dequant_cublas";
+    }
+    return "?";
+}
+
+/// Caller choices for a CUDA GEMM / MoE call.
+struct gemm_options {
+    gemm_path path = gemm_path::automatic;
+    compute_mode mode = compute_mode::automatic;  ///< automatic or fast; exact is refused (CPU only)
+    /// Device workspace, 256-byte aligned, >= the *_workspace_bytes query for the call. Null: the
+    /// context's reserved workspace (context::reserve).
+    void* workspace = nullptr;
+    std::size_t workspace_bytes = 0;
+};
+
+/// What a call runs and why, and the workspace it needs.
+struct gemm_plan {
+    gemm_path path = gemm_path::gemv;
+    int tile_rows = 0;                ///< mma: rows per CTA tile (32, 64 or 128); gemv: rows per CTA set
+    std::size_t workspace_bytes = 0;  ///< device workspace the call needs
+    std::string reason;
+};
+
+/// Rows up to which `gemv` can run (its activations are staged in shared memory).
+inline constexpr std::int64_t gemv_max_rows = 8;
+/// Shared memory the gemv kernel may use for the activations (m·K·4 bytes).
+inline constexpr std::size_t gemv_max_smem_bytes = 96 * 1024;
+/// automatic: gemv up to this many rows (where it fits), mma above, dequant_cublas from
+/// dense_cublas_min_rows. First estimates for H100 (bench/cuda_gemm.cu measures every path per shape;
+/// these are to be replaced by the measured crossover).
+inline constexpr std::int64_t gemv_auto_max_rows = 4;
+inline constexpr std::int64_t dense_cublas_min_rows = 1024;
+
+namespace detail {
+
+inline constexpr std::size_t ws_align = 256;
+inline std::size_t ws_round(std::size_t b) { return (b + ws_align - 1) / ws_align * ws_align; }
+
+inline int mma_tile_rows_for(std::int64_t rows) { return rows <= 32 ? 32 : rows <= 64 ? 64 : 128; }
+
+inline void require_mode(const gemm_options& opt, const char* fn) {
+    require(opt.mode == compute_mode::automatic || opt.mode == compute_mode::fast, errc::unsupported, fn,
+            "options.mode = ", to_string(opt.mode),
+            " is not available on the GPU (exact mode is CPU-only; use automatic or fast)");
+    require(opt.path == gemm_path::automatic || opt.path == gemm_path::gemv || opt.path == gemm_path::mma ||
+                opt.path == gemm_path::dequant_cublas,
+            errc::invalid_argument, fn, "options.path = ", int(opt.path), " is not a gemm_path value");
+}
+
+inline void validate_layout(const q4_0_device_layout& L, const char* fn, const char* name) {
+    require(L.experts >= 1, errc::invalid_argument, fn, name, ".layout.experts = ", L.experts, " must be >= 1");
+    require(L.n >= 1 && L.n < (std::int64_t(1) << 31), errc::invalid_argument, fn, name, ".layout.n = ", L.n,
+            " must be in [1, 2^31)");
+    require(L.k >= 32 && L.k % 32 == 0 && L.k < (std::int64_t(1) << 31), errc::invalid_argument, fn, name,
+            ".layout.k = ", L.k, " is not a positive multiple of 32 below 2^31");
+}
+
+inline void validate_view(const q4_0_device_view& w, const char* fn, const char* name) {
+    validate_layout(w.layout, fn, name);
+    require(w.qs != nullptr && w.d != nullptr, errc::invalid_argument, fn, name, " has a null device pointer");
+    require(reinterpret_cast<std::uintptr_t>(w.qs) % 16 == 0 && reinterpret_cast<std::uintptr_t>(w.d) % 4 == 0,
+            errc::invalid_argument, fn, name, ".qs / .d are not 16- / 4-byte aligned (use q4_0_weight::view())");
+}
+
+/// Launch helpers (grid-stride kernels).
+inline unsigned grid_for(std::int64_t work, int threads) {
+    return unsigned(std::clamp<std::int64_t>((work + threads - 1) / threads, 1, 8192));
+}
+
+}  // namespace detail
+
+/// Decides the path for an m-row product with weight layout L (experts must be 1), without running it.
+inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, const gemm_options& opt = {}) {
+    constexpr const char* fn = "cuda::gemm_q4_0";
+    detail::require_mode(opt, fn);
+    gemm_plan plan;
+    const bool gemv_fits = m <= gemv_max_rows && detail::gemv_smem_bytes(int(std::max<std::int64_t>(m, 1)), L.k) <= gemv_max_smem_bytes;
+    if (opt.path == gemm_path::gemv) {
+        detail::require(gemv_fits, errc::unsupported, fn, "options.path = gemv needs m <= ", gemv_max_rows,
+                        " and m·K·4 <= ", gemv_max_smem_bytes, " bytes (m = ", m, ", K = ", L.k, ")");
+        plan.path = gemm_path::gemv;
+        plan.reason = "gemv: forced by options.path";
+    } else if (opt.path == gemm_path::mma) {
+        plan.path = gemm_path::mma;
+        plan.reason = "mma: forced by options.path";
+    } else if (opt.path == gemm_path::dequant_cublas) {
+        plan.path = gemm_path::dequant_cublas;
+        plan.reason = "dequant_cublas: forced by options.path";
+    } else if (gemv_fits && m <= gemv_auto_max_rows) {
+        plan.path = gemm_path::gemv;
+        plan.reason = "gemv (auto: m <= " + std::to_string(gemv_auto_max_rows) + ", weight-bandwidth bound)";
+    } else if (m >= dense_cublas_min_rows) {
+        plan.path = gemm_path::dequant_cublas;
+        plan.reason = "dequant_cublas (auto: m >= " + std::to_string(dense_cublas_min_rows) +
+                      ", the dequantization pass is amortized)";
+    } else {
+        plan.path = gemm_path::mma;
+        plan.reason = "mma (auto: " + std::to_string(gemv_auto_max_rows) + " < m < " + std::to_string(dense_cublas_min_rows) + ")";
+    }
+    const std::size_t xb = detail::ws_round(std::size_t(std::max<std::int64_t>(m, 0)) * std::size_t(L.k) * 2);
+    switch (plan.path) {
+        case gemm_path::gemv:
+            plan.tile_rows = int(std::max<std::int64_t>(m, 1));
+            plan.workspace_bytes = 0;
+            break;
+        case gemm_path::mma:
+            plan.tile_rows = detail::mma_tile_rows_for(m);
+            plan.workspace_bytes = xb;
+            break;
+        default:
+            plan.workspace_bytes = xb + detail::ws_round(std::size_t(L.n) * std::size_t(L.k) * 2);
+    }
+    return plan;
+}
+
+/// Device workspace bytes a gemm_q4_0 call with m rows needs (0 on the gemv path).
+inline std::size_t gemm_workspace_bytes(std::int64_t m, const q4_0_device_layout& L, const gemm_options& opt = {}) {
+    return plan_gemm_q4_0(m, L, opt).workspace_bytes;
+}
+
+/// Per-device state reused by every call: a cuBLAS handle with its own workspace, the device flag that
+/// MoE calls raise on an out-of-range expert id, and optionally a reserved workspace for the calls.
+/// Create it on the device it is for (the current device); not thread-safe (one per host thread/stream
+/// family, as with a cuBLAS handle).
+class context {
+public:
+    /// Sets up on the current device; `workspace_bytes` reserves the call workspace at once.
+    explicit context(std::size_t workspace_bytes = 0) {
+        constexpr const char* fn = "cuda::context";
+        detail::check_cuda(cudaGetDevice(&device_), fn, "cudaGetDevice");
+        detail::check_cublas(cublasCreate(&cublas_), fn, "cublasCreate");
+        try {
+            cublas_ws_ = device_buffer(cublas_workspace_bytes);
+            flag_ = device_buffer(sizeof(int));
+            detail::check_cuda(cudaMemset(flag_.data(), 0, sizeof(int)), fn, "cudaMemset(error flag)");
+            detail::check_cuda(cudaMallocHost(&host_flag_, sizeof(int)), fn, "cudaMallocHost");
+            set_kernel_attributes();
+            reserve(workspace_bytes);
+        } catch (...) {
+            release();
+            throw;
+        }
+    }
+    context(const context&) = delete;
+    context& operator=(const context&) = delete;
+    ~context() { release(); }
+
+    /// Grows the context's call workspace to at least `bytes` (allocates; call outside the hot path).
+    void reserve(std::size_t bytes) {
+        if (bytes > workspace_.size()) {
+            workspace_ = device_buffer();
+            workspace_ = device_buffer(bytes);
+        }
+    }
+    void* workspace() const noexcept { return workspace_.data(); }
+    std::size_t workspace_bytes() const noexcept { return workspace_.size(); }
+    int device() const noexcept { return device_; }
+    cublasHandle_t cublas() const noexcept { return cublas_; }
+    /// Device int set to 1 by a MoE call that met an expert id outside [0, E).
+    int* error_flag() const noexcept { return static_cast<int*>(flag_.data()); }
+
+    /// Synchronizes `stream` (explicitly: this is the one call that does), reads and clears the error
+    /// flag, and throws amxmm::error(errc::out_of_range) if a MoE call on it met an expert id outside
+    /// [0, E) since the last check. Those (token, slot) rows were written as NaN, nothing else.
+    void check_routing(cudaStream_t stream) {
+        constexpr const char* fn = "cuda::context::check_routing";
+        detail::check_cuda(cudaMemcpyAsync(host_flag_, flag_.data(), sizeof(int), cudaMemcpyDeviceToHost, stream), fn,
+                           "cudaMemcpyAsync");
+        detail::check_cuda(cudaStreamSynchronize(stream), fn, "cudaStreamSynchronize");
+        const int seen = *host_flag_;
+        if (seen) {
+            detail::check_cuda(cudaMemsetAsync(flag_.data(), 0, sizeof(int), stream), fn, "cudaMemsetAsync");
+            detail::check_cuda(cudaStreamSynchronize(stream), fn, "cudaStreamSynchronize");
+            throw error(errc::out_of_range, std::string(fn) +
+                                                ": routing.ids held an expert id outside [0, E) on the device; "
+                                                "those (token, slot) outputs are NaN");
+        }
+    }
+
+    /// cuBLAS workspace owned by the context (set on the handle for every call).
+    static constexpr std::size_t cublas_workspace_bytes = std::size_t(32) << 20;
+    void* cublas_workspace() const noexcept { return cublas_ws_.data(); }
+
+private:
+    void set_kernel_attributes() {
+        constexpr const char* fn = "cuda::context";
+        const auto smem = [&](const void* k, std::size_t bytes, const char* what) {
+            detail::check_cuda(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)), fn, what);
+        };
+        smem(reinterpret_cast<const void*>(&detail::q4_0_gemv_kernel<1>), gemv_max_smem_bytes, "gemv<1> attribute");
+        smem(reinterpret_cast<const void*>(&detail::q4_0_gemv_kernel<2>), gemv_max_smem_bytes, "gemv<2> attribute");
+        smem(reinterpret_cast<const void*>(&detail::q4_0_gemv_kernel<3>), gemv_max_smem_bytes, "gemv<3> attribute");
+        smem(reinterpret_cast<const void*>(&detail::q4_0_gemv_kernel<4>), gemv_max_smem_bytes, "gemv<4> attribute");
+        smem(reinterpret_cast<const void*>(&detail::q4_0_gemv_kernel<5>), gemv_max_smem_bytes, "gemv<5> attribute");
+        smem(reinterpret_cast<const void*>(&detail::q4_0_gemv_kernel<6>), gemv_max_smem_bytes, "gemv<6> attribute");
+        smem(reinterpret_cast<const void*>(&detail::q4_0_gemv_kernel<7>), gemv_max_smem_bytes, "gemv<7> attribute");
+        smem(reinterpret_cast<const void*>(&detail::q4_0_gemv_kernel<8>), gemv_max_smem_bytes, "gemv<8> attribute");
+        smem(reinterpret_cast<const void*>(&detail::q4_0_mma_kernel<1>), detail::mma_tile<1>::smem_bytes, "mma<1> attribute");
+        smem(reinterpret_cast<const void*>(&detail::q4_0_mma_kernel<2>), detail::mma_tile<2>::smem_bytes, "mma<2> attribute");
+        smem(reinterpret_cast<const void*>(&detail::q4_0_mma_kernel<4>), detail::mma_tile<4>::smem_bytes, "mma<4> attribute");
+        smem(reinterpret_cast<const void*>(&detail::moe_sort_kernel<>), detail::moe_sort_smem_bytes(moe_max_experts),
+             "moe_sort attribute");
+    }
+    void release() noexcept {
+        if (host_flag_) cudaFreeHost(host_flag_);
+        host_flag_ = nullptr;
+        if (cublas_) cublasDestroy(cublas_);
+        cublas_ = nullptr;
+    }
+
+public:
+    /// Most experts a MoE call on the GPU may have (the grouping kernel's shared memory).
+    static constexpr std::int64_t moe_max_experts = 1024;
+
+private:
+    int device_ = 0;
+    cublasHandle_t cublas_ = nullptr;
+    device_buffer cublas_ws_, flag_, workspace_;
+    int* host_flag_ = nullptr;
+};
+
+namespace detail {
+
+/// The workspace of a call: options.workspace (checked) or the context's (checked), never allocated.
+inline std::byte* call_workspace(context& ctx, const gemm_options& opt, std::size_t need, const char* fn) {
+    if (opt.workspace) {
+        require(reinterpret_cast<std::uintptr_t>(opt.workspace) % ws_align == 0, errc::invalid_argument, fn,
+                "options.workspace = ", opt.workspace, " is not 256-byte aligned");
+        require(opt.workspace_bytes >= need, errc::buffer_too_small, fn, "options.workspace_bytes = ",
+                opt.workspace_bytes, " is less than the ", need, " bytes this call needs");
+        return static_cast<std::byte*>(opt.workspace);
+    }
+    require(ctx.workspace_bytes() >= need, errc::buffer_too_small, fn, "the context's workspace is ",
+            ctx.workspace_bytes(), " bytes, this call needs ", need,
+            " (ctx.reserve(...) it once with the *_workspace_bytes query, or pass options.workspace)");
+    return static_cast<std::byte*>(ctx.workspace());
+}
+
+/// Carves 256-byte-aligned pieces from a workspace.
+struct ws_carver {
+    std::byte* base;
+    std::size_t offset = 0;
+    template <class T>
+    T* take(std::size_t count) {
+        T* p = reinterpret_cast<T*>(base + offset);
+        offset += ws_round(count * sizeof(T));
+        return p;
+    }
+};
+
+inline void convert_rows_bf16(const float* x, std::int64_t ld0, std::int64_t ld1, int per, std::int64_t rows,
+                              std::int64_t k, __nv_bfloat16* out, cudaStream_t stream, const char* fn) {
+    const std::int64_t work = rows * (k / 8);
+    rows_to_bf16_kernel<><<<grid_for(work, 256), 256, 0, stream>>>(x, ld0, ld1, per, rows, k, out);
+    check_launch(fn, "rows_to_bf16_kernel");
+}
+
+inline void launch_gemv(int m, dim3 grid, const gemv_params& p, cudaStream_t stream, const char* fn) {
+    const std::size_t smem = gemv_smem_bytes(m, p.k);
+    switch (m) {
+        case 1: q4_0_gemv_kernel<1><<<grid, gemv_threads, smem, stream>>>(p); break;
+        case 2: q4_0_gemv_kernel<2><<<grid, gemv_threads, smem, stream>>>(p); break;
+        case 3: q4_0_gemv_kernel<3><<<grid, gemv_threads, smem, stream>>>(p); break;
+        case 4: q4_0_gemv_kernel<4><<<grid, gemv_threads, smem, stream>>>(p); break;
+        case 5: q4_0_gemv_kernel<5><<<grid, gemv_threads, smem, stream>>>(p); break;
+        case 6: q4_0_gemv_kernel<6><<<grid, gemv_threads, smem, stream>>>(p); break;
+        case 7: q4_0_gemv_kernel<7><<<grid, gemv_threads, smem, stream>>>(p); break;
+        case 8: q4_0_gemv_kernel<8><<<grid, gemv_threads, smem, stream>>>(p); break;
+        default: fail(errc::invalid_argument, fn, "gemv with m = ", m, " (internal: 1..8 only)");
+    }
+    check_launch(fn, "q4_0_gemv_kernel");
+}
+
+inline void launch_mma(int tile_rows, dim3 grid, const mma_params& p, cudaStream_t stream, const char* fn) {
+    require(grid.y <= 65535u, errc::unsupported, fn, "too many row tiles (", grid.y, ") for one launch");
+    switch (tile_rows) {
+        case 32: q4_0_mma_kernel<1><<<grid, mma_threads, mma_tile<1>::smem_bytes, stream>>>(p); break;
+        case 64: q4_0_mma_kernel<2><<<grid, mma_threads, mma_tile<2>::smem_bytes, stream>>>(p); break;
+        default: q4_0_mma_kernel<4><<<grid, mma_threads, mma_tile<4>::smem_bytes, stream>>>(p); break;
+    }
+    check_launch(fn, "q4_0_mma_kernel");
+}
+
+inline gemv_params dense_gemv_params(const q4_0_device_view& w, const float* x, std::int64_t ldx, float* y,
+                                     std::int64_t ldy) {
+    gemv_params p{};
+    p.x = x;
+    p.ldx_token = ldx;
+    p.qs = w.qs;
+    p.d = w.d;
+    p.n = w.layout.n;
+    p.k = w.layout.k;
+    p.row_blocks = w.layout.row_blocks();
+    p.experts = 1;
+    p.y = y;
+    p.ldy_token = ldy;
+    return p;
+}
+
+inline mma_params dense_mma_params(const q4_0_device_view& w, std::int64_t m, const __nv_bfloat16* a, float* y,
+                                   std::int64_t ldy) {
+    mma_params p{};
+    p.a = a;
+    p.lda = w.layout.k;
+    p.a_rows = a_identity;
+    p.qs = w.qs;
+    p.d = w.d;
+    p.n = w.layout.n;
+    p.k = w.layout.k;
+    p.row_blocks = w.layout.row_blocks();
+    p.m = m;
+    p.epilogue = store_identity;
+    p.y = y;
+    p.ldy_token = ldy;
+    return p;
+}
+
+inline bool ranges_overlap(const void* a, std::size_t a_bytes, const void* b, std::size_t b_bytes) {
+    const auto pa = reinterpret_cast<std::uintptr_t>(a), pb = reinterpret_cast<std::uintptr_t>(b);
+    return pa < pb + b_bytes && pb < pa + a_bytes;
+}
+
+}  // namespace detail
+
+/// Y[i][n] = Σ_k X[i][k] · W[n][k] for i < m, n < N, on `stream`.
+///   ctx : per-device context (cuBLAS handle, default workspace)
+///   w   : a dense GPU weight (q4_0_weight::view(); layout.experts == 1), N × K
+///   x   : device, m rows of K floats, row stride ldx >= K
+///   y   : device, m rows of N floats, row stride ldy >= N; must not overlap x
+///   opt : path / mode / workspace (gemm_options); the workspace must hold gemm_workspace_bytes(m, ...)
+/// Returns the plan it ran. Throws amxmm::error before enqueuing anything on bad arguments
+/// (errc::invalid_argument, errc::unsupported for mode exact or an impossible forced path,
+/// errc::buffer_too_small for the workspace) and errc::system for CUDA / cuBLAS failures.
+inline gemm_plan gemm_q4_0(context& ctx, const q4_0_device_view& w, std::int64_t m, const float* x, std::int64_t ldx,
+                           float* y, std::int64_t ldy, const gemm_options& opt, cudaStream_t stream) {
+    constexpr const char* fn = "cuda::gemm_q4_0";
+    detail::validate_view(w, fn, "w");
+    detail::require(w.layout.experts == 1, errc::invalid_argument, fn, "w has ", w.layout.experts,
+                    " experts; pass w.expert(e) or call moe_gemm");
+    detail::require(m >= 0 && m < (std::int64_t(1) << 31), errc::invalid_argument, fn, "m = ", m, " must be in [0, 2^31)");
+    const std::int64_t n = w.layout.n, k = w.layout.k;
+    gemm_plan plan = plan_gemm_q4_0(m, w.layout, opt);
+    if (m == 0) return plan;
+    detail::require(x != nullptr, errc::invalid_argument, fn, "x is null");
+    detail::require(y != nullptr, errc::invalid_argument, fn, "y is null");
+    detail::require(ldx >= k, errc::invalid_argument, fn, "ldx = ", ldx, " is less than K = ", k);
+    detail::require(ldy >= n && ldy < (std::int64_t(1) << 31), errc::invalid_argument, fn, "ldy = ", ldy,
+                    " must be in [N = ", n, ", 2^31)");
+    detail::require(!detail::ranges_overlap(x, std::size_t((m - 1) * ldx + k) * 4, y, std::size_t((m - 1) * ldy + n) * 4),
+                    errc::invalid_argument, fn, "y overlaps x");
+    std::byte* ws = detail::call_workspace(ctx, opt, plan.workspace_bytes, fn);
+    detail::ws_carver carve{ws};
+    switch (plan.path) {
+        case gemm_path::gemv: {
+            const dim3 grid(unsigned((n + detail::gemv_rows_per_cta - 1) / detail::gemv_rows_per_cta), 1);
+            detail::launch_gemv(int(m), grid, detail::dense_gemv_params(w, x, ldx, y, ldy), stream, fn);
+            break;
+        }
+        case gemm_path::mma: {
+            auto* xb = carve.take<__nv_bfloat16>(std::size_t(m * k));
+            detail::convert_rows_bf16(x, ldx, 0, 1, m, k, xb, stream, fn);
+            const dim3 grid(unsigned((n + detail::mma_bn - 1) / detail::mma_bn), unsigned((m + plan.tile_rows - 1) / plan.tile_rows));
+            detail::launch_mma(plan.tile_rows, grid, detail::dense_mma_params(w, m, xb, y, ldy), stream, fn);
+            break;
+        }
+        default: {
+            auto* xb = carve.take<__nv_bfloat16>(std::size_t(m * k));
+            auto* wb = carve.take<__nv_bfloat16>(std::size_t(n * k));
+            detail::convert_rows_bf16(x, ldx, 0, 1, m, k, xb, stream, fn);
+            detail::dequant_q4_0_bf16_kernel<><<<detail::grid_for(n * (k / 32), 256), 256, 0, stream>>>(
+                w.qs, w.d, n, k, w.layout.row_blocks(), wb);
+            detail::check_launch(fn, "dequant_q4_0_bf16_kernel");
+            // Column-major view: Yᵀ (N × m, ld ldy) = W (K × N col-major, transposed) · Xᵀ (K × m col-major).
+            detail::check_cublas(cublasSetStream(ctx.cublas(), stream), fn, "cublasSetStream");
+            detail::check_cublas(cublasSetWorkspace(ctx.cublas(), ctx.cublas_workspace(), context::cublas_workspace_bytes),
+                                 fn, "cublasSetWorkspace");
+            const float alpha = 1.0f, beta = 0.0f;
+            detail::check_cublas(cublasGemmEx(ctx.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, int(n), int(m), int(k), &alpha, wb,
+                                              CUDA_R_16BF, int(k), xb, CUDA_R_16BF, int(k), &beta, y, CUDA_R_32F, int(ldy),
+                                              CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                                 fn, "cublasGemmEx");
+        }
+    }
+    return plan;
+}
+
+/// Overload using the context's workspace and default options.
+inline gemm_plan gemm_q4_0(context& ctx, const q4_0_device_view& w, std::int64_t m, const float* x, std::int64_t ldx,
+                           float* y, std::int64_t ldy, cudaStream_t stream) {
+    return gemm_q4_0(ctx, w, m, x, ldx, y, ldy, gemm_options{}, stream);
+}
+
+}  // namespace cuda
+AMXMM_NAMESPACE_END

@@ -1,0 +1,612 @@
+// amxmm CUDA kernels (device code; the host API is in gemm.cuh and moe.cuh). Terse: the numerics and
+// layouts are described where the host API documents them.
+//
+//   q4_0_gemv_kernel<M>   small M: each weight byte read once (16 B per lane), fp32 arithmetic
+//   q4_0_mma_kernel<MT>   tensor cores: Q4_0 tiles dequantized to bf16 in registers (B fragments of
+//                         mma.sync m16n8k16), activations bf16 via cp.async; dense, MoE grouped, and the
+//                         fused gate/up (SiLU/GELU · up) epilogue of moe_ffn
+//   rows_to_bf16_kernel   fp32 activation rows -> contiguous bf16 rows (RNE)
+//   dequant_q4_0_bf16_kernel  W -> bf16(d·q) (the dequant + cuBLAS path)
+//   moe_sort_kernel       deterministic stable counting sort of (token, slot) pairs by expert + MoE tiles
+//   moe_ffn_act_kernel / moe_ffn_reduce_kernel   MoE pointwise steps
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "../core/version.hpp"
+
+AMXMM_NAMESPACE_BEGIN
+namespace cuda {
+namespace detail {
+
+using i64 = long long;
+
+__device__ __forceinline__ float fp16_bits_to_float(std::uint16_t b) { return __half2float(__ushort_as_half(b)); }
+
+/// act(g) as moe_ffn defines it (0: SiLU, 1: GELU tanh), fp32.
+__device__ __forceinline__ float ffn_act(int act, float g) {
+    if (act == 0) return g / (1.0f + expf(-g));
+    return 0.5f * g * (1.0f + tanhf(0.7978845608028654f * g * (1.0f + 0.044715f * g * g)));
+}
+
+// ---- GEMV (M <= 8 rows, or one (token, slot) row per CTA row for MoE) -------------------------------------
+
+constexpr int gemv_threads = 256;       // 8 warps
+constexpr int gemv_rows_per_warp = 2;   // weight rows per warp
+constexpr int gemv_rows_per_cta = 16;
+constexpr int gemv_unroll = 4;          // 16-byte blocks per lane per row in flight
+
+struct gemv_params {
+    const float* x;         // row i of the CTA's set: x + (t + i)·ldx_token + s·ldx_slot
+    i64 ldx_token, ldx_slot;
+    const std::uint8_t* qs; // device weight (q4_0_device_layout)
+    const std::uint16_t* d;
+    i64 n, k, row_blocks, experts;
+    const std::int32_t* ids;  // null: dense (blockIdx.y == 0, t = s = 0, expert 0); else pair = blockIdx.y
+    i64 ld_ids;
+    int top_k;
+    float* y;               // row i: y + (t + i)·ldy_token + s·ldy_slot
+    i64 ldy_token, ldy_slot;
+    int* error_flag;        // set to 1 when an expert id is out of range (its rows become NaN)
+};
+
+// Dequantization without int->float conversions: for a nibble q at bits 4s..4s+3 of u (s = 0..3),
+// float(0x4B000000 | (u & (15 << 4s))) = 2^23 + q·16^s exactly, and subtracting 2^23 + 8·16^s gives
+// (q - 8)·16^s exactly. The activation of that element was staged pre-multiplied by 16^-s (exact: a
+// power of two), so each product is x·(q - 8) exactly as fp32 computes it.
+__device__ __forceinline__ float gemv_nib(unsigned u, unsigned mask, float c) {
+    return __uint_as_float(0x4B000000u | (u & mask)) - c;
+}
+constexpr float gemv_c0 = 8388616.0f;  // 2^23 + 8
+constexpr float gemv_c1 = 8388736.0f;  // 2^23 + 8·16
+constexpr float gemv_c2 = 8390656.0f;  // 2^23 + 8·256
+constexpr float gemv_c3 = 8421376.0f;  // 2^23 + 8·4096
+
+/// Σ_j x_j·(q_j - 8) over one block; q = the block's 16 bytes, xl/xh = staged activations of the block
+/// (xs4 + f·nb, f = 0..7: float4 group f holds elements 4f..4f+3, pre-scaled).
+__device__ __forceinline__ float gemv_block_dot(const uint4& q, const float4* xs4, i64 nb) {
+    const unsigned w[4] = {q.x, q.y, q.z, q.w};
+    float acc = 0.0f;
+#pragma unroll
+    for (int wi = 0; wi < 4; ++wi) {
+        // word wi = bytes 4wi..4wi+3: low nibbles are elements 4wi..4wi+3, high nibbles 16+4wi..16+4wi+3
+        const float4 xl = xs4[wi * nb];
+        const float4 xh = xs4[(4 + wi) * nb];
+        const unsigned u0 = w[wi], u1 = w[wi] >> 16;
+        acc = fmaf(xl.x, gemv_nib(u0, 0x000Fu, gemv_c0), acc);
+        acc = fmaf(xh.x, gemv_nib(u0, 0x00F0u, gemv_c1), acc);
+        acc = fmaf(xl.y, gemv_nib(u0, 0x0F00u, gemv_c2), acc);
+        acc = fmaf(xh.y, gemv_nib(u0, 0xF000u, gemv_c3), acc);
+        acc = fmaf(xl.z, gemv_nib(u1, 0x000Fu, gemv_c0), acc);
+        acc = fmaf(xh.z, gemv_nib(u1, 0x00F0u, gemv_c1), acc);
+        acc = fmaf(xl.w, gemv_nib(u1, 0x0F00u, gemv_c2), acc);
+        acc = fmaf(xh.w, gemv_nib(u1, 0xF000u, gemv_c3), acc);
+    }
+    return acc;
+}
+
+/// Dynamic shared memory of q4_0_gemv_kernel<M> for K: M rows of K fp32.
+inline std::size_t gemv_smem_bytes(int m, i64 k) { return std::size_t(m) * std::size_t(k) * sizeof(float); }
+
+/// grid (ceil(n / 16), dense ? 1 : M·top_k), 256 threads, gemv_smem_bytes(M, K) dynamic shared memory.
+/// Each warp owns 2 weight rows; lane l reads blocks l, l + 32, ... of them (16 B quants + 2 B scale each);
+/// per block the dot with every activation row is formed in fp32 and scaled by d; lanes are reduced
+/// with a fixed butterfly, so the result is deterministic.
+template <int M>
+__global__ void __launch_bounds__(gemv_threads) q4_0_gemv_kernel(gemv_params p) {
+    extern __shared__ float4 gemv_xs[];  // (M, 8, nb) float4: row i, group f, block b
+    const i64 nb = p.k / 32;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    i64 t = 0, s = 0, expert = 0;
+    if (p.ids) {
+        const i64 pair = blockIdx.y;
+        t = pair / p.top_k;
+        s = pair % p.top_k;
+        const std::int32_t e = p.ids[t * p.ld_ids + s];
+        if (e < 0 || e >= p.experts) {  // uniform over the CTA: no barrier has been reached yet
+            if (threadIdx.x == 0) atomicOr(p.error_flag, 1);
+            float* yr = p.y + t * p.ldy_token + s * p.ldy_slot;
+            for (i64 n = blockIdx.x * i64(gemv_rows_per_cta) + threadIdx.x; n < min(p.n, (blockIdx.x + 1) * i64(gemv_rows_per_cta));
+                 n += blockDim.x)
+                yr[n] = __int_as_float(0x7fc00000);
+            return;
+        }
+        expert = e;
+    }
+    const float* x0 = p.x + t * p.ldx_token + s * p.ldx_slot;
+    float* y0 = p.y + t * p.ldy_token + s * p.ldy_slot;
+
+    // This warp's two rows (global row index inside the expert).
+    i64 row[gemv_rows_per_warp];
+    bool row_ok[gemv_rows_per_warp];
+#pragma unroll
+    for (int r = 0; r < gemv_rows_per_warp; ++r) {
+        row[r] = blockIdx.x * i64(gemv_rows_per_cta) + warp * gemv_rows_per_warp + r;
+        row_ok[r] = row[r] < p.n;
+    }
+    const std::uint8_t* qrow[gemv_rows_per_warp];
+    const std::uint16_t* drow[gemv_rows_per_warp];
+#pragma unroll
+    for (int r = 0; r < gemv_rows_per_warp; ++r) {
+        const i64 gr = expert * p.n + (row_ok[r] ? row[r] : 0);
+        qrow[r] = p.qs + gr * p.row_blocks * 16;
+        drow[r] = p.d + gr * p.row_blocks;
+    }
+
+    uint4 q[gemv_rows_per_warp][gemv_unroll];
+    float dq[gemv_rows_per_warp][gemv_unroll];
+    auto load = [&](i64 b0) {
+#pragma unroll
+        for (int r = 0; r < gemv_rows_per_warp; ++r)
+#pragma unroll
+            for (int u = 0; u < gemv_unroll; ++u) {
+                const i64 b = b0 + lane + 32 * u;
+                if (row_ok[r] && b < nb) {
+                    q[r][u] = __ldg(reinterpret_cast<const uint4*>(qrow[r] + b * 16));
+                    dq[r][u] = fp16_bits_to_float(__ldg(drow[r] + b));
+                } else {
+                    q[r][u] = make_uint4(0, 0, 0, 0);
+                    dq[r][u] = 0.0f;
+                }
+            }
+    };
+    load(0);  // weights in flight while the activations are staged
+
+    // Stage the activations: element j of block b of row i, pre-scaled by 16^-s(j) (see gemv_nib):
+    // s(j) = (j >= 16) + 2·(j odd).
+    for (i64 idx = threadIdx.x; idx < i64(M) * nb * 8; idx += blockDim.x) {
+        const i64 i = idx / (nb * 8), rem = idx % (nb * 8), b = rem / 8;
+        const int f = int(rem % 8);
+        const float* src = x0 + i * p.ldx_token + b * 32 + f * 4;
+        const float se = f >= 4 ? 0.0625f : 1.0f;                 // even j: 16^-1 or 1
+        const float so = f >= 4 ? (1.0f / 4096.0f) : (1.0f / 256.0f);  // odd j: 16^-3 or 16^-2
+        gemv_xs[(i * 8 + f) * nb + b] = make_float4(src[0] * se, src[1] * so, src[2] * se, src[3] * so);
+    }
+    __syncthreads();
+
+    float acc[gemv_rows_per_warp][M];
+#pragma unroll
+    for (int r = 0; r < gemv_rows_per_warp; ++r)
+#pragma unroll
+        for (int i = 0; i < M; ++i) acc[r][i] = 0.0f;
+
+    for (i64 b0 = 0; b0 < nb; b0 += 32 * gemv_unroll) {
+        if (b0 > 0) load(b0);
+#pragma unroll
+        for (int u = 0; u < gemv_unroll; ++u) {
+            const i64 b = b0 + lane + 32 * u;
+            if (b >= nb) continue;
+#pragma unroll
+            for (int i = 0; i < M; ++i) {
+                const float4* xs4 = gemv_xs + i * 8 * nb + b;
+#pragma unroll
+                for (int r = 0; r < gemv_rows_per_warp; ++r)
+                    acc[r][i] = fmaf(dq[r][u], gemv_block_dot(q[r][u], xs4, nb), acc[r][i]);
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < gemv_rows_per_warp; ++r)
+#pragma unroll
+        for (int i = 0; i < M; ++i) {
+            float v = acc[r][i];
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+            if (lane == 0 && row_ok[r]) y0[i * p.ldy_token + row[r]] = v;
+        }
+}
+
+// ---- tensor-core GEMM (mma.sync m16n8k16 bf16, fp32 accumulate) --------------------------------------------
+
+constexpr int mma_threads = 256;  // 8 warps: 2 along M × 4 along N
+constexpr int mma_bn = 128;       // weight rows per CTA tile (64 gate + 64 up in the fused gate/up mode)
+constexpr int mma_bk = 64;        // K per pipeline stage: two Q4_0 blocks
+constexpr int mma_stages = 3;
+
+/// Shared memory of one stage of q4_0_mma_kernel<MT> (MT m16 tiles per warp, BM = 32·MT rows):
+///   A  (BM, 64) bf16, 128 B per row, 16-byte chunks XOR-swizzled by (row & 7)
+///   W  (128, 2, 16) quant bytes, the two blocks' halves swapped on rows with (row >> 2) & 1
+///   D  (128, 2) fp16 scales
+template <int MT>
+struct mma_tile {
+    static constexpr int bm = 32 * MT;
+    static constexpr int a_bytes = bm * 128;
+    static constexpr int w_bytes = mma_bn * 32;
+    static constexpr int d_bytes = mma_bn * 4;
+    static constexpr int stage_bytes = a_bytes + w_bytes + d_bytes;
+    static constexpr int smem_bytes = mma_stages * stage_bytes;
+};
+
+enum mma_a_rows : int { a_identity = 0, a_pair_token = 1, a_pair = 2 };
+enum mma_epilogue : int { store_identity = 0, store_pair = 1, gate_up_act = 2 };
+
+struct mma_params {
+    const __nv_bfloat16* a;  // activation rows, bf16, row stride lda (a multiple of 8)
+    i64 lda;
+    int a_rows;              // mma_a_rows: row r of the tile set reads a + src·lda, src = r / pair / pair / top_k
+    const std::uint8_t* qs;  // weight (all experts); gate in gate_up_act mode
+    const std::uint16_t* d;
+    const std::uint8_t* qs2; // up weight (gate_up_act mode only)
+    const std::uint16_t* d2;
+    i64 n, k, row_blocks;
+    i64 m;                       // dense: rows [0, m), tile y = blockIdx.y
+    const int4* tiles;           // grouped: {expert, row_begin, row_end, -} per tile; null for dense
+    const int* tile_count;
+    const std::int32_t* sorted_pair;  // sorted row -> pair t·top_k + s (grouped)
+    int top_k;
+    int epilogue;                // mma_epilogue
+    float* y;                    // store_identity: y + row·ldy_token; store_pair: y + t·ldy_token + s·ldy_slot
+    i64 ldy_token, ldy_slot;
+    __nv_bfloat16* h;            // gate_up_act: h + row·ldh, bf16(act(gate)·up)
+    i64 ldh;
+    int act;
+};
+
+__device__ __forceinline__ unsigned smem_u32(const void* p) { return unsigned(__cvta_generic_to_shared(p)); }
+
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async4(void* dst, const void* src, bool valid) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_u32(dst)), "l"(src), "r"(valid ? 4 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const void* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_u32(p)));
+}
+
+__device__ __forceinline__ void mma_bf16(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+/// bf16x2 {bf16(d·(q_lo - 8)), bf16(d·(q_hi - 8))} for nibbles at bits sh_lo and sh_hi of u (RNE; the
+/// fp32 product is exact, so this is bf16(d·q) exactly as the CPU `fast` mode rounds it).
+__device__ __forceinline__ unsigned deq_pair(unsigned u, int sh_lo, int sh_hi, float dv) {
+    const float lo = (__uint_as_float(0x4B000000u | ((u >> sh_lo) & 15u)) - 8388616.0f) * dv;
+    const float hi = (__uint_as_float(0x4B000000u | ((u >> sh_hi) & 15u)) - 8388616.0f) * dv;
+    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<const unsigned*>(&v);
+}
+
+/// One CTA computes a (BM = 32·MT) × 128 output tile (64 × 64 of gate and up in gate_up_act mode).
+/// grid: (ceil(N / 128) or ceil(N / 64) for gate_up_act, dense ? ceil(m / BM) : max tiles); 256 threads;
+/// mma_tile<MT>::smem_bytes dynamic shared memory. Grouped CTAs past *tile_count exit at once.
+template <int MT>
+__global__ void __launch_bounds__(mma_threads, MT == 1 ? 3 : 2) q4_0_mma_kernel(mma_params p) {
+    using T = mma_tile<MT>;
+    extern __shared__ __align__(128) unsigned char mma_smem[];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int wm = warp >> 2, wn = warp & 3;
+    const int g = lane >> 2, tq = lane & 3;
+    const bool dual = p.epilogue == gate_up_act;
+
+    i64 expert = 0, row_begin, row_end;
+    if (p.tiles) {
+        if (int(blockIdx.y) >= *p.tile_count) return;
+        const int4 ti = p.tiles[blockIdx.y];
+        expert = ti.x;
+        row_begin = ti.y;
+        row_end = ti.z;
+    } else {
+        row_begin = i64(blockIdx.y) * T::bm;
+        row_end = min(p.m, row_begin + T::bm);
+    }
+    const i64 n0 = i64(blockIdx.x) * (dual ? mma_bn / 2 : mma_bn);
+    const i64 rb = p.row_blocks, ksteps = rb / 2;
+
+    // Loader state: every thread copies MT A chunks, one W chunk and (threads < 128) one scale pair per
+    // stage, always the same rows, so the source rows are resolved once.
+    const __nv_bfloat16* a_src[MT];
+    int a_dst[MT], a_ch[MT];
+    bool a_ok[MT];
+#pragma unroll
+    for (int i = 0; i < MT; ++i) {
+        const int c = tid + mma_threads * i;  // chunk (row ar, 16-byte column ch) of the (BM, 64) A tile
+        const int ar = c >> 3, ch = c & 7;
+        const i64 r = row_begin + ar;
+        a_ok[i] = r < row_end;
+        i64 src = 0;
+        if (a_ok[i]) {
+            if (p.a_rows == a_identity) src = r;
+            else {
+                const i64 pair = p.sorted_pair[r];
+                src = p.a_rows == a_pair_token ? pair / p.top_k : pair;
+            }
+        }
+        a_src[i] = p.a + src * p.lda + ch * 8;
+        a_ch[i] = ch;
+        a_dst[i] = ar * 128 + ((ch ^ (ar & 7)) * 16);
+    }
+    const int wr = tid >> 1, wh = tid & 1;  // W chunk: tile row wr, block half wh
+    i64 wrow = dual ? n0 + (wr & 63) : n0 + wr;
+    const bool w_ok = wrow < p.n;
+    if (!w_ok) wrow = 0;
+    const std::uint8_t* wqs = (dual && wr >= 64) ? p.qs2 : p.qs;
+    const std::uint8_t* w_src = wqs + ((expert * p.n + wrow) * rb + wh) * 16;
+    const int w_dst = wr * 32 + ((wh ^ ((wr >> 2) & 1)) * 16);
+    const int dr = tid;  // scale pair of tile row dr (threads < 128)
+    i64 drow = dual ? n0 + (dr & 63) : n0 + dr;
+    const bool d_ok = dr < mma_bn && drow < p.n;
+    if (!d_ok) drow = 0;
+    const std::uint16_t* d_src = ((dual && dr >= 64) ? p.d2 : p.d) + (expert * p.n + drow) * rb;
+
+    auto load_stage = [&](int stage, i64 ks) {
+        unsigned char* base = mma_smem + stage * T::stage_bytes;
+        const i64 k0 = ks * mma_bk;
+#pragma unroll
+        for (int i = 0; i < MT; ++i) {
+            const bool ok = a_ok[i] && k0 + a_ch[i] * 8 < p.k;  // K % 64 == 32: the last step's upper half is zero
+            cp_async16(base + a_dst[i], ok ? static_cast<const void*>(a_src[i] + k0) : static_cast<const void*>(p.a), ok);
+        }
+        cp_async16(base + T::a_bytes + w_dst, w_ok ? static_cast<const void*>(w_src + ks * 32) : static_cast<const void*>(p.qs),
+                   w_ok);
+        if (dr < mma_bn)
+            cp_async4(base + T::a_bytes + T::w_bytes + dr * 4,
+                      d_ok ? static_cast<const void*>(d_src + ks * 2) : static_cast<const void*>(p.d), d_ok);
+    };
+
+    float acc[MT][4][4];
+#pragma unroll
+    for (int i = 0; i < MT; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+#pragma unroll
+            for (int c = 0; c < 4; ++c) acc[i][j][c] = 0.0f;
+
+    // Tile row (inside the 128-row W tile) of this warp's n8 tile j.
+    int wt_row[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) wt_row[j] = dual ? (j < 2 ? 16 * wn + 8 * j : 64 + 16 * wn + 8 * (j - 2)) : 32 * wn + 8 * j;
+
+#pragma unroll
+    for (int s = 0; s < mma_stages - 1; ++s) {
+        if (s < ksteps) load_stage(s, s);
+        cp_async_commit();
+    }
+    for (i64 ks = 0; ks < ksteps; ++ks) {
+        cp_async_wait<mma_stages - 2>();
+        __syncthreads();  // stage ks is visible to all; everyone is done with stage ks - 1
+        {
+            const i64 nk = ks + mma_stages - 1;
+            if (nk < ksteps) load_stage(int(nk % mma_stages), nk);
+            cp_async_commit();
+        }
+        const unsigned char* base = mma_smem + int(ks % mma_stages) * T::stage_bytes;
+        const unsigned char* sa = base;
+        const unsigned char* sw = base + T::a_bytes;
+        const std::uint16_t* sd = reinterpret_cast<const std::uint16_t*>(base + T::a_bytes + T::w_bytes);
+#pragma unroll
+        for (int blk = 0; blk < 2; ++blk) {
+            // B fragments of this block for both of its k16 halves: thread (g, tq) needs elements
+            // 2tq, 2tq+1 (b0) and 2tq+8, 2tq+9 (b1) of the k16 step: bytes 2tq, 2tq+1, 2tq+8, 2tq+9
+            // of the block, low nibbles for the first half, high nibbles for the second.
+            unsigned bf[4][2][2];  // [n8 tile][k16 half][b0/b1]
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                const int r = wt_row[j] + g;
+                const unsigned char* q = sw + r * 32 + ((blk ^ ((r >> 2) & 1)) * 16);
+                const unsigned lo = *reinterpret_cast<const std::uint16_t*>(q + 2 * tq);
+                const unsigned hi = *reinterpret_cast<const std::uint16_t*>(q + 2 * tq + 8);
+                const float dv = fp16_bits_to_float(sd[r * 2 + blk]);
+                bf[j][0][0] = deq_pair(lo, 0, 8, dv);
+                bf[j][0][1] = deq_pair(hi, 0, 8, dv);
+                bf[j][1][0] = deq_pair(lo, 4, 12, dv);
+                bf[j][1][1] = deq_pair(hi, 4, 12, dv);
+            }
+#pragma unroll
+            for (int half = 0; half < 2; ++half) {
+                const int kk = blk * 2 + half;  // k16 step inside the 64-wide stage
+#pragma unroll
+                for (int i = 0; i < MT; ++i) {
+                    const int ar = wm * (16 * MT) + i * 16 + (lane & 15);
+                    const int ch = kk * 2 + (lane >> 4);
+                    unsigned af[4];
+                    ldmatrix_x4(af, sa + ar * 128 + ((ch ^ (ar & 7)) * 16));
+#pragma unroll
+                    for (int j = 0; j < 4; ++j) mma_bf16(acc[i][j], af, bf[j][half][0], bf[j][half][1]);
+                }
+            }
+        }
+    }
+    cp_async_wait<0>();
+
+    // Epilogue. acc[i][j]: c0, c1 at (row g, cols 2tq, 2tq+1), c2, c3 at (row g + 8, same cols).
+#pragma unroll
+    for (int i = 0; i < MT; ++i)
+#pragma unroll
+        for (int hrow = 0; hrow < 2; ++hrow) {
+            const i64 r = row_begin + wm * (16 * MT) + i * 16 + g + 8 * hrow;
+            if (r >= row_end) continue;
+            if (p.epilogue == gate_up_act) {
+                __nv_bfloat16* hr = p.h + r * p.ldh;
+#pragma unroll
+                for (int j = 0; j < 2; ++j)
+#pragma unroll
+                    for (int c = 0; c < 2; ++c) {
+                        const i64 col = n0 + 16 * wn + 8 * j + 2 * tq + c;
+                        if (col < p.n)
+                            hr[col] = __float2bfloat16_rn(ffn_act(p.act, acc[i][j][2 * hrow + c]) * acc[i][j + 2][2 * hrow + c]);
+                    }
+            } else {
+                float* yr;
+                if (p.epilogue == store_pair) {
+                    const i64 pair = p.sorted_pair[r];
+                    yr = p.y + (pair / p.top_k) * p.ldy_token + (pair % p.top_k) * p.ldy_slot;
+                } else {
+                    yr = p.y + r * p.ldy_token;
+                }
+#pragma unroll
+                for (int j = 0; j < 4; ++j)
+#pragma unroll
+                    for (int c = 0; c < 2; ++c) {
+                        const i64 col = n0 + 32 * wn + 8 * j + 2 * tq + c;
+                        if (col < p.n) yr[col] = acc[i][j][2 * hrow + c];
+                    }
+            }
+        }
+}
+
+// ---- conversions ------------------------------------------------------------------------------------------
+
+/// out[r][c] = bf16(x(r)[c]) for r < rows, c < k (K % 8 == 0); x(r) = x + (r / per)·ld0 + (r % per)·ld1.
+template <class = void>  // a template: one definition across translation units
+__global__ void rows_to_bf16_kernel(const float* x, i64 ld0, i64 ld1, int per, i64 rows, i64 k, __nv_bfloat16* out) {
+    const i64 chunks = k / 8;
+    for (i64 idx = blockIdx.x * i64(blockDim.x) + threadIdx.x; idx < rows * chunks; idx += i64(gridDim.x) * blockDim.x) {
+        const i64 r = idx / chunks, c = (idx % chunks) * 8;
+        const float* src = x + (r / per) * ld0 + (r % per) * ld1 + c;
+        __align__(16) __nv_bfloat162 v[4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) v[i] = __floats2bfloat162_rn(src[2 * i], src[2 * i + 1]);
+        *reinterpret_cast<uint4*>(out + r * k + c) = *reinterpret_cast<const uint4*>(v);
+    }
+}
+
+/// out[n][k] = bf16(d·(q - 8)) for the N rows of one expert (row stride K).
+template <class = void>  // a template: one definition across translation units
+__global__ void dequant_q4_0_bf16_kernel(const std::uint8_t* qs, const std::uint16_t* d, i64 n, i64 k, i64 row_blocks,
+                                         __nv_bfloat16* out) {
+    const i64 nb = k / 32;
+    for (i64 idx = blockIdx.x * i64(blockDim.x) + threadIdx.x; idx < n * nb; idx += i64(gridDim.x) * blockDim.x) {
+        const i64 r = idx / nb, b = idx % nb;
+        const uint4 q = *reinterpret_cast<const uint4*>(qs + (r * row_blocks + b) * 16);
+        const float dv = fp16_bits_to_float(d[r * row_blocks + b]);
+        const unsigned w[4] = {q.x, q.y, q.z, q.w};
+        __align__(16) unsigned lo[8], hi[8];  // elements 0..15, 16..31 as bf16 pairs
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            lo[2 * i] = deq_pair(w[i], 0, 8, dv);        // bytes 4i, 4i+1 low nibbles: elements 4i, 4i+1
+            lo[2 * i + 1] = deq_pair(w[i], 16, 24, dv);  // elements 4i+2, 4i+3
+            hi[2 * i] = deq_pair(w[i], 4, 12, dv);
+            hi[2 * i + 1] = deq_pair(w[i], 20, 28, dv);
+        }
+        uint4* o = reinterpret_cast<uint4*>(out + r * k + b * 32);
+        o[0] = make_uint4(lo[0], lo[1], lo[2], lo[3]);
+        o[1] = make_uint4(lo[4], lo[5], lo[6], lo[7]);
+        o[2] = make_uint4(hi[0], hi[1], hi[2], hi[3]);
+        o[3] = make_uint4(hi[4], hi[5], hi[6], hi[7]);
+    }
+}
+
+// ---- MoE ----------------------------------------------------------------------------------------------------
+
+constexpr int moe_sort_threads = 1024;
+
+/// Dynamic shared memory of moe_sort_kernel for E experts (E + 1 buckets; the last holds bad ids).
+inline std::size_t moe_sort_smem_bytes(i64 experts) { return std::size_t(34) * std::size_t(experts + 1) * sizeof(int); }
+
+/// One CTA of 1024 threads. Stable counting sort of the R = m·top_k pairs p = t·top_k + s by expert
+/// (pairs of one expert keep ascending p), without atomics on the order: per round of 1024 pairs, the
+/// rank inside a warp comes from __match_any_sync, the warps' counts are scanned per expert in warp
+/// order. Pairs whose id is outside [0, E) go to bucket E (never computed) and set *error_flag.
+/// Outputs: sorted_pair[row] = p, row_of[p] = row, tiles (expert, row_begin, row_end) of at most bm rows
+/// for the experts in ascending order, *tile_count. rank is scratch (R ints). When nan_y is not null
+/// (moe_gemm), the output rows nan_y + t·ldy_token + s·ldy_slot (nan_n floats) of bad pairs become NaN.
+template <class = void>
+__global__ void __launch_bounds__(moe_sort_threads)
+    moe_sort_kernel(const std::int32_t* ids, i64 ld_ids, i64 m, int top_k, int experts, int bm, int* rank,
+                    std::int32_t* sorted_pair, std::int32_t* row_of, int4* tiles, int* tile_count, int* error_flag,
+                    float* nan_y, i64 nan_n, i64 ldy_token, i64 ldy_slot) {
+    extern __shared__ int sort_smem[];
+    const int e1 = experts + 1;
+    int* wc = sort_smem;          // (32 warps, E + 1)
+    int* total = wc + 32 * e1;    // (E + 1) pairs per bucket so far
+    int* off = total + e1;        // (E + 1) first sorted row of each bucket
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const i64 rows = m * top_k;
+    auto bucket_of = [&](i64 pair) {
+        const std::int32_t e = ids[(pair / top_k) * ld_ids + pair % top_k];
+        return (e < 0 || e >= experts) ? experts : int(e);
+    };
+    for (int b = tid; b < e1; b += blockDim.x) total[b] = 0;
+    for (i64 r0 = 0; r0 < rows; r0 += moe_sort_threads) {
+        for (int i = tid; i < 32 * e1; i += blockDim.x) wc[i] = 0;
+        __syncthreads();
+        const i64 pair = r0 + tid;
+        const bool valid = pair < rows;
+        const int e = valid ? bucket_of(pair) : -1;
+        if (valid && e == experts) atomicOr(error_flag, 1);
+        const unsigned same = __match_any_sync(0xffffffffu, e);
+        const int in_warp = __popc(same & ((1u << lane) - 1u));
+        if (valid && in_warp == 0) wc[warp * e1 + e] = __popc(same);
+        __syncthreads();
+        for (int b = tid; b < e1; b += blockDim.x) {  // exclusive scan over the warps, per bucket
+            int run = total[b];
+            for (int w = 0; w < 32; ++w) {
+                const int c = wc[w * e1 + b];
+                wc[w * e1 + b] = run;
+                run += c;
+            }
+            total[b] = run;
+        }
+        __syncthreads();
+        if (valid) rank[pair] = wc[warp * e1 + e] + in_warp;
+        __syncthreads();
+    }
+    if (tid == 0) {
+        int run = 0, nt = 0;
+        for (int b = 0; b < e1; ++b) {
+            off[b] = run;
+            run += total[b];
+        }
+        for (int e = 0; e < experts; ++e)
+            for (int r = 0; r < total[e]; r += bm) tiles[nt++] = make_int4(e, off[e] + r, off[e] + min(r + bm, total[e]), 0);
+        *tile_count = nt;
+    }
+    __syncthreads();
+    for (i64 pair = tid; pair < rows; pair += blockDim.x) {
+        const int row = off[bucket_of(pair)] + rank[pair];
+        sorted_pair[row] = std::int32_t(pair);
+        row_of[pair] = row;
+    }
+    if (!nan_y || total[experts] == 0) return;
+    __syncthreads();  // sorted_pair of the bad bucket is written
+    for (i64 i = tid; i < i64(total[experts]) * nan_n; i += blockDim.x) {
+        const i64 pair = sorted_pair[off[experts] + i / nan_n];
+        nan_y[(pair / top_k) * ldy_token + (pair % top_k) * ldy_slot + i % nan_n] = __int_as_float(0x7fc00000);
+    }
+}
+
+/// moe_ffn (GEMV path): h[p][c] = bf16(act(g[p][c])·u[p][c]) stored as fp32 (the down GEMV's input).
+template <class = void>  // a template: one definition across translation units
+__global__ void moe_ffn_act_kernel(const float* gsrc, const float* usrc, float* h, i64 count, int act) {
+    for (i64 i = blockIdx.x * i64(blockDim.x) + threadIdx.x; i < count; i += i64(gridDim.x) * blockDim.x)
+        h[i] = __bfloat162float(__float2bfloat16_rn(ffn_act(act, gsrc[i]) * usrc[i]));
+}
+
+/// moe_ffn: y[t][c] = Σ_s w[t][s]·o[row(t, s)][c] in slot order, each product and sum rounded to fp32
+/// (no FMA), NaN where an id is out of range. row(t, s) = row_of[t·top_k + s], or t·top_k + s when null.
+template <class = void>  // a template: one definition across translation units
+__global__ void moe_ffn_reduce_kernel(const float* o, i64 ldo, const std::int32_t* row_of, const std::int32_t* ids,
+                                      i64 ld_ids, int top_k, int experts, const float* weights, i64 ld_weights, i64 m,
+                                      i64 k, float* y, i64 ldy) {
+    for (i64 idx = blockIdx.x * i64(blockDim.x) + threadIdx.x; idx < m * k; idx += i64(gridDim.x) * blockDim.x) {
+        const i64 t = idx / k, c = idx % k;
+        float sum = 0.0f;
+        for (int s = 0; s < top_k; ++s) {
+            const std::int32_t e = ids[t * ld_ids + s];
+            const i64 pair = t * top_k + s;
+            const float v = (e >= 0 && e < experts) ? o[i64(row_of ? row_of[pair] : pair) * ldo + c] : __int_as_float(0x7fc00000);
+            const float term = __fmul_rn(weights ? weights[t * ld_weights + s] : 1.0f, v);
+            sum = s == 0 ? term : __fadd_rn(sum, term);
+        }
+        y[t * ldy + c] = sum;
+    }
+}
+
+}  // namespace detail
+}  // namespace cuda
+AMXMM_NAMESPACE_END

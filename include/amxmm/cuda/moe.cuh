@@ -1,0 +1,369 @@
+// Mixture-of-experts on the GPU: moe_gemm (ggml's MUL_MAT_ID) and moe_ffn (the fused expert FFN),
+// with the CPU drivers' semantics (gemm/moe.hpp: moe_routing, moe_input_rows, ffn_activation).
+//
+//   moe_gemm: y(t, s)[n] = x(t, s) · W_e[n],  e = ids[t][s]
+//   moe_ffn : y[t] = Σ_s w[t][s] · down_e( act(gate_e(x[t])) ⊙ up_e(x[t]) ),  e = ids[t][s]
+//
+// Device data: routing.ids, weights, x and y are device memory (the ids are never read on the host).
+//
+// How it runs.
+//   mma path (any m): a one-CTA grouping kernel sorts the M·top_k (token, slot) pairs by expert with a
+//     stable counting sort (pairs of one expert in ascending (token, slot) order; ranks from warp
+//     match + per-warp counts scanned in warp order, no order-changing atomics) and cuts each active
+//     expert's rows into tiles of 32/64/128 rows. One grouped tensor-core launch covers the tiles × the
+//     N tiles; its grid is sized on the host for the worst case (M·top_k / tile + min(E, M·top_k)
+//     tiles), so the host never waits for the grouping; CTAs past the real tile count exit at once.
+//     Rows are gathered by pair index; experts without tokens cost nothing.
+//     moe_ffn: gate and up run in one kernel (64 columns of each per CTA) whose epilogue writes
+//     h = bf16(act(gate)·up); down runs grouped on h; a last kernel sums the slots per token.
+//   gemv path (small m): one CTA set per (token, slot) pair reads its expert's rows once with the gemv
+//     kernel (moe_ffn: gate, up, act, down, sum as separate deterministic steps).
+//
+// Numerics: per (token, slot) row as gemm_q4_0's path (mma: bf16 operands, fp32 accumulation; gemv:
+// fp32). moe_ffn: h = act(g)·u in fp32 (expf / tanhf), rounded to bf16 (both paths, as the CPU `fast`
+// mode); down in fp32; y[t] = (((w0·o0) + w1·o1) + ...) in slot order, each product and sum rounded to
+// fp32 (no FMA). Deterministic: no atomics in any sum, fixed orders throughout.
+//
+// Bad expert ids. The ids live on the device, so they are checked there: a pair whose id is outside
+// [0, E) is never used to address memory; its outputs (moe_gemm: its y(t, s) row; moe_ffn: its token's
+// y row) are written as NaN and the context's error flag is raised; context::check_routing(stream)
+// reports it as amxmm::error(errc::out_of_range). Routing weights are not checked (device memory).
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+
+#include "gemm.cuh"
+
+AMXMM_NAMESPACE_BEGIN
+namespace cuda {
+
+/// moe_ffn options: gemm_options plus the activation.
+struct moe_ffn_options : gemm_options {
+    ffn_activation activation = ffn_activation::silu;
+};
+
+/// (token, slot) pairs up to which `automatic` MoE calls use the gemv path (each pair reads its
+/// expert's rows; above this, grouping lets tokens share an expert's weight reads).
+inline constexpr std::int64_t moe_gemv_auto_max_pairs = 32;
+
+/// Decides the path of a MoE call with m tokens, top_k slots, E experts and K (the GEMV needs K·4 bytes
+/// of shared memory). One path for the call, from the shapes only.
+inline gemm_plan plan_moe_q4_0(std::int64_t m, std::int64_t top_k, std::int64_t experts, std::int64_t k,
+                               const gemm_options& opt = {}) {
+    constexpr const char* fn = "cuda::moe";
+    detail::require_mode(opt, fn);
+    const std::int64_t pairs = std::max<std::int64_t>(m, 0) * std::max<std::int64_t>(top_k, 0);
+    const bool gemv_fits = detail::gemv_smem_bytes(1, k) <= gemv_max_smem_bytes;
+    gemm_plan plan;
+    detail::require(opt.path != gemm_path::dequant_cublas, errc::unsupported, fn,
+                    "options.path = dequant_cublas is dense-only (MoE runs gemv or mma)");
+    if (opt.path == gemm_path::gemv) {
+        detail::require(gemv_fits, errc::unsupported, fn, "options.path = gemv needs K·4 <= ", gemv_max_smem_bytes,
+                        " bytes (K = ", k, ")");
+        plan.path = gemm_path::gemv;
+        plan.reason = "gemv per (token, slot): forced by options.path";
+    } else if (opt.path == gemm_path::mma) {
+        plan.path = gemm_path::mma;
+        plan.reason = "grouped mma: forced by options.path";
+    } else if (gemv_fits && pairs <= moe_gemv_auto_max_pairs) {
+        plan.path = gemm_path::gemv;
+        plan.reason = "gemv per (token, slot) (auto: m·top_k <= " + std::to_string(moe_gemv_auto_max_pairs) + ")";
+    } else {
+        plan.path = gemm_path::mma;
+        plan.reason = "grouped mma (auto: m·top_k > " + std::to_string(moe_gemv_auto_max_pairs) + ")";
+    }
+    if (plan.path == gemm_path::mma) {
+        const std::int64_t active = std::max<std::int64_t>(1, std::min(std::max<std::int64_t>(experts, 1), pairs));
+        plan.tile_rows = detail::mma_tile_rows_for((pairs + active - 1) / active);
+        plan.reason += "; " + std::to_string(plan.tile_rows) + "-row tiles (average rows per active expert under uniform routing)";
+    } else {
+        plan.tile_rows = 1;
+    }
+    return plan;
+}
+
+namespace detail {
+
+/// Grouping buffers of the mma path.
+struct moe_grouping {
+    int* rank = nullptr;
+    std::int32_t* sorted_pair = nullptr;
+    std::int32_t* row_of = nullptr;
+    int4* tiles = nullptr;
+    int* tile_count = nullptr;
+    std::int64_t max_tiles = 0;
+};
+
+inline std::int64_t moe_max_tiles(std::int64_t pairs, std::int64_t experts, int tile_rows) {
+    return pairs / tile_rows + std::min(experts, pairs) + 1;
+}
+
+inline moe_grouping carve_grouping(ws_carver& c, std::int64_t pairs, std::int64_t experts, int tile_rows) {
+    moe_grouping g;
+    g.rank = c.take<int>(std::size_t(pairs));
+    g.sorted_pair = c.take<std::int32_t>(std::size_t(pairs));
+    g.row_of = c.take<std::int32_t>(std::size_t(pairs));
+    g.max_tiles = moe_max_tiles(pairs, experts, tile_rows);
+    g.tiles = c.take<int4>(std::size_t(g.max_tiles));
+    g.tile_count = c.take<int>(1);
+    return g;
+}
+
+inline void launch_sort(const moe_routing& r, std::int64_t experts, int tile_rows, const moe_grouping& g, int* flag,
+                        float* nan_y, std::int64_t nan_n, std::int64_t ldy_token, std::int64_t ldy_slot,
+                        cudaStream_t stream, const char* fn) {
+    moe_sort_kernel<><<<1, moe_sort_threads, moe_sort_smem_bytes(experts), stream>>>(
+        r.ids, r.ld_ids, r.m, int(r.top_k), int(experts), tile_rows, g.rank, g.sorted_pair, g.row_of, g.tiles,
+        g.tile_count, flag, nan_y, nan_n, ldy_token, ldy_slot);
+    check_launch(fn, "moe_sort_kernel");
+}
+
+inline void validate_moe_routing(const char* fn, const moe_routing& r, std::int64_t experts) {
+    require(r.m >= 0, errc::invalid_argument, fn, "routing.m = ", r.m, " is negative");
+    require(r.top_k >= 1 && r.top_k <= experts, errc::invalid_argument, fn, "routing.top_k = ", r.top_k,
+            " must be in [1, E = ", experts, "]");
+    require(r.m <= (std::int64_t(1) << 30) / r.top_k, errc::invalid_argument, fn, "routing.m x top_k = ", r.m, " x ",
+            r.top_k, " exceeds 2^30 pairs");
+    if (r.m == 0) return;
+    require(r.ids != nullptr, errc::invalid_argument, fn, "routing.ids is null");
+    require(r.ld_ids >= r.top_k, errc::invalid_argument, fn, "routing.ld_ids = ", r.ld_ids, " is less than top_k = ",
+            r.top_k);
+}
+
+inline void require_sortable(const char* fn, std::int64_t experts) {
+    require(experts <= context::moe_max_experts, errc::unsupported, fn, "E = ", experts,
+            " experts: the GPU grouping supports up to ", context::moe_max_experts);
+}
+
+/// Workspace of moe_gemm for a plan.
+inline std::size_t moe_gemm_ws(const gemm_plan& plan, std::int64_t m, std::int64_t top_k, std::int64_t experts,
+                               std::int64_t k, moe_input_rows rows) {
+    if (plan.path != gemm_path::mma) return 0;
+    const std::int64_t pairs = m * top_k, xrows = rows == moe_input_rows::per_token ? m : pairs;
+    ws_carver c{nullptr};
+    c.take<__nv_bfloat16>(std::size_t(xrows * k));
+    carve_grouping(c, pairs, experts, plan.tile_rows);
+    return c.offset;
+}
+
+/// Workspace of moe_ffn for a plan (F = expert hidden size).
+inline std::size_t moe_ffn_ws(const gemm_plan& plan, std::int64_t m, std::int64_t top_k, std::int64_t experts,
+                              std::int64_t k, std::int64_t f) {
+    const std::int64_t pairs = m * top_k;
+    ws_carver c{nullptr};
+    if (plan.path == gemm_path::mma) {
+        c.take<__nv_bfloat16>(std::size_t(m * k));      // x, bf16
+        carve_grouping(c, pairs, experts, plan.tile_rows);
+        c.take<__nv_bfloat16>(std::size_t(pairs * f));  // h, sorted rows
+    } else {
+        c.take<float>(std::size_t(pairs * f) * 3);      // g, u, h (pair order)
+    }
+    c.take<float>(std::size_t(pairs * k));              // down outputs per pair
+    return c.offset;
+}
+
+}  // namespace detail
+
+/// Device workspace bytes a moe_gemm call needs.
+inline std::size_t moe_gemm_workspace_bytes(std::int64_t m, std::int64_t top_k, const q4_0_device_layout& w,
+                                            moe_input_rows rows = moe_input_rows::per_token, const gemm_options& opt = {}) {
+    return detail::moe_gemm_ws(plan_moe_q4_0(m, top_k, w.experts, w.k, opt), m, top_k, w.experts, w.k, rows);
+}
+
+/// Device workspace bytes a moe_ffn call needs (gate: E × F × K).
+inline std::size_t moe_ffn_workspace_bytes(std::int64_t m, std::int64_t top_k, const q4_0_device_layout& gate,
+                                           const gemm_options& opt = {}) {
+    return detail::moe_ffn_ws(plan_moe_q4_0(m, top_k, gate.experts, std::max(gate.k, gate.n), opt), m, top_k,
+                              gate.experts, gate.k, gate.n);
+}
+
+/// MUL_MAT_ID on `stream`: for every token t < m and slot s < top_k, with e = routing.ids[t][s],
+///     y(t, s)[n] = dot(x(t, s), W_e[n]),  n < N
+/// w : E experts of N × K (q4_0_weight::upload_experts / a 3-D GGUF tensor)
+/// x : device rows of K floats: per_token: x + t·ldx_token; per_slot: x + t·ldx_token + s·ldx_slot
+/// y : device rows of N floats at y + t·ldy_token + s·ldy_slot; rows must not overlap each other or x
+/// routing.ids: device int32. Returns the plan. Throws amxmm::error on bad arguments before enqueuing
+/// anything; expert ids are checked on the device (see the file comment).
+inline gemm_plan moe_gemm(context& ctx, const q4_0_device_view& w, const moe_routing& routing, const float* x,
+                          moe_input_rows rows, std::int64_t ldx_token, std::int64_t ldx_slot, float* y,
+                          std::int64_t ldy_token, std::int64_t ldy_slot, const gemm_options& opt, cudaStream_t stream) {
+    constexpr const char* fn = "cuda::moe_gemm";
+    detail::validate_view(w, fn, "w");
+    detail::validate_moe_routing(fn, routing, w.layout.experts);
+    detail::require(rows == moe_input_rows::per_token || rows == moe_input_rows::per_slot, errc::invalid_argument, fn,
+                    "rows = ", int(rows), " is not a moe_input_rows value");
+    const std::int64_t m = routing.m, top_k = routing.top_k, n = w.layout.n, k = w.layout.k, e = w.layout.experts;
+    gemm_plan plan = plan_moe_q4_0(m, top_k, e, k, opt);
+    plan.workspace_bytes = detail::moe_gemm_ws(plan, m, top_k, e, k, rows);
+    if (m == 0) return plan;
+    detail::require(x != nullptr, errc::invalid_argument, fn, "x is null");
+    detail::require(y != nullptr, errc::invalid_argument, fn, "y is null");
+    const bool shared = rows == moe_input_rows::per_token;
+    const std::int64_t xs = shared ? 0 : ldx_slot;
+    detail::require(amxmm::detail::moe_rows_disjoint(m, shared ? 1 : top_k, ldx_token, xs, k), errc::invalid_argument,
+                    fn, "x strides ldx_token = ", ldx_token, ", ldx_slot = ", ldx_slot, " make rows of K = ", k,
+                    " overlap (need ldx_token >= K, and per_slot rows disjoint)");
+    detail::require(amxmm::detail::moe_rows_disjoint(m, top_k, ldy_token, ldy_slot, n), errc::invalid_argument, fn,
+                    "y strides ldy_token = ", ldy_token, ", ldy_slot = ", ldy_slot, " make output rows of N = ", n,
+                    " overlap");
+    const auto ys = amxmm::detail::span_of(y, m, top_k, ldy_token, ldy_slot, n);
+    detail::require(!ys.overlaps(amxmm::detail::span_of(x, m, top_k, ldx_token, xs, k)), errc::invalid_argument, fn,
+                    "y overlaps x");
+    detail::require(!ys.overlaps(amxmm::detail::span_of(routing.ids, m, 1, routing.ld_ids, 0, top_k)),
+                    errc::invalid_argument, fn, "y overlaps routing.ids");
+    if (plan.path == gemm_path::mma) detail::require_sortable(fn, e);
+    std::byte* ws = detail::call_workspace(ctx, opt, plan.workspace_bytes, fn);
+
+    if (plan.path == gemm_path::gemv) {
+        detail::gemv_params p = detail::dense_gemv_params(w, x, ldx_token, y, ldy_token);
+        p.ldx_slot = xs;
+        p.experts = e;
+        p.ids = routing.ids;
+        p.ld_ids = routing.ld_ids;
+        p.top_k = int(top_k);
+        p.ldy_slot = ldy_slot;
+        p.error_flag = ctx.error_flag();
+        const dim3 grid(unsigned((n + detail::gemv_rows_per_cta - 1) / detail::gemv_rows_per_cta), unsigned(m * top_k));
+        detail::require(grid.y <= 65535u, errc::unsupported, fn, "m·top_k = ", m * top_k, " pairs exceed the gemv grid");
+        detail::launch_gemv(1, grid, p, stream, fn);
+        return plan;
+    }
+    detail::ws_carver carve{ws};
+    const std::int64_t pairs = m * top_k;
+    auto* xb = carve.take<__nv_bfloat16>(std::size_t((shared ? m : pairs) * k));
+    const detail::moe_grouping g = detail::carve_grouping(carve, pairs, e, plan.tile_rows);
+    if (shared)
+        detail::convert_rows_bf16(x, ldx_token, 0, 1, m, k, xb, stream, fn);
+    else
+        detail::convert_rows_bf16(x, ldx_token, ldx_slot, int(top_k), pairs, k, xb, stream, fn);
+    detail::launch_sort(routing, e, plan.tile_rows, g, ctx.error_flag(), y, n, ldy_token, ldy_slot, stream, fn);
+    detail::mma_params p = detail::dense_mma_params(w, 0, xb, y, ldy_token);
+    p.a_rows = shared ? detail::a_pair_token : detail::a_pair;
+    p.tiles = g.tiles;
+    p.tile_count = g.tile_count;
+    p.sorted_pair = g.sorted_pair;
+    p.top_k = int(top_k);
+    p.epilogue = detail::store_pair;
+    p.ldy_slot = ldy_slot;
+    const dim3 grid(unsigned((n + detail::mma_bn - 1) / detail::mma_bn), unsigned(g.max_tiles));
+    detail::launch_mma(plan.tile_rows, grid, p, stream, fn);
+    return plan;
+}
+
+/// The expert FFN of a MoE layer, fused, on `stream`: for every token t < m,
+///     y[t] = Σ_{s < top_k} w[t][s] · down_e( act(gate_e(x[t])) ⊙ up_e(x[t]) ),   e = ids[t][s]
+/// gate, up : E experts of F × K       down : E experts of K × F       (F % 32 == 0)
+/// x        : device, m rows of K floats (ldx >= K);   y : device, m rows of K floats (ldy >= K), not overlapping x
+/// weights  : device routing weights[t·ld_weights + s] (null: all 1)
+/// Numerics and bad ids: see the file comment. Returns the plan; throws amxmm::error on bad arguments
+/// before enqueuing anything.
+inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_device_view& up,
+                         const q4_0_device_view& down, const moe_routing& routing, const float* weights,
+                         std::int64_t ld_weights, const float* x, std::int64_t ldx, float* y, std::int64_t ldy,
+                         const moe_ffn_options& opt, cudaStream_t stream) {
+    constexpr const char* fn = "cuda::moe_ffn";
+    detail::validate_view(gate, fn, "gate");
+    detail::validate_view(up, fn, "up");
+    detail::validate_view(down, fn, "down");
+    const std::int64_t e = gate.layout.experts, k = gate.layout.k, f = gate.layout.n;
+    detail::require(up.layout.experts == e && down.layout.experts == e, errc::invalid_argument, fn,
+                    "expert counts differ: gate ", e, ", up ", up.layout.experts, ", down ", down.layout.experts);
+    detail::require(up.layout.n == f && up.layout.k == k, errc::invalid_argument, fn, "up is ", up.layout.n, " x ",
+                    up.layout.k, ", gate is ", f, " x ", k, " (both must be F x K)");
+    detail::require(down.layout.n == k && down.layout.k == f, errc::invalid_argument, fn, "down is ", down.layout.n,
+                    " x ", down.layout.k, ", must be K x F = ", k, " x ", f);
+    detail::require(opt.activation == ffn_activation::silu || opt.activation == ffn_activation::gelu_tanh,
+                    errc::invalid_argument, fn, "options.activation = ", int(opt.activation), " is not an ffn_activation");
+    detail::validate_moe_routing(fn, routing, e);
+    const std::int64_t m = routing.m, top_k = routing.top_k, pairs = m * top_k;
+    gemm_plan plan = plan_moe_q4_0(m, top_k, e, std::max(k, f), opt);
+    plan.workspace_bytes = detail::moe_ffn_ws(plan, m, top_k, e, k, f);
+    if (m == 0) return plan;
+    detail::require(x != nullptr, errc::invalid_argument, fn, "x is null");
+    detail::require(y != nullptr, errc::invalid_argument, fn, "y is null");
+    detail::require(ldx >= k, errc::invalid_argument, fn, "ldx = ", ldx, " is less than K = ", k);
+    detail::require(ldy >= k, errc::invalid_argument, fn, "ldy = ", ldy, " is less than K = ", k);
+    const auto ys = amxmm::detail::span_of(y, m, 1, ldy, 0, k);
+    detail::require(!ys.overlaps(amxmm::detail::span_of(x, m, 1, ldx, 0, k)), errc::invalid_argument, fn, "y overlaps x");
+    detail::require(!ys.overlaps(amxmm::detail::span_of(routing.ids, m, 1, routing.ld_ids, 0, top_k)),
+                    errc::invalid_argument, fn, "y overlaps routing.ids");
+    if (weights) {
+        detail::require(ld_weights >= top_k, errc::invalid_argument, fn, "ld_weights = ", ld_weights,
+                        " is less than top_k = ", top_k);
+        detail::require(!ys.overlaps(amxmm::detail::span_of(weights, m, 1, ld_weights, 0, top_k)),
+                        errc::invalid_argument, fn, "y overlaps weights");
+    }
+    if (plan.path == gemm_path::mma) detail::require_sortable(fn, e);
+    std::byte* ws = detail::call_workspace(ctx, opt, plan.workspace_bytes, fn);
+    detail::ws_carver carve{ws};
+    const int act = opt.activation == ffn_activation::silu ? 0 : 1;
+
+    const float* o = nullptr;
+    const std::int32_t* row_of = nullptr;
+    if (plan.path == gemm_path::gemv) {
+        auto* gv = carve.take<float>(std::size_t(pairs * f) * 3);
+        float* uv = gv + pairs * f;
+        float* hv = uv + pairs * f;
+        auto* ov = carve.take<float>(std::size_t(pairs * k));
+        const auto pair_gemv = [&](const q4_0_device_view& w, const float* in, std::int64_t in_token, std::int64_t in_slot,
+                                   float* out, std::int64_t width) {
+            detail::gemv_params p = detail::dense_gemv_params(w, in, in_token, out, top_k * width);
+            p.ldx_slot = in_slot;
+            p.experts = e;
+            p.ids = routing.ids;
+            p.ld_ids = routing.ld_ids;
+            p.top_k = int(top_k);
+            p.ldy_slot = width;
+            p.error_flag = ctx.error_flag();
+            const dim3 grid(unsigned((w.layout.n + detail::gemv_rows_per_cta - 1) / detail::gemv_rows_per_cta), unsigned(pairs));
+            detail::require(grid.y <= 65535u, errc::unsupported, fn, "m·top_k = ", pairs, " pairs exceed the gemv grid");
+            detail::launch_gemv(1, grid, p, stream, fn);
+        };
+        pair_gemv(gate, x, ldx, 0, gv, f);
+        pair_gemv(up, x, ldx, 0, uv, f);
+        detail::moe_ffn_act_kernel<><<<detail::grid_for(pairs * f, 256), 256, 0, stream>>>(gv, uv, hv, pairs * f, act);
+        detail::check_launch(fn, "moe_ffn_act_kernel");
+        pair_gemv(down, hv, top_k * f, f, ov, k);
+        o = ov;
+    } else {
+        auto* xb = carve.take<__nv_bfloat16>(std::size_t(m * k));
+        const detail::moe_grouping g = detail::carve_grouping(carve, pairs, e, plan.tile_rows);
+        auto* hb = carve.take<__nv_bfloat16>(std::size_t(pairs * f));
+        auto* ov = carve.take<float>(std::size_t(pairs * k));
+        detail::convert_rows_bf16(x, ldx, 0, 1, m, k, xb, stream, fn);
+        detail::launch_sort(routing, e, plan.tile_rows, g, ctx.error_flag(), nullptr, 0, 0, 0, stream, fn);
+        // gate + up -> h (sorted rows × F, bf16)
+        detail::mma_params p = detail::dense_mma_params(gate, 0, xb, nullptr, 0);
+        p.qs2 = up.qs;
+        p.d2 = up.d;
+        p.a_rows = detail::a_pair_token;
+        p.tiles = g.tiles;
+        p.tile_count = g.tile_count;
+        p.sorted_pair = g.sorted_pair;
+        p.top_k = int(top_k);
+        p.epilogue = detail::gate_up_act;
+        p.h = hb;
+        p.ldh = f;
+        p.act = act;
+        detail::launch_mma(plan.tile_rows, dim3(unsigned((f + 63) / 64), unsigned(g.max_tiles)), p, stream, fn);
+        // down: h rows (already in sorted order) -> o (sorted rows × K, fp32)
+        detail::mma_params q = detail::dense_mma_params(down, 0, hb, ov, k);
+        q.tiles = g.tiles;
+        q.tile_count = g.tile_count;
+        q.sorted_pair = g.sorted_pair;
+        q.top_k = int(top_k);
+        detail::launch_mma(plan.tile_rows, dim3(unsigned((k + detail::mma_bn - 1) / detail::mma_bn), unsigned(g.max_tiles)),
+                           q, stream, fn);
+        o = ov;
+        row_of = g.row_of;
+    }
+    detail::moe_ffn_reduce_kernel<><<<detail::grid_for(m * k, 256), 256, 0, stream>>>(
+        o, k, row_of, routing.ids, routing.ld_ids, int(top_k), int(e), weights, ld_weights, m, k, y, ldy);
+    detail::check_launch(fn, "moe_ffn_reduce_kernel");
+    return plan;
+}
+
+}  // namespace cuda
+AMXMM_NAMESPACE_END

@@ -1,0 +1,176 @@
+// Dense GEMM / GEMV on the GPU against the CPU oracles on the same inputs: fp64 (reference_gemm_fp64,
+// bound from bf16 / fp32 rounding), the `fast`-mode operands in fp64 (reference_gemm_fast, fp32 bound),
+// and the CPU fast path itself; every path, m = 1..300 and 2048, N not a multiple of the tiles; bad input.
+#include "cuda_support.cuh"
+#include "error_capture.hpp"
+#include "test_support.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+
+using namespace amxmm;
+using namespace amxmm_cuda_test;
+
+namespace {
+
+struct dense_case {
+    std::int64_t n, k;
+    amxmm_test::random_weight w;
+    dequantized deq;
+    cuda::q4_0_weight gpu;
+    packed_q4_0_vnni cpu;
+};
+
+dense_case make_case(std::int64_t n, std::int64_t k, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    dense_case c{n, k, amxmm_test::make_weight(n, k, rng), {}, {}, {}};
+    c.deq = dequantize(c.w.blocks, n, k);
+    c.gpu = cuda::q4_0_weight::upload(c.w.view());
+    c.cpu = pack_q4_0_vnni(c.w.view());
+    return c;
+}
+
+/// Runs one GPU product (path forced or automatic) and checks it against every oracle.
+void check_dense(cuda::context& ctx, const dense_case& c, std::int64_t m, cuda::gemm_path path, std::int64_t ldx_pad,
+                 std::int64_t ldy_pad, std::uint64_t seed) {
+    const std::int64_t n = c.n, k = c.k, ldx = k + ldx_pad, ldy = n + ldy_pad;
+    std::mt19937_64 rng(seed);
+    const std::vector<float> x = amxmm_test::make_activations(m, ldx, rng);
+    cuda::gemm_options opt;
+    opt.path = path;
+    const cuda::gemm_plan plan = cuda::plan_gemm_q4_0(m, c.gpu.layout(), opt);
+    CAPTURE(m, n, k, ldx, ldy, cuda::to_string(plan.path), plan.reason);
+    ctx.reserve(plan.workspace_bytes);
+    dev_vec<float> xd(x), yd(std::size_t(m * ldy));
+    yd.fill_bytes(0x7f);  // a sentinel in the padding columns
+    const cuda::gemm_plan ran = cuda::gemm_q4_0(ctx, c.gpu.view(), m, xd.data(), ldx, yd.data(), ldy, opt, nullptr);
+    CHECK(ran.path == plan.path);
+    const std::vector<float> y = yd.download();
+
+    // determinism: the same call again gives the same bits
+    dev_vec<float> y2d(std::size_t(m * ldy));
+    y2d.fill_bytes(0x7f);
+    cuda::gemm_q4_0(ctx, c.gpu.view(), m, xd.data(), ldx, y2d.data(), ldy, opt, nullptr);
+    const std::vector<float> y2 = y2d.download();
+    CHECK(std::memcmp(y.data(), y2.data(), y.size() * sizeof(float)) == 0);
+
+    const bool bf16_ops = plan.path != cuda::gemm_path::gemv;
+    std::vector<double> fast(std::size_t(m * n));
+    reference_gemm_fast(m, x.data(), ldx, c.w.view(), fast.data(), n);
+    std::vector<float> cpu(std::size_t(m * n));
+    gemm_options copt;
+    copt.mode = compute_mode::fast;
+    gemm_q4_0(c.cpu.view(), m, x.data(), ldx, cpu.data(), n, copt);
+
+    std::int64_t bad = 0, pad_touched = 0;
+    for (std::int64_t i = 0; i < m; ++i) {
+        for (std::int64_t j = ldy - ldy_pad; j < ldy; ++j) {
+            std::uint32_t bits;
+            std::memcpy(&bits, &y[std::size_t(i * ldy + j)], 4);
+            pad_touched += bits != 0x7f7f7f7fu;
+        }
+        for (std::int64_t j = 0; j < n; ++j) {
+            double exact = 0, abs_sum = 0, abs_sum_bf = 0;
+            const double* wr = c.deq.row(j);
+            const double* wb = c.deq.row_bf(j);
+            for (std::int64_t kk = 0; kk < k; ++kk) {
+                const double xv = x[std::size_t(i * ldx + kk)];
+                exact += xv * wr[kk];
+                abs_sum += std::fabs(xv * wr[kk]);
+                abs_sum_bf += std::fabs(bf16_round(xv) * wb[kk]);
+            }
+            const double got = y[std::size_t(i * ldy + j)];
+            const double fp32_bound = tolerance(false, k, abs_sum_bf);
+            bool ok = std::isfinite(got) && std::fabs(got - exact) <= tolerance(bf16_ops, k, abs_sum);
+            if (bf16_ops) {
+                ok = ok && std::fabs(got - fast[std::size_t(i * n + j)]) <= fp32_bound;
+                ok = ok && std::fabs(got - double(cpu[std::size_t(i * n + j)])) <= 2 * fp32_bound;
+            }
+            if (!ok && bad++ < 5) {
+                UNSCOPED_INFO("y[" << i << "][" << j << "] = " << got << ", fp64 " << exact << ", fast-operand fp64 "
+                                   << fast[std::size_t(i * n + j)] << ", CPU fast " << cpu[std::size_t(i * n + j)]
+                                   << ", bound " << tolerance(bf16_ops, k, abs_sum));
+            }
+        }
+    }
+    CHECK(bad == 0);
+    CHECK(pad_touched == 0);
+}
+
+}  // namespace
+
+TEST_CASE("cuda gemm: every path against the CPU oracles, m = 1..300", "[cuda][gemm]") {
+    AMXMM_REQUIRE_GPU();
+    cuda::context ctx;
+    // N not a multiple of the tiles (16 for gemv, 128 for mma); K with an odd block count (96, 160).
+    for (auto [n, k] : {std::pair<std::int64_t, std::int64_t>{40, 96}, {200, 160}, {130, 64}, {264, 512}}) {
+        const dense_case c = make_case(n, k, std::uint64_t(n * 7 + k));
+        for (std::int64_t m : {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 31, 33, 64, 65, 100, 129, 300}) {
+            if (m <= cuda::gemv_max_rows) check_dense(ctx, c, m, cuda::gemm_path::gemv, 0, 0, std::uint64_t(m));
+            check_dense(ctx, c, m, cuda::gemm_path::mma, m % 3, m % 2, std::uint64_t(m + 1));
+            if (m % 4 == 1 || m == 300) check_dense(ctx, c, m, cuda::gemm_path::dequant_cublas, 0, 3, std::uint64_t(m + 2));
+            check_dense(ctx, c, m, cuda::gemm_path::automatic, 5, 0, std::uint64_t(m + 3));
+        }
+    }
+}
+
+TEST_CASE("cuda gemm: m = 2048 and a large tile-filling shape", "[cuda][gemm]") {
+    AMXMM_REQUIRE_GPU();
+    cuda::context ctx;
+    const dense_case c = make_case(136, 256, 5);
+    check_dense(ctx, c, 2048, cuda::gemm_path::mma, 0, 0, 11);
+    check_dense(ctx, c, 2048, cuda::gemm_path::dequant_cublas, 0, 0, 12);
+    check_dense(ctx, c, 2048, cuda::gemm_path::automatic, 8, 8, 13);
+    const dense_case big = make_case(1024, 2048, 6);
+    check_dense(ctx, big, 1, cuda::gemm_path::gemv, 0, 0, 14);
+    check_dense(ctx, big, 4, cuda::gemm_path::gemv, 0, 0, 15);
+    check_dense(ctx, big, 200, cuda::gemm_path::mma, 0, 0, 16);
+}
+
+TEST_CASE("cuda gemm: bad arguments are refused before any work", "[cuda][gemm][errors]") {
+    AMXMM_REQUIRE_GPU();
+    using amxmm_test::catch_error;
+    cuda::context ctx;
+    const dense_case c = make_case(64, 64, 3);
+    dev_vec<float> x(64 * 64), y(64 * 64);
+    const auto w = c.gpu.view();
+    const auto call = [&](std::int64_t m, const float* xp, std::int64_t ldx, float* yp, std::int64_t ldy,
+                          cuda::gemm_options o = {}) { return cuda::gemm_q4_0(ctx, w, m, xp, ldx, yp, ldy, o, nullptr); };
+    auto e = catch_error([&] { call(4, nullptr, 64, y.data(), 64); });
+    CHECK((e.thrown && e.code == errc::invalid_argument));
+    CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("x is null"));
+    e = catch_error([&] { call(4, x.data(), 32, y.data(), 64); });
+    CHECK((e.thrown && e.code == errc::invalid_argument));
+    CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("ldx = 32"));
+    e = catch_error([&] { call(4, x.data(), 64, y.data(), 63); });
+    CHECK((e.thrown && e.code == errc::invalid_argument));
+    e = catch_error([&] { call(4, x.data(), 64, x.data() + 64, 64); });
+    CHECK((e.thrown && e.code == errc::invalid_argument));
+    CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("overlaps"));
+    cuda::gemm_options o;
+    o.mode = compute_mode::exact;
+    e = catch_error([&] { call(4, x.data(), 64, y.data(), 64, o); });
+    CHECK((e.thrown && e.code == errc::unsupported));
+    o = {};
+    o.path = cuda::gemm_path::mma;  // needs a workspace; the context has none reserved
+    e = catch_error([&] { call(40, x.data(), 64, y.data(), 64, o); });
+    CHECK((e.thrown && e.code == errc::buffer_too_small));
+    CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("reserve"));
+    dev_vec<float> small_ws(64);
+    o.workspace = small_ws.data();
+    o.workspace_bytes = small_ws.size() * sizeof(float);
+    e = catch_error([&] { call(40, x.data(), 64, y.data(), 64, o); });
+    CHECK((e.thrown && e.code == errc::buffer_too_small));
+    // experts view in the dense call
+    std::mt19937_64 rng(1);
+    const auto ew = amxmm_test::make_weight(2 * 32, 64, rng);
+    const auto gw = cuda::q4_0_weight::upload_experts(ew.view(), 2);
+    e = catch_error([&] { cuda::gemm_q4_0(ctx, gw.view(), 1, x.data(), 64, y.data(), 64, {}, nullptr); });
+    CHECK((e.thrown && e.code == errc::invalid_argument));
+    CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("experts"));
+    // m = 0 does nothing and needs no pointers
+    CHECK_NOTHROW(call(0, nullptr, 64, nullptr, 64));
+    device_sync();
+}

@@ -1,0 +1,331 @@
+// MoE on the GPU against the CPU: moe_gemm per (token, slot) row against fp64 of the expert's weights
+// and against the CPU fast path; moe_ffn against the CPU fast moe_ffn with a bound derived from bf16
+// rounding; uniform, skewed (one hot expert) and duplicate routing; bad expert ids (device flag, NaN
+// rows, errc::out_of_range); argument errors.
+#include "cuda_support.cuh"
+#include "error_capture.hpp"
+#include "test_support.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <random>
+
+using namespace amxmm;
+using namespace amxmm_cuda_test;
+
+namespace {
+
+struct experts_case {
+    std::int64_t e, n, k;
+    std::vector<block_q4_0> blocks;
+    dequantized deq;  // (E·N, K)
+    cuda::q4_0_weight gpu;
+    packed_q4_0_vnni_experts cpu;
+};
+
+experts_case make_experts(std::int64_t e, std::int64_t n, std::int64_t k, std::uint64_t seed, float scale = 1.0f) {
+    std::mt19937_64 rng(seed);
+    experts_case c{e, n, k, amxmm_test::make_weight(e * n, k, rng, scale).blocks, {}, {}, {}};
+    c.deq = dequantize(c.blocks, e * n, k);
+    c.gpu = cuda::q4_0_weight::upload_experts({c.blocks.data(), e * n, k}, e);
+    c.cpu = pack_q4_0_vnni_experts(c.blocks.data(), e, n, k);
+    return c;
+}
+
+enum class routing_kind { uniform, hot, duplicate };
+
+/// ids[m][ld_ids]: uniform: distinct random experts per token; hot: slot 0 is always expert 1, the
+/// others distinct random (a skewed load: one expert gets every token); duplicate: every slot expert 2.
+std::vector<std::int32_t> make_ids(routing_kind kind, std::int64_t m, std::int64_t top_k, std::int64_t e,
+                                   std::int64_t ld, std::mt19937_64& rng) {
+    std::vector<std::int32_t> ids(std::size_t(m * ld), -5);
+    std::vector<std::int32_t> perm(static_cast<std::size_t>(e));
+    for (std::int64_t t = 0; t < m; ++t) {
+        std::iota(perm.begin(), perm.end(), 0);
+        std::shuffle(perm.begin(), perm.end(), rng);
+        if (kind == routing_kind::hot) std::iter_swap(perm.begin(), std::find(perm.begin(), perm.end(), 1));
+        for (std::int64_t s = 0; s < top_k; ++s)
+            ids[std::size_t(t * ld + s)] = kind == routing_kind::duplicate ? 2 : perm[std::size_t(s)];
+    }
+    return ids;
+}
+
+void check_moe_gemm(cuda::context& ctx, const experts_case& c, std::int64_t m, std::int64_t top_k, routing_kind kind,
+                    moe_input_rows rows, cuda::gemm_path path, std::uint64_t seed) {
+    const std::int64_t n = c.n, k = c.k, ld_ids = top_k + 1;
+    std::mt19937_64 rng(seed);
+    const auto ids = make_ids(kind, m, top_k, c.e, ld_ids, rng);
+    const bool per_slot = rows == moe_input_rows::per_slot;
+    const std::int64_t ldx_slot = per_slot ? k + 2 : 0, ldx_token = per_slot ? top_k * ldx_slot : k + 1;
+    const auto x = amxmm_test::make_activations(m, ldx_token, rng);
+    const std::int64_t ldy_slot = n + 3, ldy_token = top_k * ldy_slot;
+    cuda::gemm_options opt;
+    opt.path = path;
+    const auto plan = cuda::plan_moe_q4_0(m, top_k, c.e, k, opt);
+    CAPTURE(m, top_k, c.e, n, k, int(kind), per_slot, cuda::to_string(plan.path), plan.tile_rows);
+    ctx.reserve(cuda::moe_gemm_workspace_bytes(m, top_k, c.gpu.layout(), rows, opt));
+    dev_vec<std::int32_t> idd(ids);
+    dev_vec<float> xd(x), yd(std::size_t(m * ldy_token));
+    const moe_routing r{m, top_k, idd.data(), ld_ids};
+    cuda::moe_gemm(ctx, c.gpu.view(), r, xd.data(), rows, ldx_token, ldx_slot, yd.data(), ldy_token, ldy_slot, opt, nullptr);
+    CHECK_NOTHROW(ctx.check_routing(nullptr));
+    const auto y = yd.download();
+    dev_vec<float> y2d(std::size_t(m * ldy_token));
+    cuda::moe_gemm(ctx, c.gpu.view(), r, xd.data(), rows, ldx_token, ldx_slot, y2d.data(), ldy_token, ldy_slot, opt, nullptr);
+    const auto y2 = y2d.download();
+    CHECK(std::memcmp(y.data(), y2.data(), y.size() * sizeof(float)) == 0);
+
+    std::vector<float> cpu(std::size_t(m * ldy_token));
+    const moe_routing rh{m, top_k, ids.data(), ld_ids};
+    gemm_options copt;
+    copt.mode = compute_mode::fast;
+    moe_gemm(c.cpu.view(), rh, x.data(), rows, ldx_token, ldx_slot, cpu.data(), ldy_token, ldy_slot, copt);
+
+    const bool bf16_ops = plan.path != cuda::gemm_path::gemv;
+    std::int64_t bad = 0;
+    for (std::int64_t t = 0; t < m; ++t)
+        for (std::int64_t s = 0; s < top_k; ++s) {
+            const std::int64_t ex = ids[std::size_t(t * ld_ids + s)];
+            const float* xr = x.data() + t * ldx_token + s * ldx_slot;
+            for (std::int64_t j = 0; j < n; ++j) {
+                const double* wr = c.deq.row(ex * n + j);
+                const double* wb = c.deq.row_bf(ex * n + j);
+                double exact = 0, abs_sum = 0, abs_bf = 0;
+                for (std::int64_t kk = 0; kk < k; ++kk) {
+                    exact += double(xr[kk]) * wr[kk];
+                    abs_sum += std::fabs(double(xr[kk]) * wr[kk]);
+                    abs_bf += std::fabs(bf16_round(xr[kk]) * wb[kk]);
+                }
+                const std::size_t at = std::size_t(t * ldy_token + s * ldy_slot + j);
+                const double got = y[at];
+                bool ok = std::isfinite(got) && std::fabs(got - exact) <= tolerance(bf16_ops, k, abs_sum);
+                if (bf16_ops) ok = ok && std::fabs(got - double(cpu[at])) <= 2 * tolerance(false, k, abs_bf);
+                if (!ok && bad++ < 5)
+                    UNSCOPED_INFO("y(" << t << ", " << s << ")[" << j << "] = " << got << " (expert " << ex << "), fp64 "
+                                       << exact << ", CPU fast " << cpu[at]);
+            }
+        }
+    CHECK(bad == 0);
+}
+
+double act_ref(ffn_activation a, double g) {
+    if (a == ffn_activation::silu) return g / (1.0 + std::exp(-g));
+    return 0.5 * g * (1.0 + std::tanh(0.7978845608028654 * g * (1.0 + 0.044715 * g * g)));
+}
+
+void check_moe_ffn(cuda::context& ctx, const experts_case& gate, const experts_case& up, const experts_case& down,
+                   std::int64_t m, std::int64_t top_k, routing_kind kind, cuda::gemm_path path, ffn_activation act,
+                   bool with_weights, std::uint64_t seed) {
+    const std::int64_t k = gate.k, f = gate.n, e = gate.e, ld_ids = top_k, ldx = k + 4, ldy = k + 1;
+    std::mt19937_64 rng(seed);
+    const auto ids = make_ids(kind, m, top_k, e, ld_ids, rng);
+    const auto x = amxmm_test::make_activations(m, ldx, rng);
+    std::vector<float> wts(std::size_t(m * top_k));
+    std::uniform_real_distribution<float> ud(0.05f, 1.0f);
+    for (auto& v : wts) v = ud(rng);
+    cuda::moe_ffn_options opt;
+    opt.path = path;
+    opt.activation = act;
+    const auto plan = cuda::plan_moe_q4_0(m, top_k, e, std::max(k, f), opt);
+    CAPTURE(m, top_k, e, k, f, int(kind), cuda::to_string(plan.path), plan.tile_rows, int(act), with_weights);
+    ctx.reserve(cuda::moe_ffn_workspace_bytes(m, top_k, gate.gpu.layout(), opt));
+    dev_vec<std::int32_t> idd(ids);
+    dev_vec<float> xd(x), wd(wts), yd(std::size_t(m * ldy));
+    const moe_routing r{m, top_k, idd.data(), ld_ids};
+    const float* wdev = with_weights ? wd.data() : nullptr;
+    cuda::moe_ffn(ctx, gate.gpu.view(), up.gpu.view(), down.gpu.view(), r, wdev, top_k, xd.data(), ldx, yd.data(), ldy,
+                  opt, nullptr);
+    CHECK_NOTHROW(ctx.check_routing(nullptr));
+    const auto y = yd.download();
+    dev_vec<float> y2d(std::size_t(m * ldy));
+    cuda::moe_ffn(ctx, gate.gpu.view(), up.gpu.view(), down.gpu.view(), r, wdev, top_k, xd.data(), ldx, y2d.data(), ldy,
+                  opt, nullptr);
+    const auto y2 = y2d.download();
+    CHECK(std::memcmp(y.data(), y2.data(), y.size() * sizeof(float)) == 0);
+
+    std::vector<float> cpu(std::size_t(m * ldy));
+    const moe_routing rh{m, top_k, ids.data(), ld_ids};
+    moe_ffn_options copt;
+    copt.mode = compute_mode::fast;
+    copt.activation = act;
+    moe_ffn(gate.cpu.view(), up.cpu.view(), down.cpu.view(), rh, with_weights ? wts.data() : nullptr, top_k, x.data(), ldx,
+            cpu.data(), ldy, copt);
+
+    // Bound on |GPU - CPU fast| per output, from fp64 intermediates: g, u differ by bf16 rounding of x
+    // and fp32 order (rel_gu of Σ|x·w|), h = act(g)·u by that plus up to one bf16 ulp of its own
+    // rounding, down by the bf16 rounding of its weights (gemv keeps them exact) and fp32 order.
+    const double rel_gu = 0x1p-8 + 2.0 * double(std::max(k, f) + 8) * 0x1p-24;
+    std::int64_t bad = 0;
+    std::vector<double> hmag(static_cast<std::size_t>(f)), dh(static_cast<std::size_t>(f));
+    for (std::int64_t t = 0; t < m; ++t) {
+        std::vector<double> tol(static_cast<std::size_t>(k), 1e-30);
+        const float* xr = x.data() + t * ldx;
+        for (std::int64_t s = 0; s < top_k; ++s) {
+            const std::int64_t ex = ids[std::size_t(t * ld_ids + s)];
+            const double ws = with_weights ? wts[std::size_t(t * top_k + s)] : 1.0;
+            for (std::int64_t j = 0; j < f; ++j) {
+                const double* gr = gate.deq.row(ex * f + j);
+                const double* ur = up.deq.row(ex * f + j);
+                double g = 0, u = 0, sg = 0, su = 0;
+                for (std::int64_t kk = 0; kk < k; ++kk) {
+                    g += xr[kk] * gr[kk];
+                    u += xr[kk] * ur[kk];
+                    sg += std::fabs(xr[kk] * gr[kk]);
+                    su += std::fabs(xr[kk] * ur[kk]);
+                }
+                hmag[std::size_t(j)] = std::fabs(act_ref(act, g) * u);
+                dh[std::size_t(j)] = 0x1p-6 * hmag[std::size_t(j)] +
+                                     1.2 * (std::fabs(u) * sg + (std::fabs(act_ref(act, g)) + 1.2 * sg * rel_gu) * su) * rel_gu;
+            }
+            for (std::int64_t c2 = 0; c2 < k; ++c2) {
+                const double* dr = down.deq.row(ex * k + c2);
+                double acc = 0;
+                for (std::int64_t j = 0; j < f; ++j)
+                    acc += std::fabs(dr[j]) * (dh[std::size_t(j)] + (0x1p-7 + 2.0 * double(f + 8) * 0x1p-24) * hmag[std::size_t(j)]);
+                tol[std::size_t(c2)] += ws * acc;
+            }
+        }
+        for (std::int64_t c2 = 0; c2 < k; ++c2) {
+            const double got = y[std::size_t(t * ldy + c2)], want = cpu[std::size_t(t * ldy + c2)];
+            const double bound = tol[std::size_t(c2)] * 1.01 + 4e-7 * std::fabs(want);
+            if (!(std::isfinite(got) && std::fabs(got - want) <= bound) && bad++ < 5)
+                UNSCOPED_INFO("y[" << t << "][" << c2 << "] = " << got << ", CPU fast " << want << ", bound " << bound);
+        }
+    }
+    CHECK(bad == 0);
+}
+
+}  // namespace
+
+TEST_CASE("cuda moe_gemm: every path and routing against the CPU", "[cuda][moe]") {
+    AMXMM_REQUIRE_GPU();
+    cuda::context ctx;
+    const experts_case c = make_experts(16, 200, 96, 1);  // N not a multiple of 128 or 16; odd block count
+    for (std::int64_t m : {1, 2, 3, 8, 16, 33, 100, 300}) {
+        for (routing_kind kind : {routing_kind::uniform, routing_kind::hot, routing_kind::duplicate}) {
+            const std::int64_t top_k = kind == routing_kind::duplicate ? 2 : 4;
+            for (cuda::gemm_path path : {cuda::gemm_path::gemv, cuda::gemm_path::mma, cuda::gemm_path::automatic}) {
+                if (path == cuda::gemm_path::gemv && m > 16) continue;
+                check_moe_gemm(ctx, c, m, top_k, kind, moe_input_rows::per_token, path, std::uint64_t(m * 31 + int(kind)));
+                if (m % 3 == 0)
+                    check_moe_gemm(ctx, c, m, top_k, kind, moe_input_rows::per_slot, path, std::uint64_t(m * 37 + int(kind)));
+            }
+        }
+    }
+}
+
+TEST_CASE("cuda moe_gemm: Qwen3-like experts, m = 2048, skewed", "[cuda][moe]") {
+    AMXMM_REQUIRE_GPU();
+    cuda::context ctx;
+    const experts_case c = make_experts(32, 136, 256, 2);
+    check_moe_gemm(ctx, c, 2048, 8, routing_kind::hot, moe_input_rows::per_token, cuda::gemm_path::automatic, 3);
+    check_moe_gemm(ctx, c, 512, 8, routing_kind::uniform, moe_input_rows::per_token, cuda::gemm_path::automatic, 4);
+}
+
+TEST_CASE("cuda moe_ffn: gemv and mma paths against the CPU fast moe_ffn", "[cuda][moe]") {
+    AMXMM_REQUIRE_GPU();
+    cuda::context ctx;
+    const std::int64_t e = 8, k = 128, f = 96;
+    const experts_case gate = make_experts(e, f, k, 11, 0.5f), up = make_experts(e, f, k, 12, 0.5f),
+                       down = make_experts(e, k, f, 13, 0.5f);
+    for (std::int64_t m : {1, 2, 5, 17, 64, 300}) {
+        for (routing_kind kind : {routing_kind::uniform, routing_kind::hot, routing_kind::duplicate}) {
+            for (cuda::gemm_path path : {cuda::gemm_path::gemv, cuda::gemm_path::mma}) {
+                if (path == cuda::gemm_path::gemv && m > 17) continue;
+                check_moe_ffn(ctx, gate, up, down, m, kind == routing_kind::duplicate ? 2 : 3, kind, path,
+                              m % 2 ? ffn_activation::silu : ffn_activation::gelu_tanh, m != 2, std::uint64_t(m * 7 + int(kind)));
+            }
+        }
+    }
+}
+
+TEST_CASE("cuda moe: an expert id out of range is flagged, its rows are NaN, the rest is right", "[cuda][moe][errors]") {
+    AMXMM_REQUIRE_GPU();
+    using amxmm_test::catch_error;
+    cuda::context ctx;
+    const experts_case c = make_experts(4, 40, 64, 21);
+    const std::int64_t m = 40, top_k = 2, n = 40, k = 64;
+    std::mt19937_64 rng(5);
+    auto ids = make_ids(routing_kind::uniform, m, top_k, 4, top_k, rng);
+    ids[3] = 4;    // token 1, slot 1
+    ids[10] = -1;  // token 5, slot 0
+    const auto x = amxmm_test::make_activations(m, k, rng);
+    for (cuda::gemm_path path : {cuda::gemm_path::gemv, cuda::gemm_path::mma}) {
+        CAPTURE(cuda::to_string(path));
+        cuda::gemm_options opt;
+        opt.path = path;
+        ctx.reserve(cuda::moe_gemm_workspace_bytes(m, top_k, c.gpu.layout(), moe_input_rows::per_token, opt));
+        dev_vec<std::int32_t> idd(ids);
+        dev_vec<float> xd(x), yd(std::size_t(m * top_k * n));
+        const moe_routing r{m, top_k, idd.data(), top_k};
+        cuda::moe_gemm(ctx, c.gpu.view(), r, xd.data(), moe_input_rows::per_token, k, 0, yd.data(), top_k * n, n, opt, nullptr);
+        const auto e = catch_error([&] { ctx.check_routing(nullptr); });
+        CHECK((e.thrown && e.code == errc::out_of_range));
+        CHECK_NOTHROW(ctx.check_routing(nullptr));  // the flag was cleared
+        const auto y = yd.download();
+        for (std::int64_t t = 0; t < m; ++t)
+            for (std::int64_t s = 0; s < top_k; ++s) {
+                const std::int32_t ex = ids[std::size_t(t * top_k + s)];
+                const bool invalid = ex < 0 || ex >= 4;
+                std::int64_t wrong = 0;
+                for (std::int64_t j = 0; j < n; ++j) {
+                    const float got = y[std::size_t((t * top_k + s) * n + j)];
+                    if (invalid) {
+                        wrong += !std::isnan(got);
+                        continue;
+                    }
+                    double exact = 0, abs_sum = 0;
+                    for (std::int64_t kk = 0; kk < k; ++kk) {
+                        exact += double(x[std::size_t(t * k + kk)]) * c.deq.row(ex * n + j)[kk];
+                        abs_sum += std::fabs(double(x[std::size_t(t * k + kk)]) * c.deq.row(ex * n + j)[kk]);
+                    }
+                    wrong += !(std::fabs(got - exact) <= tolerance(true, k, abs_sum));
+                }
+                CAPTURE(t, s, ex);
+                CHECK(wrong == 0);
+            }
+    }
+}
+
+TEST_CASE("cuda moe: bad arguments are refused before any work", "[cuda][moe][errors]") {
+    AMXMM_REQUIRE_GPU();
+    using amxmm_test::catch_error;
+    cuda::context ctx(std::size_t(1) << 20);
+    const experts_case c = make_experts(4, 32, 64, 31);
+    dev_vec<std::int32_t> ids(16);
+    dev_vec<float> x(8 * 64), y(8 * 4 * 64);
+    const auto w = c.gpu.view();
+    const auto call = [&](moe_routing r, cuda::gemm_options o = {}) {
+        cuda::moe_gemm(ctx, w, r, x.data(), moe_input_rows::per_token, 64, 0, y.data(), 2 * 32, 32, o, nullptr);
+    };
+    auto e = catch_error([&] { call({4, 5, ids.data(), 5}); });
+    CHECK((e.thrown && e.code == errc::invalid_argument));
+    CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("top_k"));
+    e = catch_error([&] { call({4, 2, ids.data(), 1}); });
+    CHECK((e.thrown && e.code == errc::invalid_argument));
+    CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("ld_ids"));
+    e = catch_error([&] { call({4, 2, nullptr, 2}); });
+    CHECK((e.thrown && e.code == errc::invalid_argument));
+    cuda::gemm_options o;
+    o.path = cuda::gemm_path::dequant_cublas;
+    e = catch_error([&] { call({4, 2, ids.data(), 2}, o); });
+    CHECK((e.thrown && e.code == errc::unsupported));
+    o = {};
+    o.mode = compute_mode::exact;
+    e = catch_error([&] { call({4, 2, ids.data(), 2}, o); });
+    CHECK((e.thrown && e.code == errc::unsupported));
+    e = catch_error([&] {
+        cuda::moe_gemm(ctx, w, {4, 2, ids.data(), 2}, x.data(), moe_input_rows::per_token, 64, 0, y.data(), 32, 32, {}, nullptr);
+    });
+    CHECK((e.thrown && e.code == errc::invalid_argument));
+    CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("overlap"));
+    // moe_ffn shape mismatch: down must be K x F
+    e = catch_error([&] {
+        cuda::moe_ffn(ctx, w, w, w, {4, 2, ids.data(), 2}, nullptr, 0, x.data(), 64, y.data(), 64, {}, nullptr);
+    });
+    CHECK((e.thrown && e.code == errc::invalid_argument));
+    CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("down"));
+    device_sync();
+}
