@@ -1,0 +1,490 @@
+// amxmm_bench_cuda: the CUDA path against cuBLAS bf16 (bf16 weights) and the HBM copy probe, measured in
+// one process.
+//
+// Benchmarks (names: cuda/<kind>/<shape>/M<m>/<path>/<hot|cold>):
+//   dense   K×N = 2048×4096, 4096×4096, 4096×14336, 14336×4096; M = 1 .. 2048; paths gemv (M <= 8), mma,
+//           dequant_cublas and auto; peer "cublas_bf16" = cublasGemmEx on the same M×N×K with bf16 weights.
+//   moe     Qwen3-30B-A3B experts, E = 128, top-8, uniform routing: moe_gemm up-shape (K=2048, N=768),
+//           moe_gemm down-shape (K=768, N=2048, one row per slot), moe_ffn (gate+up+down); M = 1 .. 2048.
+//           Peer "cublas_bf16_dense_equiv": one dense bf16 GEMM (or three for the FFN) with the same
+//           M·top_k rows and FLOPs — an upper bound for any grouped GEMM over the active experts.
+// Timing: every measured call sequence is captured once in a CUDA graph (the calls only enqueue work,
+// so they can be captured) and replayed between CUDA events: per-call GPU time without launch gaps.
+// Cold (M <= 128): the graph cycles through copies of the weight totalling >= 4 × L2, so weights come
+// from HBM; the activations stay the same buffers. Hot: the same weight every call.
+// Counters: flops (2·M·N·K per second; MoE: 2·M·top_k·N·K), bytes_per_second (Q4_0 weight bytes of the
+// touched experts + fp32 activations in/out), pct_hbm (bytes_per_second as % of the HBM copy probe,
+// cold), pct_cublas (peer time / our time × 100, the peer measured in this process on the same shape
+// and temperature).
+// Environment: AMXMM_BENCH_MIN_TIME (seconds per benchmark, default 0.05).
+#include <benchmark/benchmark.h>
+
+#include <amxmm/cuda.cuh>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace cb {
+
+using amxmm::cuda::device_buffer;
+namespace cu = amxmm::cuda;
+
+inline void check(cudaError_t e, const char* what) {
+    if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorName(e) + ": " + cudaGetErrorString(e));
+}
+inline void check(cublasStatus_t s, const char* what) {
+    if (s != CUBLAS_STATUS_SUCCESS) throw std::runtime_error(std::string(what) + ": " + cublasGetStatusString(s));
+}
+
+double min_time() {
+    const char* v = std::getenv("AMXMM_BENCH_MIN_TIME");
+    const double t = (v && *v) ? std::atof(v) : 0.05;
+    return t > 0 ? t : 0.05;
+}
+
+// ---- process-wide state --------------------------------------------------------------------------------
+
+struct gpu_state {
+    cudaDeviceProp prop{};
+    std::size_t l2 = 0;
+    double hbm_copy_bps = 0;  // (read + written bytes) / s of cudaMemcpyAsync device-to-device
+    cudaStream_t stream = nullptr;
+    cudaEvent_t start = nullptr, stop = nullptr;
+    std::unique_ptr<cu::context> ctx;
+    cublasHandle_t cublas = nullptr;
+    device_buffer cublas_ws;
+    std::map<std::string, double> peer_seconds;  // peer key -> seconds per call
+};
+
+gpu_state& gpu() {
+    static gpu_state g;
+    return g;
+}
+
+void probe_hbm() {
+    gpu_state& g = gpu();
+    const std::size_t bytes = std::size_t(1) << 30;
+    device_buffer a(bytes), b(bytes);
+    check(cudaMemset(a.data(), 1, bytes), "memset");
+    check(cudaMemset(b.data(), 2, bytes), "memset");
+    float best = 1e30f;
+    for (int rep = 0; rep < 8; ++rep) {
+        check(cudaEventRecord(g.start, g.stream), "event");
+        for (int i = 0; i < 4; ++i) check(cudaMemcpyAsync(b.data(), a.data(), bytes, cudaMemcpyDeviceToDevice, g.stream), "copy");
+        check(cudaEventRecord(g.stop, g.stream), "event");
+        check(cudaEventSynchronize(g.stop), "sync");
+        float ms = 0;
+        check(cudaEventElapsedTime(&ms, g.start, g.stop), "elapsed");
+        if (rep > 0) best = std::min(best, ms / 4);
+    }
+    g.hbm_copy_bps = 2.0 * double(bytes) / (double(best) * 1e-3);
+}
+
+void init_gpu() {
+    gpu_state& g = gpu();
+    check(cudaGetDeviceProperties(&g.prop, 0), "cudaGetDeviceProperties");
+    g.l2 = std::size_t(g.prop.l2CacheSize);
+    check(cudaStreamCreateWithFlags(&g.stream, cudaStreamNonBlocking), "stream");
+    check(cudaEventCreate(&g.start), "event");
+    check(cudaEventCreate(&g.stop), "event");
+    g.ctx = std::make_unique<cu::context>();
+    check(cublasCreate(&g.cublas), "cublasCreate");
+    g.cublas_ws = device_buffer(std::size_t(32) << 20);
+    probe_hbm();
+    std::fprintf(stderr, "amxmm bench cuda: %s, %d SMs, L2 %.1f MiB, HBM copy probe %.1f GB/s (read + write)\n",
+                 g.prop.name, g.prop.multiProcessorCount, g.l2 / 1048576.0, g.hbm_copy_bps / 1e9);
+    benchmark::AddCustomContext("amxmm_version", amxmm::version_string());
+    benchmark::AddCustomContext("amxmm_gpu", g.prop.name);
+    benchmark::AddCustomContext("amxmm_gpu_sms", std::to_string(g.prop.multiProcessorCount));
+    benchmark::AddCustomContext("amxmm_gpu_l2_bytes", std::to_string(g.l2));
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.6g", g.hbm_copy_bps);
+    benchmark::AddCustomContext("amxmm_probe_hbm_copy_bytes_per_second", buf);
+}
+
+/// Copies needed so that `bytes` each total >= 4 × L2 (at least 2).
+std::size_t cold_copies(std::size_t bytes) {
+    return std::max<std::size_t>(2, (4 * gpu().l2 + bytes - 1) / bytes);
+}
+
+// ---- graphs --------------------------------------------------------------------------------------------
+
+/// A captured sequence of `calls` calls (enqueue(i) enqueues call i on the stream).
+struct graph {
+    cudaGraphExec_t exec = nullptr;
+    int calls = 0;
+    graph(int n, const std::function<void(int)>& enqueue) : calls(n) {
+        cudaStream_t s = gpu().stream;
+        cudaGraph_t g = nullptr;
+        check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "begin capture");
+        try {
+            for (int i = 0; i < n; ++i) enqueue(i);
+        } catch (...) {
+            cudaStreamEndCapture(s, &g);
+            if (g) cudaGraphDestroy(g);
+            throw;
+        }
+        check(cudaStreamEndCapture(s, &g), "end capture");
+        check(cudaGraphInstantiate(&exec, g, 0), "instantiate");
+        cudaGraphDestroy(g);
+    }
+    ~graph() {
+        if (exec) cudaGraphExecDestroy(exec);
+    }
+    /// Seconds per call of one replay.
+    double run() {
+        gpu_state& st = gpu();
+        check(cudaEventRecord(st.start, st.stream), "event");
+        check(cudaGraphLaunch(exec, st.stream), "graph launch");
+        check(cudaEventRecord(st.stop, st.stream), "event");
+        check(cudaEventSynchronize(st.stop), "sync");
+        float ms = 0;
+        check(cudaEventElapsedTime(&ms, st.start, st.stop), "elapsed");
+        return double(ms) * 1e-3 / calls;
+    }
+};
+
+/// Replays the graph under Google Benchmark's loop; returns mean seconds per call.
+double measure(benchmark::State& state, graph& gr) {
+    gr.run();  // warm-up
+    double total = 0;
+    std::int64_t n = 0;
+    for (auto _ : state) {
+        const double t = gr.run();
+        state.SetIterationTime(t);
+        total += t;
+        ++n;
+    }
+    return n ? total / double(n) : 0;
+}
+
+void set_counters(benchmark::State& state, double seconds, double flops, double bytes, bool cold, const std::string& peer_key) {
+    if (seconds <= 0) return;
+    state.counters["flops"] = flops / seconds;
+    state.counters["bytes_per_second"] = bytes / seconds;
+    if (cold) state.counters["pct_hbm"] = 100.0 * (bytes / seconds) / gpu().hbm_copy_bps;
+    const auto it = gpu().peer_seconds.find(peer_key);
+    if (!peer_key.empty() && it != gpu().peer_seconds.end()) state.counters["pct_cublas"] = 100.0 * it->second / seconds;
+}
+
+// ---- data ----------------------------------------------------------------------------------------------
+
+std::vector<amxmm::block_q4_0> random_q4_0(std::int64_t rows, std::int64_t k, std::uint64_t seed) {
+    std::vector<amxmm::block_q4_0> blocks(std::size_t(rows * (k / 32)));
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<float> scale(0.001f, 0.01f);
+    for (auto& b : blocks) {
+        b.d = amxmm::fp32_to_fp16(scale(rng));
+        const std::uint64_t lo = rng(), hi = rng();
+        std::memcpy(b.qs, &lo, 8);
+        std::memcpy(b.qs + 8, &hi, 8);
+    }
+    return blocks;
+}
+
+/// Device fp32 buffer of `count` random values in [-1, 1).
+device_buffer random_floats(std::size_t count, std::uint32_t seed) {
+    std::vector<float> h(count);
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    for (auto& v : h) v = u(rng);
+    device_buffer d(count * sizeof(float));
+    check(cudaMemcpy(d.data(), h.data(), count * sizeof(float), cudaMemcpyHostToDevice), "upload");
+    return d;
+}
+
+/// Device bf16 buffer of `count` small random values (the peer's weights).
+device_buffer random_bf16(std::size_t count, std::uint32_t seed) {
+    std::vector<std::uint16_t> h(count);
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> u(-0.05f, 0.05f);
+    for (auto& v : h) v = amxmm::fp32_to_bf16(u(rng)).bits;
+    device_buffer d(count * 2);
+    check(cudaMemcpy(d.data(), h.data(), count * 2, cudaMemcpyHostToDevice), "upload");
+    return d;
+}
+
+/// Weight copies: index 0 is the hot weight; all of them together are >= 4 × L2.
+struct q4_ring {
+    std::vector<cu::q4_0_weight> w;
+    std::size_t bytes = 0;
+};
+q4_ring make_q4_ring(std::int64_t experts, std::int64_t n, std::int64_t k, std::uint64_t seed) {
+    const auto blocks = random_q4_0(experts * n, k, seed);
+    q4_ring r;
+    r.w.push_back(cu::q4_0_weight::upload_experts({blocks.data(), experts * n, k}, experts));
+    r.bytes = r.w[0].layout().total_bytes();
+    const std::size_t copies = cold_copies(r.bytes);
+    while (r.w.size() < copies) r.w.push_back(cu::q4_0_weight::upload_experts({blocks.data(), experts * n, k}, experts));
+    return r;
+}
+
+constexpr int hot_calls = 16;
+
+int calls_for(bool cold, std::size_t ring) { return cold ? int(ring) : hot_calls; }
+
+// ---- peers ---------------------------------------------------------------------------------------------
+
+/// cuBLAS bf16 GEMM(s) with bf16 weights: gemms × (rows × N × K) per call; seconds per call stored under `key`.
+void peer_bench(benchmark::State& state, std::string key, std::int64_t rows, std::vector<std::pair<std::int64_t, std::int64_t>> nk,
+                bool cold, double flops) {
+    gpu_state& g = gpu();
+    std::size_t wbytes = 0, maxk = 0, maxn = 0;
+    for (auto [n, k] : nk) {
+        wbytes += std::size_t(n * k) * 2;
+        maxk = std::max<std::size_t>(maxk, std::size_t(k));
+        maxn = std::max<std::size_t>(maxn, std::size_t(n));
+    }
+    const std::size_t copies = cold ? cold_copies(wbytes) : 1;
+    std::vector<std::vector<device_buffer>> w(copies);
+    for (std::size_t c = 0; c < copies; ++c)
+        for (auto [n, k] : nk) w[c].push_back(random_bf16(std::size_t(n * k), std::uint32_t(c * 7 + n)));
+    device_buffer x = random_bf16(std::size_t(rows) * std::max(maxk, maxn), 3);
+    device_buffer y(std::size_t(rows) * std::max(maxk, maxn) * 4);
+    device_buffer h = random_bf16(std::size_t(rows) * std::max(maxk, maxn), 4);
+    check(cublasSetStream(g.cublas, g.stream), "cublasSetStream");
+    check(cublasSetWorkspace(g.cublas, g.cublas_ws.data(), g.cublas_ws.size()), "cublasSetWorkspace");
+    const float alpha = 1, beta = 0;
+    graph gr(calls_for(cold, copies), [&](int i) {
+        const auto& ws = w[std::size_t(i) % copies];
+        for (std::size_t j = 0; j < nk.size(); ++j) {
+            const auto [n, k] = nk[j];
+            const void* a = j == 0 ? x.data() : h.data();
+            check(cublasGemmEx(g.cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(n), int(rows), int(k), &alpha, ws[j].data(), CUDA_R_16BF,
+                               int(k), a, CUDA_R_16BF, int(k), &beta, y.data(), CUDA_R_32F, int(n), CUBLAS_COMPUTE_32F,
+                               CUBLAS_GEMM_DEFAULT),
+                  "cublasGemmEx");
+        }
+    });
+    const double s = measure(state, gr);
+    g.peer_seconds[key] = s;
+    double bytes = 0;
+    for (auto [n, k] : nk) bytes += double(n * k) * 2 + double(rows) * double(k + n) * 4;
+    set_counters(state, s, flops, bytes, cold, "");
+}
+
+// ---- dense ---------------------------------------------------------------------------------------------
+
+struct dense_shape {
+    std::int64_t k, n;
+    std::string name() const { return "K" + std::to_string(k) + "_N" + std::to_string(n); }
+};
+
+q4_ring& dense_ring(const dense_shape& s) {
+    static std::unique_ptr<q4_ring> ring;
+    static std::int64_t rk = 0, rn = 0;
+    if (!ring || rk != s.k || rn != s.n) {
+        ring.reset();
+        ring = std::make_unique<q4_ring>(make_q4_ring(1, s.n, s.k, std::uint64_t(s.k * 31 + s.n)));
+        rk = s.k;
+        rn = s.n;
+    }
+    return *ring;
+}
+
+void dense_bench(benchmark::State& state, dense_shape s, std::int64_t m, cu::gemm_path path, bool cold, std::string peer_key) {
+    gpu_state& g = gpu();
+    q4_ring& ring = dense_ring(s);
+    cu::gemm_options opt;
+    opt.path = path;
+    const cu::gemm_plan plan = cu::plan_gemm_q4_0(m, ring.w[0].layout(), opt);
+    g.ctx->reserve(plan.workspace_bytes);
+    device_buffer x = random_floats(std::size_t(m * s.k), 1), y(std::size_t(m * s.n) * 4);
+    const std::size_t copies = cold ? ring.w.size() : 1;
+    graph gr(calls_for(cold, copies), [&](int i) {
+        cu::gemm_q4_0(*g.ctx, ring.w[std::size_t(i) % copies].view(), m, static_cast<const float*>(x.data()), s.k,
+                      static_cast<float*>(y.data()), s.n, opt, g.stream);
+    });
+    const double sec = measure(state, gr);
+    state.SetLabel(std::string(cu::to_string(plan.path)) + (plan.path == cu::gemm_path::mma ? "/" + std::to_string(plan.tile_rows) : ""));
+    set_counters(state, sec, 2.0 * double(m) * double(s.n) * double(s.k),
+                 double(s.n) * double(s.k) * 18.0 / 32.0 + double(m) * double(s.k + s.n) * 4, cold, peer_key);
+}
+
+// ---- MoE -----------------------------------------------------------------------------------------------
+
+struct moe_shape {
+    std::int64_t experts = 128, top_k = 8, k = 2048, f = 768;  // Qwen3-30B-A3B
+};
+
+std::vector<std::int32_t> uniform_ids(std::int64_t m, std::int64_t top_k, std::int64_t e, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::vector<std::int32_t> ids(std::size_t(m * top_k)), perm(static_cast<std::size_t>(e));
+    for (std::int64_t t = 0; t < m; ++t) {
+        for (std::int64_t i = 0; i < e; ++i) perm[std::size_t(i)] = std::int32_t(i);
+        for (std::int64_t s = 0; s < top_k; ++s) {  // partial Fisher-Yates: top_k distinct experts
+            std::uniform_int_distribution<std::int64_t> d(s, e - 1);
+            std::swap(perm[std::size_t(s)], perm[std::size_t(d(rng))]);
+            ids[std::size_t(t * top_k + s)] = perm[std::size_t(s)];
+        }
+    }
+    return ids;
+}
+
+struct moe_rings {
+    q4_ring gate, up, down;
+};
+moe_rings& moe_weights() {
+    static std::unique_ptr<moe_rings> r;
+    if (!r) {
+        const moe_shape s;
+        r = std::make_unique<moe_rings>(moe_rings{make_q4_ring(s.experts, s.f, s.k, 101), make_q4_ring(s.experts, s.f, s.k, 102),
+                                                  make_q4_ring(s.experts, s.k, s.f, 103)});
+    }
+    return *r;
+}
+
+enum class moe_kind { up, down, ffn };
+const char* name(moe_kind k) { return k == moe_kind::up ? "moe_gemm_up" : k == moe_kind::down ? "moe_gemm_down" : "moe_ffn"; }
+
+void moe_bench(benchmark::State& state, moe_kind kind, std::int64_t m, cu::gemm_path path, bool cold, std::string peer_key) {
+    gpu_state& g = gpu();
+    const moe_shape s;
+    moe_rings& r = moe_weights();
+    const auto ids_h = uniform_ids(m, s.top_k, s.experts, std::uint64_t(m));
+    const std::set<std::int32_t> active(ids_h.begin(), ids_h.end());
+    device_buffer ids(ids_h.size() * 4);
+    check(cudaMemcpy(ids.data(), ids_h.data(), ids_h.size() * 4, cudaMemcpyHostToDevice), "upload ids");
+    const amxmm::moe_routing routing{m, s.top_k, static_cast<const std::int32_t*>(ids.data()), s.top_k};
+    const std::int64_t pairs = m * s.top_k;
+    device_buffer x = random_floats(std::size_t(pairs * std::max(s.k, s.f)), 2);
+    device_buffer y(std::size_t(pairs * std::max(s.k, s.f)) * 4);
+    device_buffer wts = random_floats(std::size_t(pairs), 5);
+    cu::moe_ffn_options opt;
+    opt.path = path;
+    cu::gemm_plan plan;
+    std::size_t copies = 1;
+    double flops = 0, bytes = 0;
+    const double expert_bytes = double(s.f) * double(s.k) * 18.0 / 32.0 * double(active.size());
+    std::function<void(int)> enqueue;
+    const float* xp = static_cast<const float*>(x.data());
+    float* yp = static_cast<float*>(y.data());
+    if (kind == moe_kind::ffn) {
+        plan = cu::plan_moe_q4_0(m, s.top_k, s.experts, s.k, opt);
+        g.ctx->reserve(cu::moe_ffn_workspace_bytes(m, s.top_k, r.gate.w[0].layout(), opt));
+        copies = cold ? std::min({r.gate.w.size(), r.up.w.size(), r.down.w.size()}) : 1;
+        enqueue = [&](int i) {
+            const std::size_t c = std::size_t(i) % copies;
+            cu::moe_ffn(*g.ctx, r.gate.w[c].view(), r.up.w[c].view(), r.down.w[c].view(), routing,
+                        static_cast<const float*>(wts.data()), s.top_k, xp, s.k, yp, s.k, opt, g.stream);
+        };
+        flops = 2.0 * double(pairs) * double(s.f) * double(s.k) * 3;
+        bytes = 3 * expert_bytes + double(m) * double(s.k) * 8;
+    } else {
+        const bool up = kind == moe_kind::up;
+        q4_ring& ring = up ? r.gate : r.down;
+        const std::int64_t k = up ? s.k : s.f, n = up ? s.f : s.k;
+        const auto rows = up ? amxmm::moe_input_rows::per_token : amxmm::moe_input_rows::per_slot;
+        plan = cu::plan_moe_q4_0(m, s.top_k, s.experts, k, opt);
+        g.ctx->reserve(cu::moe_gemm_workspace_bytes(m, s.top_k, ring.w[0].layout(), rows, opt));
+        copies = cold ? ring.w.size() : 1;
+        enqueue = [&, k, n, rows, up](int i) {
+            cu::moe_gemm(*g.ctx, ring.w[std::size_t(i) % copies].view(), routing, xp, rows, up ? k : s.top_k * k, k, yp,
+                         s.top_k * n, n, opt, g.stream);
+        };
+        flops = 2.0 * double(pairs) * double(n) * double(k);
+        bytes = expert_bytes + double(up ? m : pairs) * double(k) * 4 + double(pairs) * double(n) * 4;
+    }
+    graph gr(calls_for(cold, copies), enqueue);
+    const double sec = measure(state, gr);
+    g.ctx->check_routing(g.stream);
+    state.SetLabel(std::string(cu::to_string(plan.path)) + (plan.path == cu::gemm_path::mma ? "/" + std::to_string(plan.tile_rows) : "") +
+                   "; active experts " + std::to_string(active.size()));
+    set_counters(state, sec, flops, bytes, cold, peer_key);
+}
+
+// ---- registration --------------------------------------------------------------------------------------
+
+constexpr std::int64_t cold_max_m = 128;
+
+void register_all() {
+    const auto reg = [](const std::string& name, std::function<void(benchmark::State&)> fn) {
+        benchmark::RegisterBenchmark(name.c_str(), [fn](benchmark::State& st) {
+            try {
+                fn(st);
+            } catch (const std::exception& e) {
+                st.SkipWithError(e.what());
+            }
+        })->UseManualTime()->MinTime(min_time())->Unit(benchmark::kMicrosecond);
+    };
+    const std::vector<dense_shape> shapes = {{2048, 4096}, {4096, 4096}, {4096, 14336}, {14336, 4096}};
+    const std::vector<std::int64_t> ms = {1, 2, 4, 8, 16, 32, 64, 128, 512, 2048};
+    for (const dense_shape& s : shapes)
+        for (std::int64_t m : ms)
+            for (bool cold : {true, false}) {
+                if (cold && m > cold_max_m) continue;
+                const std::string temp = cold ? "cold" : "hot";
+                const std::string base = "cuda/dense/" + s.name() + "/M" + std::to_string(m) + "/";
+                const std::string key = base + temp;
+                reg(base + "cublas_bf16/" + temp, [=](benchmark::State& st) {
+                    peer_bench(st, key, m, {{s.n, s.k}}, cold, 2.0 * double(m) * double(s.n) * double(s.k));
+                });
+                for (cu::gemm_path p : {cu::gemm_path::automatic, cu::gemm_path::gemv, cu::gemm_path::mma, cu::gemm_path::dequant_cublas}) {
+                    if (p == cu::gemm_path::gemv && m > cu::gemv_max_rows) continue;
+                    if (p == cu::gemm_path::dequant_cublas && m < 16) continue;
+                    reg(base + cu::to_string(p) + "/" + temp, [=](benchmark::State& st) { dense_bench(st, s, m, p, cold, key); });
+                }
+            }
+    const moe_shape q;
+    for (moe_kind kind : {moe_kind::up, moe_kind::down, moe_kind::ffn})
+        for (std::int64_t m : {1, 4, 8, 16, 64, 512, 2048})
+            for (bool cold : {true, false}) {
+                if (cold && m > cold_max_m) continue;
+                const std::string temp = cold ? "cold" : "hot";
+                const std::string base = std::string("cuda/") + name(kind) + "/qwen3_30b_a3b/M" + std::to_string(m) + "/";
+                const std::string key = base + temp;
+                const std::int64_t rows = m * q.top_k;
+                std::vector<std::pair<std::int64_t, std::int64_t>> nk;
+                if (kind == moe_kind::up) nk = {{q.f, q.k}};
+                else if (kind == moe_kind::down) nk = {{q.k, q.f}};
+                else nk = {{2 * q.f, q.k}, {q.k, q.f}};  // gate and up as one GEMM, then down
+                double flops = 0;
+                for (auto [n, k] : nk) flops += 2.0 * double(rows) * double(n) * double(k);
+                reg(base + "cublas_bf16_dense_equiv/" + temp, [=](benchmark::State& st) { peer_bench(st, key, rows, nk, cold, flops); });
+                for (cu::gemm_path p : {cu::gemm_path::automatic, cu::gemm_path::gemv, cu::gemm_path::mma}) {
+                    if (p == cu::gemm_path::gemv && m > 16) continue;
+                    reg(base + cu::to_string(p) + "/" + temp, [=](benchmark::State& st) { moe_bench(st, kind, m, p, cold, key); });
+                }
+            }
+}
+
+}  // namespace cb
+
+int main(int argc, char** argv) {
+    bool listing = false;  // (before Initialize, which consumes the flags)
+    for (int i = 1; i < argc; ++i)
+        listing = listing || (std::strncmp(argv[i], "--benchmark_list_tests", 22) == 0 &&
+                              std::strcmp(argv[i], "--benchmark_list_tests=false") != 0);
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    cb::register_all();
+    if (!listing) {
+        int devices = 0;
+        const cudaError_t e = cudaGetDeviceCount(&devices);
+        if (e != cudaSuccess || devices == 0) {
+            std::fprintf(stderr, "amxmm_bench_cuda: no usable CUDA device (%s); nothing to measure\n",
+                         e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+            return 0;
+        }
+        try {
+            cb::init_gpu();
+        } catch (const std::exception& ex) {
+            std::fprintf(stderr, "amxmm_bench_cuda: %s\n", ex.what());
+            return 1;
+        }
+    }
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}
