@@ -187,6 +187,13 @@ public:
     explicit context(std::size_t workspace_bytes = 0) {
         constexpr const char* fn = "cuda::context";
         detail::check_cuda(cudaGetDevice(&device_), fn, "cudaGetDevice");
+        int major = 0, minor = 0;
+        detail::check_cuda(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device_), fn,
+                           "cudaDeviceGetAttribute");
+        detail::check_cuda(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device_), fn,
+                           "cudaDeviceGetAttribute");
+        detail::require(major >= 8, errc::unsupported, fn, "device ", device_, " has compute capability ", major, ".",
+                        minor, "; amxmm::cuda needs 8.0 or newer (bf16 tensor cores, cp.async)");
         detail::check_cublas(cublasCreate(&cublas_), fn, "cublasCreate");
         try {
             cublas_ws_ = device_buffer(cublas_workspace_bytes);

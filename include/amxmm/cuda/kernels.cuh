@@ -248,28 +248,40 @@ struct mma_params {
 
 __device__ __forceinline__ unsigned smem_u32(const void* p) { return unsigned(__cvta_generic_to_shared(p)); }
 
+// sm_80+ instructions (cp.async, ldmatrix, bf16 mma.sync). Code built for an older architecture compiles
+// (a consumer's default CMAKE_CUDA_ARCHITECTURES may be older) but traps; context refuses such devices.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+#define AMXMM_CUDA_SM80_ONLY(...) __trap()
+#else
+#define AMXMM_CUDA_SM80_ONLY(...) __VA_ARGS__
+#endif
+
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src), "r"(valid ? 16 : 0));
+    AMXMM_CUDA_SM80_ONLY(asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src),
+                                      "r"(valid ? 16 : 0)));
 }
 __device__ __forceinline__ void cp_async4(void* dst, const void* src, bool valid) {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_u32(dst)), "l"(src), "r"(valid ? 4 : 0));
+    AMXMM_CUDA_SM80_ONLY(asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_u32(dst)), "l"(src),
+                                      "r"(valid ? 4 : 0)));
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_commit() { AMXMM_CUDA_SM80_ONLY(asm volatile("cp.async.commit_group;\n" ::)); }
 template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+__device__ __forceinline__ void cp_async_wait() {
+    AMXMM_CUDA_SM80_ONLY(asm volatile("cp.async.wait_group %0;\n" ::"n"(N)));
+}
 
 __device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const void* p) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(smem_u32(p)));
+    AMXMM_CUDA_SM80_ONLY(asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                                      : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                                      : "r"(smem_u32(p))));
 }
 
 __device__ __forceinline__ void mma_bf16(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
-    asm volatile(
+    AMXMM_CUDA_SM80_ONLY(asm volatile(
         "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
         "{%0,%1,%2,%3};\n"
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1)));
 }
 
 /// bf16x2 {bf16(d·(q_lo - 8)), bf16(d·(q_hi - 8))} for nibbles at bits sh_lo and sh_hi of u (RNE; the
