@@ -105,6 +105,7 @@ double time_calls(Fn&& fn, double min_total, int min_reps, int max_reps) {
 inline std::vector<aligned_buffer> ring_of(const std::byte* data, std::size_t bytes, std::size_t ring_bytes) {
     const std::size_t n = std::max<std::size_t>(1, std::min<std::size_t>(256, ring_bytes / std::max<std::size_t>(bytes, 1)));
     std::vector<aligned_buffer> ring;
+    if (bytes == 0 || bytes > (std::size_t(1) << 40)) return ring;
     for (std::size_t i = 0; i < n; ++i) {
         ring.emplace_back(bytes);
         std::memcpy(ring.back().data(), data, bytes);

@@ -104,6 +104,23 @@ struct plan {
     std::vector<int> attention_gpu;        ///< per layer: GPU running attention and holding its KV cache, -1 = CPU
 };
 
+/// True when two plans place every tensor (and expert) and every layer's attention identically.
+inline bool same_placement(const plan& a, const plan& b) {
+    if (a.attention_gpu != b.attention_gpu || a.tensors.size() != b.tensors.size()) return false;
+    for (std::size_t i = 0; i < a.tensors.size(); ++i) {
+        const auto& x = a.tensors[i];
+        const auto& y = b.tensors[i];
+        const std::size_t n = std::max(x.experts.size(), y.experts.size());
+        if (n == 0) {
+            if (x.where != y.where) return false;
+            continue;
+        }
+        for (std::size_t e = 0; e < n; ++e)
+            if (x.of_expert(std::int64_t(e)) != y.of_expert(std::int64_t(e))) return false;
+    }
+    return true;
+}
+
 // ---- calibration tables (filled by calibration.hpp, or loaded from JSON) ----------------------------------
 
 /// Measured time of one operation shape on one device path as a function of the batch M.
@@ -335,6 +352,9 @@ public:
         detail::require(!phases_.empty(), errc::invalid_argument, fn, "the workload has no phase (no prompt batch, decode_batch 0)");
         gpus_ = int(hw_.gpus.size());
         index_layers();
+        for (const auto& g : hw_.gpus)
+            stream_ok_.push_back(g.memory_bytes == 0 ||
+                                 g.memory_bytes >= hw_.gpu_reserve_bytes + workspace_bytes(1, false, largest_matmul_));
         precompute();
     }
 
@@ -449,11 +469,16 @@ public:
         switch (p.kind) {
             case placement_kind::gpu: return 1 + p.gpu;
             case placement_kind::cpu_amx: return 0;
-            case placement_kind::cpu_host: return streams(ph) ? (attn > 0 ? attn : 1) : 0;
+            case placement_kind::cpu_host: {
+                if (!streams(ph)) return 0;
+                const int target = attn > 0 ? attn : 1;
+                return stream_ok_[std::size_t(target - 1)] ? target : 0;
+            }
         }
         return 0;
     }
-    /// True when cpu_host weights are streamed to a GPU in this phase.
+    /// True when cpu_host weights are streamed to a GPU in this phase (when the target GPU has room for
+    /// the compute workspace and staging at all; a GPU too small for that never receives streamed weights).
     bool streams(const phase& ph) const noexcept { return p_.stream_host_weights && gpus_ > 0 && ph.m >= p_.stream_min_batch; }
 
     // ---- plan-level ----
@@ -729,6 +754,7 @@ private:
     std::vector<std::vector<int>> layer_tensors_;
     std::vector<int> outer_;
     std::uint64_t largest_matmul_ = 0;
+    std::vector<bool> stream_ok_;  // per GPU: room for streaming at all
     int head_ = -1;  // the LM head tensor (output, or token_embd when embeddings are tied)
     std::vector<const calibration_curve*> cpu_dense_;
     std::vector<expert_curve> cpu_experts_;
@@ -952,7 +978,7 @@ inline std::vector<device_memory> cost_model::memory(const plan& pl) const {
             mem[std::size_t(d)].weights += std::uint64_t(bytes);
             used[std::size_t(d)] = true;
             if (int(i) == head_) runs_output[std::size_t(exec_device(p, {false, mmax_output(), 0}, A))] = true;
-            if (p.kind == placement_kind::cpu_host && t.is_matmul() && int(i) != head_ && streams(big)) {
+            if (p.kind == placement_kind::cpu_host && t.is_matmul() && int(i) != head_ && exec_device(p, big, A) > 0) {
                 const int s = exec_device(p, big, A);
                 streamed[std::size_t(s)] = std::max<std::uint64_t>(streamed[std::size_t(s)], detail::plan_cost::tensor_bytes(t));
                 used[std::size_t(s)] = true;
@@ -969,8 +995,10 @@ inline std::vector<device_memory> cost_model::memory(const plan& pl) const {
         mem[std::size_t(d)].kv_cache += std::uint64_t(kv);
         used[std::size_t(d)] = true;
     }
-    for (int d = 0; d <= gpus_; ++d)
+    for (int d = 0; d <= gpus_; ++d) {
         if (used[std::size_t(d)]) mem[std::size_t(d)].workspace = workspace_bytes(d, runs_output[std::size_t(d)], streamed[std::size_t(d)]);
+        else mem[std::size_t(d)].reserve = 0;  // a GPU the plan does not use needs nothing
+    }
     return mem;
 }
 

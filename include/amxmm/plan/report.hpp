@@ -335,9 +335,10 @@ inline std::string explain(const cost_model& cm, const solve_result& r) {
         o += " " + m.name + " " + gib(double(m.used())) + (m.capacity ? " of " + gib(double(m.capacity)) : std::string()) + " GiB;";
     o += "\n";
     o += "Binding constraint: " + r.binding + ".\n";
+    if (!r.same_as.empty()) o += "The plan is what llama.cpp's " + r.same_as + " gives.\n";
     if (!r.next_best.tensors.empty()) {
         const double d = r.next_best_score.objective_s - r.score.objective_s;
-        o += "Next best (best llama.cpp -ngl/-ot plan): " + r.next_best.label + ": " + describe_phases(r.next_best_score) +
+        o += "Next best (the best other llama.cpp -ngl/-ot plan): " + r.next_best.label + ": " + describe_phases(r.next_best_score) +
              "; " + fmt("%.3f", r.next_best_score.objective_s) + " s for the job (" +
              (d >= 0 ? "+" : "") + fmt("%.1f", 100 * d / std::max(r.score.objective_s, 1e-30)) + "%).\n";
     }
@@ -523,6 +524,7 @@ inline json::value to_json(const cost_model& cm, const solve_result& r, const st
     o.set("plan", to_json(cm, r.best));
     o.set("score", to_json(r.score));
     o.set("binding_constraint", r.binding);
+    o.set("same_as", r.same_as);
     o.set("blocked_gain_s", r.blocked_gain_s);
     if (!r.next_best.tensors.empty()) {
         json::value nb = json::value::object();

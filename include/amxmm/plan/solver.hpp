@@ -56,6 +56,7 @@ struct solve_result {
     plan next_best;                      ///< best llama.cpp-expressible seed (step 1) that fits, other than `best`
     plan_score next_best_score;
     std::vector<alternative> alternatives;  ///< every seed, in the order tried
+    std::string same_as;                 ///< label of a seed identical to `best` (e.g. "-ngl 49"), else empty
     std::string binding;                 ///< the binding constraint, one sentence
     double blocked_gain_s = 0;           ///< objective seconds a GPU with room for it would save (0: none blocked)
     double solve_seconds = 0;            ///< wall time of solve()
@@ -533,6 +534,10 @@ inline solve_result solve(const cost_model& cm, const solver_options& opt = {}) 
     // Next best: the best seed that fits and differs from the plan.
     int nb = -1;
     for (std::size_t i = 0; i < seeds.size(); ++i) {
+        if (same_placement(seeds[i].p, res.best)) {
+            if (res.same_as.empty()) res.same_as = seeds[i].p.label;
+            continue;
+        }
         if (!seeds[i].fits) continue;
         if (nb < 0 || seeds[i].obj < seeds[std::size_t(nb)].obj) nb = int(i);
     }

@@ -1,0 +1,349 @@
+/* amxmm — C API (C99) for engines written in C, or that keep a C boundary (FFI, plugins).
+ *
+ * What it is. The same kernels as the C++ API (<amxmm/amxmm.hpp>) behind plain C functions and
+ * opaque handles. Every function returns an amxmm_status; when it is not AMXMM_OK,
+ * amxmm_last_error() gives a sentence naming the argument and its value, e.g.
+ *     "gemm_q4_0: ldx = 100 is less than K = 4096"
+ * No C++ exception ever crosses this boundary.
+ *
+ * Building. Like the C++ library, the implementation is header-only: compile it ONCE, in one C++17
+ * translation unit of your program (it needs amxmm's include path, oneTBB and hwloc: link
+ * amxmm::amxmm in CMake, or use `pkg-config --cflags --libs amxmm`):
+ *
+ *     // amxmm_c.cpp — the one C++ file of an otherwise C engine
+ *     #define AMXMM_C_IMPLEMENTATION
+ *     #include <amxmm/c/amxmm.h>
+ *
+ * Every other file (C or C++) includes <amxmm/c/amxmm.h> without the macro. For the GPU functions
+ * (amxmm_gpu_*), compile that one file with nvcc as a .cu file and define AMXMM_C_WITH_CUDA as
+ * well; without it they exist and return AMXMM_UNSUPPORTED.
+ *
+ * A first call (error handling elided):
+ *
+ *     amxmm_packed_weight* w;
+ *     amxmm_pack_q4_0_vnni(blocks, N, K, NULL, &w);           // blocks: GGUF Q4_0, N rows of K
+ *     amxmm_gemm_q4_0(w, M, x, K, y, N, NULL, NULL, NULL);    // y[m][n] = dot(x[m], W[n]), serial
+ *     amxmm_packed_weight_free(w);
+ *
+ * Conventions (those of the C++ API; see README.md and include/amxmm/gemm/dense_gemm.hpp):
+ *   - A weight W is N rows of K elements (K a multiple of 32), each row K/32 GGUF Q4_0 blocks of
+ *     18 bytes. Activations x are M rows of K floats (row stride ldx >= K); outputs y are M rows of
+ *     N floats (row stride ldy >= N). Y = X · Wᵀ.
+ *   - Results are bitwise identical for any executor and any thread count.
+ *   - Bad arguments are reported before anything is written; outputs are untouched on error.
+ *   - Handles are created by amxmm_*_create / amxmm_pack_* and released by the matching *_free
+ *     (which accept NULL). A packed weight may be used by any number of threads at once.
+ *
+ * ABI. Handles are opaque; structs passed by pointer start with `struct_size` so later versions
+ * can append fields. AMXMM_C_API_VERSION changes when a declaration here changes incompatibly;
+ * amxmm_c_api_version() returns the value the implementation was built with. docs/versioning.md
+ * states the policy.
+ */
+#ifndef AMXMM_C_AMXMM_H
+#define AMXMM_C_AMXMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Version of these headers (the same numbers as amxmm's C++ headers, checked at compile time). */
+#define AMXMM_C_VERSION_MAJOR 0
+#define AMXMM_C_VERSION_MINOR 1
+#define AMXMM_C_VERSION_PATCH 0
+/* Version of the C API's declarations: compare with amxmm_c_api_version() at run time. */
+#define AMXMM_C_API_VERSION 1
+
+/* Decoration of every function: define it before the include, e.g. to
+ * __attribute__((visibility("default"))) when the implementation goes into a shared library. */
+#ifndef AMXMM_C_API
+#define AMXMM_C_API
+#endif
+
+/* C++ callers see the functions as noexcept: none of them ever throws. */
+#if defined(__cplusplus)
+#define AMXMM_C_NOEXCEPT noexcept
+#else
+#define AMXMM_C_NOEXCEPT
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- status and errors ------------------------------------------------------------------------ */
+
+/** What a call returned. The values mirror amxmm::errc (plus AMXMM_INTERNAL) and are stable. */
+typedef enum amxmm_status {
+    AMXMM_OK = 0,
+    AMXMM_INVALID_ARGUMENT = 1, /**< a shape, pointer, alignment, handle or enum is not acceptable */
+    AMXMM_OUT_OF_RANGE = 2,     /**< an index (e.g. an expert id, a tensor name) is not valid */
+    AMXMM_BUFFER_TOO_SMALL = 3, /**< a caller-provided buffer (workspace) is too small */
+    AMXMM_UNSUPPORTED = 4,      /**< the requested path is not available on this machine or build */
+    AMXMM_MALFORMED_INPUT = 5,  /**< a file does not follow its format (GGUF) */
+    AMXMM_SYSTEM = 6,           /**< the OS or a runtime refused (allocation, mmap, CUDA) */
+    AMXMM_INTERNAL = 7          /**< an unexpected failure inside amxmm (please report it) */
+} amxmm_status;
+
+/** The message of the most recent failed amxmm call on the calling thread ("" if none). Each
+ *  thread has its own; successful calls leave it unchanged. Valid until the next failed call on
+ *  this thread. Never NULL. */
+AMXMM_C_API const char* amxmm_last_error(void) AMXMM_C_NOEXCEPT;
+
+/** "AMXMM_OK", "AMXMM_INVALID_ARGUMENT", ...; "AMXMM_UNKNOWN_STATUS" for other values. */
+AMXMM_C_API const char* amxmm_status_name(amxmm_status status) AMXMM_C_NOEXCEPT;
+
+/* ---- version ---------------------------------------------------------------------------------- */
+
+/** "0.1.0": the version of the amxmm headers the implementation was compiled from. */
+AMXMM_C_API const char* amxmm_version_string(void) AMXMM_C_NOEXCEPT;
+/** MAJOR * 10000 + MINOR * 100 + PATCH of the implementation (0.1.0 -> 100). */
+AMXMM_C_API uint32_t amxmm_version(void) AMXMM_C_NOEXCEPT;
+/** AMXMM_C_API_VERSION of the implementation: a program built against these declarations should
+ *  check amxmm_c_api_version() == AMXMM_C_API_VERSION when the implementation is in a shared library. */
+AMXMM_C_API uint32_t amxmm_c_api_version(void) AMXMM_C_NOEXCEPT;
+
+/* ---- back ends (instruction sets) ------------------------------------------------------------- */
+
+/** Compute back ends; the values are amxmm::isa's. AMXMM_ISA_AUTO (options only) = best available. */
+typedef enum amxmm_isa {
+    AMXMM_ISA_AUTO = -1,
+    AMXMM_ISA_SCALAR = 0,
+    AMXMM_ISA_AVX2 = 1,
+    AMXMM_ISA_AVX512_VNNI = 2,
+    AMXMM_ISA_AMX = 3,
+    AMXMM_ISA_AMX_EMULATED = 4 /**< plain-code model of the AMX tile unit: slow, only when forced */
+} amxmm_isa;
+
+/** "scalar", "avx2", "avx512_vnni", "amx", "amx_emulated", "auto"; NULL for other values. */
+AMXMM_C_API const char* amxmm_isa_name(amxmm_isa isa) AMXMM_C_NOEXCEPT;
+
+/** The back end calls use by default (the AMXMM_ISA environment variable caps it) and, if reason is
+ *  not NULL, the sentence that explains the choice (valid for the life of the process).
+ *  Fails (AMXMM_INVALID_ARGUMENT) when AMXMM_ISA holds something other than a back-end name. */
+AMXMM_C_API amxmm_status amxmm_best_isa(amxmm_isa* isa, const char** reason) AMXMM_C_NOEXCEPT;
+
+/** 1 when this machine can run `isa` (CPU, OS and AMX permission), else 0. */
+AMXMM_C_API int amxmm_isa_supported(amxmm_isa isa) AMXMM_C_NOEXCEPT;
+
+/* ---- options and plans ------------------------------------------------------------------------ */
+
+/** Compute modes (README "Compute modes"): exact = ggml's Q4_0 x Q8_0 arithmetic, bitwise identical
+ *  on every back end; fast = bf16 products, fp32 accumulation (AMX-BF16); auto picks by M and ISA. */
+typedef enum amxmm_mode { AMXMM_MODE_AUTO = 0, AMXMM_MODE_EXACT = 1, AMXMM_MODE_FAST = 2 } amxmm_mode;
+
+/** The nonlinearity of amxmm_moe_ffn, applied to the gate projection. */
+typedef enum amxmm_activation {
+    AMXMM_ACTIVATION_SILU = 0,     /**< g / (1 + exp(-g)) */
+    AMXMM_ACTIVATION_GELU_TANH = 1 /**< ggml's tanh approximation of GELU */
+} amxmm_activation;
+
+/** Options of a GEMM or MoE call. Initialise with AMXMM_GEMM_OPTIONS_INIT or amxmm_gemm_options_init,
+ *  then change what you need. Passing NULL instead of options means all defaults. */
+typedef struct amxmm_gemm_options {
+    size_t struct_size;          /**< sizeof(amxmm_gemm_options): set by the initialisers */
+    amxmm_mode mode;             /**< default AMXMM_MODE_AUTO */
+    amxmm_isa force_isa;         /**< default AMXMM_ISA_AUTO; else this back end (it must be supported) */
+    int64_t kc_blocks;           /**< K chunk of the AMX large-M path in Q4_0 blocks; 0 = from the L1 size */
+    void* workspace;             /**< 64-byte aligned, *_workspace_bytes() bytes; NULL = amxmm's per-thread
+                                      scratch. Required by the _ith functions (one buffer shared by all nth) */
+    size_t workspace_bytes;
+    amxmm_activation activation; /**< amxmm_moe_ffn only; default AMXMM_ACTIVATION_SILU */
+} amxmm_gemm_options;
+
+#define AMXMM_GEMM_OPTIONS_INIT \
+    { sizeof(amxmm_gemm_options), AMXMM_MODE_AUTO, AMXMM_ISA_AUTO, 0, NULL, 0, AMXMM_ACTIVATION_SILU }
+
+/** Sets *options to the defaults (the same as AMXMM_GEMM_OPTIONS_INIT; for languages without macros). */
+AMXMM_C_API void amxmm_gemm_options_init(amxmm_gemm_options* options) AMXMM_C_NOEXCEPT;
+
+/** What a call ran and why: filled when a call is given a non-NULL plan (on success only). */
+typedef struct amxmm_gemm_plan {
+    amxmm_isa isa;    /**< the back end that ran */
+    amxmm_mode mode;  /**< AMXMM_MODE_EXACT or AMXMM_MODE_FAST */
+    char reason[256]; /**< e.g. "avx512_vnni: AMX unavailable (...); mode exact (auto: no AMX)", truncated */
+} amxmm_gemm_plan;
+
+/* ---- executors: who runs the tasks ------------------------------------------------------------ */
+
+/** A oneTBB thread pool for amxmm calls. Wherever a function takes an amxmm_executor*, NULL means
+ *  "run on the calling thread only". An executor may be shared by concurrent calls. */
+typedef struct amxmm_executor amxmm_executor;
+
+/** An executor of `threads` oneTBB threads (threads <= 0: every CPU this process may use). */
+AMXMM_C_API amxmm_status amxmm_executor_create(int threads, amxmm_executor** executor) AMXMM_C_NOEXCEPT;
+AMXMM_C_API void amxmm_executor_free(amxmm_executor* executor) AMXMM_C_NOEXCEPT;
+/** Threads the executor runs on (1 for NULL). */
+AMXMM_C_API int amxmm_executor_threads(const amxmm_executor* executor) AMXMM_C_NOEXCEPT;
+
+/** For engines with their own thread pool (the _ith functions): a barrier for nth threads that also
+ *  carries errors, so that when one thread's share fails every thread returns the same status. One
+ *  amxmm_sync serves any number of consecutive calls by the same nth threads (not concurrent ones). */
+typedef struct amxmm_sync amxmm_sync;
+
+AMXMM_C_API amxmm_status amxmm_sync_create(int nth, amxmm_sync** sync) AMXMM_C_NOEXCEPT;
+AMXMM_C_API void amxmm_sync_free(amxmm_sync* sync) AMXMM_C_NOEXCEPT;
+
+/** 64-byte aligned memory (e.g. for workspaces), released with amxmm_aligned_free. bytes > 0. */
+AMXMM_C_API amxmm_status amxmm_aligned_alloc(size_t bytes, void** memory) AMXMM_C_NOEXCEPT;
+AMXMM_C_API void amxmm_aligned_free(void* memory) AMXMM_C_NOEXCEPT;
+
+/* ---- packed weights --------------------------------------------------------------------------- */
+
+/** A Q4_0 weight repacked for the CPU kernels (4.5 bits/weight, 64-byte aligned). A CPU type: the
+ *  GPU functions take amxmm_gpu_weight, a different type. */
+typedef struct amxmm_packed_weight amxmm_packed_weight;
+
+/** Packs `blocks` (GGUF Q4_0: n rows of k elements, n*k/32 blocks of 18 bytes, 2-byte aligned) once,
+ *  at load time, in parallel on `executor` (NULL: serial). The blocks are not referenced afterwards. */
+AMXMM_C_API amxmm_status amxmm_pack_q4_0_vnni(const void* blocks, int64_t n, int64_t k, amxmm_executor* executor,
+                                              amxmm_packed_weight** weight) AMXMM_C_NOEXCEPT;
+AMXMM_C_API void amxmm_packed_weight_free(amxmm_packed_weight* weight) AMXMM_C_NOEXCEPT;
+/** Shape (N, K) and bytes of a packed weight; any out-pointer may be NULL. */
+AMXMM_C_API amxmm_status amxmm_packed_weight_info(const amxmm_packed_weight* weight, int64_t* n, int64_t* k,
+                                                  size_t* bytes) AMXMM_C_NOEXCEPT;
+
+/** E experts of one shape, packed into one allocation — or, from amxmm_pack_q4_0_vnni_gate_up, the
+ *  gate and up projections of E experts packed together (one pass over the activations feeds both). */
+typedef struct amxmm_packed_experts amxmm_packed_experts;
+
+/** Packs a GGUF 3-D Q4_0 tensor: `experts` × n rows of k, expert after expert (ggml ne = {k, n, E}). */
+AMXMM_C_API amxmm_status amxmm_pack_q4_0_vnni_experts(const void* blocks, int64_t experts, int64_t n, int64_t k,
+                                                      amxmm_executor* executor, amxmm_packed_experts** packed) AMXMM_C_NOEXCEPT;
+/** Packs the gate and up tensors of a MoE layer together (each `experts` × f rows of k; f a multiple
+ *  of 32). The result is for amxmm_moe_ffn's `gate` argument, with `up` = NULL. */
+AMXMM_C_API amxmm_status amxmm_pack_q4_0_vnni_gate_up(const void* gate_blocks, const void* up_blocks,
+                                                      int64_t experts, int64_t f, int64_t k,
+                                                      amxmm_executor* executor, amxmm_packed_experts** packed) AMXMM_C_NOEXCEPT;
+AMXMM_C_API void amxmm_packed_experts_free(amxmm_packed_experts* packed) AMXMM_C_NOEXCEPT;
+/** Experts E, rows N and K of each expert (for gate + up packed together: N = F of each of them),
+ *  bytes, and whether gate and up are packed together (1) or not (0). Out-pointers may be NULL. */
+AMXMM_C_API amxmm_status amxmm_packed_experts_info(const amxmm_packed_experts* packed, int64_t* experts, int64_t* n,
+                                                   int64_t* k, size_t* bytes, int* gate_up) AMXMM_C_NOEXCEPT;
+
+/* ---- dense GEMM ------------------------------------------------------------------------------- */
+
+/** Bytes of workspace a GEMM with m rows of K needs (either mode). 0 when m < 0 or K is not a
+ *  positive multiple of 32 (then amxmm_last_error() says which). */
+AMXMM_C_API size_t amxmm_gemm_workspace_bytes(int64_t m, int64_t k) AMXMM_C_NOEXCEPT;
+
+/** y[i][n] = dot(x[i], W[n]) for i < m, n < N.
+ *    weight  : packed N × K       x : m rows of K floats, stride ldx >= K
+ *    y       : m rows of N floats, stride ldy >= N, not overlapping x
+ *    options : NULL = defaults     executor : NULL = the calling thread only
+ *    plan    : NULL, or filled with what ran and why */
+AMXMM_C_API amxmm_status amxmm_gemm_q4_0(const amxmm_packed_weight* weight, int64_t m, const float* x, int64_t ldx,
+                                         float* y, int64_t ldy, const amxmm_gemm_options* options,
+                                         amxmm_executor* executor, amxmm_gemm_plan* plan) AMXMM_C_NOEXCEPT;
+
+/** The same product computed by an engine's own nth threads together: each of them calls this with
+ *  the SAME arguments, its own index ith in [0, nth), and the same sync (created for nth). Thread ith
+ *  runs tasks ith, ith + nth, ... of each phase and waits for the others at sync's barrier, so the
+ *  call returns on every thread once y is complete — with the same status on every thread (each sees
+ *  the message in its own amxmm_last_error()). options->workspace is required: one buffer of
+ *  amxmm_gemm_workspace_bytes(m, K) bytes, 64-byte aligned, shared by the nth callers. Results are
+ *  bitwise those of amxmm_gemm_q4_0. A thread whose arguments differ from the others' (or that never
+ *  calls) leaves the rest waiting: use the same values on every thread. */
+AMXMM_C_API amxmm_status amxmm_gemm_q4_0_ith(const amxmm_packed_weight* weight, int64_t m, const float* x,
+                                             int64_t ldx, float* y, int64_t ldy, const amxmm_gemm_options* options,
+                                             int ith, int nth, amxmm_sync* sync, amxmm_gemm_plan* plan) AMXMM_C_NOEXCEPT;
+
+/* ---- mixture of experts ----------------------------------------------------------------------- */
+
+/** Which expert each token's slots use: ids[t * ld_ids + s] in [0, E) for t < m, s < top_k. */
+typedef struct amxmm_moe_routing {
+    int64_t m;          /**< tokens */
+    int64_t top_k;      /**< slots per token, 1 <= top_k <= E */
+    const int32_t* ids; /**< may be NULL when m == 0 */
+    int64_t ld_ids;     /**< row stride of ids, >= top_k */
+} amxmm_moe_routing;
+
+/** Where amxmm_moe_gemm's input rows come from. */
+typedef enum amxmm_moe_input_rows {
+    AMXMM_MOE_ROWS_PER_TOKEN = 0, /**< x + t*ldx_token, shared by the token's slots (ldx_slot ignored) */
+    AMXMM_MOE_ROWS_PER_SLOT = 1   /**< x + t*ldx_token + s*ldx_slot */
+} amxmm_moe_input_rows;
+
+/** Workspace bytes of amxmm_moe_gemm (weights of E experts of N × K) and of amxmm_moe_ffn (gate and
+ *  up F × K, down K × F); 0 for negative or invalid arguments. */
+AMXMM_C_API size_t amxmm_moe_gemm_workspace_bytes(int64_t m, int64_t top_k, int64_t experts, int64_t k) AMXMM_C_NOEXCEPT;
+AMXMM_C_API size_t amxmm_moe_ffn_workspace_bytes(int64_t m, int64_t top_k, int64_t experts, int64_t k, int64_t f) AMXMM_C_NOEXCEPT;
+
+/** ggml's MUL_MAT_ID: y(t, s)[n] = dot(x(t, s), W_e[n]), e = ids[t][s], output rows at
+ *  y + t*ldy_token + s*ldy_slot (ldy_slot = N, ldy_token = top_k*N for ggml's [m][top_k][N]).
+ *  `weights` must be a plain experts handle (not gate + up). */
+AMXMM_C_API amxmm_status amxmm_moe_gemm(const amxmm_packed_experts* weights, const amxmm_moe_routing* routing,
+                                        const float* x, amxmm_moe_input_rows rows, int64_t ldx_token,
+                                        int64_t ldx_slot, float* y, int64_t ldy_token, int64_t ldy_slot,
+                                        const amxmm_gemm_options* options, amxmm_executor* executor,
+                                        amxmm_gemm_plan* plan) AMXMM_C_NOEXCEPT;
+/** amxmm_moe_gemm on an engine's threads (see amxmm_gemm_q4_0_ith; workspace:
+ *  amxmm_moe_gemm_workspace_bytes). */
+AMXMM_C_API amxmm_status amxmm_moe_gemm_ith(const amxmm_packed_experts* weights, const amxmm_moe_routing* routing,
+                                            const float* x, amxmm_moe_input_rows rows, int64_t ldx_token,
+                                            int64_t ldx_slot, float* y, int64_t ldy_token, int64_t ldy_slot,
+                                            const amxmm_gemm_options* options, int ith, int nth, amxmm_sync* sync,
+                                            amxmm_gemm_plan* plan) AMXMM_C_NOEXCEPT;
+
+/** The fused expert FFN of a MoE layer, for every token t < m:
+ *      y[t] = sum over s < top_k of w[t][s] * down_e( act(gate_e(x[t])) * up_e(x[t]) ),  e = ids[t][s]
+ *  gate, up : E experts of F × K — or gate from amxmm_pack_q4_0_vnni_gate_up and up = NULL
+ *  down     : E experts of K × F
+ *  x, y     : m rows of K floats (strides ldx, ldy >= K), not overlapping
+ *  weights  : routing weights w[t * ld_weights + s], finite and >= 0; NULL = all 1
+ *  options->activation picks act (SiLU by default). Numerics: include/amxmm/gemm/moe.hpp. */
+AMXMM_C_API amxmm_status amxmm_moe_ffn(const amxmm_packed_experts* gate, const amxmm_packed_experts* up,
+                                       const amxmm_packed_experts* down, const amxmm_moe_routing* routing,
+                                       const float* weights, int64_t ld_weights, const float* x, int64_t ldx,
+                                       float* y, int64_t ldy, const amxmm_gemm_options* options,
+                                       amxmm_executor* executor, amxmm_gemm_plan* plan) AMXMM_C_NOEXCEPT;
+/** amxmm_moe_ffn on an engine's threads (see amxmm_gemm_q4_0_ith; workspace:
+ *  amxmm_moe_ffn_workspace_bytes). */
+AMXMM_C_API amxmm_status amxmm_moe_ffn_ith(const amxmm_packed_experts* gate, const amxmm_packed_experts* up,
+                                           const amxmm_packed_experts* down, const amxmm_moe_routing* routing,
+                                           const float* weights, int64_t ld_weights, const float* x, int64_t ldx,
+                                           float* y, int64_t ldy, const amxmm_gemm_options* options, int ith, int nth,
+                                           amxmm_sync* sync, amxmm_gemm_plan* plan) AMXMM_C_NOEXCEPT;
+
+/* ---- GGUF files ------------------------------------------------------------------------------- */
+
+/** A GGUF file, memory-mapped read-only and validated (malformed files: AMXMM_MALFORMED_INPUT). */
+typedef struct amxmm_gguf amxmm_gguf;
+
+AMXMM_C_API amxmm_status amxmm_gguf_open(const char* path, amxmm_gguf** file) AMXMM_C_NOEXCEPT;
+AMXMM_C_API void amxmm_gguf_close(amxmm_gguf* file) AMXMM_C_NOEXCEPT;
+
+/** The Q4_0 tensor `name` as rows × cols (cols = ggml's ne[0] = K; rows = the product of the other
+ *  dims: N, or E·N for stacked experts). *blocks points into the mapping: valid until amxmm_gguf_close.
+ *  No such tensor: AMXMM_OUT_OF_RANGE; not Q4_0: AMXMM_INVALID_ARGUMENT. */
+AMXMM_C_API amxmm_status amxmm_gguf_q4_0_matrix(const amxmm_gguf* file, const char* name, const void** blocks,
+                                                int64_t* rows, int64_t* cols) AMXMM_C_NOEXCEPT;
+
+/** Type (ggml_type value, e.g. 2 = Q4_0), dimension count and ggml dims (ne; unused ones 1) of the
+ *  tensor `name`. Out-pointers may be NULL (dims: 4 values). */
+AMXMM_C_API amxmm_status amxmm_gguf_tensor_info(const amxmm_gguf* file, const char* name, uint32_t* ggml_type,
+                                                uint32_t* n_dims, int64_t dims[4]) AMXMM_C_NOEXCEPT;
+
+/* ---- GPU weights and placement plans (declared; see the notes) --------------------------------- */
+
+/** A Q4_0 weight in GPU memory (the CUDA layout; never a CPU-packed weight). Functions: TODO — they
+ *  follow <amxmm/cuda.cuh> and exist only in an implementation built with AMXMM_C_WITH_CUDA. */
+typedef struct amxmm_gpu_weight amxmm_gpu_weight;
+
+/** A placement plan from amxmm's planner (<amxmm/plan.hpp>). Functions: TODO. */
+typedef struct amxmm_plan amxmm_plan;
+
+/** 1 when the implementation was built with CUDA (AMXMM_C_WITH_CUDA) and a CUDA device is visible. */
+AMXMM_C_API int amxmm_gpu_available(void) AMXMM_C_NOEXCEPT;
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+/* The implementation, in the one C++ translation unit that defines AMXMM_C_IMPLEMENTATION. */
+#if defined(AMXMM_C_IMPLEMENTATION)
+#if !defined(__cplusplus)
+#error "AMXMM_C_IMPLEMENTATION must be defined in a C++17 translation unit (the implementation is C++)"
+#endif
+#include "amxmm_impl.hpp"
+#endif
+
+#endif /* AMXMM_C_AMXMM_H */

@@ -1,0 +1,649 @@
+// amxmm — implementation of the C API (<amxmm/c/amxmm.h>). Do not include this file directly:
+// define AMXMM_C_IMPLEMENTATION and include <amxmm/c/amxmm.h> in exactly one C++17 translation unit.
+//
+// Every function: checks its handles and enums, converts the C arguments to the C++ API's, calls it,
+// and turns any exception into a status plus a thread-local message (guarded() below). The handles
+// are plain structs that own the C++ objects.
+#pragma once
+
+#if !defined(AMXMM_C_AMXMM_H) || !defined(__cplusplus)
+#error "include <amxmm/c/amxmm.h> with AMXMM_C_IMPLEMENTATION defined, from a C++ file"
+#endif
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <optional>
+#include <utility>
+
+#include "../amxmm.hpp"
+
+#if defined(AMXMM_C_WITH_CUDA)
+#include "../cuda.cuh"
+#endif
+
+static_assert(AMXMM_C_VERSION_MAJOR == AMXMM_VERSION_MAJOR && AMXMM_C_VERSION_MINOR == AMXMM_VERSION_MINOR &&
+                  AMXMM_C_VERSION_PATCH == AMXMM_VERSION_PATCH,
+              "amxmm/c/amxmm.h and amxmm/core/version.hpp disagree on the version");
+static_assert(int(amxmm::isa::scalar) == AMXMM_ISA_SCALAR && int(amxmm::isa::avx2) == AMXMM_ISA_AVX2 &&
+                  int(amxmm::isa::avx512_vnni) == AMXMM_ISA_AVX512_VNNI && int(amxmm::isa::amx) == AMXMM_ISA_AMX &&
+                  int(amxmm::isa::amx_emulated) == AMXMM_ISA_AMX_EMULATED,
+              "amxmm_isa must mirror amxmm::isa");
+static_assert(sizeof(amxmm::block_q4_0) == 18, "GGUF Q4_0 blocks are 18 bytes");
+
+// ---- the handles ---------------------------------------------------------------------------------
+
+struct amxmm_executor {
+#if defined(AMXMM_HAVE_TBB)
+    explicit amxmm_executor(int threads) : tbb(threads) {}
+    amxmm::tbb_executor tbb;
+#endif
+};
+
+struct amxmm_sync {
+    explicit amxmm_sync(int nth) : sync(nth) {}
+    amxmm::caller_threads_sync sync;
+};
+
+struct amxmm_packed_weight {
+    amxmm::packed_q4_0_vnni packed;
+};
+
+struct amxmm_packed_experts {
+    amxmm::packed_q4_0_vnni_experts experts;  // plain experts (gate_up == false)
+    amxmm::packed_q4_0_vnni_gate_up gate_up;  // gate and up packed together (gate_up == true)
+    bool is_gate_up = false;
+};
+
+struct amxmm_gguf {
+    amxmm::gguf_file file;
+};
+
+namespace amxmm_c_detail {
+
+using amxmm::errc;
+using amxmm::detail::require;
+
+// ---- errors --------------------------------------------------------------------------------------
+
+inline constexpr std::size_t error_capacity = 2048;
+
+/// The calling thread's last error message (a fixed buffer: recording an error never allocates).
+inline char* error_buffer() noexcept {
+    thread_local char buffer[error_capacity] = "";
+    return buffer;
+}
+
+/// Copies up to (capacity - 1) bytes of the parts into `to`, NUL-terminated (truncating quietly).
+inline void copy_truncated(char* to, std::size_t capacity, std::initializer_list<const char*> parts) noexcept {
+    std::size_t used = 0;
+    for (const char* p : parts) {
+        if (!p) continue;
+        const std::size_t n = std::min(std::strlen(p), capacity - 1 - used);
+        std::memcpy(to + used, p, n);
+        used += n;
+    }
+    to[used] = '\0';
+}
+
+inline amxmm_status status_of(errc code) noexcept {
+    switch (code) {
+        case errc::invalid_argument: return AMXMM_INVALID_ARGUMENT;
+        case errc::out_of_range: return AMXMM_OUT_OF_RANGE;
+        case errc::buffer_too_small: return AMXMM_BUFFER_TOO_SMALL;
+        case errc::unsupported: return AMXMM_UNSUPPORTED;
+        case errc::malformed_input: return AMXMM_MALFORMED_INPUT;
+        case errc::system: return AMXMM_SYSTEM;
+    }
+    return AMXMM_INTERNAL;
+}
+
+/// Runs body(); every exception becomes a status and the thread's message. `fn` (the C function's
+/// name) prefixes the messages amxmm::error does not write itself.
+template <class Body>
+amxmm_status guarded(const char* fn, Body&& body) noexcept {
+    try {
+        body();
+        return AMXMM_OK;
+    } catch (const amxmm::error& e) {
+        copy_truncated(error_buffer(), error_capacity, {e.what()});
+        return status_of(e.code());
+    } catch (const std::bad_alloc&) {
+        copy_truncated(error_buffer(), error_capacity, {fn, ": out of memory"});
+        return AMXMM_SYSTEM;
+    } catch (const std::exception& e) {
+        copy_truncated(error_buffer(), error_capacity, {fn, ": internal error: ", e.what()});
+        return AMXMM_INTERNAL;
+    } catch (...) {
+        copy_truncated(error_buffer(), error_capacity, {fn, ": internal error: unknown exception"});
+        return AMXMM_INTERNAL;
+    }
+}
+
+/// Throws invalid_argument "fn: name is null" for a null handle or pointer.
+template <class T>
+T* need(T* p, const char* fn, const char* name) {
+    require(p != nullptr, errc::invalid_argument, fn, name, " is null");
+    return p;
+}
+
+// ---- argument conversion -------------------------------------------------------------------------
+
+inline std::optional<amxmm::isa> to_isa(amxmm_isa i, const char* fn, const char* name) {
+    if (i == AMXMM_ISA_AUTO) return std::nullopt;
+    require(i >= AMXMM_ISA_SCALAR && i <= AMXMM_ISA_AMX_EMULATED, errc::invalid_argument, fn, name, " = ", int(i),
+            " is not an amxmm_isa value");
+    return static_cast<amxmm::isa>(int(i));
+}
+
+/// The C++ options of a call (moe_ffn_options: gemm_options plus the activation). NULL: defaults.
+inline amxmm::moe_ffn_options to_options(const amxmm_gemm_options* o, const char* fn) {
+    amxmm::moe_ffn_options r;
+    if (!o) return r;
+    require(o->struct_size == sizeof(amxmm_gemm_options), errc::invalid_argument, fn, "options->struct_size = ",
+            o->struct_size, " is not sizeof(amxmm_gemm_options) = ", sizeof(amxmm_gemm_options),
+            " (initialise options with AMXMM_GEMM_OPTIONS_INIT or amxmm_gemm_options_init)");
+    switch (o->mode) {
+        case AMXMM_MODE_AUTO: r.mode = amxmm::compute_mode::automatic; break;
+        case AMXMM_MODE_EXACT: r.mode = amxmm::compute_mode::exact; break;
+        case AMXMM_MODE_FAST: r.mode = amxmm::compute_mode::fast; break;
+        default: amxmm::detail::fail(errc::invalid_argument, fn, "options->mode = ", int(o->mode), " is not an amxmm_mode value");
+    }
+    r.force_isa = to_isa(o->force_isa, fn, "options->force_isa");
+    require(o->kc_blocks >= 0, errc::invalid_argument, fn, "options->kc_blocks = ", o->kc_blocks, " is negative");
+    r.kc_blocks = o->kc_blocks;
+    r.workspace = o->workspace;
+    r.workspace_bytes = o->workspace_bytes;
+    switch (o->activation) {
+        case AMXMM_ACTIVATION_SILU: r.activation = amxmm::ffn_activation::silu; break;
+        case AMXMM_ACTIVATION_GELU_TANH: r.activation = amxmm::ffn_activation::gelu_tanh; break;
+        default:
+            amxmm::detail::fail(errc::invalid_argument, fn, "options->activation = ", int(o->activation),
+                                " is not an amxmm_activation value");
+    }
+    return r;
+}
+
+inline void fill_plan(amxmm_gemm_plan* out, const amxmm::gemm_plan& p) noexcept {
+    if (!out) return;
+    out->isa = static_cast<amxmm_isa>(int(p.backend));
+    out->mode = p.mode == amxmm::compute_mode::fast ? AMXMM_MODE_FAST : AMXMM_MODE_EXACT;
+    copy_truncated(out->reason, sizeof(out->reason), {p.reason.c_str()});
+}
+
+/// Calls fn(executor&) with the handle's oneTBB executor, or a serial one for NULL.
+template <class Fn>
+decltype(auto) with_executor(amxmm_executor* ex, Fn&& fn) {
+#if defined(AMXMM_HAVE_TBB)
+    if (ex) return fn(ex->tbb);
+#else
+    (void)ex;
+#endif
+    amxmm::serial_executor serial;
+    return fn(serial);
+}
+
+/// The executor of thread ith of nth sharing `sync` (checked: a mismatch would hang the others).
+inline amxmm::caller_threads_executor caller_threads(int ith, int nth, amxmm_sync* sync, const char* fn) {
+    need(sync, fn, "sync");
+    require(nth == sync->sync.threads(), errc::invalid_argument, fn, "nth = ", nth, " but sync was created for ",
+            sync->sync.threads(), " threads");
+    require(ith >= 0 && ith < nth, errc::invalid_argument, fn, "ith = ", ith, " is not in [0, nth = ", nth, ")");
+    return amxmm::caller_threads_executor{ith, nth, &sync->sync};
+}
+
+inline const amxmm::block_q4_0* q4_0_blocks(const void* p, const char* fn, const char* name) {
+    need(p, fn, name);
+    require(reinterpret_cast<std::uintptr_t>(p) % alignof(amxmm::block_q4_0) == 0, errc::invalid_argument, fn, name,
+            " = ", p, " is not ", alignof(amxmm::block_q4_0), "-byte aligned (GGUF Q4_0 blocks hold an fp16)");
+    return static_cast<const amxmm::block_q4_0*>(p);
+}
+
+inline amxmm::packed_q4_0_vnni_experts_view plain_experts(const amxmm_packed_experts* p, const char* fn,
+                                                          const char* name) {
+    need(p, fn, name);
+    require(!p->is_gate_up, errc::invalid_argument, fn, name,
+            " holds gate and up packed together (amxmm_pack_q4_0_vnni_gate_up): pass it as moe_ffn's gate, "
+            "with up = NULL");
+    return p->experts.view();
+}
+
+inline amxmm::moe_routing to_routing(const amxmm_moe_routing* r, const char* fn) {
+    need(r, fn, "routing");
+    return amxmm::moe_routing{r->m, r->top_k, r->ids, r->ld_ids};
+}
+
+inline amxmm::moe_input_rows to_rows(amxmm_moe_input_rows rows, const char* fn) {
+    require(rows == AMXMM_MOE_ROWS_PER_TOKEN || rows == AMXMM_MOE_ROWS_PER_SLOT, errc::invalid_argument, fn,
+            "rows = ", int(rows), " is not an amxmm_moe_input_rows value");
+    return rows == AMXMM_MOE_ROWS_PER_TOKEN ? amxmm::moe_input_rows::per_token : amxmm::moe_input_rows::per_slot;
+}
+
+/// Sizes are bounded so that the workspace arithmetic cannot overflow (as the packers bound N and K).
+inline void require_size_args(const char* fn, std::int64_t m, std::int64_t k, const char* k_name = "K") {
+    constexpr std::int64_t limit = std::int64_t(1) << 40;
+    require(m >= 0 && m <= limit, errc::invalid_argument, fn, "m = ", m, " must be in [0, 2^40]");
+    require(k > 0 && k % 32 == 0 && k <= limit, errc::invalid_argument, fn, k_name, " = ", k,
+            " must be a positive multiple of 32, at most 2^40");
+    require(m + 32 <= (std::int64_t(1) << 56) / k, errc::invalid_argument, fn, "m x ", k_name, " = ", m, " x ", k,
+            " is too large");
+}
+
+/// moe_ffn with the weights resolved: gate (+ up) or gate_up, and down.
+template <class Executor>
+amxmm::gemm_plan run_moe_ffn(const amxmm_packed_experts* gate, const amxmm_packed_experts* up,
+                             const amxmm_packed_experts* down, const amxmm_moe_routing* routing, const float* weights,
+                             std::int64_t ld_weights, const float* x, std::int64_t ldx, float* y, std::int64_t ldy,
+                             const amxmm_gemm_options* options, Executor&& ex, const char* fn) {
+    need(gate, fn, "gate");
+    const amxmm::packed_q4_0_vnni_experts_view down_view = plain_experts(down, fn, "down");
+    const amxmm::moe_routing r = to_routing(routing, fn);
+    const amxmm::moe_ffn_options opt = to_options(options, fn);
+    if (gate->is_gate_up) {
+        require(up == nullptr, errc::invalid_argument, fn,
+                "up must be NULL: gate holds gate and up packed together (amxmm_pack_q4_0_vnni_gate_up)");
+        return amxmm::moe_ffn(gate->gate_up.view(), down_view, r, weights, ld_weights, x, ldx, y, ldy, opt, ex);
+    }
+    const amxmm::packed_q4_0_vnni_experts_view up_view = plain_experts(up, fn, "up");
+    return amxmm::moe_ffn(gate->experts.view(), up_view, down_view, r, weights, ld_weights, x, ldx, y, ldy, opt, ex);
+}
+
+}  // namespace amxmm_c_detail
+
+// ---- the C functions -----------------------------------------------------------------------------
+
+extern "C" {
+
+AMXMM_C_API const char* amxmm_last_error(void) noexcept { return amxmm_c_detail::error_buffer(); }
+
+AMXMM_C_API const char* amxmm_status_name(amxmm_status status) noexcept {
+    switch (status) {
+        case AMXMM_OK: return "AMXMM_OK";
+        case AMXMM_INVALID_ARGUMENT: return "AMXMM_INVALID_ARGUMENT";
+        case AMXMM_OUT_OF_RANGE: return "AMXMM_OUT_OF_RANGE";
+        case AMXMM_BUFFER_TOO_SMALL: return "AMXMM_BUFFER_TOO_SMALL";
+        case AMXMM_UNSUPPORTED: return "AMXMM_UNSUPPORTED";
+        case AMXMM_MALFORMED_INPUT: return "AMXMM_MALFORMED_INPUT";
+        case AMXMM_SYSTEM: return "AMXMM_SYSTEM";
+        case AMXMM_INTERNAL: return "AMXMM_INTERNAL";
+    }
+    return "AMXMM_UNKNOWN_STATUS";
+}
+
+AMXMM_C_API const char* amxmm_version_string(void) noexcept { return AMXMM_VERSION_STRING; }
+AMXMM_C_API uint32_t amxmm_version(void) noexcept { return AMXMM_VERSION; }
+AMXMM_C_API uint32_t amxmm_c_api_version(void) noexcept { return AMXMM_C_API_VERSION; }
+
+AMXMM_C_API const char* amxmm_isa_name(amxmm_isa isa) noexcept {
+    if (isa == AMXMM_ISA_AUTO) return "auto";
+    if (isa < AMXMM_ISA_SCALAR || isa > AMXMM_ISA_AMX_EMULATED) return nullptr;
+    return amxmm::to_string(static_cast<amxmm::isa>(int(isa)));
+}
+
+AMXMM_C_API amxmm_status amxmm_best_isa(amxmm_isa* isa, const char** reason) noexcept {
+    constexpr const char* fn = "amxmm_best_isa";
+    return amxmm_c_detail::guarded(fn, [&] {
+        amxmm_c_detail::need(isa, fn, "isa");
+        const amxmm::isa_choice& c = amxmm::default_isa();
+        *isa = static_cast<amxmm_isa>(int(c.chosen));
+        if (reason) *reason = c.reason.c_str();
+    });
+}
+
+AMXMM_C_API int amxmm_isa_supported(amxmm_isa isa) noexcept {
+    if (isa < AMXMM_ISA_SCALAR || isa > AMXMM_ISA_AMX_EMULATED) return 0;
+    int ok = 0;
+    amxmm_c_detail::guarded("amxmm_isa_supported", [&] { ok = amxmm::isa_supported(static_cast<amxmm::isa>(int(isa))); });
+    return ok;
+}
+
+AMXMM_C_API void amxmm_gemm_options_init(amxmm_gemm_options* options) noexcept {
+    if (options) *options = amxmm_gemm_options AMXMM_GEMM_OPTIONS_INIT;
+}
+
+// ---- executors, sync, memory
+
+AMXMM_C_API amxmm_status amxmm_executor_create(int threads, amxmm_executor** executor) noexcept {
+    constexpr const char* fn = "amxmm_executor_create";
+    return amxmm_c_detail::guarded(fn, [&] {
+        amxmm_c_detail::need(executor, fn, "executor");
+        *executor = nullptr;
+#if defined(AMXMM_HAVE_TBB)
+        *executor = new amxmm_executor(std::max(threads, 0));
+#else
+        (void)threads;
+        amxmm::detail::fail(amxmm::errc::unsupported, fn, "amxmm was built without oneTBB (AMXMM_HAVE_TBB)");
+#endif
+    });
+}
+
+AMXMM_C_API void amxmm_executor_free(amxmm_executor* executor) noexcept { delete executor; }
+
+AMXMM_C_API int amxmm_executor_threads(const amxmm_executor* executor) noexcept {
+#if defined(AMXMM_HAVE_TBB)
+    if (executor) return const_cast<amxmm_executor*>(executor)->tbb.concurrency();
+#else
+    (void)executor;
+#endif
+    return 1;
+}
+
+AMXMM_C_API amxmm_status amxmm_sync_create(int nth, amxmm_sync** sync) noexcept {
+    constexpr const char* fn = "amxmm_sync_create";
+    return amxmm_c_detail::guarded(fn, [&] {
+        amxmm_c_detail::need(sync, fn, "sync");
+        *sync = nullptr;
+        amxmm::detail::require(nth > 0, amxmm::errc::invalid_argument, fn, "nth = ", nth, " must be positive");
+        *sync = new amxmm_sync(nth);
+    });
+}
+
+AMXMM_C_API void amxmm_sync_free(amxmm_sync* sync) noexcept { delete sync; }
+
+AMXMM_C_API amxmm_status amxmm_aligned_alloc(size_t bytes, void** memory) noexcept {
+    constexpr const char* fn = "amxmm_aligned_alloc";
+    return amxmm_c_detail::guarded(fn, [&] {
+        amxmm_c_detail::need(memory, fn, "memory");
+        *memory = nullptr;
+        amxmm::detail::require(bytes > 0 && bytes <= SIZE_MAX - amxmm::cache_line_bytes, amxmm::errc::invalid_argument,
+                               fn, "bytes = ", bytes, " must be positive and representable");
+        void* p = std::aligned_alloc(amxmm::cache_line_bytes, amxmm::round_up(bytes, amxmm::cache_line_bytes));
+        amxmm::detail::require(p != nullptr, amxmm::errc::system, fn, "allocation of ", bytes, " bytes failed");
+        *memory = p;
+    });
+}
+
+AMXMM_C_API void amxmm_aligned_free(void* memory) noexcept { std::free(memory); }
+
+// ---- packed weights
+
+AMXMM_C_API amxmm_status amxmm_pack_q4_0_vnni(const void* blocks, int64_t n, int64_t k, amxmm_executor* executor,
+                                              amxmm_packed_weight** weight) noexcept {
+    constexpr const char* fn = "amxmm_pack_q4_0_vnni";
+    return amxmm_c_detail::guarded(fn, [&] {
+        amxmm_c_detail::need(weight, fn, "weight");
+        *weight = nullptr;
+        amxmm::validate_q4_0_vnni_shape(n, k, fn);
+        const amxmm::q4_0_matrix_view src{amxmm_c_detail::q4_0_blocks(blocks, fn, "blocks"), n, k};
+        auto* w = new amxmm_packed_weight;
+        try {
+            amxmm_c_detail::with_executor(executor, [&](auto& ex) { w->packed = amxmm::pack_q4_0_vnni(src, ex); });
+        } catch (...) {
+            delete w;
+            throw;
+        }
+        *weight = w;
+    });
+}
+
+AMXMM_C_API void amxmm_packed_weight_free(amxmm_packed_weight* weight) noexcept { delete weight; }
+
+AMXMM_C_API amxmm_status amxmm_packed_weight_info(const amxmm_packed_weight* weight, int64_t* n, int64_t* k,
+                                                  size_t* bytes) noexcept {
+    constexpr const char* fn = "amxmm_packed_weight_info";
+    return amxmm_c_detail::guarded(fn, [&] {
+        amxmm_c_detail::need(weight, fn, "weight");
+        if (n) *n = weight->packed.rows();
+        if (k) *k = weight->packed.cols();
+        if (bytes) *bytes = weight->packed.size_bytes();
+    });
+}
+
+AMXMM_C_API amxmm_status amxmm_pack_q4_0_vnni_experts(const void* blocks, int64_t experts, int64_t n, int64_t k,
+                                                      amxmm_executor* executor,
+                                                      amxmm_packed_experts** packed) noexcept {
+    constexpr const char* fn = "amxmm_pack_q4_0_vnni_experts";
+    return amxmm_c_detail::guarded(fn, [&] {
+        amxmm_c_detail::need(packed, fn, "packed");
+        *packed = nullptr;
+        const amxmm::block_q4_0* src = amxmm_c_detail::q4_0_blocks(blocks, fn, "blocks");
+        auto* p = new amxmm_packed_experts;
+        try {
+            amxmm_c_detail::with_executor(executor, [&](auto& ex) {
+                p->experts = amxmm::pack_q4_0_vnni_experts(src, experts, n, k, ex);
+            });
+        } catch (...) {
+            delete p;
+            throw;
+        }
+        *packed = p;
+    });
+}
+
+AMXMM_C_API amxmm_status amxmm_pack_q4_0_vnni_gate_up(const void* gate_blocks, const void* up_blocks, int64_t experts,
+                                                      int64_t f, int64_t k, amxmm_executor* executor,
+                                                      amxmm_packed_experts** packed) noexcept {
+    constexpr const char* fn = "amxmm_pack_q4_0_vnni_gate_up";
+    return amxmm_c_detail::guarded(fn, [&] {
+        amxmm_c_detail::need(packed, fn, "packed");
+        *packed = nullptr;
+        const amxmm::block_q4_0* gate = amxmm_c_detail::q4_0_blocks(gate_blocks, fn, "gate_blocks");
+        const amxmm::block_q4_0* up = amxmm_c_detail::q4_0_blocks(up_blocks, fn, "up_blocks");
+        auto* p = new amxmm_packed_experts;
+        p->is_gate_up = true;
+        try {
+            amxmm_c_detail::with_executor(executor, [&](auto& ex) {
+                p->gate_up = amxmm::pack_q4_0_vnni_gate_up(gate, up, experts, f, k, ex);
+            });
+        } catch (...) {
+            delete p;
+            throw;
+        }
+        *packed = p;
+    });
+}
+
+AMXMM_C_API void amxmm_packed_experts_free(amxmm_packed_experts* packed) noexcept { delete packed; }
+
+AMXMM_C_API amxmm_status amxmm_packed_experts_info(const amxmm_packed_experts* packed, int64_t* experts, int64_t* n,
+                                                   int64_t* k, size_t* bytes, int* gate_up) noexcept {
+    constexpr const char* fn = "amxmm_packed_experts_info";
+    return amxmm_c_detail::guarded(fn, [&] {
+        amxmm_c_detail::need(packed, fn, "packed");
+        if (packed->is_gate_up) {
+            if (experts) *experts = packed->gate_up.experts();
+            if (n) *n = packed->gate_up.f();
+            if (k) *k = packed->gate_up.cols();
+            if (bytes) *bytes = packed->gate_up.size_bytes();
+        } else {
+            if (experts) *experts = packed->experts.experts();
+            if (n) *n = packed->experts.rows();
+            if (k) *k = packed->experts.cols();
+            if (bytes) *bytes = packed->experts.size_bytes();
+        }
+        if (gate_up) *gate_up = packed->is_gate_up ? 1 : 0;
+    });
+}
+
+// ---- dense GEMM
+
+AMXMM_C_API size_t amxmm_gemm_workspace_bytes(int64_t m, int64_t k) noexcept {
+    constexpr const char* fn = "amxmm_gemm_workspace_bytes";
+    std::size_t bytes = 0;
+    amxmm_c_detail::guarded(fn, [&] {
+        amxmm_c_detail::require_size_args(fn, m, k);
+        bytes = amxmm::gemm_workspace_bytes(m, k);
+    });
+    return bytes;
+}
+
+AMXMM_C_API amxmm_status amxmm_gemm_q4_0(const amxmm_packed_weight* weight, int64_t m, const float* x, int64_t ldx,
+                                         float* y, int64_t ldy, const amxmm_gemm_options* options,
+                                         amxmm_executor* executor, amxmm_gemm_plan* plan) noexcept {
+    constexpr const char* fn = "amxmm_gemm_q4_0";
+    return amxmm_c_detail::guarded(fn, [&] {
+        amxmm_c_detail::need(weight, fn, "weight");
+        const amxmm::moe_ffn_options opt = amxmm_c_detail::to_options(options, fn);
+        const amxmm::gemm_plan p = amxmm_c_detail::with_executor(executor, [&](auto& ex) {
+            return amxmm::gemm_q4_0(weight->packed.view(), m, x, ldx, y, ldy, opt, ex);
+        });
+        amxmm_c_detail::fill_plan(plan, p);
+    });
+}
+
+AMXMM_C_API amxmm_status amxmm_gemm_q4_0_ith(const amxmm_packed_weight* weight, int64_t m, const float* x,
+                                             int64_t ldx, float* y, int64_t ldy, const amxmm_gemm_options* options,
+                                             int ith, int nth, amxmm_sync* sync, amxmm_gemm_plan* plan) noexcept {
+    constexpr const char* fn = "amxmm_gemm_q4_0_ith";
+    return amxmm_c_detail::guarded(fn, [&] {
+        amxmm_c_detail::need(weight, fn, "weight");
+        const amxmm::moe_ffn_options opt = amxmm_c_detail::to_options(options, fn);
+        const amxmm::gemm_plan p = amxmm::gemm_q4_0(weight->packed.view(), m, x, ldx, y, ldy, opt,
+                                                    amxmm_c_detail::caller_threads(ith, nth, sync, fn));
+        amxmm_c_detail::fill_plan(plan, p);
+    });
+}
+
+// ---- mixture of experts
+
+AMXMM_C_API size_t amxmm_moe_gemm_workspace_bytes(int64_t m, int64_t top_k, int64_t experts, int64_t k) noexcept {
+    constexpr const char* fn = "amxmm_moe_gemm_workspace_bytes";
+    std::size_t bytes = 0;
+    amxmm_c_detail::guarded(fn, [&] {
+        amxmm::detail::require(top_k >= 1 && experts >= 1 && top_k <= experts && experts <= (int64_t(1) << 31),
+                               amxmm::errc::invalid_argument, fn, "top_k = ", top_k, " and experts = ", experts,
+                               " must satisfy 1 <= top_k <= experts <= 2^31");
+        amxmm_c_detail::require_size_args(fn, m, k);
+        amxmm_c_detail::require_size_args(fn, m * top_k, k);
+        bytes = amxmm::moe_gemm_workspace_bytes(m, top_k, experts, k);
+    });
+    return bytes;
+}
+
+AMXMM_C_API size_t amxmm_moe_ffn_workspace_bytes(int64_t m, int64_t top_k, int64_t experts, int64_t k,
+                                                 int64_t f) noexcept {
+    constexpr const char* fn = "amxmm_moe_ffn_workspace_bytes";
+    std::size_t bytes = 0;
+    amxmm_c_detail::guarded(fn, [&] {
+        amxmm::detail::require(top_k >= 1 && experts >= 1 && top_k <= experts && experts <= (int64_t(1) << 31),
+                               amxmm::errc::invalid_argument, fn, "top_k = ", top_k, " and experts = ", experts,
+                               " must satisfy 1 <= top_k <= experts <= 2^31");
+        amxmm_c_detail::require_size_args(fn, m, k);
+        amxmm_c_detail::require_size_args(fn, m, f, "F");
+        amxmm_c_detail::require_size_args(fn, m * top_k, k);
+        amxmm_c_detail::require_size_args(fn, m * top_k, f, "F");
+        bytes = amxmm::moe_ffn_workspace_bytes(m, top_k, experts, k, f);
+    });
+    return bytes;
+}
+
+AMXMM_C_API amxmm_status amxmm_moe_gemm(const amxmm_packed_experts* weights, const amxmm_moe_routing* routing,
+                                        const float* x, amxmm_moe_input_rows rows, int64_t ldx_token,
+                                        int64_t ldx_slot, float* y, int64_t ldy_token, int64_t ldy_slot,
+                                        const amxmm_gemm_options* options, amxmm_executor* executor,
+                                        amxmm_gemm_plan* plan) noexcept {
+    constexpr const char* fn = "amxmm_moe_gemm";
+    return amxmm_c_detail::guarded(fn, [&] {
+        const amxmm::packed_q4_0_vnni_experts_view w = amxmm_c_detail::plain_experts(weights, fn, "weights");
+        const amxmm::moe_routing r = amxmm_c_detail::to_routing(routing, fn);
+        const amxmm::moe_input_rows ir = amxmm_c_detail::to_rows(rows, fn);
+        const amxmm::moe_ffn_options opt = amxmm_c_detail::to_options(options, fn);
+        const amxmm::gemm_plan p = amxmm_c_detail::with_executor(executor, [&](auto& ex) {
+            return amxmm::moe_gemm(w, r, x, ir, ldx_token, ldx_slot, y, ldy_token, ldy_slot, opt, ex);
+        });
+        amxmm_c_detail::fill_plan(plan, p);
+    });
+}
+
+AMXMM_C_API amxmm_status amxmm_moe_gemm_ith(const amxmm_packed_experts* weights, const amxmm_moe_routing* routing,
+                                            const float* x, amxmm_moe_input_rows rows, int64_t ldx_token,
+                                            int64_t ldx_slot, float* y, int64_t ldy_token, int64_t ldy_slot,
+                                            const amxmm_gemm_options* options, int ith, int nth, amxmm_sync* sync,
+                                            amxmm_gemm_plan* plan) noexcept {
+    constexpr const char* fn = "amxmm_moe_gemm_ith";
+    return amxmm_c_detail::guarded(fn, [&] {
+        const amxmm::packed_q4_0_vnni_experts_view w = amxmm_c_detail::plain_experts(weights, fn, "weights");
+        const amxmm::moe_routing r = amxmm_c_detail::to_routing(routing, fn);
+        const amxmm::moe_input_rows ir = amxmm_c_detail::to_rows(rows, fn);
+        const amxmm::moe_ffn_options opt = amxmm_c_detail::to_options(options, fn);
+        const amxmm::gemm_plan p = amxmm::moe_gemm(w, r, x, ir, ldx_token, ldx_slot, y, ldy_token, ldy_slot, opt,
+                                                   amxmm_c_detail::caller_threads(ith, nth, sync, fn));
+        amxmm_c_detail::fill_plan(plan, p);
+    });
+}
+
+AMXMM_C_API amxmm_status amxmm_moe_ffn(const amxmm_packed_experts* gate, const amxmm_packed_experts* up,
+                                       const amxmm_packed_experts* down, const amxmm_moe_routing* routing,
+                                       const float* weights, int64_t ld_weights, const float* x, int64_t ldx,
+                                       float* y, int64_t ldy, const amxmm_gemm_options* options,
+                                       amxmm_executor* executor, amxmm_gemm_plan* plan) noexcept {
+    constexpr const char* fn = "amxmm_moe_ffn";
+    return amxmm_c_detail::guarded(fn, [&] {
+        const amxmm::gemm_plan p = amxmm_c_detail::with_executor(executor, [&](auto& ex) {
+            return amxmm_c_detail::run_moe_ffn(gate, up, down, routing, weights, ld_weights, x, ldx, y, ldy, options,
+                                               ex, fn);
+        });
+        amxmm_c_detail::fill_plan(plan, p);
+    });
+}
+
+AMXMM_C_API amxmm_status amxmm_moe_ffn_ith(const amxmm_packed_experts* gate, const amxmm_packed_experts* up,
+                                           const amxmm_packed_experts* down, const amxmm_moe_routing* routing,
+                                           const float* weights, int64_t ld_weights, const float* x, int64_t ldx,
+                                           float* y, int64_t ldy, const amxmm_gemm_options* options, int ith, int nth,
+                                           amxmm_sync* sync, amxmm_gemm_plan* plan) noexcept {
+    constexpr const char* fn = "amxmm_moe_ffn_ith";
+    return amxmm_c_detail::guarded(fn, [&] {
+        const amxmm::gemm_plan p =
+            amxmm_c_detail::run_moe_ffn(gate, up, down, routing, weights, ld_weights, x, ldx, y, ldy, options,
+                                        amxmm_c_detail::caller_threads(ith, nth, sync, fn), fn);
+        amxmm_c_detail::fill_plan(plan, p);
+    });
+}
+
+// ---- GGUF
+
+AMXMM_C_API amxmm_status amxmm_gguf_open(const char* path, amxmm_gguf** file) noexcept {
+    constexpr const char* fn = "amxmm_gguf_open";
+    return amxmm_c_detail::guarded(fn, [&] {
+        amxmm_c_detail::need(file, fn, "file");
+        *file = nullptr;
+        amxmm_c_detail::need(path, fn, "path");
+        *file = new amxmm_gguf{amxmm::gguf_file::open(path)};
+    });
+}
+
+AMXMM_C_API void amxmm_gguf_close(amxmm_gguf* file) noexcept { delete file; }
+
+AMXMM_C_API amxmm_status amxmm_gguf_q4_0_matrix(const amxmm_gguf* file, const char* name, const void** blocks,
+                                                int64_t* rows, int64_t* cols) noexcept {
+    constexpr const char* fn = "amxmm_gguf_q4_0_matrix";
+    return amxmm_c_detail::guarded(fn, [&] {
+        amxmm_c_detail::need(file, fn, "file");
+        amxmm_c_detail::need(name, fn, "name");
+        amxmm_c_detail::need(blocks, fn, "blocks");
+        const amxmm::q4_0_matrix_view v = file->file.q4_0_matrix(name);
+        *blocks = v.blocks;
+        if (rows) *rows = v.rows;
+        if (cols) *cols = v.cols;
+    });
+}
+
+AMXMM_C_API amxmm_status amxmm_gguf_tensor_info(const amxmm_gguf* file, const char* name, uint32_t* ggml_type,
+                                                uint32_t* n_dims, int64_t dims[4]) noexcept {
+    constexpr const char* fn = "amxmm_gguf_tensor_info";
+    return amxmm_c_detail::guarded(fn, [&] {
+        amxmm_c_detail::need(file, fn, "file");
+        amxmm_c_detail::need(name, fn, "name");
+        const amxmm::gguf_tensor_info& t = file->file.tensor(name);
+        if (ggml_type) *ggml_type = static_cast<uint32_t>(t.type);
+        if (n_dims) *n_dims = t.n_dims;
+        if (dims) std::copy(t.dims.begin(), t.dims.end(), dims);
+    });
+}
+
+// ---- GPU
+
+AMXMM_C_API int amxmm_gpu_available(void) noexcept {
+#if defined(AMXMM_C_WITH_CUDA)
+    int count = 0;
+    return cudaGetDeviceCount(&count) == cudaSuccess && count > 0 ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+}  // extern "C"

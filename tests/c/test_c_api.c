@@ -1,0 +1,821 @@
+/* Tests of amxmm's C API, compiled as C99 (-std=c99 -Wall -Wextra -Wpedantic -Werror).
+ *
+ * The implementation is compiled once in c_api_impl.cpp. Everything here is plain C: the Q4_0
+ * weights are generated and dequantized by this file, and the references are computed here in
+ * double precision, so the test checks the C API against an independent oracle.
+ *
+ *   weights + GEMM  amxmm_gemm_q4_0 against a dequantized reference, several shapes, strides and
+ *                   modes; the plan it reports
+ *   executors       serial, oneTBB and the _ith path on pthreads give the same bits
+ *   errors          null handles, bad shapes, options, workspace, expert ids: status + message
+ *                   naming the argument, outputs untouched; thread-local messages
+ *   MoE             moe_gemm equals per-expert gemm bitwise (exact mode); moe_ffn against a reference,
+ *                   gate/up packed together equals separate, _ith equals serial
+ *   GGUF            a file written here is opened, its tensor packed, the product matches
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <amxmm/c/amxmm.h>
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- a minimal test harness ---------------------------------------------------------------------- */
+
+static int g_checks = 0;
+static int g_failures = 0;
+
+#define CHECK(cond)                                                                    \
+    do {                                                                               \
+        ++g_checks;                                                                    \
+        if (!(cond)) {                                                                 \
+            ++g_failures;                                                              \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);   \
+        }                                                                              \
+    } while (0)
+
+/* Checks a call's status; on failure prints the status and amxmm_last_error(). */
+#define CHECK_OK(call)                                                                                  \
+    do {                                                                                                \
+        amxmm_status check_ok_status_ = (call);                                                         \
+        ++g_checks;                                                                                     \
+        if (check_ok_status_ != AMXMM_OK) {                                                             \
+            ++g_failures;                                                                               \
+            fprintf(stderr, "%s:%d: %s returned %s: %s\n", __FILE__, __LINE__, #call,                   \
+                    amxmm_status_name(check_ok_status_), amxmm_last_error());                           \
+        }                                                                                               \
+    } while (0)
+
+/* Checks that a call fails with `expected` and that its message contains `needle`. */
+#define CHECK_FAILS(call, expected, needle)                                                             \
+    do {                                                                                                \
+        amxmm_status check_fails_status_ = (call);                                                      \
+        ++g_checks;                                                                                     \
+        if (check_fails_status_ != (expected) || strstr(amxmm_last_error(), (needle)) == NULL) {        \
+            ++g_failures;                                                                               \
+            fprintf(stderr, "%s:%d: %s returned %s (\"%s\"), expected %s with a message containing \"%s\"\n", \
+                    __FILE__, __LINE__, #call, amxmm_status_name(check_fails_status_), amxmm_last_error(), \
+                    amxmm_status_name(expected), (needle));                                             \
+        }                                                                                               \
+    } while (0)
+
+/* ---- Q4_0 in plain C ------------------------------------------------------------------------------ */
+
+/* GGUF's block_q4_0: fp16 scale, then 16 bytes of nibbles (element j: low nibble of qs[j], element
+ * j + 16: high nibble; value (nibble - 8) * d). */
+typedef struct q4_0_block {
+    uint16_t d;
+    uint8_t qs[16];
+} q4_0_block;
+typedef char q4_0_block_is_18_bytes[sizeof(q4_0_block) == 18 ? 1 : -1];
+
+static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
+static uint32_t rnd(void) { /* xorshift64* */
+    g_rng ^= g_rng >> 12;
+    g_rng ^= g_rng << 25;
+    g_rng ^= g_rng >> 27;
+    return (uint32_t)((g_rng * 0x2545F4914F6CDD1Dull) >> 32);
+}
+static float rnd_unit(void) { return (float)rnd() / 4294967296.0f * 2.0f - 1.0f; } /* [-1, 1) */
+
+/* A normal fp16 in [2^-6, 2^-2): exponent 9..12, random mantissa. */
+static uint16_t rnd_scale(void) { return (uint16_t)(((9u + rnd() % 4u) << 10) | (rnd() & 1023u)); }
+
+static float fp16_to_float(uint16_t h) {
+    const unsigned exponent = (h >> 10) & 31u, mantissa = h & 1023u;
+    const float v = exponent == 0 ? ldexpf((float)mantissa, -24) : ldexpf((float)(mantissa | 1024u), (int)exponent - 25);
+    return (h & 0x8000u) ? -v : v;
+}
+
+static q4_0_block* make_blocks(size_t count) {
+    q4_0_block* b = malloc(count * sizeof *b);
+    size_t i;
+    int j;
+    for (i = 0; i < count; ++i) {
+        b[i].d = rnd_scale();
+        for (j = 0; j < 16; ++j) b[i].qs[j] = (uint8_t)rnd();
+    }
+    return b;
+}
+
+/* rows × k floats from rows × k/32 blocks. */
+static float* dequantize(const q4_0_block* b, int64_t rows, int64_t k) {
+    float* w = malloc((size_t)(rows * k) * sizeof *w);
+    int64_t r, blk;
+    int j;
+    for (r = 0; r < rows; ++r)
+        for (blk = 0; blk < k / 32; ++blk) {
+            const q4_0_block* q = &b[r * (k / 32) + blk];
+            const float d = fp16_to_float(q->d);
+            for (j = 0; j < 16; ++j) {
+                w[r * k + blk * 32 + j] = d * (float)((q->qs[j] & 15) - 8);
+                w[r * k + blk * 32 + j + 16] = d * (float)((q->qs[j] >> 4) - 8);
+            }
+        }
+    return w;
+}
+
+static float* make_activations(int64_t m, int64_t ld) {
+    float* x = malloc((size_t)(m * ld) * sizeof *x);
+    int64_t i;
+    for (i = 0; i < m * ld; ++i) x[i] = rnd_unit();
+    return x;
+}
+
+/* Checks y (m × n, stride ldy) against the double-precision product of x (stride ldx) and the
+ * dequantized w (n × k). Allowed error: exact mode quantizes each 32-block of x to Q8_0 (step
+ * amax/127, scale rounded to fp16); fast mode rounds w and x to bf16 (2^-8 relative each). */
+static int matches_reference(const float* y, int64_t ldy, const float* x, int64_t ldx, const float* w, int64_t m,
+                             int64_t n, int64_t k, amxmm_mode mode) {
+    int64_t i, c, kk, blk;
+    int ok = 1;
+    for (i = 0; i < m; ++i)
+        for (c = 0; c < n; ++c) {
+            double ref = 0, abs_sum = 0, bound = 0;
+            for (blk = 0; blk < k / 32; ++blk) {
+                double amax = 0, w_abs = 0;
+                for (kk = blk * 32; kk < blk * 32 + 32; ++kk) {
+                    const double xv = x[i * ldx + kk], wv = w[c * k + kk];
+                    ref += xv * wv;
+                    abs_sum += fabs(xv * wv);
+                    w_abs += fabs(wv);
+                    if (fabs(xv) > amax) amax = fabs(xv);
+                }
+                bound += amax * (1.0 / 127 + 1.0 / 512) * w_abs;
+            }
+            bound = mode == AMXMM_MODE_FAST ? abs_sum / 128 : bound;
+            bound += 1e-5 * abs_sum + 1e-30;
+            if (fabs(y[i * ldy + c] - ref) > bound) {
+                if (ok)
+                    fprintf(stderr, "  y[%ld][%ld] = %.9g, reference %.9g, allowed error %.3g\n", (long)i, (long)c,
+                            (double)y[i * ldy + c], ref, bound);
+                ok = 0;
+            }
+        }
+    return ok;
+}
+
+static void fill(float* p, size_t count, float v) {
+    size_t i;
+    for (i = 0; i < count; ++i) p[i] = v;
+}
+static int all_equal(const float* p, size_t count, float v) {
+    size_t i;
+    for (i = 0; i < count; ++i)
+        if (p[i] != v) return 0;
+    return 1;
+}
+
+/* ---- version, back ends --------------------------------------------------------------------------- */
+
+static void test_version_and_isa(void) {
+    amxmm_isa best = AMXMM_ISA_AUTO;
+    const char* reason = NULL;
+    CHECK(amxmm_c_api_version() == AMXMM_C_API_VERSION);
+    CHECK(amxmm_version() == AMXMM_C_VERSION_MAJOR * 10000u + AMXMM_C_VERSION_MINOR * 100u + AMXMM_C_VERSION_PATCH);
+    CHECK(strcmp(amxmm_version_string(), "0.1.0") == 0);
+    CHECK_OK(amxmm_best_isa(&best, &reason));
+    CHECK(best >= AMXMM_ISA_SCALAR && best <= AMXMM_ISA_AMX_EMULATED);
+    CHECK(reason != NULL && strstr(reason, amxmm_isa_name(best)) == reason);
+    printf("best ISA: %s (%s)\n", amxmm_isa_name(best), reason);
+    CHECK(amxmm_isa_supported(AMXMM_ISA_SCALAR) == 1);
+    CHECK(amxmm_isa_supported(AMXMM_ISA_AMX_EMULATED) == 1);
+    CHECK(amxmm_isa_supported(best) == 1);
+    CHECK(amxmm_isa_supported((amxmm_isa)42) == 0);
+    CHECK(strcmp(amxmm_isa_name(AMXMM_ISA_AVX512_VNNI), "avx512_vnni") == 0);
+    CHECK(strcmp(amxmm_isa_name(AMXMM_ISA_AUTO), "auto") == 0);
+    CHECK(amxmm_isa_name((amxmm_isa)42) == NULL);
+    CHECK(strcmp(amxmm_status_name(AMXMM_BUFFER_TOO_SMALL), "AMXMM_BUFFER_TOO_SMALL") == 0);
+    CHECK(strcmp(amxmm_status_name((amxmm_status)99), "AMXMM_UNKNOWN_STATUS") == 0);
+    CHECK(amxmm_gpu_available() == 0 || amxmm_gpu_available() == 1);
+}
+
+/* ---- dense GEMM ------------------------------------------------------------------------------------- */
+
+static void test_gemm_against_reference(amxmm_executor* pool) {
+    static const int64_t shapes[][3] = {{1, 40, 96}, {3, 16, 32}, {33, 72, 128}, {70, 48, 64}}; /* m, n, k */
+    size_t s;
+    for (s = 0; s < sizeof shapes / sizeof shapes[0]; ++s) {
+        const int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        const int64_t ldx = k + 8, ldy = n + 3;
+        q4_0_block* blocks = make_blocks((size_t)(n * k / 32));
+        float* w = dequantize(blocks, n, k);
+        float* x = make_activations(m, ldx);
+        float* y = malloc((size_t)(m * ldy) * sizeof *y);
+        float* y_pool = malloc((size_t)(m * ldy) * sizeof *y);
+        amxmm_packed_weight* packed = NULL;
+        amxmm_gemm_plan plan;
+        int64_t pn = 0, pk = 0;
+        size_t bytes = 0;
+        int mode_index;
+        CHECK_OK(amxmm_pack_q4_0_vnni(blocks, n, k, pool, &packed));
+        CHECK_OK(amxmm_packed_weight_info(packed, &pn, &pk, &bytes));
+        CHECK(pn == n && pk == k && bytes >= (size_t)(n * k / 2));
+
+        for (mode_index = 0; mode_index < 3; ++mode_index) {
+            amxmm_gemm_options opt = AMXMM_GEMM_OPTIONS_INIT;
+            opt.mode = (amxmm_mode)mode_index;
+            fill(y, (size_t)(m * ldy), -7.0f);
+            CHECK_OK(amxmm_gemm_q4_0(packed, m, x, ldx, y, ldy, &opt, NULL, &plan));
+            CHECK(plan.mode == (opt.mode == AMXMM_MODE_AUTO ? plan.mode : opt.mode));
+            CHECK(plan.mode == AMXMM_MODE_EXACT || plan.mode == AMXMM_MODE_FAST);
+            CHECK(amxmm_isa_supported(plan.isa) == 1 && strlen(plan.reason) > 0);
+            CHECK(matches_reference(y, ldy, x, ldx, w, m, n, k, plan.mode));
+            CHECK(y[n] == -7.0f); /* the stride gap of row 0 is not written */
+            /* the thread pool gives the same bits */
+            CHECK_OK(amxmm_gemm_q4_0(packed, m, x, ldx, y_pool, ldy, &opt, pool, NULL));
+            {
+                int64_t i;
+                for (i = 0; i < m; ++i) CHECK(memcmp(y + i * ldy, y_pool + i * ldy, (size_t)n * sizeof *y) == 0);
+            }
+        }
+        /* the emulated AMX tiles, forced */
+        {
+            amxmm_gemm_options opt;
+            amxmm_gemm_options_init(&opt);
+            opt.force_isa = AMXMM_ISA_AMX_EMULATED;
+            opt.mode = AMXMM_MODE_EXACT;
+            CHECK_OK(amxmm_gemm_q4_0(packed, m, x, ldx, y, ldy, &opt, pool, &plan));
+            CHECK(plan.isa == AMXMM_ISA_AMX_EMULATED && plan.mode == AMXMM_MODE_EXACT);
+            CHECK(matches_reference(y, ldy, x, ldx, w, m, n, k, AMXMM_MODE_EXACT));
+        }
+        amxmm_packed_weight_free(packed);
+        free(blocks);
+        free(w);
+        free(x);
+        free(y);
+        free(y_pool);
+    }
+}
+
+/* ---- engine threads: the _ith functions on pthreads ------------------------------------------------ */
+
+enum { NTH = 3 };
+
+typedef struct ith_job {
+    int kind; /* 0: gemm, 1: moe_gemm, 2: moe_ffn */
+    int ith;
+    amxmm_sync* sync;
+    amxmm_gemm_options opt;
+    const amxmm_packed_weight* weight;
+    const amxmm_packed_experts *gate, *up, *down;
+    const amxmm_moe_routing* routing;
+    const float* route_weights;
+    const float* x;
+    float* y;
+    int64_t m, ldx, ldy, n;
+    amxmm_status status;
+    char message[256];
+} ith_job;
+
+static void* run_ith(void* arg) {
+    ith_job* j = arg;
+    switch (j->kind) {
+        case 0:
+            j->status = amxmm_gemm_q4_0_ith(j->weight, j->m, j->x, j->ldx, j->y, j->ldy, &j->opt, j->ith, NTH, j->sync,
+                                            NULL);
+            break;
+        case 1:
+            j->status = amxmm_moe_gemm_ith(j->gate, j->routing, j->x, AMXMM_MOE_ROWS_PER_TOKEN, j->ldx, 0, j->y,
+                                           j->routing->top_k * j->n, j->n, &j->opt, j->ith, NTH, j->sync, NULL);
+            break;
+        default:
+            j->status = amxmm_moe_ffn_ith(j->gate, j->up, j->down, j->routing, j->route_weights, j->routing->top_k,
+                                          j->x, j->ldx, j->y, j->ldy, &j->opt, j->ith, NTH, j->sync, NULL);
+            break;
+    }
+    snprintf(j->message, sizeof j->message, "%s", j->status == AMXMM_OK ? "" : amxmm_last_error());
+    return NULL;
+}
+
+/* Runs NTH copies of `proto` (thread ith gets ith) on pthreads and joins them. */
+static void run_on_threads(const ith_job* proto, ith_job* jobs) {
+    pthread_t threads[NTH];
+    int i;
+    for (i = 0; i < NTH; ++i) {
+        jobs[i] = *proto;
+        jobs[i].ith = i;
+        CHECK(pthread_create(&threads[i], NULL, run_ith, &jobs[i]) == 0);
+    }
+    for (i = 0; i < NTH; ++i) pthread_join(threads[i], NULL);
+}
+
+static void test_gemm_on_engine_threads(void) {
+    const int64_t n = 80, k = 256;
+    static const int64_t ms[] = {1, 5, 40, 130};
+    q4_0_block* blocks = make_blocks((size_t)(n * k / 32));
+    amxmm_packed_weight* packed = NULL;
+    amxmm_sync* sync = NULL;
+    size_t t;
+    CHECK_OK(amxmm_pack_q4_0_vnni(blocks, n, k, NULL, &packed));
+    CHECK_OK(amxmm_sync_create(NTH, &sync));
+    for (t = 0; t < sizeof ms / sizeof ms[0]; ++t) {
+        const int64_t m = ms[t];
+        float* x = make_activations(m, k);
+        float* y_serial = malloc((size_t)(m * n) * sizeof(float));
+        float* y = malloc((size_t)(m * n) * sizeof(float));
+        void* ws = NULL;
+        size_t ws_bytes = amxmm_gemm_workspace_bytes(m, k);
+        ith_job proto, jobs[NTH];
+        int i, mode;
+        CHECK(ws_bytes > 0);
+        CHECK_OK(amxmm_aligned_alloc(ws_bytes, &ws));
+        for (mode = 0; mode < 3; ++mode) {
+            amxmm_gemm_options opt = AMXMM_GEMM_OPTIONS_INIT;
+            opt.mode = (amxmm_mode)mode;
+            CHECK_OK(amxmm_gemm_q4_0(packed, m, x, k, y_serial, n, &opt, NULL, NULL));
+            memset(&proto, 0, sizeof proto);
+            proto.kind = 0;
+            proto.sync = sync;
+            proto.opt = opt;
+            proto.opt.workspace = ws;
+            proto.opt.workspace_bytes = ws_bytes;
+            proto.weight = packed;
+            proto.x = x;
+            proto.y = y;
+            proto.m = m;
+            proto.ldx = k;
+            proto.ldy = n;
+            fill(y, (size_t)(m * n), 0.0f);
+            run_on_threads(&proto, jobs);
+            for (i = 0; i < NTH; ++i) CHECK(jobs[i].status == AMXMM_OK);
+            CHECK(memcmp(y, y_serial, (size_t)(m * n) * sizeof(float)) == 0); /* bitwise */
+        }
+        /* A task's failure reaches every thread: a NaN in x (exact mode) fails on all of them alike,
+         * and y is left alone. */
+        {
+            amxmm_gemm_options opt = AMXMM_GEMM_OPTIONS_INIT;
+            opt.mode = AMXMM_MODE_EXACT;
+            opt.workspace = ws;
+            opt.workspace_bytes = ws_bytes;
+            x[(m - 1) * k + 3] = NAN;
+            proto.opt = opt;
+            fill(y, (size_t)(m * n), 5.0f);
+            run_on_threads(&proto, jobs);
+            for (i = 0; i < NTH; ++i) {
+                CHECK(jobs[i].status == AMXMM_INVALID_ARGUMENT);
+                CHECK(strstr(jobs[i].message, "not finite") != NULL);
+            }
+            CHECK(all_equal(y, (size_t)(m * n), 5.0f));
+        }
+        /* Without a workspace every thread is refused before any work. */
+        {
+            proto.opt.workspace = NULL;
+            proto.opt.workspace_bytes = 0;
+            x[(m - 1) * k + 3] = 0.5f;
+            run_on_threads(&proto, jobs);
+            for (i = 0; i < NTH; ++i) {
+                CHECK(jobs[i].status == AMXMM_INVALID_ARGUMENT);
+                CHECK(strstr(jobs[i].message, "workspace") != NULL);
+            }
+        }
+        amxmm_aligned_free(ws);
+        free(x);
+        free(y);
+        free(y_serial);
+    }
+    amxmm_sync_free(sync);
+    amxmm_packed_weight_free(packed);
+    free(blocks);
+}
+
+/* ---- errors ------------------------------------------------------------------------------------------ */
+
+static void test_errors(void) {
+    const int64_t n = 32, k = 64, m = 2;
+    q4_0_block* blocks = make_blocks((size_t)(n * k / 32));
+    float* x = make_activations(m, k);
+    float y[2 * 32];
+    amxmm_packed_weight* packed = NULL;
+    amxmm_packed_weight* never = (amxmm_packed_weight*)&never; /* must be overwritten with NULL on failure */
+    amxmm_gemm_options opt = AMXMM_GEMM_OPTIONS_INIT;
+    amxmm_sync* sync = NULL;
+    amxmm_executor* ex = NULL;
+    void* mem = NULL;
+    CHECK_OK(amxmm_pack_q4_0_vnni(blocks, n, k, NULL, &packed));
+    fill(y, 64, 3.0f);
+
+    /* handles and pointers */
+    CHECK_FAILS(amxmm_gemm_q4_0(NULL, m, x, k, y, n, NULL, NULL, NULL), AMXMM_INVALID_ARGUMENT, "weight is null");
+    CHECK_FAILS(amxmm_gemm_q4_0(packed, m, NULL, k, y, n, NULL, NULL, NULL), AMXMM_INVALID_ARGUMENT, "x is null");
+    CHECK_FAILS(amxmm_packed_weight_info(NULL, NULL, NULL, NULL), AMXMM_INVALID_ARGUMENT, "weight is null");
+    CHECK_FAILS(amxmm_pack_q4_0_vnni(NULL, n, k, NULL, &never), AMXMM_INVALID_ARGUMENT, "blocks is null");
+    CHECK(never == NULL);
+    CHECK_FAILS(amxmm_pack_q4_0_vnni(blocks, n, k, NULL, NULL), AMXMM_INVALID_ARGUMENT, "weight is null");
+    CHECK_FAILS(amxmm_pack_q4_0_vnni((const char*)blocks + 1, n, k, NULL, &never), AMXMM_INVALID_ARGUMENT,
+                "aligned");
+    CHECK_FAILS(amxmm_sync_create(0, &sync), AMXMM_INVALID_ARGUMENT, "nth = 0");
+    CHECK(sync == NULL);
+    CHECK_FAILS(amxmm_executor_create(2, NULL), AMXMM_INVALID_ARGUMENT, "executor is null");
+    CHECK_FAILS(amxmm_aligned_alloc(0, &mem), AMXMM_INVALID_ARGUMENT, "bytes = 0");
+
+    /* shapes and strides: the message names the argument and its value */
+    CHECK_FAILS(amxmm_pack_q4_0_vnni(blocks, n, 33, NULL, &never), AMXMM_INVALID_ARGUMENT, "K = 33");
+    CHECK_FAILS(amxmm_pack_q4_0_vnni(blocks, 0, k, NULL, &never), AMXMM_INVALID_ARGUMENT, "N (weight rows) = 0");
+    CHECK_FAILS(amxmm_gemm_q4_0(packed, m, x, k - 1, y, n, NULL, NULL, NULL), AMXMM_INVALID_ARGUMENT, "ldx = 63");
+    CHECK_FAILS(amxmm_gemm_q4_0(packed, m, x, k, y, n - 1, NULL, NULL, NULL), AMXMM_INVALID_ARGUMENT, "ldy = 31");
+    CHECK_FAILS(amxmm_gemm_q4_0(packed, -1, x, k, y, n, NULL, NULL, NULL), AMXMM_INVALID_ARGUMENT, "m = -1");
+    CHECK_FAILS(amxmm_gemm_q4_0(packed, m, x, k, (float*)x + 1, n, NULL, NULL, NULL), AMXMM_INVALID_ARGUMENT,
+                "overlaps");
+    CHECK(amxmm_gemm_workspace_bytes(1, 33) == 0 && strstr(amxmm_last_error(), "K = 33") != NULL);
+    CHECK(amxmm_gemm_workspace_bytes(-1, 64) == 0 && strstr(amxmm_last_error(), "m = -1") != NULL);
+    CHECK(amxmm_moe_ffn_workspace_bytes(1, 9, 8, 64, 64) == 0 && strstr(amxmm_last_error(), "top_k = 9") != NULL);
+
+    /* options */
+    opt.struct_size = 0;
+    CHECK_FAILS(amxmm_gemm_q4_0(packed, m, x, k, y, n, &opt, NULL, NULL), AMXMM_INVALID_ARGUMENT, "struct_size");
+    amxmm_gemm_options_init(&opt);
+    opt.mode = (amxmm_mode)7;
+    CHECK_FAILS(amxmm_gemm_q4_0(packed, m, x, k, y, n, &opt, NULL, NULL), AMXMM_INVALID_ARGUMENT,
+                "options->mode = 7");
+    amxmm_gemm_options_init(&opt);
+    opt.force_isa = (amxmm_isa)9;
+    CHECK_FAILS(amxmm_gemm_q4_0(packed, m, x, k, y, n, &opt, NULL, NULL), AMXMM_INVALID_ARGUMENT,
+                "options->force_isa = 9");
+    if (!amxmm_isa_supported(AMXMM_ISA_AMX)) {
+        amxmm_gemm_options_init(&opt);
+        opt.force_isa = AMXMM_ISA_AMX;
+        CHECK_FAILS(amxmm_gemm_q4_0(packed, m, x, k, y, n, &opt, NULL, NULL), AMXMM_UNSUPPORTED, "force_isa = amx");
+    }
+    /* workspace */
+    CHECK_OK(amxmm_aligned_alloc(amxmm_gemm_workspace_bytes(m, k), &mem));
+    amxmm_gemm_options_init(&opt);
+    opt.workspace = mem;
+    opt.workspace_bytes = amxmm_gemm_workspace_bytes(m, k) - 1;
+    CHECK_FAILS(amxmm_gemm_q4_0(packed, m, x, k, y, n, &opt, NULL, NULL), AMXMM_BUFFER_TOO_SMALL, "workspace_bytes");
+    opt.workspace = (char*)mem + 32;
+    CHECK_FAILS(amxmm_gemm_q4_0(packed, m, x, k, y, n, &opt, NULL, NULL), AMXMM_INVALID_ARGUMENT, "64-byte aligned");
+    opt.workspace = mem;
+    opt.workspace_bytes = amxmm_gemm_workspace_bytes(m, k);
+    /* the _ith checks that would otherwise leave threads waiting */
+    CHECK_OK(amxmm_sync_create(2, &sync));
+    CHECK_FAILS(amxmm_gemm_q4_0_ith(packed, m, x, k, y, n, &opt, 0, 3, sync, NULL), AMXMM_INVALID_ARGUMENT,
+                "nth = 3 but sync was created for 2");
+    CHECK_FAILS(amxmm_gemm_q4_0_ith(packed, m, x, k, y, n, &opt, 2, 2, sync, NULL), AMXMM_INVALID_ARGUMENT, "ith = 2");
+    CHECK_FAILS(amxmm_gemm_q4_0_ith(packed, m, x, k, y, n, &opt, 0, 2, NULL, NULL), AMXMM_INVALID_ARGUMENT,
+                "sync is null");
+    /* nothing was written by any failed call */
+    CHECK(all_equal(y, 64, 3.0f));
+    /* and a good call works with the workspace */
+    CHECK_OK(amxmm_gemm_q4_0(packed, m, x, k, y, n, &opt, NULL, NULL));
+    /* a one-thread sync: the _ith path on the calling thread alone */
+    amxmm_sync_free(sync);
+    CHECK_OK(amxmm_sync_create(1, &sync));
+    CHECK_OK(amxmm_gemm_q4_0_ith(packed, m, x, k, y, n, &opt, 0, 1, sync, NULL));
+
+    /* GGUF */
+    {
+        amxmm_gguf* f = (amxmm_gguf*)&f;
+        CHECK_FAILS(amxmm_gguf_open("/nonexistent/amxmm-test.gguf", &f), AMXMM_SYSTEM, "/nonexistent/amxmm-test.gguf");
+        CHECK(f == NULL);
+        CHECK_FAILS(amxmm_gguf_open(NULL, &f), AMXMM_INVALID_ARGUMENT, "path is null");
+    }
+
+    CHECK_OK(amxmm_executor_create(1, &ex));
+    CHECK(amxmm_executor_threads(ex) >= 1);
+    CHECK(amxmm_executor_threads(NULL) == 1);
+    amxmm_executor_free(ex);
+    amxmm_executor_free(NULL); /* every *_free accepts NULL */
+    amxmm_packed_weight_free(NULL);
+    amxmm_packed_experts_free(NULL);
+    amxmm_sync_free(NULL);
+    amxmm_gguf_close(NULL);
+    amxmm_aligned_free(NULL);
+
+    amxmm_sync_free(sync);
+    amxmm_aligned_free(mem);
+    amxmm_packed_weight_free(packed);
+    free(blocks);
+    free(x);
+}
+
+/* Each thread has its own last error. */
+typedef struct error_job {
+    int64_t bad_k;
+    char seen_before[64];
+    char seen_after[256];
+} error_job;
+
+static void* fail_on_thread(void* arg) {
+    error_job* j = arg;
+    snprintf(j->seen_before, sizeof j->seen_before, "%s", amxmm_last_error());
+    (void)amxmm_gemm_workspace_bytes(1, j->bad_k);
+    snprintf(j->seen_after, sizeof j->seen_after, "%s", amxmm_last_error());
+    return NULL;
+}
+
+static void test_thread_local_errors(void) {
+    error_job a, b;
+    pthread_t ta, tb;
+    amxmm_packed_weight* never = NULL;
+    CHECK_FAILS(amxmm_pack_q4_0_vnni(NULL, 16, 32, NULL, &never), AMXMM_INVALID_ARGUMENT, "blocks is null");
+    a.bad_k = 33;
+    b.bad_k = 65;
+    CHECK(pthread_create(&ta, NULL, fail_on_thread, &a) == 0);
+    CHECK(pthread_create(&tb, NULL, fail_on_thread, &b) == 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    CHECK(strcmp(a.seen_before, "") == 0); /* a new thread starts with no message */
+    CHECK(strcmp(b.seen_before, "") == 0);
+    CHECK(strstr(a.seen_after, "K = 33") != NULL && strstr(a.seen_after, "K = 65") == NULL);
+    CHECK(strstr(b.seen_after, "K = 65") != NULL && strstr(b.seen_after, "K = 33") == NULL);
+    CHECK(strstr(amxmm_last_error(), "blocks is null") != NULL); /* this thread's is unchanged */
+    /* a successful call leaves it unchanged too */
+    CHECK(amxmm_gemm_workspace_bytes(1, 64) > 0);
+    CHECK(strstr(amxmm_last_error(), "blocks is null") != NULL);
+}
+
+/* ---- mixture of experts --------------------------------------------------------------------------- */
+
+static double silu(double g) { return g / (1.0 + exp(-g)); }
+
+static void test_moe(amxmm_executor* pool) {
+    enum { E = 6, K = 64, F = 96, M = 7, TOP_K = 2 };
+    q4_0_block* gate_b = make_blocks((size_t)E * F * K / 32);
+    q4_0_block* up_b = make_blocks((size_t)E * F * K / 32);
+    q4_0_block* down_b = make_blocks((size_t)E * K * F / 32);
+    float* wg = dequantize(gate_b, (int64_t)E * F, K);
+    float* wu = dequantize(up_b, (int64_t)E * F, K);
+    float* wd = dequantize(down_b, (int64_t)E * K, F);
+    float* x = make_activations(M, K);
+    int32_t ids[M * TOP_K];
+    float route_w[M * TOP_K];
+    float y[M * K], y2[M * K], y3[M * K];
+    float g_out[M * TOP_K * F];
+    amxmm_packed_experts *gate = NULL, *up = NULL, *down = NULL, *gate_up = NULL;
+    amxmm_moe_routing routing;
+    amxmm_gemm_plan plan;
+    int64_t e_count = 0, rows = 0, cols = 0;
+    int fused = -1, t, s;
+    size_t bytes = 0;
+
+    for (t = 0; t < M; ++t) {
+        ids[t * TOP_K] = (int32_t)(rnd() % E);
+        ids[t * TOP_K + 1] = t == 3 ? ids[t * TOP_K] : (int32_t)((ids[t * TOP_K] + 1 + rnd() % (E - 1)) % E);
+        route_w[t * TOP_K] = 0.25f + 0.5f * (float)(rnd() % 100) / 100.0f;
+        route_w[t * TOP_K + 1] = 1.0f - route_w[t * TOP_K];
+    }
+    routing.m = M;
+    routing.top_k = TOP_K;
+    routing.ids = ids;
+    routing.ld_ids = TOP_K;
+
+    CHECK_OK(amxmm_pack_q4_0_vnni_experts(gate_b, E, F, K, pool, &gate));
+    CHECK_OK(amxmm_pack_q4_0_vnni_experts(up_b, E, F, K, NULL, &up));
+    CHECK_OK(amxmm_pack_q4_0_vnni_experts(down_b, E, K, F, pool, &down));
+    CHECK_OK(amxmm_pack_q4_0_vnni_gate_up(gate_b, up_b, E, F, K, pool, &gate_up));
+    CHECK_OK(amxmm_packed_experts_info(gate_up, &e_count, &rows, &cols, &bytes, &fused));
+    CHECK(e_count == E && rows == F && cols == K && fused == 1 && bytes > 0);
+    CHECK_OK(amxmm_packed_experts_info(down, &e_count, &rows, &cols, NULL, &fused));
+    CHECK(e_count == E && rows == K && cols == F && fused == 0);
+
+    /* moe_gemm (exact) equals amxmm_gemm_q4_0 on each (token, slot)'s expert, bit for bit */
+    {
+        amxmm_gemm_options opt = AMXMM_GEMM_OPTIONS_INIT;
+        opt.mode = AMXMM_MODE_EXACT;
+        CHECK_OK(amxmm_moe_gemm(gate, &routing, x, AMXMM_MOE_ROWS_PER_TOKEN, K, 0, g_out, TOP_K * F, F, &opt, pool,
+                                &plan));
+        CHECK(plan.mode == AMXMM_MODE_EXACT);
+        for (t = 0; t < M; ++t)
+            for (s = 0; s < TOP_K; ++s) {
+                amxmm_packed_weight* one = NULL;
+                float row[F];
+                CHECK_OK(amxmm_pack_q4_0_vnni(gate_b + (size_t)ids[t * TOP_K + s] * F * K / 32, F, K, NULL, &one));
+                CHECK_OK(amxmm_gemm_q4_0(one, 1, x + t * K, K, row, F, &opt, NULL, NULL));
+                CHECK(memcmp(row, g_out + (t * TOP_K + s) * F, sizeof row) == 0);
+                amxmm_packed_weight_free(one);
+            }
+    }
+
+    /* moe_ffn against a double-precision reference (relative L2 error) */
+    {
+        double err2 = 0, ref2 = 0;
+        CHECK_OK(amxmm_moe_ffn(gate, up, down, &routing, route_w, TOP_K, x, K, y, K, NULL, NULL, &plan));
+        for (t = 0; t < M; ++t) {
+            double ref[K];
+            int kk, j, i;
+            for (kk = 0; kk < K; ++kk) ref[kk] = 0;
+            for (s = 0; s < TOP_K; ++s) {
+                const int e = ids[t * TOP_K + s];
+                double h[F];
+                for (j = 0; j < F; ++j) {
+                    double g = 0, u = 0;
+                    for (i = 0; i < K; ++i) {
+                        g += (double)wg[((size_t)e * F + j) * K + i] * x[t * K + i];
+                        u += (double)wu[((size_t)e * F + j) * K + i] * x[t * K + i];
+                    }
+                    h[j] = silu(g) * u;
+                }
+                for (kk = 0; kk < K; ++kk) {
+                    double o = 0;
+                    for (j = 0; j < F; ++j) o += (double)wd[((size_t)e * K + kk) * F + j] * h[j];
+                    ref[kk] += route_w[t * TOP_K + s] * o;
+                }
+            }
+            for (kk = 0; kk < K; ++kk) {
+                err2 += (y[t * K + kk] - ref[kk]) * (y[t * K + kk] - ref[kk]);
+                ref2 += ref[kk] * ref[kk];
+            }
+        }
+        CHECK(ref2 > 0 && sqrt(err2 / ref2) < 0.02);
+        if (!(sqrt(err2 / ref2) < 0.02)) fprintf(stderr, "  moe_ffn relative L2 error %.4g\n", sqrt(err2 / ref2));
+    }
+
+    /* gate and up packed together: the same bits; and the thread pool: the same bits */
+    CHECK_OK(amxmm_moe_ffn(gate_up, NULL, down, &routing, route_w, TOP_K, x, K, y2, K, NULL, NULL, NULL));
+    CHECK(memcmp(y, y2, sizeof y) == 0);
+    CHECK_OK(amxmm_moe_ffn(gate_up, NULL, down, &routing, route_w, TOP_K, x, K, y3, K, NULL, pool, NULL));
+    CHECK(memcmp(y, y3, sizeof y) == 0);
+
+    /* on engine threads */
+    {
+        amxmm_sync* sync = NULL;
+        void* ws = NULL;
+        const size_t ws_bytes = amxmm_moe_ffn_workspace_bytes(M, TOP_K, E, K, F);
+        ith_job proto, jobs[NTH];
+        int i;
+        float g_ith[M * TOP_K * F];
+        CHECK(ws_bytes > 0);
+        CHECK_OK(amxmm_sync_create(NTH, &sync));
+        CHECK_OK(amxmm_aligned_alloc(ws_bytes, &ws));
+        memset(&proto, 0, sizeof proto);
+        proto.kind = 2;
+        proto.sync = sync;
+        amxmm_gemm_options_init(&proto.opt);
+        proto.opt.workspace = ws;
+        proto.opt.workspace_bytes = ws_bytes;
+        proto.gate = gate_up;
+        proto.down = down;
+        proto.routing = &routing;
+        proto.route_weights = route_w;
+        proto.x = x;
+        proto.y = y3;
+        proto.ldx = K;
+        proto.ldy = K;
+        fill(y3, M * K, 0.0f);
+        run_on_threads(&proto, jobs);
+        for (i = 0; i < NTH; ++i) CHECK(jobs[i].status == AMXMM_OK);
+        CHECK(memcmp(y, y3, sizeof y) == 0);
+
+        /* moe_gemm_ith (its workspace is smaller than moe_ffn's) */
+        CHECK(amxmm_moe_gemm_workspace_bytes(M, TOP_K, E, K) <= ws_bytes);
+        proto.kind = 1;
+        proto.gate = gate;
+        proto.opt.mode = AMXMM_MODE_EXACT;
+        proto.y = g_ith;
+        proto.n = F;
+        run_on_threads(&proto, jobs);
+        for (i = 0; i < NTH; ++i) CHECK(jobs[i].status == AMXMM_OK);
+        CHECK(memcmp(g_ith, g_out, sizeof g_ith) == 0);
+        amxmm_aligned_free(ws);
+        amxmm_sync_free(sync);
+    }
+
+    /* errors */
+    fill(y2, M * K, 9.0f);
+    ids[5] = E;
+    CHECK_FAILS(amxmm_moe_ffn(gate, up, down, &routing, route_w, TOP_K, x, K, y2, K, NULL, NULL, NULL),
+                AMXMM_OUT_OF_RANGE, "routing.ids[2][1] = 6");
+    ids[5] = 0;
+    CHECK_FAILS(amxmm_moe_ffn(gate_up, up, down, &routing, route_w, TOP_K, x, K, y2, K, NULL, NULL, NULL),
+                AMXMM_INVALID_ARGUMENT, "up must be NULL");
+    CHECK_FAILS(amxmm_moe_ffn(gate, NULL, down, &routing, route_w, TOP_K, x, K, y2, K, NULL, NULL, NULL),
+                AMXMM_INVALID_ARGUMENT, "up is null");
+    CHECK_FAILS(amxmm_moe_ffn(gate, up, gate_up, &routing, route_w, TOP_K, x, K, y2, K, NULL, NULL, NULL),
+                AMXMM_INVALID_ARGUMENT, "down holds gate and up");
+    CHECK_FAILS(amxmm_moe_ffn(gate, up, up, &routing, route_w, TOP_K, x, K, y2, K, NULL, NULL, NULL),
+                AMXMM_INVALID_ARGUMENT, "down is");
+    CHECK_FAILS(amxmm_moe_ffn(gate, up, down, NULL, route_w, TOP_K, x, K, y2, K, NULL, NULL, NULL),
+                AMXMM_INVALID_ARGUMENT, "routing is null");
+    CHECK_FAILS(amxmm_moe_gemm(gate_up, &routing, x, AMXMM_MOE_ROWS_PER_TOKEN, K, 0, g_out, TOP_K * F, F, NULL, NULL,
+                               NULL),
+                AMXMM_INVALID_ARGUMENT, "weights holds gate and up");
+    CHECK_FAILS(amxmm_moe_gemm(gate, &routing, x, (amxmm_moe_input_rows)5, K, 0, g_out, TOP_K * F, F, NULL, NULL, NULL),
+                AMXMM_INVALID_ARGUMENT, "rows = 5");
+    route_w[0] = -1.0f;
+    CHECK_FAILS(amxmm_moe_ffn(gate, up, down, &routing, route_w, TOP_K, x, K, y2, K, NULL, NULL, NULL),
+                AMXMM_INVALID_ARGUMENT, "weights[0][0] = -1");
+    CHECK(all_equal(y2, M * K, 9.0f));
+
+    amxmm_packed_experts_free(gate);
+    amxmm_packed_experts_free(up);
+    amxmm_packed_experts_free(down);
+    amxmm_packed_experts_free(gate_up);
+    free(gate_b);
+    free(up_b);
+    free(down_b);
+    free(wg);
+    free(wu);
+    free(wd);
+    free(x);
+}
+
+/* ---- GGUF ------------------------------------------------------------------------------------------- */
+
+static void put_u32(FILE* f, uint32_t v) {
+    unsigned char b[4];
+    int i;
+    for (i = 0; i < 4; ++i) b[i] = (unsigned char)(v >> (8 * i));
+    fwrite(b, 1, 4, f);
+}
+static void put_u64(FILE* f, uint64_t v) {
+    unsigned char b[8];
+    int i;
+    for (i = 0; i < 8; ++i) b[i] = (unsigned char)(v >> (8 * i));
+    fwrite(b, 1, 8, f);
+}
+
+/* Writes a GGUF v3 file with one Q4_0 tensor "blk.0.ffn_up.weight" of n rows of k (little-endian). */
+static void write_gguf(const char* path, const q4_0_block* blocks, int64_t n, int64_t k) {
+    static const char name[] = "blk.0.ffn_up.weight";
+    FILE* f = fopen(path, "wb");
+    long pos;
+    int64_t i;
+    CHECK(f != NULL);
+    if (!f) return;
+    fwrite("GGUF", 1, 4, f);
+    put_u32(f, 3);                   /* version */
+    put_u64(f, 1);                   /* tensors */
+    put_u64(f, 0);                   /* metadata entries */
+    put_u64(f, sizeof name - 1);     /* name */
+    fwrite(name, 1, sizeof name - 1, f);
+    put_u32(f, 2);                   /* dims */
+    put_u64(f, (uint64_t)k);
+    put_u64(f, (uint64_t)n);
+    put_u32(f, 2);                   /* GGML_TYPE_Q4_0 */
+    put_u64(f, 0);                   /* offset in the data section */
+    for (pos = ftell(f); pos % 32 != 0; ++pos) fputc(0, f);
+    for (i = 0; i < n * k / 32; ++i) { /* block by block, little-endian d */
+        fputc(blocks[i].d & 0xFF, f);
+        fputc(blocks[i].d >> 8, f);
+        fwrite(blocks[i].qs, 1, 16, f);
+    }
+    fclose(f);
+}
+
+static void test_gguf(void) {
+    const int64_t n = 48, k = 128, m = 3;
+    q4_0_block* blocks = make_blocks((size_t)(n * k / 32));
+    float* x = make_activations(m, k);
+    float y1[3 * 48], y2[3 * 48];
+    char path[] = "/tmp/amxmm_c_test_XXXXXX";
+    const int fd = mkstemp(path);
+    amxmm_gguf* file = NULL;
+    const void* data = NULL;
+    int64_t rows = 0, cols = 0, dims[4] = {0, 0, 0, 0};
+    uint32_t type = 99, n_dims = 0;
+    amxmm_packed_weight *a = NULL, *b = NULL;
+    CHECK(fd >= 0);
+    if (fd < 0) return;
+    close(fd);
+    write_gguf(path, blocks, n, k);
+
+    CHECK_OK(amxmm_gguf_open(path, &file));
+    CHECK_OK(amxmm_gguf_tensor_info(file, "blk.0.ffn_up.weight", &type, &n_dims, dims));
+    CHECK(type == 2 && n_dims == 2 && dims[0] == k && dims[1] == n && dims[2] == 1 && dims[3] == 1);
+    CHECK_OK(amxmm_gguf_q4_0_matrix(file, "blk.0.ffn_up.weight", &data, &rows, &cols));
+    CHECK(rows == n && cols == k && memcmp(data, blocks, (size_t)(n * k / 32) * sizeof *blocks) == 0);
+    CHECK_FAILS(amxmm_gguf_q4_0_matrix(file, "blk.1.ffn_up.weight", &data, &rows, &cols), AMXMM_OUT_OF_RANGE,
+                "blk.1.ffn_up.weight");
+    CHECK_OK(amxmm_pack_q4_0_vnni(data, rows, cols, NULL, &a));
+    CHECK_OK(amxmm_pack_q4_0_vnni(blocks, n, k, NULL, &b));
+    CHECK_OK(amxmm_gemm_q4_0(a, m, x, k, y1, n, NULL, NULL, NULL));
+    CHECK_OK(amxmm_gemm_q4_0(b, m, x, k, y2, n, NULL, NULL, NULL));
+    CHECK(memcmp(y1, y2, sizeof y1) == 0);
+    amxmm_gguf_close(file);
+
+    /* a truncated file is malformed */
+    CHECK(truncate(path, 40) == 0);
+    file = NULL;
+    CHECK_FAILS(amxmm_gguf_open(path, &file), AMXMM_MALFORMED_INPUT, "");
+    CHECK(file == NULL);
+    remove(path);
+    amxmm_packed_weight_free(a);
+    amxmm_packed_weight_free(b);
+    free(blocks);
+    free(x);
+}
+
+int main(void) {
+    amxmm_executor* pool = NULL;
+    CHECK_OK(amxmm_executor_create(2, &pool));
+    test_version_and_isa();
+    test_gemm_against_reference(pool);
+    test_gemm_on_engine_threads();
+    test_errors();
+    test_thread_local_errors();
+    test_moe(pool);
+    test_gguf();
+    amxmm_executor_free(pool);
+    if (g_failures) {
+        fprintf(stderr, "amxmm C API tests: %d of %d checks FAILED\n", g_failures, g_checks);
+        return 1;
+    }
+    printf("amxmm C API tests: all %d checks passed\n", g_checks);
+    return 0;
+}
