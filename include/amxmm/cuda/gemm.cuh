@@ -88,7 +88,7 @@ inline constexpr std::size_t gemv_max_smem_bytes = 96 * 1024;
 /// dense_cublas_min_rows. First estimates for H100 (bench/cuda_gemm.cu measures every path per shape;
 /// these are to be replaced by the measured crossover).
 inline constexpr std::int64_t gemv_auto_max_rows = 4;
-inline constexpr std::int64_t dense_cublas_min_rows = 1024;
+inline constexpr std::int64_t dense_cublas_min_rows = 512;
 
 namespace detail {
 
@@ -261,9 +261,9 @@ private:
         smem(reinterpret_cast<const void*>(&detail::q4_0_gemv_kernel<6>), gemv_max_smem_bytes, "gemv<6> attribute");
         smem(reinterpret_cast<const void*>(&detail::q4_0_gemv_kernel<7>), gemv_max_smem_bytes, "gemv<7> attribute");
         smem(reinterpret_cast<const void*>(&detail::q4_0_gemv_kernel<8>), gemv_max_smem_bytes, "gemv<8> attribute");
-        smem(reinterpret_cast<const void*>(&detail::q4_0_mma_kernel<1>), detail::mma_tile<1>::smem_bytes, "mma<1> attribute");
-        smem(reinterpret_cast<const void*>(&detail::q4_0_mma_kernel<2>), detail::mma_tile<2>::smem_bytes, "mma<2> attribute");
-        smem(reinterpret_cast<const void*>(&detail::q4_0_mma_kernel<4>), detail::mma_tile<4>::smem_bytes, "mma<4> attribute");
+        smem(reinterpret_cast<const void*>(&detail::q4_0_mma_kernel<2, 1>), detail::mma_tile<2, 1>::smem_bytes, "mma<2,1> attribute");
+        smem(reinterpret_cast<const void*>(&detail::q4_0_mma_kernel<2, 2>), detail::mma_tile<2, 2>::smem_bytes, "mma<2,2> attribute");
+        smem(reinterpret_cast<const void*>(&detail::q4_0_mma_kernel<4, 2>), detail::mma_tile<4, 2>::smem_bytes, "mma<4,2> attribute");
         smem(reinterpret_cast<const void*>(&detail::moe_sort_kernel<>), detail::moe_sort_smem_bytes(moe_max_experts),
              "moe_sort attribute");
     }
@@ -340,9 +340,9 @@ inline void launch_gemv(int m, dim3 grid, const gemv_params& p, cudaStream_t str
 inline void launch_mma(int tile_rows, dim3 grid, const mma_params& p, cudaStream_t stream, const char* fn) {
     require(grid.y <= 65535u, errc::unsupported, fn, "too many row tiles (", grid.y, ") for one launch");
     switch (tile_rows) {
-        case 32: q4_0_mma_kernel<1><<<grid, mma_threads, mma_tile<1>::smem_bytes, stream>>>(p); break;
-        case 64: q4_0_mma_kernel<2><<<grid, mma_threads, mma_tile<2>::smem_bytes, stream>>>(p); break;
-        default: q4_0_mma_kernel<4><<<grid, mma_threads, mma_tile<4>::smem_bytes, stream>>>(p); break;
+        case 32: q4_0_mma_kernel<2, 1><<<grid, mma_threads, mma_tile<2, 1>::smem_bytes, stream>>>(p); break;
+        case 64: q4_0_mma_kernel<2, 2><<<grid, mma_threads, mma_tile<2, 2>::smem_bytes, stream>>>(p); break;
+        default: q4_0_mma_kernel<4, 2><<<grid, mma_threads, mma_tile<4, 2>::smem_bytes, stream>>>(p); break;
     }
     check_launch(fn, "q4_0_mma_kernel");
 }

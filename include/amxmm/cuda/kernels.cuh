@@ -2,7 +2,7 @@
 // layouts are described where the host API documents them.
 //
 //   q4_0_gemv_kernel<M>   small M: each weight byte read once (16 B per lane), fp32 arithmetic
-//   q4_0_mma_kernel<MT>   tensor cores: Q4_0 tiles dequantized to bf16 in registers (B fragments of
+//   q4_0_mma_kernel<MT, WM>  tensor cores: Q4_0 tiles dequantized to bf16 in registers (B fragments of
 //                         mma.sync m16n8k16), activations bf16 via cp.async; dense, MoE grouped, and the
 //                         fused gate/up (SiLU/GELU · up) epilogue of moe_ffn
 //   rows_to_bf16_kernel   fp32 activation rows -> contiguous bf16 rows (RNE)
@@ -207,18 +207,25 @@ constexpr int mma_bn = 128;       // weight rows per CTA tile (64 gate + 64 up i
 constexpr int mma_bk = 64;        // K per pipeline stage: two Q4_0 blocks
 constexpr int mma_stages = 3;
 
-/// Shared memory of one stage of q4_0_mma_kernel<MT> (MT m16 tiles per warp, BM = 32·MT rows):
+/// Tile shape of q4_0_mma_kernel<MT, WM>: 8 warps as WM (along M) × 8/WM (along N); each warp owns MT m16
+/// tiles × NT n8 tiles of the (BM = 16·WM·MT) × 128 CTA tile. WM = 1 (32-row tiles: MoE experts with few
+/// rows, small dense m) dequantizes each weight element once per CTA; WM = 2 shares A fragments more.
+/// Shared memory of one pipeline stage:
 ///   A  (BM, 64) bf16, 128 B per row, 16-byte chunks XOR-swizzled by (row & 7)
 ///   W  (128, 2, 16) quant bytes, the two blocks' halves swapped on rows with (row >> 2) & 1
 ///   D  (128, 2) fp16 scales
-template <int MT>
+template <int MT, int WM>
 struct mma_tile {
-    static constexpr int bm = 32 * MT;
+    static constexpr int warps_n = 8 / WM;
+    static constexpr int nt = 16 / warps_n;  // n8 tiles per warp: 128 columns / warps_n / 8
+    static constexpr int bm = 16 * WM * MT;
+    static constexpr int a_chunks = bm / 32;  // 16-byte A chunks per thread per stage: bm·8 / 256
     static constexpr int a_bytes = bm * 128;
     static constexpr int w_bytes = mma_bn * 32;
     static constexpr int d_bytes = mma_bn * 4;
     static constexpr int stage_bytes = a_bytes + w_bytes + d_bytes;
     static constexpr int smem_bytes = mma_stages * stage_bytes;
+    static_assert(bm % 32 == 0 && nt >= 2 && nt % 2 == 0, "tile shape");
 };
 
 enum mma_a_rows : int { a_identity = 0, a_pair_token = 1, a_pair = 2 };
@@ -293,15 +300,46 @@ __device__ __forceinline__ unsigned deq_pair(unsigned u, int sh_lo, int sh_hi, f
     return *reinterpret_cast<const unsigned*>(&v);
 }
 
-/// One CTA computes a (BM = 32·MT) × 128 output tile (64 × 64 of gate and up in gate_up_act mode).
+__device__ __forceinline__ __nv_bfloat162 bits_bf162(unsigned u) {
+    __nv_bfloat162 r;
+    memcpy(&r, &u, 4);
+    return r;
+}
+__device__ __forceinline__ unsigned bf162_bits(__nv_bfloat162 v) {
+    unsigned u;
+    memcpy(&u, &v, 4);
+    return u;
+}
+
+/// A block scale d (fp16 bits) as d1 + d2, both bf16 (pairs): d1 = bf16(d), d2 = d - d1 exactly (the
+/// remainder of rounding an 11-bit significand to 8 bits has at most 3 significant bits).
+__device__ __forceinline__ void split_scale(std::uint16_t bits, __nv_bfloat162& d1, __nv_bfloat162& d2) {
+    const float d = fp16_bits_to_float(bits);
+    const __nv_bfloat16 h1 = __float2bfloat16_rn(d);
+    const __nv_bfloat16 h2 = __float2bfloat16_rn(d - __bfloat162float(h1));
+    d1 = __halves2bfloat162(h1, h1);
+    d2 = __halves2bfloat162(h2, h2);
+}
+
+/// bf16x2 {bf16(d·(q0 - 8)), bf16(d·(q1 - 8))} for nibbles q0 at bits 0-3 and q1 at bits 16-19 of v, in
+/// bf16 arithmetic that is exact up to one rounding: 0x4300 | q is 128 + q, minus 136 gives q - 8; then
+/// (q - 8)·d2 is exact (4 × 3 bits) and one fused multiply-add forms (q - 8)·d1 + (q - 8)·d2 = (q - 8)·d
+/// and rounds it once (RNE) — bf16(d·(q - 8)) bit for bit as the CPU `fast` mode rounds it.
+__device__ __forceinline__ unsigned deq2(unsigned v, __nv_bfloat162 d1, __nv_bfloat162 d2) {
+    const __nv_bfloat162 q = __hsub2(bits_bf162((v & 0x000F000Fu) | 0x43004300u), bits_bf162(0x43084308u));
+    return bf162_bits(__hfma2(q, d1, __hmul2(q, d2)));
+}
+
+/// One CTA computes a BM × 128 output tile (BM × 64 of gate and of up in gate_up_act mode).
 /// grid: (ceil(N / 128) or ceil(N / 64) for gate_up_act, dense ? ceil(m / BM) : max tiles); 256 threads;
-/// mma_tile<MT>::smem_bytes dynamic shared memory. Grouped CTAs past *tile_count exit at once.
-template <int MT>
-__global__ void __launch_bounds__(mma_threads, MT == 1 ? 3 : 2) q4_0_mma_kernel(mma_params p) {
-    using T = mma_tile<MT>;
+/// mma_tile<MT, WM>::smem_bytes dynamic shared memory. Grouped CTAs past *tile_count exit at once.
+template <int MT, int WM>
+__global__ void __launch_bounds__(mma_threads, WM == 1 ? 3 : 2) q4_0_mma_kernel(mma_params p) {
+    using T = mma_tile<MT, WM>;
+    constexpr int NT = T::nt;
     extern __shared__ __align__(128) unsigned char mma_smem[];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const int wm = warp >> 2, wn = warp & 3;
+    const int wm = warp / T::warps_n, wn = warp % T::warps_n;
     const int g = lane >> 2, tq = lane & 3;
     const bool dual = p.epilogue == gate_up_act;
 
@@ -319,13 +357,13 @@ __global__ void __launch_bounds__(mma_threads, MT == 1 ? 3 : 2) q4_0_mma_kernel(
     const i64 n0 = i64(blockIdx.x) * (dual ? mma_bn / 2 : mma_bn);
     const i64 rb = p.row_blocks, ksteps = rb / 2;
 
-    // Loader state: every thread copies MT A chunks, one W chunk and (threads < 128) one scale pair per
-    // stage, always the same rows, so the source rows are resolved once.
-    const __nv_bfloat16* a_src[MT];
-    int a_dst[MT], a_ch[MT];
-    bool a_ok[MT];
+    // Loader state: every thread copies a_chunks A chunks, one W chunk and (threads < 128) one scale
+    // pair per stage, always the same rows, so the source rows are resolved once.
+    const __nv_bfloat16* a_src[T::a_chunks];
+    int a_dst[T::a_chunks], a_ch[T::a_chunks];
+    bool a_ok[T::a_chunks];
 #pragma unroll
-    for (int i = 0; i < MT; ++i) {
+    for (int i = 0; i < T::a_chunks; ++i) {
         const int c = tid + mma_threads * i;  // chunk (row ar, 16-byte column ch) of the (BM, 64) A tile
         const int ar = c >> 3, ch = c & 7;
         const i64 r = row_begin + ar;
@@ -359,7 +397,7 @@ __global__ void __launch_bounds__(mma_threads, MT == 1 ? 3 : 2) q4_0_mma_kernel(
         unsigned char* base = mma_smem + stage * T::stage_bytes;
         const i64 k0 = ks * mma_bk;
 #pragma unroll
-        for (int i = 0; i < MT; ++i) {
+        for (int i = 0; i < T::a_chunks; ++i) {
             const bool ok = a_ok[i] && k0 + a_ch[i] * 8 < p.k;  // K % 64 == 32: the last step's upper half is zero
             cp_async16(base + a_dst[i], ok ? static_cast<const void*>(a_src[i] + k0) : static_cast<const void*>(p.a), ok);
         }
@@ -370,18 +408,22 @@ __global__ void __launch_bounds__(mma_threads, MT == 1 ? 3 : 2) q4_0_mma_kernel(
                       d_ok ? static_cast<const void*>(d_src + ks * 2) : static_cast<const void*>(p.d), d_ok);
     };
 
-    float acc[MT][4][4];
+    float acc[MT][NT][4];
 #pragma unroll
     for (int i = 0; i < MT; ++i)
 #pragma unroll
-        for (int j = 0; j < 4; ++j)
+        for (int j = 0; j < NT; ++j)
 #pragma unroll
             for (int c = 0; c < 4; ++c) acc[i][j][c] = 0.0f;
 
-    // Tile row (inside the 128-row W tile) of this warp's n8 tile j.
-    int wt_row[4];
+    // Tile row (inside the 128-row W tile) of this warp's n8 tile j. gate_up_act: tiles j < NT/2 are gate
+    // rows, tiles j + NT/2 the up rows of the same columns (W tile rows 64 + ...).
+    constexpr int half_nt = NT / 2;
+    int wt_row[NT];
 #pragma unroll
-    for (int j = 0; j < 4; ++j) wt_row[j] = dual ? (j < 2 ? 16 * wn + 8 * j : 64 + 16 * wn + 8 * (j - 2)) : 32 * wn + 8 * j;
+    for (int j = 0; j < NT; ++j)
+        wt_row[j] = dual ? (j < half_nt ? 8 * half_nt * wn + 8 * j : 64 + 8 * half_nt * wn + 8 * (j - half_nt))
+                         : 8 * NT * wn + 8 * j;
 
 #pragma unroll
     for (int s = 0; s < mma_stages - 1; ++s) {
@@ -405,18 +447,20 @@ __global__ void __launch_bounds__(mma_threads, MT == 1 ? 3 : 2) q4_0_mma_kernel(
             // B fragments of this block for both of its k16 halves: thread (g, tq) needs elements
             // 2tq, 2tq+1 (b0) and 2tq+8, 2tq+9 (b1) of the k16 step: bytes 2tq, 2tq+1, 2tq+8, 2tq+9
             // of the block, low nibbles for the first half, high nibbles for the second.
-            unsigned bf[4][2][2];  // [n8 tile][k16 half][b0/b1]
+            unsigned bf[NT][2][2];  // [n8 tile][k16 half][b0/b1]
 #pragma unroll
-            for (int j = 0; j < 4; ++j) {
+            for (int j = 0; j < NT; ++j) {
                 const int r = wt_row[j] + g;
                 const unsigned char* q = sw + r * 32 + ((blk ^ ((r >> 2) & 1)) * 16);
-                const unsigned lo = *reinterpret_cast<const std::uint16_t*>(q + 2 * tq);
-                const unsigned hi = *reinterpret_cast<const std::uint16_t*>(q + 2 * tq + 8);
-                const float dv = fp16_bits_to_float(sd[r * 2 + blk]);
-                bf[j][0][0] = deq_pair(lo, 0, 8, dv);
-                bf[j][0][1] = deq_pair(hi, 0, 8, dv);
-                bf[j][1][0] = deq_pair(lo, 4, 12, dv);
-                bf[j][1][1] = deq_pair(hi, 4, 12, dv);
+                // bytes (2tq, 2tq+1) and (2tq+8, 2tq+9), each pair spread to bits 0-7 and 16-23
+                const unsigned lo = __byte_perm(*reinterpret_cast<const std::uint16_t*>(q + 2 * tq), 0u, 0x4140);
+                const unsigned hi = __byte_perm(*reinterpret_cast<const std::uint16_t*>(q + 2 * tq + 8), 0u, 0x4140);
+                __nv_bfloat162 d1, d2;
+                split_scale(sd[r * 2 + blk], d1, d2);
+                bf[j][0][0] = deq2(lo, d1, d2);       // low nibbles: elements 2tq, 2tq+1
+                bf[j][0][1] = deq2(hi, d1, d2);       //              elements 2tq+8, 2tq+9
+                bf[j][1][0] = deq2(lo >> 4, d1, d2);  // high nibbles: the same + 16
+                bf[j][1][1] = deq2(hi >> 4, d1, d2);
             }
 #pragma unroll
             for (int half = 0; half < 2; ++half) {
@@ -428,7 +472,7 @@ __global__ void __launch_bounds__(mma_threads, MT == 1 ? 3 : 2) q4_0_mma_kernel(
                     unsigned af[4];
                     ldmatrix_x4(af, sa + ar * 128 + ((ch ^ (ar & 7)) * 16));
 #pragma unroll
-                    for (int j = 0; j < 4; ++j) mma_bf16(acc[i][j], af, bf[j][half][0], bf[j][half][1]);
+                    for (int j = 0; j < NT; ++j) mma_bf16(acc[i][j], af, bf[j][half][0], bf[j][half][1]);
                 }
             }
         }
@@ -445,12 +489,13 @@ __global__ void __launch_bounds__(mma_threads, MT == 1 ? 3 : 2) q4_0_mma_kernel(
             if (p.epilogue == gate_up_act) {
                 __nv_bfloat16* hr = p.h + r * p.ldh;
 #pragma unroll
-                for (int j = 0; j < 2; ++j)
+                for (int j = 0; j < half_nt; ++j)
 #pragma unroll
                     for (int c = 0; c < 2; ++c) {
-                        const i64 col = n0 + 16 * wn + 8 * j + 2 * tq + c;
+                        const i64 col = n0 + 8 * half_nt * wn + 8 * j + 2 * tq + c;
                         if (col < p.n)
-                            hr[col] = __float2bfloat16_rn(ffn_act(p.act, acc[i][j][2 * hrow + c]) * acc[i][j + 2][2 * hrow + c]);
+                            hr[col] = __float2bfloat16_rn(ffn_act(p.act, acc[i][j][2 * hrow + c]) *
+                                                          acc[i][j + half_nt][2 * hrow + c]);
                     }
             } else {
                 float* yr;
@@ -461,10 +506,10 @@ __global__ void __launch_bounds__(mma_threads, MT == 1 ? 3 : 2) q4_0_mma_kernel(
                     yr = p.y + r * p.ldy_token;
                 }
 #pragma unroll
-                for (int j = 0; j < 4; ++j)
+                for (int j = 0; j < NT; ++j)
 #pragma unroll
                     for (int c = 0; c < 2; ++c) {
-                        const i64 col = n0 + 32 * wn + 8 * j + 2 * tq + c;
+                        const i64 col = n0 + 8 * NT * wn + 8 * j + 2 * tq + c;
                         if (col < p.n) yr[col] = acc[i][j][2 * hrow + c];
                     }
             }
