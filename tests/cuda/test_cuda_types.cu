@@ -86,7 +86,8 @@ TEST_CASE("cuda: plans pick a path by m and refuse exact mode (no GPU needed)", 
     CHECK(cuda::plan_gemm_q4_0(1, L).workspace_bytes == 0);
     CHECK(cuda::plan_gemm_q4_0(16, L).path == cuda::gemm_path::mma);
     CHECK(cuda::plan_gemm_q4_0(16, L).tile_rows == 32);
-    CHECK(cuda::plan_gemm_q4_0(512, L).tile_rows == 128);
+    CHECK(cuda::plan_gemm_q4_0(300, L).tile_rows == 128);
+    CHECK(cuda::plan_gemm_q4_0(512, L).path == cuda::gemm_path::dequant_cublas);
     CHECK(cuda::plan_gemm_q4_0(4096, L).path == cuda::gemm_path::dequant_cublas);
     cuda::gemm_options o;
     o.path = cuda::gemm_path::mma;
