@@ -127,6 +127,8 @@ struct graph {
     graph(int n, const std::function<void(int)>& enqueue) : calls(n) {
         cudaStream_t s = gpu().stream;
         cudaGraph_t g = nullptr;
+        enqueue(0);  // once outside the capture: lazy module loading and library setup happen here
+        check(cudaStreamSynchronize(s), "warm-up");
         check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "begin capture");
         try {
             for (int i = 0; i < n; ++i) enqueue(i);
@@ -246,10 +248,20 @@ void peer_bench(benchmark::State& state, std::string key, std::int64_t rows, std
         maxk = std::max<std::size_t>(maxk, std::size_t(k));
         maxn = std::max<std::size_t>(maxn, std::size_t(n));
     }
-    const std::size_t copies = cold ? cold_copies(wbytes) : 1;
-    std::vector<std::vector<device_buffer>> w(copies);
-    for (std::size_t c = 0; c < copies; ++c)
-        for (auto [n, k] : nk) w[c].push_back(random_bf16(std::size_t(n * k), std::uint32_t(c * 7 + n)));
+    // bf16 weight copies (>= 4 × L2 in all), kept for the next benchmark of the same shapes.
+    static std::string cached_key;
+    static std::vector<std::vector<device_buffer>> w;
+    std::string shape_key;
+    for (auto [n, k] : nk) shape_key += std::to_string(n) + "x" + std::to_string(k) + ";";
+    if (shape_key != cached_key) {
+        w.clear();
+        cached_key = shape_key;
+    }
+    const std::size_t ring = cold_copies(wbytes), copies = cold ? ring : 1;
+    while (w.size() < copies) {
+        w.emplace_back();
+        for (auto [n, k] : nk) w.back().push_back(random_bf16(std::size_t(n * k), std::uint32_t(w.size() * 7 + n)));
+    }
     device_buffer x = random_bf16(std::size_t(rows) * std::max(maxk, maxn), 3);
     device_buffer y(std::size_t(rows) * std::max(maxk, maxn) * 4);
     device_buffer h = random_bf16(std::size_t(rows) * std::max(maxk, maxn), 4);
