@@ -498,5 +498,10 @@ int main(int argc, char** argv) {
     }
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
+    if (!listing) {  // release library handles before the CUDA runtime unloads at exit
+        cb::gpu().ctx.reset();
+        if (cb::gpu().cublas) cublasDestroy(cb::gpu().cublas);
+        cb::gpu().cublas = nullptr;
+    }
     return 0;
 }

@@ -264,7 +264,12 @@ private:
         smem(reinterpret_cast<const void*>(&detail::q4_0_mma_kernel<2, 1>), detail::mma_tile<2, 1>::smem_bytes, "mma<2,1> attribute");
         smem(reinterpret_cast<const void*>(&detail::q4_0_mma_kernel<2, 2>), detail::mma_tile<2, 2>::smem_bytes, "mma<2,2> attribute");
         smem(reinterpret_cast<const void*>(&detail::q4_0_mma_kernel<4, 2>), detail::mma_tile<4, 2>::smem_bytes, "mma<4,2> attribute");
-        smem(reinterpret_cast<const void*>(&detail::moe_sort_kernel<>), detail::moe_sort_smem_bytes(moe_max_experts),
+        // The grouping kernel keeps (34 × (E + 1)) ints in shared memory: as many experts as the device allows.
+        int optin = 0;
+        detail::check_cuda(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device_), fn,
+                           "cudaDeviceGetAttribute");
+        moe_max_experts_ = std::min<std::int64_t>(4096, std::int64_t(optin) / (34 * std::int64_t(sizeof(int))) - 1);
+        smem(reinterpret_cast<const void*>(&detail::moe_sort_kernel<>), detail::moe_sort_smem_bytes(moe_max_experts_),
              "moe_sort attribute");
     }
     void release() noexcept {
@@ -275,10 +280,12 @@ private:
     }
 
 public:
-    /// Most experts a MoE call on the GPU may have (the grouping kernel's shared memory).
-    static constexpr std::int64_t moe_max_experts = 1024;
+    /// Most experts a grouped (mma) MoE call may have on this device (the grouping kernel's shared
+    /// memory: about 1700 on H100, 720 on devices with 99 KiB per block).
+    std::int64_t moe_max_experts() const noexcept { return moe_max_experts_; }
 
 private:
+    std::int64_t moe_max_experts_ = 0;
     int device_ = 0;
     cublasHandle_t cublas_ = nullptr;
     device_buffer cublas_ws_, flag_, workspace_;

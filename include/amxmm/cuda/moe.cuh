@@ -132,9 +132,9 @@ inline void validate_moe_routing(const char* fn, const moe_routing& r, std::int6
             r.top_k);
 }
 
-inline void require_sortable(const char* fn, std::int64_t experts) {
-    require(experts <= context::moe_max_experts, errc::unsupported, fn, "E = ", experts,
-            " experts: the GPU grouping supports up to ", context::moe_max_experts);
+inline void require_sortable(const char* fn, std::int64_t experts, const context& ctx) {
+    require(experts <= ctx.moe_max_experts(), errc::unsupported, fn, "E = ", experts,
+            " experts: the GPU grouping supports up to ", ctx.moe_max_experts(), " on this device");
 }
 
 /// Workspace of moe_gemm for a plan.
@@ -213,7 +213,7 @@ inline gemm_plan moe_gemm(context& ctx, const q4_0_device_view& w, const moe_rou
                     "y overlaps x");
     detail::require(!ys.overlaps(amxmm::detail::span_of(routing.ids, m, 1, routing.ld_ids, 0, top_k)),
                     errc::invalid_argument, fn, "y overlaps routing.ids");
-    if (plan.path == gemm_path::mma) detail::require_sortable(fn, e);
+    if (plan.path == gemm_path::mma) detail::require_sortable(fn, e, ctx);
     std::byte* ws = detail::call_workspace(ctx, opt, plan.workspace_bytes, fn);
 
     if (plan.path == gemm_path::gemv) {
@@ -295,7 +295,7 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
         detail::require(!ys.overlaps(amxmm::detail::span_of(weights, m, 1, ld_weights, 0, top_k)),
                         errc::invalid_argument, fn, "y overlaps weights");
     }
-    if (plan.path == gemm_path::mma) detail::require_sortable(fn, e);
+    if (plan.path == gemm_path::mma) detail::require_sortable(fn, e, ctx);
     std::byte* ws = detail::call_workspace(ctx, opt, plan.workspace_bytes, fn);
     detail::ws_carver carve{ws};
     const int act = opt.activation == ffn_activation::silu ? 0 : 1;
