@@ -195,6 +195,24 @@ static void test_version_and_isa(void) {
     CHECK(amxmm_gpu_available() == 0 || amxmm_gpu_available() == 1);
 }
 
+/* This implementation is compiled without AMXMM_C_WITH_CUDA: the GPU functions exist and say so. */
+static void test_gpu_without_cuda(void) {
+    amxmm_gpu_context* ctx = (amxmm_gpu_context*)&ctx;
+    amxmm_gpu_weight* w = (amxmm_gpu_weight*)&w;
+    amxmm_gpu_options opt = AMXMM_GPU_OPTIONS_INIT, opt2;
+    amxmm_gpu_options_init(&opt2);
+    CHECK(opt.struct_size == sizeof opt && opt2.struct_size == sizeof opt && opt2.path == AMXMM_GPU_PATH_AUTO);
+    CHECK(amxmm_gpu_available() == 0);
+    CHECK_FAILS(amxmm_gpu_context_create(0, &ctx), AMXMM_UNSUPPORTED, "without CUDA");
+    CHECK(ctx == NULL);
+    CHECK_FAILS(amxmm_gpu_weight_upload_q4_0(NULL, 1, 16, 32, NULL, &w), AMXMM_UNSUPPORTED, "AMXMM_C_WITH_CUDA");
+    CHECK(w == NULL);
+    CHECK_FAILS(amxmm_gpu_gemm_q4_0(NULL, NULL, 1, NULL, 32, NULL, 16, &opt, NULL, NULL), AMXMM_UNSUPPORTED,
+                "amxmm_gpu_gemm_q4_0");
+    amxmm_gpu_context_free(NULL);
+    amxmm_gpu_weight_free(NULL);
+}
+
 /* ---- dense GEMM ------------------------------------------------------------------------------------- */
 
 static void test_gemm_against_reference(amxmm_executor* pool) {
@@ -805,6 +823,7 @@ int main(void) {
     amxmm_executor* pool = NULL;
     CHECK_OK(amxmm_executor_create(2, &pool));
     test_version_and_isa();
+    test_gpu_without_cuda();
     test_gemm_against_reference(pool);
     test_gemm_on_engine_threads();
     test_errors();

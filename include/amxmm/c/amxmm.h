@@ -322,17 +322,94 @@ AMXMM_C_API amxmm_status amxmm_gguf_q4_0_matrix(const amxmm_gguf* file, const ch
 AMXMM_C_API amxmm_status amxmm_gguf_tensor_info(const amxmm_gguf* file, const char* name, uint32_t* ggml_type,
                                                 uint32_t* n_dims, int64_t dims[4]) AMXMM_C_NOEXCEPT;
 
-/* ---- GPU weights and placement plans (declared; see the notes) --------------------------------- */
-
-/** A Q4_0 weight in GPU memory (the CUDA layout; never a CPU-packed weight). Functions: TODO — they
- *  follow <amxmm/cuda.cuh> and exist only in an implementation built with AMXMM_C_WITH_CUDA. */
-typedef struct amxmm_gpu_weight amxmm_gpu_weight;
-
-/** A placement plan from amxmm's planner (<amxmm/plan.hpp>). Functions: TODO. */
-typedef struct amxmm_plan amxmm_plan;
+/* ---- GPU (CUDA) -------------------------------------------------------------------------------- */
+/* Implemented when the implementation file is compiled by nvcc with AMXMM_C_WITH_CUDA defined (and
+ * linked with amxmm::cuda); otherwise every amxmm_gpu_* call returns AMXMM_UNSUPPORTED. Pointers to
+ * activations, outputs, routing ids/weights and workspaces are DEVICE pointers; `stream` is a
+ * cudaStream_t (NULL: the default stream). Calls are asynchronous on the stream; bad arguments are
+ * reported before anything is enqueued. See <amxmm/cuda.cuh> for paths and numerics. */
 
 /** 1 when the implementation was built with CUDA (AMXMM_C_WITH_CUDA) and a CUDA device is visible. */
 AMXMM_C_API int amxmm_gpu_available(void) AMXMM_C_NOEXCEPT;
+
+/** Per-device state (cuBLAS handle, a reserved workspace), created on the current device. One per
+ *  host thread or stream family, like a cuBLAS handle (not for concurrent use). */
+typedef struct amxmm_gpu_context amxmm_gpu_context;
+
+/** A Q4_0 weight in GPU memory, dense (experts = 1) or E experts — its own layout, never a
+ *  CPU-packed weight (amxmm_packed_weight is a different type). */
+typedef struct amxmm_gpu_weight amxmm_gpu_weight;
+
+/** Which kernel a GPU call runs (amxmm::cuda::gemm_path). */
+typedef enum amxmm_gpu_path {
+    AMXMM_GPU_PATH_AUTO = 0,
+    AMXMM_GPU_PATH_GEMV = 1,          /**< small m: bandwidth kernel */
+    AMXMM_GPU_PATH_MMA = 2,           /**< fused dequantize + tensor cores */
+    AMXMM_GPU_PATH_DEQUANT_CUBLAS = 3 /**< dequantize to bf16, then cuBLAS (dense only) */
+} amxmm_gpu_path;
+
+/** Options of a GPU call: initialise with AMXMM_GPU_OPTIONS_INIT or amxmm_gpu_options_init. */
+typedef struct amxmm_gpu_options {
+    size_t struct_size;          /**< sizeof(amxmm_gpu_options) */
+    amxmm_gpu_path path;         /**< default AMXMM_GPU_PATH_AUTO */
+    amxmm_mode mode;             /**< AUTO or FAST (EXACT is CPU-only: AMXMM_UNSUPPORTED) */
+    void* workspace;             /**< device, 256-byte aligned; NULL: the context's reserved workspace */
+    size_t workspace_bytes;
+    amxmm_activation activation; /**< amxmm_gpu_moe_ffn only */
+} amxmm_gpu_options;
+
+#define AMXMM_GPU_OPTIONS_INIT \
+    { sizeof(amxmm_gpu_options), AMXMM_GPU_PATH_AUTO, AMXMM_MODE_AUTO, NULL, 0, AMXMM_ACTIVATION_SILU }
+
+AMXMM_C_API void amxmm_gpu_options_init(amxmm_gpu_options* options) AMXMM_C_NOEXCEPT;
+
+/** What a GPU call ran and why (filled on success when non-NULL). */
+typedef struct amxmm_gpu_plan {
+    amxmm_gpu_path path;
+    int tile_rows;          /**< mma: rows per CTA tile */
+    size_t workspace_bytes; /**< device workspace the call needed */
+    char reason[256];
+} amxmm_gpu_plan;
+
+/** A context on the current device, reserving `workspace_bytes` of device workspace (may be 0). */
+AMXMM_C_API amxmm_status amxmm_gpu_context_create(size_t workspace_bytes, amxmm_gpu_context** context) AMXMM_C_NOEXCEPT;
+AMXMM_C_API void amxmm_gpu_context_free(amxmm_gpu_context* context) AMXMM_C_NOEXCEPT;
+/** Grows the context's workspace to at least `bytes` (allocates: outside the hot path). */
+AMXMM_C_API amxmm_status amxmm_gpu_context_reserve(amxmm_gpu_context* context, size_t bytes) AMXMM_C_NOEXCEPT;
+
+/** Uploads host GGUF Q4_0 blocks: `experts` × n rows of k (experts = 1: a dense N × K weight).
+ *  Synchronous on `stream`. */
+AMXMM_C_API amxmm_status amxmm_gpu_weight_upload_q4_0(const void* blocks, int64_t experts, int64_t n, int64_t k,
+                                                      void* stream, amxmm_gpu_weight** weight) AMXMM_C_NOEXCEPT;
+AMXMM_C_API void amxmm_gpu_weight_free(amxmm_gpu_weight* weight) AMXMM_C_NOEXCEPT;
+/** Experts, rows N and K of each, and device bytes; out-pointers may be NULL. */
+AMXMM_C_API amxmm_status amxmm_gpu_weight_info(const amxmm_gpu_weight* weight, int64_t* experts, int64_t* n,
+                                               int64_t* k, size_t* bytes) AMXMM_C_NOEXCEPT;
+
+/** Device workspace bytes of amxmm_gpu_gemm_q4_0 with m rows on `weight` (options: NULL = defaults). */
+AMXMM_C_API amxmm_status amxmm_gpu_gemm_workspace_bytes(const amxmm_gpu_weight* weight, int64_t m,
+                                                        const amxmm_gpu_options* options, size_t* bytes) AMXMM_C_NOEXCEPT;
+/** y[i][n] = dot(x[i], W[n]) on the GPU: x, y device pointers (strides ldx >= K, ldy >= N). */
+AMXMM_C_API amxmm_status amxmm_gpu_gemm_q4_0(amxmm_gpu_context* context, const amxmm_gpu_weight* weight, int64_t m,
+                                             const float* x, int64_t ldx, float* y, int64_t ldy,
+                                             const amxmm_gpu_options* options, void* stream, amxmm_gpu_plan* plan) AMXMM_C_NOEXCEPT;
+
+/** Device workspace bytes of amxmm_gpu_moe_ffn (gate: E experts of F × K). */
+AMXMM_C_API amxmm_status amxmm_gpu_moe_ffn_workspace_bytes(const amxmm_gpu_weight* gate, int64_t m, int64_t top_k,
+                                                           const amxmm_gpu_options* options, size_t* bytes) AMXMM_C_NOEXCEPT;
+/** The fused expert FFN of amxmm_moe_ffn on the GPU (gate, up: E × F × K; down: E × K × F). The
+ *  routing's ids and `weights` are device arrays; ids out of range are detected on the device and
+ *  reported by the context (see <amxmm/cuda/moe.cuh>). */
+AMXMM_C_API amxmm_status amxmm_gpu_moe_ffn(amxmm_gpu_context* context, const amxmm_gpu_weight* gate,
+                                           const amxmm_gpu_weight* up, const amxmm_gpu_weight* down,
+                                           const amxmm_moe_routing* routing, const float* weights, int64_t ld_weights,
+                                           const float* x, int64_t ldx, float* y, int64_t ldy,
+                                           const amxmm_gpu_options* options, void* stream, amxmm_gpu_plan* plan) AMXMM_C_NOEXCEPT;
+
+/* ---- placement plans (declared) --------------------------------------------------------------- */
+
+/** A placement plan from amxmm's planner (<amxmm/plan.hpp>). Functions: not yet in the C API. */
+typedef struct amxmm_plan amxmm_plan;
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -22,7 +22,7 @@
 #include "../amxmm.hpp"
 
 #if defined(AMXMM_C_WITH_CUDA)
-#include "../cuda.cuh"
+#include "../cuda.cuh"  // compiled by nvcc: the GPU functions below
 #endif
 
 static_assert(AMXMM_C_VERSION_MAJOR == AMXMM_VERSION_MAJOR && AMXMM_C_VERSION_MINOR == AMXMM_VERSION_MINOR &&
@@ -61,6 +61,23 @@ struct amxmm_packed_experts {
 struct amxmm_gguf {
     amxmm::gguf_file file;
 };
+
+#if defined(AMXMM_C_WITH_CUDA)
+struct amxmm_gpu_context {
+    explicit amxmm_gpu_context(std::size_t workspace_bytes) : ctx(workspace_bytes) {}
+    amxmm::cuda::context ctx;
+};
+
+struct amxmm_gpu_weight {
+    amxmm::cuda::q4_0_weight weight;
+};
+
+static_assert(int(amxmm::cuda::gemm_path::automatic) == AMXMM_GPU_PATH_AUTO &&
+                  int(amxmm::cuda::gemm_path::gemv) == AMXMM_GPU_PATH_GEMV &&
+                  int(amxmm::cuda::gemm_path::mma) == AMXMM_GPU_PATH_MMA &&
+                  int(amxmm::cuda::gemm_path::dequant_cublas) == AMXMM_GPU_PATH_DEQUANT_CUBLAS,
+              "amxmm_gpu_path must mirror amxmm::cuda::gemm_path");
+#endif
 
 namespace amxmm_c_detail {
 
@@ -250,6 +267,50 @@ amxmm::gemm_plan run_moe_ffn(const amxmm_packed_experts* gate, const amxmm_packe
     const amxmm::packed_q4_0_vnni_experts_view up_view = plain_experts(up, fn, "up");
     return amxmm::moe_ffn(gate->experts.view(), up_view, down_view, r, weights, ld_weights, x, ldx, y, ldy, opt, ex);
 }
+
+#if defined(AMXMM_C_WITH_CUDA)
+/// The C++ options of a GPU call (NULL: defaults).
+inline amxmm::cuda::moe_ffn_options to_gpu_options(const amxmm_gpu_options* o, const char* fn) {
+    amxmm::cuda::moe_ffn_options r;
+    if (!o) return r;
+    require(o->struct_size == sizeof(amxmm_gpu_options), errc::invalid_argument, fn, "options->struct_size = ",
+            o->struct_size, " is not sizeof(amxmm_gpu_options) = ", sizeof(amxmm_gpu_options),
+            " (initialise options with AMXMM_GPU_OPTIONS_INIT or amxmm_gpu_options_init)");
+    require(o->path >= AMXMM_GPU_PATH_AUTO && o->path <= AMXMM_GPU_PATH_DEQUANT_CUBLAS, errc::invalid_argument, fn,
+            "options->path = ", int(o->path), " is not an amxmm_gpu_path value");
+    r.path = static_cast<amxmm::cuda::gemm_path>(int(o->path));
+    switch (o->mode) {
+        case AMXMM_MODE_AUTO: r.mode = amxmm::compute_mode::automatic; break;
+        case AMXMM_MODE_EXACT: r.mode = amxmm::compute_mode::exact; break;  // refused by the CUDA path
+        case AMXMM_MODE_FAST: r.mode = amxmm::compute_mode::fast; break;
+        default: amxmm::detail::fail(errc::invalid_argument, fn, "options->mode = ", int(o->mode), " is not an amxmm_mode value");
+    }
+    r.workspace = o->workspace;
+    r.workspace_bytes = o->workspace_bytes;
+    switch (o->activation) {
+        case AMXMM_ACTIVATION_SILU: r.activation = amxmm::ffn_activation::silu; break;
+        case AMXMM_ACTIVATION_GELU_TANH: r.activation = amxmm::ffn_activation::gelu_tanh; break;
+        default:
+            amxmm::detail::fail(errc::invalid_argument, fn, "options->activation = ", int(o->activation),
+                                " is not an amxmm_activation value");
+    }
+    return r;
+}
+
+inline void fill_gpu_plan(amxmm_gpu_plan* out, const amxmm::cuda::gemm_plan& p) noexcept {
+    if (!out) return;
+    out->path = static_cast<amxmm_gpu_path>(int(p.path));
+    out->tile_rows = p.tile_rows;
+    out->workspace_bytes = p.workspace_bytes;
+    copy_truncated(out->reason, sizeof(out->reason), {p.reason.c_str()});
+}
+#else
+[[noreturn]] inline void no_cuda(const char* fn) {
+    amxmm::detail::fail(errc::unsupported, fn,
+                        "this build of amxmm's C API was built without CUDA (compile the implementation file with "
+                        "nvcc, AMXMM_C_WITH_CUDA defined, and link amxmm::cuda)");
+}
+#endif
 
 }  // namespace amxmm_c_detail
 
@@ -645,5 +706,164 @@ AMXMM_C_API int amxmm_gpu_available(void) noexcept {
     return 0;
 #endif
 }
+
+AMXMM_C_API void amxmm_gpu_options_init(amxmm_gpu_options* options) noexcept {
+    if (options) *options = amxmm_gpu_options AMXMM_GPU_OPTIONS_INIT;
+}
+
+#if defined(AMXMM_C_WITH_CUDA)
+
+AMXMM_C_API amxmm_status amxmm_gpu_context_create(size_t workspace_bytes, amxmm_gpu_context** context) noexcept {
+    constexpr const char* fn = "amxmm_gpu_context_create";
+    return amxmm_c_detail::guarded(fn, [&] {
+        amxmm_c_detail::need(context, fn, "context");
+        *context = nullptr;
+        *context = new amxmm_gpu_context(workspace_bytes);
+    });
+}
+
+AMXMM_C_API void amxmm_gpu_context_free(amxmm_gpu_context* context) noexcept { delete context; }
+
+AMXMM_C_API amxmm_status amxmm_gpu_context_reserve(amxmm_gpu_context* context, size_t bytes) noexcept {
+    constexpr const char* fn = "amxmm_gpu_context_reserve";
+    return amxmm_c_detail::guarded(fn, [&] { amxmm_c_detail::need(context, fn, "context")->ctx.reserve(bytes); });
+}
+
+AMXMM_C_API amxmm_status amxmm_gpu_weight_upload_q4_0(const void* blocks, int64_t experts, int64_t n, int64_t k,
+                                                      void* stream, amxmm_gpu_weight** weight) noexcept {
+    constexpr const char* fn = "amxmm_gpu_weight_upload_q4_0";
+    return amxmm_c_detail::guarded(fn, [&] {
+        amxmm_c_detail::need(weight, fn, "weight");
+        *weight = nullptr;
+        amxmm::detail::require(experts >= 1 && n >= 1 && n <= (int64_t(1) << 40) && experts <= (int64_t(1) << 31),
+                               amxmm::errc::invalid_argument, fn, "experts = ", experts, ", n = ", n,
+                               " must be positive (and n <= 2^40, experts <= 2^31)");
+        const amxmm::q4_0_matrix_view src{amxmm_c_detail::q4_0_blocks(blocks, fn, "blocks"), experts * n, k};
+        auto* w = new amxmm_gpu_weight;
+        try {
+            w->weight = amxmm::cuda::q4_0_weight::upload_experts(src, experts, static_cast<cudaStream_t>(stream));
+        } catch (...) {
+            delete w;
+            throw;
+        }
+        *weight = w;
+    });
+}
+
+AMXMM_C_API void amxmm_gpu_weight_free(amxmm_gpu_weight* weight) noexcept { delete weight; }
+
+AMXMM_C_API amxmm_status amxmm_gpu_weight_info(const amxmm_gpu_weight* weight, int64_t* experts, int64_t* n,
+                                               int64_t* k, size_t* bytes) noexcept {
+    constexpr const char* fn = "amxmm_gpu_weight_info";
+    return amxmm_c_detail::guarded(fn, [&] {
+        const amxmm::cuda::q4_0_device_layout& L = amxmm_c_detail::need(weight, fn, "weight")->weight.layout();
+        if (experts) *experts = L.experts;
+        if (n) *n = L.n;
+        if (k) *k = L.k;
+        if (bytes) *bytes = L.total_bytes();
+    });
+}
+
+AMXMM_C_API amxmm_status amxmm_gpu_gemm_workspace_bytes(const amxmm_gpu_weight* weight, int64_t m,
+                                                        const amxmm_gpu_options* options, size_t* bytes) noexcept {
+    constexpr const char* fn = "amxmm_gpu_gemm_workspace_bytes";
+    return amxmm_c_detail::guarded(fn, [&] {
+        const amxmm::cuda::q4_0_device_layout& L = amxmm_c_detail::need(weight, fn, "weight")->weight.layout();
+        amxmm_c_detail::need(bytes, fn, "bytes");
+        amxmm_c_detail::require_size_args(fn, m, L.k);
+        *bytes = amxmm::cuda::gemm_workspace_bytes(m, L, amxmm_c_detail::to_gpu_options(options, fn));
+    });
+}
+
+AMXMM_C_API amxmm_status amxmm_gpu_gemm_q4_0(amxmm_gpu_context* context, const amxmm_gpu_weight* weight, int64_t m,
+                                             const float* x, int64_t ldx, float* y, int64_t ldy,
+                                             const amxmm_gpu_options* options, void* stream,
+                                             amxmm_gpu_plan* plan) noexcept {
+    constexpr const char* fn = "amxmm_gpu_gemm_q4_0";
+    return amxmm_c_detail::guarded(fn, [&] {
+        amxmm_c_detail::need(context, fn, "context");
+        amxmm_c_detail::need(weight, fn, "weight");
+        const amxmm::cuda::moe_ffn_options opt = amxmm_c_detail::to_gpu_options(options, fn);
+        amxmm_c_detail::fill_gpu_plan(plan, amxmm::cuda::gemm_q4_0(context->ctx, weight->weight.view(), m, x, ldx, y,
+                                                                   ldy, opt, static_cast<cudaStream_t>(stream)));
+    });
+}
+
+AMXMM_C_API amxmm_status amxmm_gpu_moe_ffn_workspace_bytes(const amxmm_gpu_weight* gate, int64_t m, int64_t top_k,
+                                                           const amxmm_gpu_options* options, size_t* bytes) noexcept {
+    constexpr const char* fn = "amxmm_gpu_moe_ffn_workspace_bytes";
+    return amxmm_c_detail::guarded(fn, [&] {
+        const amxmm::cuda::q4_0_device_layout& L = amxmm_c_detail::need(gate, fn, "gate")->weight.layout();
+        amxmm_c_detail::need(bytes, fn, "bytes");
+        amxmm::detail::require(top_k >= 1 && top_k <= L.experts, amxmm::errc::invalid_argument, fn, "top_k = ", top_k,
+                               " must be in [1, E = ", L.experts, "]");
+        amxmm_c_detail::require_size_args(fn, m * top_k, std::max(L.k, L.n));
+        *bytes = amxmm::cuda::moe_ffn_workspace_bytes(m, top_k, L, amxmm_c_detail::to_gpu_options(options, fn));
+    });
+}
+
+AMXMM_C_API amxmm_status amxmm_gpu_moe_ffn(amxmm_gpu_context* context, const amxmm_gpu_weight* gate,
+                                           const amxmm_gpu_weight* up, const amxmm_gpu_weight* down,
+                                           const amxmm_moe_routing* routing, const float* weights, int64_t ld_weights,
+                                           const float* x, int64_t ldx, float* y, int64_t ldy,
+                                           const amxmm_gpu_options* options, void* stream,
+                                           amxmm_gpu_plan* plan) noexcept {
+    constexpr const char* fn = "amxmm_gpu_moe_ffn";
+    return amxmm_c_detail::guarded(fn, [&] {
+        amxmm_c_detail::need(context, fn, "context");
+        amxmm_c_detail::need(gate, fn, "gate");
+        amxmm_c_detail::need(up, fn, "up");
+        amxmm_c_detail::need(down, fn, "down");
+        const amxmm::moe_routing r = amxmm_c_detail::to_routing(routing, fn);
+        const amxmm::cuda::moe_ffn_options opt = amxmm_c_detail::to_gpu_options(options, fn);
+        amxmm_c_detail::fill_gpu_plan(plan, amxmm::cuda::moe_ffn(context->ctx, gate->weight.view(), up->weight.view(),
+                                                                 down->weight.view(), r, weights, ld_weights, x, ldx,
+                                                                 y, ldy, opt, static_cast<cudaStream_t>(stream)));
+    });
+}
+
+#else  // no CUDA: every GPU call says so
+
+AMXMM_C_API amxmm_status amxmm_gpu_context_create(size_t, amxmm_gpu_context** context) noexcept {
+    if (context) *context = nullptr;
+    return amxmm_c_detail::guarded("amxmm_gpu_context_create", [] { amxmm_c_detail::no_cuda("amxmm_gpu_context_create"); });
+}
+AMXMM_C_API void amxmm_gpu_context_free(amxmm_gpu_context*) noexcept {}  // no context can exist
+AMXMM_C_API amxmm_status amxmm_gpu_context_reserve(amxmm_gpu_context*, size_t) noexcept {
+    return amxmm_c_detail::guarded("amxmm_gpu_context_reserve", [] { amxmm_c_detail::no_cuda("amxmm_gpu_context_reserve"); });
+}
+AMXMM_C_API amxmm_status amxmm_gpu_weight_upload_q4_0(const void*, int64_t, int64_t, int64_t, void*,
+                                                      amxmm_gpu_weight** weight) noexcept {
+    if (weight) *weight = nullptr;
+    return amxmm_c_detail::guarded("amxmm_gpu_weight_upload_q4_0",
+                                   [] { amxmm_c_detail::no_cuda("amxmm_gpu_weight_upload_q4_0"); });
+}
+AMXMM_C_API void amxmm_gpu_weight_free(amxmm_gpu_weight*) noexcept {}  // no weight can exist
+AMXMM_C_API amxmm_status amxmm_gpu_weight_info(const amxmm_gpu_weight*, int64_t*, int64_t*, int64_t*, size_t*) noexcept {
+    return amxmm_c_detail::guarded("amxmm_gpu_weight_info", [] { amxmm_c_detail::no_cuda("amxmm_gpu_weight_info"); });
+}
+AMXMM_C_API amxmm_status amxmm_gpu_gemm_workspace_bytes(const amxmm_gpu_weight*, int64_t, const amxmm_gpu_options*,
+                                                        size_t*) noexcept {
+    return amxmm_c_detail::guarded("amxmm_gpu_gemm_workspace_bytes",
+                                   [] { amxmm_c_detail::no_cuda("amxmm_gpu_gemm_workspace_bytes"); });
+}
+AMXMM_C_API amxmm_status amxmm_gpu_gemm_q4_0(amxmm_gpu_context*, const amxmm_gpu_weight*, int64_t, const float*, int64_t,
+                                             float*, int64_t, const amxmm_gpu_options*, void*,
+                                             amxmm_gpu_plan*) noexcept {
+    return amxmm_c_detail::guarded("amxmm_gpu_gemm_q4_0", [] { amxmm_c_detail::no_cuda("amxmm_gpu_gemm_q4_0"); });
+}
+AMXMM_C_API amxmm_status amxmm_gpu_moe_ffn_workspace_bytes(const amxmm_gpu_weight*, int64_t, int64_t,
+                                                           const amxmm_gpu_options*, size_t*) noexcept {
+    return amxmm_c_detail::guarded("amxmm_gpu_moe_ffn_workspace_bytes",
+                                   [] { amxmm_c_detail::no_cuda("amxmm_gpu_moe_ffn_workspace_bytes"); });
+}
+AMXMM_C_API amxmm_status amxmm_gpu_moe_ffn(amxmm_gpu_context*, const amxmm_gpu_weight*, const amxmm_gpu_weight*,
+                                           const amxmm_gpu_weight*, const amxmm_moe_routing*, const float*, int64_t,
+                                           const float*, int64_t, float*, int64_t, const amxmm_gpu_options*, void*,
+                                           amxmm_gpu_plan*) noexcept {
+    return amxmm_c_detail::guarded("amxmm_gpu_moe_ffn", [] { amxmm_c_detail::no_cuda("amxmm_gpu_moe_ffn"); });
+}
+
+#endif  // AMXMM_C_WITH_CUDA
 
 }  // extern "C"
