@@ -331,14 +331,14 @@ inline void convert_rows_bf16(const float* x, std::int64_t ld0, std::int64_t ld1
 inline void launch_gemv(int m, dim3 grid, const gemv_params& p, cudaStream_t stream, const char* fn) {
     const std::size_t smem = gemv_smem_bytes(m, p.k);
     switch (m) {
-        case 1: q4_0_gemv_kernel<1><<<grid, gemv_threads, smem, stream>>>(p); break;
-        case 2: q4_0_gemv_kernel<2><<<grid, gemv_threads, smem, stream>>>(p); break;
-        case 3: q4_0_gemv_kernel<3><<<grid, gemv_threads, smem, stream>>>(p); break;
-        case 4: q4_0_gemv_kernel<4><<<grid, gemv_threads, smem, stream>>>(p); break;
-        case 5: q4_0_gemv_kernel<5><<<grid, gemv_threads, smem, stream>>>(p); break;
-        case 6: q4_0_gemv_kernel<6><<<grid, gemv_threads, smem, stream>>>(p); break;
-        case 7: q4_0_gemv_kernel<7><<<grid, gemv_threads, smem, stream>>>(p); break;
-        case 8: q4_0_gemv_kernel<8><<<grid, gemv_threads, smem, stream>>>(p); break;
+        case 1: q4_0_gemv_kernel<1><<<grid, gemv_threads(1), smem, stream>>>(p); break;
+        case 2: q4_0_gemv_kernel<2><<<grid, gemv_threads(2), smem, stream>>>(p); break;
+        case 3: q4_0_gemv_kernel<3><<<grid, gemv_threads(3), smem, stream>>>(p); break;
+        case 4: q4_0_gemv_kernel<4><<<grid, gemv_threads(4), smem, stream>>>(p); break;
+        case 5: q4_0_gemv_kernel<5><<<grid, gemv_threads(5), smem, stream>>>(p); break;
+        case 6: q4_0_gemv_kernel<6><<<grid, gemv_threads(6), smem, stream>>>(p); break;
+        case 7: q4_0_gemv_kernel<7><<<grid, gemv_threads(7), smem, stream>>>(p); break;
+        case 8: q4_0_gemv_kernel<8><<<grid, gemv_threads(8), smem, stream>>>(p); break;
         default: fail(errc::invalid_argument, fn, "gemv with m = ", m, " (internal: 1..8 only)");
     }
     check_launch(fn, "q4_0_gemv_kernel");

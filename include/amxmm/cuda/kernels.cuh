@@ -35,10 +35,12 @@ __device__ __forceinline__ float ffn_act(int act, float g) {
 
 // ---- GEMV (M <= 8 rows, or one (token, slot) row per CTA row for MoE) -------------------------------------
 
-constexpr int gemv_threads = 256;       // 8 warps
-constexpr int gemv_rows_per_warp = 2;   // weight rows per warp
 constexpr int gemv_rows_per_cta = 16;
 constexpr int gemv_unroll = 4;          // 16-byte blocks per lane per row in flight
+/// Weight rows per warp: 1 for M = 1 (16 warps per CTA: a short compute tail after the last weight
+/// load lands), 2 above (the activation rows' accumulators need the registers).
+__host__ __device__ constexpr int gemv_rows_per_warp(int m) { return m == 1 ? 1 : 2; }
+__host__ __device__ constexpr int gemv_threads(int m) { return 32 * gemv_rows_per_cta / gemv_rows_per_warp(m); }
 
 struct gemv_params {
     const float* x;         // row i of the CTA's set: x + (t + i)·ldx_token + s·ldx_slot
@@ -92,12 +94,13 @@ __device__ __forceinline__ float gemv_block_dot(const uint4& q, const float4* xs
 /// Dynamic shared memory of q4_0_gemv_kernel<M> for K: M rows of K fp32.
 inline std::size_t gemv_smem_bytes(int m, i64 k) { return std::size_t(m) * std::size_t(k) * sizeof(float); }
 
-/// grid (ceil(n / 16), dense ? 1 : M·top_k), 256 threads, gemv_smem_bytes(M, K) dynamic shared memory.
-/// Each warp owns 2 weight rows; lane l reads blocks l, l + 32, ... of them (16 B quants + 2 B scale each);
+/// grid (ceil(n / 16), dense ? 1 : M·top_k), gemv_threads(M) threads, gemv_smem_bytes(M, K) dynamic shared
+/// memory. Each warp owns gemv_rows_per_warp(M) weight rows; lane l reads blocks l, l + 32, ... of them (16 B quants + 2 B scale each);
 /// per block the dot with every activation row is formed in fp32 and scaled by d; lanes are reduced
 /// with a fixed butterfly, so the result is deterministic.
 template <int M>
-__global__ void __launch_bounds__(gemv_threads) q4_0_gemv_kernel(gemv_params p) {
+__global__ void __launch_bounds__(gemv_threads(M), M == 1 ? 2 : 1) q4_0_gemv_kernel(gemv_params p) {
+    constexpr int RW = gemv_rows_per_warp(M);
     extern __shared__ float4 gemv_xs[];  // (M, 8, nb) float4: row i, group f, block b
     const i64 nb = p.k / 32;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -121,27 +124,27 @@ __global__ void __launch_bounds__(gemv_threads) q4_0_gemv_kernel(gemv_params p) 
     float* y0 = p.y + t * p.ldy_token + s * p.ldy_slot;
 
     // This warp's two rows (global row index inside the expert).
-    i64 row[gemv_rows_per_warp];
-    bool row_ok[gemv_rows_per_warp];
+    i64 row[RW];
+    bool row_ok[RW];
 #pragma unroll
-    for (int r = 0; r < gemv_rows_per_warp; ++r) {
-        row[r] = blockIdx.x * i64(gemv_rows_per_cta) + warp * gemv_rows_per_warp + r;
+    for (int r = 0; r < RW; ++r) {
+        row[r] = blockIdx.x * i64(gemv_rows_per_cta) + warp * RW + r;
         row_ok[r] = row[r] < p.n;
     }
-    const std::uint8_t* qrow[gemv_rows_per_warp];
-    const std::uint16_t* drow[gemv_rows_per_warp];
+    const std::uint8_t* qrow[RW];
+    const std::uint16_t* drow[RW];
 #pragma unroll
-    for (int r = 0; r < gemv_rows_per_warp; ++r) {
+    for (int r = 0; r < RW; ++r) {
         const i64 gr = expert * p.n + (row_ok[r] ? row[r] : 0);
         qrow[r] = p.qs + gr * p.row_blocks * 16;
         drow[r] = p.d + gr * p.row_blocks;
     }
 
-    uint4 q[gemv_rows_per_warp][gemv_unroll];
-    float dq[gemv_rows_per_warp][gemv_unroll];
+    uint4 q[RW][gemv_unroll];
+    float dq[RW][gemv_unroll];
     auto load = [&](i64 b0) {
 #pragma unroll
-        for (int r = 0; r < gemv_rows_per_warp; ++r)
+        for (int r = 0; r < RW; ++r)
 #pragma unroll
             for (int u = 0; u < gemv_unroll; ++u) {
                 const i64 b = b0 + lane + 32 * u;
@@ -168,9 +171,9 @@ __global__ void __launch_bounds__(gemv_threads) q4_0_gemv_kernel(gemv_params p) 
     }
     __syncthreads();
 
-    float acc[gemv_rows_per_warp][M];
+    float acc[RW][M];
 #pragma unroll
-    for (int r = 0; r < gemv_rows_per_warp; ++r)
+    for (int r = 0; r < RW; ++r)
 #pragma unroll
         for (int i = 0; i < M; ++i) acc[r][i] = 0.0f;
 
@@ -184,13 +187,13 @@ __global__ void __launch_bounds__(gemv_threads) q4_0_gemv_kernel(gemv_params p) 
             for (int i = 0; i < M; ++i) {
                 const float4* xs4 = gemv_xs + i * 8 * nb + b;
 #pragma unroll
-                for (int r = 0; r < gemv_rows_per_warp; ++r)
+                for (int r = 0; r < RW; ++r)
                     acc[r][i] = fmaf(dq[r][u], gemv_block_dot(q[r][u], xs4, nb), acc[r][i]);
             }
         }
     }
 #pragma unroll
-    for (int r = 0; r < gemv_rows_per_warp; ++r)
+    for (int r = 0; r < RW; ++r)
 #pragma unroll
         for (int i = 0; i < M; ++i) {
             float v = acc[r][i];
