@@ -70,6 +70,8 @@ extern "C" {
 #endif
 
 /* ---- status and errors ------------------------------------------------------------------------ */
+/* Every enum has a *_MAX_ENUM member (0x7FFFFFFF, never a valid value): it makes the enum an int-sized
+ * type whose range holds any value a C caller may pass, which amxmm then rejects with a message. */
 
 /** What a call returned. The values mirror amxmm::errc (plus AMXMM_INTERNAL) and are stable. */
 typedef enum amxmm_status {
@@ -80,7 +82,8 @@ typedef enum amxmm_status {
     AMXMM_UNSUPPORTED = 4,      /**< the requested path is not available on this machine or build */
     AMXMM_MALFORMED_INPUT = 5,  /**< a file does not follow its format (GGUF) */
     AMXMM_SYSTEM = 6,           /**< the OS or a runtime refused (allocation, mmap, CUDA) */
-    AMXMM_INTERNAL = 7          /**< an unexpected failure inside amxmm (please report it) */
+    AMXMM_INTERNAL = 7,         /**< an unexpected failure inside amxmm (please report it) */
+    AMXMM_STATUS_MAX_ENUM = 0x7FFFFFFF /**< not a status: keeps every int value in range (see below) */
 } amxmm_status;
 
 /** The message of the most recent failed amxmm call on the calling thread ("" if none). Each
@@ -110,7 +113,8 @@ typedef enum amxmm_isa {
     AMXMM_ISA_AVX2 = 1,
     AMXMM_ISA_AVX512_VNNI = 2,
     AMXMM_ISA_AMX = 3,
-    AMXMM_ISA_AMX_EMULATED = 4 /**< plain-code model of the AMX tile unit: slow, only when forced */
+    AMXMM_ISA_AMX_EMULATED = 4, /**< plain-code model of the AMX tile unit: slow, only when forced */
+    AMXMM_ISA_MAX_ENUM = 0x7FFFFFFF
 } amxmm_isa;
 
 /** "scalar", "avx2", "avx512_vnni", "amx", "amx_emulated", "auto"; NULL for other values. */
@@ -128,12 +132,18 @@ AMXMM_C_API int amxmm_isa_supported(amxmm_isa isa) AMXMM_C_NOEXCEPT;
 
 /** Compute modes (README "Compute modes"): exact = ggml's Q4_0 x Q8_0 arithmetic, bitwise identical
  *  on every back end; fast = bf16 products, fp32 accumulation (AMX-BF16); auto picks by M and ISA. */
-typedef enum amxmm_mode { AMXMM_MODE_AUTO = 0, AMXMM_MODE_EXACT = 1, AMXMM_MODE_FAST = 2 } amxmm_mode;
+typedef enum amxmm_mode {
+    AMXMM_MODE_AUTO = 0,
+    AMXMM_MODE_EXACT = 1,
+    AMXMM_MODE_FAST = 2,
+    AMXMM_MODE_MAX_ENUM = 0x7FFFFFFF
+} amxmm_mode;
 
 /** The nonlinearity of amxmm_moe_ffn, applied to the gate projection. */
 typedef enum amxmm_activation {
     AMXMM_ACTIVATION_SILU = 0,     /**< g / (1 + exp(-g)) */
-    AMXMM_ACTIVATION_GELU_TANH = 1 /**< ggml's tanh approximation of GELU */
+    AMXMM_ACTIVATION_GELU_TANH = 1, /**< ggml's tanh approximation of GELU */
+    AMXMM_ACTIVATION_MAX_ENUM = 0x7FFFFFFF
 } amxmm_activation;
 
 /** Options of a GEMM or MoE call. Initialise with AMXMM_GEMM_OPTIONS_INIT or amxmm_gemm_options_init,
@@ -259,7 +269,8 @@ typedef struct amxmm_moe_routing {
 /** Where amxmm_moe_gemm's input rows come from. */
 typedef enum amxmm_moe_input_rows {
     AMXMM_MOE_ROWS_PER_TOKEN = 0, /**< x + t*ldx_token, shared by the token's slots (ldx_slot ignored) */
-    AMXMM_MOE_ROWS_PER_SLOT = 1   /**< x + t*ldx_token + s*ldx_slot */
+    AMXMM_MOE_ROWS_PER_SLOT = 1,  /**< x + t*ldx_token + s*ldx_slot */
+    AMXMM_MOE_ROWS_MAX_ENUM = 0x7FFFFFFF
 } amxmm_moe_input_rows;
 
 /** Workspace bytes of amxmm_moe_gemm (weights of E experts of N × K) and of amxmm_moe_ffn (gate and
@@ -345,7 +356,8 @@ typedef enum amxmm_gpu_path {
     AMXMM_GPU_PATH_AUTO = 0,
     AMXMM_GPU_PATH_GEMV = 1,          /**< small m: bandwidth kernel */
     AMXMM_GPU_PATH_MMA = 2,           /**< fused dequantize + tensor cores */
-    AMXMM_GPU_PATH_DEQUANT_CUBLAS = 3 /**< dequantize to bf16, then cuBLAS (dense only) */
+    AMXMM_GPU_PATH_DEQUANT_CUBLAS = 3, /**< dequantize to bf16, then cuBLAS (dense only) */
+    AMXMM_GPU_PATH_MAX_ENUM = 0x7FFFFFFF
 } amxmm_gpu_path;
 
 /** Options of a GPU call: initialise with AMXMM_GPU_OPTIONS_INIT or amxmm_gpu_options_init. */

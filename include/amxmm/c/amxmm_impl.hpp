@@ -330,6 +330,7 @@ AMXMM_C_API const char* amxmm_status_name(amxmm_status status) noexcept {
         case AMXMM_MALFORMED_INPUT: return "AMXMM_MALFORMED_INPUT";
         case AMXMM_SYSTEM: return "AMXMM_SYSTEM";
         case AMXMM_INTERNAL: return "AMXMM_INTERNAL";
+        default: break;
     }
     return "AMXMM_UNKNOWN_STATUS";
 }
