@@ -6,8 +6,10 @@
 //           dequant_cublas and auto; peer "cublas_bf16" = cublasGemmEx on the same M×N×K with bf16 weights.
 //   moe     Qwen3-30B-A3B experts, E = 128, top-8, uniform routing: moe_gemm up-shape (K=2048, N=768),
 //           moe_gemm down-shape (K=768, N=2048, one row per slot), moe_ffn (gate+up+down); M = 1 .. 2048.
-//           Peer "cublas_bf16_dense_equiv": one dense bf16 GEMM (or three for the FFN) with the same
-//           M·top_k rows and FLOPs — an upper bound for any grouped GEMM over the active experts.
+//           Peers: "cublas_bf16_per_expert" — the same MoE with bf16 expert weights, tokens pre-grouped, one
+//           cublasGemmEx per active expert and projection (counter pct_cublas); "cublas_bf16_dense_equiv" —
+//           one dense bf16 GEMM per projection with the same M·top_k rows and FLOPs and a single weight, an
+//           upper bound for any grouped GEMM (counter pct_cublas_dense_equiv).
 // Timing: every measured call sequence is captured once in a CUDA graph (the calls only enqueue work,
 // so they can be captured) and replayed between CUDA events: per-call GPU time without launch gaps.
 // Cold (M <= 128): the graph cycles through copies of the weight totalling >= 4 × L2, so weights come
@@ -171,13 +173,17 @@ double measure(benchmark::State& state, graph& gr) {
     return n ? total / double(n) : 0;
 }
 
-void set_counters(benchmark::State& state, double seconds, double flops, double bytes, bool cold, const std::string& peer_key) {
+void set_counters(benchmark::State& state, double seconds, double flops, double bytes, bool cold, const std::string& peer_key,
+                  const std::string& dense_equiv_key = "") {
     if (seconds <= 0) return;
     state.counters["flops"] = flops / seconds;
     state.counters["bytes_per_second"] = bytes / seconds;
     if (cold) state.counters["pct_hbm"] = 100.0 * (bytes / seconds) / gpu().hbm_copy_bps;
     const auto it = gpu().peer_seconds.find(peer_key);
     if (!peer_key.empty() && it != gpu().peer_seconds.end()) state.counters["pct_cublas"] = 100.0 * it->second / seconds;
+    const auto eq = gpu().peer_seconds.find(dense_equiv_key);
+    if (!dense_equiv_key.empty() && eq != gpu().peer_seconds.end())
+        state.counters["pct_cublas_dense_equiv"] = 100.0 * eq->second / seconds;
 }
 
 // ---- data ----------------------------------------------------------------------------------------------
@@ -286,6 +292,81 @@ void peer_bench(benchmark::State& state, std::string key, std::int64_t rows, std
     set_counters(state, s, flops, bytes, cold, "");
 }
 
+/// Fills `count` bf16 values in [-0.05, 0.05) from a hash of the index (device-side: the MoE peer's
+/// expert weights are hundreds of MB).
+__global__ void fill_bf16_kernel(__nv_bfloat16* p, std::size_t count, unsigned seed) {
+    for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < count; i += std::size_t(gridDim.x) * blockDim.x) {
+        unsigned h = unsigned(i) * 2654435761u ^ seed;
+        h ^= h >> 15;
+        h *= 2246822519u;
+        h ^= h >> 13;
+        p[i] = __float2bfloat16_rn((float(h & 0xffffu) / 65536.0f - 0.5f) * 0.1f);
+    }
+}
+
+device_buffer device_bf16(std::size_t count, unsigned seed) {
+    device_buffer d(count * 2);
+    fill_bf16_kernel<<<4096, 256>>>(static_cast<__nv_bfloat16*>(d.data()), count, seed);
+    check(cudaGetLastError(), "fill_bf16_kernel");
+    check(cudaDeviceSynchronize(), "fill");
+    return d;
+}
+
+/// The MoE peer on the same shape with bf16 expert weights: tokens already grouped by expert (free for
+/// the peer), then one cublasGemmEx per active expert per projection — gate and up as one 2F-row GEMM
+/// and down for the FFN (no activation or slot sum: a lower bound on the peer's time). `nk` lists the
+/// projections as (rows of one expert, K).
+void peer_moe_bench(benchmark::State& state, std::string key, std::int64_t m, std::int64_t top_k, std::int64_t experts,
+                    std::vector<std::pair<std::int64_t, std::int64_t>> nk, std::vector<std::int32_t> ids, double flops) {
+    gpu_state& g = gpu();
+    std::vector<std::int64_t> count(std::size_t(experts), 0);
+    for (std::int32_t e : ids) ++count[std::size_t(e)];
+    static std::string cached_key;
+    static std::vector<device_buffer> w;  // per projection: E experts of n x k bf16
+    std::string shape_key;
+    for (auto [n, k] : nk) shape_key += std::to_string(n) + "x" + std::to_string(k) + ";";
+    if (shape_key != cached_key) {
+        w.clear();
+        for (std::size_t j = 0; j < nk.size(); ++j)
+            w.push_back(device_bf16(std::size_t(experts * nk[j].first * nk[j].second), unsigned(j * 977 + 5)));
+        cached_key = shape_key;
+    }
+    const std::int64_t rows = m * top_k;
+    std::size_t widest = 0;
+    for (auto [n, k] : nk) widest = std::max<std::size_t>(widest, std::size_t(std::max(n, k)));
+    device_buffer x = device_bf16(std::size_t(rows) * widest, 3), h = device_bf16(std::size_t(rows) * widest, 4);
+    device_buffer y(std::size_t(rows) * widest * 4);
+    check(cublasSetStream(g.cublas, g.stream), "cublasSetStream");
+    check(cublasSetWorkspace(g.cublas, g.cublas_ws.data(), g.cublas_ws.size()), "cublasSetWorkspace");
+    const float alpha = 1, beta = 0;
+    graph gr(1, [&](int) {
+        std::int64_t row0 = 0;
+        for (std::int64_t e = 0; e < experts; ++e) {
+            const std::int64_t re = count[std::size_t(e)];
+            if (re == 0) continue;
+            for (std::size_t j = 0; j < nk.size(); ++j) {
+                const auto [n, k] = nk[j];
+                const auto* we = static_cast<const __nv_bfloat16*>(w[j].data()) + std::size_t(e * n * k);
+                const auto* a = static_cast<const __nv_bfloat16*>((j == 0 ? x : h).data()) + std::size_t(row0 * k);
+                float* out = static_cast<float*>(y.data()) + std::size_t(row0 * n);
+                check(cublasGemmEx(g.cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(n), int(re), int(k), &alpha, we, CUDA_R_16BF,
+                                   int(k), a, CUDA_R_16BF, int(k), &beta, out, CUDA_R_32F, int(n), CUBLAS_COMPUTE_32F,
+                                   CUBLAS_GEMM_DEFAULT),
+                      "cublasGemmEx");
+            }
+            row0 += re;
+        }
+    });
+    const double sec = measure(state, gr);
+    g.peer_seconds[key] = sec;
+    std::size_t active = 0;
+    for (auto c : count) active += c > 0;
+    double bytes = 0;
+    for (auto [n, k] : nk) bytes += double(active) * double(n * k) * 2 + double(rows) * double(k + n) * 4;
+    state.SetLabel("active experts " + std::to_string(active));
+    set_counters(state, sec, flops, bytes, false, "");
+}
+
 // ---- dense ---------------------------------------------------------------------------------------------
 
 struct dense_shape {
@@ -360,7 +441,8 @@ moe_rings& moe_weights() {
 enum class moe_kind { up, down, ffn };
 const char* name(moe_kind k) { return k == moe_kind::up ? "moe_gemm_up" : k == moe_kind::down ? "moe_gemm_down" : "moe_ffn"; }
 
-void moe_bench(benchmark::State& state, moe_kind kind, std::int64_t m, cu::gemm_path path, bool cold, std::string peer_key) {
+void moe_bench(benchmark::State& state, moe_kind kind, std::int64_t m, cu::gemm_path path, bool cold, std::string peer_key,
+               std::string dense_equiv_key) {
     gpu_state& g = gpu();
     const moe_shape s;
     moe_rings& r = moe_weights();
@@ -413,7 +495,7 @@ void moe_bench(benchmark::State& state, moe_kind kind, std::int64_t m, cu::gemm_
     g.ctx->check_routing(g.stream);
     state.SetLabel(std::string(cu::to_string(plan.path)) + (plan.path == cu::gemm_path::mma ? "/" + std::to_string(plan.tile_rows) : "") +
                    "; active experts " + std::to_string(active.size()));
-    set_counters(state, sec, flops, bytes, cold, peer_key);
+    set_counters(state, sec, flops, bytes, cold, peer_key, dense_equiv_key);
 }
 
 // ---- registration --------------------------------------------------------------------------------------
@@ -463,10 +545,17 @@ void register_all() {
                 else nk = {{2 * q.f, q.k}, {q.k, q.f}};  // gate and up as one GEMM, then down
                 double flops = 0;
                 for (auto [n, k] : nk) flops += 2.0 * double(rows) * double(n) * double(k);
-                reg(base + "cublas_bf16_dense_equiv/" + temp, [=](benchmark::State& st) { peer_bench(st, key, rows, nk, cold, flops); });
+                reg(base + "cublas_bf16_dense_equiv/" + temp,
+                    [=](benchmark::State& st) { peer_bench(st, key + "/dense_equiv", rows, nk, cold, flops); });
+                if (cold || m > cold_max_m)  // bf16 experts (>= 400 MB) exceed 4 x L2: one run serves hot and cold
+                    reg(base + "cublas_bf16_per_expert", [=](benchmark::State& st) {
+                        peer_moe_bench(st, base + "per_expert", m, q.top_k, q.experts, nk,
+                                       uniform_ids(m, q.top_k, q.experts, std::uint64_t(m)), flops);
+                    });
                 for (cu::gemm_path p : {cu::gemm_path::automatic, cu::gemm_path::gemv, cu::gemm_path::mma}) {
                     if (p == cu::gemm_path::gemv && m > 16) continue;
-                    reg(base + cu::to_string(p) + "/" + temp, [=](benchmark::State& st) { moe_bench(st, kind, m, p, cold, key); });
+                    reg(base + cu::to_string(p) + "/" + temp,
+                        [=](benchmark::State& st) { moe_bench(st, kind, m, p, cold, base + "per_expert", key + "/dense_equiv"); });
                 }
             }
 }
