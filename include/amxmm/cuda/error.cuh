@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <string>
+#include <vector>
 
 #include "../core/error.hpp"
 
@@ -21,6 +22,28 @@ inline void check_cuda(cudaError_t status, const char* function, const char* wha
     if (status == cudaSuccess) return;
     throw error(errc::system, std::string(function) + ": " + what + ": " + cudaGetErrorName(status) + ": " +
                                   cudaGetErrorString(status));
+}
+
+/// Raises a kernel's dynamic shared memory limit to `bytes` on the current device, once per (kernel,
+/// device, thread). Call it with the kernel's address taken in the same function that launches it:
+/// the host stub of a kernel template may differ between translation units (nvcc emits one per TU,
+/// and inlining decides which one a caller uses), so an attribute set elsewhere — e.g. by a context
+/// constructed in another TU — may not apply to this launch (a cudaErrorInvalidValue at launch).
+inline void ensure_dynamic_smem(const void* kernel, std::size_t bytes, const char* function) {
+    if (bytes <= std::size_t(48) * 1024) return;  // the default limit
+    int device = 0;
+    check_cuda(cudaGetDevice(&device), function, "cudaGetDevice");
+    struct raised {
+        const void* kernel;
+        int device;
+        std::size_t bytes;
+    };
+    thread_local std::vector<raised> done;
+    for (const raised& r : done)
+        if (r.kernel == kernel && r.device == device && r.bytes >= bytes) return;
+    check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)), function,
+               "cudaFuncSetAttribute(MaxDynamicSharedMemorySize)");
+    done.push_back({kernel, device, bytes});
 }
 
 /// Throws for the last launch error (a bad configuration shows here, asynchronous faults later).

@@ -330,26 +330,39 @@ inline void convert_rows_bf16(const float* x, std::int64_t ld0, std::int64_t ld1
 
 inline void launch_gemv(int m, dim3 grid, const gemv_params& p, cudaStream_t stream, const char* fn) {
     const std::size_t smem = gemv_smem_bytes(m, p.k);
+    // Each case raises the limit for the very stub it launches (see ensure_dynamic_smem).
+#define AMXMM_CUDA_GEMV_CASE(M)                                                                    \
+    case M:                                                                                        \
+        ensure_dynamic_smem(reinterpret_cast<const void*>(&q4_0_gemv_kernel<M>), smem, fn);        \
+        q4_0_gemv_kernel<M><<<grid, gemv_threads(M), smem, stream>>>(p);                           \
+        break;
     switch (m) {
-        case 1: q4_0_gemv_kernel<1><<<grid, gemv_threads(1), smem, stream>>>(p); break;
-        case 2: q4_0_gemv_kernel<2><<<grid, gemv_threads(2), smem, stream>>>(p); break;
-        case 3: q4_0_gemv_kernel<3><<<grid, gemv_threads(3), smem, stream>>>(p); break;
-        case 4: q4_0_gemv_kernel<4><<<grid, gemv_threads(4), smem, stream>>>(p); break;
-        case 5: q4_0_gemv_kernel<5><<<grid, gemv_threads(5), smem, stream>>>(p); break;
-        case 6: q4_0_gemv_kernel<6><<<grid, gemv_threads(6), smem, stream>>>(p); break;
-        case 7: q4_0_gemv_kernel<7><<<grid, gemv_threads(7), smem, stream>>>(p); break;
-        case 8: q4_0_gemv_kernel<8><<<grid, gemv_threads(8), smem, stream>>>(p); break;
+        AMXMM_CUDA_GEMV_CASE(1)
+        AMXMM_CUDA_GEMV_CASE(2)
+        AMXMM_CUDA_GEMV_CASE(3)
+        AMXMM_CUDA_GEMV_CASE(4)
+        AMXMM_CUDA_GEMV_CASE(5)
+        AMXMM_CUDA_GEMV_CASE(6)
+        AMXMM_CUDA_GEMV_CASE(7)
+        AMXMM_CUDA_GEMV_CASE(8)
         default: fail(errc::invalid_argument, fn, "gemv with m = ", m, " (internal: 1..8 only)");
     }
+#undef AMXMM_CUDA_GEMV_CASE
     check_launch(fn, "q4_0_gemv_kernel");
+}
+
+template <int MT, int WM>
+inline void launch_mma_tile(dim3 grid, const mma_params& p, cudaStream_t stream, const char* fn) {
+    ensure_dynamic_smem(reinterpret_cast<const void*>(&q4_0_mma_kernel<MT, WM>), mma_tile<MT, WM>::smem_bytes, fn);
+    q4_0_mma_kernel<MT, WM><<<grid, mma_threads, mma_tile<MT, WM>::smem_bytes, stream>>>(p);
 }
 
 inline void launch_mma(int tile_rows, dim3 grid, const mma_params& p, cudaStream_t stream, const char* fn) {
     require(grid.y <= 65535u, errc::unsupported, fn, "too many row tiles (", grid.y, ") for one launch");
     switch (tile_rows) {
-        case 32: q4_0_mma_kernel<2, 1><<<grid, mma_threads, mma_tile<2, 1>::smem_bytes, stream>>>(p); break;
-        case 64: q4_0_mma_kernel<2, 2><<<grid, mma_threads, mma_tile<2, 2>::smem_bytes, stream>>>(p); break;
-        default: q4_0_mma_kernel<4, 2><<<grid, mma_threads, mma_tile<4, 2>::smem_bytes, stream>>>(p); break;
+        case 32: launch_mma_tile<2, 1>(grid, p, stream, fn); break;
+        case 64: launch_mma_tile<2, 2>(grid, p, stream, fn); break;
+        default: launch_mma_tile<4, 2>(grid, p, stream, fn); break;
     }
     check_launch(fn, "q4_0_mma_kernel");
 }

@@ -114,6 +114,7 @@ inline moe_grouping carve_grouping(ws_carver& c, std::int64_t pairs, std::int64_
 inline void launch_sort(const moe_routing& r, std::int64_t experts, int tile_rows, const moe_grouping& g, int* flag,
                         float* nan_y, std::int64_t nan_n, std::int64_t ldy_token, std::int64_t ldy_slot,
                         cudaStream_t stream, const char* fn) {
+    ensure_dynamic_smem(reinterpret_cast<const void*>(&moe_sort_kernel<>), moe_sort_smem_bytes(experts), fn);
     moe_sort_kernel<><<<1, moe_sort_threads, moe_sort_smem_bytes(experts), stream>>>(
         r.ids, r.ld_ids, r.m, int(r.top_k), int(experts), tile_rows, g.rank, g.sorted_pair, g.row_of, g.tiles,
         g.tile_count, flag, nan_y, nan_n, ldy_token, ldy_slot);

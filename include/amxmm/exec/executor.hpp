@@ -25,14 +25,53 @@
 #include <tbb/task_group.h>
 #endif
 
+#if defined(AMXMM_HAVE_HWLOC) && AMXMM_HAVE_HWLOC && __has_include(<hwloc.h>)
+#include <hwloc.h>
+#define AMXMM_EXEC_HWLOC 1
+#endif
+
 AMXMM_NAMESPACE_BEGIN
+
+namespace detail {
+/// NUMA nodes of this machine as hwloc sees them (1 when unknown), read once.
+inline int numa_node_count() {
+    static const int count = [] {
+        int n = 1;
+#if defined(AMXMM_EXEC_HWLOC)
+        hwloc_topology_t topo = nullptr;
+        if (hwloc_topology_init(&topo) == 0) {
+            if (hwloc_topology_load(topo) == 0) n = std::max(1, hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_NUMANODE));
+            hwloc_topology_destroy(topo);
+        }
+#endif
+        return n;
+    }();
+    return count;
+}
+
+/// True when this build runs under AddressSanitizer, which refuses the RTLD_DEEPBIND dlopen oneTBB
+/// uses to load tbbbind (the process aborts).
+constexpr bool built_with_asan() noexcept {
+#if defined(__SANITIZE_ADDRESS__)
+    return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return true;
+#else
+    return false;
+#endif
+#else
+    return false;
+#endif
+}
+}  // namespace detail
 
 
 #if defined(AMXMM_HAVE_TBB)
 /// Runs tasks on oneTBB worker threads inside task_arenas of its own, so amxmm's parallelism is
 /// bounded independently of the host's other TBB work.
 ///
-/// NUMA. On a machine with several NUMA nodes (as oneTBB reports them through tbbbind, i.e. hwloc),
+/// NUMA. On a machine with several NUMA nodes (hwloc counts them; oneTBB's tbbbind gives their ids),
 /// the executor keeps one arena per node, its threads constrained to that node, and the thread
 /// budget split over the nodes by their core counts. Tasks then have a home partition:
 ///   parallel_for(count, fn)                 task i runs on partition partition_of(i, count), a
@@ -49,7 +88,10 @@ public:
     /// numa_aware = false keeps one unconstrained arena even on a multi-node machine.
     explicit tbb_executor(int threads = 0, bool numa_aware = true) {
         detail::require(threads >= 0, errc::invalid_argument, "tbb_executor", "threads = ", threads, " is negative");
-        const std::vector<tbb::numa_node_id> nodes = numa_aware ? tbb::info::numa_nodes() : std::vector<tbb::numa_node_id>{};
+        // Ask oneTBB for its node ids (loading tbbbind) only where hwloc finds several nodes: one-node
+        // machines never load it, and ASan builds (which cannot) stay on one arena.
+        const bool several = numa_aware && !detail::built_with_asan() && detail::numa_node_count() > 1;
+        const std::vector<tbb::numa_node_id> nodes = several ? tbb::info::numa_nodes() : std::vector<tbb::numa_node_id>{};
         if (nodes.size() <= 1) {
             const int n = threads > 0 ? threads : int(tbb::task_arena::automatic);  // a copy: make_unique binds a reference
             arenas_.push_back(std::make_unique<tbb::task_arena>(n));
