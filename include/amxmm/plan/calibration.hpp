@@ -12,8 +12,9 @@
 //
 // Results are cached as JSON (calibration_to_json) keyed by machine_key() — CPU name, thread count and
 // ISA — in $XDG_CACHE_HOME/amxmm/calibration.json (or ~/.cache/amxmm/calibration.json), and reloaded when
-// the key matches. GPU curves (device "gpu:<name>") may be added to the file by hand or by a later GPU
-// calibration; the cost model uses those whose name matches a GPU of the hardware description.
+// the key matches. GPU curves (device "gpu:<name>", op "dense" or "experts", the same meaning as the CPU
+// ones; examples/engine's --calibrate measures them with amxmm::cuda) may be added to the file; the cost
+// model uses those whose name matches a GPU of the hardware description.
 #pragma once
 
 #include <sys/stat.h>

@@ -431,9 +431,23 @@ public:
         }
         return a * cpu_matmul_s(amx, me, n, k, bytes);
     }
+    /// A GPU expert: from the GPU's calibrated "experts" curves (moe_gemm per active expert) when there
+    /// are any, scaled to N × K by the GPU roofline; else from the dense path.
     double gpu_expert_s(int g, double rows, double a, std::int64_t n, std::int64_t k, double bytes) const {
         if (a <= 0) return 0;
-        return a * gpu_matmul_s(g, std::max(rows / a, 1.0), n, k, bytes);
+        const double me = std::max(rows / a, 1.0);
+        if (!gpu_experts_[std::size_t(g)].empty()) {
+            const gpu_desc& d = hw_.gpus[std::size_t(g)];
+            const expert_curve* c = pick_expert_curve(gpu_experts_[std::size_t(g)], n, k);
+            auto roof = [&](double m, std::int64_t nn, std::int64_t kk, double b) {
+                return std::max(2.0 * m * double(nn) * double(kk) / (gpu_flops(d) * m / (m + p_.gpu_matmul_half_rows)), b / gpu_bw(d));
+            };
+            const double u = detail::plan_cost::curve_at(c->unit, me, [&](double m0, double m1) {
+                return roof(m1, c->n, c->k, c->bytes) / roof(m0, c->n, c->k, c->bytes);
+            });
+            return a * u * roof(me, n, k, bytes) / roof(me, c->n, c->k, c->bytes);
+        }
+        return a * gpu_matmul_s(g, me, n, k, bytes);
     }
     /// Activations of `bytes` from device `from` to device `to` (0 = CPU, 1 + g = GPU g).
     double link_s(double bytes, int from, int to) const {
@@ -612,10 +626,11 @@ private:
         }
         return best;
     }
-    const expert_curve* pick_expert_curve(std::int64_t n, std::int64_t k) const {
+    const expert_curve* pick_expert_curve(std::int64_t n, std::int64_t k) const { return pick_expert_curve(cpu_experts_, n, k); }
+    static const expert_curve* pick_expert_curve(const std::vector<expert_curve>& cs, std::int64_t n, std::int64_t k) {
         const expert_curve* best = nullptr;
         double best_d = std::numeric_limits<double>::infinity();
-        for (const auto& c : cpu_experts_) {
+        for (const auto& c : cs) {
             const double d = std::fabs(std::log(double(n) * double(k)) - std::log(double(c.n) * double(c.k))) +
                              0.25 * std::fabs(std::log(double(n) / double(k)) - std::log(double(c.n) / double(c.k)));
             if (d < best_d) best_d = d, best = &c;
@@ -645,10 +660,15 @@ private:
         cpu_dense_.clear();
         cpu_experts_.clear();
         gpu_dense_.assign(std::size_t(gpus_), {});
+        gpu_experts_.assign(std::size_t(gpus_), {});
         for (const auto& c : calib_.curves) {
             if (c.points.empty() || c.n <= 0 || c.k <= 0) continue;
             if (c.device == "cpu_amx" && c.op == "dense") cpu_dense_.push_back(&c);
-            if (c.device == "cpu_amx" && c.op == "experts" && c.experts > 0 && c.top_k > 0) {
+            int gpu_of = -1;  // an "experts" curve of GPU g ("gpu:<name>")
+            for (int g = 0; g < gpus_ && gpu_of < 0; ++g)
+                if (c.device == "gpu:" + hw_.gpus[std::size_t(g)].name) gpu_of = g;
+            if ((c.device == "cpu_amx" || gpu_of >= 0) && c.op == "experts" && c.experts > 0 && c.top_k > 0) {
+                const double overhead = gpu_of >= 0 ? p_.gpu_op_overhead_s : p_.cpu_op_overhead_s;
                 expert_curve ec;
                 ec.n = c.n;
                 ec.k = c.k;
@@ -657,10 +677,10 @@ private:
                 for (const auto& [mm, sec] : c.points) {
                     const double rows = mm * double(c.top_k);
                     const double act = e * (1.0 - std::pow(1.0 - 1.0 / e, rows));
-                    ec.unit.push_back({rows / act, std::max(sec - p_.cpu_op_overhead_s, 1e-9) / act});
+                    ec.unit.push_back({rows / act, std::max(sec - overhead, 1e-9) / act});
                 }
                 std::sort(ec.unit.begin(), ec.unit.end());
-                cpu_experts_.push_back(std::move(ec));
+                (gpu_of >= 0 ? gpu_experts_[std::size_t(gpu_of)] : cpu_experts_).push_back(std::move(ec));
             }
             for (int g = 0; g < gpus_; ++g)
                 if (c.op == "dense" && c.device == "gpu:" + hw_.gpus[std::size_t(g)].name) gpu_dense_[std::size_t(g)].push_back(&c);
@@ -759,6 +779,7 @@ private:
     std::vector<const calibration_curve*> cpu_dense_;
     std::vector<expert_curve> cpu_experts_;
     std::vector<std::vector<const calibration_curve*>> gpu_dense_;
+    std::vector<std::vector<expert_curve>> gpu_experts_;  // per GPU: calibrated "experts" curves (may be empty)
     std::vector<tensor_cost> costs_;
 };
 
