@@ -129,6 +129,70 @@ TEST_CASE("cuda gemm: m = 2048 and a large tile-filling shape", "[cuda][gemm]") 
     check_dense(ctx, big, 200, cuda::gemm_path::mma, 0, 0, 16);
 }
 
+TEST_CASE("cuda gemv: row groups, K split and persistent tiles; the same bits for any grid", "[cuda][gemm][gemv]") {
+    AMXMM_REQUIRE_GPU();
+    // The shapes cover G = 4, 2, 1 rows per warp and K split over S = 1, 2, 4 warps (gemv_split; checked
+    // below), m = 1..3, aligned and unaligned activation rows. Each runs on the device's persistent grid
+    // and on 1 and 3 CTAs (every CTA then walks many rounds, and the split-K partial buffers alternate).
+    struct shape {
+        std::int64_t n, k;
+    };
+    std::vector<std::pair<int, int>> seen;  // (G, S)
+    for (const shape sh : {shape{130, 64}, shape{100, 2048}, shape{50, 4096}, shape{72, 4096}, shape{40, 8192},
+                           shape{24, 14336}}) {
+        const std::int64_t n = sh.n, k = sh.k;
+        std::mt19937_64 rng(std::uint64_t(n * 31 + k));
+        const auto w = amxmm_test::make_weight(n, k, rng);
+        const dequantized deq = dequantize(w.blocks, n, k);
+        const auto gpu = cuda::q4_0_weight::upload(w.view());
+        for (std::int64_t m : {1, 2, 3}) {
+            if (cuda::detail::gemv_act_smem_bytes(int(m), k) > cuda::gemv_max_smem_bytes) continue;
+            const cuda::detail::gemv_split_info split = cuda::detail::gemv_split(int(m), n, k, 1);
+            seen.emplace_back(split.groups, split.ksplit);
+            const std::int64_t ldx = k + (m == 2 ? 1 : 0), ldy = n + 2;
+            const std::vector<float> x = amxmm_test::make_activations(m, ldx, rng);
+            dev_vec<float> xd(x);
+            std::vector<float> first;
+            for (std::int64_t cap : {0, 1, 3}) {
+                CAPTURE(n, k, m, cap, split.groups, split.ksplit, split.sets);
+                dev_vec<float> yd(std::size_t(m * ldy));
+                yd.fill_bytes(0x7f);
+                cuda::detail::launch_gemv(int(m), 1, cuda::detail::dense_gemv_params(gpu.view(), xd.data(), ldx, yd.data(), ldy),
+                                          nullptr, "test", cap);
+                const std::vector<float> y = yd.download();
+                if (first.empty())
+                    first = y;
+                else
+                    CHECK(std::memcmp(first.data(), y.data(), y.size() * sizeof(float)) == 0);
+                std::int64_t bad = 0, pad_touched = 0;
+                for (std::int64_t i = 0; i < m; ++i) {
+                    for (std::int64_t j = n; j < ldy; ++j) {
+                        std::uint32_t bits;
+                        std::memcpy(&bits, &y[std::size_t(i * ldy + j)], 4);
+                        pad_touched += bits != 0x7f7f7f7fu;
+                    }
+                    for (std::int64_t j = 0; j < n; ++j) {
+                        double exact = 0, abs_sum = 0;
+                        const double* wr = deq.row(j);
+                        for (std::int64_t kk = 0; kk < k; ++kk) {
+                            const double xv = x[std::size_t(i * ldx + kk)];
+                            exact += xv * wr[kk];
+                            abs_sum += std::fabs(xv * wr[kk]);
+                        }
+                        const double got = y[std::size_t(i * ldy + j)];
+                        if (!(std::isfinite(got) && std::fabs(got - exact) <= tolerance(false, k, abs_sum)) && bad++ < 5)
+                            UNSCOPED_INFO("y[" << i << "][" << j << "] = " << got << ", fp64 " << exact);
+                    }
+                }
+                CHECK(bad == 0);
+                CHECK(pad_touched == 0);
+            }
+        }
+    }
+    for (const auto& gs : {std::pair<int, int>{4, 1}, {2, 1}, {1, 1}, {1, 2}, {1, 4}})
+        CHECK(std::find(seen.begin(), seen.end(), gs) != seen.end());
+}
+
 TEST_CASE("cuda gemm: bad arguments are refused before any work", "[cuda][gemm][errors]") {
     AMXMM_REQUIRE_GPU();
     using amxmm_test::catch_error;

@@ -6,9 +6,11 @@
 //   auto plan = amxmm::cuda::gemm_q4_0(ctx, w.view(), M, x_dev, K, y_dev, N, {}, stream);
 //
 // Paths (gemm_path; plan.path says which ran and why; options.path forces one):
-//   gemv           m <= 8: each weight byte read once with 16-byte loads, activations in shared memory,
-//                  fp32 arithmetic throughout: y = Σ_blocks d·Σ_j x_j·(q_j - 8), x not rounded. Most
-//                  accurate; matches reference_gemm_fp64 to fp32 rounding.
+//   gemv           m <= 8: each weight byte read once with 16-byte loads (persistent CTAs, two chunks in
+//                  flight per warp, long rows split along K over warps of a CTA), activations in shared
+//                  memory, fp32 arithmetic throughout: y = Σ_blocks d·Σ_j x_j·(q_j - 8), x not rounded.
+//                  Most accurate; matches reference_gemm_fp64 to fp32 rounding. The summation order
+//                  follows from the shape alone: the same bits on every device.
 //   mma            tensor cores: W tiles dequantized in registers to bf16(d·(q - 8)) (the CPU `fast`
 //                  mode's operand, bit for bit), X rounded to bf16 (RNE), mma.sync m16n8k16 with fp32
 //                  accumulation over all of K. Matches reference_gemm_fast to fp32 rounding.
@@ -34,6 +36,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "../core/error.hpp"
 #include "../gemm/moe.hpp"
@@ -133,7 +136,7 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, con
     constexpr const char* fn = "cuda::gemm_q4_0";
     detail::require_mode(opt, fn);
     gemm_plan plan;
-    const bool gemv_fits = m <= gemv_max_rows && detail::gemv_smem_bytes(int(std::max<std::int64_t>(m, 1)), L.k) <= gemv_max_smem_bytes;
+    const bool gemv_fits = m <= gemv_max_rows && detail::gemv_act_smem_bytes(int(std::max<std::int64_t>(m, 1)), L.k) <= gemv_max_smem_bytes;
     if (opt.path == gemm_path::gemv) {
         detail::require(gemv_fits, errc::unsupported, fn, "options.path = gemv needs m <= ", gemv_max_rows,
                         " and m·K·4 <= ", gemv_max_smem_bytes, " bytes (m = ", m, ", K = ", L.k, ")");
@@ -253,14 +256,6 @@ private:
         const auto smem = [&](const void* k, std::size_t bytes, const char* what) {
             detail::check_cuda(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)), fn, what);
         };
-        smem(reinterpret_cast<const void*>(&detail::q4_0_gemv_kernel<1>), gemv_max_smem_bytes, "gemv<1> attribute");
-        smem(reinterpret_cast<const void*>(&detail::q4_0_gemv_kernel<2>), gemv_max_smem_bytes, "gemv<2> attribute");
-        smem(reinterpret_cast<const void*>(&detail::q4_0_gemv_kernel<3>), gemv_max_smem_bytes, "gemv<3> attribute");
-        smem(reinterpret_cast<const void*>(&detail::q4_0_gemv_kernel<4>), gemv_max_smem_bytes, "gemv<4> attribute");
-        smem(reinterpret_cast<const void*>(&detail::q4_0_gemv_kernel<5>), gemv_max_smem_bytes, "gemv<5> attribute");
-        smem(reinterpret_cast<const void*>(&detail::q4_0_gemv_kernel<6>), gemv_max_smem_bytes, "gemv<6> attribute");
-        smem(reinterpret_cast<const void*>(&detail::q4_0_gemv_kernel<7>), gemv_max_smem_bytes, "gemv<7> attribute");
-        smem(reinterpret_cast<const void*>(&detail::q4_0_gemv_kernel<8>), gemv_max_smem_bytes, "gemv<8> attribute");
         smem(reinterpret_cast<const void*>(&detail::q4_0_mma_kernel<2, 1>), detail::mma_tile<2, 1>::smem_bytes, "mma<2,1> attribute");
         smem(reinterpret_cast<const void*>(&detail::q4_0_mma_kernel<2, 2>), detail::mma_tile<2, 2>::smem_bytes, "mma<2,2> attribute");
         smem(reinterpret_cast<const void*>(&detail::q4_0_mma_kernel<4, 2>), detail::mma_tile<4, 2>::smem_bytes, "mma<4,2> attribute");
@@ -328,23 +323,70 @@ inline void convert_rows_bf16(const float* x, std::int64_t ld0, std::int64_t ld1
     check_launch(fn, "rows_to_bf16_kernel");
 }
 
-inline void launch_gemv(int m, dim3 grid, const gemv_params& p, cudaStream_t stream, const char* fn) {
-    const std::size_t smem = gemv_smem_bytes(m, p.k);
+/// CTAs of `kernel` (threads, smem) the current device holds at once: SMs × occupancy, cached per
+/// (kernel, smem, device, thread). Pass the address taken where the kernel is launched (as for
+/// ensure_dynamic_smem, after it).
+inline std::int64_t resident_ctas(const void* kernel, int threads, std::size_t smem, const char* fn) {
+    int device = 0;
+    check_cuda(cudaGetDevice(&device), fn, "cudaGetDevice");
+    struct known {
+        const void* kernel;
+        int device;
+        std::size_t smem;
+        std::int64_t ctas;
+    };
+    thread_local std::vector<known> cache;
+    for (const known& c : cache)
+        if (c.kernel == kernel && c.device == device && c.smem == smem) return c.ctas;
+    int sms = 0, per_sm = 0;
+    check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), fn, "cudaDeviceGetAttribute");
+    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem), fn,
+               "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+    const std::int64_t ctas = std::int64_t(std::max(sms, 1)) * std::max(per_sm, 1);
+    cache.push_back({kernel, device, smem, ctas});
+    return ctas;
+}
+
+/// Launches the GEMV for m activation rows (dense: pairs = 1; MoE: one CTA row per (token, slot) pair,
+/// m = 1). Fills p.ksplit and p.sets; the grid is persistent (as many CTAs per pair as the device holds
+/// at once, at most one per round of row sets; max_ctas_per_pair > 0 caps it: tests use that to give
+/// each CTA many rounds — the result does not depend on the grid).
+inline void launch_gemv(int m, std::int64_t pairs, gemv_params p, cudaStream_t stream, const char* fn,
+                        std::int64_t max_ctas_per_pair = 0) {
+    require(pairs >= 1 && pairs <= 65535, errc::unsupported, fn, "gemv over ", pairs, " (token, slot) pairs (at most 65535)");
+    require(p.n <= (std::int64_t(1) << 30), errc::unsupported, fn, "gemv over N = ", p.n, " rows (at most 2^30)");
+    const gemv_split_info split = gemv_split(m, p.n, p.k, pairs);
+    p.ksplit = split.ksplit;
+    p.sets = split.sets;
+    const std::size_t smem = gemv_smem_bytes(m, p.k, split.groups, split.ksplit);
+    const int threads = gemv_threads(m);
     // Each case raises the limit for the very stub it launches (see ensure_dynamic_smem).
-#define AMXMM_CUDA_GEMV_CASE(M)                                                                    \
-    case M:                                                                                        \
-        ensure_dynamic_smem(reinterpret_cast<const void*>(&q4_0_gemv_kernel<M>), smem, fn);        \
-        q4_0_gemv_kernel<M><<<grid, gemv_threads(M), smem, stream>>>(p);                           \
-        break;
+    const auto go = [&](const void* kernel, auto launch) {
+        ensure_dynamic_smem(kernel, smem, fn);
+        std::int64_t per_pair = (resident_ctas(kernel, threads, smem, fn) + pairs - 1) / pairs;
+        if (max_ctas_per_pair > 0) per_pair = std::min(per_pair, max_ctas_per_pair);
+        const dim3 grid(unsigned(std::max<std::int64_t>(1, std::min<std::int64_t>(split.rounds, per_pair))), unsigned(pairs));
+        launch(grid);
+    };
+#define AMXMM_CUDA_GEMV_CASE(M, G)                                                                                   \
+    go(reinterpret_cast<const void*>(&q4_0_gemv_kernel<M, G>),                                                      \
+       [&](dim3 grid) { q4_0_gemv_kernel<M, G><<<grid, threads, smem, stream>>>(p); })
     switch (m) {
-        AMXMM_CUDA_GEMV_CASE(1)
-        AMXMM_CUDA_GEMV_CASE(2)
-        AMXMM_CUDA_GEMV_CASE(3)
-        AMXMM_CUDA_GEMV_CASE(4)
-        AMXMM_CUDA_GEMV_CASE(5)
-        AMXMM_CUDA_GEMV_CASE(6)
-        AMXMM_CUDA_GEMV_CASE(7)
-        AMXMM_CUDA_GEMV_CASE(8)
+        case 1:
+            if (split.groups == 4)
+                AMXMM_CUDA_GEMV_CASE(1, 4);
+            else if (split.groups == 2)
+                AMXMM_CUDA_GEMV_CASE(1, 2);
+            else
+                AMXMM_CUDA_GEMV_CASE(1, 1);
+            break;
+        case 2: AMXMM_CUDA_GEMV_CASE(2, 1); break;
+        case 3: AMXMM_CUDA_GEMV_CASE(3, 1); break;
+        case 4: AMXMM_CUDA_GEMV_CASE(4, 1); break;
+        case 5: AMXMM_CUDA_GEMV_CASE(5, 1); break;
+        case 6: AMXMM_CUDA_GEMV_CASE(6, 1); break;
+        case 7: AMXMM_CUDA_GEMV_CASE(7, 1); break;
+        case 8: AMXMM_CUDA_GEMV_CASE(8, 1); break;
         default: fail(errc::invalid_argument, fn, "gemv with m = ", m, " (internal: 1..8 only)");
     }
 #undef AMXMM_CUDA_GEMV_CASE
@@ -438,8 +480,7 @@ inline gemm_plan gemm_q4_0(context& ctx, const q4_0_device_view& w, std::int64_t
     detail::ws_carver carve{ws};
     switch (plan.path) {
         case gemm_path::gemv: {
-            const dim3 grid(unsigned((n + detail::gemv_rows_per_cta - 1) / detail::gemv_rows_per_cta), 1);
-            detail::launch_gemv(int(m), grid, detail::dense_gemv_params(w, x, ldx, y, ldy), stream, fn);
+            detail::launch_gemv(int(m), 1, detail::dense_gemv_params(w, x, ldx, y, ldy), stream, fn);
             break;
         }
         case gemm_path::mma: {

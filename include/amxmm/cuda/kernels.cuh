@@ -34,13 +34,31 @@ __device__ __forceinline__ float ffn_act(int act, float g) {
 }
 
 // ---- GEMV (M <= 8 rows, or one (token, slot) row per CTA row for MoE) -------------------------------------
+//
+// Persistent CTAs (about as many as fit on the device at once) stage the activations in shared memory
+// once, then stream the weight. The rows are cut into row sets of G·RW rows (G = 32 / L row groups of
+// L lanes in a warp, RW rows per group); row set r belongs to CTA r mod grid (every CTA gets the same
+// number of row sets, ±1), which hands them to its warp slots in rounds. A warp works a chunk of L·U
+// blocks per step and issues the next chunk's 16-byte quant and scale loads before it computes the
+// current one (two register buffers), so every warp keeps about two chunks in flight. Rows too long
+// for the warps to hold the weight in flight are split along K over the S warps of a slot (chunks
+// c ≡ kp mod S), whose partials are summed in warp order through shared memory (one barrier per
+// round). G and S come from the shape only (gemv_split), so the arithmetic, and with it every bit of
+// the result, is the same on every device and for any grid.
 
-constexpr int gemv_rows_per_cta = 16;
-constexpr int gemv_unroll = 4;          // 16-byte blocks per lane per row in flight
-/// Weight rows per warp: 1 for M = 1 (16 warps per CTA: a short compute tail after the last weight
-/// load lands), 2 above (the activation rows' accumulators need the registers).
+/// Warps per CTA: 12 for M = 1 (80 registers, two CTAs per SM: both chunk buffers without spills), 8 above.
+__host__ __device__ constexpr int gemv_warps(int m) { return m == 1 ? 12 : 8; }
+__host__ __device__ constexpr int gemv_threads(int m) { return 32 * gemv_warps(m); }
+/// Weight rows per lane group (RW): 1 for M = 1, 2 above (one activation load serves both rows).
 __host__ __device__ constexpr int gemv_rows_per_warp(int m) { return m == 1 ? 1 : 2; }
-__host__ __device__ constexpr int gemv_threads(int m) { return 32 * gemv_rows_per_cta / gemv_rows_per_warp(m); }
+/// Blocks per lane per step (U): the quant registers of two steps in flight must fit the budget.
+__host__ __device__ constexpr int gemv_unroll(int m) { return m == 1 ? 4 : 2; }
+/// CTAs per SM the register budget is sized for (__launch_bounds__): 2 up to M = 2 (64 and 128
+/// registers), 1 above (the accumulators of M rows).
+__host__ __device__ constexpr int gemv_min_ctas(int m) { return m <= 2 ? 2 : 1; }
+/// Warps the K split aims for: about the warps an H100 holds at once (a fixed number, not the device's,
+/// so that the split, and so the summation order, does not depend on the device).
+constexpr long long gemv_split_target_warps = 4096;
 
 struct gemv_params {
     const float* x;         // row i of the CTA's set: x + (t + i)·ldx_token + s·ldx_slot
@@ -54,7 +72,42 @@ struct gemv_params {
     float* y;               // row i: y + (t + i)·ldy_token + s·ldy_slot
     i64 ldy_token, ldy_slot;
     int* error_flag;        // set to 1 when an expert id is out of range (its rows become NaN)
+    int ksplit;             // S: warps sharing one row set (gemv_split)
+    i64 sets;               // row sets per pair: ceil(n / (G·RW))
 };
+
+/// How the GEMV splits an (n × k) weight for m activation rows and `pairs` (token, slot) pairs.
+struct gemv_split_info {
+    int groups = 1;  ///< G: row groups per warp (lanes per row L = 32 / G)
+    int ksplit = 1;  ///< S
+    i64 sets = 0;    ///< row sets (G·RW rows each) per pair
+    i64 rounds = 0;  ///< rounds of (warps / S) row sets: the most CTAs per pair that all have work
+};
+
+inline gemv_split_info gemv_split(int m, i64 n, i64 k, i64 pairs) {
+    const int U = gemv_unroll(m), RW = gemv_rows_per_warp(m), W = gemv_warps(m);
+    const i64 nb = k / 32;
+    gemv_split_info s;
+    // Short rows: several rows per warp, so that a step still covers a whole (or most of a) row.
+    if (m == 1) s.groups = nb <= 8 * U ? 4 : nb <= 16 * U ? 2 : 1;
+    const int L = 32 / s.groups;
+    const i64 nchunks = (nb + L * U - 1) / (L * U);
+    const i64 sets = (n + s.groups * RW - 1) / (s.groups * RW) * pairs;  // warp row sets of the whole call
+    while (W % (s.ksplit * 2) == 0 && s.ksplit * 2 <= nchunks && sets * s.ksplit * 2 <= gemv_split_target_warps)
+        s.ksplit *= 2;
+    s.sets = (n + s.groups * RW - 1) / (s.groups * RW);
+    const int slots = W / s.ksplit;
+    s.rounds = (s.sets + slots - 1) / slots;
+    return s;
+}
+
+/// Dynamic shared memory of q4_0_gemv_kernel<M, G>: M rows of K fp32 activations, then (S > 1) the
+/// partial sums of two rounds.
+inline std::size_t gemv_act_smem_bytes(int m, i64 k) { return std::size_t(m) * std::size_t(k) * sizeof(float); }
+inline std::size_t gemv_smem_bytes(int m, i64 k, int groups, int ksplit) {
+    const std::size_t red = ksplit > 1 ? std::size_t(2 * gemv_warps(m) * groups * gemv_rows_per_warp(m) * m) * sizeof(float) : 0;
+    return gemv_act_smem_bytes(m, k) + red;
+}
 
 // Dequantization without int->float conversions: for a nibble q at bits 4s..4s+3 of u (s = 0..3),
 // float(0x4B000000 | (u & (15 << 4s))) = 2^23 + q·16^s exactly, and subtracting 2^23 + 8·16^s gives
@@ -68,42 +121,57 @@ constexpr float gemv_c1 = 8388736.0f;  // 2^23 + 8·16
 constexpr float gemv_c2 = 8390656.0f;  // 2^23 + 8·256
 constexpr float gemv_c3 = 8421376.0f;  // 2^23 + 8·4096
 
-/// Σ_j x_j·(q_j - 8) over one block; q = the block's 16 bytes, xl/xh = staged activations of the block
-/// (xs4 + f·nb, f = 0..7: float4 group f holds elements 4f..4f+3, pre-scaled).
-__device__ __forceinline__ float gemv_block_dot(const uint4& q, const float4* xs4, i64 nb) {
-    const unsigned w[4] = {q.x, q.y, q.z, q.w};
-    float acc = 0.0f;
+/// dot[r] = Σ_j x_j·(q_j - 8) over one block for RW weight rows; q[r] = row r's 16 bytes of the block,
+/// xs4 = staged activations of the block (xs4 + f·nb, f = 0..7: float4 group f holds elements 4f..4f+3,
+/// pre-scaled). Each activation float4 is read from shared memory once for all RW rows.
+template <int RW>
+__device__ __forceinline__ void gemv_block_dot(const uint4 (&q)[RW], const float4* xs4, int nb, float (&dot)[RW]) {
+#pragma unroll
+    for (int r = 0; r < RW; ++r) dot[r] = 0.0f;
 #pragma unroll
     for (int wi = 0; wi < 4; ++wi) {
         // word wi = bytes 4wi..4wi+3: low nibbles are elements 4wi..4wi+3, high nibbles 16+4wi..16+4wi+3
         const float4 xl = xs4[wi * nb];
         const float4 xh = xs4[(4 + wi) * nb];
-        const unsigned u0 = w[wi], u1 = w[wi] >> 16;
-        acc = fmaf(xl.x, gemv_nib(u0, 0x000Fu, gemv_c0), acc);
-        acc = fmaf(xh.x, gemv_nib(u0, 0x00F0u, gemv_c1), acc);
-        acc = fmaf(xl.y, gemv_nib(u0, 0x0F00u, gemv_c2), acc);
-        acc = fmaf(xh.y, gemv_nib(u0, 0xF000u, gemv_c3), acc);
-        acc = fmaf(xl.z, gemv_nib(u1, 0x000Fu, gemv_c0), acc);
-        acc = fmaf(xh.z, gemv_nib(u1, 0x00F0u, gemv_c1), acc);
-        acc = fmaf(xl.w, gemv_nib(u1, 0x0F00u, gemv_c2), acc);
-        acc = fmaf(xh.w, gemv_nib(u1, 0xF000u, gemv_c3), acc);
+#pragma unroll
+        for (int r = 0; r < RW; ++r) {
+            const unsigned w = wi == 0 ? q[r].x : wi == 1 ? q[r].y : wi == 2 ? q[r].z : q[r].w;
+            const unsigned u0 = w, u1 = w >> 16;
+            float a = dot[r];
+            a = fmaf(xl.x, gemv_nib(u0, 0x000Fu, gemv_c0), a);
+            a = fmaf(xh.x, gemv_nib(u0, 0x00F0u, gemv_c1), a);
+            a = fmaf(xl.y, gemv_nib(u0, 0x0F00u, gemv_c2), a);
+            a = fmaf(xh.y, gemv_nib(u0, 0xF000u, gemv_c3), a);
+            a = fmaf(xl.z, gemv_nib(u1, 0x000Fu, gemv_c0), a);
+            a = fmaf(xh.z, gemv_nib(u1, 0x00F0u, gemv_c1), a);
+            a = fmaf(xl.w, gemv_nib(u1, 0x0F00u, gemv_c2), a);
+            a = fmaf(xh.w, gemv_nib(u1, 0xF000u, gemv_c3), a);
+            dot[r] = a;
+        }
     }
-    return acc;
 }
 
-/// Dynamic shared memory of q4_0_gemv_kernel<M> for K: M rows of K fp32.
-inline std::size_t gemv_smem_bytes(int m, i64 k) { return std::size_t(m) * std::size_t(k) * sizeof(float); }
+/// grid (g <= min(rounds, resident CTAs / pairs), dense ? 1 : M·top_k), gemv_threads(M) threads,
+/// gemv_smem_bytes(M, K, G, S) dynamic shared memory; p.ksplit and p.sets from gemv_split (which also
+/// gives G). CTA c owns the row sets c + g·i (i < R_c); in round j, warp w (slot w / S, part w % S)
+/// takes its i = j·(W / S) + w / S, rows (c + g·i)·G·RW + (lane / L)·RW + r (r < RW), and the chunks
+/// c' ≡ w % S (mod S) of L·U blocks; lane l reads blocks c'·L·U + l % L + L·u (16 B quants + 2 B scale
+/// each). Per block the dot with every activation row is formed in fp32 and scaled by d; each lane sums
+/// its blocks in order, the L lanes of a group with a fixed butterfly, the S warps in warp order: the
+/// result is deterministic and independent of the grid.
+template <int M, int G>
+__global__ void __launch_bounds__(gemv_threads(M), gemv_min_ctas(M)) q4_0_gemv_kernel(gemv_params p) {
+    constexpr int RW = gemv_rows_per_warp(M), U = gemv_unroll(M), W = gemv_warps(M);
+    constexpr int L = 32 / G, CB = L * U;  // lanes per row group, blocks per chunk
+    static_assert(G == 1 || G == 2 || G == 4, "row groups");
+    extern __shared__ float4 gemv_xs[];  // (M, 8, nb) float4: row i, group f, block b; then (2, W, G, RW, M) floats
+    const int nb = int(p.k / 32);
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int lg = lane % L, grp = lane / L;
+    const int S = p.ksplit, slot = warp / S, kp = warp % S, slots = W / S;
+    const int nchunks = (nb + CB - 1) / CB;
+    const int my_chunks = (nchunks - kp + S - 1) / S;  // >= 1: gemv_split keeps S <= nchunks
 
-/// grid (ceil(n / 16), dense ? 1 : M·top_k), gemv_threads(M) threads, gemv_smem_bytes(M, K) dynamic shared
-/// memory. Each warp owns gemv_rows_per_warp(M) weight rows; lane l reads blocks l, l + 32, ... of them (16 B quants + 2 B scale each);
-/// per block the dot with every activation row is formed in fp32 and scaled by d; lanes are reduced
-/// with a fixed butterfly, so the result is deterministic.
-template <int M>
-__global__ void __launch_bounds__(gemv_threads(M), M == 1 ? 2 : 1) q4_0_gemv_kernel(gemv_params p) {
-    constexpr int RW = gemv_rows_per_warp(M);
-    extern __shared__ float4 gemv_xs[];  // (M, 8, nb) float4: row i, group f, block b
-    const i64 nb = p.k / 32;
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     i64 t = 0, s = 0, expert = 0;
     if (p.ids) {
         const i64 pair = blockIdx.y;
@@ -111,10 +179,9 @@ __global__ void __launch_bounds__(gemv_threads(M), M == 1 ? 2 : 1) q4_0_gemv_ker
         s = pair % p.top_k;
         const std::int32_t e = p.ids[t * p.ld_ids + s];
         if (e < 0 || e >= p.experts) {  // uniform over the CTA: no barrier has been reached yet
-            if (threadIdx.x == 0) atomicOr(p.error_flag, 1);
+            if (tid == 0) atomicOr(p.error_flag, 1);
             float* yr = p.y + t * p.ldy_token + s * p.ldy_slot;
-            for (i64 n = blockIdx.x * i64(gemv_rows_per_cta) + threadIdx.x; n < min(p.n, (blockIdx.x + 1) * i64(gemv_rows_per_cta));
-                 n += blockDim.x)
+            for (i64 n = blockIdx.x * i64(blockDim.x) + tid; n < p.n; n += i64(gridDim.x) * blockDim.x)
                 yr[n] = __int_as_float(0x7fc00000);
             return;
         }
@@ -122,52 +189,76 @@ __global__ void __launch_bounds__(gemv_threads(M), M == 1 ? 2 : 1) q4_0_gemv_ker
     }
     const float* x0 = p.x + t * p.ldx_token + s * p.ldx_slot;
     float* y0 = p.y + t * p.ldy_token + s * p.ldy_slot;
+    const int n = int(p.n);  // <= 2^30 (launch_gemv)
+    const i64 rb = p.row_blocks;
+    const std::uint8_t* qbase = p.qs + expert * p.n * rb * 16;
+    const std::uint16_t* dbase = p.d + expert * p.n * rb;
 
-    // This warp's two rows (global row index inside the expert).
-    i64 row[RW];
-    bool row_ok[RW];
+    struct chunk_regs {
+        uint4 q[U][RW];
+        std::uint16_t d[U][RW];
+    };
+    const int sets = int(p.sets);                                          // <= 2^30 (launch_gemv)
+    const int my_sets = (sets - 1 - int(blockIdx.x)) / int(gridDim.x) + 1;  // R_c >= 1: grid.x <= sets
+    const int my_rounds = (my_sets + slots - 1) / slots;
+    // First row of this lane group in round j; -1 when the warp has no row set in that round.
+    const auto group_row = [&](int j) {
+        const int i = j * slots + slot;
+        return i < my_sets ? (int(blockIdx.x) + int(gridDim.x) * i) * (G * RW) + grp * RW : -1;
+    };
+    // Loads chunk c of this lane group's rows in round j (zeros past the row end, past N, or without a set).
+    auto load = [&](chunk_regs& cr, int j, int c) {
+        const int row0 = group_row(j);
 #pragma unroll
-    for (int r = 0; r < RW; ++r) {
-        row[r] = blockIdx.x * i64(gemv_rows_per_cta) + warp * RW + r;
-        row_ok[r] = row[r] < p.n;
-    }
-    const std::uint8_t* qrow[RW];
-    const std::uint16_t* drow[RW];
+        for (int r = 0; r < RW; ++r) {
+            const bool ok = row0 >= 0 && row0 + r < n;
+            const i64 blk0 = i64(ok ? row0 + r : 0) * rb;  // the row's first block
+            const uint4* qr = reinterpret_cast<const uint4*>(qbase) + blk0;
+            const std::uint16_t* dr = dbase + blk0;
 #pragma unroll
-    for (int r = 0; r < RW; ++r) {
-        const i64 gr = expert * p.n + (row_ok[r] ? row[r] : 0);
-        qrow[r] = p.qs + gr * p.row_blocks * 16;
-        drow[r] = p.d + gr * p.row_blocks;
-    }
-
-    uint4 q[RW][gemv_unroll];
-    float dq[RW][gemv_unroll];
-    auto load = [&](i64 b0) {
-#pragma unroll
-        for (int r = 0; r < RW; ++r)
-#pragma unroll
-            for (int u = 0; u < gemv_unroll; ++u) {
-                const i64 b = b0 + lane + 32 * u;
-                if (row_ok[r] && b < nb) {
-                    q[r][u] = __ldg(reinterpret_cast<const uint4*>(qrow[r] + b * 16));
-                    dq[r][u] = fp16_bits_to_float(__ldg(drow[r] + b));
+            for (int u = 0; u < U; ++u) {
+                const int b = c * CB + lg + L * u;
+                if (ok && b < nb) {
+                    cr.q[u][r] = __ldg(qr + b);
+                    cr.d[u][r] = __ldg(dr + b);
                 } else {
-                    q[r][u] = make_uint4(0, 0, 0, 0);
-                    dq[r][u] = 0.0f;
+                    cr.q[u][r] = make_uint4(0, 0, 0, 0);
+                    cr.d[u][r] = 0;
                 }
             }
+        }
     };
-    load(0);  // weights in flight while the activations are staged
+
+    const int items = my_rounds * my_chunks;  // (round, chunk) steps of this warp
+    int load_round = 0, run_round = 0, load_ci = 0, run_ci = 0;
+    const auto advance = [&](int& j, int& ci) {
+        if (++ci == my_chunks) {
+            ci = 0;
+            ++j;
+        }
+    };
+    chunk_regs A, B;
+    load(A, load_round, kp);  // the first weight loads are in flight while the activations are staged
+    advance(load_round, load_ci);
 
     // Stage the activations: element j of block b of row i, pre-scaled by 16^-s(j) (see gemv_nib):
     // s(j) = (j >= 16) + 2·(j odd).
-    for (i64 idx = threadIdx.x; idx < i64(M) * nb * 8; idx += blockDim.x) {
-        const i64 i = idx / (nb * 8), rem = idx % (nb * 8), b = rem / 8;
-        const int f = int(rem % 8);
-        const float* src = x0 + i * p.ldx_token + b * 32 + f * 4;
-        const float se = f >= 4 ? 0.0625f : 1.0f;                 // even j: 16^-1 or 1
-        const float so = f >= 4 ? (1.0f / 4096.0f) : (1.0f / 256.0f);  // odd j: 16^-3 or 16^-2
-        gemv_xs[(i * 8 + f) * nb + b] = make_float4(src[0] * se, src[1] * so, src[2] * se, src[3] * so);
+    {
+        const bool vec = (reinterpret_cast<std::uintptr_t>(x0) & 15u) == 0 && (M == 1 || (p.ldx_token & 3) == 0);
+#pragma unroll 1
+        for (int i = 0; i < M; ++i) {
+            const float* xr = x0 + i * p.ldx_token;
+            float4* dst = gemv_xs + i * 8 * nb;
+            for (int idx = tid; idx < nb * 8; idx += blockDim.x) {
+                const int b = idx >> 3, f = idx & 7;
+                const float4 v = vec ? __ldg(reinterpret_cast<const float4*>(xr) + idx)
+                                     : make_float4(__ldg(xr + 4 * idx), __ldg(xr + 4 * idx + 1), __ldg(xr + 4 * idx + 2),
+                                                   __ldg(xr + 4 * idx + 3));
+                const float se = f >= 4 ? 0.0625f : 1.0f;                 // even j: 16^-1 or 1
+                const float so = f >= 4 ? (1.0f / 4096.0f) : (1.0f / 256.0f);  // odd j: 16^-3 or 16^-2
+                dst[f * nb + b] = make_float4(v.x * se, v.y * so, v.z * se, v.w * so);
+            }
+        }
     }
     __syncthreads();
 
@@ -176,31 +267,99 @@ __global__ void __launch_bounds__(gemv_threads(M), M == 1 ? 2 : 1) q4_0_gemv_ker
     for (int r = 0; r < RW; ++r)
 #pragma unroll
         for (int i = 0; i < M; ++i) acc[r][i] = 0.0f;
+    float* red = reinterpret_cast<float*>(gemv_xs + M * 8 * nb);  // (2, W, G, RW, M) partials (S > 1)
+    int parity = 0;
 
-    for (i64 b0 = 0; b0 < nb; b0 += 32 * gemv_unroll) {
-        if (b0 > 0) load(b0);
+    // Sums this warp's lanes for its rows of round j and stores them (S = 1) or combines the S warps'
+    // partials in warp order (one barrier per round; the partial buffers alternate between rounds, so a
+    // warp writing round j + 1's partials never overwrites what the leader still reads of round j).
+    const auto finish = [&](int j) {
+        const int row0 = group_row(j);
 #pragma unroll
-        for (int u = 0; u < gemv_unroll; ++u) {
-            const i64 b = b0 + lane + 32 * u;
-            if (b >= nb) continue;
+        for (int r = 0; r < RW; ++r)
 #pragma unroll
             for (int i = 0; i < M; ++i) {
-                const float4* xs4 = gemv_xs + i * 8 * nb + b;
+                float v = acc[r][i];
 #pragma unroll
-                for (int r = 0; r < RW; ++r)
-                    acc[r][i] = fmaf(dq[r][u], gemv_block_dot(q[r][u], xs4, nb), acc[r][i]);
+                for (int o = L / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+                acc[r][i] = v;
+            }
+        if (S == 1) {
+            if (lg == 0) {
+#pragma unroll
+                for (int r = 0; r < RW; ++r) {
+                    if (row0 < 0 || row0 + r >= n) continue;
+#pragma unroll
+                    for (int i = 0; i < M; ++i) y0[i * p.ldy_token + row0 + r] = acc[r][i];
+                }
+            }
+        } else {
+            float* mine = red + ((parity * W + warp) * G + grp) * (RW * M);
+            if (lg == 0) {
+#pragma unroll
+                for (int r = 0; r < RW; ++r) {
+#pragma unroll
+                    for (int i = 0; i < M; ++i) mine[r * M + i] = acc[r][i];
+                }
+            }
+            __syncthreads();
+            if (kp == 0 && lg == 0) {
+#pragma unroll
+                for (int r = 0; r < RW; ++r) {
+                    if (row0 < 0 || row0 + r >= n) continue;
+#pragma unroll
+                    for (int i = 0; i < M; ++i) {
+                        float v = mine[r * M + i];
+                        for (int j = 1; j < S; ++j) v += mine[j * (G * RW * M) + r * M + i];
+                        y0[i * p.ldy_token + row0 + r] = v;
+                    }
+                }
+            }
+            parity ^= 1;
+        }
+#pragma unroll
+        for (int r = 0; r < RW; ++r)
+#pragma unroll
+            for (int i = 0; i < M; ++i) acc[r][i] = 0.0f;
+    };
+
+    const auto run = [&](const chunk_regs& cr) {
+        const int c = kp + run_ci * S;
+        const bool has_set = run_round * slots + slot < my_sets;  // warp-uniform: skip the arithmetic of an idle slot
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+            const int b = c * CB + lg + L * u;
+            if (has_set && b < nb) {
+                float dv[RW];
+#pragma unroll
+                for (int r = 0; r < RW; ++r) dv[r] = fp16_bits_to_float(cr.d[u][r]);
+#pragma unroll
+                for (int i = 0; i < M; ++i) {
+                    float dot[RW];
+                    gemv_block_dot<RW>(cr.q[u], gemv_xs + i * 8 * nb + b, nb, dot);
+#pragma unroll
+                    for (int r = 0; r < RW; ++r) acc[r][i] = fmaf(dv[r], dot[r], acc[r][i]);
+                }
             }
         }
-    }
-#pragma unroll
-    for (int r = 0; r < RW; ++r)
-#pragma unroll
-        for (int i = 0; i < M; ++i) {
-            float v = acc[r][i];
-#pragma unroll
-            for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-            if (lane == 0 && row_ok[r]) y0[i * p.ldy_token + row[r]] = v;
+        if (run_ci == my_chunks - 1) finish(run_round);
+        advance(run_round, run_ci);
+    };
+
+    // Two register buffers: the next step's loads are issued before the current step's arithmetic.
+    for (int it = 0; it < items; it += 2) {
+        if (it + 1 < items) {
+            load(B, load_round, kp + load_ci * S);
+            advance(load_round, load_ci);
         }
+        run(A);
+        if (it + 1 >= items) break;
+        if (it + 2 < items) {
+            load(A, load_round, kp + load_ci * S);
+            advance(load_round, load_ci);
+        }
+        run(B);
+    }
 }
 
 // ---- tensor-core GEMM (mma.sync m16n8k16 bf16, fp32 accumulate) --------------------------------------------

@@ -55,7 +55,7 @@ inline gemm_plan plan_moe_q4_0(std::int64_t m, std::int64_t top_k, std::int64_t 
     constexpr const char* fn = "cuda::moe";
     detail::require_mode(opt, fn);
     const std::int64_t pairs = std::max<std::int64_t>(m, 0) * std::max<std::int64_t>(top_k, 0);
-    const bool gemv_fits = detail::gemv_smem_bytes(1, k) <= gemv_max_smem_bytes;
+    const bool gemv_fits = detail::gemv_act_smem_bytes(1, k) <= gemv_max_smem_bytes;
     gemm_plan plan;
     detail::require(opt.path != gemm_path::dequant_cublas, errc::unsupported, fn,
                     "options.path = dequant_cublas is dense-only (MoE runs gemv or mma)");
@@ -226,9 +226,8 @@ inline gemm_plan moe_gemm(context& ctx, const q4_0_device_view& w, const moe_rou
         p.top_k = int(top_k);
         p.ldy_slot = ldy_slot;
         p.error_flag = ctx.error_flag();
-        const dim3 grid(unsigned((n + detail::gemv_rows_per_cta - 1) / detail::gemv_rows_per_cta), unsigned(m * top_k));
-        detail::require(grid.y <= 65535u, errc::unsupported, fn, "m·top_k = ", m * top_k, " pairs exceed the gemv grid");
-        detail::launch_gemv(1, grid, p, stream, fn);
+        detail::require(m * top_k <= 65535, errc::unsupported, fn, "m·top_k = ", m * top_k, " pairs exceed the gemv grid");
+        detail::launch_gemv(1, m * top_k, p, stream, fn);
         return plan;
     }
     detail::ws_carver carve{ws};
@@ -318,9 +317,8 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
             p.top_k = int(top_k);
             p.ldy_slot = width;
             p.error_flag = ctx.error_flag();
-            const dim3 grid(unsigned((w.layout.n + detail::gemv_rows_per_cta - 1) / detail::gemv_rows_per_cta), unsigned(pairs));
-            detail::require(grid.y <= 65535u, errc::unsupported, fn, "m·top_k = ", pairs, " pairs exceed the gemv grid");
-            detail::launch_gemv(1, grid, p, stream, fn);
+            detail::require(pairs <= 65535, errc::unsupported, fn, "m·top_k = ", pairs, " pairs exceed the gemv grid");
+            detail::launch_gemv(1, pairs, p, stream, fn);
         };
         pair_gemv(gate, x, ldx, 0, gv, f);
         pair_gemv(up, x, ldx, 0, uv, f);
