@@ -681,42 +681,83 @@ __global__ void __launch_bounds__(mma_threads, WM == 1 ? 3 : 2) q4_0_mma_kernel(
 // ---- conversions ------------------------------------------------------------------------------------------
 
 /// out[r][c] = bf16(x(r)[c]) for r < rows, c < k (K % 8 == 0); x(r) = x + (r / per)·ld0 + (r % per)·ld1.
+/// grid (ceil(K / 8 / 64), min(ceil(rows / 4), 65535)), block (64, 4): threadIdx.y picks the row, each
+/// thread converts 8 elements per step (two float4 loads where the row is 16-byte aligned) with one
+/// 16-byte store.
 template <class = void>  // a template: one definition across translation units
-__global__ void rows_to_bf16_kernel(const float* x, i64 ld0, i64 ld1, int per, i64 rows, i64 k, __nv_bfloat16* out) {
-    const i64 chunks = k / 8;
-    for (i64 idx = blockIdx.x * i64(blockDim.x) + threadIdx.x; idx < rows * chunks; idx += i64(gridDim.x) * blockDim.x) {
-        const i64 r = idx / chunks, c = (idx % chunks) * 8;
-        const float* src = x + (r / per) * ld0 + (r % per) * ld1 + c;
-        __align__(16) __nv_bfloat162 v[4];
-#pragma unroll
-        for (int i = 0; i < 4; ++i) v[i] = __floats2bfloat162_rn(src[2 * i], src[2 * i + 1]);
-        *reinterpret_cast<uint4*>(out + r * k + c) = *reinterpret_cast<const uint4*>(v);
+__global__ void __launch_bounds__(256) rows_to_bf16_kernel(const float* x, i64 ld0, i64 ld1, int per, i64 rows, i64 k,
+                                                           __nv_bfloat16* out) {
+    const int chunks = int(k / 8);
+    for (i64 r = blockIdx.y * i64(blockDim.y) + threadIdx.y; r < rows; r += i64(gridDim.y) * blockDim.y) {
+        const int ri = int(r);  // rows < 2^31
+        const float* src = x + (ri / per) * ld0 + (ri % per) * ld1;
+        const bool vec = (reinterpret_cast<std::uintptr_t>(src) & 15u) == 0;
+        uint4* dst = reinterpret_cast<uint4*>(out + r * k);
+        for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < chunks; c += gridDim.x * blockDim.x) {
+            float4 a, b;
+            if (vec) {
+                a = __ldg(reinterpret_cast<const float4*>(src) + 2 * c);
+                b = __ldg(reinterpret_cast<const float4*>(src) + 2 * c + 1);
+            } else {
+                const float* e = src + 8 * c;
+                a = make_float4(__ldg(e), __ldg(e + 1), __ldg(e + 2), __ldg(e + 3));
+                b = make_float4(__ldg(e + 4), __ldg(e + 5), __ldg(e + 6), __ldg(e + 7));
+            }
+            const __nv_bfloat162 v0 = __floats2bfloat162_rn(a.x, a.y), v1 = __floats2bfloat162_rn(a.z, a.w);
+            const __nv_bfloat162 v2 = __floats2bfloat162_rn(b.x, b.y), v3 = __floats2bfloat162_rn(b.z, b.w);
+            dst[c] = make_uint4(bf162_bits(v0), bf162_bits(v1), bf162_bits(v2), bf162_bits(v3));
+        }
     }
 }
 
-/// out[n][k] = bf16(d·(q - 8)) for the N rows of one expert (row stride K).
+constexpr int dequant_rows_per_cta = 8;   // one warp per row
+constexpr int dequant_units_per_lane = 4; // half blocks (8 quant bytes) per lane per row, loads first
+
+/// out[n][k] = bf16(d·(q - 8)) for the N rows of one expert (row stride K), exactly bf16(d·q) as the
+/// CPU `fast` mode rounds it. grid (ceil(2·(K/32) / 128), min(ceil(N / 8), 65535)), block (32, 8):
+/// warp y takes rows y, y + 8·gridDim.y, ...; lane l takes the half blocks ("units", 8 quant bytes
+/// = elements 8h..8h+7 (low nibbles) and 16+8h..16+8h+7 (high nibbles) of block v / 2, h = v % 2)
+/// v = blockIdx.x·128 + l + 32·u, u < 4: all four 8-byte quant loads and scale loads are issued
+/// before the first conversion; each unit becomes two 16-byte stores (a warp writes whole 32-byte
+/// sectors). No 64-bit division.
 template <class = void>  // a template: one definition across translation units
-__global__ void dequant_q4_0_bf16_kernel(const std::uint8_t* qs, const std::uint16_t* d, i64 n, i64 k, i64 row_blocks,
-                                         __nv_bfloat16* out) {
-    const i64 nb = k / 32;
-    for (i64 idx = blockIdx.x * i64(blockDim.x) + threadIdx.x; idx < n * nb; idx += i64(gridDim.x) * blockDim.x) {
-        const i64 r = idx / nb, b = idx % nb;
-        const uint4 q = *reinterpret_cast<const uint4*>(qs + (r * row_blocks + b) * 16);
-        const float dv = fp16_bits_to_float(d[r * row_blocks + b]);
-        const unsigned w[4] = {q.x, q.y, q.z, q.w};
-        __align__(16) unsigned lo[8], hi[8];  // elements 0..15, 16..31 as bf16 pairs
+__global__ void __launch_bounds__(256) dequant_q4_0_bf16_kernel(const std::uint8_t* qs, const std::uint16_t* d, i64 n,
+                                                                i64 k, i64 row_blocks, __nv_bfloat16* out) {
+    constexpr int U = dequant_units_per_lane;
+    const int units = int(k / 32) * 2;
+    const int v0 = blockIdx.x * (32 * U) + threadIdx.x;
+    for (i64 r = blockIdx.y * i64(dequant_rows_per_cta) + threadIdx.y; r < n; r += i64(gridDim.y) * dequant_rows_per_cta) {
+        const uint2* q2 = reinterpret_cast<const uint2*>(qs + r * row_blocks * 16);  // unit v at q2[v]
+        const std::uint16_t* dr = d + r * row_blocks;
+        uint2 q[U];
+        std::uint16_t dh[U];
 #pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            lo[2 * i] = deq_pair(w[i], 0, 8, dv);        // bytes 4i, 4i+1 low nibbles: elements 4i, 4i+1
-            lo[2 * i + 1] = deq_pair(w[i], 16, 24, dv);  // elements 4i+2, 4i+3
-            hi[2 * i] = deq_pair(w[i], 4, 12, dv);
-            hi[2 * i + 1] = deq_pair(w[i], 20, 28, dv);
+        for (int u = 0; u < U; ++u) {
+            const int v = v0 + 32 * u;
+            if (v < units) {
+                q[u] = __ldg(q2 + v);
+                dh[u] = __ldg(dr + (v >> 1));
+            } else {
+                q[u] = make_uint2(0, 0);
+                dh[u] = 0;
+            }
         }
-        uint4* o = reinterpret_cast<uint4*>(out + r * k + b * 32);
-        o[0] = make_uint4(lo[0], lo[1], lo[2], lo[3]);
-        o[1] = make_uint4(lo[4], lo[5], lo[6], lo[7]);
-        o[2] = make_uint4(hi[0], hi[1], hi[2], hi[3]);
-        o[3] = make_uint4(hi[4], hi[5], hi[6], hi[7]);
+        uint4* o = reinterpret_cast<uint4*>(out + r * k);  // 16-byte chunk c = elements 8c..8c+7
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+            const int v = v0 + 32 * u;
+            if (v >= units) continue;
+            const float dv = fp16_bits_to_float(dh[u]);
+            const unsigned w0 = q[u].x, w1 = q[u].y;  // bytes 8h..8h+3, 8h+4..8h+7 of the block
+            // low nibbles: elements 8h..8h+7 (chunk 4·(v/2) + h); high nibbles: 16 + 8h.. (chunk + 2)
+            const uint4 lo = make_uint4(deq_pair(w0, 0, 8, dv), deq_pair(w0, 16, 24, dv), deq_pair(w1, 0, 8, dv),
+                                        deq_pair(w1, 16, 24, dv));
+            const uint4 hi = make_uint4(deq_pair(w0, 4, 12, dv), deq_pair(w0, 20, 28, dv), deq_pair(w1, 4, 12, dv),
+                                        deq_pair(w1, 20, 28, dv));
+            const int c = 4 * (v >> 1) + (v & 1);
+            o[c] = lo;
+            o[c + 2] = hi;
+        }
     }
 }
 
