@@ -9,7 +9,9 @@
 //           Peers: "cublas_bf16_per_expert" — the same MoE with bf16 expert weights, tokens pre-grouped, one
 //           cublasGemmEx per active expert and projection (counter pct_cublas); "cublas_bf16_dense_equiv" —
 //           one dense bf16 GEMM per projection with the same M·top_k rows and FLOPs and a single weight, an
-//           upper bound for any grouped GEMM (counter pct_cublas_dense_equiv).
+//           upper bound for any grouped GEMM (counter pct_cublas_dense_equiv); "cublas_bf16_grouped" — the
+//           per-expert peer's work as one cublasGemmGroupedBatchedEx per projection, one group per active
+//           expert (cuBLAS >= 12.5; counter pct_cublas_grouped: the fair "cuBLAS bf16 on the same shape").
 // Timing: every measured call sequence is captured once in a CUDA graph (the calls only enqueue work,
 // so they can be captured) and replayed between CUDA events: per-call GPU time without launch gaps.
 // Cold (M <= 128): the graph cycles through copies of the weight totalling >= 4 × L2, so weights come
@@ -174,7 +176,7 @@ double measure(benchmark::State& state, graph& gr) {
 }
 
 void set_counters(benchmark::State& state, double seconds, double flops, double bytes, bool cold, const std::string& peer_key,
-                  const std::string& dense_equiv_key = "") {
+                  const std::string& dense_equiv_key = "", const std::string& grouped_key = "") {
     if (seconds <= 0) return;
     state.counters["flops"] = flops / seconds;
     state.counters["bytes_per_second"] = bytes / seconds;
@@ -184,6 +186,8 @@ void set_counters(benchmark::State& state, double seconds, double flops, double 
     const auto eq = gpu().peer_seconds.find(dense_equiv_key);
     if (!dense_equiv_key.empty() && eq != gpu().peer_seconds.end())
         state.counters["pct_cublas_dense_equiv"] = 100.0 * eq->second / seconds;
+    const auto gr = gpu().peer_seconds.find(grouped_key);
+    if (!grouped_key.empty() && gr != gpu().peer_seconds.end()) state.counters["pct_cublas_grouped"] = 100.0 * gr->second / seconds;
 }
 
 // ---- data ----------------------------------------------------------------------------------------------
@@ -367,6 +371,102 @@ void peer_moe_bench(benchmark::State& state, std::string key, std::int64_t m, st
     set_counters(state, sec, flops, bytes, false, "");
 }
 
+#if defined(CUBLAS_VERSION) && CUBLAS_VERSION >= 120500
+#define AMXMM_BENCH_CUBLAS_GROUPED 1
+/// The MoE peer as one grouped GEMM per projection: cublasGemmGroupedBatchedEx with one group per
+/// active expert (its token count as the group's n), bf16 expert weights, tokens pre-grouped — the
+/// same work as peer_moe_bench in a single call per projection (gate and up as one 2F-row GEMM, then
+/// down). C is fp32 where cuBLAS takes bf16 × bf16 -> fp32 grouped, else bf16 (said in the label).
+void peer_moe_grouped_bench(benchmark::State& state, std::string key, std::int64_t m, std::int64_t top_k, std::int64_t experts,
+                            std::vector<std::pair<std::int64_t, std::int64_t>> nk, std::vector<std::int32_t> ids, double flops) {
+    gpu_state& g = gpu();
+    std::vector<std::int64_t> count(std::size_t(experts), 0);
+    for (std::int32_t e : ids) ++count[std::size_t(e)];
+    static std::string cached_key;
+    static std::vector<device_buffer> w;  // per projection: E experts of n x k bf16 (the per-expert peer's values)
+    std::string shape_key;
+    for (auto [n, k] : nk) shape_key += std::to_string(n) + "x" + std::to_string(k) + ";";
+    if (shape_key != cached_key) {
+        w.clear();
+        for (std::size_t j = 0; j < nk.size(); ++j)
+            w.push_back(device_bf16(std::size_t(experts * nk[j].first * nk[j].second), unsigned(j * 977 + 5)));
+        cached_key = shape_key;
+    }
+    const std::int64_t rows = m * top_k;
+    std::size_t widest = 0;
+    for (auto [n, k] : nk) widest = std::max<std::size_t>(widest, std::size_t(std::max(n, k)));
+    device_buffer x = device_bf16(std::size_t(rows) * widest, 3), h = device_bf16(std::size_t(rows) * widest, 4);
+    device_buffer y(std::size_t(rows) * widest * 4);
+    // Per projection: host arrays of the group shapes, device arrays of the matrix pointers.
+    struct projection {
+        std::vector<cublasOperation_t> ta, tb;
+        std::vector<int> mm, nn, kk, lda, ldb, ldc, size;
+        std::vector<float> alpha, beta;
+        device_buffer a, b, c;  // const void* [groups]
+        int groups = 0;
+    };
+    std::vector<projection> proj(nk.size());
+    for (std::size_t j = 0; j < nk.size(); ++j) {
+        const auto [n, k] = nk[j];
+        projection& pr = proj[j];
+        std::vector<const void*> ap, bp;
+        std::vector<void*> cp;
+        std::int64_t row0 = 0;
+        for (std::int64_t e = 0; e < experts; ++e) {
+            const std::int64_t re = count[std::size_t(e)];
+            if (re == 0) continue;
+            ap.push_back(static_cast<const __nv_bfloat16*>(w[j].data()) + std::size_t(e * n * k));
+            bp.push_back(static_cast<const __nv_bfloat16*>((j == 0 ? x : h).data()) + std::size_t(row0 * k));
+            cp.push_back(static_cast<float*>(y.data()) + std::size_t(row0 * n));  // room for fp32 or bf16 C
+            pr.ta.push_back(CUBLAS_OP_T);
+            pr.tb.push_back(CUBLAS_OP_N);
+            pr.mm.push_back(int(n));
+            pr.nn.push_back(int(re));
+            pr.kk.push_back(int(k));
+            pr.lda.push_back(int(k));
+            pr.ldb.push_back(int(k));
+            pr.ldc.push_back(int(n));
+            pr.size.push_back(1);
+            pr.alpha.push_back(1.0f);
+            pr.beta.push_back(0.0f);
+            row0 += re;
+        }
+        pr.groups = int(ap.size());
+        pr.a = device_buffer(ap.size() * sizeof(void*));
+        pr.b = device_buffer(bp.size() * sizeof(void*));
+        pr.c = device_buffer(cp.size() * sizeof(void*));
+        check(cudaMemcpy(pr.a.data(), ap.data(), ap.size() * sizeof(void*), cudaMemcpyHostToDevice), "upload pointers");
+        check(cudaMemcpy(pr.b.data(), bp.data(), bp.size() * sizeof(void*), cudaMemcpyHostToDevice), "upload pointers");
+        check(cudaMemcpy(pr.c.data(), cp.data(), cp.size() * sizeof(void*), cudaMemcpyHostToDevice), "upload pointers");
+    }
+    check(cublasSetStream(g.cublas, g.stream), "cublasSetStream");
+    check(cublasSetWorkspace(g.cublas, g.cublas_ws.data(), g.cublas_ws.size()), "cublasSetWorkspace");
+    const auto call = [&](const projection& pr, cudaDataType_t ctype) {
+        return cublasGemmGroupedBatchedEx(g.cublas, pr.ta.data(), pr.tb.data(), pr.mm.data(), pr.nn.data(), pr.kk.data(),
+                                          pr.alpha.data(), static_cast<const void* const*>(pr.a.data()), CUDA_R_16BF,
+                                          pr.lda.data(), static_cast<const void* const*>(pr.b.data()), CUDA_R_16BF,
+                                          pr.ldb.data(), pr.beta.data(), static_cast<void* const*>(pr.c.data()), ctype,
+                                          pr.ldc.data(), pr.groups, pr.size.data(), CUBLAS_COMPUTE_32F);
+    };
+    // fp32 C where this cuBLAS supports it for bf16 inputs, else bf16 C (probed once, outside any capture).
+    cudaDataType_t ctype = CUDA_R_32F;
+    if (call(proj[0], ctype) != CUBLAS_STATUS_SUCCESS) {
+        ctype = CUDA_R_16BF;
+        check(call(proj[0], ctype), "cublasGemmGroupedBatchedEx");
+    }
+    check(cudaStreamSynchronize(g.stream), "probe");
+    graph gr(1, [&](int) {
+        for (const projection& pr : proj) check(call(pr, ctype), "cublasGemmGroupedBatchedEx");
+    });
+    const double sec = measure(state, gr);
+    g.peer_seconds[key] = sec;
+    double bytes = 0;
+    for (auto [n, k] : nk) bytes += double(proj[0].groups) * double(n * k) * 2 + double(rows) * double(k + n) * 4;
+    state.SetLabel("active experts " + std::to_string(proj[0].groups) + (ctype == CUDA_R_32F ? "; C fp32" : "; C bf16"));
+    set_counters(state, sec, flops, bytes, false, "");
+}
+#endif
+
 // ---- dense ---------------------------------------------------------------------------------------------
 
 struct dense_shape {
@@ -442,7 +542,7 @@ enum class moe_kind { up, down, ffn };
 const char* name(moe_kind k) { return k == moe_kind::up ? "moe_gemm_up" : k == moe_kind::down ? "moe_gemm_down" : "moe_ffn"; }
 
 void moe_bench(benchmark::State& state, moe_kind kind, std::int64_t m, cu::gemm_path path, bool cold, std::string peer_key,
-               std::string dense_equiv_key) {
+               std::string dense_equiv_key, std::string grouped_key) {
     gpu_state& g = gpu();
     const moe_shape s;
     moe_rings& r = moe_weights();
@@ -495,7 +595,7 @@ void moe_bench(benchmark::State& state, moe_kind kind, std::int64_t m, cu::gemm_
     g.ctx->check_routing(g.stream);
     state.SetLabel(std::string(cu::to_string(plan.path)) + (plan.path == cu::gemm_path::mma ? "/" + std::to_string(plan.tile_rows) : "") +
                    "; active experts " + std::to_string(active.size()));
-    set_counters(state, sec, flops, bytes, cold, peer_key, dense_equiv_key);
+    set_counters(state, sec, flops, bytes, cold, peer_key, dense_equiv_key, grouped_key);
 }
 
 // ---- registration --------------------------------------------------------------------------------------
@@ -547,15 +647,24 @@ void register_all() {
                 for (auto [n, k] : nk) flops += 2.0 * double(rows) * double(n) * double(k);
                 reg(base + "cublas_bf16_dense_equiv/" + temp,
                     [=](benchmark::State& st) { peer_bench(st, key + "/dense_equiv", rows, nk, cold, flops); });
-                if (cold || m > cold_max_m)  // bf16 experts (>= 400 MB) exceed 4 x L2: one run serves hot and cold
+                if (cold || m > cold_max_m) {  // bf16 experts (>= 400 MB) exceed 4 x L2: one run serves hot and cold
                     reg(base + "cublas_bf16_per_expert", [=](benchmark::State& st) {
                         peer_moe_bench(st, base + "per_expert", m, q.top_k, q.experts, nk,
                                        uniform_ids(m, q.top_k, q.experts, std::uint64_t(m)), flops);
                     });
+#ifdef AMXMM_BENCH_CUBLAS_GROUPED
+                    reg(base + "cublas_bf16_grouped", [=](benchmark::State& st) {
+                        peer_moe_grouped_bench(st, base + "grouped", m, q.top_k, q.experts, nk,
+                                               uniform_ids(m, q.top_k, q.experts, std::uint64_t(m)), flops);
+                    });
+#endif
+                }
                 for (cu::gemm_path p : {cu::gemm_path::automatic, cu::gemm_path::gemv, cu::gemm_path::mma}) {
                     if (p == cu::gemm_path::gemv && m > 16) continue;
                     reg(base + cu::to_string(p) + "/" + temp,
-                        [=](benchmark::State& st) { moe_bench(st, kind, m, p, cold, base + "per_expert", key + "/dense_equiv"); });
+                        [=](benchmark::State& st) {
+                            moe_bench(st, kind, m, p, cold, base + "per_expert", key + "/dense_equiv", base + "grouped");
+                        });
                 }
             }
 }
