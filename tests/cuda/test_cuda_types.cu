@@ -84,14 +84,19 @@ TEST_CASE("cuda: plans pick a path by m and refuse exact mode (no GPU needed)", 
     const cuda::q4_0_device_layout L{1, 4096, 4096};
     CHECK(cuda::plan_gemm_q4_0(1, L).path == cuda::gemm_path::gemv);
     CHECK(cuda::plan_gemm_q4_0(1, L).workspace_bytes == 0);
-    CHECK(cuda::plan_gemm_q4_0(16, L).path == cuda::gemm_path::mma);
-    CHECK(cuda::plan_gemm_q4_0(16, L).tile_rows == 32);
-    CHECK(cuda::plan_gemm_q4_0(300, L).tile_rows == 128);
+    CHECK(cuda::plan_gemm_q4_0(4, L).path == cuda::gemm_path::gemv);
+    CHECK(cuda::plan_gemm_q4_0(5, L).path == cuda::gemm_path::dequant_cublas);
+    CHECK(cuda::plan_gemm_q4_0(16, L).path == cuda::gemm_path::dequant_cublas);
+    CHECK(cuda::plan_gemm_q4_0(16, L).workspace_bytes >= std::size_t(4096) * 4096 * 2);
+    // m = 2 rows of K = 14336 floats do not fit the gemv's shared memory: dequant_cublas, not mma
+    CHECK(cuda::plan_gemm_q4_0(2, cuda::q4_0_device_layout{1, 4096, 14336}).path == cuda::gemm_path::dequant_cublas);
     CHECK(cuda::plan_gemm_q4_0(512, L).path == cuda::gemm_path::dequant_cublas);
     CHECK(cuda::plan_gemm_q4_0(4096, L).path == cuda::gemm_path::dequant_cublas);
     cuda::gemm_options o;
     o.path = cuda::gemm_path::mma;
     CHECK(cuda::plan_gemm_q4_0(4096, L, o).path == cuda::gemm_path::mma);
+    CHECK(cuda::plan_gemm_q4_0(16, L, o).tile_rows == 32);
+    CHECK(cuda::plan_gemm_q4_0(300, L, o).tile_rows == 128);
     CHECK(cuda::gemm_workspace_bytes(100, L, o) >= std::size_t(100) * 4096 * 2);
     o.path = cuda::gemm_path::gemv;
     CHECK_THROWS_AS(cuda::plan_gemm_q4_0(9, L, o), amxmm::error);
@@ -106,6 +111,8 @@ TEST_CASE("cuda: plans pick a path by m and refuse exact mode (no GPU needed)", 
     }
     const cuda::q4_0_device_layout X{128, 768, 2048};
     CHECK(cuda::plan_moe_q4_0(1, 8, 128, 2048).path == cuda::gemm_path::gemv);
+    CHECK(cuda::plan_moe_q4_0(16, 8, 128, 2048).path == cuda::gemm_path::gemv);
+    CHECK(cuda::plan_moe_q4_0(17, 8, 128, 2048).path == cuda::gemm_path::mma);
     CHECK(cuda::plan_moe_q4_0(512, 8, 128, 2048).path == cuda::gemm_path::mma);
     CHECK(cuda::plan_moe_q4_0(512, 8, 128, 2048).tile_rows == 32);
     CHECK(cuda::plan_moe_q4_0(2048, 8, 128, 2048).tile_rows == 128);

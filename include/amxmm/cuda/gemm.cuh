@@ -87,11 +87,12 @@ struct gemm_plan {
 inline constexpr std::int64_t gemv_max_rows = 8;
 /// Shared memory the gemv kernel may use for the activations (m·K·4 bytes).
 inline constexpr std::size_t gemv_max_smem_bytes = 96 * 1024;
-/// automatic: gemv up to this many rows (where it fits), mma above, dequant_cublas from
-/// dense_cublas_min_rows. First estimates for H100 (bench/cuda_gemm.cu measures every path per shape;
-/// these are to be replaced by the measured crossover).
+/// automatic: gemv up to this many rows (where its activations fit in shared memory), dequant_cublas
+/// above. Measured with bench/cuda_gemm.cu on an H200, 2026-11-26 (bench/RESULTS.md): gemv beats the
+/// other paths up to m = 4 on every dense shape (at m = 8 it ties dequant_cublas); dequant_cublas beats
+/// the fused mma kernel at every m >= 16 (K=2048 N=4096: 12.3 vs 22.9 us at m = 16, 14.5 vs 48 us at
+/// m = 128, 21.6 vs 53 us at m = 512), so mma is not chosen automatically for dense products (MoE uses it).
 inline constexpr std::int64_t gemv_auto_max_rows = 4;
-inline constexpr std::int64_t dense_cublas_min_rows = 512;
 
 namespace detail {
 
@@ -151,13 +152,12 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, con
     } else if (gemv_fits && m <= gemv_auto_max_rows) {
         plan.path = gemm_path::gemv;
         plan.reason = "gemv (auto: m <= " + std::to_string(gemv_auto_max_rows) + ", weight-bandwidth bound)";
-    } else if (m >= dense_cublas_min_rows) {
-        plan.path = gemm_path::dequant_cublas;
-        plan.reason = "dequant_cublas (auto: m >= " + std::to_string(dense_cublas_min_rows) +
-                      ", the dequantization pass is amortized)";
     } else {
-        plan.path = gemm_path::mma;
-        plan.reason = "mma (auto: " + std::to_string(gemv_auto_max_rows) + " < m < " + std::to_string(dense_cublas_min_rows) + ")";
+        plan.path = gemm_path::dequant_cublas;
+        plan.reason = m <= gemv_auto_max_rows
+                          ? "dequant_cublas (auto: the gemv's m·K·4 activation bytes exceed its shared memory)"
+                          : "dequant_cublas (auto: m > " + std::to_string(gemv_auto_max_rows) +
+                                "; measured faster than the fused mma kernel at every dense shape)";
     }
     const std::size_t xb = detail::ws_round(std::size_t(std::max<std::int64_t>(m, 0)) * std::size_t(L.k) * 2);
     switch (plan.path) {
