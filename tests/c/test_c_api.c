@@ -12,6 +12,11 @@
  *   MoE             moe_gemm equals per-expert gemm bitwise (exact mode); moe_ffn against a reference,
  *                   gate/up packed together equals separate, _ith equals serial
  *   GGUF            a file written here is opened, its tensor packed, the product matches
+ *   plans           the planner on small synthesized models (GGUF files and model JSON): every tensor
+ *                   and expert placed, AMX/VNNI placements only for Q4_0 and never with a GPU index,
+ *                   no GPU -> all on the CPU, GPU weights within a small GPU's memory, GGUF and JSON
+ *                   give the same plan, phases, text reports (JSON names every tensor, sizes and
+ *                   buffer-too-small), concurrent report requests, and every error path
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -819,6 +824,572 @@ static void test_gguf(void) {
     free(x);
 }
 
+/* ---- placement plans ---------------------------------------------------------------------------- */
+
+/* In c_api_impl.cpp (C++, test-only): writes a model described by JSON as a data-less GGUF file. */
+int amxmm_test_write_model_gguf(const char* model_json, const char* path, char* message, size_t capacity);
+
+/* Small models, synthesized with llama.cpp's tensor tables (make_model): a Qwen3-MoE-shaped one and a
+ * dense llama-shaped one. */
+static const char k_moe_json[] =
+    "{\"name\": \"tiny-moe\", \"architecture\": \"qwen3moe\", \"layers\": 4, \"embedding\": 256,"
+    " \"feed_forward\": 512, \"expert_feed_forward\": 128, \"vocabulary\": 1024, \"heads\": 4, \"kv_heads\": 2,"
+    " \"experts\": 8, \"experts_used\": 2}";
+static const char k_moe_larger_json[] = /* about 130 MB of weights, 16 experts per layer */
+    "{\"name\": \"small-moe\", \"architecture\": \"qwen3moe\", \"layers\": 8, \"embedding\": 1024,"
+    " \"feed_forward\": 2048, \"expert_feed_forward\": 512, \"vocabulary\": 2048, \"heads\": 8, \"kv_heads\": 2,"
+    " \"experts\": 16, \"experts_used\": 2}";
+static const char k_llama_json[] =
+    "{\"name\": \"tiny-llama\", \"architecture\": \"llama\", \"layers\": 3, \"embedding\": 256,"
+    " \"feed_forward\": 512, \"vocabulary\": 1000, \"heads\": 4}";
+
+#define TEST_CPU_JSON                                                                                   \
+    "\"cpu\": {\"name\": \"test CPU\", \"cores\": 8, \"threads\": 8, \"memory_bytes\": \"64GiB\", "     \
+    "\"isa\": \"amx\", \"amx\": true, \"dram_read_bytes_per_s\": \"100 GB/s\", "                         \
+    "\"matmul_flops\": \"4 TFLOP/s\", \"vector_flops\": \"1 TFLOP/s\"}"
+#define TEST_GPU_JSON(memory)                                                                           \
+    "{\"name\": \"test GPU\", \"memory_bytes\": \"" memory "\", \"memory_bytes_per_s\": \"3 TB/s\", "   \
+    "\"matmul_flops\": \"300 TFLOP/s\", \"host_to_device_bytes_per_s\": \"50 GB/s\"}"
+
+static const char k_no_gpu_hw[] = "{" TEST_CPU_JSON "}";
+static const char k_big_gpu_hw[] = "{" TEST_CPU_JSON ", \"gpus\": [" TEST_GPU_JSON("80GiB") "]}";
+
+/* One tensor's placement, or one expert's; counts what the plan puts where. */
+typedef struct placement_tally {
+    size_t tensors, cpu_amx, cpu_host, gpu, split;
+    uint64_t gpu_bytes[4]; /* weight bytes per GPU (experts counted one by one) */
+    int bad;               /* a placement that breaks an invariant (details printed) */
+} placement_tally;
+
+static void check_one_placement(placement_tally* t, const char* name, int64_t expert, uint32_t type,
+                                amxmm_placement_kind kind, int gpu, int gpus, uint64_t bytes) {
+    int ok = 1;
+    switch (kind) {
+        case AMXMM_PLACE_CPU_AMX:
+            /* VNNI-packed weights: Q4_0 only, and never with a GPU */
+            ok = type == 2 && gpu == -1;
+            ++t->cpu_amx;
+            break;
+        case AMXMM_PLACE_CPU_HOST:
+            ok = gpu == -1;
+            ++t->cpu_host;
+            break;
+        case AMXMM_PLACE_GPU:
+            ok = gpu >= 0 && gpu < gpus && gpu < 4;
+            if (ok) t->gpu_bytes[gpu] += bytes;
+            ++t->gpu;
+            break;
+        default: ok = 0; break; /* SPLIT is never an expert's placement */
+    }
+    if (!ok) {
+        ++t->bad;
+        fprintf(stderr, "  bad placement: %s expert %ld: kind %d (%s), gpu %d, type %u, gpus %d\n", name, (long)expert,
+                (int)kind, amxmm_placement_kind_name(kind) ? amxmm_placement_kind_name(kind) : "?", gpu, type, gpus);
+    }
+}
+
+/* Walks every tensor (and every expert of split tensors) of `plan`. */
+static placement_tally tally_plan(const amxmm_plan* plan) {
+    placement_tally t;
+    size_t i, count = 0;
+    int gpus = -1;
+    memset(&t, 0, sizeof t);
+    CHECK_OK(amxmm_plan_tensor_count(plan, &count));
+    CHECK_OK(amxmm_plan_info(plan, NULL, &gpus, NULL, NULL, NULL));
+    t.tensors = count;
+    for (i = 0; i < count; ++i) {
+        const char* name = NULL;
+        size_t found = (size_t)-1;
+        int layer = -2, gpu = -2;
+        uint32_t type = 999;
+        int64_t experts = -1, e;
+        uint64_t bytes = 0;
+        amxmm_placement_kind kind = AMXMM_PLACE_MAX_ENUM;
+        CHECK_OK(amxmm_plan_tensor_info(plan, i, &name, &layer, &type, &experts, &bytes));
+        CHECK_OK(amxmm_plan_tensor_placement(plan, i, &kind, &gpu));
+        CHECK(name != NULL && name[0] != '\0' && layer >= -1 && experts >= 0 && bytes > 0);
+        if (!name) continue;
+        CHECK_OK(amxmm_plan_find_tensor(plan, name, &found));
+        CHECK(found == i);
+        if (kind == AMXMM_PLACE_SPLIT) {
+            CHECK(experts > 0 && gpu == -1);
+            ++t.split;
+            for (e = 0; e < experts; ++e) {
+                amxmm_placement_kind ek = AMXMM_PLACE_MAX_ENUM;
+                int eg = -2;
+                CHECK_OK(amxmm_plan_expert_placement(plan, i, e, &ek, &eg));
+                check_one_placement(&t, name, e, type, ek, eg, gpus, bytes / (uint64_t)experts);
+            }
+        } else {
+            check_one_placement(&t, name, -1, type, kind, gpu, gpus, bytes);
+            /* an unsplit expert tensor: each expert reports the tensor's placement */
+            for (e = 0; e < experts; ++e) {
+                amxmm_placement_kind ek = AMXMM_PLACE_MAX_ENUM;
+                int eg = -2;
+                CHECK_OK(amxmm_plan_expert_placement(plan, i, e, &ek, &eg));
+                CHECK(ek == kind && eg == gpu);
+            }
+        }
+    }
+    CHECK(t.bad == 0);
+    return t;
+}
+
+/* A JSON text whose brackets balance outside strings and whose top level is one object. */
+static int json_looks_well_formed(const char* s) {
+    int depth = 0, in_string = 0;
+    const char* p;
+    while (*s == ' ' || *s == '\n') ++s;
+    if (*s != '{') return 0;
+    for (p = s; *p; ++p) {
+        if (in_string) {
+            if (*p == '\\' && p[1]) ++p;
+            else if (*p == '"') in_string = 0;
+            continue;
+        }
+        if (*p == '"') in_string = 1;
+        else if (*p == '{' || *p == '[') ++depth;
+        else if (*p == '}' || *p == ']') {
+            if (--depth < 0) return 0;
+            if (depth == 0) {
+                for (++p; *p == ' ' || *p == '\n'; ++p) {}
+                return *p == '\0';
+            }
+        }
+    }
+    return 0;
+}
+
+/* The text of a report, in a malloc'd buffer sized by asking first (NULL on failure). */
+static char* plan_text(const amxmm_plan* plan,
+                       amxmm_status (*fn)(const amxmm_plan*, char*, size_t, size_t*)) {
+    size_t need = 0, again = 0;
+    char* text;
+    CHECK_OK(fn(plan, NULL, 0, &need));
+    CHECK(need >= 1);
+    if (need < 1) return NULL;
+    text = malloc(need);
+    CHECK_OK(fn(plan, text, need, &again));
+    CHECK(again == need && strlen(text) + 1 == need);
+    return text;
+}
+
+static void check_json_names_every_tensor(const amxmm_plan* plan) {
+    char* json = plan_text(plan, amxmm_plan_to_json);
+    size_t i, count = 0;
+    if (!json) return;
+    CHECK(json_looks_well_formed(json));
+    CHECK(strstr(json, "\"schema\": \"amxmm-plan/1\"") != NULL);
+    CHECK_OK(amxmm_plan_tensor_count(plan, &count));
+    for (i = 0; i < count; ++i) {
+        const char* name = NULL;
+        char quoted[256];
+        CHECK_OK(amxmm_plan_tensor_info(plan, i, &name, NULL, NULL, NULL, NULL));
+        snprintf(quoted, sizeof quoted, "\"name\": \"%s\"", name ? name : "?");
+        CHECK(strstr(json, quoted) != NULL);
+    }
+    free(json);
+}
+
+/* Writes model_json as a GGUF file at a fresh temporary path (returned in path, 64 bytes). */
+static int write_model_file(const char* model_json, char* path) {
+    char message[512] = "";
+    int fd;
+    strcpy(path, "/tmp/amxmm_c_plan_XXXXXX");
+    fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) return 0;
+    close(fd);
+    if (amxmm_test_write_model_gguf(model_json, path, message, sizeof message) != 0) {
+        fprintf(stderr, "  amxmm_test_write_model_gguf: %s\n", message);
+        CHECK(!"the test model could be written");
+        return 0;
+    }
+    return 1;
+}
+
+static void test_plan_without_gpu(void) {
+    char path[64];
+    amxmm_plan *plan = NULL, *from_json = NULL;
+    placement_tally t;
+    int layers = 0, gpus = -1, valid = -1, calibrated = -1, l;
+    double objective = 0;
+    const char* binding = NULL;
+    size_t i, count = 0, count_json = 0;
+    char* text;
+    if (!write_model_file(k_moe_json, path)) return;
+
+    CHECK_OK(amxmm_plan_create(path, k_no_gpu_hw, NULL, NULL, &plan));
+    if (!plan) {
+        remove(path);
+        return;
+    }
+    CHECK_OK(amxmm_plan_info(plan, &layers, &gpus, &objective, &valid, &calibrated));
+    CHECK(layers == 4 && gpus == 0 && valid == 1 && calibrated == 0 && objective > 0);
+    t = tally_plan(plan);
+    /* token_embd, output_norm, output + per layer 12: attn_norm, q, k, v, output, q/k norms, ffn_norm,
+     * router, gate/up/down experts */
+    CHECK(t.tensors == 3 + 4 * 12);
+    CHECK(t.gpu == 0 && t.split == 0 && t.cpu_amx + t.cpu_host == t.tensors);
+    CHECK(t.cpu_amx > 0); /* the Q4_0 matmuls are repacked for amxmm's kernels */
+    for (l = 0; l < layers; ++l) {
+        int g = 7;
+        CHECK_OK(amxmm_plan_attention_gpu(plan, l, &g));
+        CHECK(g == -1);
+    }
+    CHECK_OK(amxmm_plan_binding_constraint(plan, &binding));
+    CHECK(binding != NULL && strstr(binding, "no GPU") != NULL);
+    check_json_names_every_tensor(plan);
+    text = plan_text(plan, amxmm_plan_llama_cpp_flags);
+    CHECK(text && strcmp(text, "-ngl 0") == 0);
+    free(text);
+    text = plan_text(plan, amxmm_plan_explain);
+    CHECK(text && strstr(text, "Binding constraint: no GPU") != NULL);
+    free(text);
+    text = plan_text(plan, amxmm_plan_table);
+    CHECK(text && strstr(text, "layer") == text);
+    free(text);
+
+    /* the same model given as JSON gives the same plan */
+    CHECK_OK(amxmm_plan_create_from_model_json(k_moe_json, k_no_gpu_hw, NULL, NULL, &from_json));
+    CHECK_OK(amxmm_plan_tensor_count(plan, &count));
+    CHECK_OK(amxmm_plan_tensor_count(from_json, &count_json));
+    CHECK(count == count_json);
+    for (i = 0; i < count && i < count_json; ++i) {
+        const char *a = NULL, *b = NULL;
+        amxmm_placement_kind ka = AMXMM_PLACE_MAX_ENUM, kb = AMXMM_PLACE_MAX_ENUM;
+        uint64_t ba = 0, bb = 0;
+        CHECK_OK(amxmm_plan_tensor_info(plan, i, &a, NULL, NULL, NULL, &ba));
+        CHECK_OK(amxmm_plan_tensor_info(from_json, i, &b, NULL, NULL, NULL, &bb));
+        CHECK_OK(amxmm_plan_tensor_placement(plan, i, &ka, NULL));
+        CHECK_OK(amxmm_plan_tensor_placement(from_json, i, &kb, NULL));
+        CHECK(a && b && strcmp(a, b) == 0 && ba == bb && ka == kb);
+    }
+    amxmm_plan_destroy(from_json);
+    amxmm_plan_destroy(plan);
+    remove(path);
+}
+
+static void test_plan_with_gpus(void) {
+    char path[64], hw[2048];
+    amxmm_plan* plan = NULL;
+    placement_tally t;
+    size_t i, count = 0;
+    uint64_t total = 0, weights_capacity;
+    int valid = -1, gpus = 0;
+    char* text;
+    if (!write_model_file(k_llama_json, path)) return;
+
+    /* a GPU with room for everything */
+    CHECK_OK(amxmm_plan_create(path, k_big_gpu_hw, NULL, NULL, &plan));
+    if (!plan) {
+        remove(path);
+        return;
+    }
+    CHECK_OK(amxmm_plan_info(plan, NULL, &gpus, NULL, &valid, NULL));
+    CHECK(gpus == 1 && valid == 1);
+    t = tally_plan(plan);
+    printf("plan, dense model, 80 GiB GPU: %lu tensors: %lu cpu_amx, %lu cpu_host, %lu gpu\n", (unsigned long)t.tensors,
+           (unsigned long)t.cpu_amx, (unsigned long)t.cpu_host, (unsigned long)t.gpu);
+    check_json_names_every_tensor(plan);
+    text = plan_text(plan, amxmm_plan_llama_cpp_flags);
+    CHECK(text && strncmp(text, "-ngl ", 5) == 0);
+    free(text);
+    CHECK_OK(amxmm_plan_tensor_count(plan, &count));
+    for (i = 0; i < count; ++i) {
+        uint64_t bytes = 0;
+        CHECK_OK(amxmm_plan_tensor_info(plan, i, NULL, NULL, NULL, NULL, &bytes));
+        total += bytes;
+    }
+    amxmm_plan_destroy(plan);
+    remove(path);
+
+    /* a GPU whose memory beyond its 64 MiB reserve holds 40 MiB (compute workspace, KV caches) plus
+     * about a third of a MoE model's weights: the plan puts some weights there, within that memory, and
+     * is valid (all-CPU always fits 64 GiB) */
+    if (!write_model_file(k_moe_larger_json, path)) return;
+    plan = NULL;
+    CHECK_OK(amxmm_plan_create_from_model_json(k_moe_larger_json, k_no_gpu_hw, NULL, NULL, &plan));
+    total = 0;
+    CHECK_OK(amxmm_plan_tensor_count(plan, &count));
+    for (i = 0; i < count; ++i) {
+        uint64_t bytes = 0;
+        CHECK_OK(amxmm_plan_tensor_info(plan, i, NULL, NULL, NULL, NULL, &bytes));
+        total += bytes;
+    }
+    amxmm_plan_destroy(plan);
+    weights_capacity = total / 3;
+    snprintf(hw, sizeof hw,
+             "{" TEST_CPU_JSON ", \"gpu_reserve_bytes\": \"64MiB\", \"gpus\": [{\"name\": \"small GPU\", "
+             "\"memory_bytes\": %lu, \"memory_bytes_per_s\": \"1 TB/s\", \"matmul_flops\": \"100 TFLOP/s\", "
+             "\"host_to_device_bytes_per_s\": \"25 GB/s\"}]}",
+             (unsigned long)((104ul << 20) + weights_capacity));
+    plan = NULL;
+    CHECK_OK(amxmm_plan_create(path, hw, NULL, NULL, &plan));
+    if (plan) {
+        CHECK_OK(amxmm_plan_info(plan, NULL, &gpus, NULL, &valid, NULL));
+        CHECK(gpus == 1 && valid == 1);
+        t = tally_plan(plan);
+        printf("plan, MoE model (%lu bytes), GPU with %lu bytes for weights: %lu on the GPU in %lu placements, "
+               "%lu split tensors\n",
+               (unsigned long)total, (unsigned long)weights_capacity, (unsigned long)t.gpu_bytes[0],
+               (unsigned long)t.gpu, (unsigned long)t.split);
+        CHECK(t.gpu_bytes[0] > 0 && t.gpu_bytes[0] <= weights_capacity + (40ul << 20));
+        CHECK(t.cpu_amx + t.cpu_host > 0);
+        check_json_names_every_tensor(plan);
+    }
+    amxmm_plan_destroy(plan);
+    remove(path);
+}
+
+static void test_plan_workload(void) {
+    static const int64_t batches[] = {64, 1024};
+    amxmm_plan_workload w = AMXMM_PLAN_WORKLOAD_INIT, w2;
+    amxmm_plan* plan = NULL;
+    size_t phases = 0, i;
+    amxmm_plan_workload_init(&w2);
+    CHECK(w2.struct_size == sizeof w2 && w2.decode_batch == 1 && w2.context == 4096 && w2.kv_cache_type == 1 &&
+          w2.prompt_batches == NULL && w2.objective_prompt_tokens == 2048.0 && w.objective_decode_tokens == 256.0);
+    w.prompt_batches = batches;
+    w.prompt_batch_count = 2;
+    w.decode_batch = 4;
+    w.context = 8192;
+    w.kv_cache_type = 8; /* Q8_0 */
+    /* measured routing: expert 0 hot in every layer */
+    w.routing_stats_json = "{\"layers\": [[9, 1, 1, 1, 1, 1, 1, 1], [9, 1, 1, 1, 1, 1, 1, 1],"
+                           " [9, 1, 1, 1, 1, 1, 1, 1], [9, 1, 1, 1, 1, 1, 1, 1]]}";
+    CHECK_OK(amxmm_plan_create_from_model_json(k_moe_json, k_big_gpu_hw, &w, NULL, &plan));
+    if (!plan) return;
+    CHECK_OK(amxmm_plan_phase_count(plan, &phases));
+    CHECK(phases == 3);
+    for (i = 0; i < phases; ++i) {
+        int decode = -1;
+        int64_t batch = 0;
+        double seconds = 0, tps = 0;
+        CHECK_OK(amxmm_plan_phase(plan, i, &decode, &batch, &seconds, &tps));
+        CHECK(decode == (i == 2));
+        CHECK(batch == (i == 0 ? 64 : i == 1 ? 1024 : 4));
+        CHECK(seconds > 0 && fabs(tps * seconds - (double)batch) <= 1e-9 * (double)batch);
+        printf("plan phase %s@%ld: %.1f tokens/s\n", decode ? "decode" : "prompt", (long)batch, tps);
+    }
+    (void)tally_plan(plan);
+    amxmm_plan_destroy(plan);
+}
+
+/* Two threads ask for the same report of a fresh plan at once: each gets the whole text, the same. */
+typedef struct text_job {
+    const amxmm_plan* plan;
+    char* text;
+} text_job;
+
+static void* json_on_thread(void* arg) {
+    text_job* j = arg;
+    size_t need = 0;
+    if (amxmm_plan_to_json(j->plan, NULL, 0, &need) == AMXMM_OK && (j->text = malloc(need)) != NULL &&
+        amxmm_plan_to_json(j->plan, j->text, need, &need) != AMXMM_OK) {
+        free(j->text);
+        j->text = NULL;
+    }
+    return NULL;
+}
+
+static void test_plan_concurrent_reports(void) {
+    amxmm_plan* plan = NULL;
+    text_job a, b;
+    pthread_t ta, tb;
+    CHECK_OK(amxmm_plan_create_from_model_json(k_llama_json, k_big_gpu_hw, NULL, NULL, &plan));
+    if (!plan) return;
+    a.plan = b.plan = plan;
+    a.text = b.text = NULL;
+    CHECK(pthread_create(&ta, NULL, json_on_thread, &a) == 0);
+    CHECK(pthread_create(&tb, NULL, json_on_thread, &b) == 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    CHECK(a.text != NULL && b.text != NULL);
+    if (a.text && b.text) CHECK(strcmp(a.text, b.text) == 0 && json_looks_well_formed(a.text));
+    free(a.text);
+    free(b.text);
+    amxmm_plan_destroy(plan);
+}
+
+/* This machine, detected (no hardware JSON): a plan exists; without GPUs everything is on the CPU. */
+static void test_plan_this_machine(void) {
+    amxmm_plan* plan = NULL;
+    placement_tally t;
+    int gpus = -1;
+    CHECK_OK(amxmm_plan_create_from_model_json(k_llama_json, NULL, NULL, NULL, &plan));
+    if (!plan) return;
+    CHECK_OK(amxmm_plan_info(plan, NULL, &gpus, NULL, NULL, NULL));
+    t = tally_plan(plan);
+    CHECK(gpus >= 0);
+    if (gpus == 0) CHECK(t.gpu == 0 && t.split == 0);
+    amxmm_plan_destroy(plan);
+}
+
+static void test_plan_errors(void) {
+    char path[64], missing[80];
+    amxmm_plan* plan = (amxmm_plan*)&plan;
+    amxmm_plan* good = NULL;
+    amxmm_plan_workload w = AMXMM_PLAN_WORKLOAD_INIT;
+    static const int64_t zero_batch[] = {512, 0};
+    size_t index = 12345, count = 0, need = 0, i;
+    amxmm_placement_kind kind = AMXMM_PLACE_CPU_HOST;
+    int gpu = 42, layer = 0;
+    int64_t experts = 0;
+    char small[16];
+    const char* text = NULL;
+    FILE* f;
+
+    CHECK(strcmp(amxmm_placement_kind_name(AMXMM_PLACE_CPU_AMX), "cpu_amx") == 0);
+    CHECK(strcmp(amxmm_placement_kind_name(AMXMM_PLACE_SPLIT), "split") == 0);
+    CHECK(amxmm_placement_kind_name((amxmm_placement_kind)9) == NULL);
+
+    /* arguments of create: *plan is NULL after every failure */
+    CHECK_FAILS(amxmm_plan_create(NULL, k_no_gpu_hw, NULL, NULL, &plan), AMXMM_INVALID_ARGUMENT, "gguf_path is null");
+    CHECK(plan == NULL);
+    CHECK_FAILS(amxmm_plan_create("x.gguf", k_no_gpu_hw, NULL, NULL, NULL), AMXMM_INVALID_ARGUMENT, "plan is null");
+    plan = (amxmm_plan*)&plan;
+    CHECK_FAILS(amxmm_plan_create("/nonexistent/amxmm-plan.gguf", k_no_gpu_hw, NULL, NULL, &plan), AMXMM_SYSTEM,
+                "/nonexistent/amxmm-plan.gguf");
+    CHECK(plan == NULL);
+    /* malformed GGUF: not a GGUF at all; a GGUF without general.architecture; a truncated one */
+    strcpy(missing, "/tmp/amxmm_c_plan_bad_XXXXXX");
+    {
+        const int fd = mkstemp(missing);
+        CHECK(fd >= 0);
+        if (fd >= 0) close(fd);
+    }
+    f = fopen(missing, "wb");
+    CHECK(f != NULL);
+    if (f) {
+        fputs("this is not a GGUF file, just some text that is long enough to read a header from", f);
+        fclose(f);
+    }
+    plan = (amxmm_plan*)&plan;
+    CHECK_FAILS(amxmm_plan_create(missing, k_no_gpu_hw, NULL, NULL, &plan), AMXMM_MALFORMED_INPUT, "");
+    CHECK(plan == NULL);
+    {
+        q4_0_block* blocks = make_blocks(4);
+        write_gguf(missing, blocks, 4, 32);
+        free(blocks);
+    }
+    CHECK_FAILS(amxmm_plan_create(missing, k_no_gpu_hw, NULL, NULL, &plan), AMXMM_MALFORMED_INPUT,
+                "general.architecture");
+    CHECK(plan == NULL);
+    if (write_model_file(k_llama_json, path)) {
+        CHECK(truncate(path, 200) == 0);
+        CHECK_FAILS(amxmm_plan_create(path, k_no_gpu_hw, NULL, NULL, &plan), AMXMM_MALFORMED_INPUT, "");
+        CHECK(plan == NULL);
+        remove(path);
+    }
+    remove(missing);
+
+    /* model JSON and hardware JSON */
+    CHECK_FAILS(amxmm_plan_create_from_model_json(NULL, NULL, NULL, NULL, &plan), AMXMM_INVALID_ARGUMENT,
+                "model_json is null");
+    CHECK_FAILS(amxmm_plan_create_from_model_json("{\"layers\": ", k_no_gpu_hw, NULL, NULL, &plan),
+                AMXMM_MALFORMED_INPUT, "model_json");
+    CHECK_FAILS(amxmm_plan_create_from_model_json("{\"layerz\": 3}", k_no_gpu_hw, NULL, NULL, &plan),
+                AMXMM_MALFORMED_INPUT, "layerz");
+    CHECK_FAILS(amxmm_plan_create_from_model_json(k_llama_json, "{\"cpu\": ", NULL, NULL, &plan),
+                AMXMM_MALFORMED_INPUT, "hardware_json");
+    CHECK_FAILS(amxmm_plan_create_from_model_json(k_llama_json, "{\"gpuz\": []}", NULL, NULL, &plan),
+                AMXMM_MALFORMED_INPUT, "gpuz");
+    CHECK(plan == NULL);
+
+    /* workloads */
+    w.struct_size = 8;
+    CHECK_FAILS(amxmm_plan_create_from_model_json(k_llama_json, k_no_gpu_hw, &w, NULL, &plan),
+                AMXMM_INVALID_ARGUMENT, "struct_size");
+    amxmm_plan_workload_init(&w);
+    w.decode_batch = 0;
+    CHECK_FAILS(amxmm_plan_create_from_model_json(k_llama_json, k_no_gpu_hw, &w, NULL, &plan),
+                AMXMM_INVALID_ARGUMENT, "workload->decode_batch = 0");
+    amxmm_plan_workload_init(&w);
+    w.prompt_batch_count = 2;
+    CHECK_FAILS(amxmm_plan_create_from_model_json(k_llama_json, k_no_gpu_hw, &w, NULL, &plan),
+                AMXMM_INVALID_ARGUMENT, "prompt_batches is null");
+    w.prompt_batches = zero_batch;
+    CHECK_FAILS(amxmm_plan_create_from_model_json(k_llama_json, k_no_gpu_hw, &w, NULL, &plan),
+                AMXMM_INVALID_ARGUMENT, "prompt_batches[1] = 0");
+    amxmm_plan_workload_init(&w);
+    w.kv_cache_type = 999;
+    CHECK_FAILS(amxmm_plan_create_from_model_json(k_llama_json, k_no_gpu_hw, &w, NULL, &plan),
+                AMXMM_INVALID_ARGUMENT, "kv_cache_type = 999");
+    amxmm_plan_workload_init(&w);
+    w.objective_decode_tokens = -1;
+    CHECK_FAILS(amxmm_plan_create_from_model_json(k_llama_json, k_no_gpu_hw, &w, NULL, &plan),
+                AMXMM_INVALID_ARGUMENT, "objective_decode_tokens");
+    amxmm_plan_workload_init(&w);
+    w.routing_stats_json = "{\"layers\": [[1, 2, 3]]}"; /* the llama model has no experts */
+    CHECK_FAILS(amxmm_plan_create_from_model_json(k_llama_json, k_no_gpu_hw, &w, NULL, &plan),
+                AMXMM_INVALID_ARGUMENT, "no experts");
+    w.routing_stats_json = "{\"layers\": [[1, 2, 3]]}"; /* 3 experts per row; the MoE model has 8 */
+    CHECK_FAILS(amxmm_plan_create_from_model_json(k_moe_json, k_no_gpu_hw, &w, NULL, &plan),
+                AMXMM_INVALID_ARGUMENT, "workload");
+    w.routing_stats_json = "{\"layers\": [[1, -2]]}";
+    CHECK_FAILS(amxmm_plan_create_from_model_json(k_moe_json, k_no_gpu_hw, &w, NULL, &plan),
+                AMXMM_MALFORMED_INPUT, "routing_stats_json");
+    CHECK(plan == NULL);
+
+    /* calibration file */
+    CHECK_FAILS(amxmm_plan_create_from_model_json(k_llama_json, k_no_gpu_hw, NULL, "/nonexistent/calibration.json",
+                                                  &plan),
+                AMXMM_SYSTEM, "calibration_path");
+    CHECK(plan == NULL);
+
+    /* queries */
+    CHECK_OK(amxmm_plan_create_from_model_json(k_llama_json, k_no_gpu_hw, NULL, NULL, &good));
+    if (!good) return;
+    CHECK_OK(amxmm_plan_tensor_count(good, &count));
+    CHECK_FAILS(amxmm_plan_tensor_count(NULL, &count), AMXMM_INVALID_ARGUMENT, "plan is null");
+    CHECK_FAILS(amxmm_plan_tensor_count(good, NULL), AMXMM_INVALID_ARGUMENT, "count is null");
+    CHECK_FAILS(amxmm_plan_info(NULL, NULL, NULL, NULL, NULL, NULL), AMXMM_INVALID_ARGUMENT, "plan is null");
+    CHECK_FAILS(amxmm_plan_tensor_info(good, count, &text, &layer, NULL, NULL, NULL), AMXMM_OUT_OF_RANGE,
+                "is not a tensor index");
+    CHECK(text == NULL && layer == 0);
+    CHECK_FAILS(amxmm_plan_tensor_placement(good, count + 100, &kind, &gpu), AMXMM_OUT_OF_RANGE, "index = ");
+    CHECK(kind == AMXMM_PLACE_CPU_HOST && gpu == 42);
+    CHECK_FAILS(amxmm_plan_find_tensor(good, "blk.7.attn_q.weight", &index), AMXMM_OUT_OF_RANGE,
+                "blk.7.attn_q.weight");
+    CHECK(index == 12345);
+    CHECK_FAILS(amxmm_plan_find_tensor(good, NULL, &index), AMXMM_INVALID_ARGUMENT, "name is null");
+    CHECK_OK(amxmm_plan_find_tensor(good, "blk.0.attn_q.weight", &index));
+    CHECK_FAILS(amxmm_plan_expert_placement(good, index, 0, &kind, &gpu), AMXMM_INVALID_ARGUMENT, "has no experts");
+    CHECK_FAILS(amxmm_plan_attention_gpu(good, 3, &gpu), AMXMM_OUT_OF_RANGE, "layer = 3");
+    CHECK_FAILS(amxmm_plan_attention_gpu(good, -1, &gpu), AMXMM_OUT_OF_RANGE, "layer = -1");
+    CHECK_FAILS(amxmm_plan_phase(good, 2, NULL, NULL, NULL, NULL), AMXMM_OUT_OF_RANGE, "the plan has 2 phases");
+    CHECK_FAILS(amxmm_plan_binding_constraint(good, NULL), AMXMM_INVALID_ARGUMENT, "text is null");
+    CHECK(gpu == 42);
+    /* text reports: sizes, a buffer too small is left untouched */
+    CHECK_FAILS(amxmm_plan_to_json(good, NULL, 0, NULL), AMXMM_INVALID_ARGUMENT, "required is null");
+    CHECK_FAILS(amxmm_plan_to_json(good, NULL, 10, &need), AMXMM_INVALID_ARGUMENT, "buffer is null");
+    CHECK_OK(amxmm_plan_to_json(good, NULL, 0, &need));
+    CHECK(need > sizeof small);
+    memset(small, 'x', sizeof small);
+    CHECK_FAILS(amxmm_plan_to_json(good, small, sizeof small, &need), AMXMM_BUFFER_TOO_SMALL, "too small");
+    for (i = 0; i < sizeof small; ++i) CHECK(small[i] == 'x');
+    {
+        char* almost = malloc(need);
+        size_t need2 = 0;
+        memset(almost, 'y', need);
+        CHECK_FAILS(amxmm_plan_to_json(good, almost, need - 1, &need2), AMXMM_BUFFER_TOO_SMALL, "too small");
+        CHECK(need2 == need && almost[0] == 'y' && almost[need - 2] == 'y');
+        CHECK_OK(amxmm_plan_to_json(good, almost, need, &need2));
+        CHECK(almost[need - 1] == '\0' && almost[0] == '{');
+        free(almost);
+    }
+    CHECK_FAILS(amxmm_plan_table(NULL, small, sizeof small, &need), AMXMM_INVALID_ARGUMENT, "plan is null");
+    CHECK_FAILS(amxmm_plan_llama_cpp_flags(good, small, 3, &need), AMXMM_BUFFER_TOO_SMALL, "amxmm_plan_llama_cpp_flags");
+    CHECK(need == strlen("-ngl 0") + 1);
+    CHECK_OK(amxmm_plan_llama_cpp_flags(good, small, sizeof small, &need));
+    CHECK(strcmp(small, "-ngl 0") == 0);
+    CHECK_OK(amxmm_plan_tensor_info(good, 0, NULL, NULL, NULL, &experts, NULL)); /* NULL outs are fine */
+    CHECK(experts == 0);
+    amxmm_plan_destroy(good);
+    amxmm_plan_destroy(NULL);
+}
+
 int main(void) {
     amxmm_executor* pool = NULL;
     CHECK_OK(amxmm_executor_create(2, &pool));
@@ -830,6 +1401,12 @@ int main(void) {
     test_thread_local_errors();
     test_moe(pool);
     test_gguf();
+    test_plan_without_gpu();
+    test_plan_with_gpus();
+    test_plan_workload();
+    test_plan_concurrent_reports();
+    test_plan_this_machine();
+    test_plan_errors();
     amxmm_executor_free(pool);
     if (g_failures) {
         fprintf(stderr, "amxmm C API tests: %d of %d checks FAILED\n", g_failures, g_checks);

@@ -418,10 +418,165 @@ AMXMM_C_API amxmm_status amxmm_gpu_moe_ffn(amxmm_gpu_context* context, const amx
                                            const float* x, int64_t ldx, float* y, int64_t ldy,
                                            const amxmm_gpu_options* options, void* stream, amxmm_gpu_plan* plan) AMXMM_C_NOEXCEPT;
 
-/* ---- placement plans (declared) --------------------------------------------------------------- */
+/* ---- placement plans --------------------------------------------------------------------------- */
+/* amxmm's planner (<amxmm/plan.hpp>, the amxmm-plan tool) from C: where should each weight of a model
+ * live — repacked for amxmm's AMX/VNNI CPU kernels, in host memory in the file layout, or on a GPU —
+ * for the least predicted time of a workload, within every device's memory. Planning reads only the
+ * model's description (GGUF metadata and tensor table), never its tensor data, and runs no kernel.
+ *
+ *     amxmm_plan* plan;                                       // NULL hardware: this machine
+ *     if (amxmm_plan_create("model.gguf", NULL, NULL, NULL, &plan) != AMXMM_OK)
+ *         return fprintf(stderr, "amxmm: %s\n", amxmm_last_error()), -1;
+ *     amxmm_plan_tensor_count(plan, &count);
+ *     for (i = 0; i < count; ++i)                             // load tensor i where the plan says:
+ *         amxmm_plan_tensor_placement(plan, i, &kind, &gpu);  // amxmm_pack_* for CPU_AMX, ...
+ *     amxmm_plan_destroy(plan);
+ *
+ * A plan is immutable: every query may run on any number of threads at once. Strings a query returns
+ * (const char*) belong to the plan and stay valid until amxmm_plan_destroy. Text reports are copied into
+ * a caller's buffer (amxmm_plan_to_json and its siblings; see there). The C++ planner and
+ * docs/plan-json-schema.md describe the cost model, the solver and the JSON report in full.
+ *
+ * Linking: the implementation holds the planner, which uses dlopen (to find a CUDA driver when it
+ * detects the machine): on glibc older than 2.34, link the program with -ldl. */
 
-/** A placement plan from amxmm's planner (<amxmm/plan.hpp>). Functions: not yet in the C API. */
+/** A placement plan: the model's tensors, where each lives, and the predicted performance. */
 typedef struct amxmm_plan amxmm_plan;
+
+/** Where one weight (or one expert of an expert tensor) lives. The values are stable. */
+typedef enum amxmm_placement_kind {
+    AMXMM_PLACE_CPU_AMX = 0,  /**< host memory, repacked to amxmm's VNNI panels (amxmm_pack_*); computed on
+                                   the CPU and never copied, streamed or computed on a GPU. Q4_0 matmul
+                                   weights only */
+    AMXMM_PLACE_CPU_HOST = 1, /**< host memory in the GGUF file layout; computed on the CPU, or streamed to
+                                   a GPU for batches of >= 32 tokens when a GPU exists (as llama.cpp does) */
+    AMXMM_PLACE_GPU = 2,      /**< on GPU `gpu`, in the GPU's layout (amxmm_gpu_weight), computed there */
+    AMXMM_PLACE_SPLIT = 3,    /**< tensor queries only: an expert tensor whose experts are placed one by
+                                   one; ask amxmm_plan_expert_placement for each expert */
+    AMXMM_PLACE_MAX_ENUM = 0x7FFFFFFF
+} amxmm_placement_kind;
+
+/** "cpu_amx", "cpu_host", "gpu", "split"; NULL for other values. */
+AMXMM_C_API const char* amxmm_placement_kind_name(amxmm_placement_kind kind) AMXMM_C_NOEXCEPT;
+
+/** What the plan optimises for. Initialise with AMXMM_PLAN_WORKLOAD_INIT or amxmm_plan_workload_init,
+ *  then change what you need; passing NULL instead means all defaults. */
+typedef struct amxmm_plan_workload {
+    size_t struct_size;               /**< sizeof(amxmm_plan_workload): set by the initialisers */
+    const int64_t* prompt_batches;    /**< prompt-processing ubatch sizes in tokens (each >= 1), copied;
+                                           NULL (with count 0): one batch of 512 */
+    size_t prompt_batch_count;        /**< entries of prompt_batches */
+    int64_t decode_batch;             /**< sequences decoded together, >= 1; default 1 */
+    int64_t context;                  /**< KV-cache cells (llama.cpp's n_ctx), >= 1; default 4096 */
+    uint32_t kv_cache_type;           /**< ggml_type of the KV cache; default 1 (F16) */
+    double objective_prompt_tokens;   /**< the job to minimise: a prompt of this many tokens ... (2048) */
+    double objective_decode_tokens;   /**< ... then this many generated tokens (256); both finite, >= 0 */
+    const char* routing_stats_json;   /**< NULL (uniform routing), or measured expert frequencies as JSON
+                                           text: {"layers": [[f_0, ..., f_E-1], ...]}, one row per layer
+                                           (or per MoE layer); rows are normalized */
+} amxmm_plan_workload;
+
+#define AMXMM_PLAN_WORKLOAD_INIT \
+    { sizeof(amxmm_plan_workload), NULL, 0, 1, 4096, 1, 2048.0, 256.0, NULL }
+
+/** Sets *workload to the defaults (the same as AMXMM_PLAN_WORKLOAD_INIT). */
+AMXMM_C_API void amxmm_plan_workload_init(amxmm_plan_workload* workload) AMXMM_C_NOEXCEPT;
+
+/** Plans the GGUF model at `gguf_path` (only its metadata and tensor table are read).
+ *    hardware_json    NULL: this machine (CPU, memory, and the GPUs the CUDA driver shows, if any);
+ *                     else JSON text describing the machine to plan for (the schema of
+ *                     amxmm::plan::apply_overrides, as in the files of examples/hardware/; fields
+ *                     not given are unknown; no "gpus" member, or "gpus": [], means no GPU)
+ *    workload         NULL: defaults
+ *    calibration_path NULL: with hardware_json NULL, this machine's cached calibration when there is
+ *                     one ($XDG_CACHE_HOME/amxmm/calibration.json, written by `amxmm-plan --calibrate`),
+ *                     else the roofline of the hardware description; a path: that calibration file (it
+ *                     must exist), whichever machine it was measured on
+ *  On failure *plan is NULL: missing file AMXMM_SYSTEM; malformed GGUF or JSON AMXMM_MALFORMED_INPUT;
+ *  bad workload values AMXMM_INVALID_ARGUMENT — each with a message naming the field. A plan that
+ *  cannot fit the machine is still returned (amxmm_plan_info reports valid = 0, and why). */
+AMXMM_C_API amxmm_status amxmm_plan_create(const char* gguf_path, const char* hardware_json,
+                                           const amxmm_plan_workload* workload, const char* calibration_path,
+                                           amxmm_plan** plan) AMXMM_C_NOEXCEPT;
+
+/** The same for a model described by JSON text instead of a file: the schema of
+ *  amxmm::plan::model_from_json, e.g. {"preset": "qwen3_30b_a3b_q4_0"}, hyper-parameters from which the
+ *  llama.cpp tensor table is synthesized, or an explicit "tensors" table. */
+AMXMM_C_API amxmm_status amxmm_plan_create_from_model_json(const char* model_json, const char* hardware_json,
+                                                           const amxmm_plan_workload* workload,
+                                                           const char* calibration_path,
+                                                           amxmm_plan** plan) AMXMM_C_NOEXCEPT;
+
+/** Releases a plan (NULL is accepted). */
+AMXMM_C_API void amxmm_plan_destroy(amxmm_plan* plan) AMXMM_C_NOEXCEPT;
+
+/** Summary; any out-pointer may be NULL.
+ *    layers             the model's blocks          gpus       GPUs of the machine planned for
+ *    objective_seconds  predicted seconds of the objective job (amxmm_plan_workload)
+ *    valid              1 when the plan fits every device's memory, else 0 (amxmm_plan_explain says why)
+ *    calibrated         1 when CPU matmul times came from a calibration, 0 from the roofline */
+AMXMM_C_API amxmm_status amxmm_plan_info(const amxmm_plan* plan, int* layers, int* gpus, double* objective_seconds,
+                                         int* valid, int* calibrated) AMXMM_C_NOEXCEPT;
+
+/** Tensors of the model (all of them, weights and vectors), indexed 0 .. count-1 in file order. */
+AMXMM_C_API amxmm_status amxmm_plan_tensor_count(const amxmm_plan* plan, size_t* count) AMXMM_C_NOEXCEPT;
+
+/** Index of the tensor `name` (e.g. "blk.3.ffn_up_exps.weight"); no such tensor: AMXMM_OUT_OF_RANGE. */
+AMXMM_C_API amxmm_status amxmm_plan_find_tensor(const amxmm_plan* plan, const char* name, size_t* index) AMXMM_C_NOEXCEPT;
+
+/** Tensor `index`: GGUF name, layer (the N of "blk.N."; -1 outside the blocks), ggml_type, experts (E for
+ *  routed-expert tensors, 0 otherwise) and bytes in the file layout (all experts). Out-pointers may be
+ *  NULL; index >= count: AMXMM_OUT_OF_RANGE. */
+AMXMM_C_API amxmm_status amxmm_plan_tensor_info(const amxmm_plan* plan, size_t index, const char** name, int* layer,
+                                                uint32_t* ggml_type, int64_t* experts, uint64_t* bytes) AMXMM_C_NOEXCEPT;
+
+/** Where tensor `index` lives: *kind, and *gpu = the GPU index for AMXMM_PLACE_GPU, else -1.
+ *  AMXMM_PLACE_SPLIT: an expert tensor whose experts are apart (see amxmm_plan_expert_placement). */
+AMXMM_C_API amxmm_status amxmm_plan_tensor_placement(const amxmm_plan* plan, size_t index, amxmm_placement_kind* kind,
+                                                     int* gpu) AMXMM_C_NOEXCEPT;
+
+/** Where expert `expert` (in [0, E)) of expert tensor `index` lives (never AMXMM_PLACE_SPLIT), whether
+ *  or not the tensor is split. A tensor without experts: AMXMM_INVALID_ARGUMENT; an expert or index
+ *  out of range: AMXMM_OUT_OF_RANGE. */
+AMXMM_C_API amxmm_status amxmm_plan_expert_placement(const amxmm_plan* plan, size_t index, int64_t expert,
+                                                     amxmm_placement_kind* kind, int* gpu) AMXMM_C_NOEXCEPT;
+
+/** The GPU that runs layer `layer`'s attention and holds its KV cache, or -1 for the CPU. */
+AMXMM_C_API amxmm_status amxmm_plan_attention_gpu(const amxmm_plan* plan, int layer, int* gpu) AMXMM_C_NOEXCEPT;
+
+/** Phases the prediction covers: each prompt batch of the workload, in order, then decode. */
+AMXMM_C_API amxmm_status amxmm_plan_phase_count(const amxmm_plan* plan, size_t* count) AMXMM_C_NOEXCEPT;
+
+/** Phase `index`: decode (1) or prompt processing (0), its batch in tokens, the predicted seconds of one
+ *  forward pass and tokens per second (batch / seconds). Out-pointers may be NULL. */
+AMXMM_C_API amxmm_status amxmm_plan_phase(const amxmm_plan* plan, size_t index, int* decode, int64_t* batch,
+                                          double* seconds, double* tokens_per_s) AMXMM_C_NOEXCEPT;
+
+/** The limit that shapes the plan, one sentence (e.g. "no GPU: every weight is computed on the CPU", or
+ *  a GPU's memory naming the move it blocks). Valid until amxmm_plan_destroy. */
+AMXMM_C_API amxmm_status amxmm_plan_binding_constraint(const amxmm_plan* plan, const char** text) AMXMM_C_NOEXCEPT;
+
+/** Text reports, copied into the caller's buffer. They all work alike:
+ *    - *required (never NULL) is set to the bytes the text needs, terminating NUL included;
+ *    - buffer == NULL with size == 0 asks for that size only (AMXMM_OK);
+ *    - size >= *required: the text and its NUL are written (AMXMM_OK);
+ *    - otherwise AMXMM_BUFFER_TOO_SMALL, and nothing is written to the buffer.
+ *  The texts are computed on the first request and do not change afterwards.
+ *    amxmm_plan_to_json          the JSON report, schema "amxmm-plan/1" (docs/plan-json-schema.md)
+ *    amxmm_plan_table            the per-layer table amxmm-plan prints (devices, ms per phase, memory)
+ *    amxmm_plan_explain          predicted tokens/s, where the time goes, memory, binding constraint,
+ *                                the next-best llama.cpp plan, problems of an invalid plan
+ *    amxmm_plan_llama_cpp_flags  the llama.cpp -ngl / -ot flags closest to the plan, on one line, e.g.
+ *                                -ngl 49 -ot "blk\.(3|4)\.ffn_.*_exps\.=CPU" (approximate when llama.cpp
+ *                                cannot express the plan: the JSON report's llama_cpp.exact / notes) */
+AMXMM_C_API amxmm_status amxmm_plan_to_json(const amxmm_plan* plan, char* buffer, size_t size,
+                                            size_t* required) AMXMM_C_NOEXCEPT;
+AMXMM_C_API amxmm_status amxmm_plan_table(const amxmm_plan* plan, char* buffer, size_t size,
+                                          size_t* required) AMXMM_C_NOEXCEPT;
+AMXMM_C_API amxmm_status amxmm_plan_explain(const amxmm_plan* plan, char* buffer, size_t size,
+                                            size_t* required) AMXMM_C_NOEXCEPT;
+AMXMM_C_API amxmm_status amxmm_plan_llama_cpp_flags(const amxmm_plan* plan, char* buffer, size_t size,
+                                                    size_t* required) AMXMM_C_NOEXCEPT;
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -11,15 +11,20 @@
 #endif
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <mutex>
 #include <new>
 #include <optional>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "../amxmm.hpp"
+#include "../plan.hpp"
 
 #if defined(AMXMM_C_WITH_CUDA)
 #include "../cuda.cuh"  // compiled by nvcc: the GPU functions below
@@ -60,6 +65,20 @@ struct amxmm_packed_experts {
 
 struct amxmm_gguf {
     amxmm::gguf_file file;
+};
+
+/// A solved plan: the cost model it was solved with (which owns the model, hardware and workload
+/// descriptions) and the solver's result. Immutable after creation; the text reports are computed on
+/// first request, once (std::call_once), so concurrent queries are safe.
+struct amxmm_plan {
+    enum text_kind { text_json, text_table, text_explain, text_llama_cpp, text_count };
+
+    explicit amxmm_plan(amxmm::plan::cost_model model) : cm(std::move(model)), result(amxmm::plan::solve(cm)) {}
+
+    amxmm::plan::cost_model cm;
+    amxmm::plan::solve_result result;
+    mutable std::once_flag text_once[text_count];
+    mutable std::string texts[text_count];
 };
 
 #if defined(AMXMM_C_WITH_CUDA)
@@ -311,6 +330,147 @@ inline void fill_gpu_plan(amxmm_gpu_plan* out, const amxmm::cuda::gemm_plan& p) 
                         "nvcc, AMXMM_C_WITH_CUDA defined, and link amxmm::cuda)");
 }
 #endif
+
+// ---- placement plans -----------------------------------------------------------------------------
+
+static_assert(int(amxmm::plan::placement_kind::cpu_amx) == AMXMM_PLACE_CPU_AMX &&
+                  int(amxmm::plan::placement_kind::cpu_host) == AMXMM_PLACE_CPU_HOST &&
+                  int(amxmm::plan::placement_kind::gpu) == AMXMM_PLACE_GPU,
+              "amxmm_placement_kind must mirror amxmm::plan::placement_kind");
+
+/// Runs fn(); an amxmm::error it throws gets "fn: what: " in front of its message (same code), so a
+/// message from a JSON parser or a file reader also says which argument of which C function it was.
+template <class Fn>
+decltype(auto) naming(const char* fn, const char* what, Fn&& body) {
+    try {
+        return body();
+    } catch (const amxmm::error& e) {
+        throw amxmm::error(e.code(), amxmm::detail::concat(fn, ": ", what, ": ", e.what()));
+    }
+}
+
+inline amxmm::plan::json::value parse_json_arg(const char* text, const char* fn, const char* name) {
+    return naming(fn, name, [&] { return amxmm::plan::json::parse(text); });
+}
+
+/// The C++ workload and objective of a C workload (NULL: defaults).
+inline std::pair<amxmm::plan::workload_desc, amxmm::plan::objective_weights> to_workload(const amxmm_plan_workload* w,
+                                                                                         const char* fn) {
+    amxmm::plan::workload_desc wl;
+    amxmm::plan::objective_weights ow;
+    if (!w) return {wl, ow};
+    require(w->struct_size == sizeof(amxmm_plan_workload), errc::invalid_argument, fn, "workload->struct_size = ",
+            w->struct_size, " is not sizeof(amxmm_plan_workload) = ", sizeof(amxmm_plan_workload),
+            " (initialise it with AMXMM_PLAN_WORKLOAD_INIT or amxmm_plan_workload_init)");
+    if (w->prompt_batches) {
+        require(w->prompt_batch_count >= 1 && w->prompt_batch_count <= 4096, errc::invalid_argument, fn,
+                "workload->prompt_batch_count = ", w->prompt_batch_count, " must be in [1, 4096]");
+        wl.prompt_batches.assign(w->prompt_batches, w->prompt_batches + w->prompt_batch_count);
+    } else {
+        require(w->prompt_batch_count == 0, errc::invalid_argument, fn, "workload->prompt_batches is null but "
+                "workload->prompt_batch_count = ", w->prompt_batch_count);
+    }
+    for (std::size_t i = 0; i < wl.prompt_batches.size(); ++i)
+        require(wl.prompt_batches[i] >= 1 && wl.prompt_batches[i] <= (std::int64_t(1) << 40), errc::invalid_argument, fn,
+                "workload->prompt_batches[", i, "] = ", wl.prompt_batches[i], " must be in [1, 2^40]");
+    require(w->decode_batch >= 1 && w->decode_batch <= (std::int64_t(1) << 40), errc::invalid_argument, fn,
+            "workload->decode_batch = ", w->decode_batch, " must be in [1, 2^40]");
+    require(w->context >= 1 && w->context <= (std::int64_t(1) << 40), errc::invalid_argument, fn,
+            "workload->context = ", w->context, " must be in [1, 2^40]");
+    require(amxmm::is_known_ggml_type(w->kv_cache_type), errc::invalid_argument, fn, "workload->kv_cache_type = ",
+            w->kv_cache_type, " is not a ggml type");
+    wl.decode_batch = w->decode_batch;
+    wl.context = w->context;
+    wl.kv_cache_type = static_cast<amxmm::ggml_type>(w->kv_cache_type);
+    require(std::isfinite(w->objective_prompt_tokens) && w->objective_prompt_tokens >= 0, errc::invalid_argument, fn,
+            "workload->objective_prompt_tokens = ", w->objective_prompt_tokens, " must be finite and >= 0");
+    require(std::isfinite(w->objective_decode_tokens) && w->objective_decode_tokens >= 0, errc::invalid_argument, fn,
+            "workload->objective_decode_tokens = ", w->objective_decode_tokens, " must be finite and >= 0");
+    ow.prompt_tokens = w->objective_prompt_tokens;
+    ow.decode_tokens = w->objective_decode_tokens;
+    if (w->routing_stats_json) {
+        const amxmm::plan::json::value j = parse_json_arg(w->routing_stats_json, fn, "workload->routing_stats_json");
+        wl.expert_frequency =
+            naming(fn, "workload->routing_stats_json", [&] { return amxmm::plan::load_routing_stats(j); });
+    }
+    return {wl, ow};
+}
+
+/// Builds and solves the plan of `model` under the other arguments of amxmm_plan_create*.
+inline amxmm_plan* make_plan(amxmm::plan::model_desc model, const char* hardware_json,
+                             const amxmm_plan_workload* workload, const char* calibration_path, const char* fn) {
+    namespace P = amxmm::plan;
+    auto [wl, ow] = to_workload(workload, fn);
+    P::hardware_desc hw;
+    if (hardware_json) {
+        const P::json::value j = parse_json_arg(hardware_json, fn, "hardware_json");
+        hw = naming(fn, "hardware_json", [&] { return P::hardware_from_json(j); });
+    } else {
+        hw = P::detect_hardware();
+    }
+    // Calibration is a measurement of one machine: used when named, or when planning for this machine.
+    P::calibration_data calib;
+    if (calibration_path) {
+        calib = naming(fn, "calibration_path", [&] {
+            return P::calibration_from_json(P::json::parse_file(calibration_path));
+        });
+    } else if (!hardware_json) {
+        const std::string path = P::default_calibration_path();
+        if (auto c = naming(fn, path.c_str(), [&] { return P::load_calibration(path, P::machine_key()); })) calib = *c;
+    }
+    // The model and workload are checked together by cost_model (routing rows against the experts).
+    P::cost_model cm = naming(fn, "workload", [&] {
+        return P::cost_model(std::move(model), std::move(hw), std::move(wl), std::move(calib), P::cost_params{}, ow);
+    });
+    return new amxmm_plan(std::move(cm));
+}
+
+inline const amxmm_plan& need_plan(const amxmm_plan* p, const char* fn) { return *need(p, fn, "plan"); }
+
+inline std::size_t tensor_index(const amxmm_plan& p, std::size_t index, const char* fn) {
+    const std::size_t count = p.cm.model().tensors.size();
+    require(index < count, errc::out_of_range, fn, "index = ", index, " is not a tensor index: the model has ",
+            count, " tensors");
+    return index;
+}
+
+inline void put_placement(const amxmm::plan::placement& where, amxmm_placement_kind* kind, int* gpu) noexcept {
+    if (kind) *kind = static_cast<amxmm_placement_kind>(int(where.kind));
+    if (gpu) *gpu = where.kind == amxmm::plan::placement_kind::gpu ? where.gpu : -1;
+}
+
+/// The text report `k` of plan p (computed once).
+inline const std::string& plan_text(const amxmm_plan& p, amxmm_plan::text_kind k) {
+    namespace P = amxmm::plan;
+    std::call_once(p.text_once[k], [&] {
+        switch (k) {
+            case amxmm_plan::text_json: p.texts[k] = P::json::dump(P::to_json(p.cm, p.result)) + "\n"; break;
+            case amxmm_plan::text_table: p.texts[k] = P::format_table(p.cm, p.result.best, p.result.score); break;
+            case amxmm_plan::text_explain: p.texts[k] = P::explain(p.cm, p.result); break;
+            case amxmm_plan::text_llama_cpp: p.texts[k] = P::to_llama_flags(p.cm, p.result.best).command_line(); break;
+            case amxmm_plan::text_count: break;
+        }
+    });
+    return p.texts[k];
+}
+
+/// Copies text k of `plan` into buffer (snprintf-like sizing; nothing written when it does not fit).
+inline amxmm_status copy_plan_text(const amxmm_plan* plan, amxmm_plan::text_kind k, char* buffer, std::size_t size,
+                                   std::size_t* required, const char* fn) {
+    return guarded(fn, [&] {
+        need(required, fn, "required");
+        const std::string& text = plan_text(need_plan(plan, fn), k);
+        *required = text.size() + 1;
+        if (!buffer) {
+            require(size == 0, errc::invalid_argument, fn, "buffer is null but size = ", size,
+                    " (pass NULL and 0 to ask for the size)");
+            return;
+        }
+        require(size >= text.size() + 1, errc::buffer_too_small, fn, "size = ", size, " bytes is too small: the text needs ",
+                text.size() + 1, " (terminating NUL included; *required says so)");
+        std::memcpy(buffer, text.c_str(), text.size() + 1);
+    });
+}
 
 }  // namespace amxmm_c_detail
 
@@ -695,6 +855,198 @@ AMXMM_C_API amxmm_status amxmm_gguf_tensor_info(const amxmm_gguf* file, const ch
         if (n_dims) *n_dims = t.n_dims;
         if (dims) std::copy(t.dims.begin(), t.dims.end(), dims);
     });
+}
+
+// ---- placement plans
+
+AMXMM_C_API const char* amxmm_placement_kind_name(amxmm_placement_kind kind) noexcept {
+    switch (kind) {
+        case AMXMM_PLACE_CPU_AMX: return "cpu_amx";
+        case AMXMM_PLACE_CPU_HOST: return "cpu_host";
+        case AMXMM_PLACE_GPU: return "gpu";
+        case AMXMM_PLACE_SPLIT: return "split";
+        default: return nullptr;
+    }
+}
+
+AMXMM_C_API void amxmm_plan_workload_init(amxmm_plan_workload* workload) noexcept {
+    if (workload) *workload = amxmm_plan_workload AMXMM_PLAN_WORKLOAD_INIT;
+}
+
+AMXMM_C_API amxmm_status amxmm_plan_create(const char* gguf_path, const char* hardware_json,
+                                           const amxmm_plan_workload* workload, const char* calibration_path,
+                                           amxmm_plan** plan) noexcept {
+    constexpr const char* fn = "amxmm_plan_create";
+    return amxmm_c_detail::guarded(fn, [&] {
+        amxmm_c_detail::need(plan, fn, "plan");
+        *plan = nullptr;
+        amxmm_c_detail::need(gguf_path, fn, "gguf_path");
+        amxmm::plan::model_desc model =
+            amxmm_c_detail::naming(fn, "gguf_path", [&] { return amxmm::plan::model_from_gguf(std::string(gguf_path)); });
+        *plan = amxmm_c_detail::make_plan(std::move(model), hardware_json, workload, calibration_path, fn);
+    });
+}
+
+AMXMM_C_API amxmm_status amxmm_plan_create_from_model_json(const char* model_json, const char* hardware_json,
+                                                           const amxmm_plan_workload* workload,
+                                                           const char* calibration_path, amxmm_plan** plan) noexcept {
+    constexpr const char* fn = "amxmm_plan_create_from_model_json";
+    return amxmm_c_detail::guarded(fn, [&] {
+        amxmm_c_detail::need(plan, fn, "plan");
+        *plan = nullptr;
+        amxmm_c_detail::need(model_json, fn, "model_json");
+        const amxmm::plan::json::value j = amxmm_c_detail::parse_json_arg(model_json, fn, "model_json");
+        amxmm::plan::model_desc model =
+            amxmm_c_detail::naming(fn, "model_json", [&] { return amxmm::plan::model_from_json(j); });
+        *plan = amxmm_c_detail::make_plan(std::move(model), hardware_json, workload, calibration_path, fn);
+    });
+}
+
+AMXMM_C_API void amxmm_plan_destroy(amxmm_plan* plan) noexcept { delete plan; }
+
+AMXMM_C_API amxmm_status amxmm_plan_info(const amxmm_plan* plan, int* layers, int* gpus, double* objective_seconds,
+                                         int* valid, int* calibrated) noexcept {
+    constexpr const char* fn = "amxmm_plan_info";
+    return amxmm_c_detail::guarded(fn, [&] {
+        const amxmm_plan& p = amxmm_c_detail::need_plan(plan, fn);
+        if (layers) *layers = p.cm.model().layers;
+        if (gpus) *gpus = p.cm.gpus();
+        if (objective_seconds) *objective_seconds = p.result.score.objective_s;
+        if (valid) *valid = p.result.score.valid ? 1 : 0;
+        if (calibrated) *calibrated = p.cm.calibrated() ? 1 : 0;
+    });
+}
+
+AMXMM_C_API amxmm_status amxmm_plan_tensor_count(const amxmm_plan* plan, size_t* count) noexcept {
+    constexpr const char* fn = "amxmm_plan_tensor_count";
+    return amxmm_c_detail::guarded(fn, [&] {
+        const amxmm_plan& p = amxmm_c_detail::need_plan(plan, fn);
+        *amxmm_c_detail::need(count, fn, "count") = p.cm.model().tensors.size();
+    });
+}
+
+AMXMM_C_API amxmm_status amxmm_plan_find_tensor(const amxmm_plan* plan, const char* name, size_t* index) noexcept {
+    constexpr const char* fn = "amxmm_plan_find_tensor";
+    return amxmm_c_detail::guarded(fn, [&] {
+        const amxmm_plan& p = amxmm_c_detail::need_plan(plan, fn);
+        amxmm_c_detail::need(name, fn, "name");
+        amxmm_c_detail::need(index, fn, "index");
+        const auto& ts = p.cm.model().tensors;
+        for (std::size_t i = 0; i < ts.size(); ++i)
+            if (ts[i].name == name) {
+                *index = i;
+                return;
+            }
+        amxmm::detail::fail(amxmm::errc::out_of_range, fn, "the model has no tensor named '", name, "'");
+    });
+}
+
+AMXMM_C_API amxmm_status amxmm_plan_tensor_info(const amxmm_plan* plan, size_t index, const char** name, int* layer,
+                                                uint32_t* ggml_type, int64_t* experts, uint64_t* bytes) noexcept {
+    constexpr const char* fn = "amxmm_plan_tensor_info";
+    return amxmm_c_detail::guarded(fn, [&] {
+        const amxmm_plan& p = amxmm_c_detail::need_plan(plan, fn);
+        const amxmm::plan::tensor_desc& t = p.cm.model().tensors[amxmm_c_detail::tensor_index(p, index, fn)];
+        if (name) *name = t.name.c_str();
+        if (layer) *layer = t.layer;
+        if (ggml_type) *ggml_type = static_cast<uint32_t>(t.type);
+        if (experts) *experts = t.experts;
+        if (bytes) *bytes = amxmm::detail::plan_cost::tensor_bytes(t);
+    });
+}
+
+AMXMM_C_API amxmm_status amxmm_plan_tensor_placement(const amxmm_plan* plan, size_t index, amxmm_placement_kind* kind,
+                                                     int* gpu) noexcept {
+    constexpr const char* fn = "amxmm_plan_tensor_placement";
+    return amxmm_c_detail::guarded(fn, [&] {
+        const amxmm_plan& p = amxmm_c_detail::need_plan(plan, fn);
+        const amxmm::plan::tensor_placement& tp = p.result.best.tensors[amxmm_c_detail::tensor_index(p, index, fn)];
+        if (tp.split()) {
+            if (kind) *kind = AMXMM_PLACE_SPLIT;
+            if (gpu) *gpu = -1;
+            return;
+        }
+        amxmm_c_detail::put_placement(tp.where, kind, gpu);
+    });
+}
+
+AMXMM_C_API amxmm_status amxmm_plan_expert_placement(const amxmm_plan* plan, size_t index, int64_t expert,
+                                                     amxmm_placement_kind* kind, int* gpu) noexcept {
+    constexpr const char* fn = "amxmm_plan_expert_placement";
+    return amxmm_c_detail::guarded(fn, [&] {
+        const amxmm_plan& p = amxmm_c_detail::need_plan(plan, fn);
+        const std::size_t i = amxmm_c_detail::tensor_index(p, index, fn);
+        const amxmm::plan::tensor_desc& t = p.cm.model().tensors[i];
+        amxmm::detail::require(t.is_expert(), amxmm::errc::invalid_argument, fn, "tensor ", index, " ('", t.name,
+                               "') has no experts (use amxmm_plan_tensor_placement)");
+        amxmm::detail::require(expert >= 0 && expert < t.experts, amxmm::errc::out_of_range, fn, "expert = ", expert,
+                               " is not in [0, ", t.experts, ") for tensor '", t.name, "'");
+        amxmm_c_detail::put_placement(p.result.best.tensors[i].of_expert(expert), kind, gpu);
+    });
+}
+
+AMXMM_C_API amxmm_status amxmm_plan_attention_gpu(const amxmm_plan* plan, int layer, int* gpu) noexcept {
+    constexpr const char* fn = "amxmm_plan_attention_gpu";
+    return amxmm_c_detail::guarded(fn, [&] {
+        const amxmm_plan& p = amxmm_c_detail::need_plan(plan, fn);
+        amxmm_c_detail::need(gpu, fn, "gpu");
+        const int layers = p.cm.model().layers;
+        amxmm::detail::require(layer >= 0 && layer < layers, amxmm::errc::out_of_range, fn, "layer = ", layer,
+                               " is not in [0, ", layers, ")");
+        *gpu = p.result.best.attention_gpu[std::size_t(layer)];
+    });
+}
+
+AMXMM_C_API amxmm_status amxmm_plan_phase_count(const amxmm_plan* plan, size_t* count) noexcept {
+    constexpr const char* fn = "amxmm_plan_phase_count";
+    return amxmm_c_detail::guarded(fn, [&] {
+        const amxmm_plan& p = amxmm_c_detail::need_plan(plan, fn);
+        *amxmm_c_detail::need(count, fn, "count") = p.result.score.phases.size();
+    });
+}
+
+AMXMM_C_API amxmm_status amxmm_plan_phase(const amxmm_plan* plan, size_t index, int* decode, int64_t* batch,
+                                          double* seconds, double* tokens_per_s) noexcept {
+    constexpr const char* fn = "amxmm_plan_phase";
+    return amxmm_c_detail::guarded(fn, [&] {
+        const amxmm_plan& p = amxmm_c_detail::need_plan(plan, fn);
+        const auto& phases = p.result.score.phases;
+        amxmm::detail::require(index < phases.size(), amxmm::errc::out_of_range, fn, "index = ", index,
+                               " is not a phase index: the plan has ", phases.size(), " phases");
+        const amxmm::plan::phase_score& ph = phases[index];
+        if (decode) *decode = ph.ph.decode ? 1 : 0;
+        if (batch) *batch = ph.ph.m;
+        if (seconds) *seconds = ph.seconds;
+        if (tokens_per_s) *tokens_per_s = ph.tokens_per_s;
+    });
+}
+
+AMXMM_C_API amxmm_status amxmm_plan_binding_constraint(const amxmm_plan* plan, const char** text) noexcept {
+    constexpr const char* fn = "amxmm_plan_binding_constraint";
+    return amxmm_c_detail::guarded(fn, [&] {
+        const amxmm_plan& p = amxmm_c_detail::need_plan(plan, fn);
+        *amxmm_c_detail::need(text, fn, "text") = p.result.binding.c_str();
+    });
+}
+
+AMXMM_C_API amxmm_status amxmm_plan_to_json(const amxmm_plan* plan, char* buffer, size_t size,
+                                            size_t* required) noexcept {
+    return amxmm_c_detail::copy_plan_text(plan, amxmm_plan::text_json, buffer, size, required, "amxmm_plan_to_json");
+}
+
+AMXMM_C_API amxmm_status amxmm_plan_table(const amxmm_plan* plan, char* buffer, size_t size, size_t* required) noexcept {
+    return amxmm_c_detail::copy_plan_text(plan, amxmm_plan::text_table, buffer, size, required, "amxmm_plan_table");
+}
+
+AMXMM_C_API amxmm_status amxmm_plan_explain(const amxmm_plan* plan, char* buffer, size_t size,
+                                            size_t* required) noexcept {
+    return amxmm_c_detail::copy_plan_text(plan, amxmm_plan::text_explain, buffer, size, required, "amxmm_plan_explain");
+}
+
+AMXMM_C_API amxmm_status amxmm_plan_llama_cpp_flags(const amxmm_plan* plan, char* buffer, size_t size,
+                                                    size_t* required) noexcept {
+    return amxmm_c_detail::copy_plan_text(plan, amxmm_plan::text_llama_cpp, buffer, size, required,
+                                          "amxmm_plan_llama_cpp_flags");
 }
 
 // ---- GPU
