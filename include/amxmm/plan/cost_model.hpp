@@ -284,6 +284,16 @@ double curve_at(const std::vector<std::pair<double, double>>& pts, double m, Sca
     return pts.back().second;
 }
 
+/// curve_at of per-call seconds less the fixed per-call `overhead` (never below 0). Outside the measured
+/// range the overhead is removed before scaling the end point: it does not grow or shrink with M.
+template <class ScaleOut>
+double curve_at_less(const std::vector<std::pair<double, double>>& pts, double m, double overhead, ScaleOut&& scale_out) {
+    if (pts.empty()) return 0;
+    if (m <= pts.front().first) return std::max(0.0, pts.front().second - overhead) * scale_out(pts.front().first, m);
+    if (m >= pts.back().first) return std::max(0.0, pts.back().second - overhead) * scale_out(pts.back().first, m);
+    return std::max(0.0, curve_at(pts, m, scale_out) - overhead);
+}
+
 }  // namespace plan_cost
 }  // namespace detail
 
@@ -394,10 +404,10 @@ public:
         // Calibrated: the curve's time at m (overhead removed), scaled by the roofline ratio of shapes.
         const double cb = double(c->n) * double(c->k) * 18.0 / 32.0;
         const double ref_roof = std::max(2.0 * m * double(c->n) * double(c->k) / tp, cb / cpu_bw());
-        const double t = detail::plan_cost::curve_at(c->points, m, [&](double m0, double m1) {
+        const double t = detail::plan_cost::curve_at_less(c->points, m, p_.cpu_op_overhead_s, [&](double m0, double m1) {
             return roof_ratio_cpu(m0, m1, c->n, c->k, cb);
         });
-        return std::max(0.0, t - p_.cpu_op_overhead_s) * roof / ref_roof;
+        return t * roof / ref_roof;
     }
     double gpu_matmul_s(int g, double m, std::int64_t n, std::int64_t k, double bytes) const {
         const gpu_desc& d = hw_.gpus[std::size_t(g)];
@@ -408,12 +418,12 @@ public:
         if (!c) return roof;
         const double cb = double(c->n) * double(c->k) * 18.0 / 32.0;
         const double ref_roof = std::max(2.0 * m * double(c->n) * double(c->k) / tp, cb / gpu_bw(d));
-        const double t = detail::plan_cost::curve_at(c->points, m, [&](double m0, double m1) {
+        const double t = detail::plan_cost::curve_at_less(c->points, m, p_.gpu_op_overhead_s, [&](double m0, double m1) {
             const double r0 = std::max(2.0 * m0 * double(c->n) * double(c->k) / (gpu_flops(d) * m0 / (m0 + p_.gpu_matmul_half_rows)), cb / gpu_bw(d));
             const double r1 = std::max(2.0 * m1 * double(c->n) * double(c->k) / (gpu_flops(d) * m1 / (m1 + p_.gpu_matmul_half_rows)), cb / gpu_bw(d));
             return r1 / r0;
         });
-        return std::max(0.0, t - p_.gpu_op_overhead_s) * roof / ref_roof;
+        return t * roof / ref_roof;
     }
     /// One expert of N × K given `rows` rows of the batch in expectation and activity probability `a`.
     double cpu_expert_s(bool amx, double rows, double a, std::int64_t n, std::int64_t k, double bytes) const {
@@ -616,13 +626,13 @@ private:
         return r(m1) / r(m0);
     }
     /// The curve whose shape is closest (in log N·K, then log N/K) to N × K; null when none.
-    static const calibration_curve* pick_curve(const std::vector<const calibration_curve*>& cs, std::int64_t n, std::int64_t k) {
+    static const calibration_curve* pick_curve(const std::vector<calibration_curve>& cs, std::int64_t n, std::int64_t k) {
         const calibration_curve* best = nullptr;
         double best_d = std::numeric_limits<double>::infinity();
-        for (const calibration_curve* c : cs) {
-            const double d = std::fabs(std::log(double(n) * double(k)) - std::log(double(c->n) * double(c->k))) +
-                             0.25 * std::fabs(std::log(double(n) / double(k)) - std::log(double(c->n) / double(c->k)));
-            if (d < best_d) best_d = d, best = c;
+        for (const calibration_curve& c : cs) {
+            const double d = std::fabs(std::log(double(n) * double(k)) - std::log(double(c.n) * double(c.k))) +
+                             0.25 * std::fabs(std::log(double(n) / double(k)) - std::log(double(c.n) / double(c.k)));
+            if (d < best_d) best_d = d, best = &c;
         }
         return best;
     }
@@ -663,12 +673,17 @@ private:
         gpu_experts_.assign(std::size_t(gpus_), {});
         for (const auto& c : calib_.curves) {
             if (c.points.empty() || c.n <= 0 || c.k <= 0) continue;
-            if (c.device == "cpu_amx" && c.op == "dense") cpu_dense_.push_back(&c);
-            int gpu_of = -1;  // an "experts" curve of GPU g ("gpu:<name>")
-            for (int g = 0; g < gpus_ && gpu_of < 0; ++g)
-                if (c.device == "gpu:" + hw_.gpus[std::size_t(g)].name) gpu_of = g;
-            if ((c.device == "cpu_amx" || gpu_of >= 0) && c.op == "experts" && c.experts > 0 && c.top_k > 0) {
-                const double overhead = gpu_of >= 0 ? p_.gpu_op_overhead_s : p_.cpu_op_overhead_s;
+            std::vector<int> gpus_of;  // every GPU named by the curve ("gpu:<name>"; identical GPUs share a name)
+            for (int g = 0; g < gpus_; ++g)
+                if (c.device == "gpu:" + hw_.gpus[std::size_t(g)].name) gpus_of.push_back(g);
+            if (c.op == "dense") {
+                calibration_curve sorted = c;  // curve_at needs M ascending (the JSON loader sorts; code may not)
+                std::sort(sorted.points.begin(), sorted.points.end());
+                if (c.device == "cpu_amx") cpu_dense_.push_back(sorted);
+                for (int g : gpus_of) gpu_dense_[std::size_t(g)].push_back(sorted);
+            }
+            if ((c.device == "cpu_amx" || !gpus_of.empty()) && c.op == "experts" && c.experts > 0 && c.top_k > 0) {
+                const double overhead = !gpus_of.empty() ? p_.gpu_op_overhead_s : p_.cpu_op_overhead_s;
                 expert_curve ec;
                 ec.n = c.n;
                 ec.k = c.k;
@@ -680,10 +695,9 @@ private:
                     ec.unit.push_back({rows / act, std::max(sec - overhead, 1e-9) / act});
                 }
                 std::sort(ec.unit.begin(), ec.unit.end());
-                (gpu_of >= 0 ? gpu_experts_[std::size_t(gpu_of)] : cpu_experts_).push_back(std::move(ec));
+                if (gpus_of.empty()) cpu_experts_.push_back(std::move(ec));
+                for (int g : gpus_of) gpu_experts_[std::size_t(g)].push_back(ec);
             }
-            for (int g = 0; g < gpus_; ++g)
-                if (c.op == "dense" && c.device == "gpu:" + hw_.gpus[std::size_t(g)].name) gpu_dense_[std::size_t(g)].push_back(&c);
         }
         const int paths = 2 + 2 * gpus_;
         costs_.assign(model_.tensors.size(), {});
@@ -776,9 +790,10 @@ private:
     std::uint64_t largest_matmul_ = 0;
     std::vector<bool> stream_ok_;  // per GPU: room for streaming at all
     int head_ = -1;  // the LM head tensor (output, or token_embd when embeddings are tied)
-    std::vector<const calibration_curve*> cpu_dense_;
+    // Usable curves, by value (not pointers into calib_, which a copy of the model would not own).
+    std::vector<calibration_curve> cpu_dense_;
     std::vector<expert_curve> cpu_experts_;
-    std::vector<std::vector<const calibration_curve*>> gpu_dense_;
+    std::vector<std::vector<calibration_curve>> gpu_dense_;
     std::vector<std::vector<expert_curve>> gpu_experts_;  // per GPU: calibrated "experts" curves (may be empty)
     std::vector<tensor_cost> costs_;
 };
