@@ -40,9 +40,36 @@ static amxmm_status project_ith(const amxmm_packed_weight* w, int64_t m, const f
     opt.workspace_bytes = workspace_bytes;
     return amxmm_gemm_q4_0_ith(w, m, x, k, y, n, &opt, ith, nth, sync, NULL);
 }
+
+/* Load time, before packing: where should each tensor live? The placement planner answers for this
+ * machine (hardware NULL) and the default workload (NULL): AMXMM_PLACE_CPU_AMX -> load_weight;
+ * AMXMM_PLACE_GPU -> amxmm_gpu_weight_upload_q4_0 on GPU `gpu`; AMXMM_PLACE_CPU_HOST -> host memory
+ * as in the file; AMXMM_PLACE_SPLIT -> per expert (amxmm_plan_expert_placement). */
+static amxmm_plan* plan_placement(const char* gguf_path) {
+    amxmm_plan* plan = NULL;
+    size_t i, count = 0, needed;
+    char flags[512];
+    if (amxmm_plan_create(gguf_path, NULL, NULL, NULL, &plan) != AMXMM_OK) {
+        fprintf(stderr, "amxmm: %s\n", amxmm_last_error());
+        return NULL;
+    }
+    amxmm_plan_tensor_count(plan, &count);
+    for (i = 0; i < count; ++i) {
+        const char* name;
+        amxmm_placement_kind where;
+        int gpu;
+        amxmm_plan_tensor_info(plan, i, &name, NULL, NULL, NULL, NULL);
+        amxmm_plan_tensor_placement(plan, i, &where, &gpu);
+        printf("%-28s %s %d\n", name, amxmm_placement_kind_name(where), gpu);
+    }
+    if (amxmm_plan_llama_cpp_flags(plan, flags, sizeof flags, &needed) == AMXMM_OK) /* else: needed bytes */
+        printf("llama.cpp equivalent: %s\n", flags);
+    return plan; /* amxmm_plan_to_json / _explain: the whole report; amxmm_plan_destroy when done */
+}
 /* snippet-end */
 
 int snippet_write_model(const char* path, int64_t n, int64_t k); /* in c_api_impl.cpp */
+int snippet_write_planner_model(const char* path);               /* in c_api_impl.cpp */
 
 enum { N = 96, K = 128, M = 4, NTH = 3 };
 
@@ -107,6 +134,31 @@ int main(void) {
     ok &= memcmp(y, y_serial, sizeof y) == 0 && memcmp(y_ith, y_serial, sizeof y) == 0;
     printf("snippets/c_api: project (pool), project (serial) and project_ith (%d threads) %s\n", NTH,
            ok ? "match bitwise" : "DO NOT match");
+
+    /* the planner on a small llama-shaped model (a GGUF file with a tensor table, no tensor data) */
+    {
+        char plan_path[] = "/tmp/amxmm_snippet_plan_XXXXXX";
+        const int plan_fd = mkstemp(plan_path);
+        amxmm_plan* plan;
+        size_t count = 0, t;
+        int placed = 1;
+        if (plan_fd < 0 || close(plan_fd) != 0 || snippet_write_planner_model(plan_path) != 0) return 1;
+        plan = plan_placement(plan_path);
+        remove(plan_path);
+        ok &= plan != NULL;
+        if (plan) {
+            ok &= amxmm_plan_tensor_count(plan, &count) == AMXMM_OK && count > 0;
+            for (t = 0; t < count; ++t) {
+                amxmm_placement_kind where = AMXMM_PLACE_MAX_ENUM;
+                placed &= amxmm_plan_tensor_placement(plan, t, &where, NULL) == AMXMM_OK &&
+                          amxmm_placement_kind_name(where) != NULL;
+            }
+            ok &= placed;
+            printf("snippets/c_api: plan_placement placed %lu tensors %s\n", (unsigned long)count,
+                   placed ? "" : "(NOT all)");
+        }
+        amxmm_plan_destroy(plan);
+    }
     amxmm_packed_weight_free(w);
     amxmm_aligned_free(ws);
     amxmm_sync_free(sync);

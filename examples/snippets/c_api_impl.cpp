@@ -6,7 +6,8 @@
 #include <amxmm/c/amxmm.h>
 // snippet-end
 
-// Harness only: writes the small GGUF model the C snippet loads (one Q4_0 tensor, N × K).
+// Harness only: writes the small GGUF models the C snippet loads (one Q4_0 tensor, N × K) and plans
+// (a llama-shaped model: metadata and tensor table, no tensor data).
 #include <random>
 #include <vector>
 
@@ -20,6 +21,23 @@ extern "C" int snippet_write_model(const char* path, int64_t n, int64_t k) {
         amxmm::gguf_writer writer;
         writer.add_tensor("blk.0.attn_q.weight", amxmm::ggml_type::q4_0, {k, n}, q.data(), q.size() * sizeof q[0]);
         writer.write_file(path);
+        return 0;
+    } catch (...) {
+        return -1;
+    }
+}
+
+extern "C" int snippet_write_planner_model(const char* path) {
+    try {
+        amxmm::plan::model_shape s;
+        s.name = "snippet-llama";
+        s.architecture = "llama";
+        s.layers = 2;
+        s.embedding = 256;
+        s.feed_forward = 512;
+        s.vocabulary = 1000;
+        s.heads = 4;
+        amxmm::plan::write_model_gguf(amxmm::plan::make_model(s), path);
         return 0;
     } catch (...) {
         return -1;
