@@ -2,8 +2,10 @@
 // one process.
 //
 // Benchmarks (names: cuda/<kind>/<shape>/M<m>/<path>/<hot|cold>):
-//   dense   K×N = 2048×4096, 4096×4096, 4096×14336, 14336×4096; M = 1 .. 2048; paths gemv (M <= 8), mma,
-//           dequant_cublas and auto; peer "cublas_bf16" = cublasGemmEx on the same M×N×K with bf16 weights.
+//   dense   K×N = 2048×4096, 4096×4096, 4096×14336, 14336×4096; M = 1 .. 2048; paths gemv (M <= 8, mode
+//           fast: the fp32 gemv), gemv_exact (M <= 8, mode exact: Q8_0 activations, dp4a), mma,
+//           dequant_cublas and auto (mode automatic: exact where it runs the gemv); peer "cublas_bf16" =
+//           cublasGemmEx on the same M×N×K with bf16 weights. The label says path and mode.
 //   moe     Qwen3-30B-A3B experts, E = 128, top-8, uniform routing: moe_gemm up-shape (K=2048, N=768),
 //           moe_gemm down-shape (K=768, N=2048, one row per slot), moe_ffn (gate+up+down); M = 1 .. 2048.
 //           Peers: "cublas_bf16_per_expert" — the same MoE with bf16 expert weights, tokens pre-grouped, one
@@ -12,6 +14,8 @@
 //           upper bound for any grouped GEMM (counter pct_cublas_dense_equiv); "cublas_bf16_grouped" — the
 //           per-expert peer's work as one cublasGemmGroupedBatchedEx per projection, one group per active
 //           expert (cuBLAS >= 12.5; counter pct_cublas_grouped: the fair "cuBLAS bf16 on the same shape").
+//           Our variants: auto, gemv (mode fast, fp32), gemv_exact (mode exact), mma (M·top_k <= 128 for the
+//           gemv ones).
 // Timing: every measured call sequence is captured once in a CUDA graph (the calls only enqueue work,
 // so they can be captured) and replayed between CUDA events: per-call GPU time without launch gaps.
 // Cold (M <= 128): the graph cycles through copies of the weight totalling >= 4 × L2, so weights come
@@ -486,11 +490,29 @@ q4_ring& dense_ring(const dense_shape& s) {
     return *ring;
 }
 
-void dense_bench(benchmark::State& state, dense_shape s, std::int64_t m, cu::gemm_path path, bool cold, std::string peer_key) {
+/// Our variants: (path, mode) and the name in the benchmark's name.
+struct variant {
+    cu::gemm_path path;
+    amxmm::compute_mode mode;
+    const char* name;
+};
+constexpr variant v_auto{cu::gemm_path::automatic, amxmm::compute_mode::automatic, "automatic"};
+constexpr variant v_gemv{cu::gemm_path::gemv, amxmm::compute_mode::fast, "gemv"};
+constexpr variant v_gemv_exact{cu::gemm_path::gemv, amxmm::compute_mode::exact, "gemv_exact"};
+constexpr variant v_mma{cu::gemm_path::mma, amxmm::compute_mode::automatic, "mma"};
+constexpr variant v_dequant{cu::gemm_path::dequant_cublas, amxmm::compute_mode::automatic, "dequant_cublas"};
+
+std::string plan_label(const cu::gemm_plan& plan) {
+    return std::string(cu::to_string(plan.path)) + (plan.path == cu::gemm_path::mma ? "/" + std::to_string(plan.tile_rows) : "") +
+           "/" + amxmm::to_string(plan.mode);
+}
+
+void dense_bench(benchmark::State& state, dense_shape s, std::int64_t m, variant v, bool cold, std::string peer_key) {
     gpu_state& g = gpu();
     q4_ring& ring = dense_ring(s);
     cu::gemm_options opt;
-    opt.path = path;
+    opt.path = v.path;
+    opt.mode = v.mode;
     const cu::gemm_plan plan = cu::plan_gemm_q4_0(m, ring.w[0].layout(), opt);
     g.ctx->reserve(plan.workspace_bytes);
     device_buffer x = random_floats(std::size_t(m * s.k), 1), y(std::size_t(m * s.n) * 4);
@@ -500,7 +522,7 @@ void dense_bench(benchmark::State& state, dense_shape s, std::int64_t m, cu::gem
                       static_cast<float*>(y.data()), s.n, opt, g.stream);
     });
     const double sec = measure(state, gr);
-    state.SetLabel(std::string(cu::to_string(plan.path)) + (plan.path == cu::gemm_path::mma ? "/" + std::to_string(plan.tile_rows) : ""));
+    state.SetLabel(plan_label(plan));
     set_counters(state, sec, 2.0 * double(m) * double(s.n) * double(s.k),
                  double(s.n) * double(s.k) * 18.0 / 32.0 + double(m) * double(s.k + s.n) * 4, cold, peer_key);
 }
@@ -541,7 +563,7 @@ moe_rings& moe_weights() {
 enum class moe_kind { up, down, ffn };
 const char* name(moe_kind k) { return k == moe_kind::up ? "moe_gemm_up" : k == moe_kind::down ? "moe_gemm_down" : "moe_ffn"; }
 
-void moe_bench(benchmark::State& state, moe_kind kind, std::int64_t m, cu::gemm_path path, bool cold, std::string peer_key,
+void moe_bench(benchmark::State& state, moe_kind kind, std::int64_t m, variant v, bool cold, std::string peer_key,
                std::string dense_equiv_key, std::string grouped_key) {
     gpu_state& g = gpu();
     const moe_shape s;
@@ -556,7 +578,8 @@ void moe_bench(benchmark::State& state, moe_kind kind, std::int64_t m, cu::gemm_
     device_buffer y(std::size_t(pairs * std::max(s.k, s.f)) * 4);
     device_buffer wts = random_floats(std::size_t(pairs), 5);
     cu::moe_ffn_options opt;
-    opt.path = path;
+    opt.path = v.path;
+    opt.mode = v.mode;
     cu::gemm_plan plan;
     std::size_t copies = 1;
     double flops = 0, bytes = 0;
@@ -593,8 +616,7 @@ void moe_bench(benchmark::State& state, moe_kind kind, std::int64_t m, cu::gemm_
     graph gr(calls_for(cold, copies), enqueue);
     const double sec = measure(state, gr);
     g.ctx->check_routing(g.stream);
-    state.SetLabel(std::string(cu::to_string(plan.path)) + (plan.path == cu::gemm_path::mma ? "/" + std::to_string(plan.tile_rows) : "") +
-                   "; active experts " + std::to_string(active.size()));
+    state.SetLabel(plan_label(plan) + "; active experts " + std::to_string(active.size()));
     set_counters(state, sec, flops, bytes, cold, peer_key, dense_equiv_key, grouped_key);
 }
 
@@ -624,10 +646,10 @@ void register_all() {
                 reg(base + "cublas_bf16/" + temp, [=](benchmark::State& st) {
                     peer_bench(st, key, m, {{s.n, s.k}}, cold, 2.0 * double(m) * double(s.n) * double(s.k));
                 });
-                for (cu::gemm_path p : {cu::gemm_path::automatic, cu::gemm_path::gemv, cu::gemm_path::mma, cu::gemm_path::dequant_cublas}) {
-                    if (p == cu::gemm_path::gemv && m > cu::gemv_max_rows) continue;
-                    if (p == cu::gemm_path::dequant_cublas && m < 16) continue;
-                    reg(base + cu::to_string(p) + "/" + temp, [=](benchmark::State& st) { dense_bench(st, s, m, p, cold, key); });
+                for (const variant v : {v_auto, v_gemv, v_gemv_exact, v_mma, v_dequant}) {
+                    if (v.path == cu::gemm_path::gemv && m > cu::gemv_max_rows) continue;
+                    if (v.path == cu::gemm_path::dequant_cublas && m < 16) continue;
+                    reg(base + v.name + "/" + temp, [=](benchmark::State& st) { dense_bench(st, s, m, v, cold, key); });
                 }
             }
     const moe_shape q;
@@ -659,11 +681,11 @@ void register_all() {
                     });
 #endif
                 }
-                for (cu::gemm_path p : {cu::gemm_path::automatic, cu::gemm_path::gemv, cu::gemm_path::mma}) {
-                    if (p == cu::gemm_path::gemv && m > 16) continue;
-                    reg(base + cu::to_string(p) + "/" + temp,
+                for (const variant v : {v_auto, v_gemv, v_gemv_exact, v_mma}) {
+                    if (v.path == cu::gemm_path::gemv && m > 16) continue;
+                    reg(base + v.name + "/" + temp,
                         [=](benchmark::State& st) {
-                            moe_bench(st, kind, m, p, cold, base + "per_expert", key + "/dense_equiv", base + "grouped");
+                            moe_bench(st, kind, m, v, cold, base + "per_expert", key + "/dense_equiv", base + "grouped");
                         });
                 }
             }

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -110,6 +111,32 @@ inline dequantized dequantize(const std::vector<amxmm::block_q4_0>& blocks, std:
 inline double tolerance(bool bf16_operands, std::int64_t k, double abs_sum) {
     const double fp32 = 2.0 * double(k + 8) * 0x1p-24;
     return (bf16_operands ? 0x1p-8 + fp32 : fp32) * abs_sum + 1e-30;
+}
+
+/// exact mode: Σ_b |float(sumi_b)·(d_w·d_x)| over the blocks of one output (the terms reference_gemm_exact
+/// adds, each rounded as it rounds them), from the Q8_0 blocks of the activation row.
+inline double exact_term_abs_sum(const std::vector<amxmm::block_q8_0>& xq, const amxmm::block_q4_0* w, std::int64_t nb) {
+    double s = 0;
+    for (std::int64_t b = 0; b < nb; ++b) {
+        std::int32_t sumi = 0;
+        for (int j = 0; j < 32; ++j) sumi += amxmm::q4_0_element(w[b], j) * xq[std::size_t(b)].qs[j];
+        const float scale = amxmm::fp16_to_fp32(w[b].d) * amxmm::fp16_to_fp32(xq[std::size_t(b)].d);
+        const float term = float(sumi) * scale;
+        s += std::fabs(double(term));
+    }
+    return s;
+}
+
+/// exact mode: the GPU adds the same per-block terms as reference_gemm_exact in another fixed order, so
+/// each differs by at most the two fp32 sums' rounding: 2·(nb + 1)·2^-24 · Σ|terms|.
+inline double exact_tolerance(std::int64_t nb, double term_abs_sum) { return 2.0 * double(nb + 1) * 0x1p-24 * term_abs_sum + 1e-30; }
+
+/// Equal bits, or both NaN (payloads may differ between the device and x86).
+inline bool same_float(float a, float b) {
+    std::uint32_t ua, ub;
+    std::memcpy(&ua, &a, 4);
+    std::memcpy(&ub, &b, 4);
+    return ua == ub || (std::isnan(a) && std::isnan(b));
 }
 
 }  // namespace amxmm_cuda_test

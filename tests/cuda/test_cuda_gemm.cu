@@ -40,6 +40,7 @@ void check_dense(cuda::context& ctx, const dense_case& c, std::int64_t m, cuda::
     const std::vector<float> x = amxmm_test::make_activations(m, ldx, rng);
     cuda::gemm_options opt;
     opt.path = path;
+    opt.mode = compute_mode::fast;  // the fp32 gemv / bf16 numerics (exact: the exact gemv tests below)
     const cuda::gemm_plan plan = cuda::plan_gemm_q4_0(m, c.gpu.layout(), opt);
     CAPTURE(m, n, k, ldx, ldy, cuda::to_string(plan.path), plan.reason);
     ctx.reserve(plan.workspace_bytes);
@@ -158,7 +159,7 @@ TEST_CASE("cuda gemv: row groups, K split and persistent tiles; the same bits fo
                 dev_vec<float> yd(std::size_t(m * ldy));
                 yd.fill_bytes(0x7f);
                 cuda::detail::launch_gemv(int(m), 1, cuda::detail::dense_gemv_params(gpu.view(), xd.data(), ldx, yd.data(), ldy),
-                                          nullptr, "test", cap);
+                                          false, nullptr, "test", cap);
                 const std::vector<float> y = yd.download();
                 if (first.empty())
                     first = y;
@@ -193,6 +194,117 @@ TEST_CASE("cuda gemv: row groups, K split and persistent tiles; the same bits fo
         CHECK(std::find(seen.begin(), seen.end(), gs) != seen.end());
 }
 
+TEST_CASE("cuda gemv exact: against reference_gemm_exact, m = 1..8; the same bits for any grid", "[cuda][gemm][gemv][exact]") {
+    AMXMM_REQUIRE_GPU();
+    // K = 32 (one block: the GPU's result is the CPU's single term, bit for bit, so every Q8_0 quant and
+    // scale is checked exactly, with ties, zeros, fp16-subnormal and fp16-overflowing scales), 96 (odd
+    // block count), 2048, 4096 and 14336 (K split over warps; m = 8 stages 140 KiB); N not a multiple of
+    // the row sets. Each product also runs on the persistent grid, 1 and 3 CTAs: the same bits.
+    cuda::context ctx;
+    struct shape {
+        std::int64_t n, k;
+    };
+    for (const shape sh : {shape{37, 32}, shape{50, 96}, shape{45, 2048}, shape{130, 4096}, shape{21, 14336}}) {
+        const std::int64_t n = sh.n, k = sh.k, nb = k / 32;
+        std::mt19937_64 rng(std::uint64_t(n * 131 + k));
+        const auto w = amxmm_test::make_weight(n, k, rng);
+        const auto gpu = cuda::q4_0_weight::upload(w.view());
+        for (std::int64_t m = 1; m <= 8; ++m) {
+            const std::int64_t ldx = k + (m % 2 ? 0 : 3), ldy = n + 1;  // even m: rows not 16-byte aligned
+            std::vector<float> x = amxmm_test::make_activations(m, ldx, rng);
+            if (k == 32) {
+                std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+                for (std::int64_t i = 1; i < m; ++i) {
+                    float* xr = x.data() + i * ldx;
+                    for (int j = 0; j < 32; ++j) {
+                        switch (i) {
+                            case 1: xr[j] = j == 31 ? 127.0f : float(j - 15) + 0.5f; break;  // d = 1: ties away from 0
+                            case 2: xr[j] = 0.0f; break;
+                            case 3: xr[j] = 1e-6f * u(rng); break;          // d_x an fp16 subnormal
+                            case 4: xr[j] = 1e30f * u(rng); break;          // d_x overflows fp16 (inf / NaN outputs)
+                            case 5: xr[j] = j == 7 ? -3.0f : 1.5f; break;  // the largest magnitude negative
+                            default: xr[j] = std::ldexp(u(rng), int(i) * 9 - 40); break;
+                        }
+                    }
+                }
+            }
+            cuda::gemm_options opt;
+            opt.path = cuda::gemm_path::gemv;
+            opt.mode = compute_mode::exact;
+            const cuda::gemm_plan plan = cuda::plan_gemm_q4_0(m, gpu.layout(), opt);
+            CAPTURE(n, k, m, plan.reason);
+            REQUIRE(plan.mode == compute_mode::exact);
+            dev_vec<float> xd(x), yd(std::size_t(m * ldy));
+            yd.fill_bytes(0x7f);
+            cuda::gemm_q4_0(ctx, gpu.view(), m, xd.data(), ldx, yd.data(), ldy, opt, nullptr);
+            const std::vector<float> y = yd.download();
+            for (std::int64_t cap : {0, 1, 3}) {
+                dev_vec<float> y2d(std::size_t(m * ldy));
+                y2d.fill_bytes(0x7f);
+                cuda::detail::launch_gemv(int(m), 1, cuda::detail::dense_gemv_params(gpu.view(), xd.data(), ldx, y2d.data(), ldy),
+                                          true, nullptr, "test", cap);
+                const std::vector<float> y2 = y2d.download();
+                CAPTURE(cap);
+                CHECK(std::memcmp(y.data(), y2.data(), y.size() * sizeof(float)) == 0);
+            }
+            std::vector<float> ref(std::size_t(m * n));
+            reference_gemm_exact(m, x.data(), ldx, w.view(), ref.data(), n);
+            std::int64_t bad = 0, pad_touched = 0;
+            std::vector<block_q8_0> xq(static_cast<std::size_t>(nb));
+            for (std::int64_t i = 0; i < m; ++i) {
+                quantize_row_q8_0_ref(x.data() + i * ldx, xq.data(), k);
+                std::uint32_t bits;
+                std::memcpy(&bits, &y[std::size_t(i * ldy + n)], 4);
+                pad_touched += bits != 0x7f7f7f7fu;
+                for (std::int64_t j = 0; j < n; ++j) {
+                    const float got = y[std::size_t(i * ldy + j)], want = ref[std::size_t(i * n + j)];
+                    const double bound = exact_tolerance(nb, exact_term_abs_sum(xq, w.view().row(j), nb));
+                    const bool ok = nb == 1 ? same_float(got, want)
+                                            : std::isfinite(got) && std::fabs(double(got) - double(want)) <= bound;
+                    if (!ok && bad++ < 5)
+                        UNSCOPED_INFO("y[" << i << "][" << j << "] = " << got << ", reference_gemm_exact " << want
+                                           << ", bound " << bound);
+                }
+            }
+            CHECK(bad == 0);
+            CHECK(pad_touched == 0);
+        }
+    }
+}
+
+TEST_CASE("cuda gemm: automatic mode runs the exact gemv at small m, as the CPU's exact mode computes", "[cuda][gemm][gemv][exact]") {
+    AMXMM_REQUIRE_GPU();
+    cuda::context ctx;
+    const dense_case c = make_case(72, 4096, 9);
+    for (std::int64_t m : {1, 2, 4}) {
+        std::mt19937_64 rng{std::uint64_t(m)};
+        const std::vector<float> x = amxmm_test::make_activations(m, c.k, rng);
+        const cuda::gemm_plan plan = cuda::plan_gemm_q4_0(m, c.gpu.layout());
+        REQUIRE(plan.path == cuda::gemm_path::gemv);
+        REQUIRE(plan.mode == compute_mode::exact);
+        dev_vec<float> xd(x), yd(std::size_t(m * c.n));
+        const cuda::gemm_plan ran = cuda::gemm_q4_0(ctx, c.gpu.view(), m, xd.data(), c.k, yd.data(), c.n, nullptr);
+        CHECK(ran.mode == compute_mode::exact);
+        const std::vector<float> y = yd.download();
+        std::vector<float> cpu(std::size_t(m * c.n));  // the CPU library's own exact mode on the same inputs
+        gemm_options copt;
+        copt.mode = compute_mode::exact;
+        gemm_q4_0(c.cpu.view(), m, x.data(), c.k, cpu.data(), c.n, copt);
+        std::vector<block_q8_0> xq(std::size_t(c.k / 32));
+        std::int64_t bad = 0;
+        for (std::int64_t i = 0; i < m; ++i) {
+            quantize_row_q8_0_ref(x.data() + i * c.k, xq.data(), c.k);
+            for (std::int64_t j = 0; j < c.n; ++j) {
+                const double bound = exact_tolerance(c.k / 32, exact_term_abs_sum(xq, c.w.view().row(j), c.k / 32));
+                const float got = y[std::size_t(i * c.n + j)], want = cpu[std::size_t(i * c.n + j)];
+                if (!(std::fabs(double(got) - double(want)) <= bound) && bad++ < 5)
+                    UNSCOPED_INFO("m " << m << " y[" << i << "][" << j << "] = " << got << ", CPU exact " << want);
+            }
+        }
+        CHECK(bad == 0);
+    }
+}
+
 TEST_CASE("cuda gemm: bad arguments are refused before any work", "[cuda][gemm][errors]") {
     AMXMM_REQUIRE_GPU();
     using amxmm_test::catch_error;
@@ -215,8 +327,10 @@ TEST_CASE("cuda gemm: bad arguments are refused before any work", "[cuda][gemm][
     CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("overlaps"));
     cuda::gemm_options o;
     o.mode = compute_mode::exact;
+    o.path = cuda::gemm_path::mma;  // exact runs on the gemv path only
     e = catch_error([&] { call(4, x.data(), 64, y.data(), 64, o); });
     CHECK((e.thrown && e.code == errc::unsupported));
+    CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("gemv path only"));
     o = {};
     o.path = cuda::gemm_path::mma;  // needs a workspace; the context has none reserved
     e = catch_error([&] { call(40, x.data(), 64, y.data(), 64, o); });

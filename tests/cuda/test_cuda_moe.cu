@@ -63,6 +63,7 @@ void check_moe_gemm(cuda::context& ctx, const experts_case& c, std::int64_t m, s
     const std::int64_t ldy_slot = n + 3, ldy_token = top_k * ldy_slot;
     cuda::gemm_options opt;
     opt.path = path;
+    opt.mode = compute_mode::fast;  // the fp32 gemv / bf16 mma numerics (exact: check_moe_gemm_exact)
     const auto plan = cuda::plan_moe_q4_0(m, top_k, c.e, k, opt);
     CAPTURE(m, top_k, c.e, n, k, int(kind), per_slot, cuda::to_string(plan.path), plan.tile_rows);
     ctx.reserve(cuda::moe_gemm_workspace_bytes(m, top_k, c.gpu.layout(), rows, opt));
@@ -127,6 +128,7 @@ void check_moe_ffn(cuda::context& ctx, const experts_case& gate, const experts_c
     for (auto& v : wts) v = ud(rng);
     cuda::moe_ffn_options opt;
     opt.path = path;
+    opt.mode = compute_mode::fast;  // (exact: check_moe_ffn_exact)
     opt.activation = act;
     const auto plan = cuda::plan_moe_q4_0(m, top_k, e, std::max(k, f), opt);
     CAPTURE(m, top_k, e, k, f, int(kind), cuda::to_string(plan.path), plan.tile_rows, int(act), with_weights);
@@ -197,7 +199,138 @@ void check_moe_ffn(cuda::context& ctx, const experts_case& gate, const experts_c
     CHECK(bad == 0);
 }
 
+/// moe_gemm in exact mode (gemv path) against reference_gemm_exact of each (token, slot) row with its
+/// expert (the CPU exact oracle), bound from the fp32 summation order; two runs give the same bits (grid
+/// independence is the dense exact test's: the MoE gemv is the same kernel, one CTA row per pair).
+void check_moe_gemm_exact(cuda::context& ctx, const experts_case& c, std::int64_t m, std::int64_t top_k, routing_kind kind,
+                          moe_input_rows rows, cuda::gemm_path path, std::uint64_t seed) {
+    const std::int64_t n = c.n, k = c.k, nb = k / 32, ld_ids = top_k + 1;
+    std::mt19937_64 rng(seed);
+    const auto ids = make_ids(kind, m, top_k, c.e, ld_ids, rng);
+    const bool per_slot = rows == moe_input_rows::per_slot;
+    const std::int64_t ldx_slot = per_slot ? k + 2 : 0, ldx_token = per_slot ? top_k * ldx_slot : k + 1;
+    const auto x = amxmm_test::make_activations(m, ldx_token, rng);
+    const std::int64_t ldy_slot = n + 3, ldy_token = top_k * ldy_slot;
+    cuda::gemm_options opt;
+    opt.path = path;
+    opt.mode = path == cuda::gemm_path::gemv ? compute_mode::automatic : compute_mode::exact;  // both: exact
+    const auto plan = cuda::plan_moe_q4_0(m, top_k, c.e, k, opt);
+    CAPTURE(m, top_k, c.e, n, k, int(kind), per_slot, plan.reason);
+    REQUIRE(plan.path == cuda::gemm_path::gemv);
+    REQUIRE(plan.mode == compute_mode::exact);
+    ctx.reserve(cuda::moe_gemm_workspace_bytes(m, top_k, c.gpu.layout(), rows, opt));
+    dev_vec<std::int32_t> idd(ids);
+    dev_vec<float> xd(x), yd(std::size_t(m * ldy_token)), y2d(std::size_t(m * ldy_token));
+    const moe_routing r{m, top_k, idd.data(), ld_ids};
+    cuda::moe_gemm(ctx, c.gpu.view(), r, xd.data(), rows, ldx_token, ldx_slot, yd.data(), ldy_token, ldy_slot, opt, nullptr);
+    cuda::moe_gemm(ctx, c.gpu.view(), r, xd.data(), rows, ldx_token, ldx_slot, y2d.data(), ldy_token, ldy_slot, opt, nullptr);
+    CHECK_NOTHROW(ctx.check_routing(nullptr));
+    const auto y = yd.download(), y2 = y2d.download();
+    CHECK(std::memcmp(y.data(), y2.data(), y.size() * sizeof(float)) == 0);
+
+    std::int64_t bad = 0;
+    std::vector<float> ref(static_cast<std::size_t>(n));
+    std::vector<block_q8_0> xq(static_cast<std::size_t>(nb));
+    for (std::int64_t t = 0; t < m; ++t)
+        for (std::int64_t s = 0; s < top_k; ++s) {
+            const std::int64_t ex = ids[std::size_t(t * ld_ids + s)];
+            const float* xr = x.data() + t * ldx_token + s * ldx_slot;
+            const q4_0_matrix_view we{c.blocks.data() + ex * n * nb, n, k};
+            reference_gemm_exact(1, xr, k, we, ref.data(), n);
+            quantize_row_q8_0_ref(xr, xq.data(), k);
+            for (std::int64_t j = 0; j < n; ++j) {
+                const float got = y[std::size_t(t * ldy_token + s * ldy_slot + j)], want = ref[std::size_t(j)];
+                const double bound = exact_tolerance(nb, exact_term_abs_sum(xq, we.row(j), nb));
+                if (!(std::isfinite(got) && std::fabs(double(got) - double(want)) <= bound) && bad++ < 5)
+                    UNSCOPED_INFO("y(" << t << ", " << s << ")[" << j << "] = " << got << " (expert " << ex
+                                       << "), reference_gemm_exact " << want << ", bound " << bound);
+            }
+        }
+    CHECK(bad == 0);
+}
+
+/// moe_ffn in exact mode against the CPU's exact moe_ffn. The device's expf / tanhf may differ from the
+/// host's by an ulp and g, u are summed in another order, so a Q8_0 quant of h can differ by one on rare
+/// elements: all outputs within 1% of the token row's largest magnitude, and 99% within 1e-5 of it.
+void check_moe_ffn_exact(cuda::context& ctx, const experts_case& gate, const experts_case& up, const experts_case& down,
+                         std::int64_t m, std::int64_t top_k, routing_kind kind, ffn_activation act, bool with_weights,
+                         std::uint64_t seed) {
+    const std::int64_t k = gate.k, f = gate.n, e = gate.e, ld_ids = top_k, ldx = k + 4, ldy = k + 1;
+    std::mt19937_64 rng(seed);
+    const auto ids = make_ids(kind, m, top_k, e, ld_ids, rng);
+    const auto x = amxmm_test::make_activations(m, ldx, rng);
+    std::vector<float> wts(std::size_t(m * top_k));
+    std::uniform_real_distribution<float> ud(0.05f, 1.0f);
+    for (auto& v : wts) v = ud(rng);
+    cuda::moe_ffn_options opt;
+    opt.mode = compute_mode::exact;
+    opt.activation = act;
+    const auto plan = cuda::plan_moe_q4_0(m, top_k, e, std::max(k, f), opt);
+    CAPTURE(m, top_k, e, k, f, int(kind), plan.reason, int(act), with_weights);
+    REQUIRE(plan.path == cuda::gemm_path::gemv);
+    REQUIRE(plan.mode == compute_mode::exact);
+    ctx.reserve(cuda::moe_ffn_workspace_bytes(m, top_k, gate.gpu.layout(), opt));
+    dev_vec<std::int32_t> idd(ids);
+    dev_vec<float> xd(x), wd(wts), yd(std::size_t(m * ldy)), y2d(std::size_t(m * ldy));
+    const moe_routing r{m, top_k, idd.data(), ld_ids};
+    const float* wdev = with_weights ? wd.data() : nullptr;
+    cuda::moe_ffn(ctx, gate.gpu.view(), up.gpu.view(), down.gpu.view(), r, wdev, top_k, xd.data(), ldx, yd.data(), ldy,
+                  opt, nullptr);
+    cuda::moe_ffn(ctx, gate.gpu.view(), up.gpu.view(), down.gpu.view(), r, wdev, top_k, xd.data(), ldx, y2d.data(), ldy,
+                  opt, nullptr);
+    CHECK_NOTHROW(ctx.check_routing(nullptr));
+    const auto y = yd.download(), y2 = y2d.download();
+    CHECK(std::memcmp(y.data(), y2.data(), y.size() * sizeof(float)) == 0);
+
+    std::vector<float> cpu(std::size_t(m * ldy));
+    const moe_routing rh{m, top_k, ids.data(), ld_ids};
+    moe_ffn_options copt;
+    copt.mode = compute_mode::exact;
+    copt.activation = act;
+    moe_ffn(gate.cpu.view(), up.cpu.view(), down.cpu.view(), rh, with_weights ? wts.data() : nullptr, top_k, x.data(), ldx,
+            cpu.data(), ldy, copt);
+    std::int64_t far = 0, loose = 0;
+    for (std::int64_t t = 0; t < m; ++t) {
+        double mag = 1e-30;
+        for (std::int64_t c2 = 0; c2 < k; ++c2) mag = std::max(mag, std::fabs(double(cpu[std::size_t(t * ldy + c2)])));
+        for (std::int64_t c2 = 0; c2 < k; ++c2) {
+            const double got = y[std::size_t(t * ldy + c2)], want = cpu[std::size_t(t * ldy + c2)];
+            const double d = std::fabs(got - want);
+            if (!(std::isfinite(got) && d <= 1e-2 * mag) && far++ < 5)
+                UNSCOPED_INFO("y[" << t << "][" << c2 << "] = " << got << ", CPU exact " << want << ", row max " << mag);
+            loose += !(d <= 1e-5 * mag);
+        }
+    }
+    CHECK(far == 0);
+    CHECK(loose <= m * k / 100);
+}
+
 }  // namespace
+
+TEST_CASE("cuda moe exact: moe_gemm and moe_ffn on the exact gemv against the CPU exact mode", "[cuda][moe][exact]") {
+    AMXMM_REQUIRE_GPU();
+    cuda::context ctx;
+    const experts_case c = make_experts(16, 200, 96, 1);  // N not a multiple of the row sets; odd block count
+    const experts_case c2 = make_experts(8, 70, 2048, 7);  // K split over warps
+    for (std::int64_t m : {1, 2, 3, 8, 16}) {
+        for (routing_kind kind : {routing_kind::uniform, routing_kind::hot, routing_kind::duplicate}) {
+            const std::int64_t top_k = kind == routing_kind::duplicate ? 2 : 4;
+            const std::uint64_t seed = std::uint64_t(m * 41 + int(kind));
+            check_moe_gemm_exact(ctx, c, m, top_k, kind, moe_input_rows::per_token, cuda::gemm_path::gemv, seed);
+            check_moe_gemm_exact(ctx, c, m, top_k, kind, moe_input_rows::per_slot, cuda::gemm_path::automatic, seed + 1);
+            if (m <= 3) check_moe_gemm_exact(ctx, c2, m, top_k, kind, moe_input_rows::per_token, cuda::gemm_path::gemv, seed + 2);
+        }
+    }
+    const std::int64_t e = 8, k = 128, f = 96;
+    const experts_case gate = make_experts(e, f, k, 11, 0.5f), up = make_experts(e, f, k, 12, 0.5f),
+                       down = make_experts(e, k, f, 13, 0.5f);
+    for (std::int64_t m : {1, 2, 5, 17}) {
+        for (routing_kind kind : {routing_kind::uniform, routing_kind::hot, routing_kind::duplicate}) {
+            check_moe_ffn_exact(ctx, gate, up, down, m, kind == routing_kind::duplicate ? 2 : 3, kind,
+                                m % 2 ? ffn_activation::silu : ffn_activation::gelu_tanh, m != 2, std::uint64_t(m * 13 + int(kind)));
+        }
+    }
+}
 
 TEST_CASE("cuda moe_gemm: every path and routing against the CPU", "[cuda][moe]") {
     AMXMM_REQUIRE_GPU();
@@ -256,6 +389,7 @@ TEST_CASE("cuda moe: an expert id out of range is flagged, its rows are NaN, the
         CAPTURE(cuda::to_string(path));
         cuda::gemm_options opt;
         opt.path = path;
+        opt.mode = compute_mode::fast;
         ctx.reserve(cuda::moe_gemm_workspace_bytes(m, top_k, c.gpu.layout(), moe_input_rows::per_token, opt));
         dev_vec<std::int32_t> idd(ids);
         dev_vec<float> xd(x), yd(std::size_t(m * top_k * n));
@@ -314,8 +448,10 @@ TEST_CASE("cuda moe: bad arguments are refused before any work", "[cuda][moe][er
     CHECK((e.thrown && e.code == errc::unsupported));
     o = {};
     o.mode = compute_mode::exact;
+    o.path = cuda::gemm_path::mma;  // exact runs on the gemv path only
     e = catch_error([&] { call({4, 2, ids.data(), 2}, o); });
     CHECK((e.thrown && e.code == errc::unsupported));
+    CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("gemv path only"));
     e = catch_error([&] {
         cuda::moe_gemm(ctx, w, {4, 2, ids.data(), 2}, x.data(), moe_input_rows::per_token, 64, 0, y.data(), 32, 32, {}, nullptr);
     });

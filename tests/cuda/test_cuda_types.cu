@@ -80,16 +80,61 @@ TEST_CASE("cuda: device layout pads each row to an even block count", "[cuda]") 
     CHECK(E.total_bytes() == std::size_t(8) * 768 * 64 * 18);
 }
 
-TEST_CASE("cuda: plans pick a path by m and refuse exact mode (no GPU needed)", "[cuda]") {
+TEST_CASE("cuda: plans pick a path and mode by m; exact is gemv-only (no GPU needed)", "[cuda]") {
     const cuda::q4_0_device_layout L{1, 4096, 4096};
     CHECK(cuda::plan_gemm_q4_0(1, L).path == cuda::gemm_path::gemv);
+    CHECK(cuda::plan_gemm_q4_0(1, L).mode == compute_mode::exact);  // automatic: exact on the gemv path
+    CHECK_THAT(cuda::plan_gemm_q4_0(1, L).reason, Catch::Matchers::ContainsSubstring("mode exact"));
     CHECK(cuda::plan_gemm_q4_0(1, L).workspace_bytes == 0);
     CHECK(cuda::plan_gemm_q4_0(4, L).path == cuda::gemm_path::gemv);
+    CHECK(cuda::plan_gemm_q4_0(4, L).mode == compute_mode::exact);
     CHECK(cuda::plan_gemm_q4_0(5, L).path == cuda::gemm_path::dequant_cublas);
+    CHECK(cuda::plan_gemm_q4_0(5, L).mode == compute_mode::fast);
+    CHECK_THAT(cuda::plan_gemm_q4_0(5, L).reason, Catch::Matchers::ContainsSubstring("mode fast"));
     CHECK(cuda::plan_gemm_q4_0(16, L).path == cuda::gemm_path::dequant_cublas);
     CHECK(cuda::plan_gemm_q4_0(16, L).workspace_bytes >= std::size_t(4096) * 4096 * 2);
-    // m = 2 rows of K = 14336 floats do not fit the gemv's shared memory: dequant_cublas, not mma
-    CHECK(cuda::plan_gemm_q4_0(2, cuda::q4_0_device_layout{1, 4096, 14336}).path == cuda::gemm_path::dequant_cublas);
+    // m = 2 rows of K = 14336: the exact gemv's int8 staging fits (the fp32 one would not)
+    const cuda::q4_0_device_layout L14{1, 4096, 14336};
+    CHECK(cuda::plan_gemm_q4_0(2, L14).path == cuda::gemm_path::gemv);
+    CHECK(cuda::plan_gemm_q4_0(2, L14).mode == compute_mode::exact);
+    {
+        cuda::gemm_options f;
+        f.mode = compute_mode::fast;  // fast: the fp32 gemv's m·K·4 bytes do not fit: dequant_cublas, not mma
+        CHECK(cuda::plan_gemm_q4_0(2, L14, f).path == cuda::gemm_path::dequant_cublas);
+        CHECK(cuda::plan_gemm_q4_0(2, L14, f).mode == compute_mode::fast);
+        CHECK(cuda::plan_gemm_q4_0(1, L, f).path == cuda::gemm_path::gemv);
+        CHECK(cuda::plan_gemm_q4_0(1, L, f).mode == compute_mode::fast);
+        f.path = cuda::gemm_path::gemv;
+        CHECK(cuda::plan_gemm_q4_0(4, L, f).mode == compute_mode::fast);
+        CHECK_THROWS_AS(cuda::plan_gemm_q4_0(8, L, f), amxmm::error);  // fp32: 8·4096·4 bytes exceed 96 KiB
+        CHECK_THROWS_AS(cuda::plan_gemm_q4_0(2, L14, f), amxmm::error);  // forced fp32 gemv does not fit
+        // exact: m = 8 up to K = 16384 (gemv_exact_max_smem_bytes); forced gemv with mode automatic is exact
+        f.mode = compute_mode::automatic;
+        CHECK(cuda::plan_gemm_q4_0(8, L14, f).mode == compute_mode::exact);
+        CHECK(cuda::plan_gemm_q4_0(8, cuda::q4_0_device_layout{1, 64, 16384}, f).path == cuda::gemm_path::gemv);
+        CHECK_THROWS_AS(cuda::plan_gemm_q4_0(8, cuda::q4_0_device_layout{1, 64, 16416}, f), amxmm::error);
+        CHECK_THROWS_AS(cuda::plan_gemm_q4_0(9, L, f), amxmm::error);
+        f.mode = compute_mode::exact;
+        f.path = cuda::gemm_path::automatic;
+        CHECK(cuda::plan_gemm_q4_0(8, L, f).path == cuda::gemm_path::gemv);  // exact: the gemv at any m <= 8
+        CHECK(cuda::plan_gemm_q4_0(8, L, f).mode == compute_mode::exact);
+        CHECK_THAT(cuda::plan_gemm_q4_0(8, L, f).reason, Catch::Matchers::ContainsSubstring("mode exact requested"));
+        for (cuda::gemm_path p : {cuda::gemm_path::mma, cuda::gemm_path::dequant_cublas, cuda::gemm_path::automatic}) {
+            f.path = p;
+            try {  // mma / dequant_cublas forced, or m = 9: exact has no path there
+                cuda::plan_gemm_q4_0(p == cuda::gemm_path::automatic ? 9 : 4, L, f);
+                FAIL("exact mode was accepted off the gemv path");
+            } catch (const amxmm::error& e) {
+                CHECK(e.code() == errc::unsupported);
+                CHECK_THAT(e.what(), Catch::Matchers::ContainsSubstring("gemv path only"));
+            }
+        }
+        f.path = cuda::gemm_path::mma;
+        f.mode = compute_mode::automatic;
+        CHECK(cuda::plan_gemm_q4_0(4, L, f).mode == compute_mode::fast);
+        f.mode = static_cast<compute_mode>(77);
+        CHECK_THROWS_AS(cuda::plan_gemm_q4_0(4, L, f), amxmm::error);
+    }
     CHECK(cuda::plan_gemm_q4_0(512, L).path == cuda::gemm_path::dequant_cublas);
     CHECK(cuda::plan_gemm_q4_0(4096, L).path == cuda::gemm_path::dequant_cublas);
     cuda::gemm_options o;
@@ -101,18 +146,30 @@ TEST_CASE("cuda: plans pick a path by m and refuse exact mode (no GPU needed)", 
     o.path = cuda::gemm_path::gemv;
     CHECK_THROWS_AS(cuda::plan_gemm_q4_0(9, L, o), amxmm::error);
     o = {};
-    o.mode = compute_mode::exact;
-    try {
-        cuda::plan_gemm_q4_0(4, L, o);
-        FAIL("exact mode was accepted");
-    } catch (const amxmm::error& e) {
-        CHECK(e.code() == errc::unsupported);
-        CHECK_THAT(e.what(), Catch::Matchers::ContainsSubstring("exact"));
-    }
     const cuda::q4_0_device_layout X{128, 768, 2048};
     CHECK(cuda::plan_moe_q4_0(1, 8, 128, 2048).path == cuda::gemm_path::gemv);
+    CHECK(cuda::plan_moe_q4_0(1, 8, 128, 2048).mode == compute_mode::exact);
     CHECK(cuda::plan_moe_q4_0(16, 8, 128, 2048).path == cuda::gemm_path::gemv);
     CHECK(cuda::plan_moe_q4_0(17, 8, 128, 2048).path == cuda::gemm_path::mma);
+    CHECK(cuda::plan_moe_q4_0(17, 8, 128, 2048).mode == compute_mode::fast);
+    // K = 32768: the fp32 gemv's K·4 bytes do not fit its 96 KiB, the exact gemv's (K/32)·40 do
+    CHECK(cuda::plan_moe_q4_0(1, 8, 128, 32768).path == cuda::gemm_path::gemv);
+    o.mode = compute_mode::fast;
+    CHECK(cuda::plan_moe_q4_0(1, 8, 128, 32768, o).path == cuda::gemm_path::mma);
+    CHECK(cuda::plan_moe_q4_0(1, 8, 128, 2048, o).mode == compute_mode::fast);
+    CHECK(cuda::plan_moe_q4_0(1, 8, 128, 2048, o).path == cuda::gemm_path::gemv);
+    o.mode = compute_mode::exact;
+    CHECK(cuda::plan_moe_q4_0(512, 8, 128, 2048, o).path == cuda::gemm_path::gemv);  // exact: gemv at any pair count
+    CHECK(cuda::plan_moe_q4_0(512, 8, 128, 2048, o).mode == compute_mode::exact);
+    o.path = cuda::gemm_path::mma;
+    try {
+        cuda::plan_moe_q4_0(1, 8, 128, 2048, o);
+        FAIL("exact mode was accepted on the mma path");
+    } catch (const amxmm::error& e) {
+        CHECK(e.code() == errc::unsupported);
+        CHECK_THAT(e.what(), Catch::Matchers::ContainsSubstring("gemv path only"));
+    }
+    o = {};
     CHECK(cuda::plan_moe_q4_0(512, 8, 128, 2048).path == cuda::gemm_path::mma);
     CHECK(cuda::plan_moe_q4_0(512, 8, 128, 2048).tile_rows == 32);
     CHECK(cuda::plan_moe_q4_0(2048, 8, 128, 2048).tile_rows == 128);

@@ -8,17 +8,30 @@
 // Paths (gemm_path; plan.path says which ran and why; options.path forces one):
 //   gemv           m <= 8: each weight byte read once with 16-byte loads (persistent CTAs, two chunks in
 //                  flight per warp, long rows split along K over warps of a CTA), activations in shared
-//                  memory, fp32 arithmetic throughout: y = Σ_blocks d·Σ_j x_j·(q_j - 8), x not rounded.
-//                  Most accurate; matches reference_gemm_fp64 to fp32 rounding. The summation order
-//                  follows from the shape alone: the same bits on every device.
+//                  memory. The summation order follows from the shape alone: the same bits on every
+//                  device and for any grid. Two arithmetics (plan.mode):
+//                  exact: compute_mode::exact, the CPU's: each CTA quantizes the activations to Q8_0 as
+//                    it stages them (quantize_row_q8_0_ref bit for bit: int8 quants + scales, m·(K/32)·40
+//                    bytes of shared memory), per-block integer dots (__dp4a), each block's term
+//                    float(sumi)·(d_w·d_x) rounded as reference_gemm_exact rounds it; the terms are
+//                    summed in fp32 in the kernel's fixed order, so the result matches
+//                    reference_gemm_exact to fp32 summation order (not bit for bit).
+//                  fast:  fp32 arithmetic throughout: y = Σ_blocks d·Σ_j x_j·(q_j - 8), x not rounded
+//                    (m·K·4 bytes of shared memory). Most accurate; matches reference_gemm_fp64 to fp32
+//                    rounding.
 //   mma            tensor cores: W tiles dequantized in registers to bf16(d·(q - 8)) (the CPU `fast`
 //                  mode's operand, bit for bit), X rounded to bf16 (RNE), mma.sync m16n8k16 with fp32
 //                  accumulation over all of K. Matches reference_gemm_fast to fp32 rounding.
 //   dequant_cublas W dequantized to a bf16 workspace (same operands as mma), X to bf16, then
 //                  cublasGemmEx (bf16 in, fp32 compute and out). Same numerics class as mma.
-// Compute modes: `fast` (the mma / dequant_cublas numerics above; gemv is at least as accurate) and
-// `automatic`. `exact` (Q8_0 activations, ggml's integer arithmetic) is a CPU mode only and is refused
-// with errc::unsupported.
+// Compute modes (options.mode; plan.mode says which ran):
+//   exact      gemv path only (the exact gemv above); forcing exact with path mma or dequant_cublas, or
+//              where the gemv cannot run (m > 8, staged activations over gemv_exact_max_smem_bytes), is
+//              refused with errc::unsupported. Activations must be finite (the device does not check:
+//              a non-finite element makes its activation row's outputs NaN).
+//   fast       the fp32 gemv, or the bf16 mma / dequant_cublas paths.
+//   automatic  as the CPU's automatic mode does for small m: exact where the gemv path is chosen
+//              (forced or automatic), fast on the mma and dequant_cublas paths.
 //
 // Every call: takes a cudaStream_t and only enqueues work on it (no device synchronization, no
 // allocation; workspace from options.workspace or the context's reserved one); checks its arguments
@@ -50,7 +63,7 @@ namespace cuda {
 /// Which kernel a call runs.
 enum class gemm_path {
     automatic,       ///< pick by shape (plan_gemm_q4_0 says how)
-    gemv,            ///< small m (<= 8): bandwidth kernel, fp32
+    gemv,            ///< small m (<= 8): bandwidth kernel, exact (Q8_0 + dp4a) or fp32 (fast)
     mma,             ///< fused dequantize + tensor-core kernel
     dequant_cublas,  ///< dequantize W to bf16, then cuBLAS (dense only)
 };
@@ -68,7 +81,7 @@ inline const char* to_string(gemm_path p) noexcept {
 /// Caller choices for a CUDA GEMM / MoE call.
 struct gemm_options {
     gemm_path path = gemm_path::automatic;
-    compute_mode mode = compute_mode::automatic;  ///< automatic or fast; exact is refused (CPU only)
+    compute_mode mode = compute_mode::automatic;  ///< exact (gemv only), fast, or automatic (see the file comment)
     /// Device workspace, 256-byte aligned, >= the *_workspace_bytes query for the call. Null: the
     /// context's reserved workspace (context::reserve).
     void* workspace = nullptr;
@@ -78,6 +91,7 @@ struct gemm_options {
 /// What a call runs and why, and the workspace it needs.
 struct gemm_plan {
     gemm_path path = gemm_path::gemv;
+    compute_mode mode = compute_mode::exact;  ///< exact (gemv) or fast; never automatic
     int tile_rows = 0;                ///< mma: rows per CTA tile (32, 64 or 128); gemv: rows per CTA set
     std::size_t workspace_bytes = 0;  ///< device workspace the call needs
     std::string reason;
@@ -85,8 +99,12 @@ struct gemm_plan {
 
 /// Rows up to which `gemv` can run (its activations are staged in shared memory).
 inline constexpr std::int64_t gemv_max_rows = 8;
-/// Shared memory the gemv kernel may use for the activations (m·K·4 bytes).
+/// Shared memory the fp32 (`fast`) gemv kernel may use for the activations (m·K·4 bytes).
 inline constexpr std::size_t gemv_max_smem_bytes = 96 * 1024;
+/// Shared memory the exact gemv kernel may use for the activations (m·(K/32)·40 bytes: m = 8 up to
+/// K = 16384). Above 96 KiB this needs a device with that much shared memory per block (A100, H100,
+/// H200: 163 KiB and more; devices with 99 KiB refuse the launch with errc::system).
+inline constexpr std::size_t gemv_exact_max_smem_bytes = 160 * 1024;
 /// automatic: gemv up to this many rows (where its activations fit in shared memory), dequant_cublas
 /// above. Measured with bench/cuda_gemm.cu on an H200, 2026-11-26 (bench/RESULTS.md): gemv beats the
 /// other paths up to m = 4 on every dense shape (at m = 8 it ties dequant_cublas); dequant_cublas beats
@@ -102,9 +120,8 @@ inline std::size_t ws_round(std::size_t b) { return (b + ws_align - 1) / ws_alig
 inline int mma_tile_rows_for(std::int64_t rows) { return rows <= 32 ? 32 : rows <= 64 ? 64 : 128; }
 
 inline void require_mode(const gemm_options& opt, const char* fn) {
-    require(opt.mode == compute_mode::automatic || opt.mode == compute_mode::fast, errc::unsupported, fn,
-            "options.mode = ", to_string(opt.mode),
-            " is not available on the GPU (exact mode is CPU-only; use automatic or fast)");
+    require(opt.mode == compute_mode::automatic || opt.mode == compute_mode::fast || opt.mode == compute_mode::exact,
+            errc::invalid_argument, fn, "options.mode = ", int(opt.mode), " is not a compute_mode value");
     require(opt.path == gemm_path::automatic || opt.path == gemm_path::gemv || opt.path == gemm_path::mma ||
                 opt.path == gemm_path::dequant_cublas,
             errc::invalid_argument, fn, "options.path = ", int(opt.path), " is not a gemm_path value");
@@ -137,27 +154,55 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, con
     constexpr const char* fn = "cuda::gemm_q4_0";
     detail::require_mode(opt, fn);
     gemm_plan plan;
-    const bool gemv_fits = m <= gemv_max_rows && detail::gemv_act_smem_bytes(int(std::max<std::int64_t>(m, 1)), L.k) <= gemv_max_smem_bytes;
+    const int mr = int(std::clamp<std::int64_t>(m, 1, gemv_max_rows));
+    const bool rows_ok = m <= gemv_max_rows;
+    const bool exact_fits = rows_ok && detail::gemv_act_smem_bytes(mr, L.k, true) <= gemv_exact_max_smem_bytes;
+    const bool fast_fits = rows_ok && detail::gemv_act_smem_bytes(mr, L.k, false) <= gemv_max_smem_bytes;
+    const auto exact_refused = [&](const char* why) {
+        detail::fail(errc::unsupported, fn, "options.mode = exact ", why,
+                     ": exact mode runs on the GPU's gemv path only (m <= ", gemv_max_rows, " and m·(K/32)·40 <= ",
+                     gemv_exact_max_smem_bytes, " bytes; m = ", m, ", K = ", L.k, "); use mode fast or automatic");
+    };
     if (opt.path == gemm_path::gemv) {
-        detail::require(gemv_fits, errc::unsupported, fn, "options.path = gemv needs m <= ", gemv_max_rows,
-                        " and m·K·4 <= ", gemv_max_smem_bytes, " bytes (m = ", m, ", K = ", L.k, ")");
+        if (opt.mode == compute_mode::fast) {
+            detail::require(fast_fits, errc::unsupported, fn, "options.path = gemv with mode fast needs m <= ",
+                            gemv_max_rows, " and m·K·4 <= ", gemv_max_smem_bytes, " bytes (m = ", m, ", K = ", L.k,
+                            "; mode exact stages 40 bytes per 32 elements)");
+            plan.mode = compute_mode::fast;
+            plan.reason = "gemv: forced by options.path; mode fast requested (fp32)";
+        } else {
+            detail::require(exact_fits, errc::unsupported, fn, "options.path = gemv (mode ", to_string(opt.mode),
+                            ": exact) needs m <= ", gemv_max_rows, " and m·(K/32)·40 <= ", gemv_exact_max_smem_bytes,
+                            " bytes (m = ", m, ", K = ", L.k, ")");
+            plan.mode = compute_mode::exact;
+            plan.reason = opt.mode == compute_mode::exact ? "gemv: forced by options.path; mode exact requested"
+                                                          : "gemv: forced by options.path; mode exact (auto: gemv path)";
+        }
         plan.path = gemm_path::gemv;
-        plan.reason = "gemv: forced by options.path";
-    } else if (opt.path == gemm_path::mma) {
-        plan.path = gemm_path::mma;
-        plan.reason = "mma: forced by options.path";
-    } else if (opt.path == gemm_path::dequant_cublas) {
-        plan.path = gemm_path::dequant_cublas;
-        plan.reason = "dequant_cublas: forced by options.path";
-    } else if (gemv_fits && m <= gemv_auto_max_rows) {
+    } else if (opt.path == gemm_path::mma || opt.path == gemm_path::dequant_cublas) {
+        if (opt.mode == compute_mode::exact)
+            exact_refused(opt.path == gemm_path::mma ? "with options.path = mma" : "with options.path = dequant_cublas");
+        plan.path = opt.path;
+        plan.mode = compute_mode::fast;
+        plan.reason = std::string(to_string(opt.path)) + ": forced by options.path; mode fast (bf16 operands)";
+    } else if (opt.mode == compute_mode::exact) {
+        if (!exact_fits) exact_refused("does not fit the gemv");
         plan.path = gemm_path::gemv;
-        plan.reason = "gemv (auto: m <= " + std::to_string(gemv_auto_max_rows) + ", weight-bandwidth bound)";
+        plan.mode = compute_mode::exact;
+        plan.reason = "gemv (auto: mode exact requested, the GPU's only exact path)";
+    } else if (opt.mode == compute_mode::fast ? fast_fits && m <= gemv_auto_max_rows : exact_fits && m <= gemv_auto_max_rows) {
+        plan.path = gemm_path::gemv;
+        plan.mode = opt.mode == compute_mode::fast ? compute_mode::fast : compute_mode::exact;
+        plan.reason = "gemv (auto: m <= " + std::to_string(gemv_auto_max_rows) + ", weight-bandwidth bound); " +
+                      (opt.mode == compute_mode::fast ? "mode fast requested (fp32)" : "mode exact (auto: gemv path)");
     } else {
         plan.path = gemm_path::dequant_cublas;
+        plan.mode = compute_mode::fast;
         plan.reason = m <= gemv_auto_max_rows
-                          ? "dequant_cublas (auto: the gemv's m·K·4 activation bytes exceed its shared memory)"
+                          ? "dequant_cublas (auto: the gemv's staged activation bytes exceed its shared memory)"
                           : "dequant_cublas (auto: m > " + std::to_string(gemv_auto_max_rows) +
                                 "; measured faster than the fused mma kernel at every dense shape)";
+        plan.reason += opt.mode == compute_mode::fast ? "; mode fast requested" : "; mode fast (auto: not the gemv path)";
     }
     const std::size_t xb = detail::ws_round(std::size_t(std::max<std::int64_t>(m, 0)) * std::size_t(L.k) * 2);
     switch (plan.path) {
@@ -359,17 +404,18 @@ inline std::int64_t resident_ctas(const void* kernel, int threads, std::size_t s
 }
 
 /// Launches the GEMV for m activation rows (dense: pairs = 1; MoE: one CTA row per (token, slot) pair,
-/// m = 1). Fills p.ksplit and p.sets; the grid is persistent (as many CTAs per pair as the device holds
-/// at once, at most one per round of row sets; max_ctas_per_pair > 0 caps it: tests use that to give
-/// each CTA many rounds — the result does not depend on the grid).
-inline void launch_gemv(int m, std::int64_t pairs, gemv_params p, cudaStream_t stream, const char* fn,
+/// m = 1), exact (compute_mode::exact) or fp32. Fills p.ksplit and p.sets; the grid is persistent (as
+/// many CTAs per pair as the device holds at once, at most one per round of row sets;
+/// max_ctas_per_pair > 0 caps it: tests use that to give each CTA many rounds — the result does not
+/// depend on the grid).
+inline void launch_gemv(int m, std::int64_t pairs, gemv_params p, bool exact, cudaStream_t stream, const char* fn,
                         std::int64_t max_ctas_per_pair = 0) {
     require(pairs >= 1 && pairs <= 65535, errc::unsupported, fn, "gemv over ", pairs, " (token, slot) pairs (at most 65535)");
     require(p.n <= (std::int64_t(1) << 30), errc::unsupported, fn, "gemv over N = ", p.n, " rows (at most 2^30)");
     const gemv_split_info split = gemv_split(m, p.n, p.k, pairs);
     p.ksplit = split.ksplit;
     p.sets = split.sets;
-    const std::size_t smem = gemv_smem_bytes(m, p.k, split.groups, split.ksplit);
+    const std::size_t smem = gemv_smem_bytes(m, p.k, split.groups, split.ksplit, exact);
     const int threads = gemv_threads(m);
     // Each case raises the limit for the very stub it launches (see ensure_dynamic_smem).
     const auto go = [&](const void* kernel, auto launch) {
@@ -380,8 +426,14 @@ inline void launch_gemv(int m, std::int64_t pairs, gemv_params p, cudaStream_t s
         launch(grid);
     };
 #define AMXMM_CUDA_GEMV_CASE(M, G)                                                                                   \
-    go(reinterpret_cast<const void*>(&q4_0_gemv_kernel<M, G>),                                                      \
-       [&](dim3 grid) { q4_0_gemv_kernel<M, G><<<grid, threads, smem, stream>>>(p); })
+    do {                                                                                                             \
+        if (exact)                                                                                                   \
+            go(reinterpret_cast<const void*>(&q4_0_gemv_kernel<M, G, true>),                                        \
+               [&](dim3 grid) { q4_0_gemv_kernel<M, G, true><<<grid, threads, smem, stream>>>(p); });               \
+        else                                                                                                         \
+            go(reinterpret_cast<const void*>(&q4_0_gemv_kernel<M, G, false>),                                       \
+               [&](dim3 grid) { q4_0_gemv_kernel<M, G, false><<<grid, threads, smem, stream>>>(p); });              \
+    } while (0)
     switch (m) {
         case 1:
             if (split.groups == 4)
@@ -468,7 +520,7 @@ inline bool ranges_overlap(const void* a, std::size_t a_bytes, const void* b, st
 ///   y   : device, m rows of N floats, row stride ldy >= N; must not overlap x
 ///   opt : path / mode / workspace (gemm_options); the workspace must hold gemm_workspace_bytes(m, ...)
 /// Returns the plan it ran. Throws amxmm::error before enqueuing anything on bad arguments
-/// (errc::invalid_argument, errc::unsupported for mode exact or an impossible forced path,
+/// (errc::invalid_argument, errc::unsupported for mode exact off the gemv path or an impossible forced path,
 /// errc::buffer_too_small for the workspace) and errc::system for CUDA / cuBLAS failures.
 inline gemm_plan gemm_q4_0(context& ctx, const q4_0_device_view& w, std::int64_t m, const float* x, std::int64_t ldx,
                            float* y, std::int64_t ldy, const gemm_options& opt, cudaStream_t stream) {
@@ -491,7 +543,8 @@ inline gemm_plan gemm_q4_0(context& ctx, const q4_0_device_view& w, std::int64_t
     detail::ws_carver carve{ws};
     switch (plan.path) {
         case gemm_path::gemv: {
-            detail::launch_gemv(int(m), 1, detail::dense_gemv_params(w, x, ldx, y, ldy), stream, fn);
+            detail::launch_gemv(int(m), 1, detail::dense_gemv_params(w, x, ldx, y, ldy), plan.mode == compute_mode::exact,
+                                stream, fn);
             break;
         }
         case gemm_path::mma: {

@@ -1,7 +1,9 @@
 // amxmm CUDA kernels (device code; the host API is in gemm.cuh and moe.cuh). Terse: the numerics and
 // layouts are described where the host API documents them.
 //
-//   q4_0_gemv_kernel<M>   small M: each weight byte read once (16 B per lane), fp32 arithmetic
+//   q4_0_gemv_kernel<M, G, X>  small M: each weight byte read once (16 B per lane); X = false: fp32
+//                         arithmetic (`fast`), X = true: compute_mode::exact (activations quantized to Q8_0
+//                         in each CTA while staged, __dp4a block dots, fp32 block scaling)
 //   q4_0_mma_kernel<MT, WM>  tensor cores: Q4_0 tiles dequantized to bf16 in registers (B fragments of
 //                         mma.sync m16n8k16), activations bf16 via cp.async; dense, MoE grouped, and the
 //                         fused gate/up (SiLU/GELU · up) epilogue of moe_ffn
@@ -101,12 +103,77 @@ inline gemv_split_info gemv_split(int m, i64 n, i64 k, i64 pairs) {
     return s;
 }
 
-/// Dynamic shared memory of q4_0_gemv_kernel<M, G>: M rows of K fp32 activations, then (S > 1) the
-/// partial sums of two rounds.
-inline std::size_t gemv_act_smem_bytes(int m, i64 k) { return std::size_t(m) * std::size_t(k) * sizeof(float); }
-inline std::size_t gemv_smem_bytes(int m, i64 k, int groups, int ksplit) {
+/// CTAs per SM of q4_0_gemv_kernel<M, G, X> (__launch_bounds__): the exact kernel holds no fp32
+/// activation vectors, so it keeps two CTAs per SM (<= 128 registers above M = 2) at every M.
+__host__ __device__ constexpr int gemv_kernel_min_ctas(int m, bool exact) { return exact ? 2 : gemv_min_ctas(m); }
+
+/// Bytes of staged activations per (row, block) in the exact kernel: 32 int8 quants (16 B of elements
+/// 0..15, 16 B of elements 16..31) and an 8-byte meta word (d_x as fp32, 0x4B400000 - 8·Σq).
+constexpr int gemv_exact_block_bytes = 40;
+
+/// Dynamic shared memory of q4_0_gemv_kernel<M, G, X>: the M staged activation rows (fp32: M·K·4 bytes;
+/// exact: M·(K/32)·40 bytes), then (S > 1) the partial sums of two rounds.
+inline std::size_t gemv_act_smem_bytes(int m, i64 k, bool exact = false) {
+    return exact ? std::size_t(m) * std::size_t(k / 32) * gemv_exact_block_bytes : std::size_t(m) * std::size_t(k) * sizeof(float);
+}
+inline std::size_t gemv_smem_bytes(int m, i64 k, int groups, int ksplit, bool exact = false) {
     const std::size_t red = ksplit > 1 ? std::size_t(2 * gemv_warps(m) * groups * gemv_rows_per_warp(m) * m) * sizeof(float) : 0;
-    return gemv_act_smem_bytes(m, k) + red;
+    return gemv_act_smem_bytes(m, k, exact) + red;
+}
+
+// ---- exact mode: Q8_0 quantization of the activations (ggml's quantize_row_q8_0_ref, bit for bit) --------
+//
+// Per block of 32: amax = max |x| (NaN-propagating here: any NaN or inf makes the block "bad"), d = amax /
+// 127 (IEEE division), id = d != 0 ? 1 / d : 0, q = low byte of x86 cvttss2si(roundf(x·id)) (out of int32
+// range or NaN -> 0), d stored as fp16 (RNE). The CPU refuses non-finite activations; the device cannot
+// throw, so a bad block's scale is staged as NaN and the outputs of that activation row become NaN.
+
+/// One element: x86 truncation of roundf(x·id) to int32 (0 when out of range / NaN); the caller keeps the
+/// low byte (as quantize_row_q8_0_ref's (int8_t) cast does).
+__device__ __forceinline__ int q8_element(float x, float id) {
+    const float r = roundf(__fmul_rn(x, id));
+    return fabsf(r) < 2147483648.0f ? __float2int_rz(r) : 0;  // -2^31 itself: INT_MIN, low byte 0 either way
+}
+
+/// The quantized block's 8 words as the exact kernel stages them, from 8 consecutive lanes (lane & 7 = f
+/// holds elements 4f..4f+3 in v): returns this lane's word (bytes = int8 quants of its 4 elements) and, via
+/// meta, (d_x as fp32 bits, 0x4B400000 - 8·Σq) (the same in all 8 lanes). All 32 lanes of the warp must call.
+__device__ __forceinline__ unsigned q8_quantize_word(float4 v, int2& meta) {
+    // |x| as int bits: non-negative floats order as their bits, and every NaN lies above +inf
+    int a = max(max(__float_as_int(fabsf(v.x)), __float_as_int(fabsf(v.y))),
+                max(__float_as_int(fabsf(v.z)), __float_as_int(fabsf(v.w))));
+#pragma unroll
+    for (int o = 1; o < 8; o <<= 1) a = max(a, __shfl_xor_sync(0xffffffffu, a, o));
+    const float amax = __int_as_float(a);
+    const bool bad = !(amax <= 3.402823466e38f);  // inf or NaN
+    const float d = __fdiv_rn(amax, 127.0f);
+    const float id = d != 0.0f ? __fdiv_rn(1.0f, d) : 0.0f;
+    const int q0 = q8_element(v.x, id), q1 = q8_element(v.y, id), q2 = q8_element(v.z, id), q3 = q8_element(v.w, id);
+    const unsigned word = __byte_perm(__byte_perm(unsigned(q0), unsigned(q1), 0x0040), __byte_perm(unsigned(q2), unsigned(q3), 0x0040), 0x5410);
+    int sum = __dp4a(int(word), 0x01010101, 0);  // Σ of the signed bytes
+#pragma unroll
+    for (int o = 1; o < 8; o <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    const float dx = bad ? __int_as_float(0x7fc00000) : __half2float(__float2half_rn(d));
+    meta = make_int2(__float_as_int(dx), 0x4B400000 - 8 * sum);
+    return word;
+}
+
+/// Σ over one block of (q_w - 8)·q_x for a weight row (4 words of nibbles) and a staged activation block
+/// (lo: elements 0..15, hi: elements 16..31, bias = 0x4B400000 - 8·Σq_x), as float, exactly: byte i of
+/// weight word wi holds element 4wi + i (low nibble) and 16 + 4wi + i (high nibble), so the low nibbles
+/// pair with word wi of lo and the high nibbles with word wi of hi. The int32 chain starts at the bias:
+/// its value is 0x4B400000 + sumi with |sumi| <= 32·8·128 < 2^22, i.e. the float 1.5·2^23 + sumi exactly.
+__device__ __forceinline__ float exact_block_sum(const unsigned (&wl)[4], const unsigned (&wh)[4], uint4 lo, uint4 hi, int bias) {
+    int s = bias;
+    s = __dp4a(int(wl[0]), int(lo.x), s);
+    s = __dp4a(int(wh[0]), int(hi.x), s);
+    s = __dp4a(int(wl[1]), int(lo.y), s);
+    s = __dp4a(int(wh[1]), int(hi.y), s);
+    s = __dp4a(int(wl[2]), int(lo.z), s);
+    s = __dp4a(int(wh[2]), int(hi.z), s);
+    s = __dp4a(int(wl[3]), int(lo.w), s);
+    s = __dp4a(int(wh[3]), int(hi.w), s);
+    return __fsub_rn(__int_as_float(s), 12582912.0f);
 }
 
 // Dequantization without int->float conversions: for a nibble q at bits 4s..4s+3 of u (s = 0..3),
@@ -159,12 +226,20 @@ __device__ __forceinline__ void gemv_block_dot(const uint4 (&q)[RW], const float
 /// each). Per block the dot with every activation row is formed in fp32 and scaled by d; each lane sums
 /// its blocks in order, the L lanes of a group with a fixed butterfly, the S warps in warp order: the
 /// result is deterministic and independent of the grid.
-template <int M, int G>
-__global__ void __launch_bounds__(gemv_threads(M), gemv_min_ctas(M)) q4_0_gemv_kernel(gemv_params p) {
+///
+/// X (exact): the activations are staged as Q8_0 (q8_quantize_word: 8 lanes per block) in three arrays,
+/// lo (M, nb) uint4 = int8 elements 0..15, hi (M, nb) uint4 = elements 16..31, meta (M, nb) int2; each
+/// block's term is float(sumi)·(d_w·d_x) with both products rounded to fp32 and added without FMA
+/// (detail::exact_block_update's arithmetic, bit for bit per block); only the order in which the terms
+/// are added differs from reference_gemm_exact (the same order as the fp32 kernel: fixed by the shape).
+template <int M, int G, bool X>
+__global__ void __launch_bounds__(gemv_threads(M), gemv_kernel_min_ctas(M, X)) q4_0_gemv_kernel(gemv_params p) {
     constexpr int RW = gemv_rows_per_warp(M), U = gemv_unroll(M), W = gemv_warps(M);
     constexpr int L = 32 / G, CB = L * U;  // lanes per row group, blocks per chunk
     static_assert(G == 1 || G == 2 || G == 4, "row groups");
-    extern __shared__ float4 gemv_xs[];  // (M, 8, nb) float4: row i, group f, block b; then (2, W, G, RW, M) floats
+    // fp32: (M, 8, nb) float4: row i, group f, block b; exact: lo, hi (M, nb) uint4, meta (M, nb) int2;
+    // then (2, W, G, RW, M) floats
+    extern __shared__ float4 gemv_xs[];
     const int nb = int(p.k / 32);
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int lg = lane % L, grp = lane / L;
@@ -241,9 +316,38 @@ __global__ void __launch_bounds__(gemv_threads(M), gemv_min_ctas(M)) q4_0_gemv_k
     load(A, load_round, kp);  // the first weight loads are in flight while the activations are staged
     advance(load_round, load_ci);
 
-    // Stage the activations: element j of block b of row i, pre-scaled by 16^-s(j) (see gemv_nib):
-    // s(j) = (j >= 16) + 2·(j odd).
-    {
+    uint4* const xq_lo = reinterpret_cast<uint4*>(gemv_xs);  // exact only
+    uint4* const xq_hi = xq_lo + M * nb;
+    int2* const xq_meta = reinterpret_cast<int2*>(xq_hi + M * nb);
+    if constexpr (X) {
+        // Quantize while staging: 8 lanes per block (lane & 7 = f: elements 4f..4f+3, word f % 4 of lo
+        // (f < 4) or hi); every lane of a warp takes part in each step (the shuffles), idle ones on zeros.
+        const bool vec = (reinterpret_cast<std::uintptr_t>(x0) & 15u) == 0 && (M == 1 || (p.ldx_token & 3) == 0);
+        const int items = nb * 8;
+#pragma unroll 1
+        for (int i = 0; i < M; ++i) {
+            const float* xr = x0 + i * p.ldx_token;
+#pragma unroll 1
+            for (int base = warp * 32; base < items; base += blockDim.x) {
+                const int idx = base + lane;
+                float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+                if (idx < items)
+                    v = vec ? __ldg(reinterpret_cast<const float4*>(xr) + idx)
+                            : make_float4(__ldg(xr + 4 * idx), __ldg(xr + 4 * idx + 1), __ldg(xr + 4 * idx + 2),
+                                          __ldg(xr + 4 * idx + 3));
+                int2 meta;
+                const unsigned word = q8_quantize_word(v, meta);
+                if (idx < items) {
+                    const int b = idx >> 3, f = idx & 7;
+                    unsigned* dst = reinterpret_cast<unsigned*>((f < 4 ? xq_lo : xq_hi) + i * nb + b);
+                    dst[f & 3] = word;
+                    if (f == 0) xq_meta[i * nb + b] = meta;
+                }
+            }
+        }
+    } else {
+        // Stage the activations: element j of block b of row i, pre-scaled by 16^-s(j) (see gemv_nib):
+        // s(j) = (j >= 16) + 2·(j odd).
         const bool vec = (reinterpret_cast<std::uintptr_t>(x0) & 15u) == 0 && (M == 1 || (p.ldx_token & 3) == 0);
 #pragma unroll 1
         for (int i = 0; i < M; ++i) {
@@ -267,7 +371,8 @@ __global__ void __launch_bounds__(gemv_threads(M), gemv_min_ctas(M)) q4_0_gemv_k
     for (int r = 0; r < RW; ++r)
 #pragma unroll
         for (int i = 0; i < M; ++i) acc[r][i] = 0.0f;
-    float* red = reinterpret_cast<float*>(gemv_xs + M * 8 * nb);  // (2, W, G, RW, M) partials (S > 1)
+    // (2, W, G, RW, M) partials (S > 1), after the activations
+    float* red = X ? reinterpret_cast<float*>(xq_meta + M * nb) : reinterpret_cast<float*>(gemv_xs + M * 8 * nb);
     int parity = 0;
 
     // Sums this warp's lanes for its rows of round j and stores them (S = 1) or combines the S warps'
@@ -333,12 +438,39 @@ __global__ void __launch_bounds__(gemv_threads(M), gemv_min_ctas(M)) q4_0_gemv_k
                 float dv[RW];
 #pragma unroll
                 for (int r = 0; r < RW; ++r) dv[r] = fp16_bits_to_float(cr.d[u][r]);
+                if constexpr (X) {
+                    unsigned wl[RW][4], wh[RW][4];  // nibbles of elements 4wi.. (wl) and 16 + 4wi.. (wh)
 #pragma unroll
-                for (int i = 0; i < M; ++i) {
-                    float dot[RW];
-                    gemv_block_dot<RW>(cr.q[u], gemv_xs + i * 8 * nb + b, nb, dot);
+                    for (int r = 0; r < RW; ++r) {
+                        const uint4 q = cr.q[u][r];
+                        wl[r][0] = q.x & 0x0F0F0F0Fu;
+                        wh[r][0] = (q.x >> 4) & 0x0F0F0F0Fu;
+                        wl[r][1] = q.y & 0x0F0F0F0Fu;
+                        wh[r][1] = (q.y >> 4) & 0x0F0F0F0Fu;
+                        wl[r][2] = q.z & 0x0F0F0F0Fu;
+                        wh[r][2] = (q.z >> 4) & 0x0F0F0F0Fu;
+                        wl[r][3] = q.w & 0x0F0F0F0Fu;
+                        wh[r][3] = (q.w >> 4) & 0x0F0F0F0Fu;
+                    }
 #pragma unroll
-                    for (int r = 0; r < RW; ++r) acc[r][i] = fmaf(dv[r], dot[r], acc[r][i]);
+                    for (int i = 0; i < M; ++i) {
+                        const uint4 lo = xq_lo[i * nb + b], hi = xq_hi[i * nb + b];
+                        const int2 meta = xq_meta[i * nb + b];
+#pragma unroll
+                        for (int r = 0; r < RW; ++r) {
+                            const float sumi = exact_block_sum(wl[r], wh[r], lo, hi, meta.y);
+                            const float scale = __fmul_rn(dv[r], __int_as_float(meta.x));
+                            acc[r][i] = __fadd_rn(acc[r][i], __fmul_rn(sumi, scale));
+                        }
+                    }
+                } else {
+#pragma unroll
+                    for (int i = 0; i < M; ++i) {
+                        float dot[RW];
+                        gemv_block_dot<RW>(cr.q[u], gemv_xs + i * 8 * nb + b, nb, dot);
+#pragma unroll
+                        for (int r = 0; r < RW; ++r) acc[r][i] = fmaf(dv[r], dot[r], acc[r][i]);
+                    }
                 }
             }
         }
@@ -840,11 +972,14 @@ __global__ void __launch_bounds__(moe_sort_threads)
     }
 }
 
-/// moe_ffn (GEMV path): h[p][c] = bf16(act(g[p][c])·u[p][c]) stored as fp32 (the down GEMV's input).
+/// moe_ffn (GEMV path): h[p][c] = act(g[p][c])·u[p][c] in fp32, rounded to bf16 when round_bf16 (fast
+/// mode), stored as fp32 (the down GEMV's input).
 template <class = void>  // a template: one definition across translation units
-__global__ void moe_ffn_act_kernel(const float* gsrc, const float* usrc, float* h, i64 count, int act) {
-    for (i64 i = blockIdx.x * i64(blockDim.x) + threadIdx.x; i < count; i += i64(gridDim.x) * blockDim.x)
-        h[i] = __bfloat162float(__float2bfloat16_rn(ffn_act(act, gsrc[i]) * usrc[i]));
+__global__ void moe_ffn_act_kernel(const float* gsrc, const float* usrc, float* h, i64 count, int act, int round_bf16) {
+    for (i64 i = blockIdx.x * i64(blockDim.x) + threadIdx.x; i < count; i += i64(gridDim.x) * blockDim.x) {
+        const float v = __fmul_rn(ffn_act(act, gsrc[i]), usrc[i]);
+        h[i] = round_bf16 ? __bfloat162float(__float2bfloat16_rn(v)) : v;
+    }
 }
 
 /// moe_ffn: y[t][c] = Σ_s w[t][s]·o[row(t, s)][c] in slot order, each product and sum rounded to fp32

@@ -19,9 +19,16 @@
 //   gemv path (small m): one CTA set per (token, slot) pair reads its expert's rows once with the gemv
 //     kernel (moe_ffn: gate, up, act, down, sum as separate deterministic steps).
 //
-// Numerics: per (token, slot) row as gemm_q4_0's path (mma: bf16 operands, fp32 accumulation; gemv:
-// fp32). moe_ffn: h = act(g)·u in fp32 (expf / tanhf), rounded to bf16 (both paths, as the CPU `fast`
-// mode); down in fp32; y[t] = (((w0·o0) + w1·o1) + ...) in slot order, each product and sum rounded to
+// Compute modes (plan.mode): as gemm_q4_0's. exact runs on the gemv path only (forced exact with path
+// mma is refused with errc::unsupported); automatic is exact on the gemv path and fast on the mma path.
+//
+// Numerics: per (token, slot) row as gemm_q4_0's path and mode (mma: bf16 operands, fp32 accumulation;
+// gemv fast: fp32; gemv exact: Q8_0 activations quantized in the kernel, integer block dots, fp32 block
+// scaling, the CPU's exact arithmetic up to fp32 summation order). moe_ffn: h = act(g)·u in fp32
+// (expf / tanhf), rounded to bf16 in fast mode (both paths, as the CPU `fast` mode) or kept in fp32 and
+// quantized to Q8_0 per 32-block by the down gemv in exact mode (as the CPU `exact` mode; the device's
+// expf / tanhf may differ from the host's by an ulp, so an h quant can differ by one); down in the
+// mode's arithmetic; y[t] = (((w0·o0) + w1·o1) + ...) in slot order, each product and sum rounded to
 // fp32 (no FMA). Deterministic: no atomics in any sum, fixed orders throughout.
 //
 // Bad expert ids. The ids live on the device, so they are checked there: a pair whose id is outside
@@ -51,32 +58,45 @@ struct moe_ffn_options : gemm_options {
 /// grouped mma (112 us at 512 pairs) wins above a few hundred pairs.
 inline constexpr std::int64_t moe_gemv_auto_max_pairs = 128;
 
-/// Decides the path of a MoE call with m tokens, top_k slots, E experts and K (the GEMV needs K·4 bytes
-/// of shared memory). One path for the call, from the shapes only.
+/// Decides the path and mode of a MoE call with m tokens, top_k slots, E experts and K (the fp32 GEMV
+/// needs K·4 bytes of shared memory, the exact one (K/32)·40). One path and mode for the call, from the
+/// shapes only.
 inline gemm_plan plan_moe_q4_0(std::int64_t m, std::int64_t top_k, std::int64_t experts, std::int64_t k,
                                const gemm_options& opt = {}) {
     constexpr const char* fn = "cuda::moe";
     detail::require_mode(opt, fn);
     const std::int64_t pairs = std::max<std::int64_t>(m, 0) * std::max<std::int64_t>(top_k, 0);
-    const bool gemv_fits = detail::gemv_act_smem_bytes(1, k) <= gemv_max_smem_bytes;
+    const bool fast_fits = detail::gemv_act_smem_bytes(1, k, false) <= gemv_max_smem_bytes;
+    const bool exact_fits = detail::gemv_act_smem_bytes(1, k, true) <= gemv_exact_max_smem_bytes;
+    const bool fast = opt.mode == compute_mode::fast;
     gemm_plan plan;
     detail::require(opt.path != gemm_path::dequant_cublas, errc::unsupported, fn,
                     "options.path = dequant_cublas is dense-only (MoE runs gemv or mma)");
-    if (opt.path == gemm_path::gemv) {
-        detail::require(gemv_fits, errc::unsupported, fn, "options.path = gemv needs K·4 <= ", gemv_max_smem_bytes,
-                        " bytes (K = ", k, ")");
+    detail::require(!(opt.mode == compute_mode::exact && opt.path == gemm_path::mma), errc::unsupported, fn,
+                    "options.mode = exact with options.path = mma: exact mode runs on the GPU's gemv path only "
+                    "(use path gemv or automatic, or mode fast)");
+    if (opt.path == gemm_path::gemv || opt.mode == compute_mode::exact) {
+        detail::require(fast ? fast_fits : exact_fits, errc::unsupported, fn, "the gemv path (mode ",
+                        fast ? "fast" : "exact", ") needs ", fast ? "K·4 <= " : "(K/32)·40 <= ",
+                        fast ? gemv_max_smem_bytes : gemv_exact_max_smem_bytes, " bytes (K = ", k, ")");
         plan.path = gemm_path::gemv;
-        plan.reason = "gemv per (token, slot): forced by options.path";
+        plan.reason = opt.path == gemm_path::gemv ? "gemv per (token, slot): forced by options.path"
+                                                  : "gemv per (token, slot) (auto: mode exact requested, the GPU's only exact path)";
     } else if (opt.path == gemm_path::mma) {
         plan.path = gemm_path::mma;
         plan.reason = "grouped mma: forced by options.path";
-    } else if (gemv_fits && pairs <= moe_gemv_auto_max_pairs) {
+    } else if ((fast ? fast_fits : exact_fits) && pairs <= moe_gemv_auto_max_pairs) {
         plan.path = gemm_path::gemv;
         plan.reason = "gemv per (token, slot) (auto: m·top_k <= " + std::to_string(moe_gemv_auto_max_pairs) + ")";
     } else {
         plan.path = gemm_path::mma;
         plan.reason = "grouped mma (auto: m·top_k > " + std::to_string(moe_gemv_auto_max_pairs) + ")";
     }
+    plan.mode = plan.path == gemm_path::gemv && !fast ? compute_mode::exact : compute_mode::fast;
+    plan.reason += plan.mode == compute_mode::exact
+                       ? (opt.mode == compute_mode::exact ? "; mode exact requested" : "; mode exact (auto: gemv path)")
+                       : (fast ? (plan.path == gemm_path::gemv ? "; mode fast requested (fp32)" : "; mode fast requested")
+                               : "; mode fast (auto: not the gemv path)");
     if (plan.path == gemm_path::mma) {
         const std::int64_t active = std::max<std::int64_t>(1, std::min(std::max<std::int64_t>(experts, 1), pairs));
         plan.tile_rows = detail::mma_tile_rows_for((pairs + active - 1) / active);
@@ -230,7 +250,7 @@ inline gemm_plan moe_gemm(context& ctx, const q4_0_device_view& w, const moe_rou
         p.ldy_slot = ldy_slot;
         p.error_flag = ctx.error_flag();
         detail::require(m * top_k <= 65535, errc::unsupported, fn, "m·top_k = ", m * top_k, " pairs exceed the gemv grid");
-        detail::launch_gemv(1, m * top_k, p, stream, fn);
+        detail::launch_gemv(1, m * top_k, p, plan.mode == compute_mode::exact, stream, fn);
         return plan;
     }
     detail::ws_carver carve{ws};
@@ -321,11 +341,13 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
             p.ldy_slot = width;
             p.error_flag = ctx.error_flag();
             detail::require(pairs <= 65535, errc::unsupported, fn, "m·top_k = ", pairs, " pairs exceed the gemv grid");
-            detail::launch_gemv(1, pairs, p, stream, fn);
+            detail::launch_gemv(1, pairs, p, plan.mode == compute_mode::exact, stream, fn);
         };
         pair_gemv(gate, x, ldx, 0, gv, f);
         pair_gemv(up, x, ldx, 0, uv, f);
-        detail::moe_ffn_act_kernel<><<<detail::grid_for(pairs * f, 256), 256, 0, stream>>>(gv, uv, hv, pairs * f, act);
+        // exact: h stays fp32 (the down gemv quantizes it to Q8_0 as it stages it); fast: bf16(h)
+        detail::moe_ffn_act_kernel<><<<detail::grid_for(pairs * f, 256), 256, 0, stream>>>(
+            gv, uv, hv, pairs * f, act, plan.mode == compute_mode::exact ? 0 : 1);
         detail::check_launch(fn, "moe_ffn_act_kernel");
         pair_gemv(down, hv, top_k * f, f, ov, k);
         o = ov;
