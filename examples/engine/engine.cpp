@@ -68,6 +68,8 @@ const char* usage =
     "  --calibration FILE  calibration cache (default $XDG_CACHE_HOME/amxmm/calibration.json; the GPU\n"
     "                      build keeps its own, calibration-gpu.json)\n"
     "  --cpu-only          plan without the GPUs\n"
+    "  --gpu-mem SIZE      plan as if the GPU had SIZE of memory (e.g. 700MiB): a smaller GPU makes the\n"
+    "                      planner keep some tensors on the CPU (AMX), so both devices run\n"
     "  --no-attention      skip the reference attention (matmuls only)\n";
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
@@ -80,6 +82,7 @@ struct options {
     int threads = 0;
     bool calibrate = false, quick = false, cpu_only = false, attention = true;
     std::string calibration_path;
+    std::string gpu_mem;  ///< --gpu-mem: the GPU memory the planner assumes (empty: the real one)
 };
 
 std::int64_t to_count(const std::string& flag, const std::string& v, std::int64_t min) {
@@ -704,6 +707,7 @@ int main(int argc, char** argv) try {
         else if (a == "--quick") o.quick = true;
         else if (a == "--calibration") o.calibration_path = value();
         else if (a == "--cpu-only") o.cpu_only = true;
+        else if (a == "--gpu-mem") o.gpu_mem = value();
         else if (a == "--no-attention") o.attention = false;
         else throw error(errc::invalid_argument, "unknown argument " + a + " (see --help)");
     }
@@ -747,6 +751,15 @@ int main(int argc, char** argv) try {
     hw.gpus.clear();
 #endif
     if (o.cpu_only) hw.gpus.clear();
+    if (!o.gpu_mem.empty()) {
+        const std::uint64_t cap = P::parse_size(o.gpu_mem);
+        for (auto& g : hw.gpus) {
+            if (cap > g.memory_bytes)
+                throw error(errc::invalid_argument, "--gpu-mem " + o.gpu_mem + " exceeds the GPU's " + P::format_size(g.memory_bytes));
+            g.memory_bytes = cap;
+            notes.push_back("planning with --gpu-mem " + P::format_size(cap) + " of " + g.name + "'s memory");
+        }
+    }
     std::string calib_note;
     const P::calibration_data calib = get_calibration(o, threads, calib_note
 #if defined(AMXMM_ENGINE_WITH_CUDA)
