@@ -822,9 +822,12 @@ int main(int argc, char** argv) try {
     }
     if (skipped) std::printf("(token_embd and output are not run: the engine feeds random hidden states and stops at the last layer)\n");
 
-    // 5. Run: a warm-up forward (matmuls only), the prompt batch, then decode steps.
+    // 5. Run: a warm-up forward of the prompt batch (matmuls only), the prompt batch, then decode steps.
+    // The warm-up has the prompt's size: the first call of a shape pays one-time costs (CUDA lazy module
+    // loading, cuBLAS kernel selection, first touch of the workspaces) that an engine pays once, not
+    // per batch, and that the calibration (which warms up too) does not predict.
     phase_times warm, prompt, decode;
-    eng.forward(std::min<std::int64_t>(o.batch, 64), 0, warm, false);
+    eng.forward(o.batch, 0, warm, false);
     eng.reset_cache();
     eng.forward(o.batch, 0, prompt, o.attention);
     if (o.decode_steps > 0) {
