@@ -236,6 +236,10 @@ TEST_CASE("cuda gemv exact: against reference_gemm_exact, m = 1..8; the same bit
             REQUIRE(plan.mode == compute_mode::exact);
             dev_vec<float> xd(x), yd(std::size_t(m * ldy));
             yd.fill_bytes(0x7f);
+            // m >= 2: quantized once by q8_stage_rows_kernel into the workspace; the launches below
+            // quantize in every CTA instead, so the bitwise comparison checks the two against each other.
+            CHECK((plan.workspace_bytes > 0) == (m >= cuda::gemv_prequantize_min_rows));
+            ctx.reserve(plan.workspace_bytes);
             cuda::gemm_q4_0(ctx, gpu.view(), m, xd.data(), ldx, yd.data(), ldy, opt, nullptr);
             const std::vector<float> y = yd.download();
             for (std::int64_t cap : {0, 1, 3}) {
@@ -283,6 +287,7 @@ TEST_CASE("cuda gemm: automatic mode runs the exact gemv at small m, as the CPU'
         REQUIRE(plan.path == cuda::gemm_path::gemv);
         REQUIRE(plan.mode == compute_mode::exact);
         dev_vec<float> xd(x), yd(std::size_t(m * c.n));
+        ctx.reserve(plan.workspace_bytes);
         const cuda::gemm_plan ran = cuda::gemm_q4_0(ctx, c.gpu.view(), m, xd.data(), c.k, yd.data(), c.n, nullptr);
         CHECK(ran.mode == compute_mode::exact);
         const std::vector<float> y = yd.download();

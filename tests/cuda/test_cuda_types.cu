@@ -88,9 +88,12 @@ TEST_CASE("cuda: plans pick a path and mode by m; exact is gemv-only (no GPU nee
     CHECK(cuda::plan_gemm_q4_0(1, L).workspace_bytes == 0);
     CHECK(cuda::plan_gemm_q4_0(4, L).path == cuda::gemm_path::gemv);
     CHECK(cuda::plan_gemm_q4_0(4, L).mode == compute_mode::exact);
-    CHECK(cuda::plan_gemm_q4_0(5, L).path == cuda::gemm_path::dequant_cublas);
-    CHECK(cuda::plan_gemm_q4_0(5, L).mode == compute_mode::fast);
-    CHECK_THAT(cuda::plan_gemm_q4_0(5, L).reason, Catch::Matchers::ContainsSubstring("mode fast"));
+    CHECK(cuda::plan_gemm_q4_0(8, L).path == cuda::gemm_path::gemv);  // gemv_auto_max_rows
+    CHECK(cuda::plan_gemm_q4_0(8, L).mode == compute_mode::exact);
+    CHECK(cuda::plan_gemm_q4_0(8, L).workspace_bytes >= std::size_t(8) * 128 * 40);  // quantized once
+    CHECK(cuda::plan_gemm_q4_0(9, L).path == cuda::gemm_path::dequant_cublas);
+    CHECK(cuda::plan_gemm_q4_0(9, L).mode == compute_mode::fast);
+    CHECK_THAT(cuda::plan_gemm_q4_0(9, L).reason, Catch::Matchers::ContainsSubstring("mode fast"));
     CHECK(cuda::plan_gemm_q4_0(16, L).path == cuda::gemm_path::dequant_cublas);
     CHECK(cuda::plan_gemm_q4_0(16, L).workspace_bytes >= std::size_t(4096) * 4096 * 2);
     // m = 2 rows of K = 14336: the exact gemv's int8 staging fits (the fp32 one would not)
@@ -104,6 +107,7 @@ TEST_CASE("cuda: plans pick a path and mode by m; exact is gemv-only (no GPU nee
         CHECK(cuda::plan_gemm_q4_0(2, L14, f).mode == compute_mode::fast);
         CHECK(cuda::plan_gemm_q4_0(1, L, f).path == cuda::gemm_path::gemv);
         CHECK(cuda::plan_gemm_q4_0(1, L, f).mode == compute_mode::fast);
+        CHECK(cuda::plan_gemm_q4_0(5, L, f).path == cuda::gemm_path::dequant_cublas);  // gemv_fast_auto_max_rows
         f.path = cuda::gemm_path::gemv;
         CHECK(cuda::plan_gemm_q4_0(4, L, f).mode == compute_mode::fast);
         CHECK_THROWS_AS(cuda::plan_gemm_q4_0(8, L, f), amxmm::error);  // fp32: 8·4096·4 bytes exceed 96 KiB

@@ -10,9 +10,10 @@
 //                  flight per warp, long rows split along K over warps of a CTA), activations in shared
 //                  memory. The summation order follows from the shape alone: the same bits on every
 //                  device and for any grid. Two arithmetics (plan.mode):
-//                  exact: compute_mode::exact, the CPU's: each CTA quantizes the activations to Q8_0 as
-//                    it stages them (quantize_row_q8_0_ref bit for bit: int8 quants + scales, m·(K/32)·40
-//                    bytes of shared memory), per-block integer dots (__dp4a), each block's term
+//                  exact: compute_mode::exact, the CPU's: the activations quantized to Q8_0
+//                    (quantize_row_q8_0_ref bit for bit: int8 quants + scales, m·(K/32)·40 bytes of shared
+//                    memory) — for m >= 2 once, by a pass into the workspace, for m = 1 (and MoE) by each
+//                    CTA as it stages them — per-block integer dots (__dp4a), each block's term
 //                    float(sumi)·(d_w·d_x) rounded as reference_gemm_exact rounds it; the terms are
 //                    summed in fp32 in the kernel's fixed order, so the result matches
 //                    reference_gemm_exact to fp32 summation order (not bit for bit).
@@ -105,12 +106,21 @@ inline constexpr std::size_t gemv_max_smem_bytes = 96 * 1024;
 /// K = 16384). Above 96 KiB this needs a device with that much shared memory per block (A100, H100,
 /// H200: 163 KiB and more; devices with 99 KiB refuse the launch with errc::system).
 inline constexpr std::size_t gemv_exact_max_smem_bytes = 160 * 1024;
-/// automatic: gemv up to this many rows (where its activations fit in shared memory), dequant_cublas
-/// above. Measured with bench/cuda_gemm.cu on an H200, 2026-11-26 (bench/RESULTS.md): gemv beats the
-/// other paths up to m = 4 on every dense shape (at m = 8 it ties dequant_cublas); dequant_cublas beats
-/// the fused mma kernel at every m >= 16 (K=2048 N=4096: 12.3 vs 22.9 us at m = 16, 14.5 vs 48 us at
-/// m = 128, 21.6 vs 53 us at m = 512), so mma is not chosen automatically for dense products (MoE uses it).
-inline constexpr std::int64_t gemv_auto_max_rows = 4;
+/// Exact gemv with at least this many rows: the activations are quantized once by a separate pass into
+/// the call's workspace (m·(K/32)·40 bytes) instead of by every CTA while it stages them (every CTA
+/// quantizing all m·K elements dominated the time at m = 8: 94 us for K=14336 N=4096 on an H200).
+inline constexpr std::int64_t gemv_prequantize_min_rows = 2;
+/// automatic: gemv (mode exact) up to this many rows where its activations fit in shared memory,
+/// dequant_cublas above. Measured with bench/cuda_gemm.cu on an H200, 2026-11-26 (bench/RESULTS.md),
+/// cold weights: with the activations quantized once (gemv_prequantize_min_rows) the exact gemv beats
+/// dequant_cublas at every m <= 8 on every dense shape (m = 8: 8.6 vs 12.4 us at K=2048 N=4096, 28 vs
+/// 77 us at K=4096 N=14336, 49 vs 76 us at K=14336 N=4096); dequant_cublas beats the fused mma kernel at
+/// every m >= 16 (12.3 vs 22.9 us at K=2048 N=4096 m = 16, 21.6 vs 53 us at m = 512), so mma is not
+/// chosen automatically for dense products (MoE uses it).
+inline constexpr std::int64_t gemv_auto_max_rows = 8;
+/// The same limit when mode fast is requested (the fp32 gemv, whose activations each CTA stages as
+/// fp32): it ties dequant_cublas at m = 8 (13.0 vs 12.4 us, K=2048 N=4096), so 4.
+inline constexpr std::int64_t gemv_fast_auto_max_rows = 4;
 
 namespace detail {
 
@@ -190,17 +200,18 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, con
         plan.path = gemm_path::gemv;
         plan.mode = compute_mode::exact;
         plan.reason = "gemv (auto: mode exact requested, the GPU's only exact path)";
-    } else if (opt.mode == compute_mode::fast ? fast_fits && m <= gemv_auto_max_rows : exact_fits && m <= gemv_auto_max_rows) {
+    } else if (const std::int64_t auto_rows = opt.mode == compute_mode::fast ? gemv_fast_auto_max_rows : gemv_auto_max_rows;
+               (opt.mode == compute_mode::fast ? fast_fits : exact_fits) && m <= auto_rows) {
         plan.path = gemm_path::gemv;
         plan.mode = opt.mode == compute_mode::fast ? compute_mode::fast : compute_mode::exact;
-        plan.reason = "gemv (auto: m <= " + std::to_string(gemv_auto_max_rows) + ", weight-bandwidth bound); " +
+        plan.reason = "gemv (auto: m <= " + std::to_string(auto_rows) + ", weight-bandwidth bound); " +
                       (opt.mode == compute_mode::fast ? "mode fast requested (fp32)" : "mode exact (auto: gemv path)");
     } else {
         plan.path = gemm_path::dequant_cublas;
         plan.mode = compute_mode::fast;
-        plan.reason = m <= gemv_auto_max_rows
+        plan.reason = m <= auto_rows
                           ? "dequant_cublas (auto: the gemv's staged activation bytes exceed its shared memory)"
-                          : "dequant_cublas (auto: m > " + std::to_string(gemv_auto_max_rows) +
+                          : "dequant_cublas (auto: m > " + std::to_string(auto_rows) +
                                 "; measured faster than the fused mma kernel at every dense shape)";
         plan.reason += opt.mode == compute_mode::fast ? "; mode fast requested" : "; mode fast (auto: not the gemv path)";
     }
@@ -208,7 +219,9 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, con
     switch (plan.path) {
         case gemm_path::gemv:
             plan.tile_rows = int(std::max<std::int64_t>(m, 1));
-            plan.workspace_bytes = 0;
+            plan.workspace_bytes = plan.mode == compute_mode::exact && m >= gemv_prequantize_min_rows
+                                       ? detail::ws_round(detail::gemv_act_smem_bytes(int(m), L.k, true))
+                                       : 0;
             break;
         case gemm_path::mma:
             plan.tile_rows = detail::mma_tile_rows_for(m);
@@ -220,7 +233,8 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, con
     return plan;
 }
 
-/// Device workspace bytes a gemm_q4_0 call with m rows needs (0 on the gemv path).
+/// Device workspace bytes a gemm_q4_0 call with m rows needs (on the gemv path: 0, or the quantized
+/// activations of an exact call with m >= gemv_prequantize_min_rows).
 inline std::size_t gemm_workspace_bytes(std::int64_t m, const q4_0_device_layout& L, const gemm_options& opt = {}) {
     return plan_gemm_q4_0(m, L, opt).workspace_bytes;
 }
@@ -543,8 +557,16 @@ inline gemm_plan gemm_q4_0(context& ctx, const q4_0_device_view& w, std::int64_t
     detail::ws_carver carve{ws};
     switch (plan.path) {
         case gemm_path::gemv: {
-            detail::launch_gemv(int(m), 1, detail::dense_gemv_params(w, x, ldx, y, ldy), plan.mode == compute_mode::exact,
-                                stream, fn);
+            detail::gemv_params p = detail::dense_gemv_params(w, x, ldx, y, ldy);
+            if (plan.workspace_bytes > 0) {  // exact, m >= gemv_prequantize_min_rows: quantize once
+                auto* xq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(m), k, true) + 15) / 16);
+                const std::int64_t warps = m * (k / 32) * 8 / 32;  // one warp per 32 float4 items
+                const unsigned blocks = unsigned(std::clamp<std::int64_t>((warps + 7) / 8, 1, 4096));
+                detail::q8_stage_rows_kernel<><<<blocks, 256, 0, stream>>>(x, ldx, int(m), int(k / 32), xq);
+                detail::check_launch(fn, "q8_stage_rows_kernel");
+                p.xq = xq;
+            }
+            detail::launch_gemv(int(m), 1, p, plan.mode == compute_mode::exact, stream, fn);
             break;
         }
         case gemm_path::mma: {

@@ -74,6 +74,8 @@ struct gemv_params {
     float* y;               // row i: y + (t + i)·ldy_token + s·ldy_slot
     i64 ldy_token, ldy_slot;
     int* error_flag;        // set to 1 when an expert id is out of range (its rows become NaN)
+    const void* xq;         // exact, dense: the M rows already quantized (q8_stage_rows_kernel), copied
+                            // into shared memory as they are; null: each CTA quantizes while staging
     int ksplit;             // S: warps sharing one row set (gemv_split)
     i64 sets;               // row sets per pair: ceil(n / (G·RW))
 };
@@ -156,6 +158,39 @@ __device__ __forceinline__ unsigned q8_quantize_word(float4 v, int2& meta) {
     const float dx = bad ? __int_as_float(0x7fc00000) : __half2float(__float2half_rn(d));
     meta = make_int2(__float_as_int(dx), 0x4B400000 - 8 * sum);
     return word;
+}
+
+/// The exact gemv's activations quantized once for every CTA (dense calls with m >= 2, where each CTA
+/// quantizing all m·K elements itself costs more than this extra pass): rows i < m of x (stride ldx) as
+/// the kernel stages them — lo, hi: (m, nb) uint4, then meta: (m, nb) int2, contiguous (40 B per block).
+/// Grid-stride over the m·K/4 float4 items, 32 per warp step (every lane shuffles: warp-uniform loop).
+template <class = void>  // a template: one definition across translation units
+__global__ void q8_stage_rows_kernel(const float* x, i64 ldx, int m, int nb, uint4* lo) {
+    uint4* const hi = lo + i64(m) * nb;
+    int2* const meta_out = reinterpret_cast<int2*>(hi + i64(m) * nb);
+    const int items = nb * 8, lane = int(threadIdx.x) & 31;
+    const i64 total = i64(m) * items;
+    const bool vec = (reinterpret_cast<std::uintptr_t>(x) & 15u) == 0 && (m == 1 || (ldx & 3) == 0);
+    for (i64 base = i64(blockIdx.x) * blockDim.x + threadIdx.x - lane; base < total; base += i64(gridDim.x) * blockDim.x) {
+        const i64 g = base + lane;
+        float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        int i = 0, idx = 0;
+        if (g < total) {
+            i = int(g / items);
+            idx = int(g - i64(i) * items);
+            const float* xr = x + i64(i) * ldx;
+            v = vec ? __ldg(reinterpret_cast<const float4*>(xr) + idx)
+                    : make_float4(__ldg(xr + 4 * idx), __ldg(xr + 4 * idx + 1), __ldg(xr + 4 * idx + 2), __ldg(xr + 4 * idx + 3));
+        }
+        int2 meta;
+        const unsigned word = q8_quantize_word(v, meta);
+        if (g < total) {
+            const int b = idx >> 3, f = idx & 7;
+            unsigned* dst = reinterpret_cast<unsigned*>((f < 4 ? lo : hi) + i64(i) * nb + b);
+            dst[f & 3] = word;
+            if (f == 0) meta_out[i64(i) * nb + b] = meta;
+        }
+    }
 }
 
 /// Σ over one block of (q_w - 8)·q_x for a weight row (4 words of nibbles) and a staged activation block
@@ -320,28 +355,35 @@ __global__ void __launch_bounds__(gemv_threads(M), gemv_kernel_min_ctas(M, X)) q
     uint4* const xq_hi = xq_lo + M * nb;
     int2* const xq_meta = reinterpret_cast<int2*>(xq_hi + M * nb);
     if constexpr (X) {
-        // Quantize while staging: 8 lanes per block (lane & 7 = f: elements 4f..4f+3, word f % 4 of lo
-        // (f < 4) or hi); every lane of a warp takes part in each step (the shuffles), idle ones on zeros.
-        const bool vec = (reinterpret_cast<std::uintptr_t>(x0) & 15u) == 0 && (M == 1 || (p.ldx_token & 3) == 0);
-        const int items = nb * 8;
+        if (p.xq) {  // quantized by q8_stage_rows_kernel: the same layout, copied in 8-byte words
+            const uint2* src = static_cast<const uint2*>(p.xq);
+            uint2* dst = reinterpret_cast<uint2*>(gemv_xs);
+            const int words = M * nb * (gemv_exact_block_bytes / 8);
+            for (int w = tid; w < words; w += blockDim.x) dst[w] = __ldg(src + w);
+        } else {
+            // Quantize while staging: 8 lanes per block (lane & 7 = f: elements 4f..4f+3, word f % 4 of lo
+            // (f < 4) or hi); every lane of a warp takes part in each step (the shuffles), idle ones on zeros.
+            const bool vec = (reinterpret_cast<std::uintptr_t>(x0) & 15u) == 0 && (M == 1 || (p.ldx_token & 3) == 0);
+            const int items = nb * 8;
 #pragma unroll 1
-        for (int i = 0; i < M; ++i) {
-            const float* xr = x0 + i * p.ldx_token;
+            for (int i = 0; i < M; ++i) {
+                const float* xr = x0 + i * p.ldx_token;
 #pragma unroll 1
-            for (int base = warp * 32; base < items; base += blockDim.x) {
-                const int idx = base + lane;
-                float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-                if (idx < items)
-                    v = vec ? __ldg(reinterpret_cast<const float4*>(xr) + idx)
-                            : make_float4(__ldg(xr + 4 * idx), __ldg(xr + 4 * idx + 1), __ldg(xr + 4 * idx + 2),
-                                          __ldg(xr + 4 * idx + 3));
-                int2 meta;
-                const unsigned word = q8_quantize_word(v, meta);
-                if (idx < items) {
-                    const int b = idx >> 3, f = idx & 7;
-                    unsigned* dst = reinterpret_cast<unsigned*>((f < 4 ? xq_lo : xq_hi) + i * nb + b);
-                    dst[f & 3] = word;
-                    if (f == 0) xq_meta[i * nb + b] = meta;
+                for (int base = warp * 32; base < items; base += blockDim.x) {
+                    const int idx = base + lane;
+                    float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+                    if (idx < items)
+                        v = vec ? __ldg(reinterpret_cast<const float4*>(xr) + idx)
+                                : make_float4(__ldg(xr + 4 * idx), __ldg(xr + 4 * idx + 1), __ldg(xr + 4 * idx + 2),
+                                              __ldg(xr + 4 * idx + 3));
+                    int2 meta;
+                    const unsigned word = q8_quantize_word(v, meta);
+                    if (idx < items) {
+                        const int b = idx >> 3, f = idx & 7;
+                        unsigned* dst = reinterpret_cast<unsigned*>((f < 4 ? xq_lo : xq_hi) + i * nb + b);
+                        dst[f & 3] = word;
+                        if (f == 0) xq_meta[i * nb + b] = meta;
+                    }
                 }
             }
         }
