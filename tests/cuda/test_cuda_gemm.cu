@@ -236,9 +236,9 @@ TEST_CASE("cuda gemv exact: against reference_gemm_exact, m = 1..8; the same bit
             REQUIRE(plan.mode == compute_mode::exact);
             dev_vec<float> xd(x), yd(std::size_t(m * ldy));
             yd.fill_bytes(0x7f);
-            // m >= 2: quantized once by q8_stage_rows_kernel into the workspace; the launches below
-            // quantize in every CTA instead, so the bitwise comparison checks the two against each other.
-            CHECK((plan.workspace_bytes > 0) == (m >= cuda::gemv_prequantize_min_rows));
+            // m >= 2 or K >= 8192: quantized once by q8_stage_rows_kernel into the workspace; the launches
+            // below quantize in every CTA instead, so the bitwise comparison checks the two against each other.
+            CHECK((plan.workspace_bytes > 0) == cuda::gemv_prequantizes(m, k));
             ctx.reserve(plan.workspace_bytes);
             cuda::gemm_q4_0(ctx, gpu.view(), m, xd.data(), ldx, yd.data(), ldy, opt, nullptr);
             const std::vector<float> y = yd.download();

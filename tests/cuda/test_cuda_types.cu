@@ -100,6 +100,7 @@ TEST_CASE("cuda: plans pick a path and mode by m; exact is gemv-only (no GPU nee
     const cuda::q4_0_device_layout L14{1, 4096, 14336};
     CHECK(cuda::plan_gemm_q4_0(2, L14).path == cuda::gemm_path::gemv);
     CHECK(cuda::plan_gemm_q4_0(2, L14).mode == compute_mode::exact);
+    CHECK(cuda::plan_gemm_q4_0(1, L14).workspace_bytes >= std::size_t(448) * 40);  // K >= 8192: quantized once
     {
         cuda::gemm_options f;
         f.mode = compute_mode::fast;  // fast: the fp32 gemv's m·K·4 bytes do not fit: dequant_cublas, not mma

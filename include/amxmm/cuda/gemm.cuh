@@ -12,8 +12,9 @@
 //                  device and for any grid. Two arithmetics (plan.mode):
 //                  exact: compute_mode::exact, the CPU's: the activations quantized to Q8_0
 //                    (quantize_row_q8_0_ref bit for bit: int8 quants + scales, m·(K/32)·40 bytes of shared
-//                    memory) — for m >= 2 once, by a pass into the workspace, for m = 1 (and MoE) by each
-//                    CTA as it stages them — per-block integer dots (__dp4a), each block's term
+//                    memory) — once, by a pass into the workspace, for m >= 2 or K >= 8192
+//                    (gemv_prequantizes), else (and for MoE) by each CTA as it stages them — per-block
+//                    integer dots (__dp4a), each block's term
 //                    float(sumi)·(d_w·d_x) rounded as reference_gemm_exact rounds it; the terms are
 //                    summed in fp32 in the kernel's fixed order, so the result matches
 //                    reference_gemm_exact to fp32 summation order (not bit for bit).
@@ -110,6 +111,13 @@ inline constexpr std::size_t gemv_exact_max_smem_bytes = 160 * 1024;
 /// the call's workspace (m·(K/32)·40 bytes) instead of by every CTA while it stages them (every CTA
 /// quantizing all m·K elements dominated the time at m = 8: 94 us for K=14336 N=4096 on an H200).
 inline constexpr std::int64_t gemv_prequantize_min_rows = 2;
+/// ... and for one row from this K on (H200, cold: K=14336 N=4096 19.7 -> 16.9 us; at K=4096 the extra
+/// pass costs more than it saves: 13.2 -> 13.7 us for N=14336, 4.7 -> 5.3 us at K=2048 N=4096).
+inline constexpr std::int64_t gemv_prequantize_min_k = 8192;
+/// True when an exact dense gemv of m rows and K columns quantizes its activations in a separate pass.
+inline bool gemv_prequantizes(std::int64_t m, std::int64_t k) {
+    return m >= gemv_prequantize_min_rows || (m >= 1 && k >= gemv_prequantize_min_k);
+}
 /// automatic: gemv (mode exact) up to this many rows where its activations fit in shared memory,
 /// dequant_cublas above. Measured with bench/cuda_gemm.cu on an H200, 2026-11-26 (bench/RESULTS.md),
 /// cold weights: with the activations quantized once (gemv_prequantize_min_rows) the exact gemv beats
@@ -219,7 +227,7 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, con
     switch (plan.path) {
         case gemm_path::gemv:
             plan.tile_rows = int(std::max<std::int64_t>(m, 1));
-            plan.workspace_bytes = plan.mode == compute_mode::exact && m >= gemv_prequantize_min_rows
+            plan.workspace_bytes = plan.mode == compute_mode::exact && gemv_prequantizes(m, L.k)
                                        ? detail::ws_round(detail::gemv_act_smem_bytes(int(m), L.k, true))
                                        : 0;
             break;
@@ -234,7 +242,7 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, con
 }
 
 /// Device workspace bytes a gemm_q4_0 call with m rows needs (on the gemv path: 0, or the quantized
-/// activations of an exact call with m >= gemv_prequantize_min_rows).
+/// activations of an exact call where gemv_prequantizes(m, K)).
 inline std::size_t gemm_workspace_bytes(std::int64_t m, const q4_0_device_layout& L, const gemm_options& opt = {}) {
     return plan_gemm_q4_0(m, L, opt).workspace_bytes;
 }
@@ -558,7 +566,7 @@ inline gemm_plan gemm_q4_0(context& ctx, const q4_0_device_view& w, std::int64_t
     switch (plan.path) {
         case gemm_path::gemv: {
             detail::gemv_params p = detail::dense_gemv_params(w, x, ldx, y, ldy);
-            if (plan.workspace_bytes > 0) {  // exact, m >= gemv_prequantize_min_rows: quantize once
+            if (plan.workspace_bytes > 0) {  // exact and gemv_prequantizes(m, K): quantize once
                 auto* xq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(m), k, true) + 15) / 16);
                 const std::int64_t warps = m * (k / 32) * 8 / 32;  // one warp per 32 float4 items
                 const unsigned blocks = unsigned(std::clamp<std::int64_t>((warps + 7) / 8, 1, 4096));
