@@ -566,7 +566,7 @@ inline gemm_plan gemm_q4_0(context& ctx, const q4_0_device_view& w, std::int64_t
     switch (plan.path) {
         case gemm_path::gemv: {
             detail::gemv_params p = detail::dense_gemv_params(w, x, ldx, y, ldy);
-            if (plan.workspace_bytes > 0) {  // exact and gemv_prequantizes(m, K): quantize once
+            if (plan.mode == compute_mode::exact && gemv_prequantizes(m, k)) {  // quantize once (plan's workspace)
                 auto* xq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(m), k, true) + 15) / 16);
                 const std::int64_t warps = m * (k / 32) * 8 / 32;  // one warp per 32 float4 items
                 const unsigned blocks = unsigned(std::clamp<std::int64_t>((warps + 7) / 8, 1, 4096));

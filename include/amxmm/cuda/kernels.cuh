@@ -160,6 +160,33 @@ __device__ __forceinline__ unsigned q8_quantize_word(float4 v, int2& meta) {
     return word;
 }
 
+/// True when m activation rows from x with stride ldx are all 16-byte aligned (load_x4's vec).
+__device__ __forceinline__ bool rows_x4_aligned(const float* x, i64 ldx, int m) {
+    return (reinterpret_cast<std::uintptr_t>(x) & 15u) == 0 && (m == 1 || (ldx & 3) == 0);
+}
+
+/// Float4 item idx (elements 4·idx..4·idx+3) of an activation row: one 16-byte load where the rows are
+/// 16-byte aligned (vec), else four.
+__device__ __forceinline__ float4 load_x4(const float* xr, i64 idx, bool vec) {
+    return vec ? __ldg(reinterpret_cast<const float4*>(xr) + idx)
+               : make_float4(__ldg(xr + 4 * idx), __ldg(xr + 4 * idx + 1), __ldg(xr + 4 * idx + 2), __ldg(xr + 4 * idx + 3));
+}
+
+/// One lane's part of a warp's Q8_0 staging step: float4 item idx of row xr (when `valid`) quantized with
+/// its block's other 7 lanes and stored into that row's lo / hi / meta arrays (the exact gemv's staged
+/// layout). Every lane of the warp must call (q8_quantize_word shuffles); invalid lanes quantize zeros.
+__device__ __forceinline__ void q8_stage_item(const float* xr, int idx, bool valid, bool vec, uint4* lo, uint4* hi,
+                                              int2* meta_out) {
+    const float4 v = valid ? load_x4(xr, idx, vec) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    int2 meta;
+    const unsigned word = q8_quantize_word(v, meta);
+    if (valid) {
+        const int b = idx >> 3, f = idx & 7;
+        reinterpret_cast<unsigned*>((f < 4 ? lo : hi) + b)[f & 3] = word;
+        if (f == 0) meta_out[b] = meta;
+    }
+}
+
 /// The exact gemv's activations quantized once for every CTA (dense calls with m >= 2, where each CTA
 /// quantizing all m·K elements itself costs more than this extra pass): rows i < m of x (stride ldx) as
 /// the kernel stages them — lo, hi: (m, nb) uint4, then meta: (m, nb) int2, contiguous (40 B per block).
@@ -170,26 +197,12 @@ __global__ void q8_stage_rows_kernel(const float* x, i64 ldx, int m, int nb, uin
     int2* const meta_out = reinterpret_cast<int2*>(hi + i64(m) * nb);
     const int items = nb * 8, lane = int(threadIdx.x) & 31;
     const i64 total = i64(m) * items;
-    const bool vec = (reinterpret_cast<std::uintptr_t>(x) & 15u) == 0 && (m == 1 || (ldx & 3) == 0);
+    const bool vec = rows_x4_aligned(x, ldx, m);
     for (i64 base = i64(blockIdx.x) * blockDim.x + threadIdx.x - lane; base < total; base += i64(gridDim.x) * blockDim.x) {
         const i64 g = base + lane;
-        float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        int i = 0, idx = 0;
-        if (g < total) {
-            i = int(g / items);
-            idx = int(g - i64(i) * items);
-            const float* xr = x + i64(i) * ldx;
-            v = vec ? __ldg(reinterpret_cast<const float4*>(xr) + idx)
-                    : make_float4(__ldg(xr + 4 * idx), __ldg(xr + 4 * idx + 1), __ldg(xr + 4 * idx + 2), __ldg(xr + 4 * idx + 3));
-        }
-        int2 meta;
-        const unsigned word = q8_quantize_word(v, meta);
-        if (g < total) {
-            const int b = idx >> 3, f = idx & 7;
-            unsigned* dst = reinterpret_cast<unsigned*>((f < 4 ? lo : hi) + i64(i) * nb + b);
-            dst[f & 3] = word;
-            if (f == 0) meta_out[i64(i) * nb + b] = meta;
-        }
+        const bool valid = g < total;
+        const int i = valid ? int(g / items) : 0, idx = valid ? int(g - i64(i) * items) : 0;
+        q8_stage_item(x + i64(i) * ldx, idx, valid, vec, lo + i64(i) * nb, hi + i64(i) * nb, meta_out + i64(i) * nb);
     }
 }
 
@@ -363,43 +376,27 @@ __global__ void __launch_bounds__(gemv_threads(M), gemv_kernel_min_ctas(M, X)) q
         } else {
             // Quantize while staging: 8 lanes per block (lane & 7 = f: elements 4f..4f+3, word f % 4 of lo
             // (f < 4) or hi); every lane of a warp takes part in each step (the shuffles), idle ones on zeros.
-            const bool vec = (reinterpret_cast<std::uintptr_t>(x0) & 15u) == 0 && (M == 1 || (p.ldx_token & 3) == 0);
+            const bool vec = rows_x4_aligned(x0, p.ldx_token, M);
             const int items = nb * 8;
 #pragma unroll 1
             for (int i = 0; i < M; ++i) {
                 const float* xr = x0 + i * p.ldx_token;
 #pragma unroll 1
-                for (int base = warp * 32; base < items; base += blockDim.x) {
-                    const int idx = base + lane;
-                    float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-                    if (idx < items)
-                        v = vec ? __ldg(reinterpret_cast<const float4*>(xr) + idx)
-                                : make_float4(__ldg(xr + 4 * idx), __ldg(xr + 4 * idx + 1), __ldg(xr + 4 * idx + 2),
-                                              __ldg(xr + 4 * idx + 3));
-                    int2 meta;
-                    const unsigned word = q8_quantize_word(v, meta);
-                    if (idx < items) {
-                        const int b = idx >> 3, f = idx & 7;
-                        unsigned* dst = reinterpret_cast<unsigned*>((f < 4 ? xq_lo : xq_hi) + i * nb + b);
-                        dst[f & 3] = word;
-                        if (f == 0) xq_meta[i * nb + b] = meta;
-                    }
-                }
+                for (int base = warp * 32; base < items; base += blockDim.x)
+                    q8_stage_item(xr, base + lane, base + lane < items, vec, xq_lo + i * nb, xq_hi + i * nb, xq_meta + i * nb);
             }
         }
     } else {
         // Stage the activations: element j of block b of row i, pre-scaled by 16^-s(j) (see gemv_nib):
         // s(j) = (j >= 16) + 2·(j odd).
-        const bool vec = (reinterpret_cast<std::uintptr_t>(x0) & 15u) == 0 && (M == 1 || (p.ldx_token & 3) == 0);
+        const bool vec = rows_x4_aligned(x0, p.ldx_token, M);
 #pragma unroll 1
         for (int i = 0; i < M; ++i) {
             const float* xr = x0 + i * p.ldx_token;
             float4* dst = gemv_xs + i * 8 * nb;
             for (int idx = tid; idx < nb * 8; idx += blockDim.x) {
                 const int b = idx >> 3, f = idx & 7;
-                const float4 v = vec ? __ldg(reinterpret_cast<const float4*>(xr) + idx)
-                                     : make_float4(__ldg(xr + 4 * idx), __ldg(xr + 4 * idx + 1), __ldg(xr + 4 * idx + 2),
-                                                   __ldg(xr + 4 * idx + 3));
+                const float4 v = load_x4(xr, idx, vec);
                 const float se = f >= 4 ? 0.0625f : 1.0f;                 // even j: 16^-1 or 1
                 const float so = f >= 4 ? (1.0f / 4096.0f) : (1.0f / 256.0f);  // odd j: 16^-3 or 16^-2
                 dst[f * nb + b] = make_float4(v.x * se, v.y * so, v.z * se, v.w * so);
