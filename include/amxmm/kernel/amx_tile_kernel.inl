@@ -59,9 +59,10 @@ AMXMM_KERNEL_TARGET inline void amx_fast_kernel(const packed_q4_0_vnni_view& w, 
     const bool two_row_tiles = kb.mr > 16;        // rows 16..31 exist: the second A tile is needed
     // B operands are expanded one block ahead into alternating buffers, so the vector stores have
     // long drained (and the expansion overlapped the tile unit) when the tile loads read them.
+    const int pf = streaming_prefetch_blocks(kb.mr);
     auto expand = [&](std::int64_t b) {
-        if (b + 14 < kb.b1)  // small m streams the weights from DRAM
-            for (int j = 0; j < kb.np; ++j) prefetch_block(w, kb.p0 + j, b + 14);
+        if (pf > 0 && b + pf < kb.b1)  // small m streams the weights from DRAM
+            for (int j = 0; j < kb.np; ++j) prefetch_block(w, kb.p0 + j, b + pf);
         for (int j = 0; j < kb.np; ++j)  // (16, 32) bf16 VNNI, scale folded in
             expand_bf16(w.quants(kb.p0 + j, b), w.scales(kb.p0 + j, b),
                         reinterpret_cast<bf16*>(s.b_panel[(b - kb.b0) & 1][j]));
@@ -98,10 +99,11 @@ AMXMM_KERNEL_TARGET inline void amx_exact_kernel(const packed_q4_0_vnni_view& w,
     read_c_block(kb, s.acc);  // the running value each block's update continues from
     const std::int64_t g = kb.m0 / kernel_rows;
     const bool two_row_tiles = kb.mr > 16;
+    const int pf = streaming_prefetch_blocks(kb.mr);
     auto expand = [&](std::int64_t b) {
         const int slot = (b - kb.b0) & 1;
-        if (b + 14 < kb.b1)
-            for (int j = 0; j < kb.np; ++j) prefetch_block(w, kb.p0 + j, b + 14);
+        if (pf > 0 && b + pf < kb.b1)
+            for (int j = 0; j < kb.np; ++j) prefetch_block(w, kb.p0 + j, b + pf);
         for (int j = 0; j < kernel_panels; ++j) {
             if (j < kb.np) {  // (8, 64) int8 VNNI and the 16 column scales
                 expand_int8(w.quants(kb.p0 + j, b), reinterpret_cast<std::int8_t*>(s.b_panel[slot][j]));
@@ -226,7 +228,7 @@ AMXMM_KERNEL_TARGET inline void block_products(const block_operands* next) {
 }
 
 /// Software prefetch of `bytes` (a multiple of 64) into L1.
-inline void prefetch_l1(const void* p, int bytes) {
+AMXMM_ALWAYS_INLINE void prefetch_l1(const void* p, int bytes) {
     for (int off = 0; off < bytes; off += 64) _mm_prefetch(static_cast<const char*>(p) + off, _MM_HINT_T0);
 }
 

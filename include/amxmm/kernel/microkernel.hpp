@@ -16,6 +16,8 @@
 
 #include "../core/aligned_buffer.hpp"
 #include "../core/half.hpp"
+#include "../core/target.hpp"
+#include "../cpu/features.hpp"
 #include "../format/blocks.hpp"
 #include "../pack/q4_0_vnni.hpp"
 
@@ -108,10 +110,20 @@ struct kernel_block {
 namespace detail {
 
 /// Software prefetch of one block's quants and scales of panel p (for the streaming small-m path).
-inline void prefetch_block(const packed_q4_0_vnni_view& w, std::int64_t p, std::int64_t b) {
+AMXMM_ALWAYS_INLINE void prefetch_block(const packed_q4_0_vnni_view& w, std::int64_t p, std::int64_t b) {
     const char* q = reinterpret_cast<const char*>(w.quants(p, b));
-    for (int off = 0; off < q4_0_vnni_layout::block_quant_bytes; off += 64) _mm_prefetch(q + off, _MM_HINT_T0);
+    AMXMM_UNROLL for (int off = 0; off < q4_0_vnni_layout::block_quant_bytes; off += 64) _mm_prefetch(q + off, _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(w.scales(p, b)), _MM_HINT_T0);
+}
+
+/// How many blocks ahead the small-m kernels prefetch the panel they stream (0: not at all), for a
+/// pass over `rows` activation rows. Measured (bench/RESULTS.md, "Decode after the prefetch fix"): on the AMX
+/// Xeon, 14 blocks (~4 KiB) is as good as any distance tried (14-48 blocks, to L1 or L2) and faster
+/// than none at every m; on AMD Zen 5 a single row streams faster without it (one thread: 19.5 vs
+/// 14 GB/s; the hardware prefetchers already keep enough lines in flight), while from m = 4 it helps.
+inline int streaming_prefetch_blocks(int rows) {
+    static const bool amd = detected_cpu_features().vendor == "AuthenticAMD";
+    return amd && rows == 1 ? 0 : 14;
 }
 
 /// Writes (or adds) the valid mr × nr part of a 32 × 32 fp32 result into C.
@@ -126,9 +138,11 @@ inline void write_c_block(const kernel_block& kb, const float* acc /* (32, 32) *
     }
 }
 
-/// Loads the valid mr × nr part of C into a 32 × 32 accumulator (zero elsewhere), or zeroes it.
+/// Loads the valid mr × nr part of C into the first mr rows of a 32 × 32 accumulator (zero in their
+/// other columns), or zeroes those rows. Rows >= mr are left as they are: no kernel reads them, and
+/// at m = 1 zeroing all 4 KiB per call cost several percent of the decode bandwidth.
 inline void read_c_block(const kernel_block& kb, float* acc /* (32, 32) */) noexcept {
-    for (int i = 0; i < 32 * 32; ++i) acc[i] = 0.0f;
+    for (int i = 0; i < 32 * kb.mr; ++i) acc[i] = 0.0f;
     if (!kb.accumulate) return;
     for (int i = 0; i < kb.mr; ++i)
         for (int j = 0; j < kb.nr; ++j) acc[i * 32 + j] = kb.c[i * kb.ldc + j];

@@ -90,35 +90,37 @@ AMXMM_TARGET_AVX2 inline void avx2_exact_rows(const packed_q4_0_vnni_view& w, co
                                               int h, std::int64_t row0, std::int64_t b0, std::int64_t b1, float* acc) {
     const __m256i low4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
     const std::int64_t g = row0 / kernel_rows, r0 = row0 % kernel_rows;
+    const int pf = streaming_prefetch_blocks(R);
     __m256 c[R];
-    for (int r = 0; r < R; ++r) c[r] = _mm256_loadu_ps(acc + r * 32);
+    AMXMM_UNROLL for (int r = 0; r < R; ++r) c[r] = _mm256_loadu_ps(acc + r * 32);
     for (std::int64_t b = b0; b < b1; ++b) {
-        if (h == 0 && b + 14 < b1) prefetch_block(w, p, b + 14);
+        if (pf > 0 && h == 0 && b + pf < b1) prefetch_block(w, p, b + pf);
         const std::uint8_t* q = w.quants(p, b);
-        __m256i nib[8];  // [2c] elements 8c..8c+3, [2c+1] elements 8c+4..8c+7 of columns 8h.., u8
-        for (int t = 0; t < 4; ++t) {
-            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * t + 32 * h));
-            nib[2 * t] = _mm256_and_si256(v, low4);
-            nib[2 * t + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
-        }
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales(p, b) + 8 * h)));
         const std::int8_t* x = a.q_tile(g, b) + r0 * block_k;
         const float* dx = a.d_tile(g, b) + r0;
         const std::int32_t* sums = a.sums + a.tile_index(g, b) * kernel_rows + r0;
-        for (int r = 0; r < R; ++r) {
-            __m256i sum = _mm256_set1_epi32(-8 * sums[r]);  // removes the +8 bias of the nibbles
-            for (int t = 0; t < 8; ++t) {
-                const __m256i xb = _mm256_set1_epi32(load_i32(x + r * block_k + 4 * t));
-                sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(nib[t], xb), ones));
+        __m256i sum[R];
+        AMXMM_UNROLL for (int r = 0; r < R; ++r) sum[r] = _mm256_set1_epi32(-8 * sums[r]);  // removes the +8 bias
+        AMXMM_UNROLL for (int t = 0; t < 4; ++t) {  // elements 8t..8t+3 (low nibbles), 8t+4..8t+7 (high)
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * t + 32 * h));
+            const __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+            AMXMM_UNROLL for (int r = 0; r < R; ++r) {
+                const __m256i xl = _mm256_set1_epi32(load_i32(x + r * block_k + 8 * t));
+                const __m256i xh = _mm256_set1_epi32(load_i32(x + r * block_k + 8 * t + 4));
+                sum[r] = _mm256_add_epi32(sum[r], _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xl), ones));
+                sum[r] = _mm256_add_epi32(sum[r], _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh), ones));
             }
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales(p, b) + 8 * h)));
+        AMXMM_UNROLL for (int r = 0; r < R; ++r) {
             __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(dx[r]));
             AMXMM_ROUND_HERE(scale);
-            __m256 term = _mm256_mul_ps(_mm256_cvtepi32_ps(sum), scale);
+            __m256 term = _mm256_mul_ps(_mm256_cvtepi32_ps(sum[r]), scale);
             AMXMM_ROUND_HERE(term);
             c[r] = _mm256_add_ps(c[r], term);
         }
     }
-    for (int r = 0; r < R; ++r) _mm256_storeu_ps(acc + r * 32, c[r]);
+    AMXMM_UNROLL for (int r = 0; r < R; ++r) _mm256_storeu_ps(acc + r * 32, c[r]);
 }
 
 AMXMM_TARGET_AVX2 inline void avx2_exact_kernel(const packed_q4_0_vnni_view& w, const prepared_exact& a,
@@ -173,40 +175,52 @@ AMXMM_TARGET_AVX2 inline void avx2_fast_kernel(const packed_q4_0_vnni_view& w, c
 
 /// R rows (one pass, R <= 8) of one panel over blocks [b0, b1): the rows' 16-column accumulators stay in
 /// registers while the panel's blocks stream past once; acc points at the rows' (R, 16) slice of
-/// the (32, 32) accumulator array (row stride 32), which holds the starting values.
+/// the (32, 32) accumulator array (row stride 32), which holds the starting values. Every per-block
+/// loop is unrolled explicitly (AMXMM_UNROLL) so the nibble vectors stay in registers at any -O level.
 template <int R>
 AMXMM_TARGET_AVX512 inline void avx512_exact_rows(const packed_q4_0_vnni_view& w, const prepared_exact& a,
                                                   std::int64_t p, std::int64_t row0, std::int64_t b0, std::int64_t b1,
                                                   float* acc) {
+    // With few rows, one block's 8 dependent VPDPBUSD would be a 40-cycle chain: two partial sums
+    // halve it (integer sums: the result is the same).
+    constexpr bool split_sums = R < 4;
     const __m512i low4 = _mm512_set1_epi8(0x0f);
     const std::int64_t g = row0 / kernel_rows, r0 = row0 % kernel_rows;
+    const int pf = streaming_prefetch_blocks(R);
     __m512 c[R];
-    for (int r = 0; r < R; ++r) c[r] = _mm512_loadu_ps(acc + r * 32);
+    AMXMM_UNROLL for (int r = 0; r < R; ++r) c[r] = _mm512_loadu_ps(acc + r * 32);
     for (std::int64_t b = b0; b < b1; ++b) {
-        if (b + 14 < b1) prefetch_block(w, p, b + 14);  // the weights stream from DRAM at small m
+        if (pf > 0 && b + pf < b1) prefetch_block(w, p, b + pf);  // the weights stream from DRAM at small m
         const std::uint8_t* q = w.quants(p, b);
-        __m512i nib[8];  // [2c]: elements 8c..8c+3 of each column (u8), [2c+1]: 8c+4..8c+7
-        for (int t = 0; t < 4; ++t) {
-            const __m512i v = _mm512_loadu_si512(q + 64 * t);
-            nib[2 * t] = _mm512_and_si512(v, low4);
-            nib[2 * t + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
-        }
-        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.scales(p, b))));
         const std::int8_t* x = a.q_tile(g, b) + r0 * block_k;  // rows r0.., 32 int8 each
         const float* dx = a.d_tile(g, b) + r0;
         const std::int32_t* sums = a.sums + a.tile_index(g, b) * kernel_rows + r0;
-        for (int r = 0; r < R; ++r) {
-            __m512i sum = _mm512_set1_epi32(-8 * sums[r]);  // removes the +8 bias of the nibbles
-            for (int t = 0; t < 8; ++t)
-                sum = _mm512_dpbusd_epi32(sum, nib[t], _mm512_set1_epi32(load_i32(x + r * block_k + 4 * t)));
+        __m512i sum[R], odd[R];
+        AMXMM_UNROLL for (int r = 0; r < R; ++r) {
+            sum[r] = _mm512_set1_epi32(-8 * sums[r]);  // removes the +8 bias of the nibbles
+            odd[r] = _mm512_setzero_si512();
+        }
+        // Each 64-byte line: lane n holds elements 8t..8t+7 of column n as nibbles (low: 8t..8t+3).
+        AMXMM_UNROLL for (int t = 0; t < 4; ++t) {
+            const __m512i v = _mm512_loadu_si512(q + 64 * t);
+            const __m512i lo = _mm512_and_si512(v, low4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+            AMXMM_UNROLL for (int r = 0; r < R; ++r) {
+                sum[r] = _mm512_dpbusd_epi32(sum[r], lo, _mm512_set1_epi32(load_i32(x + r * block_k + 8 * t)));
+                __m512i& hi_sum = split_sums ? odd[r] : sum[r];
+                hi_sum = _mm512_dpbusd_epi32(hi_sum, hi, _mm512_set1_epi32(load_i32(x + r * block_k + 8 * t + 4)));
+            }
+        }
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.scales(p, b))));
+        AMXMM_UNROLL for (int r = 0; r < R; ++r) {
+            if (split_sums) sum[r] = _mm512_add_epi32(sum[r], odd[r]);
             __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(dx[r]));
             AMXMM_ROUND_HERE(scale);
-            __m512 term = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), scale);
+            __m512 term = _mm512_mul_ps(_mm512_cvtepi32_ps(sum[r]), scale);
             AMXMM_ROUND_HERE(term);
             c[r] = _mm512_add_ps(c[r], term);
         }
     }
-    for (int r = 0; r < R; ++r) _mm512_storeu_ps(acc + r * 32, c[r]);
+    AMXMM_UNROLL for (int r = 0; r < R; ++r) _mm512_storeu_ps(acc + r * 32, c[r]);
 }
 
 AMXMM_TARGET_AVX512 inline void avx512_exact_kernel(const packed_q4_0_vnni_view& w, const prepared_exact& a,
