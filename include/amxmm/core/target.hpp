@@ -21,7 +21,10 @@
 // Fully unrolls the loop that follows (constant trip counts in the kernels). The small per-block loops
 // of the streaming kernels must not depend on the user's -O level: at -O2, GCC kept them as loops and
 // spilled their vector arrays to the stack.
-#if defined(__clang__)
+// Empty under nvcc, whose front end warns about the GCC pragma in every .cu file including amxmm.hpp.
+#if defined(__CUDACC__)
+#define AMXMM_UNROLL
+#elif defined(__clang__)
 #define AMXMM_UNROLL _Pragma("clang loop unroll(full)")
 #elif defined(__GNUC__)
 #define AMXMM_UNROLL _Pragma("GCC unroll 16")

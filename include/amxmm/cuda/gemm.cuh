@@ -12,8 +12,8 @@
 //                  device and for any grid. Two arithmetics (plan.mode):
 //                  exact: compute_mode::exact, the CPU's: the activations quantized to Q8_0
 //                    (quantize_row_q8_0_ref bit for bit: int8 quants + scales, m·(K/32)·40 bytes of shared
-//                    memory) — once, by a pass into the workspace, for m >= 2 or K >= 8192
-//                    (gemv_prequantizes), else (and for MoE) by each CTA as it stages them — per-block
+//                    memory) — once, by a pass into the workspace (gemv_prequantizes; MoE: by each
+//                    CTA as it stages them; one row: read by a warp per weight row, no staging) — per-block
 //                    integer dots (__dp4a), each block's term
 //                    float(sumi)·(d_w·d_x) rounded as reference_gemm_exact rounds it; the terms are
 //                    summed in fp32 in the kernel's fixed order, so the result matches
@@ -107,20 +107,15 @@ inline constexpr std::size_t gemv_max_smem_bytes = 96 * 1024;
 /// K = 16384). Above 96 KiB this needs a device with that much shared memory per block (A100, H100,
 /// H200: 163 KiB and more; devices with 99 KiB refuse the launch with errc::system).
 inline constexpr std::size_t gemv_exact_max_smem_bytes = 160 * 1024;
-/// Exact gemv with at least this many rows: the activations are quantized once by a separate pass into
-/// the call's workspace (m·(K/32)·40 bytes) instead of by every CTA while it stages them (every CTA
-/// quantizing all m·K elements dominated the time at m = 8: 94 us for K=14336 N=4096 on an H200).
-inline constexpr std::int64_t gemv_prequantize_min_rows = 2;
-/// ... and for one row from this K on (H200, cold: K=14336 N=4096 19.7 -> 16.9 us; at K=4096 the extra
-/// pass costs more than it saves: 13.2 -> 13.7 us for N=14336, 4.7 -> 5.3 us at K=2048 N=4096).
-inline constexpr std::int64_t gemv_prequantize_min_k = 8192;
-/// True when an exact dense gemv of m rows and K columns quantizes its activations in a separate pass.
-inline bool gemv_prequantizes(std::int64_t m, std::int64_t k) {
-    return m >= gemv_prequantize_min_rows || (m >= 1 && k >= gemv_prequantize_min_k);
-}
+/// True when an exact dense gemv of m rows and K columns quantizes its activations in a separate pass
+/// into the call's workspace (m·(K/32)·40 bytes): always, since 2026-11-26. For m >= 2 every CTA
+/// quantizing all m·K elements itself dominated the time (m = 8: 94 us for K=14336 N=4096 on an H200);
+/// one row is read straight from the pass's output by q4_0_gemv_row_exact_kernel. (K is kept for
+/// the callers: the rule used to depend on it.)
+inline bool gemv_prequantizes(std::int64_t m, std::int64_t /*k*/) { return m >= 1; }
 /// automatic: gemv (mode exact) up to this many rows where its activations fit in shared memory,
 /// dequant_cublas above. Measured with bench/cuda_gemm.cu on an H200, 2026-11-26 (bench/RESULTS.md),
-/// cold weights: with the activations quantized once (gemv_prequantize_min_rows) the exact gemv beats
+/// cold weights: with the activations quantized once (gemv_prequantizes) the exact gemv beats
 /// dequant_cublas at every m <= 8 on every dense shape (m = 8: 8.6 vs 12.4 us at K=2048 N=4096, 28 vs
 /// 77 us at K=4096 N=14336, 49 vs 76 us at K=14336 N=4096); dequant_cublas beats the fused mma kernel at
 /// every m >= 16 (12.3 vs 22.9 us at K=2048 N=4096 m = 16, 21.6 vs 53 us at m = 512), so mma is not
@@ -425,6 +420,38 @@ inline std::int64_t resident_ctas(const void* kernel, int threads, std::size_t s
     return ctas;
 }
 
+/// True when the current device can launch programmatic dependents (compute capability 9.0 and later).
+inline bool device_has_pdl(const char* fn) {
+    int device = 0;
+    check_cuda(cudaGetDevice(&device), fn, "cudaGetDevice");
+    thread_local std::vector<std::pair<int, bool>> cache;
+    for (const auto& c : cache)
+        if (c.first == device) return c.second;
+    int major = 0;
+    check_cuda(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), fn, "cudaDeviceGetAttribute");
+    cache.emplace_back(device, major >= 9);
+    return major >= 9;
+}
+
+/// The one-row exact gemv (q4_0_gemv_row_exact_kernel) right after the pass that quantized x into xq:
+/// N / 8 CTAs, as a programmatic dependent of that pass where the device supports it (its weight loads
+/// overlap the pass; measured in bench/RESULTS.md).
+inline void launch_gemv_row_exact(const q4_0_device_view& w, int nb, const uint4* xq, float* y, cudaStream_t stream,
+                                  const char* fn) {
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = dim3(unsigned((w.layout.n + gemv_row_warps - 1) / gemv_row_warps));
+    cfg.blockDim = dim3(32 * gemv_row_warps);
+    cfg.dynamicSmemBytes = 0;
+    cfg.stream = stream;
+    cudaLaunchAttribute attr{};
+    attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr.val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = &attr;
+    cfg.numAttrs = device_has_pdl(fn) ? 1 : 0;
+    check_cuda(cudaLaunchKernelEx(&cfg, q4_0_gemv_row_exact_kernel<>, w.qs, w.d, w.layout.n, w.layout.row_blocks(), nb, xq, y),
+               fn, "cudaLaunchKernelEx(q4_0_gemv_row_exact_kernel)");
+}
+
 /// Launches the GEMV for m activation rows (dense: pairs = 1; MoE: one CTA row per (token, slot) pair,
 /// m = 1), exact (compute_mode::exact) or fp32. Fills p.ksplit and p.sets; the grid is persistent (as
 /// many CTAs per pair as the device holds at once, at most one per round of row sets;
@@ -573,6 +600,10 @@ inline gemm_plan gemm_q4_0(context& ctx, const q4_0_device_view& w, std::int64_t
                 detail::q8_stage_rows_kernel<><<<blocks, 256, 0, stream>>>(x, ldx, int(m), int(k / 32), xq);
                 detail::check_launch(fn, "q8_stage_rows_kernel");
                 p.xq = xq;
+                if (m == 1) {  // decode: a warp per weight row reads them as they are
+                    detail::launch_gemv_row_exact(w, int(k / 32), xq, y, stream, fn);
+                    break;
+                }
             }
             detail::launch_gemv(int(m), 1, p, plan.mode == compute_mode::exact, stream, fn);
             break;

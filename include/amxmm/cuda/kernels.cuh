@@ -4,6 +4,8 @@
 //   q4_0_gemv_kernel<M, G, X>  small M: each weight byte read once (16 B per lane); X = false: fp32
 //                         arithmetic (`fast`), X = true: compute_mode::exact (activations quantized to Q8_0
 //                         in each CTA while staged, __dp4a block dots, fp32 block scaling)
+//   q4_0_gemv_row_exact_kernel  one activation row, exact, dense: a warp per weight row, activations
+//                         quantized beforehand (q8_stage_rows_kernel), no shared memory
 //   q4_0_mma_kernel<MT, WM>  tensor cores: Q4_0 tiles dequantized to bf16 in registers (B fragments of
 //                         mma.sync m16n8k16), activations bf16 via cp.async; dense, MoE grouped, and the
 //                         fused gate/up (SiLU/GELU · up) epilogue of moe_ffn
@@ -160,6 +162,21 @@ __device__ __forceinline__ unsigned q8_quantize_word(float4 v, int2& meta) {
     return word;
 }
 
+// Programmatic dependent launch (sm_90 and later; no-ops below): a kernel launched with
+// cudaLaunchAttributeProgrammaticStreamSerialization may start while the kernel before it still runs, once
+// that one has called pdl_launch_dependents(); it must call pdl_wait() before it reads what that kernel
+// writes, or writes what work before it may still read.
+__device__ __forceinline__ void pdl_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
 /// True when m activation rows from x with stride ldx are all 16-byte aligned (load_x4's vec).
 __device__ __forceinline__ bool rows_x4_aligned(const float* x, i64 ldx, int m) {
     return (reinterpret_cast<std::uintptr_t>(x) & 15u) == 0 && (m == 1 || (ldx & 3) == 0);
@@ -193,6 +210,7 @@ __device__ __forceinline__ void q8_stage_item(const float* xr, int idx, bool val
 /// Grid-stride over the m·K/4 float4 items, 32 per warp step (every lane shuffles: warp-uniform loop).
 template <class = void>  // a template: one definition across translation units
 __global__ void q8_stage_rows_kernel(const float* x, i64 ldx, int m, int nb, uint4* lo) {
+    pdl_launch_dependents();  // the one-row gemv may start loading its weights now (it waits for lo)
     uint4* const hi = lo + i64(m) * nb;
     int2* const meta_out = reinterpret_cast<int2*>(hi + i64(m) * nb);
     const int items = nb * 8, lane = int(threadIdx.x) & 31;
@@ -222,6 +240,67 @@ __device__ __forceinline__ float exact_block_sum(const unsigned (&wl)[4], const 
     s = __dp4a(int(wl[3]), int(lo.w), s);
     s = __dp4a(int(wh[3]), int(hi.w), s);
     return __fsub_rn(__int_as_float(s), 12582912.0f);
+}
+
+/// Warps (weight rows) per CTA of q4_0_gemv_row_exact_kernel, and the blocks per lane it loads ahead.
+constexpr int gemv_row_warps = 8;
+constexpr int gemv_row_unroll = 4;
+
+/// One activation row, exact mode, dense (the decode case): one warp per weight row, the activations
+/// already quantized (q8_stage_rows_kernel, m = 1) and read through the L1 cache. No shared memory, no
+/// barrier and an ordinary grid of N / 8 CTAs, which the hardware schedules as SMs free up: the
+/// persistent q4_0_gemv_kernel spends ~4 us of a 13.6 us K=4096 N=14336 call (H200) on its per-CTA
+/// staging and on the last round of row sets, which only part of its warps have. Lane l sums the
+/// row's blocks l, l + 32, ... in order, then the lanes are summed with a fixed butterfly: the
+/// result depends on the shape only. Per block: float(sumi)·(d_w·d_x), both products rounded, added
+/// without FMA (the CPU's exact block update). Launched as a programmatic dependent of the quantizing
+/// pass where the device has it: the first weight loads are issued before pdl_wait(), which holds the
+/// activation reads and the y writes (every kernel before the pass has completed when this one starts,
+/// and the pass writes only xq, so the weights are final).
+template <class = void>  // a template: one definition across translation units
+__global__ void __launch_bounds__(32 * gemv_row_warps) q4_0_gemv_row_exact_kernel(const std::uint8_t* qs, const std::uint16_t* d,
+                                                                                 i64 n, i64 row_blocks, int nb,
+                                                                                 const uint4* xq, float* y) {
+    const int lane = int(threadIdx.x) & 31;
+    const i64 row = i64(blockIdx.x) * gemv_row_warps + (threadIdx.x >> 5);
+    if (row >= n) return;  // warp-uniform
+    const uint4* const x_lo = xq;
+    const uint4* const x_hi = xq + nb;
+    const int2* const x_meta = reinterpret_cast<const int2*>(xq + 2 * i64(nb));
+    const uint4* const qr = reinterpret_cast<const uint4*>(qs) + row * row_blocks;
+    const std::uint16_t* const dr = d + row * row_blocks;
+    float acc = 0.0f;
+    bool waited = false;
+    for (int b0 = lane; b0 < nb; b0 += 32 * gemv_row_unroll) {
+        uint4 q[gemv_row_unroll];
+        std::uint16_t dw[gemv_row_unroll];
+#pragma unroll
+        for (int u = 0; u < gemv_row_unroll; ++u) {  // every load of the step before any arithmetic
+            const int b = b0 + 32 * u;
+            q[u] = b < nb ? __ldg(qr + b) : make_uint4(0, 0, 0, 0);
+            dw[u] = b < nb ? __ldg(dr + b) : std::uint16_t(0);
+        }
+        if (!waited) {  // the activations are complete past this point
+            pdl_wait();
+            waited = true;
+        }
+#pragma unroll
+        for (int u = 0; u < gemv_row_unroll; ++u) {
+            const int b = b0 + 32 * u;
+            if (b >= nb) break;
+            const unsigned wl[4] = {q[u].x & 0x0F0F0F0Fu, q[u].y & 0x0F0F0F0Fu, q[u].z & 0x0F0F0F0Fu, q[u].w & 0x0F0F0F0Fu};
+            const unsigned wh[4] = {(q[u].x >> 4) & 0x0F0F0F0Fu, (q[u].y >> 4) & 0x0F0F0F0Fu, (q[u].z >> 4) & 0x0F0F0F0Fu,
+                                    (q[u].w >> 4) & 0x0F0F0F0Fu};
+            const int2 meta = __ldg(x_meta + b);
+            const float sumi = exact_block_sum(wl, wh, __ldg(x_lo + b), __ldg(x_hi + b), meta.y);
+            const float scale = __fmul_rn(fp16_bits_to_float(dw[u]), __int_as_float(meta.x));
+            acc = __fadd_rn(acc, __fmul_rn(sumi, scale));
+        }
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+    if (!waited) pdl_wait();  // lanes past the row's last block skipped the loop
+    if (lane == 0) y[row] = acc;
 }
 
 // Dequantization without int->float conversions: for a nibble q at bits 4s..4s+3 of u (s = 0..3),
