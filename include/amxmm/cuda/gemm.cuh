@@ -433,13 +433,13 @@ inline bool device_has_pdl(const char* fn) {
     return major >= 9;
 }
 
-/// The one-row exact gemv (q4_0_gemv_row_exact_kernel) right after the pass that quantized x into xq:
-/// N / 8 CTAs, as a programmatic dependent of that pass where the device supports it (its weight loads
-/// overlap the pass; measured in bench/RESULTS.md).
-inline void launch_gemv_row_exact(const q4_0_device_view& w, int nb, const uint4* xq, float* y, cudaStream_t stream,
-                                  const char* fn) {
+/// q4_0_gemv_row_exact_kernel over `pairs` pairs (dense: 1, p.ids null) right after the pass that
+/// quantized its activations into p.xq: N / 8 CTAs per pair, as a programmatic dependent of that pass
+/// where the device supports it (its weight loads overlap the pass; measured in bench/RESULTS.md).
+inline void launch_gemv_row_exact(const gemv_row_params& p, std::int64_t pairs, cudaStream_t stream, const char* fn) {
+    require(pairs >= 1 && pairs <= 65535, errc::unsupported, fn, "gemv over ", pairs, " (token, slot) pairs (at most 65535)");
     cudaLaunchConfig_t cfg{};
-    cfg.gridDim = dim3(unsigned((w.layout.n + gemv_row_warps - 1) / gemv_row_warps));
+    cfg.gridDim = dim3(unsigned((p.n + gemv_row_warps - 1) / gemv_row_warps), unsigned(pairs));
     cfg.blockDim = dim3(32 * gemv_row_warps);
     cfg.dynamicSmemBytes = 0;
     cfg.stream = stream;
@@ -448,8 +448,30 @@ inline void launch_gemv_row_exact(const q4_0_device_view& w, int nb, const uint4
     attr.val.programmaticStreamSerializationAllowed = 1;
     cfg.attrs = &attr;
     cfg.numAttrs = device_has_pdl(fn) ? 1 : 0;
-    check_cuda(cudaLaunchKernelEx(&cfg, q4_0_gemv_row_exact_kernel<>, w.qs, w.d, w.layout.n, w.layout.row_blocks(), nb, xq, y),
-               fn, "cudaLaunchKernelEx(q4_0_gemv_row_exact_kernel)");
+    check_cuda(cudaLaunchKernelEx(&cfg, q4_0_gemv_row_exact_kernel<>, p), fn, "cudaLaunchKernelEx(q4_0_gemv_row_exact_kernel)");
+}
+
+/// Quantizes `rows` activation rows of K = 32·nb (stride ldx) into xq (q8_stage_rows_kernel's layout).
+inline void quantize_rows_q8(const float* x, std::int64_t ldx, std::int64_t rows, std::int64_t nb, uint4* xq,
+                             cudaStream_t stream, const char* fn) {
+    const std::int64_t warps = rows * nb * 8 / 32;  // one warp per 32 float4 items
+    const unsigned blocks = unsigned(std::clamp<std::int64_t>((warps + 7) / 8, 1, 4096));
+    q8_stage_rows_kernel<><<<blocks, 256, 0, stream>>>(x, ldx, int(rows), int(nb), xq);
+    check_launch(fn, "q8_stage_rows_kernel");
+}
+
+/// The dense one-row parameters of q4_0_gemv_row_exact_kernel (y: N floats).
+inline gemv_row_params dense_row_params(const q4_0_device_view& w, const uint4* xq, float* y) {
+    gemv_row_params p{};
+    p.qs = w.qs;
+    p.d = w.d;
+    p.n = w.layout.n;
+    p.row_blocks = w.layout.row_blocks();
+    p.nb = int(w.layout.k / 32);
+    p.xq = xq;
+    p.xq_rows = 1;
+    p.y = y;
+    return p;
 }
 
 /// Launches the GEMV for m activation rows (dense: pairs = 1; MoE: one CTA row per (token, slot) pair,
@@ -595,13 +617,10 @@ inline gemm_plan gemm_q4_0(context& ctx, const q4_0_device_view& w, std::int64_t
             detail::gemv_params p = detail::dense_gemv_params(w, x, ldx, y, ldy);
             if (plan.mode == compute_mode::exact && gemv_prequantizes(m, k)) {  // quantize once (plan's workspace)
                 auto* xq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(m), k, true) + 15) / 16);
-                const std::int64_t warps = m * (k / 32) * 8 / 32;  // one warp per 32 float4 items
-                const unsigned blocks = unsigned(std::clamp<std::int64_t>((warps + 7) / 8, 1, 4096));
-                detail::q8_stage_rows_kernel<><<<blocks, 256, 0, stream>>>(x, ldx, int(m), int(k / 32), xq);
-                detail::check_launch(fn, "q8_stage_rows_kernel");
+                detail::quantize_rows_q8(x, ldx, m, k / 32, xq, stream, fn);
                 p.xq = xq;
                 if (m == 1) {  // decode: a warp per weight row reads them as they are
-                    detail::launch_gemv_row_exact(w, int(k / 32), xq, y, stream, fn);
+                    detail::launch_gemv_row_exact(detail::dense_row_params(w, xq, y), 1, stream, fn);
                     break;
                 }
             }

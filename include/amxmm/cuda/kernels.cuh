@@ -246,29 +246,62 @@ __device__ __forceinline__ float exact_block_sum(const unsigned (&wl)[4], const 
 constexpr int gemv_row_warps = 8;
 constexpr int gemv_row_unroll = 4;
 
-/// One activation row, exact mode, dense (the decode case): one warp per weight row, the activations
-/// already quantized (q8_stage_rows_kernel, m = 1) and read through the L1 cache. No shared memory, no
-/// barrier and an ordinary grid of N / 8 CTAs, which the hardware schedules as SMs free up: the
-/// persistent q4_0_gemv_kernel spends ~4 us of a 13.6 us K=4096 N=14336 call (H200) on its per-CTA
-/// staging and on the last round of row sets, which only part of its warps have. Lane l sums the
-/// row's blocks l, l + 32, ... in order, then the lanes are summed with a fixed butterfly: the
-/// result depends on the shape only. Per block: float(sumi)·(d_w·d_x), both products rounded, added
-/// without FMA (the CPU's exact block update). Launched as a programmatic dependent of the quantizing
-/// pass where the device has it: the first weight loads are issued before pdl_wait(), which holds the
-/// activation reads and the y writes (every kernel before the pass has completed when this one starts,
-/// and the pass writes only xq, so the weights are final).
+/// Where q4_0_gemv_row_exact_kernel reads and writes. Dense: ids null, one pair (blockIdx.y = 0).
+/// MoE: blockIdx.y = pair = t·top_k + s, expert ids[t·ld_ids + s] (out of range: error_flag set and
+/// the pair's output row NaN). Activation row of the pair: xq_row = t·xq_token + s·xq_slot rows of
+/// the quantized rows (q8_stage_rows_kernel's layout for `xq_rows` rows); output y + t·ldy_token + s·ldy_slot.
+struct gemv_row_params {
+    const std::uint8_t* qs;
+    const std::uint16_t* d;
+    i64 n, row_blocks;
+    int nb;
+    const uint4* xq;
+    i64 xq_rows, xq_token, xq_slot;
+    float* y;
+    i64 ldy_token, ldy_slot;
+    const std::int32_t* ids;
+    i64 ld_ids, experts;
+    int top_k;
+    int* error_flag;
+};
+
+/// One activation row per weight, exact mode (decode: dense m = 1, and MoE's per-(token, slot) rows): one
+/// warp per weight row, the activations already quantized (q8_stage_rows_kernel) and read through the L1
+/// cache. No shared memory, no barrier and an ordinary grid of N / 8 CTAs per pair, which the hardware
+/// schedules as SMs free up: the persistent q4_0_gemv_kernel spent ~4 us of a 13.6 us K=4096 N=14336 call
+/// (H200) on its per-CTA staging and on the last round of row sets, which only part of its warps have.
+/// Lane l sums the row's blocks l, l + 32, ... in order, then the lanes are summed with a fixed
+/// butterfly: the result depends on the shape only. Per block: float(sumi)·(d_w·d_x), both products
+/// rounded, added without FMA (the CPU's exact block update). Launched as a programmatic dependent of
+/// the quantizing pass where the device has it: the first weight loads are issued before pdl_wait(),
+/// which holds the activation reads and the y writes (every kernel before the pass has completed when
+/// this one starts, and the pass writes only xq, so the weights and ids are final).
 template <class = void>  // a template: one definition across translation units
-__global__ void __launch_bounds__(32 * gemv_row_warps) q4_0_gemv_row_exact_kernel(const std::uint8_t* qs, const std::uint16_t* d,
-                                                                                 i64 n, i64 row_blocks, int nb,
-                                                                                 const uint4* xq, float* y) {
+__global__ void __launch_bounds__(32 * gemv_row_warps) q4_0_gemv_row_exact_kernel(gemv_row_params p) {
     const int lane = int(threadIdx.x) & 31;
     const i64 row = i64(blockIdx.x) * gemv_row_warps + (threadIdx.x >> 5);
-    if (row >= n) return;  // warp-uniform
-    const uint4* const x_lo = xq;
-    const uint4* const x_hi = xq + nb;
-    const int2* const x_meta = reinterpret_cast<const int2*>(xq + 2 * i64(nb));
-    const uint4* const qr = reinterpret_cast<const uint4*>(qs) + row * row_blocks;
-    const std::uint16_t* const dr = d + row * row_blocks;
+    i64 t = 0, s = 0, expert = 0;
+    if (p.ids) {
+        const i64 pair = blockIdx.y;
+        t = pair / p.top_k;
+        s = pair % p.top_k;
+        const std::int32_t e = p.ids[t * p.ld_ids + s];
+        if (e < 0 || e >= p.experts) {
+            pdl_wait();  // before writing y
+            if (blockIdx.x == 0 && threadIdx.x == 0) atomicOr(p.error_flag, 1);
+            if (row < p.n && lane == 0) p.y[t * p.ldy_token + s * p.ldy_slot + row] = __int_as_float(0x7fc00000);
+            return;
+        }
+        expert = e;
+    }
+    if (row >= p.n) return;  // warp-uniform
+    const int nb = p.nb;
+    const uint4* const x_lo = p.xq + (t * p.xq_token + s * p.xq_slot) * nb;
+    const uint4* const x_hi = x_lo + p.xq_rows * nb;
+    const int2* const x_meta = reinterpret_cast<const int2*>(p.xq + 2 * p.xq_rows * nb) + (t * p.xq_token + s * p.xq_slot) * nb;
+    const i64 r = expert * p.n + row;
+    const uint4* const qr = reinterpret_cast<const uint4*>(p.qs) + r * p.row_blocks;
+    const std::uint16_t* const dr = p.d + r * p.row_blocks;
     float acc = 0.0f;
     bool waited = false;
     for (int b0 = lane; b0 < nb; b0 += 32 * gemv_row_unroll) {
@@ -291,8 +324,8 @@ __global__ void __launch_bounds__(32 * gemv_row_warps) q4_0_gemv_row_exact_kerne
             const unsigned wl[4] = {q[u].x & 0x0F0F0F0Fu, q[u].y & 0x0F0F0F0Fu, q[u].z & 0x0F0F0F0Fu, q[u].w & 0x0F0F0F0Fu};
             const unsigned wh[4] = {(q[u].x >> 4) & 0x0F0F0F0Fu, (q[u].y >> 4) & 0x0F0F0F0Fu, (q[u].z >> 4) & 0x0F0F0F0Fu,
                                     (q[u].w >> 4) & 0x0F0F0F0Fu};
-            const int2 meta = __ldg(x_meta + b);
-            const float sumi = exact_block_sum(wl, wh, __ldg(x_lo + b), __ldg(x_hi + b), meta.y);
+            const int2 meta = x_meta[b];
+            const float sumi = exact_block_sum(wl, wh, x_lo[b], x_hi[b], meta.y);
             const float scale = __fmul_rn(fp16_bits_to_float(dw[u]), __int_as_float(meta.x));
             acc = __fadd_rn(acc, __fmul_rn(sumi, scale));
         }
@@ -300,7 +333,7 @@ __global__ void __launch_bounds__(32 * gemv_row_warps) q4_0_gemv_row_exact_kerne
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
     if (!waited) pdl_wait();  // lanes past the row's last block skipped the loop
-    if (lane == 0) y[row] = acc;
+    if (lane == 0) p.y[t * p.ldy_token + s * p.ldy_slot + row] = acc;
 }
 
 // Dequantization without int->float conversions: for a nibble q at bits 4s..4s+3 of u (s = 0..3),

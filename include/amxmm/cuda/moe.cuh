@@ -183,6 +183,10 @@ inline std::size_t moe_ffn_ws(const gemm_plan& plan, std::int64_t m, std::int64_
         c.take<__nv_bfloat16>(std::size_t(pairs * f));  // h, sorted rows
     } else {
         c.take<float>(std::size_t(pairs * f) * 3);      // g, u, h (pair order)
+        if (plan.mode == compute_mode::exact) {         // x (m rows) and h (pairs rows) quantized once
+            c.take<uint4>((gemv_act_smem_bytes(int(m), k, true) + 15) / 16);
+            c.take<uint4>((gemv_act_smem_bytes(int(pairs), f, true) + 15) / 16);
+        }
     }
     c.take<float>(std::size_t(pairs * k));              // down outputs per pair
     return c.offset;
@@ -329,7 +333,27 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
         auto* gv = carve.take<float>(std::size_t(pairs * f) * 3);
         float* uv = gv + pairs * f;
         float* hv = uv + pairs * f;
+        const bool exact = plan.mode == compute_mode::exact;
+        uint4* xq = exact ? carve.take<uint4>((detail::gemv_act_smem_bytes(int(m), k, true) + 15) / 16) : nullptr;
+        uint4* hq = exact ? carve.take<uint4>((detail::gemv_act_smem_bytes(int(pairs), f, true) + 15) / 16) : nullptr;
         auto* ov = carve.take<float>(std::size_t(pairs * k));
+        // exact: the activation rows are quantized once (x: m token rows, h: one row per pair) and every
+        // (token, slot) pair's rows are a warp each (q4_0_gemv_row_exact_kernel).
+        const auto row_gemv = [&](const q4_0_device_view& w, const uint4* q, std::int64_t rows, std::int64_t q_token,
+                                  std::int64_t q_slot, float* out, std::int64_t width) {
+            detail::gemv_row_params p = detail::dense_row_params(w, q, out);
+            p.xq_rows = rows;
+            p.xq_token = q_token;
+            p.xq_slot = q_slot;
+            p.ldy_token = top_k * width;
+            p.ldy_slot = width;
+            p.ids = routing.ids;
+            p.ld_ids = routing.ld_ids;
+            p.experts = e;
+            p.top_k = int(top_k);
+            p.error_flag = ctx.error_flag();
+            detail::launch_gemv_row_exact(p, pairs, stream, fn);
+        };
         const auto pair_gemv = [&](const q4_0_device_view& w, const float* in, std::int64_t in_token, std::int64_t in_slot,
                                    float* out, std::int64_t width) {
             detail::gemv_params p = detail::dense_gemv_params(w, in, in_token, out, top_k * width);
@@ -343,13 +367,25 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
             detail::require(pairs <= 65535, errc::unsupported, fn, "m·top_k = ", pairs, " pairs exceed the gemv grid");
             detail::launch_gemv(1, pairs, p, plan.mode == compute_mode::exact, stream, fn);
         };
-        pair_gemv(gate, x, ldx, 0, gv, f);
-        pair_gemv(up, x, ldx, 0, uv, f);
-        // exact: h stays fp32 (the down gemv quantizes it to Q8_0 as it stages it); fast: bf16(h)
+        detail::require(pairs <= 65535, errc::unsupported, fn, "m·top_k = ", pairs, " pairs exceed the gemv grid");
+        if (exact) {
+            detail::quantize_rows_q8(x, ldx, m, k / 32, xq, stream, fn);
+            row_gemv(gate, xq, m, 1, 0, gv, f);
+            row_gemv(up, xq, m, 1, 0, uv, f);
+        } else {
+            pair_gemv(gate, x, ldx, 0, gv, f);
+            pair_gemv(up, x, ldx, 0, uv, f);
+        }
+        // exact: h stays fp32 (quantized to Q8_0 below, as the CPU quantizes it); fast: bf16(h)
         detail::moe_ffn_act_kernel<><<<detail::grid_for(pairs * f, 256), 256, 0, stream>>>(
-            gv, uv, hv, pairs * f, act, plan.mode == compute_mode::exact ? 0 : 1);
+            gv, uv, hv, pairs * f, act, exact ? 0 : 1);
         detail::check_launch(fn, "moe_ffn_act_kernel");
-        pair_gemv(down, hv, top_k * f, f, ov, k);
+        if (exact) {
+            detail::quantize_rows_q8(hv, f, pairs, f / 32, hq, stream, fn);
+            row_gemv(down, hq, pairs, top_k, 1, ov, k);
+        } else {
+            pair_gemv(down, hv, top_k * f, f, ov, k);
+        }
         o = ov;
     } else {
         auto* xb = carve.take<__nv_bfloat16>(std::size_t(m * k));
