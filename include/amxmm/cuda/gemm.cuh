@@ -433,7 +433,8 @@ inline bool device_has_pdl(const char* fn) {
     return major >= 9;
 }
 
-/// q4_0_gemv_row_exact_kernel over `pairs` pairs (dense: 1, p.ids null) right after the pass that
+/// q4_0_gemv_row_exact_kernel over `pairs` pairs (dense: 1, p.ids null; p.qs_up set: gate and up with
+/// the activation epilogue) right after the pass that
 /// quantized its activations into p.xq: N / 8 CTAs per pair, as a programmatic dependent of that pass
 /// where the device supports it (its weight loads overlap the pass; measured in bench/RESULTS.md).
 inline void launch_gemv_row_exact(const gemv_row_params& p, std::int64_t pairs, cudaStream_t stream, const char* fn) {
@@ -448,7 +449,9 @@ inline void launch_gemv_row_exact(const gemv_row_params& p, std::int64_t pairs, 
     attr.val.programmaticStreamSerializationAllowed = 1;
     cfg.attrs = &attr;
     cfg.numAttrs = device_has_pdl(fn) ? 1 : 0;
-    check_cuda(cudaLaunchKernelEx(&cfg, q4_0_gemv_row_exact_kernel<>, p), fn, "cudaLaunchKernelEx(q4_0_gemv_row_exact_kernel)");
+    const cudaError_t status = p.qs_up ? cudaLaunchKernelEx(&cfg, q4_0_gemv_row_exact_kernel<true>, p)
+                                       : cudaLaunchKernelEx(&cfg, q4_0_gemv_row_exact_kernel<false>, p);
+    check_cuda(status, fn, "cudaLaunchKernelEx(q4_0_gemv_row_exact_kernel)");
 }
 
 /// Quantizes `rows` activation rows of K = 32·nb (stride ldx) into xq (q8_stage_rows_kernel's layout).

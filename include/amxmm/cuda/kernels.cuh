@@ -242,7 +242,8 @@ __device__ __forceinline__ float exact_block_sum(const unsigned (&wl)[4], const 
     return __fsub_rn(__int_as_float(s), 12582912.0f);
 }
 
-/// Warps (weight rows) per CTA of q4_0_gemv_row_exact_kernel, and the blocks per lane it loads ahead.
+/// Warps (weight rows) per CTA of q4_0_gemv_row_exact_kernel, and the blocks per lane it loads ahead
+/// (2 per weight in its gate + up form, which reads two weights: 64 registers, four CTAs per SM either way).
 constexpr int gemv_row_warps = 8;
 constexpr int gemv_row_unroll = 4;
 
@@ -263,6 +264,10 @@ struct gemv_row_params {
     i64 ld_ids, experts;
     int top_k;
     int* error_flag;
+    // GateUp (moe_ffn): the second weight (up) of the same shape; y receives act(gate·x)·(up·x) in fp32
+    const std::uint8_t* qs_up;
+    const std::uint16_t* d_up;
+    int act;  // 0: SiLU, 1: GELU tanh
 };
 
 /// One activation row per weight, exact mode (decode: dense m = 1, and MoE's per-(token, slot) rows): one
@@ -276,8 +281,10 @@ struct gemv_row_params {
 /// the quantizing pass where the device has it: the first weight loads are issued before pdl_wait(),
 /// which holds the activation reads and the y writes (every kernel before the pass has completed when
 /// this one starts, and the pass writes only xq, so the weights and ids are final).
-template <class = void>  // a template: one definition across translation units
-__global__ void __launch_bounds__(32 * gemv_row_warps) q4_0_gemv_row_exact_kernel(gemv_row_params p) {
+/// GateUp: each warp forms row n of gate and of up (p.qs_up) over the same activation blocks and writes
+/// h = act(g)·u as moe_ffn_act_kernel computes it (fp32), which saves moe_ffn two launches per call.
+template <bool GateUp>
+__global__ void __launch_bounds__(32 * gemv_row_warps, 4) q4_0_gemv_row_exact_kernel(gemv_row_params p) {
     const int lane = int(threadIdx.x) & 31;
     const i64 row = i64(blockIdx.x) * gemv_row_warps + (threadIdx.x >> 5);
     i64 t = 0, s = 0, expert = 0;
@@ -299,41 +306,62 @@ __global__ void __launch_bounds__(32 * gemv_row_warps) q4_0_gemv_row_exact_kerne
     const uint4* const x_lo = p.xq + (t * p.xq_token + s * p.xq_slot) * nb;
     const uint4* const x_hi = x_lo + p.xq_rows * nb;
     const int2* const x_meta = reinterpret_cast<const int2*>(p.xq + 2 * p.xq_rows * nb) + (t * p.xq_token + s * p.xq_slot) * nb;
+    constexpr int W = GateUp ? 2 : 1;  // weights read per row: gate (and up)
+    constexpr int U = GateUp ? 2 : gemv_row_unroll;  // blocks per lane and weight in flight (64 registers)
     const i64 r = expert * p.n + row;
-    const uint4* const qr = reinterpret_cast<const uint4*>(p.qs) + r * p.row_blocks;
-    const std::uint16_t* const dr = p.d + r * p.row_blocks;
-    float acc = 0.0f;
+    const uint4* qr[W];
+    const std::uint16_t* dr[W];
+    qr[0] = reinterpret_cast<const uint4*>(p.qs) + r * p.row_blocks;
+    dr[0] = p.d + r * p.row_blocks;
+    if constexpr (GateUp) {
+        qr[1] = reinterpret_cast<const uint4*>(p.qs_up) + r * p.row_blocks;
+        dr[1] = p.d_up + r * p.row_blocks;
+    }
+    float acc[W] = {};
     bool waited = false;
-    for (int b0 = lane; b0 < nb; b0 += 32 * gemv_row_unroll) {
-        uint4 q[gemv_row_unroll];
-        std::uint16_t dw[gemv_row_unroll];
+    for (int b0 = lane; b0 < nb; b0 += 32 * U) {
+        uint4 q[W][U];
+        std::uint16_t dw[W][U];
 #pragma unroll
-        for (int u = 0; u < gemv_row_unroll; ++u) {  // every load of the step before any arithmetic
-            const int b = b0 + 32 * u;
-            q[u] = b < nb ? __ldg(qr + b) : make_uint4(0, 0, 0, 0);
-            dw[u] = b < nb ? __ldg(dr + b) : std::uint16_t(0);
-        }
+        for (int v = 0; v < W; ++v)
+#pragma unroll
+            for (int u = 0; u < U; ++u) {  // every load of the step before any arithmetic
+                const int b = b0 + 32 * u;
+                q[v][u] = b < nb ? __ldg(qr[v] + b) : make_uint4(0, 0, 0, 0);
+                dw[v][u] = b < nb ? __ldg(dr[v] + b) : std::uint16_t(0);
+            }
         if (!waited) {  // the activations are complete past this point
             pdl_wait();
             waited = true;
         }
 #pragma unroll
-        for (int u = 0; u < gemv_row_unroll; ++u) {
+        for (int u = 0; u < U; ++u) {
             const int b = b0 + 32 * u;
             if (b >= nb) break;
-            const unsigned wl[4] = {q[u].x & 0x0F0F0F0Fu, q[u].y & 0x0F0F0F0Fu, q[u].z & 0x0F0F0F0Fu, q[u].w & 0x0F0F0F0Fu};
-            const unsigned wh[4] = {(q[u].x >> 4) & 0x0F0F0F0Fu, (q[u].y >> 4) & 0x0F0F0F0Fu, (q[u].z >> 4) & 0x0F0F0F0Fu,
-                                    (q[u].w >> 4) & 0x0F0F0F0Fu};
             const int2 meta = x_meta[b];
-            const float sumi = exact_block_sum(wl, wh, x_lo[b], x_hi[b], meta.y);
-            const float scale = __fmul_rn(fp16_bits_to_float(dw[u]), __int_as_float(meta.x));
-            acc = __fadd_rn(acc, __fmul_rn(sumi, scale));
+            const uint4 lo = x_lo[b], hi = x_hi[b];
+#pragma unroll
+            for (int v = 0; v < W; ++v) {
+                const uint4 qv = q[v][u];
+                const unsigned wl[4] = {qv.x & 0x0F0F0F0Fu, qv.y & 0x0F0F0F0Fu, qv.z & 0x0F0F0F0Fu, qv.w & 0x0F0F0F0Fu};
+                const unsigned wh[4] = {(qv.x >> 4) & 0x0F0F0F0Fu, (qv.y >> 4) & 0x0F0F0F0Fu, (qv.z >> 4) & 0x0F0F0F0Fu,
+                                        (qv.w >> 4) & 0x0F0F0F0Fu};
+                const float sumi = exact_block_sum(wl, wh, lo, hi, meta.y);
+                const float scale = __fmul_rn(fp16_bits_to_float(dw[v][u]), __int_as_float(meta.x));
+                acc[v] = __fadd_rn(acc[v], __fmul_rn(sumi, scale));
+            }
         }
     }
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+    for (int v = 0; v < W; ++v)
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) acc[v] += __shfl_xor_sync(0xffffffffu, acc[v], o);
     if (!waited) pdl_wait();  // lanes past the row's last block skipped the loop
-    if (lane == 0) p.y[t * p.ldy_token + s * p.ldy_slot + row] = acc;
+    if (lane == 0) {
+        float out = acc[0];
+        if constexpr (GateUp) out = __fmul_rn(ffn_act(p.act, acc[0]), acc[1]);  // moe_ffn_act_kernel's h
+        p.y[t * p.ldy_token + s * p.ldy_slot + row] = out;
+    }
 }
 
 // Dequantization without int->float conversions: for a nibble q at bits 4s..4s+3 of u (s = 0..3),

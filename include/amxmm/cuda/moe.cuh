@@ -339,9 +339,14 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
         auto* ov = carve.take<float>(std::size_t(pairs * k));
         // exact: the activation rows are quantized once (x: m token rows, h: one row per pair) and every
         // (token, slot) pair's rows are a warp each (q4_0_gemv_row_exact_kernel).
-        const auto row_gemv = [&](const q4_0_device_view& w, const uint4* q, std::int64_t rows, std::int64_t q_token,
-                                  std::int64_t q_slot, float* out, std::int64_t width) {
+        const auto row_gemv = [&](const q4_0_device_view& w, const q4_0_device_view* w_up, const uint4* q, std::int64_t rows,
+                                  std::int64_t q_token, std::int64_t q_slot, float* out, std::int64_t width) {
             detail::gemv_row_params p = detail::dense_row_params(w, q, out);
+            if (w_up) {  // h = act(gate·x)·(up·x) straight from the kernel
+                p.qs_up = w_up->qs;
+                p.d_up = w_up->d;
+                p.act = act;
+            }
             p.xq_rows = rows;
             p.xq_token = q_token;
             p.xq_slot = q_slot;
@@ -368,22 +373,16 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
             detail::launch_gemv(1, pairs, p, plan.mode == compute_mode::exact, stream, fn);
         };
         detail::require(pairs <= 65535, errc::unsupported, fn, "m·top_k = ", pairs, " pairs exceed the gemv grid");
-        if (exact) {
+        if (exact) {  // h = act(g)·u in fp32 from the gate/up kernel, quantized to Q8_0 as the CPU does
             detail::quantize_rows_q8(x, ldx, m, k / 32, xq, stream, fn);
-            row_gemv(gate, xq, m, 1, 0, gv, f);
-            row_gemv(up, xq, m, 1, 0, uv, f);
-        } else {
+            row_gemv(gate, &up, xq, m, 1, 0, hv, f);
+            detail::quantize_rows_q8(hv, f, pairs, f / 32, hq, stream, fn);
+            row_gemv(down, nullptr, hq, pairs, top_k, 1, ov, k);
+        } else {  // fast: bf16(h)
             pair_gemv(gate, x, ldx, 0, gv, f);
             pair_gemv(up, x, ldx, 0, uv, f);
-        }
-        // exact: h stays fp32 (quantized to Q8_0 below, as the CPU quantizes it); fast: bf16(h)
-        detail::moe_ffn_act_kernel<><<<detail::grid_for(pairs * f, 256), 256, 0, stream>>>(
-            gv, uv, hv, pairs * f, act, exact ? 0 : 1);
-        detail::check_launch(fn, "moe_ffn_act_kernel");
-        if (exact) {
-            detail::quantize_rows_q8(hv, f, pairs, f / 32, hq, stream, fn);
-            row_gemv(down, hq, pairs, top_k, 1, ov, k);
-        } else {
+            detail::moe_ffn_act_kernel<><<<detail::grid_for(pairs * f, 256), 256, 0, stream>>>(gv, uv, hv, pairs * f, act, 1);
+            detail::check_launch(fn, "moe_ffn_act_kernel");
             pair_gemv(down, hv, top_k * f, f, ov, k);
         }
         o = ov;
