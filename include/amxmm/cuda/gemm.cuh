@@ -107,6 +107,10 @@ inline constexpr std::size_t gemv_max_smem_bytes = 96 * 1024;
 /// K = 16384). Above 96 KiB this needs a device with that much shared memory per block (A100, H100,
 /// H200: 163 KiB and more; devices with 99 KiB refuse the launch with errc::system).
 inline constexpr std::size_t gemv_exact_max_smem_bytes = 160 * 1024;
+/// Exact dense gemv calls up to this many rows run q4_0_gemv_row_exact_kernel (a warp per weight row, the
+/// quantized activations read through L1), above it the persistent kernel that stages them in shared
+/// memory: from 4 rows the L1 reads of the activations (40 bytes per row and block) outweigh the staging.
+inline constexpr std::int64_t gemv_row_max_rows = 4;
 /// True when an exact dense gemv of m rows and K columns quantizes its activations in a separate pass
 /// into the call's workspace (m·(K/32)·40 bytes): always, since 2026-11-26. For m >= 2 every CTA
 /// quantizing all m·K elements itself dominated the time (m = 8: 94 us for K=14336 N=4096 on an H200);
@@ -433,11 +437,11 @@ inline bool device_has_pdl(const char* fn) {
     return major >= 9;
 }
 
-/// q4_0_gemv_row_exact_kernel over `pairs` pairs (dense: 1, p.ids null; p.qs_up set: gate and up with
-/// the activation epilogue) right after the pass that
+/// q4_0_gemv_row_exact_kernel over `pairs` pairs (dense: 1, p.ids null, m rows; p.qs_up set: gate and up
+/// with the activation epilogue, m = 1) right after the pass that
 /// quantized its activations into p.xq: N / 8 CTAs per pair, as a programmatic dependent of that pass
 /// where the device supports it (its weight loads overlap the pass; measured in bench/RESULTS.md).
-inline void launch_gemv_row_exact(const gemv_row_params& p, std::int64_t pairs, cudaStream_t stream, const char* fn) {
+inline void launch_gemv_row_exact(int m, const gemv_row_params& p, std::int64_t pairs, cudaStream_t stream, const char* fn) {
     require(pairs >= 1 && pairs <= 65535, errc::unsupported, fn, "gemv over ", pairs, " (token, slot) pairs (at most 65535)");
     cudaLaunchConfig_t cfg{};
     cfg.gridDim = dim3(unsigned((p.n + gemv_row_warps - 1) / gemv_row_warps), unsigned(pairs));
@@ -449,8 +453,19 @@ inline void launch_gemv_row_exact(const gemv_row_params& p, std::int64_t pairs, 
     attr.val.programmaticStreamSerializationAllowed = 1;
     cfg.attrs = &attr;
     cfg.numAttrs = device_has_pdl(fn) ? 1 : 0;
-    const cudaError_t status = p.qs_up ? cudaLaunchKernelEx(&cfg, q4_0_gemv_row_exact_kernel<true>, p)
-                                       : cudaLaunchKernelEx(&cfg, q4_0_gemv_row_exact_kernel<false>, p);
+    cudaError_t status = cudaErrorInvalidValue;
+    if (p.qs_up) {
+        require(m == 1, errc::invalid_argument, fn, "gate + up row gemv with m = ", m, " (internal: 1 only)");
+        status = cudaLaunchKernelEx(&cfg, q4_0_gemv_row_exact_kernel<1, true>, p);
+    } else {
+        switch (m) {
+            case 1: status = cudaLaunchKernelEx(&cfg, q4_0_gemv_row_exact_kernel<1, false>, p); break;
+            case 2: status = cudaLaunchKernelEx(&cfg, q4_0_gemv_row_exact_kernel<2, false>, p); break;
+            case 3: status = cudaLaunchKernelEx(&cfg, q4_0_gemv_row_exact_kernel<3, false>, p); break;
+            case 4: status = cudaLaunchKernelEx(&cfg, q4_0_gemv_row_exact_kernel<4, false>, p); break;
+            default: fail(errc::invalid_argument, fn, "row gemv with m = ", m, " (internal: 1..", gemv_row_max_rows, " only)");
+        }
+    }
     check_cuda(status, fn, "cudaLaunchKernelEx(q4_0_gemv_row_exact_kernel)");
 }
 
@@ -463,8 +478,8 @@ inline void quantize_rows_q8(const float* x, std::int64_t ldx, std::int64_t rows
     check_launch(fn, "q8_stage_rows_kernel");
 }
 
-/// The dense one-row parameters of q4_0_gemv_row_exact_kernel (y: N floats).
-inline gemv_row_params dense_row_params(const q4_0_device_view& w, const uint4* xq, float* y) {
+/// The dense parameters of q4_0_gemv_row_exact_kernel for m quantized rows (y: m rows of N floats, stride ldy).
+inline gemv_row_params dense_row_params(const q4_0_device_view& w, std::int64_t m, const uint4* xq, float* y, std::int64_t ldy) {
     gemv_row_params p{};
     p.qs = w.qs;
     p.d = w.d;
@@ -472,8 +487,9 @@ inline gemv_row_params dense_row_params(const q4_0_device_view& w, const uint4* 
     p.row_blocks = w.layout.row_blocks();
     p.nb = int(w.layout.k / 32);
     p.xq = xq;
-    p.xq_rows = 1;
+    p.xq_rows = m;
     p.y = y;
+    p.ldy_row = ldy;
     return p;
 }
 
@@ -622,8 +638,8 @@ inline gemm_plan gemm_q4_0(context& ctx, const q4_0_device_view& w, std::int64_t
                 auto* xq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(m), k, true) + 15) / 16);
                 detail::quantize_rows_q8(x, ldx, m, k / 32, xq, stream, fn);
                 p.xq = xq;
-                if (m == 1) {  // decode: a warp per weight row reads them as they are
-                    detail::launch_gemv_row_exact(detail::dense_row_params(w, xq, y), 1, stream, fn);
+                if (m <= gemv_row_max_rows) {  // decode: a warp per weight row reads them as they are
+                    detail::launch_gemv_row_exact(int(m), detail::dense_row_params(w, m, xq, y, ldy), 1, stream, fn);
                     break;
                 }
             }

@@ -247,7 +247,7 @@ __device__ __forceinline__ float exact_block_sum(const unsigned (&wl)[4], const 
 constexpr int gemv_row_warps = 8;
 constexpr int gemv_row_unroll = 4;
 
-/// Where q4_0_gemv_row_exact_kernel reads and writes. Dense: ids null, one pair (blockIdx.y = 0).
+/// Where q4_0_gemv_row_exact_kernel reads and writes. Dense: ids null, one pair (blockIdx.y = 0), M rows.
 /// MoE: blockIdx.y = pair = t·top_k + s, expert ids[t·ld_ids + s] (out of range: error_flag set and
 /// the pair's output row NaN). Activation row of the pair: xq_row = t·xq_token + s·xq_slot rows of
 /// the quantized rows (q8_stage_rows_kernel's layout for `xq_rows` rows); output y + t·ldy_token + s·ldy_slot.
@@ -259,7 +259,7 @@ struct gemv_row_params {
     const uint4* xq;
     i64 xq_rows, xq_token, xq_slot;
     float* y;
-    i64 ldy_token, ldy_slot;
+    i64 ldy_token, ldy_slot, ldy_row;  // ldy_row: between the M activation rows' outputs (dense m > 1)
     const std::int32_t* ids;
     i64 ld_ids, experts;
     int top_k;
@@ -270,21 +270,24 @@ struct gemv_row_params {
     int act;  // 0: SiLU, 1: GELU tanh
 };
 
-/// One activation row per weight, exact mode (decode: dense m = 1, and MoE's per-(token, slot) rows): one
-/// warp per weight row, the activations already quantized (q8_stage_rows_kernel) and read through the L1
-/// cache. No shared memory, no barrier and an ordinary grid of N / 8 CTAs per pair, which the hardware
-/// schedules as SMs free up: the persistent q4_0_gemv_kernel spent ~4 us of a 13.6 us K=4096 N=14336 call
-/// (H200) on its per-CTA staging and on the last round of row sets, which only part of its warps have.
-/// Lane l sums the row's blocks l, l + 32, ... in order, then the lanes are summed with a fixed
-/// butterfly: the result depends on the shape only. Per block: float(sumi)·(d_w·d_x), both products
-/// rounded, added without FMA (the CPU's exact block update). Launched as a programmatic dependent of
-/// the quantizing pass where the device has it: the first weight loads are issued before pdl_wait(),
-/// which holds the activation reads and the y writes (every kernel before the pass has completed when
-/// this one starts, and the pass writes only xq, so the weights and ids are final).
-/// GateUp: each warp forms row n of gate and of up (p.qs_up) over the same activation blocks and writes
-/// h = act(g)·u as moe_ffn_act_kernel computes it (fp32), which saves moe_ffn two launches per call.
-template <bool GateUp>
-__global__ void __launch_bounds__(32 * gemv_row_warps, 4) q4_0_gemv_row_exact_kernel(gemv_row_params p) {
+/// The exact gemv for decode (dense m <= gemv_row_max_rows rows, and MoE's per-(token, slot) rows with
+/// M = 1): one warp per weight row, the activations already quantized (q8_stage_rows_kernel) and read
+/// through the L1 cache. No shared memory, no barrier and an ordinary grid of N / 8 CTAs per pair, which
+/// the hardware schedules as SMs free up: the persistent q4_0_gemv_kernel spent ~4 us of a 13.6 us
+/// K=4096 N=14336 m = 1 call (H200) on its per-CTA staging and on the last round of row sets, which only
+/// part of its warps have. Lane l sums the row's blocks l, l + 32, ... in order, then the lanes are
+/// summed with a fixed butterfly: the result depends on the shape only. Per block and activation row:
+/// float(sumi)·(d_w·d_x), both products rounded, added without FMA (the CPU's exact block update).
+/// Activation row i of the pair is quantized row t·xq_token + s·xq_slot + i; its output row is
+/// y + t·ldy_token + s·ldy_slot + i·ldy_row. Launched as a programmatic dependent of the quantizing pass
+/// where the device has it: the first weight loads are issued before pdl_wait(), which holds the
+/// activation reads and the y writes (every kernel before the pass has completed when this one starts,
+/// and the pass writes only xq, so the weights and ids are final).
+/// GateUp (M = 1): each warp forms row n of gate and of up (p.qs_up) over the same activation blocks and
+/// writes h = act(g)·u as moe_ffn_act_kernel computes it (fp32), which saves moe_ffn two launches.
+template <int M, bool GateUp>
+__global__ void __launch_bounds__(32 * gemv_row_warps, M <= 2 ? 4 : 2) q4_0_gemv_row_exact_kernel(gemv_row_params p) {
+    static_assert(M >= 1 && (!GateUp || M == 1), "rows");
     const int lane = int(threadIdx.x) & 31;
     const i64 row = i64(blockIdx.x) * gemv_row_warps + (threadIdx.x >> 5);
     i64 t = 0, s = 0, expert = 0;
@@ -296,18 +299,20 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, 4) q4_0_gemv_row_exact_ke
         if (e < 0 || e >= p.experts) {
             pdl_wait();  // before writing y
             if (blockIdx.x == 0 && threadIdx.x == 0) atomicOr(p.error_flag, 1);
-            if (row < p.n && lane == 0) p.y[t * p.ldy_token + s * p.ldy_slot + row] = __int_as_float(0x7fc00000);
+            if (row < p.n && lane == 0)
+                for (int i = 0; i < M; ++i) p.y[t * p.ldy_token + s * p.ldy_slot + i * p.ldy_row + row] = __int_as_float(0x7fc00000);
             return;
         }
         expert = e;
     }
     if (row >= p.n) return;  // warp-uniform
     const int nb = p.nb;
-    const uint4* const x_lo = p.xq + (t * p.xq_token + s * p.xq_slot) * nb;
+    const i64 xrow = t * p.xq_token + s * p.xq_slot;  // the pair's first quantized activation row
+    const uint4* const x_lo = p.xq + xrow * nb;
     const uint4* const x_hi = x_lo + p.xq_rows * nb;
-    const int2* const x_meta = reinterpret_cast<const int2*>(p.xq + 2 * p.xq_rows * nb) + (t * p.xq_token + s * p.xq_slot) * nb;
-    constexpr int W = GateUp ? 2 : 1;  // weights read per row: gate (and up)
-    constexpr int U = GateUp ? 2 : gemv_row_unroll;  // blocks per lane and weight in flight (64 registers)
+    const int2* const x_meta = reinterpret_cast<const int2*>(p.xq + 2 * p.xq_rows * nb) + xrow * nb;
+    constexpr int W = GateUp ? 2 : 1;                     // weights read per row: gate (and up)
+    constexpr int U = GateUp || M > 1 ? 2 : gemv_row_unroll;  // blocks per lane and weight in flight
     const i64 r = expert * p.n + row;
     const uint4* qr[W];
     const std::uint16_t* dr[W];
@@ -317,7 +322,7 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, 4) q4_0_gemv_row_exact_ke
         qr[1] = reinterpret_cast<const uint4*>(p.qs_up) + r * p.row_blocks;
         dr[1] = p.d_up + r * p.row_blocks;
     }
-    float acc[W] = {};
+    float acc[W][M] = {};
     bool waited = false;
     for (int b0 = lane; b0 < nb; b0 += 32 * U) {
         uint4 q[W][U];
@@ -338,29 +343,36 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, 4) q4_0_gemv_row_exact_ke
         for (int u = 0; u < U; ++u) {
             const int b = b0 + 32 * u;
             if (b >= nb) break;
-            const int2 meta = x_meta[b];
-            const uint4 lo = x_lo[b], hi = x_hi[b];
 #pragma unroll
             for (int v = 0; v < W; ++v) {
                 const uint4 qv = q[v][u];
                 const unsigned wl[4] = {qv.x & 0x0F0F0F0Fu, qv.y & 0x0F0F0F0Fu, qv.z & 0x0F0F0F0Fu, qv.w & 0x0F0F0F0Fu};
                 const unsigned wh[4] = {(qv.x >> 4) & 0x0F0F0F0Fu, (qv.y >> 4) & 0x0F0F0F0Fu, (qv.z >> 4) & 0x0F0F0F0Fu,
                                         (qv.w >> 4) & 0x0F0F0F0Fu};
-                const float sumi = exact_block_sum(wl, wh, lo, hi, meta.y);
-                const float scale = __fmul_rn(fp16_bits_to_float(dw[v][u]), __int_as_float(meta.x));
-                acc[v] = __fadd_rn(acc[v], __fmul_rn(sumi, scale));
+                const float dv = fp16_bits_to_float(dw[v][u]);
+#pragma unroll
+                for (int i = 0; i < M; ++i) {
+                    const int2 meta = x_meta[i * nb + b];
+                    const float sumi = exact_block_sum(wl, wh, x_lo[i * nb + b], x_hi[i * nb + b], meta.y);
+                    acc[v][i] = __fadd_rn(acc[v][i], __fmul_rn(sumi, __fmul_rn(dv, __int_as_float(meta.x))));
+                }
             }
         }
     }
 #pragma unroll
     for (int v = 0; v < W; ++v)
 #pragma unroll
-        for (int o = 16; o > 0; o >>= 1) acc[v] += __shfl_xor_sync(0xffffffffu, acc[v], o);
+        for (int i = 0; i < M; ++i)
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) acc[v][i] += __shfl_xor_sync(0xffffffffu, acc[v][i], o);
     if (!waited) pdl_wait();  // lanes past the row's last block skipped the loop
     if (lane == 0) {
-        float out = acc[0];
-        if constexpr (GateUp) out = __fmul_rn(ffn_act(p.act, acc[0]), acc[1]);  // moe_ffn_act_kernel's h
-        p.y[t * p.ldy_token + s * p.ldy_slot + row] = out;
+        float* const yr = p.y + t * p.ldy_token + s * p.ldy_slot + row;
+        if constexpr (GateUp)
+            yr[0] = __fmul_rn(ffn_act(p.act, acc[0][0]), acc[1][0]);  // moe_ffn_act_kernel's h
+        else
+#pragma unroll
+            for (int i = 0; i < M; ++i) yr[i * p.ldy_row] = acc[0][i];
     }
 }
 

@@ -341,7 +341,7 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
         // (token, slot) pair's rows are a warp each (q4_0_gemv_row_exact_kernel).
         const auto row_gemv = [&](const q4_0_device_view& w, const q4_0_device_view* w_up, const uint4* q, std::int64_t rows,
                                   std::int64_t q_token, std::int64_t q_slot, float* out, std::int64_t width) {
-            detail::gemv_row_params p = detail::dense_row_params(w, q, out);
+            detail::gemv_row_params p = detail::dense_row_params(w, 1, q, out, 0);
             if (w_up) {  // h = act(gate·x)·(up·x) straight from the kernel
                 p.qs_up = w_up->qs;
                 p.d_up = w_up->d;
@@ -357,7 +357,7 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
             p.experts = e;
             p.top_k = int(top_k);
             p.error_flag = ctx.error_flag();
-            detail::launch_gemv_row_exact(p, pairs, stream, fn);
+            detail::launch_gemv_row_exact(1, p, pairs, stream, fn);
         };
         const auto pair_gemv = [&](const q4_0_device_view& w, const float* in, std::int64_t in_token, std::int64_t in_slot,
                                    float* out, std::int64_t width) {
