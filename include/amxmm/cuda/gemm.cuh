@@ -107,10 +107,11 @@ inline constexpr std::size_t gemv_max_smem_bytes = 96 * 1024;
 /// K = 16384). Above 96 KiB this needs a device with that much shared memory per block (A100, H100,
 /// H200: 163 KiB and more; devices with 99 KiB refuse the launch with errc::system).
 inline constexpr std::size_t gemv_exact_max_smem_bytes = 160 * 1024;
-/// Exact dense gemv calls up to this many rows run q4_0_gemv_row_exact_kernel (a warp per weight row, the
-/// quantized activations read through L1), above it the persistent kernel that stages them in shared
-/// memory: from 4 rows the L1 reads of the activations (40 bytes per row and block) outweigh the staging.
-inline constexpr std::int64_t gemv_row_max_rows = 4;
+/// Exact dense gemv calls up to this many rows (all of them: gemv_max_rows) run q4_0_gemv_row_exact_kernel
+/// (a warp per weight row, the quantized activations read through L1) instead of the persistent kernel
+/// that stages them in shared memory. H200, cold, m = 8: 8.0 vs 8.7 us (K2048 N4096), 11.6 vs 16.3
+/// (K4096 N4096), 32.5 vs 48.9 (K14336 N4096); the one loss is K4096 N14336, 31.8 vs 28.0 us.
+inline constexpr std::int64_t gemv_row_max_rows = 8;
 /// True when an exact dense gemv of m rows and K columns quantizes its activations in a separate pass
 /// into the call's workspace (m·(K/32)·40 bytes): always, since 2026-11-26. For m >= 2 every CTA
 /// quantizing all m·K elements itself dominated the time (m = 8: 94 us for K=14336 N=4096 on an H200);
@@ -463,6 +464,10 @@ inline void launch_gemv_row_exact(int m, const gemv_row_params& p, std::int64_t 
             case 2: status = cudaLaunchKernelEx(&cfg, q4_0_gemv_row_exact_kernel<2, false>, p); break;
             case 3: status = cudaLaunchKernelEx(&cfg, q4_0_gemv_row_exact_kernel<3, false>, p); break;
             case 4: status = cudaLaunchKernelEx(&cfg, q4_0_gemv_row_exact_kernel<4, false>, p); break;
+            case 5: status = cudaLaunchKernelEx(&cfg, q4_0_gemv_row_exact_kernel<5, false>, p); break;
+            case 6: status = cudaLaunchKernelEx(&cfg, q4_0_gemv_row_exact_kernel<6, false>, p); break;
+            case 7: status = cudaLaunchKernelEx(&cfg, q4_0_gemv_row_exact_kernel<7, false>, p); break;
+            case 8: status = cudaLaunchKernelEx(&cfg, q4_0_gemv_row_exact_kernel<8, false>, p); break;
             default: fail(errc::invalid_argument, fn, "row gemv with m = ", m, " (internal: 1..", gemv_row_max_rows, " only)");
         }
     }
