@@ -6,21 +6,21 @@
 //   auto plan = amxmm::cuda::gemm_q4_0(ctx, w.view(), M, x_dev, K, y_dev, N, {}, stream);
 //
 // Paths (gemm_path; plan.path says which ran and why; options.path forces one):
-//   gemv           m <= 8: each weight byte read once with 16-byte loads (persistent CTAs, two chunks in
-//                  flight per warp, long rows split along K over warps of a CTA), activations in shared
-//                  memory. The summation order follows from the shape alone: the same bits on every
-//                  device and for any grid. Two arithmetics (plan.mode):
+//   gemv           m <= 8: each weight byte read once with 16-byte loads. Two arithmetics (plan.mode):
 //                  exact: compute_mode::exact, the CPU's: the activations quantized to Q8_0
-//                    (quantize_row_q8_0_ref bit for bit: int8 quants + scales, m·(K/32)·40 bytes of shared
-//                    memory) — once, by a pass into the workspace (gemv_prequantizes; MoE: by each
-//                    CTA as it stages them; one row: read by a warp per weight row, no staging) — per-block
-//                    integer dots (__dp4a), each block's term
+//                    (quantize_row_q8_0_ref bit for bit: int8 quants + scales, m·(K/32)·40 bytes) once, by
+//                    a pass into the workspace (gemv_prequantizes), then a warp per weight row reads them
+//                    through L1 (q4_0_gemv_row_exact_kernel, an ordinary grid, a programmatic dependent of
+//                    the pass on sm_90+); per-block integer dots (__dp4a), each block's term
 //                    float(sumi)·(d_w·d_x) rounded as reference_gemm_exact rounds it; the terms are
 //                    summed in fp32 in the kernel's fixed order, so the result matches
 //                    reference_gemm_exact to fp32 summation order (not bit for bit).
 //                  fast:  fp32 arithmetic throughout: y = Σ_blocks d·Σ_j x_j·(q_j - 8), x not rounded
-//                    (m·K·4 bytes of shared memory). Most accurate; matches reference_gemm_fp64 to fp32
-//                    rounding.
+//                    (persistent CTAs stage the m·K·4 bytes in shared memory, two chunks in flight per
+//                    warp, long rows split along K over warps of a CTA). Most accurate; matches
+//                    reference_gemm_fp64 to fp32 rounding.
+//                  Either way the summation order follows from the shape alone: the same bits on every
+//                  device and for any grid.
 //   mma            tensor cores: W tiles dequantized in registers to bf16(d·(q - 8)) (the CPU `fast`
 //                  mode's operand, bit for bit), X rounded to bf16 (RNE), mma.sync m16n8k16 with fp32
 //                  accumulation over all of K. Matches reference_gemm_fast to fp32 rounding.
@@ -107,16 +107,16 @@ inline constexpr std::size_t gemv_max_smem_bytes = 96 * 1024;
 /// K = 16384). Above 96 KiB this needs a device with that much shared memory per block (A100, H100,
 /// H200: 163 KiB and more; devices with 99 KiB refuse the launch with errc::system).
 inline constexpr std::size_t gemv_exact_max_smem_bytes = 160 * 1024;
-/// Exact dense gemv calls up to this many rows (all of them: gemv_max_rows) run q4_0_gemv_row_exact_kernel
-/// (a warp per weight row, the quantized activations read through L1) instead of the persistent kernel
-/// that stages them in shared memory. H200, cold, m = 8: 8.0 vs 8.7 us (K2048 N4096), 11.6 vs 16.3
-/// (K4096 N4096), 32.5 vs 48.9 (K14336 N4096); the one loss is K4096 N14336, 31.8 vs 28.0 us.
-inline constexpr std::int64_t gemv_row_max_rows = 8;
+/// Exact dense gemv calls (m <= gemv_max_rows) run q4_0_gemv_row_exact_kernel (a warp per weight row, the
+/// quantized activations read through L1), not the persistent kernel that stages them in shared memory
+/// (which MoE's moe_gemm still uses). H200, cold, m = 8: 8.0 vs 8.7 us (K2048 N4096), 11.6 vs 16.3 (K4096
+/// N4096), 32.5 vs 48.9 (K14336 N4096); the one loss is K4096 N14336, 31.8 vs 28.0 us.
+inline constexpr std::int64_t gemv_row_max_rows = gemv_max_rows;
 /// True when an exact dense gemv of m rows and K columns quantizes its activations in a separate pass
-/// into the call's workspace (m·(K/32)·40 bytes): always, since 2026-11-26. For m >= 2 every CTA
-/// quantizing all m·K elements itself dominated the time (m = 8: 94 us for K=14336 N=4096 on an H200);
-/// one row is read straight from the pass's output by q4_0_gemv_row_exact_kernel. (K is kept for
-/// the callers: the rule used to depend on it.)
+/// into the call's workspace (m·(K/32)·40 bytes): always, since 2026-11-26 (every CTA quantizing all m·K
+/// elements itself dominated the time: m = 8, K=14336 N=4096 took 94 us on an H200); the rows are read
+/// from the pass's output by q4_0_gemv_row_exact_kernel. (K is kept for the callers: the rule used to
+/// depend on it.)
 inline bool gemv_prequantizes(std::int64_t m, std::int64_t /*k*/) { return m >= 1; }
 /// automatic: gemv (mode exact) up to this many rows where its activations fit in shared memory,
 /// dequant_cublas above. Measured with bench/cuda_gemm.cu on an H200, 2026-11-26 (bench/RESULTS.md),
@@ -638,17 +638,13 @@ inline gemm_plan gemm_q4_0(context& ctx, const q4_0_device_view& w, std::int64_t
     detail::ws_carver carve{ws};
     switch (plan.path) {
         case gemm_path::gemv: {
-            detail::gemv_params p = detail::dense_gemv_params(w, x, ldx, y, ldy);
-            if (plan.mode == compute_mode::exact && gemv_prequantizes(m, k)) {  // quantize once (plan's workspace)
+            if (plan.mode == compute_mode::exact) {  // quantize once (plan's workspace), a warp per weight row
                 auto* xq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(m), k, true) + 15) / 16);
                 detail::quantize_rows_q8(x, ldx, m, k / 32, xq, stream, fn);
-                p.xq = xq;
-                if (m <= gemv_row_max_rows) {  // decode: a warp per weight row reads them as they are
-                    detail::launch_gemv_row_exact(int(m), detail::dense_row_params(w, m, xq, y, ldy), 1, stream, fn);
-                    break;
-                }
+                detail::launch_gemv_row_exact(int(m), detail::dense_row_params(w, m, xq, y, ldy), 1, stream, fn);
+            } else {  // fp32: the persistent kernel stages the rows in shared memory
+                detail::launch_gemv(int(m), 1, detail::dense_gemv_params(w, x, ldx, y, ldy), false, stream, fn);
             }
-            detail::launch_gemv(int(m), 1, p, plan.mode == compute_mode::exact, stream, fn);
             break;
         }
         case gemm_path::mma: {

@@ -4,8 +4,9 @@
 //   q4_0_gemv_kernel<M, G, X>  small M: each weight byte read once (16 B per lane); X = false: fp32
 //                         arithmetic (`fast`), X = true: compute_mode::exact (activations quantized to Q8_0
 //                         in each CTA while staged, __dp4a block dots, fp32 block scaling)
-//   q4_0_gemv_row_exact_kernel  one activation row, exact, dense: a warp per weight row, activations
-//                         quantized beforehand (q8_stage_rows_kernel), no shared memory
+//   q4_0_gemv_row_exact_kernel<M, GateUp>  exact, dense m <= 8 and moe_ffn's (token, slot) rows: a warp
+//                         per weight row, activations quantized beforehand (q8_stage_rows_kernel), no shared
+//                         memory; GateUp: moe_ffn's gate and up rows with h = act(g)·u
 //   q4_0_mma_kernel<MT, WM>  tensor cores: Q4_0 tiles dequantized to bf16 in registers (B fragments of
 //                         mma.sync m16n8k16), activations bf16 via cp.async; dense, MoE grouped, and the
 //                         fused gate/up (SiLU/GELU · up) epilogue of moe_ffn
@@ -76,8 +77,6 @@ struct gemv_params {
     float* y;               // row i: y + (t + i)·ldy_token + s·ldy_slot
     i64 ldy_token, ldy_slot;
     int* error_flag;        // set to 1 when an expert id is out of range (its rows become NaN)
-    const void* xq;         // exact, dense: the M rows already quantized (q8_stage_rows_kernel), copied
-                            // into shared memory as they are; null: each CTA quantizes while staging
     int ksplit;             // S: warps sharing one row set (gemv_split)
     i64 sets;               // row sets per pair: ceil(n / (G·RW))
 };
@@ -520,23 +519,16 @@ __global__ void __launch_bounds__(gemv_threads(M), gemv_kernel_min_ctas(M, X)) q
     uint4* const xq_hi = xq_lo + M * nb;
     int2* const xq_meta = reinterpret_cast<int2*>(xq_hi + M * nb);
     if constexpr (X) {
-        if (p.xq) {  // quantized by q8_stage_rows_kernel: the same layout, copied in 8-byte words
-            const uint2* src = static_cast<const uint2*>(p.xq);
-            uint2* dst = reinterpret_cast<uint2*>(gemv_xs);
-            const int words = M * nb * (gemv_exact_block_bytes / 8);
-            for (int w = tid; w < words; w += blockDim.x) dst[w] = __ldg(src + w);
-        } else {
-            // Quantize while staging: 8 lanes per block (lane & 7 = f: elements 4f..4f+3, word f % 4 of lo
-            // (f < 4) or hi); every lane of a warp takes part in each step (the shuffles), idle ones on zeros.
-            const bool vec = rows_x4_aligned(x0, p.ldx_token, M);
-            const int items = nb * 8;
+        // Quantize while staging: 8 lanes per block (lane & 7 = f: elements 4f..4f+3, word f % 4 of lo
+        // (f < 4) or hi); every lane of a warp takes part in each step (the shuffles), idle ones on zeros.
+        const bool vec = rows_x4_aligned(x0, p.ldx_token, M);
+        const int items = nb * 8;
 #pragma unroll 1
-            for (int i = 0; i < M; ++i) {
-                const float* xr = x0 + i * p.ldx_token;
+        for (int i = 0; i < M; ++i) {
+            const float* xr = x0 + i * p.ldx_token;
 #pragma unroll 1
-                for (int base = warp * 32; base < items; base += blockDim.x)
-                    q8_stage_item(xr, base + lane, base + lane < items, vec, xq_lo + i * nb, xq_hi + i * nb, xq_meta + i * nb);
-            }
+            for (int base = warp * 32; base < items; base += blockDim.x)
+                q8_stage_item(xr, base + lane, base + lane < items, vec, xq_lo + i * nb, xq_hi + i * nb, xq_meta + i * nb);
         }
     } else {
         // Stage the activations: element j of block b of row i, pre-scaled by 16^-s(j) (see gemv_nib):

@@ -17,16 +17,18 @@
 //     moe_ffn: gate and up run in one kernel (64 columns of each per CTA) whose epilogue writes
 //     h = bf16(act(gate)·up); down runs grouped on h; a last kernel sums the slots per token.
 //   gemv path (small m): one CTA set per (token, slot) pair reads its expert's rows once with the gemv
-//     kernel (moe_ffn: gate, up, act, down, sum as separate deterministic steps).
+//     kernel (moe_ffn: gate, up, act, down, sum as separate deterministic steps; in exact mode x and h
+//     are quantized once per call and a warp per weight row reads them, gate and up in one kernel that
+//     also forms h = act(g)·u: q4_0_gemv_row_exact_kernel).
 //
 // Compute modes (plan.mode): as gemm_q4_0's. exact runs on the gemv path only (forced exact with path
 // mma is refused with errc::unsupported); automatic is exact on the gemv path and fast on the mma path.
 //
 // Numerics: per (token, slot) row as gemm_q4_0's path and mode (mma: bf16 operands, fp32 accumulation;
-// gemv fast: fp32; gemv exact: Q8_0 activations quantized in the kernel, integer block dots, fp32 block
+// gemv fast: fp32; gemv exact: Q8_0 activations (quantize_row_q8_0_ref), integer block dots, fp32 block
 // scaling, the CPU's exact arithmetic up to fp32 summation order). moe_ffn: h = act(g)·u in fp32
 // (expf / tanhf), rounded to bf16 in fast mode (both paths, as the CPU `fast` mode) or kept in fp32 and
-// quantized to Q8_0 per 32-block by the down gemv in exact mode (as the CPU `exact` mode; the device's
+// quantized to Q8_0 per 32-block before the down gemv in exact mode (as the CPU `exact` mode; the device's
 // expf / tanhf may differ from the host's by an ulp, so an h quant can differ by one); down in the
 // mode's arithmetic; y[t] = (((w0·o0) + w1·o1) + ...) in slot order, each product and sum rounded to
 // fp32 (no FMA). Deterministic: no atomics in any sum, fixed orders throughout.
