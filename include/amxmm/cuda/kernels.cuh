@@ -176,6 +176,14 @@ __device__ __forceinline__ void pdl_wait() {
 #endif
 }
 
+/// MoE gemv grids: the (token t, slot s) of pair blockIdx.y and its expert id as routed (unchecked).
+__device__ __forceinline__ std::int32_t pair_expert(const std::int32_t* ids, i64 ld_ids, int top_k, i64& t, i64& s) {
+    const i64 pair = blockIdx.y;
+    t = pair / top_k;
+    s = pair % top_k;
+    return ids[t * ld_ids + s];
+}
+
 /// True when m activation rows from x with stride ldx are all 16-byte aligned (load_x4's vec).
 __device__ __forceinline__ bool rows_x4_aligned(const float* x, i64 ldx, int m) {
     return (reinterpret_cast<std::uintptr_t>(x) & 15u) == 0 && (m == 1 || (ldx & 3) == 0);
@@ -291,10 +299,7 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, M <= 2 ? 4 : 2) q4_0_gemv
     const i64 row = i64(blockIdx.x) * gemv_row_warps + (threadIdx.x >> 5);
     i64 t = 0, s = 0, expert = 0;
     if (p.ids) {
-        const i64 pair = blockIdx.y;
-        t = pair / p.top_k;
-        s = pair % p.top_k;
-        const std::int32_t e = p.ids[t * p.ld_ids + s];
+        const std::int32_t e = pair_expert(p.ids, p.ld_ids, p.top_k, t, s);
         if (e < 0 || e >= p.experts) {
             pdl_wait();  // before writing y
             if (blockIdx.x == 0 && threadIdx.x == 0) atomicOr(p.error_flag, 1);
@@ -448,10 +453,7 @@ __global__ void __launch_bounds__(gemv_threads(M), gemv_kernel_min_ctas(M, X)) q
 
     i64 t = 0, s = 0, expert = 0;
     if (p.ids) {
-        const i64 pair = blockIdx.y;
-        t = pair / p.top_k;
-        s = pair % p.top_k;
-        const std::int32_t e = p.ids[t * p.ld_ids + s];
+        const std::int32_t e = pair_expert(p.ids, p.ld_ids, p.top_k, t, s);
         if (e < 0 || e >= p.experts) {  // uniform over the CTA: no barrier has been reached yet
             if (tid == 0) atomicOr(p.error_flag, 1);
             float* yr = p.y + t * p.ldy_token + s * p.ldy_slot;

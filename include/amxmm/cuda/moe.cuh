@@ -184,8 +184,9 @@ inline std::size_t moe_ffn_ws(const gemm_plan& plan, std::int64_t m, std::int64_
         carve_grouping(c, pairs, experts, plan.tile_rows);
         c.take<__nv_bfloat16>(std::size_t(pairs * f));  // h, sorted rows
     } else {
-        c.take<float>(std::size_t(pairs * f) * 3);      // g, u, h (pair order)
-        if (plan.mode == compute_mode::exact) {         // x (m rows) and h (pairs rows) quantized once
+        const bool exact = plan.mode == compute_mode::exact;
+        c.take<float>(std::size_t(pairs * f) * (exact ? 1 : 3));  // h, and (fast) g, u (pair order)
+        if (exact) {                                               // x (m rows), h (pairs rows) quantized
             c.take<uint4>((gemv_act_smem_bytes(int(m), k, true) + 15) / 16);
             c.take<uint4>((gemv_act_smem_bytes(int(pairs), f, true) + 15) / 16);
         }
@@ -332,10 +333,10 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
     const float* o = nullptr;
     const std::int32_t* row_of = nullptr;
     if (plan.path == gemm_path::gemv) {
-        auto* gv = carve.take<float>(std::size_t(pairs * f) * 3);
-        float* uv = gv + pairs * f;
-        float* hv = uv + pairs * f;
         const bool exact = plan.mode == compute_mode::exact;
+        float* const hv = carve.take<float>(std::size_t(pairs * f) * (exact ? 1 : 3));
+        float* const gv = hv + pairs * f;  // fast only
+        float* const uv = gv + pairs * f;  // fast only
         uint4* xq = exact ? carve.take<uint4>((detail::gemv_act_smem_bytes(int(m), k, true) + 15) / 16) : nullptr;
         uint4* hq = exact ? carve.take<uint4>((detail::gemv_act_smem_bytes(int(pairs), f, true) + 15) / 16) : nullptr;
         auto* ov = carve.take<float>(std::size_t(pairs * k));
@@ -362,7 +363,7 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
             detail::launch_gemv_row_exact(1, p, pairs, stream, fn);
         };
         const auto pair_gemv = [&](const q4_0_device_view& w, const float* in, std::int64_t in_token, std::int64_t in_slot,
-                                   float* out, std::int64_t width) {
+                                   float* out, std::int64_t width) {  // fast: the persistent fp32 gemv
             detail::gemv_params p = detail::dense_gemv_params(w, in, in_token, out, top_k * width);
             p.ldx_slot = in_slot;
             p.experts = e;
@@ -371,8 +372,7 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
             p.top_k = int(top_k);
             p.ldy_slot = width;
             p.error_flag = ctx.error_flag();
-            detail::require(pairs <= 65535, errc::unsupported, fn, "m·top_k = ", pairs, " pairs exceed the gemv grid");
-            detail::launch_gemv(1, pairs, p, plan.mode == compute_mode::exact, stream, fn);
+            detail::launch_gemv(1, pairs, p, false, stream, fn);
         };
         detail::require(pairs <= 65535, errc::unsupported, fn, "m·top_k = ", pairs, " pairs exceed the gemv grid");
         if (exact) {  // h = act(g)·u in fp32 from the gate/up kernel, quantized to Q8_0 as the CPU does
