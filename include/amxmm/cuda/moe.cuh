@@ -17,9 +17,10 @@
 //     moe_ffn: gate and up run in one kernel (64 columns of each per CTA) whose epilogue writes
 //     h = bf16(act(gate)·up); down runs grouped on h; a last kernel sums the slots per token.
 //   gemv path (small m): one CTA set per (token, slot) pair reads its expert's rows once with the gemv
-//     kernel (moe_ffn: gate, up, act, down, sum as separate deterministic steps; in exact mode x and h
-//     are quantized once per call and a warp per weight row reads them, gate and up in one kernel that
-//     also forms h = act(g)·u: q4_0_gemv_row_exact_kernel).
+//     kernel (moe_ffn: gate, up, act, down, sum as separate deterministic steps). In exact mode
+//     (moe_gemm with per-token rows, moe_ffn) x and h are quantized once per call and a warp per weight
+//     row reads them (q4_0_gemv_row_exact_kernel); moe_ffn's gate and up share one such kernel that also
+//     forms h = act(g)·u.
 //
 // Compute modes (plan.mode): as gemm_q4_0's. exact runs on the gemv path only (forced exact with path
 // mma is refused with errc::unsupported); automatic is exact on the gemv path and fast on the mma path.
@@ -136,6 +137,32 @@ inline moe_grouping carve_grouping(ws_carver& c, std::int64_t pairs, std::int64_
     return g;
 }
 
+/// q4_0_gemv_row_exact_kernel over every (token, slot) pair of `r` with weight w (and up: the gate + up
+/// form), activation row t·q_token + s·q_slot of the `rows` quantized rows at q, output row
+/// y + t·ldy_token + s·ldy_slot.
+inline void launch_moe_row_gemv(const q4_0_device_view& w, const q4_0_device_view* up, int act, const uint4* q,
+                                std::int64_t rows, std::int64_t q_token, std::int64_t q_slot, float* y,
+                                std::int64_t ldy_token, std::int64_t ldy_slot, const moe_routing& r, std::int64_t experts,
+                                int* error_flag, cudaStream_t stream, const char* fn) {
+    gemv_row_params p = dense_row_params(w, 1, q, y, 0);
+    if (up) {  // h = act(gate·x)·(up·x) straight from the kernel
+        p.qs_up = up->qs;
+        p.d_up = up->d;
+        p.act = act;
+    }
+    p.xq_rows = rows;
+    p.xq_token = q_token;
+    p.xq_slot = q_slot;
+    p.ldy_token = ldy_token;
+    p.ldy_slot = ldy_slot;
+    p.ids = r.ids;
+    p.ld_ids = r.ld_ids;
+    p.experts = experts;
+    p.top_k = int(r.top_k);
+    p.error_flag = error_flag;
+    launch_gemv_row_exact(1, p, r.m * r.top_k, stream, fn);
+}
+
 inline void launch_sort(const moe_routing& r, std::int64_t experts, int tile_rows, const moe_grouping& g, int* flag,
                         float* nan_y, std::int64_t nan_n, std::int64_t ldy_token, std::int64_t ldy_slot,
                         cudaStream_t stream, const char* fn) {
@@ -164,8 +191,15 @@ inline void require_sortable(const char* fn, std::int64_t experts, const context
 }
 
 /// Workspace of moe_gemm for a plan.
+/// True when moe_gemm runs q4_0_gemv_row_exact_kernel: exact gemv with one x row per token (per_slot rows
+/// stay on the persistent kernel, which quantizes each pair's row while it stages it).
+inline bool moe_gemm_row_kernel(const gemm_plan& plan, moe_input_rows rows) {
+    return plan.path == gemm_path::gemv && plan.mode == compute_mode::exact && rows == moe_input_rows::per_token;
+}
+
 inline std::size_t moe_gemm_ws(const gemm_plan& plan, std::int64_t m, std::int64_t top_k, std::int64_t experts,
                                std::int64_t k, moe_input_rows rows) {
+    if (moe_gemm_row_kernel(plan, rows)) return ws_round(gemv_act_smem_bytes(int(m), k, true));  // x quantized once
     if (plan.path != gemm_path::mma) return 0;
     const std::int64_t pairs = m * top_k, xrows = rows == moe_input_rows::per_token ? m : pairs;
     ws_carver c{nullptr};
@@ -247,6 +281,14 @@ inline gemm_plan moe_gemm(context& ctx, const q4_0_device_view& w, const moe_rou
     if (plan.path == gemm_path::mma) detail::require_sortable(fn, e, ctx);
     std::byte* ws = detail::call_workspace(ctx, opt, plan.workspace_bytes, fn);
 
+    if (detail::moe_gemm_row_kernel(plan, rows)) {  // x quantized once, a warp per (pair, weight row)
+        detail::require(m * top_k <= 65535, errc::unsupported, fn, "m·top_k = ", m * top_k, " pairs exceed the gemv grid");
+        auto* xq = reinterpret_cast<uint4*>(ws);
+        detail::quantize_rows_q8(x, ldx_token, m, k / 32, xq, stream, fn);
+        detail::launch_moe_row_gemv(w, nullptr, 0, xq, m, 1, 0, y, ldy_token, ldy_slot, routing, e, ctx.error_flag(),
+                                    stream, fn);
+        return plan;
+    }
     if (plan.path == gemm_path::gemv) {
         detail::gemv_params p = detail::dense_gemv_params(w, x, ldx_token, y, ldy_token);
         p.ldx_slot = xs;
@@ -344,23 +386,8 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
         // (token, slot) pair's rows are a warp each (q4_0_gemv_row_exact_kernel).
         const auto row_gemv = [&](const q4_0_device_view& w, const q4_0_device_view* w_up, const uint4* q, std::int64_t rows,
                                   std::int64_t q_token, std::int64_t q_slot, float* out, std::int64_t width) {
-            detail::gemv_row_params p = detail::dense_row_params(w, 1, q, out, 0);
-            if (w_up) {  // h = act(gate·x)·(up·x) straight from the kernel
-                p.qs_up = w_up->qs;
-                p.d_up = w_up->d;
-                p.act = act;
-            }
-            p.xq_rows = rows;
-            p.xq_token = q_token;
-            p.xq_slot = q_slot;
-            p.ldy_token = top_k * width;
-            p.ldy_slot = width;
-            p.ids = routing.ids;
-            p.ld_ids = routing.ld_ids;
-            p.experts = e;
-            p.top_k = int(top_k);
-            p.error_flag = ctx.error_flag();
-            detail::launch_gemv_row_exact(1, p, pairs, stream, fn);
+            detail::launch_moe_row_gemv(w, w_up, act, q, rows, q_token, q_slot, out, top_k * width, width, routing, e,
+                                        ctx.error_flag(), stream, fn);
         };
         const auto pair_gemv = [&](const q4_0_device_view& w, const float* in, std::int64_t in_token, std::int64_t in_slot,
                                    float* out, std::int64_t width) {  // fast: the persistent fp32 gemv
