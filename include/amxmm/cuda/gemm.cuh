@@ -103,9 +103,10 @@ struct gemm_plan {
 inline constexpr std::int64_t gemv_max_rows = 8;
 /// Shared memory the fp32 (`fast`) gemv kernel may use for the activations (m·K·4 bytes).
 inline constexpr std::size_t gemv_max_smem_bytes = 96 * 1024;
-/// Shared memory the exact gemv kernel may use for the activations (m·(K/32)·40 bytes: m = 8 up to
-/// K = 16384). Above 96 KiB this needs a device with that much shared memory per block (A100, H100,
-/// H200: 163 KiB and more; devices with 99 KiB refuse the launch with errc::system).
+/// Shared memory the persistent exact gemv kernel may use for the activations (m·(K/32)·40 bytes: m = 8 up
+/// to K = 16384). Above 96 KiB this needs a device with that much shared memory per block (A100, H100,
+/// H200: 163 KiB and more; devices with 99 KiB refuse the launch with errc::system). Dense exact calls
+/// now run the row kernel, which stages nothing, but the plan still applies this bound to them.
 inline constexpr std::size_t gemv_exact_max_smem_bytes = 160 * 1024;
 /// Exact dense gemv calls (m <= gemv_max_rows) run q4_0_gemv_row_exact_kernel (a warp per weight row, the
 /// quantized activations read through L1), not the persistent kernel that stages them in shared memory
