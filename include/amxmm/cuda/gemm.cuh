@@ -9,7 +9,7 @@
 //   gemv           m <= 8: each weight byte read once with 16-byte loads. Two arithmetics (plan.mode):
 //                  exact: compute_mode::exact, the CPU's: the activations quantized to Q8_0
 //                    (quantize_row_q8_0_ref bit for bit: int8 quants + scales, m·(K/32)·40 bytes) once, by
-//                    a pass into the workspace (gemv_prequantizes), then a warp per weight row reads them
+//                    a pass into the workspace, then a warp per weight row reads them
 //                    through L1 (q4_0_gemv_row_exact_kernel, an ordinary grid, a programmatic dependent of
 //                    the pass on sm_90+); per-block integer dots (__dp4a), each block's term
 //                    float(sumi)·(d_w·d_x) rounded as reference_gemm_exact rounds it; the terms are
@@ -108,20 +108,15 @@ inline constexpr std::size_t gemv_max_smem_bytes = 96 * 1024;
 /// H200: 163 KiB and more; devices with 99 KiB refuse the launch with errc::system). Dense exact calls
 /// now run the row kernel, which stages nothing, but the plan still applies this bound to them.
 inline constexpr std::size_t gemv_exact_max_smem_bytes = 160 * 1024;
-/// Exact dense gemv calls (m <= gemv_max_rows) run q4_0_gemv_row_exact_kernel (a warp per weight row, the
-/// quantized activations read through L1), not the persistent kernel that stages them in shared memory
-/// (which MoE's moe_gemm still uses). H200, cold, m = 8: 8.0 vs 8.7 us (K2048 N4096), 11.6 vs 16.3 (K4096
-/// N4096), 32.5 vs 48.9 (K14336 N4096); the one loss is K4096 N14336, 31.8 vs 28.0 us.
-inline constexpr std::int64_t gemv_row_max_rows = gemv_max_rows;
-/// True when an exact dense gemv of m rows and K columns quantizes its activations in a separate pass
-/// into the call's workspace (m·(K/32)·40 bytes): always, since 2026-11-26 (every CTA quantizing all m·K
-/// elements itself dominated the time: m = 8, K=14336 N=4096 took 94 us on an H200); the rows are read
-/// from the pass's output by q4_0_gemv_row_exact_kernel. (K is kept for the callers: the rule used to
-/// depend on it.)
-inline bool gemv_prequantizes(std::int64_t m, std::int64_t /*k*/) { return m >= 1; }
+// Exact dense gemv calls quantize the activations once into the call's workspace (m·(K/32)·40 bytes; every
+// CTA quantizing all m·K elements itself took 94 us at m = 8, K=14336 N=4096 on an H200) and run
+// q4_0_gemv_row_exact_kernel (a warp per weight row, the quantized rows read through L1), not the
+// persistent kernel that stages them in shared memory (which moe_gemm with per-slot rows still uses).
+// H200, cold, m = 8: 8.0 vs 8.7 us (K2048 N4096), 11.6 vs 16.3 (K4096 N4096), 32.5 vs 48.9 (K14336
+// N4096); the one loss is K4096 N14336, 31.8 vs 28.0 us.
 /// automatic: gemv (mode exact) up to this many rows where its activations fit in shared memory,
 /// dequant_cublas above. Measured with bench/cuda_gemm.cu on an H200, 2026-11-26 (bench/RESULTS.md),
-/// cold weights: with the activations quantized once (gemv_prequantizes) the exact gemv beats
+/// cold weights: with the activations quantized once the exact gemv beats
 /// dequant_cublas at every m <= 8 on every dense shape (m = 8: 8.6 vs 12.4 us at K=2048 N=4096, 28 vs
 /// 77 us at K=4096 N=14336, 49 vs 76 us at K=14336 N=4096); dequant_cublas beats the fused mma kernel at
 /// every m >= 16 (12.3 vs 22.9 us at K=2048 N=4096 m = 16, 21.6 vs 53 us at m = 512), so mma is not
@@ -228,7 +223,7 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, con
     switch (plan.path) {
         case gemm_path::gemv:
             plan.tile_rows = int(std::max<std::int64_t>(m, 1));
-            plan.workspace_bytes = plan.mode == compute_mode::exact && gemv_prequantizes(m, L.k)
+            plan.workspace_bytes = plan.mode == compute_mode::exact  // the quantized activations
                                        ? detail::ws_round(detail::gemv_act_smem_bytes(int(m), L.k, true))
                                        : 0;
             break;
@@ -242,8 +237,8 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, con
     return plan;
 }
 
-/// Device workspace bytes a gemm_q4_0 call with m rows needs (on the gemv path: 0, or the quantized
-/// activations of an exact call where gemv_prequantizes(m, K)).
+/// Device workspace bytes a gemm_q4_0 call with m rows needs (on the gemv path: the quantized activations
+/// of an exact call, 0 in mode fast).
 inline std::size_t gemm_workspace_bytes(std::int64_t m, const q4_0_device_layout& L, const gemm_options& opt = {}) {
     return plan_gemm_q4_0(m, L, opt).workspace_bytes;
 }
@@ -469,7 +464,7 @@ inline void launch_gemv_row_exact(int m, const gemv_row_params& p, std::int64_t 
             case 6: status = cudaLaunchKernelEx(&cfg, q4_0_gemv_row_exact_kernel<6, false>, p); break;
             case 7: status = cudaLaunchKernelEx(&cfg, q4_0_gemv_row_exact_kernel<7, false>, p); break;
             case 8: status = cudaLaunchKernelEx(&cfg, q4_0_gemv_row_exact_kernel<8, false>, p); break;
-            default: fail(errc::invalid_argument, fn, "row gemv with m = ", m, " (internal: 1..", gemv_row_max_rows, " only)");
+            default: fail(errc::invalid_argument, fn, "row gemv with m = ", m, " (internal: 1..", gemv_max_rows, " only)");
         }
     }
     check_cuda(status, fn, "cudaLaunchKernelEx(q4_0_gemv_row_exact_kernel)");

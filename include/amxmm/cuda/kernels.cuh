@@ -211,13 +211,12 @@ __device__ __forceinline__ void q8_stage_item(const float* xr, int idx, bool val
     }
 }
 
-/// The exact gemv's activations quantized once for every CTA (dense calls with m >= 2, where each CTA
-/// quantizing all m·K elements itself costs more than this extra pass): rows i < m of x (stride ldx) as
-/// the kernel stages them — lo, hi: (m, nb) uint4, then meta: (m, nb) int2, contiguous (40 B per block).
+/// The exact gemv's activations quantized once per call (dense calls and moe_ffn / per-token moe_gemm, read
+/// by q4_0_gemv_row_exact_kernel): rows i < m of x (stride ldx) in the staged layout — lo, hi: (m, nb) uint4, then meta: (m, nb) int2, contiguous (40 B per block).
 /// Grid-stride over the m·K/4 float4 items, 32 per warp step (every lane shuffles: warp-uniform loop).
 template <class = void>  // a template: one definition across translation units
 __global__ void q8_stage_rows_kernel(const float* x, i64 ldx, int m, int nb, uint4* lo) {
-    pdl_launch_dependents();  // the one-row gemv may start loading its weights now (it waits for lo)
+    pdl_launch_dependents();  // the row gemv may start loading its weights now (it waits for lo)
     uint4* const hi = lo + i64(m) * nb;
     int2* const meta_out = reinterpret_cast<int2*>(hi + i64(m) * nb);
     const int items = nb * 8, lane = int(threadIdx.x) & 31;
@@ -249,8 +248,8 @@ __device__ __forceinline__ float exact_block_sum(const unsigned (&wl)[4], const 
     return __fsub_rn(__int_as_float(s), 12582912.0f);
 }
 
-/// Warps (weight rows) per CTA of q4_0_gemv_row_exact_kernel, and the blocks per lane it loads ahead
-/// (2 per weight in its gate + up form, which reads two weights: 64 registers, four CTAs per SM either way).
+/// Warps (weight rows) per CTA of q4_0_gemv_row_exact_kernel, and the blocks per lane it loads ahead for
+/// one activation row (2 per weight with several rows or in the gate + up form, to stay within registers).
 constexpr int gemv_row_warps = 8;
 constexpr int gemv_row_unroll = 4;
 
@@ -277,7 +276,7 @@ struct gemv_row_params {
     int act;  // 0: SiLU, 1: GELU tanh
 };
 
-/// The exact gemv for decode (dense m <= gemv_row_max_rows rows, and MoE's per-(token, slot) rows with
+/// The exact gemv for decode (dense m <= gemv_max_rows rows, and MoE's per-(token, slot) rows with
 /// M = 1): one warp per weight row, the activations already quantized (q8_stage_rows_kernel) and read
 /// through the L1 cache. No shared memory, no barrier and an ordinary grid of N / 8 CTAs per pair, which
 /// the hardware schedules as SMs free up: the persistent q4_0_gemv_kernel spent ~4 us of a 13.6 us
@@ -1157,14 +1156,12 @@ __global__ void __launch_bounds__(moe_sort_threads)
     }
 }
 
-/// moe_ffn (GEMV path): h[p][c] = act(g[p][c])·u[p][c] in fp32, rounded to bf16 when round_bf16 (fast
-/// mode), stored as fp32 (the down GEMV's input).
+/// moe_ffn (GEMV path, mode fast): h[p][c] = bf16(act(g[p][c])·u[p][c]) (the product in fp32), stored as
+/// fp32 (the down GEMV's input). Exact mode forms h in q4_0_gemv_row_exact_kernel instead.
 template <class = void>  // a template: one definition across translation units
-__global__ void moe_ffn_act_kernel(const float* gsrc, const float* usrc, float* h, i64 count, int act, int round_bf16) {
-    for (i64 i = blockIdx.x * i64(blockDim.x) + threadIdx.x; i < count; i += i64(gridDim.x) * blockDim.x) {
-        const float v = __fmul_rn(ffn_act(act, gsrc[i]), usrc[i]);
-        h[i] = round_bf16 ? __bfloat162float(__float2bfloat16_rn(v)) : v;
-    }
+__global__ void moe_ffn_act_kernel(const float* gsrc, const float* usrc, float* h, i64 count, int act) {
+    for (i64 i = blockIdx.x * i64(blockDim.x) + threadIdx.x; i < count; i += i64(gridDim.x) * blockDim.x)
+        h[i] = __bfloat162float(__float2bfloat16_rn(__fmul_rn(ffn_act(act, gsrc[i]), usrc[i])));
 }
 
 /// moe_ffn: y[t][c] = Σ_s w[t][s]·o[row(t, s)][c] in slot order, each product and sum rounded to fp32

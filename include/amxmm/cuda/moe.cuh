@@ -281,8 +281,9 @@ inline gemm_plan moe_gemm(context& ctx, const q4_0_device_view& w, const moe_rou
     if (plan.path == gemm_path::mma) detail::require_sortable(fn, e, ctx);
     std::byte* ws = detail::call_workspace(ctx, opt, plan.workspace_bytes, fn);
 
-    if (detail::moe_gemm_row_kernel(plan, rows)) {  // x quantized once, a warp per (pair, weight row)
+    if (plan.path == gemm_path::gemv)  // before anything is enqueued
         detail::require(m * top_k <= 65535, errc::unsupported, fn, "m·top_k = ", m * top_k, " pairs exceed the gemv grid");
+    if (detail::moe_gemm_row_kernel(plan, rows)) {  // x quantized once, a warp per (pair, weight row)
         auto* xq = reinterpret_cast<uint4*>(ws);
         detail::quantize_rows_q8(x, ldx_token, m, k / 32, xq, stream, fn);
         detail::launch_moe_row_gemv(w, nullptr, 0, xq, m, 1, 0, y, ldy_token, ldy_slot, routing, e, ctx.error_flag(),
@@ -298,7 +299,6 @@ inline gemm_plan moe_gemm(context& ctx, const q4_0_device_view& w, const moe_rou
         p.top_k = int(top_k);
         p.ldy_slot = ldy_slot;
         p.error_flag = ctx.error_flag();
-        detail::require(m * top_k <= 65535, errc::unsupported, fn, "m·top_k = ", m * top_k, " pairs exceed the gemv grid");
         detail::launch_gemv(1, m * top_k, p, plan.mode == compute_mode::exact, stream, fn);
         return plan;
     }
@@ -410,7 +410,7 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
         } else {  // fast: bf16(h)
             pair_gemv(gate, x, ldx, 0, gv, f);
             pair_gemv(up, x, ldx, 0, uv, f);
-            detail::moe_ffn_act_kernel<><<<detail::grid_for(pairs * f, 256), 256, 0, stream>>>(gv, uv, hv, pairs * f, act, 1);
+            detail::moe_ffn_act_kernel<><<<detail::grid_for(pairs * f, 256), 256, 0, stream>>>(gv, uv, hv, pairs * f, act);
             detail::check_launch(fn, "moe_ffn_act_kernel");
             pair_gemv(down, hv, top_k * f, f, ov, k);
         }
