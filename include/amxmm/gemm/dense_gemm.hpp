@@ -211,9 +211,12 @@ inline void prepare_row(isa backend, prepared_fast& p, std::int64_t i, const flo
         prepare_fast_row_ref(x, i, p);
 }
 
-/// Tasks worth creating for the hardware threads: a few per thread, for balance.
+/// Tasks worth creating for the hardware threads: a few per thread, for balance. Read once: glibc's
+/// std::thread::hardware_concurrency() opens and reads /sys/devices/system/cpu/online on every call,
+/// microseconds of system calls that a decode-sized call (tens of microseconds) cannot afford.
 inline std::int64_t target_task_count() {
-    return 4 * std::max<std::int64_t>(1, std::thread::hardware_concurrency());
+    static const std::int64_t tasks = 4 * std::max<std::int64_t>(1, std::thread::hardware_concurrency());
+    return tasks;
 }
 
 /// The micro-kernel call for row group g and column block cb (two panels) of an m-row product with
