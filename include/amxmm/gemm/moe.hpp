@@ -33,6 +33,9 @@
 #include <thread>
 #include <type_traits>
 #include <vector>
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 #include "dense_gemm.hpp"
 #include "../pack/q4_0_vnni_experts.hpp"
@@ -272,8 +275,8 @@ inline prepared_fast prepared_slice(const prepared_fast& all, std::int64_t g0, s
     return p;
 }
 
-/// Writes block b (32 values at v) of row r (< 32) of row group g of `all`; v == nullptr writes a
-/// zero padding row. Same bytes as gemm_q4_0's preparation (quantize_row_q8_0_ref / bf16 RNE).
+/// Writes block b (32 values at v) of row r (< 32) of row group g of `all`. Same bytes as
+/// gemm_q4_0's preparation (quantize_row_q8_0_ref / bf16 RNE). Padding rows: zero_padding_rows.
 inline void prepare_block(isa backend, prepared_exact& all, std::int64_t g, std::int64_t b, int r, const float* v) {
     prepared_exact one;  // the (32 rows, 1 block) tile (g, b) as a prepared operand of its own
     one.m = one.m_padded = kernel_rows;
@@ -281,40 +284,61 @@ inline void prepare_block(isa backend, prepared_exact& all, std::int64_t g, std:
     one.q = all.q + all.tile_index(g, b) * kernel_rows * block_k;
     one.d = all.d + all.tile_index(g, b) * kernel_rows;
     one.sums = all.sums + all.tile_index(g, b) * kernel_rows;
-    if (!v) {
-        std::memset(one.q + r * block_k, 0, block_k);
-        one.d[r] = 0.0f;
-        one.sums[r] = 0;
-    } else {
-        prepare_row(backend, one, r, v);
-    }
+    prepare_row(backend, one, r, v);
 }
 inline void prepare_block(isa backend, prepared_fast& all, std::int64_t g, std::int64_t b, int r, const float* v) {
     prepared_fast one;
     one.m = one.m_padded = kernel_rows;
     one.k = block_k;
     one.x = all.x + (g * all.blocks() + b) * kernel_rows * block_k;
-    if (!v)
-        std::memset(static_cast<void*>(one.x + r * block_k), 0, block_k * sizeof(bf16));
-    else
-        prepare_row(backend, one, r, v);
+    prepare_row(backend, one, r, v);
 }
 
-/// Prepares row group g of `all` from `valid` rows (row(j) gives row j's K floats), zero padding
-/// rows after them. `exact` rows must be finite: where(j, k, value) throws for the first that is not.
-template <class Prepared, class Row, class Where>
-void prepare_group(isa backend, Prepared& all, std::int64_t g, int valid, Row&& row, Where&& where) {
-    for (int j = 0; j < kernel_rows; ++j) {
-        if (j >= valid) {
-            for (std::int64_t b = 0; b < all.blocks(); ++b) prepare_block(backend, all, g, b, j, nullptr);
-            continue;
-        }
-        const float* x = row(j);
-        if constexpr (std::is_same_v<Prepared, prepared_exact>)
-            for (std::int64_t k = 0; k < all.k; ++k)
-                if (!std::isfinite(x[k])) where(j, k, x[k]);
-        prepare_row(backend, all, g * kernel_rows + j, x);
+/// Zeroes rows [valid, 32) of row group g in blocks [b0, b1) of `all`: the padding rows of a group
+/// are contiguous in every tile, so one memset per tile and plane (decode groups are 31 rows of padding).
+inline void zero_padding_rows(prepared_exact& all, std::int64_t g, int valid, std::int64_t b0, std::int64_t b1) {
+    const std::size_t rows = std::size_t(kernel_rows - valid);
+    if (rows == 0) return;
+    for (std::int64_t b = b0; b < b1; ++b) {
+        const std::int64_t t = all.tile_index(g, b);
+        std::memset(all.q + t * kernel_rows * block_k + valid * block_k, 0, rows * block_k);
+        std::memset(all.d + t * kernel_rows + valid, 0, rows * sizeof(float));
+        std::memset(all.sums + t * kernel_rows + valid, 0, rows * sizeof(std::int32_t));
     }
+}
+inline void zero_padding_rows(prepared_fast& all, std::int64_t g, int valid, std::int64_t b0, std::int64_t b1) {
+    const std::size_t rows = std::size_t(kernel_rows - valid);
+    if (rows == 0) return;
+    for (std::int64_t b = b0; b < b1; ++b)
+        std::memset(static_cast<void*>(all.x + ((g * all.blocks() + b) * kernel_rows + valid) * block_k), 0,
+                    rows * block_k * sizeof(bf16));
+}
+
+/// Prepares the row groups of `all` (32 sorted rows of one expert each, g's grouping) from the sorted
+/// rows' activations: pair_row(pair) gives the K floats of a (token, slot) pair; padding rows are zero.
+/// Tasks are groups × block ranges, so that a decode call (a few groups of one row) is spread over
+/// the threads as well. `exact` inputs must be finite: where(pair, k, value) throws for one that is not.
+template <class Prepared, class PairRow, class Where, class Executor>
+void prepare_sorted_rows(isa backend, Prepared& all, const moe_groups& g, PairRow&& pair_row, Where&& where, Executor& ex) {
+    const std::int64_t groups = g.total_groups(), nb = all.blocks();
+    const std::int64_t splits = std::clamp<std::int64_t>(target_task_count() / 2 / std::max<std::int64_t>(1, groups), 1,
+                                                         std::max<std::int64_t>(1, nb / 8));
+    const std::int64_t chunk = (nb + splits - 1) / splits, chunks = (nb + chunk - 1) / chunk;
+    ex.parallel_for(groups * chunks, [&](std::int64_t i) {
+        const std::int64_t gg = i / chunks, b0 = (i % chunks) * chunk, b1 = std::min(nb, b0 + chunk);
+        const std::int32_t e = g.group_expert[std::size_t(gg)];
+        const std::int64_t r0 = g.row_begin[std::size_t(e)] + (gg - g.group_begin[std::size_t(e)]) * kernel_rows;
+        const int valid = static_cast<int>(std::min<std::int64_t>(kernel_rows, g.row_begin[std::size_t(e) + 1] - r0));
+        zero_padding_rows(all, gg, valid, b0, b1);
+        for (int j = 0; j < valid; ++j) {
+            const std::int64_t pair = g.pair[std::size_t(r0 + j)];
+            const float* x = pair_row(pair);
+            if constexpr (std::is_same_v<Prepared, prepared_exact>)
+                for (std::int64_t k = b0 * block_k; k < b1 * block_k; ++k)
+                    if (!std::isfinite(x[k])) where(pair, k, x[k]);
+            for (std::int64_t b = b0; b < b1; ++b) prepare_block(backend, all, gg, b, j, x + b * block_k);
+        }
+    });
 }
 
 // ---- per-expert compute --------------------------------------------------------------------------------
@@ -431,19 +455,11 @@ void moe_gemm_run(isa backend, const packed_q4_0_vnni_experts_view& w, const moe
         return rows == moe_input_rows::per_slot ? x + t * ldx_token + s * ldx_slot : x + t * ldx_token;
     };
 
-    // 1. Gather and prepare: one task per row group of 32 (all experts' groups back to back).
-    ex.parallel_for(g.total_groups(), [&](std::int64_t gg) {
-        const std::int32_t e = g.group_expert[std::size_t(gg)];
-        const std::int64_t r0 = g.row_begin[std::size_t(e)] + (gg - g.group_begin[std::size_t(e)]) * kernel_rows;
-        const int valid = static_cast<int>(std::min<std::int64_t>(kernel_rows, g.row_begin[std::size_t(e) + 1] - r0));
-        prepare_group(
-            backend, all, gg, valid, [&](int j) { return x_row(g.pair[std::size_t(r0 + j)]); },
-            [&](int j, std::int64_t kk, float v) {
-                const std::int64_t pair = g.pair[std::size_t(r0 + j)];
-                fail(errc::invalid_argument, "moe_gemm", "x row of token ", pair / top_k, ", slot ", pair % top_k,
-                     " has element ", kk, " = ", v, ", not finite (exact mode quantizes activations to Q8_0)");
-            });
-    });
+    // 1. Gather and prepare (row groups of 32, all experts' groups back to back).
+    prepare_sorted_rows(backend, all, g, x_row, [&](std::int64_t pair, std::int64_t kk, float v) {
+        fail(errc::invalid_argument, "moe_gemm", "x row of token ", pair / top_k, ", slot ", pair % top_k, " has element ",
+             kk, " = ", v, ", not finite (exact mode quantizes activations to Q8_0)");
+    }, ex);
 
     // 2. Expert tiles, scattered to their (token, slot) output rows.
     std::vector<moe_task> tasks;
@@ -512,6 +528,23 @@ void gate_up_tile(isa backend, const gate_up_source& src, std::int64_t e, const 
     uv = both;
 }
 
+/// One step of moe_ffn's slot sum over n columns: yt[c] = p (first slot) or yt[c] + p, p = wt·d[c]
+/// rounded to fp32 before the add (never fused into an FMA, whatever the compiler flags).
+inline void add_weighted_slot(float* yt, const float* d, float wt, bool first, std::int64_t n) {
+    std::int64_t c = 0;
+#if defined(__SSE2__)
+    const __m128 w4 = _mm_set1_ps(wt);
+    for (; c + 4 <= n; c += 4) {
+        const __m128 p = rounded(_mm_mul_ps(w4, _mm_loadu_ps(d + c)));
+        _mm_storeu_ps(yt + c, first ? p : _mm_add_ps(_mm_loadu_ps(yt + c), p));
+    }
+#endif
+    for (; c < n; ++c) {
+        const float p = rounded(wt * d[c]);
+        yt[c] = first ? p : yt[c] + p;
+    }
+}
+
 template <class Prepared, class Executor>
 void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_experts_view& down,
                  const moe_routing& r, const float* weights,
@@ -525,17 +558,11 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
     float* d_out = reinterpret_cast<float*>(ws);               // (M·top_k, K) down outputs, sorted rows
 
     // 1. Gather and prepare x.
-    ex.parallel_for(g.total_groups(), [&](std::int64_t gg) {
-        const std::int32_t e = g.group_expert[std::size_t(gg)];
-        const std::int64_t r0 = g.row_begin[std::size_t(e)] + (gg - g.group_begin[std::size_t(e)]) * kernel_rows;
-        const int valid = static_cast<int>(std::min<std::int64_t>(kernel_rows, g.row_begin[std::size_t(e) + 1] - r0));
-        prepare_group(
-            backend, xa, gg, valid, [&](int j) { return x + (g.pair[std::size_t(r0 + j)] / top_k) * ldx; },
-            [&](int j, std::int64_t kk, float v) {
-                fail(errc::invalid_argument, "moe_ffn", "x[", g.pair[std::size_t(r0 + j)] / top_k, "][", kk, "] = ", v,
-                     " is not finite (exact mode quantizes activations to Q8_0)");
-            });
-    });
+    prepare_sorted_rows(backend, xa, g, [&](std::int64_t pair) { return x + (pair / top_k) * ldx; },
+                        [&](std::int64_t pair, std::int64_t kk, float v) {
+                            fail(errc::invalid_argument, "moe_ffn", "x[", pair / top_k, "][", kk, "] = ", v,
+                                 " is not finite (exact mode quantizes activations to Q8_0)");
+                        }, ex);
 
     const std::int64_t kc = choose_amx_blocking(1, 1, opt).kc;
     std::vector<moe_task> tasks;
@@ -557,10 +584,10 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
         gate_up_tile(backend, src, e, a, blocked, kc, tk, gv, uv);
         for (std::int64_t gl = tk.g0; gl < tk.g1; ++gl) {
             const int valid = static_cast<int>(std::min<std::int64_t>(kernel_rows, count - gl * kernel_rows));
-            for (int j = 0; j < kernel_rows; ++j) {
+            for (int j = 0; j < valid; ++j) {
                 float* h = gv + ((gl - tk.g0) * kernel_rows + j) * ldo;  // overwritten in place with h
                 const float* u = uv + ((gl - tk.g0) * kernel_rows + j) * ldo;
-                for (std::int64_t c = 0; j < valid && c < ldo; ++c) {
+                for (std::int64_t c = 0; c < ldo; ++c) {
                     h[c] = ffn_act(opt.activation, h[c]) * u[c];
                     if (exact && !std::isfinite(h[c])) {
                         const std::int64_t pair = g.pair[std::size_t(g.row_begin[std::size_t(e)] + gl * kernel_rows + j)];
@@ -570,8 +597,9 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
                     }
                 }
                 for (std::int64_t cb = tk.cb0; cb < tk.cb1; ++cb)
-                    prepare_block(backend, ha, gb + gl, cb, j, j < valid ? h + (cb - tk.cb0) * 32 : nullptr);
+                    prepare_block(backend, ha, gb + gl, cb, j, h + (cb - tk.cb0) * 32);
             }
+            zero_padding_rows(ha, gb + gl, valid, tk.cb0, tk.cb1);
         }
     });
 
@@ -587,22 +615,22 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
                         out, k);
     });
 
-    // 4. y[t] = Σ_s w[t][s] · d_out[(t, s)], slots in order (the only writes to y).
-    constexpr std::int64_t tokens_per_task = 16;
-    ex.parallel_for((r.m + tokens_per_task - 1) / tokens_per_task, [&](std::int64_t i) {
-        for (std::int64_t t = i * tokens_per_task; t < std::min(r.m, (i + 1) * tokens_per_task); ++t) {
-            float* yt = y + t * ldy;
-            for (std::int64_t s = 0; s < top_k; ++s) {
-                const float* d = d_out + g.row_of[std::size_t(t * top_k + s)] * k;
-                const float wt = weights ? weights[t * ld_weights + s] : 1.0f;
-                for (std::int64_t c = 0; c < k; ++c) {
-                    const float term = rounded(wt * d[c]);  // rounded: never fused into the add
-                    yt[c] = s == 0 ? term : yt[c] + term;
-                }
-            }
-        }
+    // 4. y[t] = Σ_s w[t][s] · d_out[(t, s)], slots in order (the only writes to y). Tasks of up to 16
+    //    tokens × a column range, so that a decode call's sum is spread too.
+    constexpr std::int64_t tokens_per_task = 16, min_cols = 256;
+    const std::int64_t token_tasks = (r.m + tokens_per_task - 1) / tokens_per_task;
+    const std::int64_t col_tasks = std::clamp<std::int64_t>(target_task_count() / 4 / token_tasks, 1, std::max<std::int64_t>(1, k / min_cols));
+    const std::int64_t cols_per_task = (k + col_tasks - 1) / col_tasks;
+    ex.parallel_for(token_tasks * col_tasks, [&](std::int64_t i) {
+        const std::int64_t t0 = (i / col_tasks) * tokens_per_task, c0 = (i % col_tasks) * cols_per_task;
+        const std::int64_t cols = std::min(k, c0 + cols_per_task) - c0;
+        for (std::int64_t t = t0; t < std::min(r.m, t0 + tokens_per_task); ++t)
+            for (std::int64_t s = 0; s < top_k; ++s)
+                add_weighted_slot(y + t * ldy + c0, d_out + g.row_of[std::size_t(t * top_k + s)] * k + c0,
+                                  weights ? weights[t * ld_weights + s] : 1.0f, s == 0, cols);
     });
 }
+
 
 }  // namespace detail
 
