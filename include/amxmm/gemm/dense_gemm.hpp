@@ -72,6 +72,8 @@ struct gemm_plan {
 ///   M = 64 (hot, K = 4096):  AMX exact 737, AMX fast 522
 inline constexpr std::int64_t amx_vector_max_rows = 4;
 inline constexpr std::int64_t auto_fast_min_rows = 17;
+/// Rows from which the AMX back ends use the blocked large-M path (below: the micro-kernels).
+inline constexpr std::int64_t amx_column_path_min_rows = 2 * kernel_rows + 1;
 
 /// Decides back end and mode for an m-row product without running it.
 inline gemm_plan plan_gemm_q4_0(std::int64_t m, const gemm_options& opt = {}) {
@@ -237,8 +239,50 @@ inline kernel_block column_block_call(const q4_0_vnni_layout& L, std::int64_t m,
     return kb;
 }
 
+/// Rows of a row group with `valid` activation rows (the first ones) that the micro-kernels read, for
+/// an operand of m rows on `backend`: the vector kernels read the valid rows only, the tile kernels
+/// whole A tiles (rows 0-15, or 0-31 when more than 16 are valid, and always 0-31 on the large-M
+/// column path). Padding rows below this count must be zero; the others are never read.
+inline int rows_read_in_group(isa backend, bool exact, std::int64_t m, int valid) {
+    const bool tiles = backend == isa::amx_emulated || (backend == isa::amx && !(exact && m <= amx_vector_max_rows));
+    if (!tiles) return valid;
+    if (m >= amx_column_path_min_rows || valid > 16) return kernel_rows;
+    return 16;
+}
+
+/// Zeroes n bytes at p unless they already are zero: a decode loop leaves the same padding rows zero
+/// call after call, and rewriting them would take each cache line back from the cores that read it last.
+inline void clear_bytes(void* p, std::size_t n) {
+    const auto* b = static_cast<const unsigned char*>(p);
+    std::size_t i = 0;
+    for (std::uint64_t v = 0; i + 8 <= n; i += 8) {
+        std::memcpy(&v, b + i, 8);
+        if (v != 0) break;
+    }
+    while (i < n && i + 8 > n && b[i] == 0) ++i;
+    if (i < n) std::memset(static_cast<unsigned char*>(p) + i, 0, n - i);
+}
+
+/// Zeroes rows [r0, r1) of row group g in blocks [b0, b1) (a group's rows are contiguous in every
+/// tile: one clear per tile and plane).
+inline void zero_group_rows(prepared_exact& p, std::int64_t g, int r0, int r1, std::int64_t b0, std::int64_t b1) {
+    if (r1 <= r0) return;
+    const std::size_t rows = std::size_t(r1 - r0);
+    for (std::int64_t b = b0; b < b1; ++b) {
+        const std::int64_t t = p.tile_index(g, b);
+        clear_bytes(p.q + (t * kernel_rows + r0) * block_k, rows * block_k);
+        clear_bytes(p.d + t * kernel_rows + r0, rows * sizeof(float));
+        clear_bytes(p.sums + t * kernel_rows + r0, rows * sizeof(std::int32_t));
+    }
+}
+inline void zero_group_rows(prepared_fast& p, std::int64_t g, int r0, int r1, std::int64_t b0, std::int64_t b1) {
+    if (r1 <= r0) return;
+    for (std::int64_t b = b0; b < b1; ++b)
+        clear_bytes(p.x + ((g * p.blocks() + b) * kernel_rows + r0) * block_k, std::size_t(r1 - r0) * block_k * sizeof(bf16));
+}
+
 /// Runs row(i) for every activation row, one row group of 32 per task; the last group, when
-/// partial, is cleared first (clear(g)) so its padding rows are zero.
+/// partial, is cleared first (clear(g)) so that the padding rows the kernels read are zero.
 template <class Executor, class ClearGroup, class PrepareRow>
 void for_each_row_group(std::int64_t m, Executor& ex, ClearGroup&& clear, PrepareRow&& row) {
     const std::int64_t groups = (m + kernel_rows - 1) / kernel_rows;
@@ -265,14 +309,9 @@ prepared_exact prepare_exact(isa backend, std::int64_t m, const float* x, std::i
     p.q = reinterpret_cast<std::int8_t*>(activation_plane(opt, 2, p.q_bytes(), offset));
     p.d = reinterpret_cast<float*>(activation_plane(opt, 3, p.scale_bytes(), offset));
     p.sums = reinterpret_cast<std::int32_t*>(activation_plane(opt, 4, p.scale_bytes(), offset));
-    const std::int64_t group_blocks = p.blocks() * kernel_rows;  // (block, row) pairs per row group
+    const int valid = static_cast<int>(m % kernel_rows);  // of the last group, when partial
     for_each_row_group(
-        m, ex,
-        [&](std::int64_t g) {
-            std::memset(p.q + g * group_blocks * block_k, 0, std::size_t(group_blocks * block_k));
-            std::memset(p.d + g * group_blocks, 0, std::size_t(group_blocks) * sizeof(float));
-            std::memset(p.sums + g * group_blocks, 0, std::size_t(group_blocks) * sizeof(std::int32_t));
-        },
+        m, ex, [&](std::int64_t g) { zero_group_rows(p, g, valid, rows_read_in_group(backend, true, m, valid), 0, p.blocks()); },
         [&](std::int64_t i) {
             require_finite_row(x + i * ldx, k, i);
             prepare_row(backend, p, i, x + i * ldx);
@@ -290,9 +329,9 @@ prepared_fast prepare_fast(isa backend, std::int64_t m, const float* x, std::int
     p.k = k;
     std::size_t offset = 0;
     p.x = reinterpret_cast<bf16*>(activation_plane(opt, 2, p.x_bytes(), offset));
-    const std::int64_t group_values = p.blocks() * kernel_rows * block_k;
+    const int valid = static_cast<int>(m % kernel_rows);  // of the last group, when partial
     for_each_row_group(
-        m, ex, [&](std::int64_t g) { std::memset(p.x + g * group_values, 0, std::size_t(group_values) * sizeof(bf16)); },
+        m, ex, [&](std::int64_t g) { zero_group_rows(p, g, valid, rows_read_in_group(backend, false, m, valid), 0, p.blocks()); },
         [&](std::int64_t i) { prepare_row(backend, p, i, x + i * ldx); });
     return p;
 }
@@ -417,9 +456,6 @@ void run_dense_amx_blocks(isa backend, const packed_q4_0_vnni_view& w, const Pre
             amx_emu::run_block_task(w, a, g0, g1, cb0, cb1, kc, bexp, dw, c, y, ldy);
     });
 }
-
-/// Rows from which the AMX back ends use the blocked large-M path (below: the micro-kernels).
-inline constexpr std::int64_t amx_column_path_min_rows = 2 * kernel_rows + 1;
 
 template <class Prepared, class Executor>
 void run_dense(isa backend, const packed_q4_0_vnni_view& w, const Prepared& a, float* y, std::int64_t ldy,

@@ -276,7 +276,7 @@ inline prepared_fast prepared_slice(const prepared_fast& all, std::int64_t g0, s
 }
 
 /// Writes block b (32 values at v) of row r (< 32) of row group g of `all`. Same bytes as
-/// gemm_q4_0's preparation (quantize_row_q8_0_ref / bf16 RNE). Padding rows: zero_padding_rows.
+/// gemm_q4_0's preparation (quantize_row_q8_0_ref / bf16 RNE). Padding rows: zero_group_rows.
 inline void prepare_block(isa backend, prepared_exact& all, std::int64_t g, std::int64_t b, int r, const float* v) {
     prepared_exact one;  // the (32 rows, 1 block) tile (g, b) as a prepared operand of its own
     one.m = one.m_padded = kernel_rows;
@@ -294,28 +294,9 @@ inline void prepare_block(isa backend, prepared_fast& all, std::int64_t g, std::
     prepare_row(backend, one, r, v);
 }
 
-/// Zeroes rows [valid, 32) of row group g in blocks [b0, b1) of `all`: the padding rows of a group
-/// are contiguous in every tile, so one memset per tile and plane (decode groups are 31 rows of padding).
-inline void zero_padding_rows(prepared_exact& all, std::int64_t g, int valid, std::int64_t b0, std::int64_t b1) {
-    const std::size_t rows = std::size_t(kernel_rows - valid);
-    if (rows == 0) return;
-    for (std::int64_t b = b0; b < b1; ++b) {
-        const std::int64_t t = all.tile_index(g, b);
-        std::memset(all.q + t * kernel_rows * block_k + valid * block_k, 0, rows * block_k);
-        std::memset(all.d + t * kernel_rows + valid, 0, rows * sizeof(float));
-        std::memset(all.sums + t * kernel_rows + valid, 0, rows * sizeof(std::int32_t));
-    }
-}
-inline void zero_padding_rows(prepared_fast& all, std::int64_t g, int valid, std::int64_t b0, std::int64_t b1) {
-    const std::size_t rows = std::size_t(kernel_rows - valid);
-    if (rows == 0) return;
-    for (std::int64_t b = b0; b < b1; ++b)
-        std::memset(static_cast<void*>(all.x + ((g * all.blocks() + b) * kernel_rows + valid) * block_k), 0,
-                    rows * block_k * sizeof(bf16));
-}
-
 /// Prepares the row groups of `all` (32 sorted rows of one expert each, g's grouping) from the sorted
-/// rows' activations: pair_row(pair) gives the K floats of a (token, slot) pair; padding rows are zero.
+/// rows' activations: pair_row(pair) gives the K floats of a (token, slot) pair; the padding rows the
+/// kernels read are zero (rows_read_in_group).
 /// Tasks are groups × block ranges, so that a decode call (a few groups of one row) is spread over
 /// the threads as well. `exact` inputs must be finite: where(pair, k, value) throws for one that is not.
 template <class Prepared, class PairRow, class Where, class Executor>
@@ -329,11 +310,12 @@ void prepare_sorted_rows(isa backend, Prepared& all, const moe_groups& g, PairRo
         const std::int32_t e = g.group_expert[std::size_t(gg)];
         const std::int64_t r0 = g.row_begin[std::size_t(e)] + (gg - g.group_begin[std::size_t(e)]) * kernel_rows;
         const int valid = static_cast<int>(std::min<std::int64_t>(kernel_rows, g.row_begin[std::size_t(e) + 1] - r0));
-        zero_padding_rows(all, gg, valid, b0, b1);
+        constexpr bool exact = std::is_same_v<Prepared, prepared_exact>;
+        zero_group_rows(all, gg, valid, rows_read_in_group(backend, exact, g.rows(e), valid), b0, b1);
         for (int j = 0; j < valid; ++j) {
             const std::int64_t pair = g.pair[std::size_t(r0 + j)];
             const float* x = pair_row(pair);
-            if constexpr (std::is_same_v<Prepared, prepared_exact>)
+            if constexpr (exact)
                 for (std::int64_t k = b0 * block_k; k < b1 * block_k; ++k)
                     if (!std::isfinite(x[k])) where(pair, k, x[k]);
             for (std::int64_t b = b0; b < b1; ++b) prepare_block(backend, all, gg, b, j, x + b * block_k);
@@ -599,7 +581,7 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
                 for (std::int64_t cb = tk.cb0; cb < tk.cb1; ++cb)
                     prepare_block(backend, ha, gb + gl, cb, j, h + (cb - tk.cb0) * 32);
             }
-            zero_padding_rows(ha, gb + gl, valid, tk.cb0, tk.cb1);
+            zero_group_rows(ha, gb + gl, valid, rows_read_in_group(backend, exact, count, valid), tk.cb0, tk.cb1);
         }
     });
 
