@@ -14,6 +14,8 @@
 // affect results: they are bitwise identical to any other executor's.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -21,11 +23,22 @@
 
 #include "../core/error.hpp"
 
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 AMXMM_NAMESPACE_BEGIN
 
 /// A reusable barrier for nth threads that also carries the first exception of each phase.
+///
+/// Waiting threads spin first (up to spin_limit, ~50 µs) and only then sleep on a condition variable:
+/// the phases of a decode-sized call last tens of microseconds, and waking sleeping threads through
+/// the kernel costs about as much (measured on the device, bench/RESULTS.md). An engine that runs
+/// more threads than cores loses at most the spin limit per phase to the spinning.
 class caller_threads_sync {
 public:
+    static constexpr std::chrono::microseconds spin_limit{50};
+
     explicit caller_threads_sync(int nth) : nth_(nth) {
         detail::require(nth > 0, errc::invalid_argument, "caller_threads_sync", "nth = ", nth, " must be positive");
     }
@@ -37,34 +50,57 @@ public:
     /// Records an exception for the current phase (the first one wins).
     void record(std::exception_ptr e) {
         std::lock_guard<std::mutex> lock(mutex_);
-        if (error_generation_ != generation_) {
+        const std::uint64_t gen = generation_.load(std::memory_order_relaxed);
+        if (error_generation_.load(std::memory_order_relaxed) != gen) {
             error_ = std::move(e);
-            error_generation_ = generation_;
+            error_generation_.store(gen, std::memory_order_release);
         }
     }
 
     /// Waits until all nth threads arrived; returns the exception recorded in the phase that just
     /// ended, if any (every thread gets the same one).
     std::exception_ptr arrive_and_wait() {
-        std::unique_lock<std::mutex> lock(mutex_);
-        const std::uint64_t gen = generation_;
-        if (++arrived_ == nth_) {
-            arrived_ = 0;
-            ++generation_;
+        const std::uint64_t gen = generation_.load(std::memory_order_acquire);
+        if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == nth_) {
+            arrived_.store(0, std::memory_order_relaxed);
+            {
+                std::lock_guard<std::mutex> lock(mutex_);  // a sleeper checks the generation under it
+                generation_.store(gen + 1, std::memory_order_release);
+            }
             cv_.notify_all();
-        } else {
-            cv_.wait(lock, [&] { return generation_ != gen; });
+        } else if (!spin_until_changed(gen)) {
+            std::unique_lock<std::mutex> lock(mutex_);
+            cv_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != gen; });
         }
-        return error_generation_ == gen ? error_ : nullptr;
+        // A phase with an error ends every thread's call, so no later record() can overwrite it.
+        if (error_generation_.load(std::memory_order_acquire) != gen) return nullptr;
+        std::lock_guard<std::mutex> lock(mutex_);
+        return error_;
     }
 
 private:
+    bool spin_until_changed(std::uint64_t gen) const {
+        const auto start = std::chrono::steady_clock::now();
+        for (;;) {
+            for (int i = 0; i < 64; ++i) {
+                if (generation_.load(std::memory_order_acquire) != gen) return true;
+                pause();
+            }
+            if (std::chrono::steady_clock::now() - start > spin_limit) return false;
+        }
+    }
+    static void pause() noexcept {
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+        _mm_pause();
+#endif
+    }
+
     const int nth_;
     std::mutex mutex_;
     std::condition_variable cv_;
-    int arrived_ = 0;
-    std::uint64_t generation_ = 0;
-    std::uint64_t error_generation_ = ~std::uint64_t(0);
+    std::atomic<int> arrived_{0};
+    std::atomic<std::uint64_t> generation_{0};
+    std::atomic<std::uint64_t> error_generation_{~std::uint64_t(0)};
     std::exception_ptr error_;
 };
 
