@@ -501,7 +501,9 @@ void gate_up_tile(isa backend, const gate_up_source& src, std::int64_t e, const 
     float* both = reinterpret_cast<float*>(moe_scratch(3, 2 * bytes));  // (rows, 2·ldo): 16 gate, 16 up, ...
     moe_expert_tile(backend, src.fused->expert(e), a, blocked, kc, tk.g0, tk.g1, 2 * tk.cb0, 2 * tk.cb1, both, 2 * ldo);
     // Every write below lands at or before the element being read, so compacting in place is safe.
-    for (std::int64_t row = 0; row < rows; ++row)
+    // Only the expert's rows are used (a decode group has one of its 32).
+    const std::int64_t used = std::min(rows, a.m - tk.g0 * kernel_rows);
+    for (std::int64_t row = 0; row < used; ++row)
         for (std::int64_t half = 0; half < ldo / 16; ++half) {
             const float* in = both + row * 2 * ldo + half * 32;
             std::memcpy(gv + row * ldo + half * 16, in, 16 * sizeof(float));
