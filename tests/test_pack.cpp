@@ -312,8 +312,10 @@ TEST_CASE("q4_0_vnni: layout properties", "[pack]") {
 TEST_CASE("q4_0_vnni: block expansion to AMX B-tile operands", "[pack]") {
     rng r(0x5eed'0006);
     const bool have_avx512_bf16 = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16");
+    const bool have_avx512_vbmi = have_avx512_bf16 && __builtin_cpu_supports("avx512vbmi");
     if (!have_avx512_bf16)
         WARN("AVX-512 BW/BF16 not available: expand_block_*_avx512 not compared with the reference here");
+    if (!have_avx512_vbmi) WARN("AVX512_VBMI not available: expand_block_int8_vbmi not compared with the reference here");
     std::int64_t checked_blocks = 0;
     for (int trial = 0; trial < 60; ++trial) {
         // 1..2 panels (second one partly padding), odd and even block counts.
@@ -358,6 +360,11 @@ TEST_CASE("q4_0_vnni: block expansion to AMX B-tile operands", "[pack]") {
                     amxmm::detail::expand_block_bf16_avx512(v.quants(p, b), v.scales(p, b),
                                                             reinterpret_cast<amxmm::bf16*>(bf_vec));
                     REQUIRE(bytes_equal(i8_vec, i8_ref, sizeof i8_ref));
+                    if (have_avx512_vbmi) {
+                        std::memset(i8_vec, 0x5a, sizeof i8_vec);
+                        amxmm::detail::expand_block_int8_vbmi(v.quants(p, b), i8_vec);
+                        REQUIRE(bytes_equal(i8_vec, i8_ref, sizeof i8_ref));
+                    }
                     if (!bytes_equal(bf_vec, bf_ref, sizeof bf_ref)) {
                         for (int i = 0; i < 16 * 32; ++i) {
                             INFO("bf16 position " << i << " (row " << i / 32 << ", column " << (i % 32) / 2

@@ -39,6 +39,7 @@ struct cpu_features {
     bool avx512vl = false;
     bool avx512dq = false;
     bool avx512_vnni = false;
+    bool avx512_vbmi = false;
     bool amx_tile = false;  ///< tile registers and LDTILECFG/STTILECFG/TILELOADD/...
     bool amx_int8 = false;  ///< TDPBSSD & co: int8 tile dot products into int32
     bool amx_bf16 = false;  ///< TDPBF16PS: bf16 tile dot products into fp32
@@ -118,6 +119,7 @@ inline cpu_features detect_cpu_features() {
         f.avx512dq = bit(l7.ebx, 17);
         f.avx512bw = bit(l7.ebx, 30);
         f.avx512vl = bit(l7.ebx, 31);
+        f.avx512_vbmi = bit(l7.ecx, 1);
         f.avx512_vnni = bit(l7.ecx, 11);
         f.amx_bf16 = bit(l7.edx, 22);
         f.amx_tile = bit(l7.edx, 24);
@@ -181,6 +183,7 @@ inline std::string to_string(const cpu_features& f) {
     add(f.avx512vl, "avx512vl");
     add(f.avx512dq, "avx512dq");
     add(f.avx512_vnni, "avx512_vnni");
+    add(f.avx512_vbmi, "avx512_vbmi");
     add(f.avx512_bf16, "avx512_bf16");
     add(f.amx_tile, "amx_tile");
     add(f.amx_int8, "amx_int8");

@@ -122,6 +122,8 @@ inline std::string amx_unsupported_reason(const cpu_features& f) {
         append_reason(why, "AVX-512 VNNI unavailable (" + avx512 + ")");
     // The AMX kernels expand weight panels to bf16 with VCVTNE2PS2BF16 (every AMX CPU has it).
     if (!f.avx512_bf16) append_reason(why, "CPU lacks AVX512_BF16");
+    // ... and int8 ones with VPERMB (likewise).
+    if (!f.avx512_vbmi) append_reason(why, "CPU lacks AVX512_VBMI");
     // Ask the OS only when everything else is in place.
     if (why.empty()) {
         const amx_permission_status& permission = request_amx_permission();

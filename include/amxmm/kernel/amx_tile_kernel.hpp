@@ -25,7 +25,7 @@ namespace amx_hw {
 using tiles = amx_tiles;
 #define AMXMM_KERNEL_TARGET AMXMM_TARGET_AMX
 
-AMXMM_KERNEL_TARGET inline void expand_int8(const std::uint8_t* q, std::int8_t* out) { expand_block_int8_avx512(q, out); }
+AMXMM_KERNEL_TARGET inline void expand_int8(const std::uint8_t* q, std::int8_t* out) { expand_block_int8_vbmi(q, out); }
 AMXMM_KERNEL_TARGET inline void expand_bf16(const std::uint8_t* q, const fp16* d, bf16* out) {
     expand_block_bf16_avx512(q, d, out);
 }

@@ -13,8 +13,8 @@
 
 /// Per-thread scratch for one micro-kernel call sequence.
 struct alignas(64) amx_scratch {
-    alignas(64) std::uint8_t b_panel[2][kernel_panels][1024];  // expanded B operands, double-buffered
-    alignas(64) float dw_stage[2][kernel_rows];                // their column scales (exact), double-buffered
+    alignas(64) std::uint8_t b_panel[4][kernel_panels][1024];  // expanded B operands, a ring of blocks
+    alignas(64) float dw_stage[8][kernel_rows];                // their column scales (exact), a ring of blocks
     alignas(64) float acc[kernel_rows * kernel_rows];       // (32, 32) fp32 results
     alignas(64) std::int32_t ci_stage[2][kernel_rows * kernel_rows];  // double-buffered ci (exact, large M)
 };
@@ -42,11 +42,10 @@ private:
 
 /// Stores the four C tiles into the (32, 32) scratch array `out` (row stride 128 bytes).
 template <class T>
-AMXMM_KERNEL_TARGET inline void store_c_tiles(T* out, bool two_row_tiles = true) {
+AMXMM_KERNEL_TARGET inline void store_c_tiles(T* out) {
     constexpr std::int64_t stride = kernel_rows * sizeof(T);
     tiles::template store<c00>(out, stride);
     tiles::template store<c01>(out + 16, stride);
-    if (!two_row_tiles) return;
     tiles::template store<c10>(out + 16 * kernel_rows, stride);
     tiles::template store<c11>(out + 16 * kernel_rows + 16, stride);
 }
@@ -91,53 +90,124 @@ AMXMM_KERNEL_TARGET inline void amx_fast_kernel(const packed_q4_0_vnni_view& w, 
     write_c_block(kb, s.acc);
 }
 
+/// Block b's B operands (int8 VNNI, into b_panel slot `slot`) and column scales (dw_stage slot
+/// `dw_slot`) for the per-block `exact` kernels, with the small-m stream's software prefetch.
+AMXMM_KERNEL_TARGET inline void expand_exact_block(const packed_q4_0_vnni_view& w, const kernel_block& kb,
+                                                   std::int64_t b, int pf, int slot, int dw_slot, amx_scratch& s) {
+    if (pf > 0 && b + pf < kb.b1)
+        for (int j = 0; j < kb.np; ++j) prefetch_block(w, kb.p0 + j, b + pf);
+    float* dw = s.dw_stage[dw_slot];
+    for (int j = 0; j < kernel_panels; ++j) {
+        if (j < kb.np) {  // (8, 64) int8 VNNI and the 16 column scales
+            expand_int8(w.quants(kb.p0 + j, b), reinterpret_cast<std::int8_t*>(s.b_panel[slot][j]));
+            load_scales16(w.scales(kb.p0 + j, b), dw + 16 * j);
+        } else {
+            for (int n = 0; n < 16; ++n) dw[16 * j + n] = 0.0f;
+        }
+    }
+}
+
+/// `exact` mode for at most 16 rows (decode): one A tile per block, so the tile registers hold two
+/// blocks at once — even blocks in (a0; c00, c01), odd ones in (a1; c10, c11). Tiles are not
+/// renamed: with one set, each block's zero -> products -> store chain had to drain before the next
+/// block's products could start. Here block b's products run while block b-1's sums are stored.
+/// B operands are expanded `expand_ahead` blocks ahead and a block's sums are scaled `rescale_lag`
+/// blocks after its products (in block order, as always); distances 1-3 and 2-4 measured within 5% of
+/// each other on the device. One thread, hot weights: 8-12% less time per block than the two-row
+/// kernel at m = 8 and 16 (bench/RESULTS.md, "Decode at m = 8..16"). Requires exact_mode_tile_config().
+AMXMM_KERNEL_TARGET inline void amx_exact_kernel_one_row_tile(const packed_q4_0_vnni_view& w, const prepared_exact& a,
+                                                              const kernel_block& kb, amx_scratch& s) {
+    constexpr int expand_ahead = 3, rescale_lag = 2;
+    constexpr int b_slots = 4, dw_slots = 8, ci_slots = 4;  // rings: ahead < 4, ahead + lag < 8, lag <= 4
+    static_assert(expand_ahead < b_slots && expand_ahead + rescale_lag < dw_slots && rescale_lag <= ci_slots);
+    constexpr std::int64_t ci_rows_stride = kernel_rows * sizeof(std::int32_t);
+    auto ci_slot = [&](std::int64_t i) { return &s.ci_stage[0][0] + (i % ci_slots) * 16 * kernel_rows; };  // (16, 32)
+    read_c_block(kb, s.acc);
+    const std::int64_t g = kb.m0 / kernel_rows, n = kb.b1 - kb.b0;
+    const int pf = streaming_prefetch_blocks(kb.mr);
+    auto expand = [&](std::int64_t i) { expand_exact_block(w, kb, kb.b0 + i, pf, int(i % b_slots), int(i % dw_slots), s); };
+    auto rescale = [&](std::int64_t i) {
+        rescale_accumulate(s.acc, ci_slot(i), s.dw_stage[i % dw_slots], a.d_tile(g, kb.b0 + i), kb.mr);
+    };
+    for (std::int64_t i = 0; i < expand_ahead && i < n; ++i) expand(i);
+    for (std::int64_t i = 0; i < n; ++i) {
+        const std::int8_t* at = a.q_tile(g, kb.b0 + i);  // rows 0..15 of the (32, 32) int8 pair
+        const auto* bt = s.b_panel[i % b_slots];
+        if ((i & 1) == 0) {
+            tiles::template zero<c00>();
+            tiles::template zero<c01>();
+            tiles::template load<a0>(at, block_k);
+            tiles::template load<b0>(bt[0], 64);
+            tiles::template load<b1>(bt[1], 64);
+            tiles::template dp_int8<c00, a0, b0>();
+            tiles::template dp_int8<c01, a0, b1>();
+            if (i > 0) {
+                tiles::template store<c10>(ci_slot(i - 1), ci_rows_stride);
+                tiles::template store<c11>(ci_slot(i - 1) + 16, ci_rows_stride);
+            }
+        } else {
+            tiles::template zero<c10>();
+            tiles::template zero<c11>();
+            tiles::template load<a1>(at, block_k);
+            tiles::template load<b0>(bt[0], 64);
+            tiles::template load<b1>(bt[1], 64);
+            tiles::template dp_int8<c10, a1, b0>();
+            tiles::template dp_int8<c11, a1, b1>();
+            tiles::template store<c00>(ci_slot(i - 1), ci_rows_stride);
+            tiles::template store<c01>(ci_slot(i - 1) + 16, ci_rows_stride);
+        }
+        if (i >= rescale_lag) rescale(i - rescale_lag);
+        if (i + expand_ahead < n) expand(i + expand_ahead);
+    }
+    if (((n - 1) & 1) == 0) {  // the last block's sums are still in its tiles
+        tiles::template store<c00>(ci_slot(n - 1), ci_rows_stride);
+        tiles::template store<c01>(ci_slot(n - 1) + 16, ci_rows_stride);
+    } else {
+        tiles::template store<c10>(ci_slot(n - 1), ci_rows_stride);
+        tiles::template store<c11>(ci_slot(n - 1) + 16, ci_rows_stride);
+    }
+    for (std::int64_t i = std::max<std::int64_t>(0, n - rescale_lag); i < n; ++i) rescale(i);
+    kernel_block result = kb;
+    result.accumulate = false;
+    write_c_block(result, s.acc);
+}
+
 /// `exact` mode: per block, integer tile products, then fp32 scaling in block order. Block b-1 is
 /// scaled on the vector units while the tile unit computes block b, and block b+1's operands are
-/// expanded meanwhile (double-buffered). Requires exact_mode_tile_config() to be loaded.
+/// expanded meanwhile (double-buffered). At most 16 rows go to amx_exact_kernel_one_row_tile.
+/// Requires exact_mode_tile_config() to be loaded.
 AMXMM_KERNEL_TARGET inline void amx_exact_kernel(const packed_q4_0_vnni_view& w, const prepared_exact& a,
                                                  const kernel_block& kb, amx_scratch& s) {
+    if (kb.mr <= 16) {
+        amx_exact_kernel_one_row_tile(w, a, kb, s);
+        return;
+    }
     read_c_block(kb, s.acc);  // the running value each block's update continues from
     const std::int64_t g = kb.m0 / kernel_rows;
-    const bool two_row_tiles = kb.mr > 16;
     const int pf = streaming_prefetch_blocks(kb.mr);
-    auto expand = [&](std::int64_t b) {
-        const int slot = (b - kb.b0) & 1;
-        if (pf > 0 && b + pf < kb.b1)
-            for (int j = 0; j < kb.np; ++j) prefetch_block(w, kb.p0 + j, b + pf);
-        for (int j = 0; j < kernel_panels; ++j) {
-            if (j < kb.np) {  // (8, 64) int8 VNNI and the 16 column scales
-                expand_int8(w.quants(kb.p0 + j, b), reinterpret_cast<std::int8_t*>(s.b_panel[slot][j]));
-                load_scales16(w.scales(kb.p0 + j, b), s.dw_stage[slot] + 16 * j);
-            } else {
-                for (int n = 0; n < 16; ++n) s.dw_stage[slot][16 * j + n] = 0.0f;
-            }
-        }
-    };
     auto rescale = [&](std::int64_t b) {
-        const int slot = (b - kb.b0) & 1;
-        rescale_accumulate(s.acc, s.ci_stage[slot], s.dw_stage[slot], a.d_tile(g, b), kb.mr);
+        const std::int64_t i = b - kb.b0;
+        rescale_accumulate(s.acc, s.ci_stage[i & 1], s.dw_stage[i & 1], a.d_tile(g, b), kb.mr);
     };
-    expand(kb.b0);
+    expand_exact_block(w, kb, kb.b0, pf, 0, 0, s);
     for (std::int64_t b = kb.b0; b < kb.b1; ++b) {
         const int slot = (b - kb.b0) & 1;
         const std::int8_t* at = a.q_tile(g, b);  // (32, 32) int8
         tiles::template zero<c00>();
         tiles::template zero<c01>();
+        tiles::template zero<c10>();
+        tiles::template zero<c11>();
         tiles::template load<a0>(at, block_k);
         tiles::template load<b0>(s.b_panel[slot][0], 64);
         tiles::template load<b1>(s.b_panel[slot][1], 64);
         tiles::template dp_int8<c00, a0, b0>();
         tiles::template dp_int8<c01, a0, b1>();
-        if (two_row_tiles) {
-            tiles::template zero<c10>();
-            tiles::template zero<c11>();
-            tiles::template load<a1>(at + 16 * block_k, block_k);
-            tiles::template dp_int8<c10, a1, b0>();
-            tiles::template dp_int8<c11, a1, b1>();
-        }
-        if (b > kb.b0) rescale(b - 1);        // reads slot ^ 1: block b-1's sums and scales
-        if (b + 1 < kb.b1) expand(b + 1);     // then refills slot ^ 1
-        store_c_tiles(s.ci_stage[slot], two_row_tiles);
+        tiles::template load<a1>(at + 16 * block_k, block_k);
+        tiles::template dp_int8<c10, a1, b0>();
+        tiles::template dp_int8<c11, a1, b1>();
+        if (b > kb.b0) rescale(b - 1);                                 // block b-1's sums and scales
+        if (b + 1 < kb.b1) expand_exact_block(w, kb, b + 1, pf, slot ^ 1, slot ^ 1, s);  // then refills their slots
+        store_c_tiles(s.ci_stage[slot]);
     }
     rescale(kb.b1 - 1);
     kernel_block out = kb;

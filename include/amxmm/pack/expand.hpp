@@ -1,8 +1,9 @@
 // Expanding one block (16 rows × 32 K) of a q4_0_vnni panel into AMX B-tile operands:
 //   int8 VNNI : (8, 64) int8  — row r = for each column n, elements 4r..4r+3 (value q, -8..7)
 //   bf16 VNNI : (16, 32) bf16 — row r = for each column n, elements 2r, 2r+1 (value bf16(d·q))
-// Two implementations with identical output bytes: a scalar reference (used by the emulated and
-// vector back ends, and as the test oracle) and an AVX-512 one (used by the hardware AMX kernels).
+// Implementations with identical output bytes: a scalar reference (used by the emulated and vector
+// back ends, and as the test oracle), AVX-512 ones, and an AVX512_VBMI int8 one (the hardware AMX
+// kernels: every AMX CPU has VBMI).
 #pragma once
 
 #include <immintrin.h>
@@ -49,6 +50,23 @@ AMXMM_TARGET_AVX512_BF16 inline void expand_block_int8_avx512(const std::uint8_t
         const __m512i hi = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), low4), eight);  // row 2c+1
         _mm512_storeu_si512(out + 128 * c, lo);
         _mm512_storeu_si512(out + 128 * c + 64, hi);
+    }
+}
+
+/// Like expand_block_int8_avx512 in 3 instead of 5 vector operations per 64 bytes: VPERMB indexes a
+/// 64-entry table with the low 6 bits of each byte, so a table repeating q - 8 every 16 entries maps a
+/// nibble with whatever lies above it in one step (the mask and the subtraction). This expansion runs
+/// once per block and 32 columns in the decode kernels, next to only 16 rows of arithmetic.
+AMXMM_TARGET_AVX512_VBMI inline void expand_block_int8_vbmi(const std::uint8_t* quants,
+                                                              std::int8_t* out /* (8, 64) */) noexcept {
+    alignas(64) static constexpr std::int8_t minus_eight[64] = {
+        -8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7,
+        -8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7};
+    const __m512i table = _mm512_load_si512(minus_eight);
+    for (int c = 0; c < 4; ++c) {
+        const __m512i v = _mm512_loadu_si512(quants + 64 * c);
+        _mm512_storeu_si512(out + 128 * c, _mm512_permutexvar_epi8(v, table));                          // row 2c
+        _mm512_storeu_si512(out + 128 * c + 64, _mm512_permutexvar_epi8(_mm512_srli_epi16(v, 4), table));  // row 2c+1
     }
 }
 

@@ -12,7 +12,7 @@
 
 #define AMXMM_TARGET_AMX                                                                                 \
     __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,"     \
-                          "amx-tile,amx-int8,amx-bf16")))
+                          "avx512vbmi,amx-tile,amx-int8,amx-bf16")))
 
 AMXMM_NAMESPACE_BEGIN
 namespace detail {
