@@ -33,19 +33,24 @@ inline tile_config make_tile_config(std::uint8_t a_rows, std::uint16_t a_colsb, 
                                     std::uint16_t b_colsb) {
     tile_config cfg;
     cfg.set_palette(1);
-    for (int t = c00; t <= c11; ++t) cfg.set_tile(t, 16, 64);  // (16, 16) int32 / fp32
+    for (int t = c00; t <= c11; ++t) cfg.set_tile(t, a_rows, 64);  // (a_rows, 16) int32 / fp32
     for (int t = a0; t <= a1; ++t) cfg.set_tile(t, a_rows, a_colsb);
     for (int t = b0; t <= b1; ++t) cfg.set_tile(t, b_rows, b_colsb);
     return cfg;
 }
 }  // namespace detail
 
-/// `fast` mode: A (16, 32) bf16 = 64 B rows, B (16 pairs of K, 16 N × 2) bf16 VNNI, C (16, 16) fp32.
-/// One dp_bf16 consumes one Q4_0 block (32 K).
-inline tile_config fast_mode_tile_config() { return detail::make_tile_config(16, 64, 16, 64); }
+/// `fast` mode: A (rows, 32) bf16 = 64 B rows, B (16 pairs of K, 16 N × 2) bf16 VNNI, C (rows, 16)
+/// fp32. One dp_bf16 consumes one Q4_0 block (32 K).
+inline tile_config fast_mode_tile_config(int rows = tile_max_rows) {
+    return detail::make_tile_config(std::uint8_t(rows), 64, 16, 64);
+}
 
-/// `exact` mode: A (16, 32) int8 = 32 B rows, B (8 quads of K, 16 N × 4) int8 VNNI, C (16, 16) int32.
-/// One dp_int8 consumes one Q4_0 block (32 K), so each block's integer sums can be scaled on their own.
-inline tile_config exact_mode_tile_config() { return detail::make_tile_config(16, 32, 8, 64); }
+/// `exact` mode: A (rows, 32) int8 = 32 B rows, B (8 quads of K, 16 N × 4) int8 VNNI, C (rows, 16)
+/// int32. One dp_int8 consumes one Q4_0 block (32 K), so each block's integer sums can be scaled on
+/// their own. `rows` < 16 serves calls with fewer activation rows (decode).
+inline tile_config exact_mode_tile_config(int rows = tile_max_rows) {
+    return detail::make_tile_config(std::uint8_t(rows), 32, 8, 64);
+}
 
 AMXMM_NAMESPACE_END
