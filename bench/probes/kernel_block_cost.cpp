@@ -3,7 +3,7 @@
 // 1, 4, 8, 16 rows, hot weights (packed once, reused), as the minimum over chunks of 5 calls in 0.3 s:
 // a per-kernel cost that the shared host's noise inflates far less than a mean does. K = 4096; with no
 // thread count, one thread (serial executor) at N = 256 and N = 4096; with one, a tbb_executor of that
-// many threads at N = 14336. Usage: [isa = amx] [mode = exact|fast] [threads].
+// many threads at N = 14336. Usage: [isa = amx] [mode = exact|fast] [threads (0: one, serial)] [m].
 #include <amxmm/amxmm.hpp>
 
 #include <chrono>
@@ -17,7 +17,7 @@ using namespace amxmm;
 
 int main(int argc, char** argv) {
     const std::string isa_name = argc > 1 ? argv[1] : "amx", mode_name = argc > 2 ? argv[2] : "exact";
-    const int threads = argc > 3 ? std::atoi(argv[3]) : 0;
+    const int threads = argc > 3 ? std::atoi(argv[3]) : 0;  // 0: one thread, serial executor
     const std::optional<isa> backend = parse_isa(isa_name);
     if (!backend || !isa_supported(*backend)) {
         std::printf("amxmm_probe_kernel_block_cost: back end '%s' not available here\n", isa_name.c_str());
@@ -41,7 +41,9 @@ int main(int argc, char** argv) {
             for (auto& q : b.qs) q = std::uint8_t(g());
         }
         const packed_q4_0_vnni packed = pack_q4_0_vnni({w.data(), N, K});
-        for (std::int64_t M : {1, 4, 8, 16}) {
+        const std::vector<std::int64_t> rows =
+            argc > 4 ? std::vector<std::int64_t>{std::atoll(argv[4])} : std::vector<std::int64_t>{1, 4, 8, 16};
+        for (std::int64_t M : rows) {
             std::vector<float> x(std::size_t(M * K)), y(std::size_t(M * N));
             for (auto& v : x) v = float(g() % 1000) / 500.0f - 1.0f;
             gemm_options opt;
