@@ -40,11 +40,9 @@ inline tile_config make_tile_config(std::uint8_t a_rows, std::uint16_t a_colsb, 
 }
 }  // namespace detail
 
-/// `fast` mode: A (rows, 32) bf16 = 64 B rows, B (16 pairs of K, 16 N × 2) bf16 VNNI, C (rows, 16)
-/// fp32. One dp_bf16 consumes one Q4_0 block (32 K).
-inline tile_config fast_mode_tile_config(int rows = tile_max_rows) {
-    return detail::make_tile_config(std::uint8_t(rows), 64, 16, 64);
-}
+/// `fast` mode: A (16, 32) bf16 = 64 B rows, B (16 pairs of K, 16 N × 2) bf16 VNNI, C (16, 16) fp32.
+/// One dp_bf16 consumes one Q4_0 block (32 K).
+inline tile_config fast_mode_tile_config() { return detail::make_tile_config(16, 64, 16, 64); }
 
 /// `exact` mode: A (rows, 32) int8 = 32 B rows, B (8 quads of K, 16 N × 4) int8 VNNI, C (rows, 16)
 /// int32. One dp_int8 consumes one Q4_0 block (32 K), so each block's integer sums can be scaled on
