@@ -113,8 +113,9 @@ AMXMM_KERNEL_TARGET inline void expand_exact_block(const packed_q4_0_vnni_view& 
 /// block's products could start. Here block b's products run while block b-1's sums are stored.
 /// B operands are expanded `expand_ahead` blocks ahead and a block's sums are scaled `rescale_lag`
 /// blocks after its products (in block order, as always); distances 1-3 and 2-4 measured within 5% of
-/// each other on the device. One thread, hot weights: 8-12% less time per block than the two-row
-/// kernel at m = 8 and 16 (bench/RESULTS.md, "Decode at m = 8..16"). Requires exact_mode_tile_config().
+/// each other on the device. With tiles sized to the rows (tile_rows_for), one thread, hot weights:
+/// 11-13% less time per block than the two-row kernel at m = 8 and 16; with 16 threads no change was
+/// measurable (bench/RESULTS.md, "Decode at m = 8..16"). Requires exact_mode_tile_config().
 AMXMM_KERNEL_TARGET inline void amx_exact_kernel_one_row_tile(const packed_q4_0_vnni_view& w, const prepared_exact& a,
                                                               const kernel_block& kb, amx_scratch& s) {
     constexpr int expand_ahead = 3, rescale_lag = 2;
@@ -227,7 +228,7 @@ inline int tile_rows_for(const kernel_block* blocks, std::int64_t count) {
 /// Runs a sequence of micro-kernel calls under one tile configuration (the hoisted tile context).
 AMXMM_KERNEL_TARGET inline void run_fast(const packed_q4_0_vnni_view& w, const prepared_fast& a,
                                          const kernel_block* blocks, std::int64_t count) {
-    scoped_tile_context ctx(fast_mode_tile_config());  // 16 rows: sized to the rows it measured no faster
+    scoped_tile_context ctx(fast_mode_tile_config());  // 16 rows (sized to the rows, it measured no faster)
     amx_scratch s;
     std::memset(s.b_panel, 0, sizeof s.b_panel);
     for (std::int64_t i = 0; i < count; ++i) amx_fast_kernel(w, a, blocks[i], s);
