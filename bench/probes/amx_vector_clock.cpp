@@ -40,8 +40,12 @@ AMXMM_TARGET_AMX double vector_loop(long iters, long every) {
     }
     const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
     detail::amx_tiles::release();
+    alignas(64) float lanes[16];
     float sink = 0;
-    for (int j = 0; j < 8; ++j) sink += _mm512_reduce_add_ps(acc[j]);
+    for (int j = 0; j < 8; ++j) {  // keeps the chains alive (GCC 12's _mm512_reduce_add_ps warns)
+        _mm512_store_ps(lanes, acc[j]);
+        for (float v : lanes) sink += v;
+    }
     if (sink == 12345.0f) std::puts("");
     return ns / double(iters);
 }
