@@ -16,7 +16,7 @@ struct alignas(64) amx_scratch {
     alignas(64) std::uint8_t b_panel[4][kernel_panels][1024];  // expanded B operands, a ring of blocks
     alignas(64) float dw_stage[8][kernel_rows];                // their column scales (exact), a ring of blocks
     alignas(64) float acc[kernel_rows * kernel_rows];       // (32, 32) fp32 results
-    alignas(64) std::int32_t ci_stage[2][kernel_rows * kernel_rows];  // double-buffered ci (exact, large M)
+    alignas(64) std::int32_t ci_stage[2][kernel_rows * kernel_rows];  // exact ci: 2 (32, 32) stages, or 4 (16, 32) at <= 16 rows
 };
 
 /// Loads amxmm's tile configuration for the lifetime of the object and gives the caller's back
