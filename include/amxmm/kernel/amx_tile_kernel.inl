@@ -11,12 +11,19 @@
 // Register blocking: 2 × 2 C tiles (32 rows × 32 columns), A tiles a0/a1 (rows 0..15, 16..31),
 // B tiles b0/b1 (panels p0, p0+1). One tile dot product consumes one Q4_0 block (32 K).
 
-/// Per-thread scratch for one micro-kernel call sequence.
-struct alignas(64) amx_scratch {
+/// Per-thread scratch for one sequence of `fast` micro-kernel calls.
+struct alignas(64) amx_fast_scratch {
+    alignas(64) std::uint8_t b_panel[2][kernel_panels][1024];  // expanded B operands, double-buffered
+    alignas(64) float acc[kernel_rows * kernel_rows];          // (32, 32) fp32 results
+};
+
+/// Per-thread scratch for one sequence of `exact` micro-kernel calls. The rings are sized for
+/// amx_exact_kernel_one_row_tile; amx_exact_kernel (more than 16 rows) uses two slots of each.
+struct alignas(64) amx_exact_scratch {
     alignas(64) std::uint8_t b_panel[4][kernel_panels][1024];  // expanded B operands, a ring of blocks
-    alignas(64) float dw_stage[8][kernel_rows];                // their column scales (exact), a ring of blocks
-    alignas(64) float acc[kernel_rows * kernel_rows];       // (32, 32) fp32 results
-    alignas(64) std::int32_t ci_stage[2][kernel_rows * kernel_rows];  // exact ci: 2 (32, 32) stages, or 4 (16, 32) at <= 16 rows
+    alignas(64) float dw_stage[8][kernel_rows];                // their column scales, a ring of blocks
+    alignas(64) float acc[kernel_rows * kernel_rows];          // (32, 32) fp32 results
+    alignas(64) std::int32_t ci_stage[2][kernel_rows * kernel_rows];  // ci: 2 (32, 32) stages, or 4 (16, 32) at <= 16 rows
 };
 
 /// Loads amxmm's tile configuration for the lifetime of the object and gives the caller's back
@@ -53,7 +60,7 @@ AMXMM_KERNEL_TARGET inline void store_c_tiles(T* out) {
 /// `fast` mode: C tiles (fp32) stay resident over all blocks [b0, b1).
 /// Requires fast_mode_tile_config() to be loaded.
 AMXMM_KERNEL_TARGET inline void amx_fast_kernel(const packed_q4_0_vnni_view& w, const prepared_fast& a,
-                                                const kernel_block& kb, amx_scratch& s) {
+                                                const kernel_block& kb, amx_fast_scratch& s) {
     const std::int64_t g = kb.m0 / kernel_rows;  // row group (m0 is a multiple of 32)
     const bool two_row_tiles = kb.mr > 16;        // rows 16..31 exist: the second A tile is needed
     // B operands are expanded one block ahead into alternating buffers, so the vector stores have
@@ -93,7 +100,8 @@ AMXMM_KERNEL_TARGET inline void amx_fast_kernel(const packed_q4_0_vnni_view& w, 
 /// Block b's B operands (int8 VNNI, into b_panel slot `slot`) and column scales (dw_stage slot
 /// `dw_slot`) for the per-block `exact` kernels, with the small-m stream's software prefetch.
 AMXMM_KERNEL_TARGET inline void expand_exact_block(const packed_q4_0_vnni_view& w, const kernel_block& kb,
-                                                   std::int64_t b, int pf, int slot, int dw_slot, amx_scratch& s) {
+                                                   std::int64_t b, int pf, int slot, int dw_slot,
+                                                   amx_exact_scratch& s) {
     if (pf > 0 && b + pf < kb.b1)
         for (int j = 0; j < kb.np; ++j) prefetch_block(w, kb.p0 + j, b + pf);
     float* dw = s.dw_stage[dw_slot];
@@ -107,6 +115,20 @@ AMXMM_KERNEL_TARGET inline void expand_exact_block(const packed_q4_0_vnni_view& 
     }
 }
 
+/// Stores tile set `parity` of amx_exact_kernel_one_row_tile — (c00, c01) for 0, (c10, c11) for 1 —
+/// into the (16, 32) int32 array `ci` (row stride 128 bytes). A function, not a lambda: a lambda does
+/// not take on AMXMM_KERNEL_TARGET, and GCC then calls the tile stores out of line.
+AMXMM_KERNEL_TARGET inline void store_tile_set(std::int64_t parity, std::int32_t* ci) {
+    constexpr std::int64_t stride = kernel_rows * sizeof(std::int32_t);
+    if (parity == 0) {
+        tiles::template store<c00>(ci, stride);
+        tiles::template store<c01>(ci + 16, stride);
+    } else {
+        tiles::template store<c10>(ci, stride);
+        tiles::template store<c11>(ci + 16, stride);
+    }
+}
+
 /// `exact` mode for at most 16 rows (decode): one A tile per block, so the tile registers hold two
 /// blocks at once — even blocks in (a0; c00, c01), odd ones in (a1; c10, c11). Tiles are not
 /// renamed: with one set, each block's zero -> products -> store chain had to drain before the next
@@ -117,11 +139,12 @@ AMXMM_KERNEL_TARGET inline void expand_exact_block(const packed_q4_0_vnni_view& 
 /// 11-13% less time per block than the two-row kernel at m = 8 and 16; with 16 threads no change was
 /// measurable (bench/RESULTS.md, "Decode at m = 8..16"). Requires exact_mode_tile_config().
 AMXMM_KERNEL_TARGET inline void amx_exact_kernel_one_row_tile(const packed_q4_0_vnni_view& w, const prepared_exact& a,
-                                                              const kernel_block& kb, amx_scratch& s) {
+                                                              const kernel_block& kb, amx_exact_scratch& s) {
     constexpr int expand_ahead = 3, rescale_lag = 2;
     constexpr int b_slots = 4, dw_slots = 8, ci_slots = 4;  // rings: ahead < 4, ahead + lag < 8, lag <= 4
     static_assert(expand_ahead < b_slots && expand_ahead + rescale_lag < dw_slots && rescale_lag <= ci_slots);
-    constexpr std::int64_t ci_rows_stride = kernel_rows * sizeof(std::int32_t);
+    static_assert(b_slots <= std::extent_v<decltype(s.b_panel)> && dw_slots <= std::extent_v<decltype(s.dw_stage)> &&
+                  ci_slots * 16 * kernel_rows <= sizeof s.ci_stage / sizeof(std::int32_t));
     auto ci_slot = [&](std::int64_t i) { return &s.ci_stage[0][0] + (i % ci_slots) * 16 * kernel_rows; };  // (16, 32)
     read_c_block(kb, s.acc);
     const std::int64_t g = kb.m0 / kernel_rows, n = kb.b1 - kb.b0;
@@ -142,10 +165,7 @@ AMXMM_KERNEL_TARGET inline void amx_exact_kernel_one_row_tile(const packed_q4_0_
             tiles::template load<b1>(bt[1], 64);
             tiles::template dp_int8<c00, a0, b0>();
             tiles::template dp_int8<c01, a0, b1>();
-            if (i > 0) {
-                tiles::template store<c10>(ci_slot(i - 1), ci_rows_stride);
-                tiles::template store<c11>(ci_slot(i - 1) + 16, ci_rows_stride);
-            }
+            if (i > 0) store_tile_set(1, ci_slot(i - 1));
         } else {
             tiles::template zero<c10>();
             tiles::template zero<c11>();
@@ -154,19 +174,12 @@ AMXMM_KERNEL_TARGET inline void amx_exact_kernel_one_row_tile(const packed_q4_0_
             tiles::template load<b1>(bt[1], 64);
             tiles::template dp_int8<c10, a1, b0>();
             tiles::template dp_int8<c11, a1, b1>();
-            tiles::template store<c00>(ci_slot(i - 1), ci_rows_stride);
-            tiles::template store<c01>(ci_slot(i - 1) + 16, ci_rows_stride);
+            store_tile_set(0, ci_slot(i - 1));
         }
         if (i >= rescale_lag) rescale(i - rescale_lag);
         if (i + expand_ahead < n) expand(i + expand_ahead);
     }
-    if (((n - 1) & 1) == 0) {  // the last block's sums are still in its tiles
-        tiles::template store<c00>(ci_slot(n - 1), ci_rows_stride);
-        tiles::template store<c01>(ci_slot(n - 1) + 16, ci_rows_stride);
-    } else {
-        tiles::template store<c10>(ci_slot(n - 1), ci_rows_stride);
-        tiles::template store<c11>(ci_slot(n - 1) + 16, ci_rows_stride);
-    }
+    store_tile_set((n - 1) & 1, ci_slot(n - 1));  // the last block's sums are still in its tiles
     for (std::int64_t i = std::max<std::int64_t>(0, n - rescale_lag); i < n; ++i) rescale(i);
     kernel_block result = kb;
     result.accumulate = false;
@@ -178,7 +191,7 @@ AMXMM_KERNEL_TARGET inline void amx_exact_kernel_one_row_tile(const packed_q4_0_
 /// expanded meanwhile (double-buffered). At most 16 rows go to amx_exact_kernel_one_row_tile.
 /// Requires exact_mode_tile_config() to be loaded.
 AMXMM_KERNEL_TARGET inline void amx_exact_kernel(const packed_q4_0_vnni_view& w, const prepared_exact& a,
-                                                 const kernel_block& kb, amx_scratch& s) {
+                                                 const kernel_block& kb, amx_exact_scratch& s) {
     if (kb.mr <= 16) {
         amx_exact_kernel_one_row_tile(w, a, kb, s);
         return;
@@ -229,7 +242,7 @@ inline int tile_rows_for(const kernel_block* blocks, std::int64_t count) {
 AMXMM_KERNEL_TARGET inline void run_fast(const packed_q4_0_vnni_view& w, const prepared_fast& a,
                                          const kernel_block* blocks, std::int64_t count) {
     scoped_tile_context ctx(fast_mode_tile_config());  // 16 rows (sized to the rows, it measured no faster)
-    amx_scratch s;
+    amx_fast_scratch s;
     std::memset(s.b_panel, 0, sizeof s.b_panel);
     for (std::int64_t i = 0; i < count; ++i) amx_fast_kernel(w, a, blocks[i], s);
 }
@@ -237,7 +250,7 @@ AMXMM_KERNEL_TARGET inline void run_fast(const packed_q4_0_vnni_view& w, const p
 AMXMM_KERNEL_TARGET inline void run_exact(const packed_q4_0_vnni_view& w, const prepared_exact& a,
                                           const kernel_block* blocks, std::int64_t count) {
     scoped_tile_context ctx(exact_mode_tile_config(tile_rows_for(blocks, count)));
-    amx_scratch s;
+    amx_exact_scratch s;
     std::memset(s.b_panel, 0, sizeof s.b_panel);
     for (std::int64_t i = 0; i < count; ++i) amx_exact_kernel(w, a, blocks[i], s);
 }
@@ -359,7 +372,7 @@ AMXMM_KERNEL_TARGET inline void fast_columns(const prepared_fast& a, const std::
 /// b-1's sums (two int32 staging areas), in block order. Needs exact_mode_tile_config() loaded.
 AMXMM_KERNEL_TARGET inline void exact_columns(const prepared_exact& a, const std::uint8_t* bexp, const float* dw,
                                               std::int64_t kb0, std::int64_t kb1, std::int64_t g0, std::int64_t g1,
-                                              float* c, bool first, amx_scratch& s) {
+                                              float* c, bool first, amx_exact_scratch& s) {
     auto operands = [&](std::int64_t g, std::int64_t b) {  // (32, 32) int8 A pair; 2 × (8, 64 B) int8 VNNI B
         return block_operands{a.q_tile(g, b), block_k, bexp + (b - kb0) * 1024, 512, 16 * block_k};
     };
@@ -396,7 +409,6 @@ AMXMM_KERNEL_TARGET inline void run_block_task(const packed_q4_0_vnni_view& w, c
     const std::int64_t c_per_block = groups * kernel_rows * kernel_rows;
     {
         scoped_tile_context ctx(exact ? exact_mode_tile_config() : fast_mode_tile_config());
-        amx_scratch s;
         for (std::int64_t kb0 = 0; kb0 < nb; kb0 += kc) {
             const std::int64_t kb1 = std::min(nb, kb0 + kc);
             for (std::int64_t cb = cb0; cb < cb1; ++cb) {
@@ -404,6 +416,7 @@ AMXMM_KERNEL_TARGET inline void run_block_task(const packed_q4_0_vnni_view& w, c
                 const int np = static_cast<int>(std::min<std::int64_t>(kernel_panels, panels - p0));
                 float* cc = c + (cb - cb0) * c_per_block;
                 if constexpr (exact) {
+                    amx_exact_scratch s;  // exact_columns' int32 staging; the fast path needs none
                     expand_columns_int8(w, p0, np, kb0, kb1, bexp, dw);
                     exact_columns(a, bexp, dw, kb0, kb1, g0, g1, cc, kb0 == 0, s);
                 } else {

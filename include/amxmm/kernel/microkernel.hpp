@@ -117,21 +117,21 @@ AMXMM_ALWAYS_INLINE void prefetch_block(const packed_q4_0_vnni_view& w, std::int
 }
 
 /// The small-m kernels' software prefetch, `pf` blocks ahead of block b in a pass over blocks [b0, b1)
-/// of panel p (pf = 0: none). Near the pass's end it runs on into panel p + step at the same distance:
+/// of panel p (pf = 0: none). Near the pass's end it runs on into panel p + 1 at the same distance:
 /// the panel the caller streams next (panels are contiguous, and a task's column blocks are adjacent).
 /// Stopping at the end instead left the first pf blocks of every panel to the hardware prefetcher: 14
 /// of 24 blocks at K = 768 (the MoE down projection), 14 of 64 at K = 2048. Used by the vector kernels
 /// (moe_ffn Qwen3 M = 1 cold 308-383 -> 268-289 us on the device, bench/RESULTS.md); the AMX small-m
 /// kernels measured slower with it at m = 8, 16 (567-612 -> 618-710 us) and keep stopping at the end.
 AMXMM_ALWAYS_INLINE void prefetch_stream(const packed_q4_0_vnni_view& w, std::int64_t p, std::int64_t b, std::int64_t b0,
-                                         std::int64_t b1, int pf, int step) {
+                                         std::int64_t b1, int pf) {
     if (pf <= 0) return;
     if (b + pf < b1) {
         prefetch_block(w, p, b + pf);
         return;
     }
     const std::int64_t next = b0 + (b + pf - b1);
-    if (next < b1 && p + step < w.layout.panels()) prefetch_block(w, p + step, next);
+    if (next < b1 && p + 1 < w.layout.panels()) prefetch_block(w, p + 1, next);
 }
 
 /// How many blocks ahead the small-m kernels prefetch the panel they stream (0: not at all), for a

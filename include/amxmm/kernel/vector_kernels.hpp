@@ -94,7 +94,7 @@ AMXMM_TARGET_AVX2 inline void avx2_exact_rows(const packed_q4_0_vnni_view& w, co
     __m256 c[R];
     AMXMM_UNROLL for (int r = 0; r < R; ++r) c[r] = _mm256_loadu_ps(acc + r * 32);
     for (std::int64_t b = b0; b < b1; ++b) {
-        if (h == 0) prefetch_stream(w, p, b, b0, b1, pf, 1);
+        if (h == 0) prefetch_stream(w, p, b, b0, b1, pf);
         const std::uint8_t* q = w.quants(p, b);
         const std::int8_t* x = a.q_tile(g, b) + r0 * block_k;
         const float* dx = a.d_tile(g, b) + r0;
@@ -190,7 +190,7 @@ AMXMM_TARGET_AVX512 inline void avx512_exact_rows(const packed_q4_0_vnni_view& w
     __m512 c[R];
     AMXMM_UNROLL for (int r = 0; r < R; ++r) c[r] = _mm512_loadu_ps(acc + r * 32);
     for (std::int64_t b = b0; b < b1; ++b) {
-        prefetch_stream(w, p, b, b0, b1, pf, 1);  // the weights stream from DRAM at small m
+        prefetch_stream(w, p, b, b0, b1, pf);  // the weights stream from DRAM at small m
         const std::uint8_t* q = w.quants(p, b);
         const std::int8_t* x = a.q_tile(g, b) + r0 * block_k;  // rows r0.., 32 int8 each
         const float* dx = a.d_tile(g, b) + r0;
