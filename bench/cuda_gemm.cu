@@ -4,7 +4,8 @@
 // Benchmarks (names: cuda/<kind>/<shape>/M<m>/<path>/<hot|cold>):
 //   dense   K×N = 2048×4096, 4096×4096, 4096×14336, 14336×4096; M = 1 .. 2048; paths gemv (M <= 8, mode
 //           fast: the fp32 gemv), gemv_exact (M <= 8, mode exact: Q8_0 activations, dp4a), mma,
-//           dequant_cublas and auto (mode automatic: exact where it runs the gemv); peer "cublas_bf16" =
+//           dequant_cublas, wgmma (sm_90a builds on an H100/H200; skipped elsewhere) and auto (mode
+//           automatic: exact where it runs the gemv); peer "cublas_bf16" =
 //           cublasGemmEx on the same M×N×K with bf16 weights. The label says path and mode.
 //   moe     Qwen3-30B-A3B experts, E = 128, top-8, uniform routing: moe_gemm up-shape (K=2048, N=768),
 //           moe_gemm down-shape (K=768, N=2048, one row per slot), moe_ffn (gate+up+down); M = 1 .. 2048.
@@ -501,10 +502,12 @@ constexpr variant v_gemv{cu::gemm_path::gemv, amxmm::compute_mode::fast, "gemv"}
 constexpr variant v_gemv_exact{cu::gemm_path::gemv, amxmm::compute_mode::exact, "gemv_exact"};
 constexpr variant v_mma{cu::gemm_path::mma, amxmm::compute_mode::automatic, "mma"};
 constexpr variant v_dequant{cu::gemm_path::dequant_cublas, amxmm::compute_mode::automatic, "dequant_cublas"};
+constexpr variant v_wgmma{cu::gemm_path::wgmma, amxmm::compute_mode::automatic, "wgmma"};
 
 std::string plan_label(const cu::gemm_plan& plan) {
     return std::string(cu::to_string(plan.path)) + (plan.path == cu::gemm_path::mma ? "/" + std::to_string(plan.tile_rows) : "") +
-           "/" + amxmm::to_string(plan.mode);
+           (plan.path == cu::gemm_path::wgmma ? "/splits" + std::to_string(plan.k_splits) : "") + "/" +
+           amxmm::to_string(plan.mode);
 }
 
 void dense_bench(benchmark::State& state, dense_shape s, std::int64_t m, variant v, bool cold, std::string peer_key) {
@@ -513,7 +516,11 @@ void dense_bench(benchmark::State& state, dense_shape s, std::int64_t m, variant
     cu::gemm_options opt;
     opt.path = v.path;
     opt.mode = v.mode;
-    const cu::gemm_plan plan = cu::plan_gemm_q4_0(m, ring.w[0].layout(), opt);
+    if (v.path == cu::gemm_path::wgmma && !g.ctx->features().wgmma) {
+        state.SkipWithError("no wgmma kernel on this device/build (sm_90 with CMAKE_CUDA_ARCHITECTURES 90a)");
+        return;
+    }
+    const cu::gemm_plan plan = cu::plan_gemm_q4_0(m, ring.w[0].layout(), opt, g.ctx->features());
     g.ctx->reserve(plan.workspace_bytes);
     device_buffer x = random_floats(std::size_t(m * s.k), 1), y(std::size_t(m * s.n) * 4);
     const std::size_t copies = cold ? ring.w.size() : 1;
@@ -646,9 +653,9 @@ void register_all() {
                 reg(base + "cublas_bf16/" + temp, [=](benchmark::State& st) {
                     peer_bench(st, key, m, {{s.n, s.k}}, cold, 2.0 * double(m) * double(s.n) * double(s.k));
                 });
-                for (const variant v : {v_auto, v_gemv, v_gemv_exact, v_mma, v_dequant}) {
+                for (const variant v : {v_auto, v_gemv, v_gemv_exact, v_mma, v_dequant, v_wgmma}) {
                     if (v.path == cu::gemm_path::gemv && m > cu::gemv_max_rows) continue;
-                    if (v.path == cu::gemm_path::dequant_cublas && m < 16) continue;
+                    if ((v.path == cu::gemm_path::dequant_cublas || v.path == cu::gemm_path::wgmma) && m < 16) continue;
                     reg(base + v.name + "/" + temp, [=](benchmark::State& st) { dense_bench(st, s, m, v, cold, key); });
                 }
             }

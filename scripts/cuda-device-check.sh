@@ -4,7 +4,7 @@
 # Environment:
 #   OUT                      where the results go (default ./cuda-out): cuda-tests.txt, cuda-bench.txt,
 #                            cuda_bench.json, nvidia-smi.txt, build.log
-#   AMXMM_CUDA_ARCH          CMAKE_CUDA_ARCHITECTURES (default 90, the H100)
+#   AMXMM_CUDA_ARCH          CMAKE_CUDA_ARCHITECTURES (default 90a: the H100/H200 with its wgmma kernel)
 #   AMXMM_CUDA_BENCH_FILTER  --benchmark_filter regex (default: everything)
 #   AMXMM_BENCH_MIN_TIME     seconds per benchmark (default 0.05)
 #   AMXMM_SKIP_BENCH=1       tests only
@@ -21,10 +21,10 @@ if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
 fi
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
 
-echo "== configure + build (Release, CUDA arch ${AMXMM_CUDA_ARCH:-90}) into $build"
+echo "== configure + build (Release, CUDA arch ${AMXMM_CUDA_ARCH:-90a}) into $build"
 start=$(date +%s)
 if ! { cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DAMXMM_BUILD_EXAMPLES=OFF \
-         -DCMAKE_CUDA_ARCHITECTURES="${AMXMM_CUDA_ARCH:-90}" "${nvcc_args[@]}" &&
+         -DCMAKE_CUDA_ARCHITECTURES="${AMXMM_CUDA_ARCH:-90a}" "${nvcc_args[@]}" &&
        cmake --build "$build" -j "$(nproc)" --target amxmm_cuda_tests amxmm_bench_cuda; } > "$out/build.log" 2>&1; then
   tail -n 60 "$out/build.log"
   echo "BUILD FAILED (full log: $out/build.log)"

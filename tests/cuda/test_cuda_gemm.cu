@@ -41,7 +41,7 @@ void check_dense(cuda::context& ctx, const dense_case& c, std::int64_t m, cuda::
     cuda::gemm_options opt;
     opt.path = path;
     opt.mode = compute_mode::fast;  // the fp32 gemv / bf16 numerics (exact: the exact gemv tests below)
-    const cuda::gemm_plan plan = cuda::plan_gemm_q4_0(m, c.gpu.layout(), opt);
+    const cuda::gemm_plan plan = cuda::plan_gemm_q4_0(m, c.gpu.layout(), opt, ctx.features());
     CAPTURE(m, n, k, ldx, ldy, cuda::to_string(plan.path), plan.reason);
     ctx.reserve(plan.workspace_bytes);
     dev_vec<float> xd(x), yd(std::size_t(m * ldy));
@@ -112,9 +112,58 @@ TEST_CASE("cuda gemm: every path against the CPU oracles, m = 1..300", "[cuda][g
             if (m <= cuda::gemv_max_rows) check_dense(ctx, c, m, cuda::gemm_path::gemv, 0, 0, std::uint64_t(m));
             check_dense(ctx, c, m, cuda::gemm_path::mma, m % 3, m % 2, std::uint64_t(m + 1));
             if (m % 4 == 1 || m == 300) check_dense(ctx, c, m, cuda::gemm_path::dequant_cublas, 0, 3, std::uint64_t(m + 2));
+            if (ctx.features().wgmma) check_dense(ctx, c, m, cuda::gemm_path::wgmma, m % 2, m % 3, std::uint64_t(m + 4));
             check_dense(ctx, c, m, cuda::gemm_path::automatic, 5, 0, std::uint64_t(m + 3));
         }
     }
+}
+
+TEST_CASE("cuda gemm: the wgmma kernel with K split into slices (uneven, K % 64 == 32)", "[cuda][gemm][wgmma]") {
+    AMXMM_REQUIRE_GPU();
+    cuda::context ctx;
+    if (!ctx.features().wgmma) {
+        WARN("SKIPPED (no wgmma kernel on this device/build: needs sm_90 and CMAKE_CUDA_ARCHITECTURES 90a)");
+        return;
+    }
+    // K = 2080: 33 steps of 64, the last half empty; few row tiles, so the call splits K (9, 9, 9, 6 steps).
+    const dense_case c = make_case(200, 2080, 21);
+    for (std::int64_t m : {9, 100, 129, 300}) {
+        cuda::gemm_options o;
+        o.path = cuda::gemm_path::wgmma;
+        const cuda::gemm_plan plan = cuda::plan_gemm_q4_0(m, c.gpu.layout(), o, ctx.features());
+        CAPTURE(m, plan.k_splits);
+        CHECK(plan.k_splits > 1);
+        check_dense(ctx, c, m, cuda::gemm_path::wgmma, 3, 1, std::uint64_t(m + 30));
+    }
+}
+
+TEST_CASE("cuda gemm plan: automatic picks wgmma only where the device has it, by m and weight size", "[cuda][gemm][plan]") {
+    // Host-only: runs without a GPU.
+    const cuda::q4_0_device_layout small{1, 4096, 2048}, large{1, 14336, 4096};
+    const cuda::gpu_features hopper{true}, other{};
+    CHECK(cuda::plan_gemm_q4_0(64, small, {}, hopper).path == cuda::gemm_path::wgmma);
+    CHECK(cuda::plan_gemm_q4_0(64, small, {}, other).path == cuda::gemm_path::dequant_cublas);
+    CHECK(cuda::plan_gemm_q4_0(128, small, {}, hopper).path == cuda::gemm_path::wgmma);
+    CHECK(cuda::plan_gemm_q4_0(256, small, {}, hopper).path == cuda::gemm_path::dequant_cublas);
+    CHECK(cuda::plan_gemm_q4_0(256, large, {}, hopper).path == cuda::gemm_path::wgmma);
+    CHECK(cuda::plan_gemm_q4_0(512, large, {}, hopper).path == cuda::gemm_path::dequant_cublas);
+    CHECK(cuda::plan_gemm_q4_0(4, small, {}, hopper).path == cuda::gemm_path::gemv);
+    // the workspace query without a context is an upper bound (planned as without wgmma)
+    CHECK(cuda::gemm_workspace_bytes(64, small) == cuda::plan_gemm_q4_0(64, small, {}, other).workspace_bytes);
+    CHECK(cuda::gemm_workspace_bytes(64, small) >= cuda::plan_gemm_q4_0(64, small, {}, hopper).workspace_bytes);
+    // split K: few row tiles and long K split; the slices are never empty
+    const cuda::gemm_plan p = cuda::plan_gemm_q4_0(16, large, {}, hopper);
+    CHECK(p.k_splits == 2);
+    CHECK(cuda::plan_gemm_q4_0(16, cuda::q4_0_device_layout{1, 4096, 14336}, {}, hopper).k_splits == 8);
+    // forcing wgmma without it is refused, as is mode exact on it
+    cuda::gemm_options o;
+    o.path = cuda::gemm_path::wgmma;
+    auto e = amxmm_test::catch_error([&] { cuda::plan_gemm_q4_0(64, small, o, other); });
+    CHECK((e.thrown && e.code == errc::unsupported));
+    CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("90a"));
+    o.mode = compute_mode::exact;
+    e = amxmm_test::catch_error([&] { cuda::plan_gemm_q4_0(64, small, o, hopper); });
+    CHECK((e.thrown && e.code == errc::unsupported));
 }
 
 TEST_CASE("cuda gemm: m = 2048 and a large tile-filling shape", "[cuda][gemm]") {
@@ -123,11 +172,13 @@ TEST_CASE("cuda gemm: m = 2048 and a large tile-filling shape", "[cuda][gemm]") 
     const dense_case c = make_case(136, 256, 5);
     check_dense(ctx, c, 2048, cuda::gemm_path::mma, 0, 0, 11);
     check_dense(ctx, c, 2048, cuda::gemm_path::dequant_cublas, 0, 0, 12);
+    if (ctx.features().wgmma) check_dense(ctx, c, 2048, cuda::gemm_path::wgmma, 0, 0, 17);
     check_dense(ctx, c, 2048, cuda::gemm_path::automatic, 8, 8, 13);
     const dense_case big = make_case(1024, 2048, 6);
     check_dense(ctx, big, 1, cuda::gemm_path::gemv, 0, 0, 14);
     check_dense(ctx, big, 4, cuda::gemm_path::gemv, 0, 0, 15);
     check_dense(ctx, big, 200, cuda::gemm_path::mma, 0, 0, 16);
+    if (ctx.features().wgmma) check_dense(ctx, big, 200, cuda::gemm_path::wgmma, 0, 0, 18);
 }
 
 TEST_CASE("cuda gemv: row groups, K split and persistent tiles; the same bits for any grid", "[cuda][gemm][gemv]") {

@@ -26,6 +26,13 @@
 //                  accumulation over all of K. Matches reference_gemm_fast to fp32 rounding.
 //   dequant_cublas W dequantized to a bf16 workspace (same operands as mma), X to bf16, then
 //                  cublasGemmEx (bf16 in, fp32 compute and out). Same numerics class as mma.
+//   wgmma          Hopper (sm_90 device, code built for sm_90a; context::features().wgmma): the mma
+//                  path's operands, dequantized into shared memory while the warpgroup MMAs of the
+//                  previous K step run (kernels_sm90.cuh). Where the output has few 128 × 128 tiles, K
+//                  is cut into slices (plan.k_splits, from the shape alone) whose partial sums are added
+//                  in slice order. Matches reference_gemm_fast to fp32 rounding.
+//   automatic      gemv up to m = 8, then wgmma (where available) up to m = 128 (256 for weights of
+//                  2^24 elements and more), dequant_cublas above; the constants below cite the measurements.
 // Compute modes (options.mode; plan.mode says which ran):
 //   exact      gemv path only (the exact gemv above); forcing exact with path mma or dequant_cublas, or
 //              where the gemv cannot run (m > 8, staged activations over gemv_exact_max_smem_bytes), is
@@ -57,6 +64,7 @@
 #include "../gemm/moe.hpp"
 #include "error.cuh"
 #include "kernels.cuh"
+#include "kernels_sm90.cuh"
 #include "weight.cuh"
 
 AMXMM_NAMESPACE_BEGIN
@@ -68,6 +76,7 @@ enum class gemm_path {
     gemv,            ///< small m (<= 8): bandwidth kernel, exact (Q8_0 + dp4a) or fp32 (fast)
     mma,             ///< fused dequantize + tensor-core kernel
     dequant_cublas,  ///< dequantize W to bf16, then cuBLAS (dense only)
+    wgmma,           ///< fused dequantize + Hopper warpgroup-MMA kernel (sm_90a code on an sm_90 device)
 };
 
 inline const char* to_string(gemm_path p) noexcept {
@@ -76,6 +85,7 @@ inline const char* to_string(gemm_path p) noexcept {
         case gemm_path::gemv: return "gemv";
         case gemm_path::mma: return "mma";
         case gemm_path::dequant_cublas: return "dequant_cublas";
+        case gemm_path::wgmma: return "wgmma";
     }
     return "?";
 }
@@ -90,11 +100,19 @@ struct gemm_options {
     std::size_t workspace_bytes = 0;
 };
 
+/// What the device can run beyond the sm_80 baseline (context::features()).
+struct gpu_features {
+    /// The wgmma kernel is usable: an sm_90 device running code built for sm_90a (the context asks
+    /// the device which code it loaded; CMAKE_CUDA_ARCHITECTURES needs "90a", not only "90").
+    bool wgmma = false;
+};
+
 /// What a call runs and why, and the workspace it needs.
 struct gemm_plan {
     gemm_path path = gemm_path::gemv;
     compute_mode mode = compute_mode::exact;  ///< exact (gemv) or fast; never automatic
     int tile_rows = 0;                ///< mma: rows per CTA tile (32, 64 or 128); gemv: rows per CTA set
+    int k_splits = 1;                 ///< wgmma: K cut into this many slices (partial sums added in order)
     std::size_t workspace_bytes = 0;  ///< device workspace the call needs
     std::string reason;
 };
@@ -122,11 +140,36 @@ inline constexpr std::size_t gemv_exact_max_smem_bytes = 160 * 1024;
 /// every m >= 16 (12.3 vs 22.9 us at K=2048 N=4096 m = 16, 21.6 vs 53 us at m = 512), so mma is not
 /// chosen automatically for dense products (MoE uses it).
 inline constexpr std::int64_t gemv_auto_max_rows = 8;
+/// automatic on a device with the wgmma kernel (context::features().wgmma): wgmma above the gemv's rows up
+/// to this m, dequant_cublas above. H100, 2026-11-26 (bench/RESULTS.md, "The wgmma kernel"), whole calls as
+/// CUDA graph replays: wgmma/dequant_cublas time 0.41–1.01 at m = 9..128 on K2048 N4096, K4096 N4096,
+/// K4096 N14336 and K14336 N4096 (1.01 = K2048 N4096 m = 128, 15.7 vs 15.5 us; the dequant pass writes a
+/// bf16 copy of W on every call, wgmma reads the Q4_0 bytes once per row tile), 1.09–1.47 at m >= 512
+/// (the wgmma kernel's K step is bound by its instruction issue, ~40% of the tensor peak).
+inline constexpr std::int64_t wgmma_auto_max_rows = 128;
+/// ... and up to this m where the weight has at least wgmma_auto_large_weight elements (N·K): at m = 256
+/// wgmma took 0.97–0.71 of the time on the three shapes with N·K >= 2^24, 1.30 on K2048 N4096.
+inline constexpr std::int64_t wgmma_auto_max_rows_large = 256;
+inline constexpr std::int64_t wgmma_auto_large_weight = std::int64_t(1) << 24;
 /// The same limit when mode fast is requested (the fp32 gemv, whose activations each CTA stages as
 /// fp32): it ties dequant_cublas at m = 8 (13.0 vs 12.4 us, K=2048 N=4096), so 4.
 inline constexpr std::int64_t gemv_fast_auto_max_rows = 4;
 
 namespace detail {
+
+/// CTAs the wgmma path's split K aims for: two per SM of an H100. A fixed number, not the device's, so
+/// that the split, and with it the summation order, follows from the shape alone.
+inline constexpr std::int64_t wgmma_split_target_ctas = 264;
+/// K slices of a wgmma call: enough to give about wgmma_split_target_ctas CTAs when the output has
+/// fewer tiles, each slice at least 8 steps (512 of K). Slices = ceil(steps / ceil(steps / s)), so none
+/// is empty.
+inline std::int64_t wgmma_k_splits(std::int64_t m, const q4_0_device_layout& L) {
+    const std::int64_t tiles = (L.n + mma_bn - 1) / mma_bn * ((m + wgmma_bm - 1) / wgmma_bm);
+    const std::int64_t steps = L.row_blocks() / 2;
+    const std::int64_t want = std::clamp<std::int64_t>(wgmma_split_target_ctas / tiles, 1, std::max<std::int64_t>(1, steps / 8));
+    const std::int64_t per = (steps + want - 1) / want;
+    return (steps + per - 1) / per;
+}
 
 inline constexpr std::size_t ws_align = 256;
 inline std::size_t ws_round(std::size_t b) { return (b + ws_align - 1) / ws_align * ws_align; }
@@ -137,7 +180,7 @@ inline void require_mode(const gemm_options& opt, const char* fn) {
     require(opt.mode == compute_mode::automatic || opt.mode == compute_mode::fast || opt.mode == compute_mode::exact,
             errc::invalid_argument, fn, "options.mode = ", int(opt.mode), " is not a compute_mode value");
     require(opt.path == gemm_path::automatic || opt.path == gemm_path::gemv || opt.path == gemm_path::mma ||
-                opt.path == gemm_path::dequant_cublas,
+                opt.path == gemm_path::dequant_cublas || opt.path == gemm_path::wgmma,
             errc::invalid_argument, fn, "options.path = ", int(opt.path), " is not a gemm_path value");
 }
 
@@ -164,7 +207,9 @@ inline unsigned grid_for(std::int64_t work, int threads) {
 }  // namespace detail
 
 /// Decides the path for an m-row product with weight layout L (experts must be 1), without running it.
-inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, const gemm_options& opt = {}) {
+/// `features`: the device's (context::features()); the default (no wgmma) plans as on a pre-Hopper device.
+inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, const gemm_options& opt = {},
+                                const gpu_features& features = {}) {
     constexpr const char* fn = "cuda::gemm_q4_0";
     detail::require_mode(opt, fn);
     gemm_plan plan;
@@ -193,9 +238,12 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, con
                                                           : "gemv: forced by options.path; mode exact (auto: gemv path)";
         }
         plan.path = gemm_path::gemv;
-    } else if (opt.path == gemm_path::mma || opt.path == gemm_path::dequant_cublas) {
+    } else if (opt.path == gemm_path::mma || opt.path == gemm_path::dequant_cublas || opt.path == gemm_path::wgmma) {
         if (opt.mode == compute_mode::exact)
-            exact_refused(opt.path == gemm_path::mma ? "with options.path = mma" : "with options.path = dequant_cublas");
+            exact_refused((std::string("with options.path = ") + to_string(opt.path)).c_str());
+        detail::require(opt.path != gemm_path::wgmma || features.wgmma, errc::unsupported, fn,
+                        "options.path = wgmma needs an sm_90 device running code built for sm_90a "
+                        "(CMAKE_CUDA_ARCHITECTURES 90a); this context's device or build has no wgmma kernel");
         plan.path = opt.path;
         plan.mode = compute_mode::fast;
         plan.reason = std::string(to_string(opt.path)) + ": forced by options.path; mode fast (bf16 operands)";
@@ -210,13 +258,22 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, con
         plan.mode = opt.mode == compute_mode::fast ? compute_mode::fast : compute_mode::exact;
         plan.reason = "gemv (auto: m <= " + std::to_string(auto_rows) + ", weight-bandwidth bound); " +
                       (opt.mode == compute_mode::fast ? "mode fast requested (fp32)" : "mode exact (auto: gemv path)");
+    } else if (features.wgmma && m <= (L.n * L.k >= wgmma_auto_large_weight ? wgmma_auto_max_rows_large : wgmma_auto_max_rows)) {
+        plan.path = gemm_path::wgmma;
+        plan.mode = compute_mode::fast;
+        plan.reason = m <= auto_rows ? "wgmma (auto: the gemv's staged activation bytes exceed its shared memory)"
+                                     : "wgmma (auto: " + std::to_string(auto_rows) + " < m <= " +
+                                           std::to_string(L.n * L.k >= wgmma_auto_large_weight ? wgmma_auto_max_rows_large
+                                                                                                : wgmma_auto_max_rows) +
+                                           " on an sm_90a device: no bf16 copy of W to write)";
+        plan.reason += opt.mode == compute_mode::fast ? "; mode fast requested" : "; mode fast (auto: not the gemv path)";
     } else {
         plan.path = gemm_path::dequant_cublas;
         plan.mode = compute_mode::fast;
         plan.reason = m <= auto_rows
                           ? "dequant_cublas (auto: the gemv's staged activation bytes exceed its shared memory)"
                           : "dequant_cublas (auto: m > " + std::to_string(auto_rows) +
-                                "; measured faster than the fused mma kernel at every dense shape)";
+                                (features.wgmma ? "; above the wgmma kernel's range" : "; measured faster than the fused mma kernel at every dense shape") + ")";
         plan.reason += opt.mode == compute_mode::fast ? "; mode fast requested" : "; mode fast (auto: not the gemv path)";
     }
     const std::size_t xb = detail::ws_round(std::size_t(std::max<std::int64_t>(m, 0)) * std::size_t(L.k) * 2);
@@ -231,6 +288,13 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, con
             plan.tile_rows = detail::mma_tile_rows_for(m);
             plan.workspace_bytes = xb;
             break;
+        case gemm_path::wgmma:
+            plan.tile_rows = detail::wgmma_bm;
+            plan.k_splits = int(detail::wgmma_k_splits(std::max<std::int64_t>(m, 1), L));
+            plan.workspace_bytes = xb + (plan.k_splits > 1 ? detail::ws_round(std::size_t(plan.k_splits) * std::size_t(m) *
+                                                                               std::size_t(L.n) * 4)
+                                                           : 0);
+            break;
         default:
             plan.workspace_bytes = xb + detail::ws_round(std::size_t(L.n) * std::size_t(L.k) * 2);
     }
@@ -238,9 +302,10 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, con
 }
 
 /// Device workspace bytes a gemm_q4_0 call with m rows needs (on the gemv path: the quantized activations
-/// of an exact call, 0 in mode fast).
+/// of an exact call, 0 in mode fast). Without a context this is an upper bound for every device: the
+/// automatic path is planned as on a device without wgmma (dequant_cublas needs the most).
 inline std::size_t gemm_workspace_bytes(std::int64_t m, const q4_0_device_layout& L, const gemm_options& opt = {}) {
-    return plan_gemm_q4_0(m, L, opt).workspace_bytes;
+    return plan_gemm_q4_0(m, L, opt, gpu_features{opt.path == gemm_path::wgmma}).workspace_bytes;
 }
 
 /// Per-device state reused by every call: a cuBLAS handle with its own workspace, the device flag that
@@ -267,6 +332,7 @@ public:
             detail::check_cuda(cudaMemset(flag_.data(), 0, sizeof(int)), fn, "cudaMemset(error flag)");
             detail::check_cuda(cudaMallocHost(&host_flag_, sizeof(int)), fn, "cudaMallocHost");
             set_kernel_attributes();
+            if (major == 9) probe_wgmma();
             reserve(workspace_bytes);
         } catch (...) {
             release();
@@ -330,6 +396,18 @@ private:
         smem(reinterpret_cast<const void*>(&detail::moe_sort_kernel<>), detail::moe_sort_smem_bytes(moe_max_experts_),
              "moe_sort attribute");
     }
+    /// Asks the device whether the code it loaded for this context's kernels is sm_90a's (wgmma). A
+    /// build without sm_90 code at all fails the launch: then there is no wgmma either.
+    void probe_wgmma() {
+        constexpr const char* fn = "cuda::context";
+        detail::sm90a_probe_kernel<><<<1, 1>>>(error_flag());
+        if (cudaGetLastError() != cudaSuccess) return;  // no image for this device: features stay off
+        detail::check_cuda(cudaMemcpy(host_flag_, flag_.data(), sizeof(int), cudaMemcpyDeviceToHost), fn,
+                           "cudaMemcpy(probe)");
+        features_.wgmma = *host_flag_ == 1;
+        *host_flag_ = 0;
+        detail::check_cuda(cudaMemset(flag_.data(), 0, sizeof(int)), fn, "cudaMemset(error flag)");
+    }
     void release() noexcept {
         if (host_flag_) cudaFreeHost(host_flag_);
         host_flag_ = nullptr;
@@ -342,7 +420,11 @@ public:
     /// memory: about 1700 on H100, 720 on devices with 99 KiB per block).
     std::int64_t moe_max_experts() const noexcept { return moe_max_experts_; }
 
+    /// What this device (with the code this program carries) can run beyond the sm_80 baseline.
+    const gpu_features& features() const noexcept { return features_; }
+
 private:
+    gpu_features features_;
     std::int64_t moe_max_experts_ = 0;
     int device_ = 0;
     cublasHandle_t cublas_ = nullptr;
@@ -563,6 +645,14 @@ inline void launch_mma(int tile_rows, dim3 grid, const mma_params& p, cudaStream
     check_launch(fn, "q4_0_mma_kernel");
 }
 
+/// The Hopper kernel (kernels_sm90.cuh); only where context::features().wgmma.
+inline void launch_wgmma(dim3 grid, const mma_params& p, cudaStream_t stream, const char* fn) {
+    require(grid.y <= 65535u, errc::unsupported, fn, "too many row tiles (", grid.y, ") for one launch");
+    ensure_dynamic_smem(reinterpret_cast<const void*>(&q4_0_wgmma_kernel<>), wgmma_smem_bytes, fn);
+    q4_0_wgmma_kernel<><<<grid, wgmma_threads, wgmma_smem_bytes, stream>>>(p);
+    check_launch(fn, "q4_0_wgmma_kernel");
+}
+
 inline gemv_params dense_gemv_params(const q4_0_device_view& w, const float* x, std::int64_t ldx, float* y,
                                      std::int64_t ldy) {
     gemv_params p{};
@@ -621,7 +711,7 @@ inline gemm_plan gemm_q4_0(context& ctx, const q4_0_device_view& w, std::int64_t
                     " experts; pass w.expert(e) or call moe_gemm");
     detail::require(m >= 0 && m < (std::int64_t(1) << 31), errc::invalid_argument, fn, "m = ", m, " must be in [0, 2^31)");
     const std::int64_t n = w.layout.n, k = w.layout.k;
-    gemm_plan plan = plan_gemm_q4_0(m, w.layout, opt);
+    gemm_plan plan = plan_gemm_q4_0(m, w.layout, opt, ctx.features());
     if (m == 0) return plan;
     detail::require(x != nullptr, errc::invalid_argument, fn, "x is null");
     detail::require(y != nullptr, errc::invalid_argument, fn, "y is null");
@@ -648,6 +738,29 @@ inline gemm_plan gemm_q4_0(context& ctx, const q4_0_device_view& w, std::int64_t
             detail::convert_rows_bf16(x, ldx, 0, 1, m, k, xb, stream, fn);
             const dim3 grid(unsigned((n + detail::mma_bn - 1) / detail::mma_bn), unsigned((m + plan.tile_rows - 1) / plan.tile_rows));
             detail::launch_mma(plan.tile_rows, grid, detail::dense_mma_params(w, m, xb, y, ldy), stream, fn);
+            break;
+        }
+        case gemm_path::wgmma: {
+            auto* xb = carve.take<__nv_bfloat16>(std::size_t(m * k));
+            detail::convert_rows_bf16(x, ldx, 0, 1, m, k, xb, stream, fn);
+            detail::mma_params p = detail::dense_mma_params(w, m, xb, y, ldy);
+            const int splits = plan.k_splits;
+            float* part = nullptr;
+            if (splits > 1) {  // partial sums per K slice in the workspace, then added in slice order
+                part = carve.take<float>(std::size_t(splits) * std::size_t(m * n));
+                const std::int64_t steps = w.layout.row_blocks() / 2;
+                p.y = part;
+                p.ldy_token = n;
+                p.split_steps = (steps + splits - 1) / splits;
+                p.split_stride = m * n;
+            }
+            const dim3 grid(unsigned((n + detail::mma_bn - 1) / detail::mma_bn), unsigned((m + detail::wgmma_bm - 1) / detail::wgmma_bm),
+                            unsigned(splits));
+            detail::launch_wgmma(grid, p, stream, fn);
+            if (splits > 1) {
+                detail::split_k_sum_kernel<><<<detail::grid_for((m * n + 3) / 4, 256), 256, 0, stream>>>(part, splits, m, n, y, ldy);
+                detail::check_launch(fn, "split_k_sum_kernel");
+            }
             break;
         }
         default: {

@@ -10,6 +10,7 @@
 //   q4_0_mma_kernel<MT, WM>  tensor cores: Q4_0 tiles dequantized to bf16 in registers (B fragments of
 //                         mma.sync m16n8k16), activations bf16 via cp.async; dense, MoE grouped, and the
 //                         fused gate/up (SiLU/GELU · up) epilogue of moe_ffn
+//   (q4_0_wgmma_kernel, the Hopper counterpart of q4_0_mma_kernel, is in kernels_sm90.cuh)
 //   rows_to_bf16_kernel   fp32 activation rows -> contiguous bf16 rows (RNE)
 //   dequant_q4_0_bf16_kernel  W -> bf16(d·q) (the dequant + cuBLAS path)
 //   moe_sort_kernel       deterministic stable counting sort of (token, slot) pairs by expert + MoE tiles
@@ -729,6 +730,10 @@ struct mma_params {
     __nv_bfloat16* h;            // gate_up_act: h + row·ldh, bf16(act(gate)·up)
     i64 ldh;
     int act;
+    // Split K (q4_0_wgmma_kernel, dense store_identity only): CTA z = blockIdx.z multiplies steps
+    // [z·split_steps, (z + 1)·split_steps) and stores its partial sums at y + z·split_stride.
+    // split_steps = 0: all of K (every other kernel ignores both).
+    i64 split_steps, split_stride;
 };
 
 __device__ __forceinline__ unsigned smem_u32(const void* p) { return unsigned(__cvta_generic_to_shared(p)); }
