@@ -15,8 +15,8 @@
 //           upper bound for any grouped GEMM (counter pct_cublas_dense_equiv); "cublas_bf16_grouped" — the
 //           per-expert peer's work as one cublasGemmGroupedBatchedEx per projection, one group per active
 //           expert (cuBLAS >= 12.5; counter pct_cublas_grouped: the fair "cuBLAS bf16 on the same shape").
-//           Our variants: auto, gemv (mode fast, fp32), gemv_exact (mode exact), mma (M·top_k <= 128 for the
-//           gemv ones).
+//           Our variants: auto, gemv (mode fast, fp32), gemv_exact (mode exact), mma, wgmma (M >= 64; sm_90a
+//           builds on an H100/H200) (M·top_k <= 128 for the gemv ones).
 // Timing: every measured call sequence is captured once in a CUDA graph (the calls only enqueue work,
 // so they can be captured) and replayed between CUDA events: per-call GPU time without launch gaps.
 // Cold (M <= 128): the graph cycles through copies of the weight totalling >= 4 × L2, so weights come
@@ -587,6 +587,10 @@ void moe_bench(benchmark::State& state, moe_kind kind, std::int64_t m, variant v
     cu::moe_ffn_options opt;
     opt.path = v.path;
     opt.mode = v.mode;
+    if (v.path == cu::gemm_path::wgmma && !g.ctx->features().wgmma) {
+        state.SkipWithError("no wgmma kernel on this device/build (sm_90 with CMAKE_CUDA_ARCHITECTURES 90a)");
+        return;
+    }
     cu::gemm_plan plan;
     std::size_t copies = 1;
     double flops = 0, bytes = 0;
@@ -595,7 +599,7 @@ void moe_bench(benchmark::State& state, moe_kind kind, std::int64_t m, variant v
     const float* xp = static_cast<const float*>(x.data());
     float* yp = static_cast<float*>(y.data());
     if (kind == moe_kind::ffn) {
-        plan = cu::plan_moe_q4_0(m, s.top_k, s.experts, s.k, opt);
+        plan = cu::plan_moe_q4_0(m, s.top_k, s.experts, s.k, opt, g.ctx->features());
         g.ctx->reserve(cu::moe_ffn_workspace_bytes(m, s.top_k, r.gate.w[0].layout(), opt));
         copies = cold ? std::min({r.gate.w.size(), r.up.w.size(), r.down.w.size()}) : 1;
         enqueue = [&](int i) {
@@ -610,7 +614,7 @@ void moe_bench(benchmark::State& state, moe_kind kind, std::int64_t m, variant v
         q4_ring& ring = up ? r.gate : r.down;
         const std::int64_t k = up ? s.k : s.f, n = up ? s.f : s.k;
         const auto rows = up ? amxmm::moe_input_rows::per_token : amxmm::moe_input_rows::per_slot;
-        plan = cu::plan_moe_q4_0(m, s.top_k, s.experts, k, opt);
+        plan = cu::plan_moe_q4_0(m, s.top_k, s.experts, k, opt, g.ctx->features());
         g.ctx->reserve(cu::moe_gemm_workspace_bytes(m, s.top_k, ring.w[0].layout(), rows, opt));
         copies = cold ? ring.w.size() : 1;
         enqueue = [&, k, n, rows, up](int i) {
@@ -688,8 +692,9 @@ void register_all() {
                     });
 #endif
                 }
-                for (const variant v : {v_auto, v_gemv, v_gemv_exact, v_mma}) {
+                for (const variant v : {v_auto, v_gemv, v_gemv_exact, v_mma, v_wgmma}) {
                     if (v.path == cu::gemm_path::gemv && m > 16) continue;
+                    if (v.path == cu::gemm_path::wgmma && m < 64) continue;
                     reg(base + v.name + "/" + temp,
                         [=](benchmark::State& st) {
                             moe_bench(st, kind, m, v, cold, base + "per_expert", key + "/dense_equiv", base + "grouped");

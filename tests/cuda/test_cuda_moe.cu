@@ -64,7 +64,7 @@ void check_moe_gemm(cuda::context& ctx, const experts_case& c, std::int64_t m, s
     cuda::gemm_options opt;
     opt.path = path;
     opt.mode = compute_mode::fast;  // the fp32 gemv / bf16 mma numerics (exact: check_moe_gemm_exact)
-    const auto plan = cuda::plan_moe_q4_0(m, top_k, c.e, k, opt);
+    const auto plan = cuda::plan_moe_q4_0(m, top_k, c.e, k, opt, ctx.features());
     CAPTURE(m, top_k, c.e, n, k, int(kind), per_slot, cuda::to_string(plan.path), plan.tile_rows);
     ctx.reserve(cuda::moe_gemm_workspace_bytes(m, top_k, c.gpu.layout(), rows, opt));
     dev_vec<std::int32_t> idd(ids);
@@ -130,7 +130,7 @@ void check_moe_ffn(cuda::context& ctx, const experts_case& gate, const experts_c
     opt.path = path;
     opt.mode = compute_mode::fast;  // (exact: check_moe_ffn_exact)
     opt.activation = act;
-    const auto plan = cuda::plan_moe_q4_0(m, top_k, e, std::max(k, f), opt);
+    const auto plan = cuda::plan_moe_q4_0(m, top_k, e, std::max(k, f), opt, ctx.features());
     CAPTURE(m, top_k, e, k, f, int(kind), cuda::to_string(plan.path), plan.tile_rows, int(act), with_weights);
     ctx.reserve(cuda::moe_ffn_workspace_bytes(m, top_k, gate.gpu.layout(), opt));
     dev_vec<std::int32_t> idd(ids);
@@ -339,8 +339,10 @@ TEST_CASE("cuda moe_gemm: every path and routing against the CPU", "[cuda][moe]"
     for (std::int64_t m : {1, 2, 3, 8, 16, 33, 100, 300}) {
         for (routing_kind kind : {routing_kind::uniform, routing_kind::hot, routing_kind::duplicate}) {
             const std::int64_t top_k = kind == routing_kind::duplicate ? 2 : 4;
-            for (cuda::gemm_path path : {cuda::gemm_path::gemv, cuda::gemm_path::mma, cuda::gemm_path::automatic}) {
+            for (cuda::gemm_path path :
+                 {cuda::gemm_path::gemv, cuda::gemm_path::mma, cuda::gemm_path::wgmma, cuda::gemm_path::automatic}) {
                 if (path == cuda::gemm_path::gemv && m > 16) continue;
+                if (path == cuda::gemm_path::wgmma && !ctx.features().wgmma) continue;
                 check_moe_gemm(ctx, c, m, top_k, kind, moe_input_rows::per_token, path, std::uint64_t(m * 31 + int(kind)));
                 if (m % 3 == 0)
                     check_moe_gemm(ctx, c, m, top_k, kind, moe_input_rows::per_slot, path, std::uint64_t(m * 37 + int(kind)));
@@ -355,6 +357,12 @@ TEST_CASE("cuda moe_gemm: Qwen3-like experts, m = 2048, skewed", "[cuda][moe]") 
     const experts_case c = make_experts(32, 136, 256, 2);
     check_moe_gemm(ctx, c, 2048, 8, routing_kind::hot, moe_input_rows::per_token, cuda::gemm_path::automatic, 3);
     check_moe_gemm(ctx, c, 512, 8, routing_kind::uniform, moe_input_rows::per_token, cuda::gemm_path::automatic, 4);
+    if (ctx.features().wgmma) {
+        // automatic runs the wgmma kernel here (128-row tiles); the mma kernel on the same call for comparison
+        CHECK(cuda::plan_moe_q4_0(2048, 8, c.e, c.k, {}, ctx.features()).path == cuda::gemm_path::wgmma);
+        check_moe_gemm(ctx, c, 2048, 8, routing_kind::hot, moe_input_rows::per_slot, cuda::gemm_path::wgmma, 5);
+        check_moe_gemm(ctx, c, 2048, 8, routing_kind::hot, moe_input_rows::per_token, cuda::gemm_path::mma, 6);
+    }
 }
 
 TEST_CASE("cuda moe_ffn: gemv and mma paths against the CPU fast moe_ffn", "[cuda][moe]") {
@@ -365,8 +373,9 @@ TEST_CASE("cuda moe_ffn: gemv and mma paths against the CPU fast moe_ffn", "[cud
                        down = make_experts(e, k, f, 13, 0.5f);
     for (std::int64_t m : {1, 2, 5, 17, 64, 300}) {
         for (routing_kind kind : {routing_kind::uniform, routing_kind::hot, routing_kind::duplicate}) {
-            for (cuda::gemm_path path : {cuda::gemm_path::gemv, cuda::gemm_path::mma}) {
+            for (cuda::gemm_path path : {cuda::gemm_path::gemv, cuda::gemm_path::mma, cuda::gemm_path::wgmma}) {
                 if (path == cuda::gemm_path::gemv && m > 17) continue;
+                if (path == cuda::gemm_path::wgmma && !ctx.features().wgmma) continue;
                 check_moe_ffn(ctx, gate, up, down, m, kind == routing_kind::duplicate ? 2 : 3, kind, path,
                               m % 2 ? ffn_activation::silu : ffn_activation::gelu_tanh, m != 2, std::uint64_t(m * 7 + int(kind)));
             }
@@ -385,7 +394,8 @@ TEST_CASE("cuda moe: an expert id out of range is flagged, its rows are NaN, the
     ids[3] = 4;    // token 1, slot 1
     ids[10] = -1;  // token 5, slot 0
     const auto x = amxmm_test::make_activations(m, k, rng);
-    for (cuda::gemm_path path : {cuda::gemm_path::gemv, cuda::gemm_path::mma}) {
+    for (cuda::gemm_path path : {cuda::gemm_path::gemv, cuda::gemm_path::mma, cuda::gemm_path::wgmma}) {
+        if (path == cuda::gemm_path::wgmma && !ctx.features().wgmma) continue;
         CAPTURE(cuda::to_string(path));
         cuda::gemm_options opt;
         opt.path = path;

@@ -16,6 +16,8 @@
 //     Rows are gathered by pair index; experts without tokens cost nothing.
 //     moe_ffn: gate and up run in one kernel (64 columns of each per CTA) whose epilogue writes
 //     h = bf16(act(gate)·up); down runs grouped on h; a last kernel sums the slots per token.
+//   wgmma path: the mma path with 128-row tiles on the Hopper kernel (q4_0_wgmma_kernel, same tiles,
+//     operands and epilogues); automatic takes it instead of mma/128 where context::features().wgmma.
 //   gemv path (small m): one CTA set per (token, slot) pair reads its expert's rows once with the gemv
 //     kernel (moe_ffn: gate, up, act, down, sum as separate deterministic steps). In exact mode
 //     (moe_gemm with per-token rows, moe_ffn) x and h are quantized once per call and a warp per weight
@@ -64,8 +66,10 @@ inline constexpr std::int64_t moe_gemv_auto_max_pairs = 128;
 /// Decides the path and mode of a MoE call with m tokens, top_k slots, E experts and K (the fp32 GEMV
 /// needs K·4 bytes of shared memory, the exact one (K/32)·40). One path and mode for the call, from the
 /// shapes only.
+/// `features`: the device's (context::features()); with wgmma, calls that would run the grouped mma
+/// kernel on 128-row tiles run the wgmma kernel on the same tiles (path wgmma).
 inline gemm_plan plan_moe_q4_0(std::int64_t m, std::int64_t top_k, std::int64_t experts, std::int64_t k,
-                               const gemm_options& opt = {}) {
+                               const gemm_options& opt = {}, const gpu_features& features = {}) {
     constexpr const char* fn = "cuda::moe";
     detail::require_mode(opt, fn);
     const std::int64_t pairs = std::max<std::int64_t>(m, 0) * std::max<std::int64_t>(top_k, 0);
@@ -74,10 +78,13 @@ inline gemm_plan plan_moe_q4_0(std::int64_t m, std::int64_t top_k, std::int64_t 
     const bool fast = opt.mode == compute_mode::fast;
     gemm_plan plan;
     detail::require(opt.path != gemm_path::dequant_cublas, errc::unsupported, fn,
-                    "options.path = dequant_cublas is dense-only (MoE runs gemv or mma)");
-    detail::require(!(opt.mode == compute_mode::exact && opt.path == gemm_path::mma), errc::unsupported, fn,
-                    "options.mode = exact with options.path = mma: exact mode runs on the GPU's gemv path only "
-                    "(use path gemv or automatic, or mode fast)");
+                    "options.path = dequant_cublas is dense-only (MoE runs gemv, mma or wgmma)");
+    detail::require(!(opt.mode == compute_mode::exact && (opt.path == gemm_path::mma || opt.path == gemm_path::wgmma)),
+                    errc::unsupported, fn, "options.mode = exact with options.path = ", to_string(opt.path),
+                    ": exact mode runs on the GPU's gemv path only (use path gemv or automatic, or mode fast)");
+    detail::require(opt.path != gemm_path::wgmma || features.wgmma, errc::unsupported, fn,
+                    "options.path = wgmma needs an sm_90 device running code built for sm_90a "
+                    "(CMAKE_CUDA_ARCHITECTURES 90a); this context's device or build has no wgmma kernel");
     if (opt.path == gemm_path::gemv || opt.mode == compute_mode::exact) {
         detail::require(fast ? fast_fits : exact_fits, errc::unsupported, fn, "the gemv path (mode ",
                         fast ? "fast" : "exact", ") needs ", fast ? "K·4 <= " : "(K/32)·40 <= ",
@@ -85,9 +92,9 @@ inline gemm_plan plan_moe_q4_0(std::int64_t m, std::int64_t top_k, std::int64_t 
         plan.path = gemm_path::gemv;
         plan.reason = opt.path == gemm_path::gemv ? "gemv per (token, slot): forced by options.path"
                                                   : "gemv per (token, slot) (auto: mode exact requested, the GPU's only exact path)";
-    } else if (opt.path == gemm_path::mma) {
-        plan.path = gemm_path::mma;
-        plan.reason = "grouped mma: forced by options.path";
+    } else if (opt.path == gemm_path::mma || opt.path == gemm_path::wgmma) {
+        plan.path = opt.path;
+        plan.reason = std::string("grouped ") + to_string(opt.path) + ": forced by options.path";
     } else if ((fast ? fast_fits : exact_fits) && pairs <= moe_gemv_auto_max_pairs) {
         plan.path = gemm_path::gemv;
         plan.reason = "gemv per (token, slot) (auto: m·top_k <= " + std::to_string(moe_gemv_auto_max_pairs) + ")";
@@ -100,10 +107,18 @@ inline gemm_plan plan_moe_q4_0(std::int64_t m, std::int64_t top_k, std::int64_t 
                        ? (opt.mode == compute_mode::exact ? "; mode exact requested" : "; mode exact (auto: gemv path)")
                        : (fast ? (plan.path == gemm_path::gemv ? "; mode fast requested (fp32)" : "; mode fast requested")
                                : "; mode fast (auto: not the gemv path)");
-    if (plan.path == gemm_path::mma) {
+    if (plan.path == gemm_path::wgmma) {
+        plan.tile_rows = detail::wgmma_bm;
+        plan.reason += "; 128-row tiles";
+    } else if (plan.path == gemm_path::mma) {
         const std::int64_t active = std::max<std::int64_t>(1, std::min(std::max<std::int64_t>(experts, 1), pairs));
         plan.tile_rows = detail::mma_tile_rows_for((pairs + active - 1) / active);
         plan.reason += "; " + std::to_string(plan.tile_rows) + "-row tiles (average rows per active expert under uniform routing)";
+        if (features.wgmma && opt.path == gemm_path::automatic && plan.tile_rows == detail::wgmma_bm) {
+            plan.path = gemm_path::wgmma;  // the same tiles on the Hopper kernel
+            plan.reason = "grouped wgmma (auto: m·top_k > " + std::to_string(moe_gemv_auto_max_pairs) +
+                          ", 128-row tiles, sm_90a device); mode fast (auto: not the gemv path)";
+        }
     } else {
         plan.tile_rows = 1;
     }
@@ -190,6 +205,17 @@ inline void require_sortable(const char* fn, std::int64_t experts, const context
             " experts: the GPU grouping supports up to ", ctx.moe_max_experts(), " on this device");
 }
 
+/// The grouped paths (tokens sorted by expert, tiles of one expert): mma or wgmma.
+inline bool grouped(const gemm_plan& plan) { return plan.path == gemm_path::mma || plan.path == gemm_path::wgmma; }
+
+/// Runs a grouped tile kernel: the wgmma kernel on a wgmma plan, else the mma kernel of the plan's rows.
+inline void launch_grouped(const gemm_plan& plan, dim3 grid, const mma_params& p, cudaStream_t stream, const char* fn) {
+    if (plan.path == gemm_path::wgmma)
+        launch_wgmma(grid, p, stream, fn);
+    else
+        launch_mma(plan.tile_rows, grid, p, stream, fn);
+}
+
 /// Workspace of moe_gemm for a plan.
 /// True when moe_gemm runs q4_0_gemv_row_exact_kernel: exact gemv with one x row per token (per_slot rows
 /// stay on the persistent kernel, which quantizes each pair's row while it stages it).
@@ -200,7 +226,7 @@ inline bool moe_gemm_row_kernel(const gemm_plan& plan, moe_input_rows rows) {
 inline std::size_t moe_gemm_ws(const gemm_plan& plan, std::int64_t m, std::int64_t top_k, std::int64_t experts,
                                std::int64_t k, moe_input_rows rows) {
     if (moe_gemm_row_kernel(plan, rows)) return ws_round(gemv_act_smem_bytes(int(m), k, true));  // x quantized once
-    if (plan.path != gemm_path::mma) return 0;
+    if (!grouped(plan)) return 0;
     const std::int64_t pairs = m * top_k, xrows = rows == moe_input_rows::per_token ? m : pairs;
     ws_carver c{nullptr};
     c.take<__nv_bfloat16>(std::size_t(xrows * k));
@@ -213,7 +239,7 @@ inline std::size_t moe_ffn_ws(const gemm_plan& plan, std::int64_t m, std::int64_
                               std::int64_t k, std::int64_t f) {
     const std::int64_t pairs = m * top_k;
     ws_carver c{nullptr};
-    if (plan.path == gemm_path::mma) {
+    if (grouped(plan)) {
         c.take<__nv_bfloat16>(std::size_t(m * k));      // x, bf16
         carve_grouping(c, pairs, experts, plan.tile_rows);
         c.take<__nv_bfloat16>(std::size_t(pairs * f));  // h, sorted rows
@@ -234,14 +260,16 @@ inline std::size_t moe_ffn_ws(const gemm_plan& plan, std::int64_t m, std::int64_
 /// Device workspace bytes a moe_gemm call needs.
 inline std::size_t moe_gemm_workspace_bytes(std::int64_t m, std::int64_t top_k, const q4_0_device_layout& w,
                                             moe_input_rows rows = moe_input_rows::per_token, const gemm_options& opt = {}) {
-    return detail::moe_gemm_ws(plan_moe_q4_0(m, top_k, w.experts, w.k, opt), m, top_k, w.experts, w.k, rows);
+    return detail::moe_gemm_ws(plan_moe_q4_0(m, top_k, w.experts, w.k, opt, gpu_features{opt.path == gemm_path::wgmma}), m,
+                               top_k, w.experts, w.k, rows);
 }
 
 /// Device workspace bytes a moe_ffn call needs (gate: E × F × K).
 inline std::size_t moe_ffn_workspace_bytes(std::int64_t m, std::int64_t top_k, const q4_0_device_layout& gate,
                                            const gemm_options& opt = {}) {
-    return detail::moe_ffn_ws(plan_moe_q4_0(m, top_k, gate.experts, std::max(gate.k, gate.n), opt), m, top_k,
-                              gate.experts, gate.k, gate.n);
+    return detail::moe_ffn_ws(
+        plan_moe_q4_0(m, top_k, gate.experts, std::max(gate.k, gate.n), opt, gpu_features{opt.path == gemm_path::wgmma}), m,
+        top_k, gate.experts, gate.k, gate.n);
 }
 
 /// MUL_MAT_ID on `stream`: for every token t < m and slot s < top_k, with e = routing.ids[t][s],
@@ -260,7 +288,7 @@ inline gemm_plan moe_gemm(context& ctx, const q4_0_device_view& w, const moe_rou
     detail::require(rows == moe_input_rows::per_token || rows == moe_input_rows::per_slot, errc::invalid_argument, fn,
                     "rows = ", int(rows), " is not a moe_input_rows value");
     const std::int64_t m = routing.m, top_k = routing.top_k, n = w.layout.n, k = w.layout.k, e = w.layout.experts;
-    gemm_plan plan = plan_moe_q4_0(m, top_k, e, k, opt);
+    gemm_plan plan = plan_moe_q4_0(m, top_k, e, k, opt, ctx.features());
     plan.workspace_bytes = detail::moe_gemm_ws(plan, m, top_k, e, k, rows);
     if (m == 0) return plan;
     detail::require(x != nullptr, errc::invalid_argument, fn, "x is null");
@@ -278,7 +306,7 @@ inline gemm_plan moe_gemm(context& ctx, const q4_0_device_view& w, const moe_rou
                     "y overlaps x");
     detail::require(!ys.overlaps(amxmm::detail::span_of(routing.ids, m, 1, routing.ld_ids, 0, top_k)),
                     errc::invalid_argument, fn, "y overlaps routing.ids");
-    if (plan.path == gemm_path::mma) detail::require_sortable(fn, e, ctx);
+    if (detail::grouped(plan)) detail::require_sortable(fn, e, ctx);
     std::byte* ws = detail::call_workspace(ctx, opt, plan.workspace_bytes, fn);
 
     if (plan.path == gemm_path::gemv)  // before anything is enqueued
@@ -320,7 +348,7 @@ inline gemm_plan moe_gemm(context& ctx, const q4_0_device_view& w, const moe_rou
     p.epilogue = detail::store_pair;
     p.ldy_slot = ldy_slot;
     const dim3 grid(unsigned((n + detail::mma_bn - 1) / detail::mma_bn), unsigned(g.max_tiles));
-    detail::launch_mma(plan.tile_rows, grid, p, stream, fn);
+    detail::launch_grouped(plan, grid, p, stream, fn);
     return plan;
 }
 
@@ -350,7 +378,7 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
                     errc::invalid_argument, fn, "options.activation = ", int(opt.activation), " is not an ffn_activation");
     detail::validate_moe_routing(fn, routing, e);
     const std::int64_t m = routing.m, top_k = routing.top_k, pairs = m * top_k;
-    gemm_plan plan = plan_moe_q4_0(m, top_k, e, std::max(k, f), opt);
+    gemm_plan plan = plan_moe_q4_0(m, top_k, e, std::max(k, f), opt, ctx.features());
     plan.workspace_bytes = detail::moe_ffn_ws(plan, m, top_k, e, k, f);
     if (m == 0) return plan;
     detail::require(x != nullptr, errc::invalid_argument, fn, "x is null");
@@ -367,7 +395,7 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
         detail::require(!ys.overlaps(amxmm::detail::span_of(weights, m, 1, ld_weights, 0, top_k)),
                         errc::invalid_argument, fn, "y overlaps weights");
     }
-    if (plan.path == gemm_path::mma) detail::require_sortable(fn, e, ctx);
+    if (detail::grouped(plan)) detail::require_sortable(fn, e, ctx);
     std::byte* ws = detail::call_workspace(ctx, opt, plan.workspace_bytes, fn);
     detail::ws_carver carve{ws};
     const int act = opt.activation == ffn_activation::silu ? 0 : 1;
@@ -435,15 +463,15 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
         p.h = hb;
         p.ldh = f;
         p.act = act;
-        detail::launch_mma(plan.tile_rows, dim3(unsigned((f + 63) / 64), unsigned(g.max_tiles)), p, stream, fn);
+        detail::launch_grouped(plan, dim3(unsigned((f + 63) / 64), unsigned(g.max_tiles)), p, stream, fn);
         // down: h rows (already in sorted order) -> o (sorted rows × K, fp32)
         detail::mma_params q = detail::dense_mma_params(down, 0, hb, ov, k);
         q.tiles = g.tiles;
         q.tile_count = g.tile_count;
         q.sorted_pair = g.sorted_pair;
         q.top_k = int(top_k);
-        detail::launch_mma(plan.tile_rows, dim3(unsigned((k + detail::mma_bn - 1) / detail::mma_bn), unsigned(g.max_tiles)),
-                           q, stream, fn);
+        detail::launch_grouped(plan, dim3(unsigned((k + detail::mma_bn - 1) / detail::mma_bn), unsigned(g.max_tiles)), q,
+                               stream, fn);
         o = ov;
         row_of = g.row_of;
     }
