@@ -813,6 +813,38 @@ __device__ __forceinline__ unsigned deq2(unsigned v, __nv_bfloat162 d1, __nv_bfl
     return bf162_bits(__hfma2(q, d1, __hmul2(q, d2)));
 }
 
+/// The rows [row_begin, row_end) and expert of CTA row tile blockIdx.y: grouped, from p.tiles; dense,
+/// `bm` rows from blockIdx.y·bm. False for grouped CTAs past *p.tile_count (they have no tile).
+__device__ __forceinline__ bool mma_row_tile(const mma_params& p, int bm, i64& expert, i64& row_begin, i64& row_end) {
+    expert = 0;
+    if (p.tiles) {
+        if (int(blockIdx.y) >= *p.tile_count) return false;
+        const int4 ti = p.tiles[blockIdx.y];
+        expert = ti.x;
+        row_begin = ti.y;
+        row_end = ti.z;
+    } else {
+        row_begin = i64(blockIdx.y) * bm;
+        row_end = min(p.m, row_begin + bm);
+    }
+    return true;
+}
+
+/// The activation row (of p.a) that tile row r reads (mma_a_rows).
+__device__ __forceinline__ i64 mma_a_row(const mma_params& p, i64 r) {
+    if (p.a_rows == a_identity) return r;
+    const i64 pair = p.sorted_pair[r];
+    return p.a_rows == a_pair_token ? pair / p.top_k : pair;
+}
+
+/// Where output row r goes: y + r·ldy_token (store_identity, y = p.y or a split-K plane) or, for
+/// store_pair, p.y + t·ldy_token + s·ldy_slot of its (token, slot) pair.
+__device__ __forceinline__ float* mma_out_row(const mma_params& p, float* y, i64 r) {
+    if (p.epilogue != store_pair) return y + r * p.ldy_token;
+    const i64 pair = p.sorted_pair[r];
+    return p.y + (pair / p.top_k) * p.ldy_token + (pair % p.top_k) * p.ldy_slot;
+}
+
 /// One CTA computes a BM × 128 output tile (BM × 64 of gate and of up in gate_up_act mode).
 /// grid: (ceil(N / 128) or ceil(N / 64) for gate_up_act, dense ? ceil(m / BM) : max tiles); 256 threads;
 /// mma_tile<MT, WM>::smem_bytes dynamic shared memory. Grouped CTAs past *tile_count exit at once.
@@ -826,17 +858,8 @@ __global__ void __launch_bounds__(mma_threads, WM == 1 ? 3 : 2) q4_0_mma_kernel(
     const int g = lane >> 2, tq = lane & 3;
     const bool dual = p.epilogue == gate_up_act;
 
-    i64 expert = 0, row_begin, row_end;
-    if (p.tiles) {
-        if (int(blockIdx.y) >= *p.tile_count) return;
-        const int4 ti = p.tiles[blockIdx.y];
-        expert = ti.x;
-        row_begin = ti.y;
-        row_end = ti.z;
-    } else {
-        row_begin = i64(blockIdx.y) * T::bm;
-        row_end = min(p.m, row_begin + T::bm);
-    }
+    i64 expert, row_begin, row_end;
+    if (!mma_row_tile(p, T::bm, expert, row_begin, row_end)) return;
     const i64 n0 = i64(blockIdx.x) * (dual ? mma_bn / 2 : mma_bn);
     const i64 rb = p.row_blocks, ksteps = rb / 2;
 
@@ -851,15 +874,7 @@ __global__ void __launch_bounds__(mma_threads, WM == 1 ? 3 : 2) q4_0_mma_kernel(
         const int ar = c >> 3, ch = c & 7;
         const i64 r = row_begin + ar;
         a_ok[i] = r < row_end;
-        i64 src = 0;
-        if (a_ok[i]) {
-            if (p.a_rows == a_identity) src = r;
-            else {
-                const i64 pair = p.sorted_pair[r];
-                src = p.a_rows == a_pair_token ? pair / p.top_k : pair;
-            }
-        }
-        a_src[i] = p.a + src * p.lda + ch * 8;
+        a_src[i] = p.a + (a_ok[i] ? mma_a_row(p, r) : 0) * p.lda + ch * 8;
         a_ch[i] = ch;
         a_dst[i] = ar * 128 + ((ch ^ (ar & 7)) * 16);
     }
@@ -981,13 +996,7 @@ __global__ void __launch_bounds__(mma_threads, WM == 1 ? 3 : 2) q4_0_mma_kernel(
                                                           acc[i][j + half_nt][2 * hrow + c]);
                     }
             } else {
-                float* yr;
-                if (p.epilogue == store_pair) {
-                    const i64 pair = p.sorted_pair[r];
-                    yr = p.y + (pair / p.top_k) * p.ldy_token + (pair % p.top_k) * p.ldy_slot;
-                } else {
-                    yr = p.y + r * p.ldy_token;
-                }
+                float* const yr = mma_out_row(p, p.y, r);
 #pragma unroll
                 for (int j = 0; j < NT; ++j)
 #pragma unroll

@@ -125,17 +125,8 @@ __global__ void __launch_bounds__(wgmma_threads, 2) q4_0_wgmma_kernel(mma_params
     const int wg = tid >> 7, lt = tid & 127;  // warpgroup, thread within it
     const bool dual = p.epilogue == gate_up_act;
 
-    i64 expert = 0, row_begin, row_end;
-    if (p.tiles) {
-        if (int(blockIdx.y) >= *p.tile_count) return;
-        const int4 ti = p.tiles[blockIdx.y];
-        expert = ti.x;
-        row_begin = ti.y;
-        row_end = ti.z;
-    } else {
-        row_begin = i64(blockIdx.y) * wgmma_bm;
-        row_end = min(p.m, row_begin + wgmma_bm);
-    }
+    i64 expert, row_begin, row_end;
+    if (!mma_row_tile(p, wgmma_bm, expert, row_begin, row_end)) return;
     const i64 n0 = i64(blockIdx.x) * (dual ? mma_bn / 2 : mma_bn);
     const i64 rb = p.row_blocks, ksteps = rb / 2;
     // This CTA's K steps [ks0, ks1) (split K: a slice of them, partial sums to its own y plane).
@@ -154,15 +145,7 @@ __global__ void __launch_bounds__(wgmma_threads, 2) q4_0_wgmma_kernel(mma_params
         const int ar = 64 * wg + (c >> 3), ch = c & 7;
         const i64 r = row_begin + ar;
         a_ok[i] = r < row_end;
-        i64 src = 0;
-        if (a_ok[i]) {
-            if (p.a_rows == a_identity) src = r;
-            else {
-                const i64 pair = p.sorted_pair[r];
-                src = p.a_rows == a_pair_token ? pair / p.top_k : pair;
-            }
-        }
-        a_src[i] = p.a + src * p.lda + ch * 8 + ks0 * mma_bk;
+        a_src[i] = p.a + (a_ok[i] ? mma_a_row(p, r) : 0) * p.lda + ch * 8 + ks0 * mma_bk;
         a_ch[i] = ch;
         a_dst[i] = ar * 128 + ((ch ^ (ar & 7)) * 16);
     }
@@ -275,13 +258,7 @@ __global__ void __launch_bounds__(wgmma_threads, 2) q4_0_wgmma_kernel(mma_params
                                                       acc[4 * (j + 8) + 2 * hrow + c]);
                 }
         } else {
-            float* yr;
-            if (p.epilogue == store_pair) {
-                const i64 pair = p.sorted_pair[r];
-                yr = p.y + (pair / p.top_k) * p.ldy_token + (pair % p.top_k) * p.ldy_slot;
-            } else {
-                yr = y_out + r * p.ldy_token;
-            }
+            float* const yr = mma_out_row(p, y_out, r);
 #pragma unroll
             for (int j = 0; j < 16; ++j) {
                 const i64 col = n0 + 8 * j + 2 * tq;
