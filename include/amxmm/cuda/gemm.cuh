@@ -145,7 +145,7 @@ inline constexpr std::int64_t gemv_auto_max_rows = 8;
 /// CUDA graph replays: wgmma/dequant_cublas time 0.41–1.01 at m = 9..128 on K2048 N4096, K4096 N4096,
 /// K4096 N14336 and K14336 N4096 (1.01 = K2048 N4096 m = 128, 15.7 vs 15.5 us; the dequant pass writes a
 /// bf16 copy of W on every call, wgmma reads the Q4_0 bytes once per row tile), 1.09–1.47 at m >= 512
-/// (the wgmma kernel's K step is bound by its instruction issue, ~40% of the tensor peak).
+/// (with the dequantization in its loop a K step takes ~0.8 us, ~40% of the tensor peak).
 inline constexpr std::int64_t wgmma_auto_max_rows = 128;
 /// ... and up to this m where the weight has at least wgmma_auto_large_weight elements (N·K): at m = 256
 /// wgmma took 0.97–0.71 of the time on the three shapes with N·K >= 2^24, 1.30 on K2048 N4096.

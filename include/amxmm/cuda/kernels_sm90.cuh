@@ -1,5 +1,6 @@
 // Hopper (sm_90a) tensor-core GEMM: q4_0_wgmma_kernel, the warpgroup-MMA counterpart of q4_0_mma_kernel
-// with the same parameters (mma_params), tiles and numerics.
+// with the same parameters (mma_params), tiles, epilogues and numerics: dense GEMM (with split K) and the
+// grouped MoE tiles of moe_gemm / moe_ffn.
 //
 // Why a second kernel: mma.sync reaches about a third of cuBLAS's bf16 rate on an H100/H200, and
 // dequantizing W to a bf16 workspace first costs a pass over 4.5 + 16 bits per weight that caps the
@@ -24,10 +25,10 @@
 // slice of the K steps and writes its partial tile to its own plane; split_k_sum_kernel adds the planes
 // in slice order.
 //
-// Measured (H100, 2026-11-26, bench/RESULTS.md "The wgmma kernel"): ~40% of the tensor peak per SM at
-// best; the loop is bound by instruction issue (8 warps, ~300 instructions per warp per K step: the
-// A/W copies, the dequantization, two barriers), not by the tensor cores or L2. A warp-specialized
-// version (TMA copies, dequantizing warps, MMA warpgroups on mbarriers) is the next step.
+// Measured (H100, 2026-11-26, bench/RESULTS.md "The wgmma kernel"): ~0.8 us per 128 × 128 × 64 K step,
+// ~40% of the tensor peak per SM at best, against ~0.49 us for the MMAs alone. A warp-specialized
+// version (TMA copies, dequantizing warpgroups, MMA warpgroups on mbarriers) and one that dequantizes
+// W straight into wgmma's register operand were no faster (same section, "Three more designs").
 //
 // Built only where the translation unit targets sm_90a (CMAKE_CUDA_ARCHITECTURES "90a"; plain "90"
 // lacks wgmma). Elsewhere the kernel traps, and context::features().wgmma is false, so the host never
