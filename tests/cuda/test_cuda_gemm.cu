@@ -127,7 +127,7 @@ TEST_CASE("cuda gemm: the wgmma kernel with K split into slices (uneven, K % 64 
     }
     // K = 2080: 33 steps of 64, the last half empty; few row tiles, so the call splits K (9, 9, 9, 6 steps).
     const dense_case c = make_case(200, 2080, 21);
-    for (std::int64_t m : {9, 100, 129, 300}) {
+    for (std::int64_t m : {9, 100, 129, 256}) {  // up to wgmma_split_max_rows
         cuda::gemm_options o;
         o.path = cuda::gemm_path::wgmma;
         const cuda::gemm_plan plan = cuda::plan_gemm_q4_0(m, c.gpu.layout(), o, ctx.features());
@@ -155,6 +155,10 @@ TEST_CASE("cuda gemm plan: automatic picks wgmma only where the device has it, b
     const cuda::gemm_plan p = cuda::plan_gemm_q4_0(16, large, {}, hopper);
     CHECK(p.k_splits == 2);
     CHECK(cuda::plan_gemm_q4_0(16, cuda::q4_0_device_layout{1, 4096, 14336}, {}, hopper).k_splits == 8);
+    cuda::gemm_options forced;
+    forced.path = cuda::gemm_path::wgmma;
+    CHECK(cuda::plan_gemm_q4_0(256, small, forced, hopper).k_splits == 4);
+    CHECK(cuda::plan_gemm_q4_0(512, small, forced, hopper).k_splits == 1);  // no split above 256 rows
     // forcing wgmma without it is refused, as is mode exact on it
     cuda::gemm_options o;
     o.path = cuda::gemm_path::wgmma;

@@ -162,8 +162,12 @@ namespace detail {
 inline constexpr std::int64_t wgmma_split_target_ctas = 264;
 /// K slices of a wgmma call: enough to give about wgmma_split_target_ctas CTAs when the output has
 /// fewer tiles, each slice at least 8 steps (512 of K). Slices = ceil(steps / ceil(steps / s)), so none
-/// is empty.
+/// is empty. Not above m = wgmma_split_max_rows: there the partial planes (slices·m·N·4 bytes written
+/// and read back) cost more than the idle SMs save (H100, K2048 N4096 m = 512 forced to wgmma: 35.9 us
+/// in two slices, ~29 us in one).
+inline constexpr std::int64_t wgmma_split_max_rows = 256;
 inline std::int64_t wgmma_k_splits(std::int64_t m, const q4_0_device_layout& L) {
+    if (m > wgmma_split_max_rows) return 1;
     const std::int64_t tiles = (L.n + mma_bn - 1) / mma_bn * ((m + wgmma_bm - 1) / wgmma_bm);
     const std::int64_t steps = L.row_blocks() / 2;
     const std::int64_t want = std::clamp<std::int64_t>(wgmma_split_target_ctas / tiles, 1, std::max<std::int64_t>(1, steps / 8));
