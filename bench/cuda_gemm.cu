@@ -510,16 +510,20 @@ std::string plan_label(const cu::gemm_plan& plan) {
            amxmm::to_string(plan.mode);
 }
 
+/// False (and the benchmark skipped) for a wgmma variant where the device or build has no wgmma kernel.
+bool runnable(benchmark::State& state, variant v) {
+    if (v.path != cu::gemm_path::wgmma || gpu().ctx->features().wgmma) return true;
+    state.SkipWithError("no wgmma kernel on this device/build (sm_90 with CMAKE_CUDA_ARCHITECTURES 90a)");
+    return false;
+}
+
 void dense_bench(benchmark::State& state, dense_shape s, std::int64_t m, variant v, bool cold, std::string peer_key) {
     gpu_state& g = gpu();
     q4_ring& ring = dense_ring(s);
     cu::gemm_options opt;
     opt.path = v.path;
     opt.mode = v.mode;
-    if (v.path == cu::gemm_path::wgmma && !g.ctx->features().wgmma) {
-        state.SkipWithError("no wgmma kernel on this device/build (sm_90 with CMAKE_CUDA_ARCHITECTURES 90a)");
-        return;
-    }
+    if (!runnable(state, v)) return;
     const cu::gemm_plan plan = cu::plan_gemm_q4_0(m, ring.w[0].layout(), opt, g.ctx->features());
     g.ctx->reserve(plan.workspace_bytes);
     device_buffer x = random_floats(std::size_t(m * s.k), 1), y(std::size_t(m * s.n) * 4);
@@ -587,10 +591,7 @@ void moe_bench(benchmark::State& state, moe_kind kind, std::int64_t m, variant v
     cu::moe_ffn_options opt;
     opt.path = v.path;
     opt.mode = v.mode;
-    if (v.path == cu::gemm_path::wgmma && !g.ctx->features().wgmma) {
-        state.SkipWithError("no wgmma kernel on this device/build (sm_90 with CMAKE_CUDA_ARCHITECTURES 90a)");
-        return;
-    }
+    if (!runnable(state, v)) return;
     cu::gemm_plan plan;
     std::size_t copies = 1;
     double flops = 0, bytes = 0;

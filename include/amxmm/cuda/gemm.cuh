@@ -180,12 +180,16 @@ inline std::size_t ws_round(std::size_t b) { return (b + ws_align - 1) / ws_alig
 
 inline int mma_tile_rows_for(std::int64_t rows) { return rows <= 32 ? 32 : rows <= 64 ? 64 : 128; }
 
-inline void require_mode(const gemm_options& opt, const char* fn) {
+/// Checks options.mode / options.path, and that a forced wgmma path has the kernel on this device.
+inline void require_mode(const gemm_options& opt, const char* fn, const gpu_features& features) {
     require(opt.mode == compute_mode::automatic || opt.mode == compute_mode::fast || opt.mode == compute_mode::exact,
             errc::invalid_argument, fn, "options.mode = ", int(opt.mode), " is not a compute_mode value");
     require(opt.path == gemm_path::automatic || opt.path == gemm_path::gemv || opt.path == gemm_path::mma ||
                 opt.path == gemm_path::dequant_cublas || opt.path == gemm_path::wgmma,
             errc::invalid_argument, fn, "options.path = ", int(opt.path), " is not a gemm_path value");
+    require(opt.path != gemm_path::wgmma || features.wgmma, errc::unsupported, fn,
+            "options.path = wgmma needs an sm_90 device running code built for sm_90a "
+            "(CMAKE_CUDA_ARCHITECTURES 90a); this context's device or build has no wgmma kernel");
 }
 
 inline void validate_layout(const q4_0_device_layout& L, const char* fn, const char* name) {
@@ -215,7 +219,7 @@ inline unsigned grid_for(std::int64_t work, int threads) {
 inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, const gemm_options& opt = {},
                                 const gpu_features& features = {}) {
     constexpr const char* fn = "cuda::gemm_q4_0";
-    detail::require_mode(opt, fn);
+    detail::require_mode(opt, fn, features);
     gemm_plan plan;
     const int mr = int(std::clamp<std::int64_t>(m, 1, gemv_max_rows));
     const bool rows_ok = m <= gemv_max_rows;
@@ -245,9 +249,6 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, con
     } else if (opt.path == gemm_path::mma || opt.path == gemm_path::dequant_cublas || opt.path == gemm_path::wgmma) {
         if (opt.mode == compute_mode::exact)
             exact_refused((std::string("with options.path = ") + to_string(opt.path)).c_str());
-        detail::require(opt.path != gemm_path::wgmma || features.wgmma, errc::unsupported, fn,
-                        "options.path = wgmma needs an sm_90 device running code built for sm_90a "
-                        "(CMAKE_CUDA_ARCHITECTURES 90a); this context's device or build has no wgmma kernel");
         plan.path = opt.path;
         plan.mode = compute_mode::fast;
         plan.reason = std::string(to_string(opt.path)) + ": forced by options.path; mode fast (bf16 operands)";

@@ -71,7 +71,7 @@ inline constexpr std::int64_t moe_gemv_auto_max_pairs = 128;
 inline gemm_plan plan_moe_q4_0(std::int64_t m, std::int64_t top_k, std::int64_t experts, std::int64_t k,
                                const gemm_options& opt = {}, const gpu_features& features = {}) {
     constexpr const char* fn = "cuda::moe";
-    detail::require_mode(opt, fn);
+    detail::require_mode(opt, fn, features);
     const std::int64_t pairs = std::max<std::int64_t>(m, 0) * std::max<std::int64_t>(top_k, 0);
     const bool fast_fits = detail::gemv_act_smem_bytes(1, k, false) <= gemv_max_smem_bytes;
     const bool exact_fits = detail::gemv_act_smem_bytes(1, k, true) <= gemv_exact_max_smem_bytes;
@@ -82,9 +82,6 @@ inline gemm_plan plan_moe_q4_0(std::int64_t m, std::int64_t top_k, std::int64_t 
     detail::require(!(opt.mode == compute_mode::exact && (opt.path == gemm_path::mma || opt.path == gemm_path::wgmma)),
                     errc::unsupported, fn, "options.mode = exact with options.path = ", to_string(opt.path),
                     ": exact mode runs on the GPU's gemv path only (use path gemv or automatic, or mode fast)");
-    detail::require(opt.path != gemm_path::wgmma || features.wgmma, errc::unsupported, fn,
-                    "options.path = wgmma needs an sm_90 device running code built for sm_90a "
-                    "(CMAKE_CUDA_ARCHITECTURES 90a); this context's device or build has no wgmma kernel");
     if (opt.path == gemm_path::gemv || opt.mode == compute_mode::exact) {
         detail::require(fast ? fast_fits : exact_fits, errc::unsupported, fn, "the gemv path (mode ",
                         fast ? "fast" : "exact", ") needs ", fast ? "K·4 <= " : "(K/32)·40 <= ",
@@ -116,8 +113,8 @@ inline gemm_plan plan_moe_q4_0(std::int64_t m, std::int64_t top_k, std::int64_t 
         plan.reason += "; " + std::to_string(plan.tile_rows) + "-row tiles (average rows per active expert under uniform routing)";
         if (features.wgmma && opt.path == gemm_path::automatic && plan.tile_rows == detail::wgmma_bm) {
             plan.path = gemm_path::wgmma;  // the same tiles on the Hopper kernel
-            plan.reason = "grouped wgmma (auto: m·top_k > " + std::to_string(moe_gemv_auto_max_pairs) +
-                          ", 128-row tiles, sm_90a device); mode fast (auto: not the gemv path)";
+            plan.reason = "grouped wgmma" + plan.reason.substr(std::string("grouped mma").size()) +
+                          "; wgmma: the same tiles on the sm_90a kernel";
         }
     } else {
         plan.tile_rows = 1;

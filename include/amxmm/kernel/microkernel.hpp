@@ -122,7 +122,8 @@ AMXMM_ALWAYS_INLINE void prefetch_block(const packed_q4_0_vnni_view& w, std::int
 /// Stopping at the end instead left the first pf blocks of every panel to the hardware prefetcher: 14
 /// of 24 blocks at K = 768 (the MoE down projection), 14 of 64 at K = 2048. Used by the vector kernels
 /// (moe_ffn Qwen3 M = 1 cold 308-383 -> 268-289 us on the device, bench/RESULTS.md); the AMX small-m
-/// kernels measured slower with it at m = 8, 16 (567-612 -> 618-710 us) and keep stopping at the end.
+/// kernels measured slower with it at m = 8, 16 (567-612 -> 618-710 us) and keep stopping at the end
+/// (prefetch_panels_ahead in amx_tile_kernel.inl).
 AMXMM_ALWAYS_INLINE void prefetch_stream(const packed_q4_0_vnni_view& w, std::int64_t p, std::int64_t b, std::int64_t b0,
                                          std::int64_t b1, int pf) {
     if (pf <= 0) return;
