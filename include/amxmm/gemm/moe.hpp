@@ -38,6 +38,7 @@
 #endif
 
 #include "dense_gemm.hpp"
+#include "../kernel/activation.hpp"
 #include "../pack/q4_0_vnni_experts.hpp"
 
 AMXMM_NAMESPACE_BEGIN
@@ -58,7 +59,7 @@ enum class moe_input_rows {
 
 /// The nonlinearity of moe_ffn, applied to the gate projection in fp32.
 enum class ffn_activation {
-    silu,       ///< g / (1 + exp(-g))
+    silu,       ///< g / (1 + exp(-g)), with amxmm's own fp32 exp (kernel/activation.hpp: the same bits on every CPU and libm)
     gelu_tanh,  ///< 0.5·g·(1 + tanh(√(2/π)·g·(1 + 0.044715·g²)))  (ggml's GELU formula)
 };
 
@@ -467,7 +468,7 @@ void moe_gemm_run(isa backend, const packed_q4_0_vnni_experts_view& w, const moe
 // ---- moe_ffn -----------------------------------------------------------------------------------------
 
 inline float ffn_act(ffn_activation act, float g) noexcept {
-    if (act == ffn_activation::silu) return g / (1.0f + std::exp(-g));
+    if (act == ffn_activation::silu) return silu(g);  // kernel/activation.hpp: the same bits as silu_times
     constexpr float sqrt_2_over_pi = 0.79788456080286535587989211986876f, coef_a = 0.044715f;
     const float a_g2 = rounded(coef_a * g * g);  // rounded: never fused into the add (FMA), any flags
     return 0.5f * g * (1.0f + std::tanh(sqrt_2_over_pi * g * (1.0f + a_g2)));
@@ -571,9 +572,12 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
             for (int j = 0; j < valid; ++j) {
                 float* h = gv + ((gl - tk.g0) * kernel_rows + j) * ldo;  // overwritten in place with h
                 const float* u = uv + ((gl - tk.g0) * kernel_rows + j) * ldo;
-                for (std::int64_t c = 0; c < ldo; ++c) {
-                    h[c] = ffn_act(opt.activation, h[c]) * u[c];
-                    if (exact && !std::isfinite(h[c])) {
+                if (opt.activation == ffn_activation::silu)
+                    silu_times(h, u, ldo);
+                else
+                    for (std::int64_t c = 0; c < ldo; ++c) h[c] = ffn_act(opt.activation, h[c]) * u[c];
+                for (std::int64_t c = 0; c < ldo && exact; ++c) {
+                    if (!std::isfinite(h[c])) {
                         const std::int64_t pair = g.pair[std::size_t(g.row_begin[std::size_t(e)] + gl * kernel_rows + j)];
                         fail(errc::invalid_argument, "moe_ffn", "act(gate) * up of token ", pair / top_k, ", slot ",
                              pair % top_k, " (expert ", e, ") at column ", tk.cb0 * 32 + c, " = ", h[c],
@@ -740,7 +744,7 @@ gemm_plan moe_ffn_checked(const gate_up_source& src, const packed_q4_0_vnni_expe
 /// Numerics, step by step (`mode` from opt, one for the whole call; see plan_moe_q4_0):
 ///   1. x rows prepared once per (token, slot): Q8_0 (exact) or bf16 (fast), as gemm_q4_0 does;
 ///   2. g = gate_e(x), u = up_e(x): gemm_q4_0's arithmetic for that mode, fp32 results;
-///   3. h = act(g) · u in fp32 (act with std::exp / std::tanh in float; ffn_activation);
+///   3. h = act(g) · u in fp32 (SiLU: detail::silu, kernel/activation.hpp; GELU: std::tanh in float);
 ///   4. h rows prepared for down like any activation rows: Q8_0 of each 32-block of h (exact; h
 ///      must be finite) or bf16 rounding (fast) — the only rounding of the intermediate;
 ///   5. o = down_e(h) in fp32 (gemm_q4_0's arithmetic), one row per (token, slot);
