@@ -45,6 +45,10 @@ void bm_amx(benchmark::State& st, bool bf16, int threads) {
     bm_peak(st, [&] { return probe_amx(bf16, threads, 0.1, 1); });
 }
 
+void bm_amx_l1(benchmark::State& st, int threads) {
+    bm_peak(st, [&] { return probe_amx_bf16_l1_operands(threads, 0.1, 1); });
+}
+
 void bm_vnni(benchmark::State& st, int threads) {
     bm_peak(st, [&] { return probe_avx512_vnni(threads, 0.1, 1); });
 }
@@ -93,6 +97,8 @@ void register_all() {
         benchmark::RegisterBenchmark(("limits/amx_int8_peak" + th).c_str(), bm_amx, false, t)
             ->UseManualTime()->Iterations(3);
         benchmark::RegisterBenchmark(("limits/amx_bf16_peak" + th).c_str(), bm_amx, true, t)
+            ->UseManualTime()->Iterations(3);
+        benchmark::RegisterBenchmark(("limits/amx_bf16_l1_operands" + th).c_str(), bm_amx_l1, t)
             ->UseManualTime()->Iterations(3);
         benchmark::RegisterBenchmark(("limits/avx512_vnni_peak" + th).c_str(), bm_vnni, t)
             ->UseManualTime()->Iterations(3);

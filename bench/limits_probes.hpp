@@ -3,6 +3,10 @@
 //
 //   probe_amx_int8 / probe_amx_bf16   register-only AMX peak: every thread loops TDPBSSD / TDPBF16PS on
 //                                     tiles already loaded (4 independent C tiles, 2 A, 2 B, all 16 × 64 B)
+//   probe_amx_bf16_l1_operands        TDPBF16PS with its operands loaded: the 2 × 2 tile blocking every
+//                                     amxmm AMX kernel uses, each block's two A and two B tiles loaded
+//                                     from L1-resident buffers (32 KiB per thread) between the products —
+//                                     the most a GEMM with that blocking can reach when nothing misses L1
 //   probe_avx512_vnni                 register-only VPDPBUSD peak (16 independent zmm accumulators)
 //   probe_dram_read                   multi-stream read bandwidth over a buffer >= 8 × LLC (>= 1 GiB),
 //                                     all threads on disjoint slices, 1/2/4 streams per thread, best kept
@@ -324,6 +328,52 @@ AMXMM_TARGET_AMX double amx_thread_loop(const std::atomic<bool>& stop, std::uint
     return instructions;
 }
 
+/// TDPBF16PS instructions issued by one thread until `stop` with every operand tile loaded: blocks of
+/// 2 A tiles and 2 B tiles from 8 + 8 blocks of 2 KiB (L1-resident), 4 products per block, each load
+/// issued right after the last product reading its register (the order of amxmm's block_products).
+AMXMM_TARGET_AMX inline double amx_l1_operand_loop(const std::atomic<bool>& stop, std::uint64_t seed) {
+    using T = amxmm::detail::amx_tiles;
+    constexpr int blocks = 8;
+    alignas(64) unsigned char a[blocks][2048], b[blocks][2048];
+    alignas(64) unsigned char c[4][16 * 64];
+    fill_random_bytes(&a[0][0], sizeof a, seed, 0x3f);
+    fill_random_bytes(&b[0][0], sizeof b, seed + 1, 0x3f);
+    for (std::size_t i = 1; i < sizeof a; i += 2) (&a[0][0])[i] = 0x3f, (&b[0][0])[i] = 0x3f;  // bf16 ≈ 0.5..1.0
+    double instructions = 0;
+    {
+        amxmm::tile_config_guard guard(amxmm::fast_mode_tile_config());
+        T::zero<amxmm::c00>();
+        T::zero<amxmm::c01>();
+        T::zero<amxmm::c10>();
+        T::zero<amxmm::c11>();
+        T::load<amxmm::a0>(a[0], 64);
+        T::load<amxmm::a1>(a[0] + 1024, 64);
+        T::load<amxmm::b0>(b[0], 64);
+        T::load<amxmm::b1>(b[0] + 1024, 64);
+        while (!stop.load(std::memory_order_relaxed)) {
+            for (int i = 0; i < amx_unroll; ++i) {
+                const int next = (i + 1) % blocks;
+                T::dp_bf16<amxmm::c01, amxmm::a0, amxmm::b1>();
+                T::dp_bf16<amxmm::c00, amxmm::a0, amxmm::b0>();
+                T::load<amxmm::a0>(a[next], 64);
+                T::dp_bf16<amxmm::c11, amxmm::a1, amxmm::b1>();
+                T::load<amxmm::b1>(b[next] + 1024, 64);
+                T::dp_bf16<amxmm::c10, amxmm::a1, amxmm::b0>();
+                T::load<amxmm::b0>(b[next], 64);
+                T::load<amxmm::a1>(a[next] + 1024, 64);
+            }
+            instructions += 4.0 * amx_unroll;
+        }
+        T::store<amxmm::c00>(c[0], 64);
+        T::store<amxmm::c01>(c[1], 64);
+        T::store<amxmm::c10>(c[2], 64);
+        T::store<amxmm::c11>(c[3], 64);
+    }
+    volatile unsigned char sink = c[0][0] ^ c[1][1] ^ c[2][2] ^ c[3][3];
+    (void)sink;
+    return instructions;
+}
+
 AMXMM_INTRINSICS_BEGIN
 /// VPDPBUSD zmm instructions issued by one thread until `stop` (16 independent accumulators).
 AMXMM_TARGET_AVX512 inline double vnni_thread_loop(const std::atomic<bool>& stop, std::uint64_t seed) {
@@ -403,6 +453,25 @@ inline peak_result probe_amx_int8(int threads, double seconds = 0.2, int reps = 
 }
 inline peak_result probe_amx_bf16(int threads, double seconds = 0.2, int reps = 2) {
     return probe_amx(true, threads, seconds, reps);
+}
+
+/// TDPBF16PS with its operands loaded from L1 (detail::amx_l1_operand_loop), best of `reps` runs.
+inline peak_result probe_amx_bf16_l1_operands(int threads, double seconds = 0.2, int reps = 2) {
+    peak_result r;
+    r.threads = threads;
+    if (std::string why = amxmm::isa_unsupported_reason(amxmm::isa::amx); !why.empty()) {
+        r.why_not = why;
+        return r;
+    }
+    r.available = true;
+    for (int rep = 0; rep < reps; ++rep) {
+        const team_result t = run_team(threads, seconds, [&](int tid, const std::atomic<bool>& stop) {
+            return detail::amx_l1_operand_loop(stop, std::uint64_t(tid) + 7);
+        });
+        r.ops_per_s = std::max(r.ops_per_s, t.sum_of_rates() * tdpbf16ps_ops);
+    }
+    r.per_thread_ops_per_s = r.ops_per_s / threads;
+    return r;
 }
 
 /// AVX-512 VNNI register-only peak (VPDPBUSD zmm), best of `reps` runs of `seconds`.
