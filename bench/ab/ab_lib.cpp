@@ -1,0 +1,87 @@
+// bench/ab (README.md there): one copy of amxmm (include path chosen at compile time) behind plain
+// extern "C" functions; compiled twice into one program, the base headers with a renamed ABI namespace.
+#include <amxmm/amxmm.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <random>
+#include <vector>
+#ifndef AB_NAME
+#error AB_NAME
+#endif
+#define AB_CAT2(a, b) a##b
+#define AB_CAT(a, b) AB_CAT2(a, b)
+using namespace amxmm;
+namespace {
+tbb_executor& ex() { static tbb_executor e; return e; }
+std::vector<block_q4_0> random_blocks(long n, long k, unsigned seed) {
+    std::vector<block_q4_0> b(n * k / 32);
+    std::mt19937_64 g(seed);
+    std::uniform_real_distribution<float> s(0.001f, 0.01f);
+    for (auto& x : b) { x.d = fp32_to_fp16(s(g)); for (auto& q : x.qs) q = std::uint8_t(g()); }
+    return b;
+}
+struct moe_data {
+    long m, E = 128, top = 8, K = 2048, F = 768;
+    packed_q4_0_vnni_gate_up gu; packed_q4_0_vnni_experts dn, gate;
+    std::vector<float> x, y, w, yg; std::vector<std::int32_t> ids;
+    explicit moe_data(long m_) : m(m_) {
+        auto g = random_blocks(E * F, K, 1), u = random_blocks(E * F, K, 2), d = random_blocks(E * K, F, 3);
+        gu = pack_q4_0_vnni_gate_up(g.data(), u.data(), E, F, K, ex());
+        gate = pack_q4_0_vnni_experts(g.data(), E, F, K, ex());
+        dn = pack_q4_0_vnni_experts(d.data(), E, K, F, ex());
+        std::mt19937_64 r(9);
+        x.resize(m * K); for (auto& v : x) v = std::uniform_real_distribution<float>(-1, 1)(r);
+        y.resize(m * K); yg.resize(m * top * F); w.resize(m * top, 0.125f);
+        ids.resize(m * top);
+        for (long t = 0; t < m; ++t) {  // distinct experts per token, uniform
+            std::vector<int> p(E); for (int i = 0; i < E; ++i) p[i] = i;
+            for (long s = 0; s < top; ++s) { std::swap(p[s], p[s + r() % (E - s)]); ids[t * top + s] = p[s]; }
+        }
+    }
+};
+struct dense_data {
+    packed_q4_0_vnni p; std::vector<float> x, y; long m, k, n;
+    dense_data(long m_, long k_, long n_) : m(m_), k(k_), n(n_) {
+        auto b = random_blocks(n, k, 5);
+        p = pack_q4_0_vnni({b.data(), n, k}, ex());
+        x.resize(m * k); std::mt19937_64 r(3); for (auto& v : x) v = std::uniform_real_distribution<float>(-1, 1)(r);
+        y.resize(m * n);
+    }
+};
+#define AB_STR2(x) #x
+#define AB_STR(x) AB_STR2(x)
+/// K chunk override for this copy: AB_KC_base / AB_KC_new (0: the library's default).
+long kc_override() {
+    static long kc = [] { const char* v = std::getenv("AB_KC_" AB_STR(AB_NAME)); return v ? std::atol(v) : 0L; }();
+    return kc;
+}
+double secs(std::chrono::steady_clock::time_point t0) { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
+}  // namespace
+
+extern "C" double AB_CAT(AB_NAME, _moe_ffn)(long m, double* checksum) {
+    static std::map<long, std::unique_ptr<moe_data>> cache;
+    auto& d = cache[m]; if (!d) d = std::make_unique<moe_data>(m);
+    moe_routing r{m, d->top, d->ids.data(), d->top};
+    auto t0 = std::chrono::steady_clock::now();
+    moe_ffn(d->gu.view(), d->dn.view(), r, d->w.data(), d->top, d->x.data(), d->K, d->y.data(), d->K, [] { moe_ffn_options o; o.kc_blocks = kc_override(); return o; }(), ex());
+    double t = secs(t0); double s = 0; for (float v : d->y) s += v; *checksum = s; return t;
+}
+extern "C" double AB_CAT(AB_NAME, _moe_gemm)(long m, double* checksum) {
+    static std::map<long, std::unique_ptr<moe_data>> cache;
+    auto& d = cache[m]; if (!d) d = std::make_unique<moe_data>(m);
+    moe_routing r{m, d->top, d->ids.data(), d->top};
+    auto t0 = std::chrono::steady_clock::now();
+    moe_gemm(d->gate.view(), r, d->x.data(), moe_input_rows::per_token, d->K, 0, d->yg.data(), d->top * d->F, d->F, [] { gemm_options o; o.kc_blocks = kc_override(); return o; }(), ex());
+    double t = secs(t0); double s = 0; for (float v : d->yg) s += v; *checksum = s; return t;
+}
+extern "C" double AB_CAT(AB_NAME, _gemm)(long m, long k, long n, double* checksum) {
+    static std::map<long, std::unique_ptr<dense_data>> cache;
+    auto& d = cache[(m << 40) | (k << 20) | n]; if (!d) d = std::make_unique<dense_data>(m, k, n);
+    gemm_options o; o.mode = compute_mode::fast; o.kc_blocks = kc_override();
+    auto t0 = std::chrono::steady_clock::now();
+    gemm_q4_0(d->p.view(), m, d->x.data(), k, d->y.data(), n, o, ex());
+    double t = secs(t0); double s = 0; for (float v : d->y) s += v; *checksum = s; return t;
+}

@@ -1,0 +1,36 @@
+// Paired A/B: each round calls base then new (order alternating) on identical data; reports the median
+// and min time of each and the median of the per-round ratios new/base.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+extern "C" double base_moe_ffn(long, double*), new_moe_ffn(long, double*), base_moe_gemm(long, double*), new_moe_gemm(long, double*);
+extern "C" double base_gemm(long, long, long, double*), new_gemm(long, long, long, double*);
+static double med(std::vector<double> v) { std::sort(v.begin(), v.end()); return v[v.size() / 2]; }
+static void pair(const char* name, int rounds, const std::function<double(double*)>& a, const std::function<double(double*)>& b) {
+    double ca, cb; a(&ca); b(&cb); a(&ca); b(&cb);  // warm up (data built, pages touched)
+    std::vector<double> ta, tb, ratio;
+    for (int r = 0; r < rounds; ++r) {
+        double x, y;
+        if (r & 1) { y = b(&cb); x = a(&ca); } else { x = a(&ca); y = b(&cb); }
+        ta.push_back(x); tb.push_back(y); ratio.push_back(y / x);
+    }
+    std::printf("%-28s base med %8.3f min %8.3f ms | new med %8.3f min %8.3f ms | new/base med %.3f  (checksums %.6g %.6g)\n", name,
+                med(ta) * 1e3, *std::min_element(ta.begin(), ta.end()) * 1e3, med(tb) * 1e3, *std::min_element(tb.begin(), tb.end()) * 1e3,
+                med(ratio), ca, cb);
+    std::fflush(stdout);
+}
+int main(int argc, char** argv) {
+    const int rounds = argc > 1 ? std::atoi(argv[1]) : 30;
+    for (long m : {512L, 2048L}) {
+        pair(("moe_ffn qwen3 M" + std::to_string(m)).c_str(), rounds, [&](double* c) { return base_moe_ffn(m, c); }, [&](double* c) { return new_moe_ffn(m, c); });
+        pair(("moe_gemm qwen3 M" + std::to_string(m)).c_str(), rounds, [&](double* c) { return base_moe_gemm(m, c); }, [&](double* c) { return new_moe_gemm(m, c); });
+    }
+    for (long k : {2048L, 4096L})
+        for (long m : {512L, 2048L})
+            pair(("gemm fast K" + std::to_string(k) + " N4096 M" + std::to_string(m)).c_str(), rounds,
+                 [&](double* c) { return base_gemm(m, k, 4096, c); }, [&](double* c) { return new_gemm(m, k, 4096, c); });
+}
