@@ -28,7 +28,10 @@
 // Measured (H100, 2026-11-26, bench/RESULTS.md "The wgmma kernel"): ~0.8 us per 128 × 128 × 64 K step,
 // ~40% of the tensor peak per SM at best, against ~0.49 us for the MMAs alone. A warp-specialized
 // version (TMA copies, dequantizing warpgroups, MMA warpgroups on mbarriers) and one that dequantizes
-// W straight into wgmma's register operand were no faster (same section, "Three more designs").
+// W straight into wgmma's register operand were no faster (same section, "Three more designs"). The
+// copy + dequantize + fence path alone takes longer than the MMA path alone, and the two barely overlap
+// ("Where a K step's time goes"); W's row-major layout makes its copies costly (a tile-major one saved
+// 9-12% of the kernel there, not adopted: every other CUDA kernel reads W by rows).
 //
 // Built only where the translation unit targets sm_90a (CMAKE_CUDA_ARCHITECTURES "90a"; plain "90"
 // lacks wgmma). Elsewhere the kernel traps, and context::features().wgmma is false, so the host never
