@@ -1,8 +1,8 @@
 #include "catch_compat.hpp"
 
-// moe_ffn's SiLU (include/amxmm/kernel/activation.hpp): the AVX2 and AVX-512 forms give the scalar
-// definition's bits (compared as bit patterns, NaN excepted), and the definition stays within a few
-// ulp of SiLU computed in fp64.
+// moe_ffn's SiLU and GELU (include/amxmm/kernel/activation.hpp): the AVX2 and AVX-512 forms give the
+// scalar definitions' bits (compared as bit patterns, NaN excepted), and the definitions stay within a
+// few ulp of the functions computed in fp64.
 
 #include <amxmm/kernel/activation.hpp>
 
@@ -38,16 +38,25 @@ std::vector<float> silu_inputs() {
     return v;
 }
 
-/// silu_times with u = 1 is silu itself (the product by 1 is exact).
+float act(bool gelu, float g) { return gelu ? detail::gelu_tanh(g) : detail::silu(g); }
+
+/// The functions in fp64. GELU as g·σ(2u), equal to 0.5·g·(1 + tanh(u)) but without its cancellation
+/// for negative g (1 + tanh(u) loses all digits in fp64 once u < -19).
+double act64(bool gelu, double g) {
+    const double z = gelu ? 2.0 * std::sqrt(2.0 / 3.14159265358979323846) * g * (1.0 + 0.044715 * g * g) : g;
+    return g / (1.0 + std::exp(-z));
+}
+
+/// A form with u = 1 is the activation itself (the product by 1 is exact).
 template <class Fn>
-void check_form_bits(Fn form) {
+void check_form_bits(bool gelu, Fn form) {
     const std::vector<float> in = silu_inputs();
     for (std::size_t len : {in.size(), std::size_t(1), std::size_t(7), std::size_t(15), std::size_t(17), std::size_t(33)}) {
         std::vector<float> h(in.begin(), in.begin() + std::ptrdiff_t(len)), u(len, 1.0f);
         form(h.data(), u.data(), std::int64_t(len));
         std::size_t mismatches = 0;
         for (std::size_t i = 0; i < len; ++i) {
-            const float want = detail::silu(in[i]);
+            const float want = act(gelu, in[i]);
             if (std::isnan(want) ? !std::isnan(h[i]) : bits_of(h[i]) != bits_of(want)) ++mismatches;
         }
         CHECK(mismatches == 0);
@@ -60,7 +69,7 @@ void check_form_bits(Fn form) {
     form(h.data(), u.data(), std::int64_t(h.size()));
     std::size_t mismatches = 0;
     for (std::size_t i = 0; i < in.size(); ++i) {
-        const float want = detail::silu(in[i]) * u[i];
+        const float want = act(gelu, in[i]) * u[i];
         if (std::isnan(want) ? !std::isnan(h[i]) : bits_of(h[i]) != bits_of(want)) ++mismatches;
     }
     CHECK(mismatches == 0);
@@ -68,7 +77,7 @@ void check_form_bits(Fn form) {
 
 }  // namespace
 
-TEST_CASE("silu: special values and the cutoff", "[activation]") {
+TEST_CASE("silu, gelu_tanh: special values and the cutoff", "[activation]") {
     const float inf = std::numeric_limits<float>::infinity();
     CHECK(bits_of(detail::silu(0.0f)) == bits_of(0.0f));
     CHECK(bits_of(detail::silu(-0.0f)) == bits_of(-0.0f));
@@ -79,38 +88,56 @@ TEST_CASE("silu: special values and the cutoff", "[activation]") {
     CHECK(detail::silu(87.0f) == 87.0f);  // 87·(1 - 1.6e-38) rounds to 87
     const float tiny = std::numeric_limits<float>::denorm_min();
     CHECK(detail::silu(tiny) == 0.0f);  // tiny / 2 rounds to 0 (RNE)
+    CHECK(bits_of(detail::gelu_tanh(0.0f)) == bits_of(0.0f));
+    CHECK(detail::gelu_tanh(inf) == inf);
+    CHECK(std::isnan(detail::gelu_tanh(std::numeric_limits<float>::quiet_NaN())));
+    CHECK(detail::gelu_tanh(10.0f) == 10.0f);
+    CHECK(bits_of(detail::gelu_tanh(-10.0f)) == bits_of(-0.0f));
 }
 
-TEST_CASE("silu: within 4 ulp of SiLU in fp64", "[activation]") {
-    double worst = 0;
-    float worst_at = 0;
-    for (float g : silu_inputs()) {
-        if (!std::isfinite(g) || std::fabs(g) > 87.0f) continue;
-        const double want = double(g) / (1.0 + std::exp(-double(g)));
-        if (std::fabs(want) < double(std::numeric_limits<float>::min())) continue;  // subnormal results: absolute error checked below
-        const double ulp = std::ldexp(1.0, std::ilogb(float(want)) - 23);
-        const double err = std::fabs(double(detail::silu(g)) - want) / ulp;
-        if (err > worst) {
-            worst = err;
-            worst_at = g;
+TEST_CASE("silu, gelu_tanh: within 4 ulp of the functions in fp64 (GELU: + 3·|z|)", "[activation]") {
+    for (bool gelu : {false, true}) {
+        double worst = 0;
+        float worst_at = 0;
+        auto z_of = [&](double g) { return gelu ? 2.0 * std::sqrt(2.0 / 3.14159265358979323846) * g * (1.0 + 0.044715 * g * g) : g; };
+        for (float g : silu_inputs()) {
+            if (!std::isfinite(g) || std::fabs(z_of(g)) > 86.9) continue;  // beyond the cutoff: checked below
+            const double want = act64(gelu, double(g));
+            if (std::fabs(want) < double(std::numeric_limits<float>::min())) continue;  // subnormal results: absolute error checked below
+            const double ulp = std::ldexp(1.0, std::ilogb(float(want)) - 23);
+            // GELU's z carries up to 3 fp32 roundings, and e^-|z| turns z's absolute error into a
+            // relative one: up to 3·|z| ulp more where |z| is large (the tail, g < -3 or so).
+            const double err = std::fabs(double(act(gelu, g)) - want) / ulp - (gelu ? 3.0 * std::fabs(z_of(g)) : 0.0);
+            if (err > worst) {
+                worst = err;
+                worst_at = g;
+            }
         }
+        INFO((gelu ? "gelu_tanh" : "silu") << ": worst " << worst << " ulp (beyond GELU's 3·|z|) at g = " << worst_at);
+        CHECK(worst <= 4.0);
+        // Beyond the cutoff (z < -87: g < -87, or g < -9.99 for GELU) the result is -0 and the error,
+        // absolute, below 2^-118.
+        for (float g : silu_inputs())
+            if (std::isfinite(g) && z_of(g) < -87.1) CHECK(std::fabs(double(act(gelu, g)) - act64(gelu, double(g))) < std::ldexp(1.0, -118));
     }
-    INFO("worst " << worst << " ulp at g = " << worst_at);
-    CHECK(worst <= 4.0);
-    // Beyond the cutoff and in the subnormal range the error is absolute and below 2^-118 (|SiLU(g)| < 1.5e-36 for g < -87).
-    for (float g : {-87.5f, -90.0f, -100.0f, -1000.0f})
-        CHECK(std::fabs(double(detail::silu(g)) - double(g) / (1.0 + std::exp(-double(g)))) < std::ldexp(1.0, -118));
 }
 
-TEST_CASE("silu: AVX-512 and AVX2 forms give the scalar bits", "[activation]") {
+TEST_CASE("silu, gelu_tanh: AVX-512 and AVX2 forms give the scalar bits", "[activation]") {
     const cpu_features& f = detected_cpu_features();
-    if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512_vnni && f.os_avx512)
-        check_form_bits([](float* h, const float* u, std::int64_t n) { detail::silu_times_avx512(h, u, n); });
-    else
-        WARN("no AVX-512 here: silu_times_avx512 not run");
-    if (f.avx2 && f.fma && f.f16c && f.os_avx)
-        check_form_bits([](float* h, const float* u, std::int64_t n) { detail::silu_times_avx2(h, u, n); });
-    else
-        WARN("no AVX2 + FMA here: silu_times_avx2 not run");
-    check_form_bits([](float* h, const float* u, std::int64_t n) { detail::silu_times(h, u, n); });
+    const bool avx512 = f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512_vnni && f.os_avx512;
+    const bool avx2 = f.avx2 && f.fma && f.f16c && f.os_avx;
+    if (!avx512) WARN("no AVX-512 here: act_times_avx512 not run");
+    if (!avx2) WARN("no AVX2 + FMA here: act_times_avx2 not run");
+    for (bool gelu : {false, true}) {
+        INFO((gelu ? "gelu_tanh" : "silu"));
+        if (avx512)
+            check_form_bits(gelu, [&](float* h, const float* u, std::int64_t n) {
+                gelu ? detail::act_times_avx512<true>(h, u, n) : detail::act_times_avx512<false>(h, u, n);
+            });
+        if (avx2)
+            check_form_bits(gelu, [&](float* h, const float* u, std::int64_t n) {
+                gelu ? detail::act_times_avx2<true>(h, u, n) : detail::act_times_avx2<false>(h, u, n);
+            });
+        check_form_bits(gelu, [&](float* h, const float* u, std::int64_t n) { detail::act_times(gelu, h, u, n); });
+    }
 }

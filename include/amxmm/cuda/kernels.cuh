@@ -36,7 +36,9 @@ __device__ __forceinline__ float fp16_bits_to_float(std::uint16_t b) { return __
 /// act(g) as moe_ffn defines it (0: SiLU, 1: GELU tanh), fp32.
 __device__ __forceinline__ float ffn_act(int act, float g) {
     if (act == 0) return g / (1.0f + expf(-g));
-    return 0.5f * g * (1.0f + tanhf(0.7978845608028654f * g * (1.0f + 0.044715f * g * g)));
+    // GELU (tanh form) as g·σ(2u), the CPU's form (kernel/activation.hpp): 0.5·g·(1 + tanh(u)) loses
+    // every digit to cancellation in fp32 once u < -9.
+    return g / (1.0f + expf(-1.5957691216057308f * g * (1.0f + 0.044715f * g * g)));
 }
 
 // ---- GEMV (M <= 8 rows, or one (token, slot) row per CTA row for MoE) -------------------------------------

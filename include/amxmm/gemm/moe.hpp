@@ -57,10 +57,11 @@ enum class moe_input_rows {
     per_slot,   ///< x(t, s) = x + t·ldx_token + s·ldx_slot: one row per (token, slot)
 };
 
-/// The nonlinearity of moe_ffn, applied to the gate projection in fp32.
+/// The nonlinearity of moe_ffn, applied to the gate projection in fp32. Both are evaluated as g·σ(z)
+/// with amxmm's own fp32 exp (kernel/activation.hpp), the same bits on every CPU and libm.
 enum class ffn_activation {
-    silu,       ///< g / (1 + exp(-g)), with amxmm's own fp32 exp (kernel/activation.hpp: the same bits on every CPU and libm)
-    gelu_tanh,  ///< 0.5·g·(1 + tanh(√(2/π)·g·(1 + 0.044715·g²)))  (ggml's GELU formula)
+    silu,       ///< g / (1 + exp(-g))
+    gelu_tanh,  ///< 0.5·g·(1 + tanh(√(2/π)·g·(1 + 0.044715·g²)))  (ggml's GELU formula) = g·σ(2·√(2/π)·g·(1 + 0.044715·g²))
 };
 
 /// moe_ffn options: gemm_options (mode, back end, kc, workspace) plus the activation.
@@ -467,12 +468,6 @@ void moe_gemm_run(isa backend, const packed_q4_0_vnni_experts_view& w, const moe
 
 // ---- moe_ffn -----------------------------------------------------------------------------------------
 
-inline float ffn_act(ffn_activation act, float g) noexcept {
-    if (act == ffn_activation::silu) return silu(g);  // kernel/activation.hpp: the same bits as silu_times
-    constexpr float sqrt_2_over_pi = 0.79788456080286535587989211986876f, coef_a = 0.044715f;
-    const float a_g2 = rounded(coef_a * g * g);  // rounded: never fused into the add (FMA), any flags
-    return 0.5f * g * (1.0f + std::tanh(sqrt_2_over_pi * g * (1.0f + a_g2)));
-}
 
 /// moe_ffn's gate and up weights: two experts views, or one packed together (packed_q4_0_vnni_gate_up).
 struct gate_up_source {
@@ -572,10 +567,7 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
             for (int j = 0; j < valid; ++j) {
                 float* h = gv + ((gl - tk.g0) * kernel_rows + j) * ldo;  // overwritten in place with h
                 const float* u = uv + ((gl - tk.g0) * kernel_rows + j) * ldo;
-                if (opt.activation == ffn_activation::silu)
-                    silu_times(h, u, ldo);
-                else
-                    for (std::int64_t c = 0; c < ldo; ++c) h[c] = ffn_act(opt.activation, h[c]) * u[c];
+                act_times(opt.activation == ffn_activation::gelu_tanh, h, u, ldo);  // kernel/activation.hpp
                 for (std::int64_t c = 0; c < ldo && exact; ++c) {
                     if (!std::isfinite(h[c])) {
                         const std::int64_t pair = g.pair[std::size_t(g.row_begin[std::size_t(e)] + gl * kernel_rows + j)];
@@ -744,7 +736,7 @@ gemm_plan moe_ffn_checked(const gate_up_source& src, const packed_q4_0_vnni_expe
 /// Numerics, step by step (`mode` from opt, one for the whole call; see plan_moe_q4_0):
 ///   1. x rows prepared once per (token, slot): Q8_0 (exact) or bf16 (fast), as gemm_q4_0 does;
 ///   2. g = gate_e(x), u = up_e(x): gemm_q4_0's arithmetic for that mode, fp32 results;
-///   3. h = act(g) · u in fp32 (SiLU: detail::silu, kernel/activation.hpp; GELU: std::tanh in float);
+///   3. h = act(g) · u in fp32 (detail::silu / detail::gelu_tanh, kernel/activation.hpp);
 ///   4. h rows prepared for down like any activation rows: Q8_0 of each 32-block of h (exact; h
 ///      must be finite) or bf16 rounding (fast) — the only rounding of the intermediate;
 ///   5. o = down_e(h) in fp32 (gemm_q4_0's arithmetic), one row per (token, slot);
