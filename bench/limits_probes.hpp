@@ -278,13 +278,24 @@ inline void fill_random_bytes(unsigned char* p, std::size_t n, std::uint64_t see
     }
 }
 
+/// Stores the four C tiles and folds a byte of each into a volatile, so that the products count as used.
+AMXMM_TARGET_AMX inline void keep_c_tiles() {
+    using T = amxmm::detail::amx_tiles;
+    alignas(64) unsigned char c[4][16 * 64];
+    T::store<amxmm::c00>(c[0], 64);
+    T::store<amxmm::c01>(c[1], 64);
+    T::store<amxmm::c10>(c[2], 64);
+    T::store<amxmm::c11>(c[3], 64);
+    volatile unsigned char sink = c[0][0] ^ c[1][1] ^ c[2][2] ^ c[3][3];
+    (void)sink;
+}
+
 /// Instructions issued by one thread until `stop`: 4 independent C tiles (c00..c11), A tiles a0/a1,
 /// B tiles b0/b1, every tile (16, 64 B). bf16 selects TDPBF16PS, else TDPBSSD.
 template <bool bf16>
 AMXMM_TARGET_AMX double amx_thread_loop(const std::atomic<bool>& stop, std::uint64_t seed) {
     using T = amxmm::detail::amx_tiles;
     alignas(64) unsigned char a[16 * 64], b[16 * 64];
-    alignas(64) unsigned char c[4][16 * 64];
     // Small values (bf16: exponents near 1.0 and tiny mantissas) so nothing overflows into inf/NaN.
     fill_random_bytes(a, sizeof a, seed, bf16 ? 0x3f : 0x7f);
     fill_random_bytes(b, sizeof b, seed + 1, bf16 ? 0x3f : 0x7f);
@@ -318,13 +329,8 @@ AMXMM_TARGET_AMX double amx_thread_loop(const std::atomic<bool>& stop, std::uint
             }
             instructions += 4.0 * amx_unroll;
         }
-        T::store<amxmm::c00>(c[0], 64);
-        T::store<amxmm::c01>(c[1], 64);
-        T::store<amxmm::c10>(c[2], 64);
-        T::store<amxmm::c11>(c[3], 64);
+        keep_c_tiles();
     }
-    volatile unsigned char sink = c[0][0] ^ c[1][1] ^ c[2][2] ^ c[3][3];
-    (void)sink;
     return instructions;
 }
 
@@ -335,7 +341,6 @@ AMXMM_TARGET_AMX inline double amx_l1_operand_loop(const std::atomic<bool>& stop
     using T = amxmm::detail::amx_tiles;
     constexpr int blocks = 8;
     alignas(64) unsigned char a[blocks][2048], b[blocks][2048];
-    alignas(64) unsigned char c[4][16 * 64];
     fill_random_bytes(&a[0][0], sizeof a, seed, 0x3f);
     fill_random_bytes(&b[0][0], sizeof b, seed + 1, 0x3f);
     for (std::size_t i = 1; i < sizeof a; i += 2) (&a[0][0])[i] = 0x3f, (&b[0][0])[i] = 0x3f;  // bf16 ≈ 0.5..1.0
@@ -364,13 +369,8 @@ AMXMM_TARGET_AMX inline double amx_l1_operand_loop(const std::atomic<bool>& stop
             }
             instructions += 4.0 * amx_unroll;
         }
-        T::store<amxmm::c00>(c[0], 64);
-        T::store<amxmm::c01>(c[1], 64);
-        T::store<amxmm::c10>(c[2], 64);
-        T::store<amxmm::c11>(c[3], 64);
+        keep_c_tiles();
     }
-    volatile unsigned char sink = c[0][0] ^ c[1][1] ^ c[2][2] ^ c[3][3];
-    (void)sink;
     return instructions;
 }
 
@@ -428,25 +428,34 @@ struct peak_result {
     double per_thread_ops_per_s = 0;
 };
 
-/// AMX register-only peak (TDPBSSD when !bf16, TDPBF16PS when bf16), best of `reps` runs of `seconds`.
-inline peak_result probe_amx(bool bf16, int threads, double seconds = 0.2, int reps = 2) {
+namespace detail {
+/// Best of `reps` team runs of `seconds`: every thread runs loop(tid, stop), which returns the
+/// instructions it issued; each instruction is `ops` ops. Not available where `needs` is not.
+template <class Loop>
+peak_result probe_peak(amxmm::isa needs, int threads, double seconds, int reps, double ops, Loop&& loop) {
     peak_result r;
     r.threads = threads;
-    if (std::string why = amxmm::isa_unsupported_reason(amxmm::isa::amx); !why.empty()) {
+    if (std::string why = amxmm::isa_unsupported_reason(needs); !why.empty()) {
         r.why_not = why;
         return r;
     }
     r.available = true;
-    const double ops = bf16 ? tdpbf16ps_ops : tdpbssd_ops;
     for (int rep = 0; rep < reps; ++rep) {
-        const team_result t = run_team(threads, seconds, [&](int tid, const std::atomic<bool>& stop) {
-            return bf16 ? detail::amx_thread_loop<true>(stop, std::uint64_t(tid) + 7)
-                        : detail::amx_thread_loop<false>(stop, std::uint64_t(tid) + 7);
-        });
+        const team_result t = run_team(threads, seconds, loop);
         r.ops_per_s = std::max(r.ops_per_s, t.sum_of_rates() * ops);
     }
     r.per_thread_ops_per_s = r.ops_per_s / threads;
     return r;
+}
+}  // namespace detail
+
+/// AMX register-only peak (TDPBSSD when !bf16, TDPBF16PS when bf16), best of `reps` runs of `seconds`.
+inline peak_result probe_amx(bool bf16, int threads, double seconds = 0.2, int reps = 2) {
+    return detail::probe_peak(amxmm::isa::amx, threads, seconds, reps, bf16 ? tdpbf16ps_ops : tdpbssd_ops,
+                              [&](int tid, const std::atomic<bool>& stop) {
+                                  return bf16 ? detail::amx_thread_loop<true>(stop, std::uint64_t(tid) + 7)
+                                              : detail::amx_thread_loop<false>(stop, std::uint64_t(tid) + 7);
+                              });
 }
 inline peak_result probe_amx_int8(int threads, double seconds = 0.2, int reps = 2) {
     return probe_amx(false, threads, seconds, reps);
@@ -457,40 +466,18 @@ inline peak_result probe_amx_bf16(int threads, double seconds = 0.2, int reps = 
 
 /// TDPBF16PS with its operands loaded from L1 (detail::amx_l1_operand_loop), best of `reps` runs.
 inline peak_result probe_amx_bf16_l1_operands(int threads, double seconds = 0.2, int reps = 2) {
-    peak_result r;
-    r.threads = threads;
-    if (std::string why = amxmm::isa_unsupported_reason(amxmm::isa::amx); !why.empty()) {
-        r.why_not = why;
-        return r;
-    }
-    r.available = true;
-    for (int rep = 0; rep < reps; ++rep) {
-        const team_result t = run_team(threads, seconds, [&](int tid, const std::atomic<bool>& stop) {
-            return detail::amx_l1_operand_loop(stop, std::uint64_t(tid) + 7);
-        });
-        r.ops_per_s = std::max(r.ops_per_s, t.sum_of_rates() * tdpbf16ps_ops);
-    }
-    r.per_thread_ops_per_s = r.ops_per_s / threads;
-    return r;
+    return detail::probe_peak(amxmm::isa::amx, threads, seconds, reps, tdpbf16ps_ops,
+                              [](int tid, const std::atomic<bool>& stop) {
+                                  return detail::amx_l1_operand_loop(stop, std::uint64_t(tid) + 7);
+                              });
 }
 
 /// AVX-512 VNNI register-only peak (VPDPBUSD zmm), best of `reps` runs of `seconds`.
 inline peak_result probe_avx512_vnni(int threads, double seconds = 0.2, int reps = 2) {
-    peak_result r;
-    r.threads = threads;
-    if (std::string why = amxmm::isa_unsupported_reason(amxmm::isa::avx512_vnni); !why.empty()) {
-        r.why_not = why;
-        return r;
-    }
-    r.available = true;
-    for (int rep = 0; rep < reps; ++rep) {
-        const team_result t = run_team(threads, seconds, [&](int tid, const std::atomic<bool>& stop) {
-            return detail::vnni_thread_loop(stop, std::uint64_t(tid) + 11);
-        });
-        r.ops_per_s = std::max(r.ops_per_s, t.sum_of_rates() * vpdpbusd_zmm_ops);
-    }
-    r.per_thread_ops_per_s = r.ops_per_s / threads;
-    return r;
+    return detail::probe_peak(amxmm::isa::avx512_vnni, threads, seconds, reps, vpdpbusd_zmm_ops,
+                              [](int tid, const std::atomic<bool>& stop) {
+                                  return detail::vnni_thread_loop(stop, std::uint64_t(tid) + 11);
+                              });
 }
 
 // ---- DRAM read bandwidth ------------------------------------------------------------------------------
