@@ -468,7 +468,6 @@ void moe_gemm_run(isa backend, const packed_q4_0_vnni_experts_view& w, const moe
 
 // ---- moe_ffn -----------------------------------------------------------------------------------------
 
-
 /// moe_ffn's gate and up weights: two experts views, or one packed together (packed_q4_0_vnni_gate_up).
 struct gate_up_source {
     const packed_q4_0_vnni_experts_view* gate = nullptr;   // separate: E × F × K each
