@@ -126,9 +126,7 @@ TEST_CASE("silu, gelu_tanh: within 4 ulp of the functions in fp64 (GELU: + 3·|z
 }
 
 TEST_CASE("silu, gelu_tanh: AVX-512 and AVX2 forms give the scalar bits", "[activation]") {
-    const cpu_features& f = detected_cpu_features();
-    const bool avx512 = f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512_vnni && f.os_avx512;
-    const bool avx2 = f.avx2 && f.fma && f.f16c && f.os_avx;
+    const bool avx512 = isa_supported(isa::avx512_vnni), avx2 = isa_supported(isa::avx2);
     if (!avx512) WARN("no AVX-512 here: act_times_avx512 not run");
     if (!avx2) WARN("no AVX2 + FMA here: act_times_avx2 not run");
     for (bool gelu : {false, true}) {

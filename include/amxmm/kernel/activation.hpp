@@ -22,7 +22,7 @@
 
 #include "../core/numeric.hpp"
 #include "../core/target.hpp"
-#include "../cpu/features.hpp"
+#include "../cpu/isa.hpp"
 
 AMXMM_NAMESPACE_BEGIN
 namespace detail {
@@ -135,12 +135,7 @@ AMXMM_INTRINSICS_END
 /// h[i] = act(h[i]) · u[i] for i < n (act = GELU when `gelu`, else SiLU): the widest form this CPU runs
 /// (the same bits from each).
 inline void act_times(bool gelu, float* h, const float* u, std::int64_t n) noexcept {
-    static const int width = [] {
-        const cpu_features& f = detected_cpu_features();
-        if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512_vnni && f.os_avx512) return 16;
-        if (f.avx2 && f.fma && f.f16c && f.os_avx) return 8;
-        return 1;
-    }();
+    static const int width = isa_supported(isa::avx512_vnni) ? 16 : isa_supported(isa::avx2) ? 8 : 1;
     if (width == 16)
         gelu ? act_times_avx512<true>(h, u, n) : act_times_avx512<false>(h, u, n);
     else if (width == 8)
