@@ -13,6 +13,7 @@
 #include <amxmm/exec/executor.hpp>
 #include <amxmm/format/blocks.hpp>
 #include <amxmm/format/reference_gemm.hpp>
+#include <amxmm/kernel/microkernel.hpp>
 #include <amxmm/pack/expand.hpp>
 #include <amxmm/pack/q4_0_vnni.hpp>
 
@@ -377,6 +378,44 @@ TEST_CASE("q4_0_vnni: block expansion to AMX B-tile operands", "[pack]") {
             }
     }
     CHECK(checked_blocks > 100);
+}
+
+TEST_CASE("q4_0_vnni: the streaming kernels' block walker and prefetcher follow the layout", "[pack]") {
+    // panel_walker steps by pointers instead of the layout's offsets; stream_prefetcher targets block
+    // b + pf of the pass [b0, b1), running on into the next panel's pass (block b0 + (b + pf - b1)).
+    for (std::int64_t nb : {1, 2, 3, 4, 5, 64, 65}) {
+        amxmm::q4_0_vnni_layout L;
+        L.n = 40;  // 3 panels
+        L.k = 32 * nb;
+        std::vector<std::byte> data(static_cast<std::size_t>(L.total_bytes()));
+        const amxmm::packed_q4_0_vnni_view v{L, data.data()};
+        for (std::int64_t p = 0; p < L.panels(); ++p)
+            for (std::int64_t b0 = 0; b0 < nb; ++b0) {
+                INFO("K/32 = " << nb << ", panel " << p << ", from block " << b0);
+                amxmm::detail::panel_walker w(v, p, b0);
+                for (std::int64_t b = b0; b < nb; ++b, w.next()) {
+                    REQUIRE(w.quants() == v.quants(p, b));
+                    REQUIRE(w.scales() == v.scales(p, b));
+                }
+                for (std::int64_t b1 : {b0 + 1, (b0 + nb + 1) / 2, nb}) {
+                    if (b1 <= b0 || b1 > nb) continue;
+                    for (int pf : {0, 1, 2, 14}) {
+                        INFO("pass to block " << b1 << ", " << pf << " blocks ahead");
+                        amxmm::detail::stream_prefetcher f(v, p, b0, b1, pf);
+                        for (std::int64_t b = b0; b < b1; ++b, f.step()) {
+                            const std::uint8_t* want = nullptr;
+                            if (pf > 0 && b + pf < b1) {
+                                want = v.quants(p, b + pf);
+                            } else if (pf > 0) {
+                                const std::int64_t next = b0 + (b + pf - b1);
+                                if (next < b1 && p + 1 < L.panels()) want = v.quants(p + 1, next);
+                            }
+                            REQUIRE(f.target() == want);
+                        }
+                    }
+                }
+            }
+    }
 }
 
 TEST_CASE("q4_0_vnni: bad input is refused with amxmm::error", "[pack]") {

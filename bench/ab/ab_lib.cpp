@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <string>
 #include <vector>
 #ifndef AB_NAME
 #error AB_NAME
@@ -51,6 +52,17 @@ struct dense_data {
         y.resize(m * n);
     }
 };
+/// `copies` packed copies of one weight: cycling through them makes each call's weights cold when
+/// their total is several times the last-level cache (one copy: hot).
+struct decode_data {
+    std::vector<packed_q4_0_vnni> ring; std::vector<float> x, y;
+    decode_data(long m, long k, long n, long copies) {
+        auto b = random_blocks(n, k, 7);
+        for (long i = 0; i < copies; ++i) ring.push_back(pack_q4_0_vnni({b.data(), n, k}, ex()));
+        x.resize(m * k); std::mt19937_64 r(4); for (auto& v : x) v = std::uniform_real_distribution<float>(-1, 1)(r);
+        y.resize(m * n);
+    }
+};
 #define AB_STR2(x) #x
 #define AB_STR(x) AB_STR2(x)
 /// K chunk override for this copy: AB_KC_base / AB_KC_new (0: the library's default).
@@ -84,4 +96,17 @@ extern "C" double AB_CAT(AB_NAME, _gemm)(long m, long k, long n, double* checksu
     auto t0 = std::chrono::steady_clock::now();
     gemm_q4_0(d->p.view(), m, d->x.data(), k, d->y.data(), n, o, ex());
     double t = secs(t0); double s = 0; for (float v : d->y) s += v; *checksum = s; return t;
+}
+/// Mean time of one exact gemm_q4_0 call with m rows over the copies (isa_code 0: the library's choice,
+/// 1: avx512_vnni, 2: avx2).
+extern "C" double AB_CAT(AB_NAME, _decode)(long m, long k, long n, long copies, int isa_code, double* checksum) {
+    static std::map<std::string, std::unique_ptr<decode_data>> cache;
+    auto& d = cache[std::to_string(m) + "/" + std::to_string(k) + "/" + std::to_string(n) + "/" + std::to_string(copies)];
+    if (!d) d = std::make_unique<decode_data>(m, k, n, copies);
+    gemm_options o; o.mode = compute_mode::exact;
+    if (isa_code == 1) o.force_isa = isa::avx512_vnni;
+    if (isa_code == 2) o.force_isa = isa::avx2;
+    auto t0 = std::chrono::steady_clock::now();
+    for (auto& w : d->ring) gemm_q4_0(w.view(), m, d->x.data(), k, d->y.data(), n, o, ex());
+    double t = secs(t0) / double(copies); double s = 0; for (float v : d->y) s += v; *checksum = s; return t;
 }

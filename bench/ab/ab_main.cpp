@@ -9,8 +9,11 @@
 #include <vector>
 extern "C" double base_moe_ffn(long, double*), new_moe_ffn(long, double*), base_moe_gemm(long, double*), new_moe_gemm(long, double*);
 extern "C" double base_gemm(long, long, long, double*), new_gemm(long, long, long, double*);
+extern "C" double base_decode(long, long, long, long, int, double*), new_decode(long, long, long, long, int, double*);
 static double med(std::vector<double> v) { std::sort(v.begin(), v.end()); return v[v.size() / 2]; }
+static const char* only = nullptr;  // run the cases whose name contains this (argv[2]), else all
 static void pair(const char* name, int rounds, const std::function<double(double*)>& a, const std::function<double(double*)>& b) {
+    if (only && !std::strstr(name, only)) return;
     double ca, cb; a(&ca); b(&cb); a(&ca); b(&cb);  // warm up (data built, pages touched)
     std::vector<double> ta, tb, ratio;
     for (int r = 0; r < rounds; ++r) {
@@ -25,6 +28,7 @@ static void pair(const char* name, int rounds, const std::function<double(double
 }
 int main(int argc, char** argv) {
     const int rounds = argc > 1 ? std::atoi(argv[1]) : 30;
+    if (argc > 2) only = argv[2];
     for (long m : {512L, 2048L}) {
         pair(("moe_ffn qwen3 M" + std::to_string(m)).c_str(), rounds, [&](double* c) { return base_moe_ffn(m, c); }, [&](double* c) { return new_moe_ffn(m, c); });
         pair(("moe_gemm qwen3 M" + std::to_string(m)).c_str(), rounds, [&](double* c) { return base_moe_gemm(m, c); }, [&](double* c) { return new_moe_gemm(m, c); });
@@ -33,4 +37,15 @@ int main(int argc, char** argv) {
         for (long m : {512L, 2048L})
             pair(("gemm fast K" + std::to_string(k) + " N4096 M" + std::to_string(m)).c_str(), rounds,
                  [&](double* c) { return base_gemm(m, k, 4096, c); }, [&](double* c) { return new_gemm(m, k, 4096, c); });
+    // Decode (exact): hot (one copy) and cold (AB_COLD_COPIES copies, default 40: 1.3 GB of weights at
+    // K4096 N14336), on the library's choice of back end and on avx512_vnni.
+    const long cold = std::getenv("AB_COLD_COPIES") ? std::atol(std::getenv("AB_COLD_COPIES")) : 40;
+    for (int isa_code : {0, 1})
+        for (long m : {1L, 4L, 16L})
+            for (long copies : {1L, cold}) {
+                const std::string name = std::string("decode ") + (isa_code ? "avx512_vnni" : "auto") + " K4096 N14336 M" +
+                                         std::to_string(m) + (copies > 1 ? " cold" : " hot");
+                pair(name.c_str(), rounds, [&](double* c) { return base_decode(m, 4096, 14336, copies, isa_code, c); },
+                     [&](double* c) { return new_decode(m, 4096, 14336, copies, isa_code, c); });
+            }
 }

@@ -58,8 +58,8 @@ AMXMM_KERNEL_TARGET inline void store_c_tiles(T* out) {
 }
 
 /// The AMX kernels' software prefetch: block b + pf of the call's panels while it is inside the pass
-/// [b0, b1) (pf = 0: none). Unlike prefetch_stream it does not run on into the next panel: that measured
-/// slower here at m = 8, 16 (see prefetch_stream).
+/// [b0, b1) (pf = 0: none). Unlike stream_prefetcher it does not run on into the next panel: that measured
+/// slower here at m = 8, 16 (see stream_prefetcher).
 AMXMM_KERNEL_TARGET inline void prefetch_panels_ahead(const packed_q4_0_vnni_view& w, const kernel_block& kb,
                                                       std::int64_t b, int pf) {
     if (pf > 0 && b + pf < kb.b1)

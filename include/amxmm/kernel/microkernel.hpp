@@ -109,31 +109,94 @@ struct kernel_block {
 
 namespace detail {
 
-/// Software prefetch of one block's quants and scales of panel p (for the streaming small-m path).
-AMXMM_ALWAYS_INLINE void prefetch_block(const packed_q4_0_vnni_view& w, std::int64_t p, std::int64_t b) {
-    const char* q = reinterpret_cast<const char*>(w.quants(p, b));
+/// Software prefetch of one block's quants and scales (for the streaming small-m path). Forced inline:
+/// GCC once found no side effect in an out-of-line helper holding the prefetches and deleted its calls.
+AMXMM_ALWAYS_INLINE void prefetch_block(const std::uint8_t* quants, const fp16* scales) {
+    const char* q = reinterpret_cast<const char*>(quants);
     AMXMM_UNROLL for (int off = 0; off < q4_0_vnni_layout::block_quant_bytes; off += 64) _mm_prefetch(q + off, _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(w.scales(p, b)), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(scales), _MM_HINT_T0);
+}
+/// The same for block b of panel p.
+AMXMM_ALWAYS_INLINE void prefetch_block(const packed_q4_0_vnni_view& w, std::int64_t p, std::int64_t b) {
+    prefetch_block(w.quants(p, b), w.scales(p, b));
 }
 
-/// The small-m kernels' software prefetch, `pf` blocks ahead of block b in a pass over blocks [b0, b1)
-/// of panel p (pf = 0: none). Near the pass's end it runs on into panel p + 1 at the same distance:
-/// the panel the caller streams next (panels are contiguous, and a task's column blocks are adjacent).
-/// Stopping at the end instead left the first pf blocks of every panel to the hardware prefetcher: 14
-/// of 24 blocks at K = 768 (the MoE down projection), 14 of 64 at K = 2048. Used by the vector kernels
-/// (moe_ffn Qwen3 M = 1 cold 308-383 -> 268-289 us on the device, bench/RESULTS.md); the AMX small-m
-/// kernels measured slower with it at m = 8, 16 (567-612 -> 618-710 us) and keep stopping at the end
-/// (prefetch_panels_ahead in amx_tile_kernel.inl).
-AMXMM_ALWAYS_INLINE void prefetch_stream(const packed_q4_0_vnni_view& w, std::int64_t p, std::int64_t b, std::int64_t b0,
-                                         std::int64_t b1, int pf) {
-    if (pf <= 0) return;
-    if (b + pf < b1) {
-        prefetch_block(w, p, b + pf);
-        return;
+/// Walks one panel's blocks in K order by pointer steps. The streaming kernels run only ~35 vector
+/// instructions per block at m = 1; the layout's quants_offset / scales_offset, recomputed per block
+/// (signed divisions by two, a branch, a multiply), added ~20 scalar ones.
+class panel_walker {
+public:
+    panel_walker() = default;
+    panel_walker(const packed_q4_0_vnni_view& w, std::int64_t p, std::int64_t b) noexcept
+        : group_(w.panel(p) + (b / 2) * q4_0_vnni_layout::group_bytes),
+          // the group holding a lone last block (odd K/32; its scales follow its quants); past the
+          // panel's blocks when K/32 is even, so never reached
+          lone_(w.panel(p) + (w.layout.blocks_per_row() / 2) * q4_0_vnni_layout::group_bytes),
+          odd_(b % 2 != 0) {}
+    const std::uint8_t* quants() const noexcept {
+        return reinterpret_cast<const std::uint8_t*>(group_ + (odd_ ? q4_0_vnni_layout::block_quant_bytes : 0));
     }
-    const std::int64_t next = b0 + (b + pf - b1);
-    if (next < b1 && p + 1 < w.layout.panels()) prefetch_block(w, p + 1, next);
-}
+    const fp16* scales() const noexcept {
+        constexpr int q2 = 2 * q4_0_vnni_layout::block_quant_bytes;
+        const std::byte* s = group_ == lone_ ? group_ + q4_0_vnni_layout::block_quant_bytes
+                                             : group_ + q2 + (odd_ ? q4_0_vnni_layout::block_scale_bytes : 0);
+        return reinterpret_cast<const fp16*>(s);
+    }
+    void next() noexcept {
+        if (odd_) group_ += q4_0_vnni_layout::group_bytes;
+        odd_ = !odd_;
+    }
+
+private:
+    const std::byte* group_ = nullptr;
+    const std::byte* lone_ = nullptr;
+    bool odd_ = false;
+};
+
+/// The small-m kernels' software prefetch, `pf` blocks ahead of the block being computed in a pass
+/// over blocks [b0, b1) of panel p (pf = 0: none); step() once per block, in order. Near the pass's
+/// end it runs on into panel p + 1 at the same distance: the panel the caller streams next (panels are
+/// contiguous, and a task's column blocks are adjacent). Stopping at the end instead left the first pf
+/// blocks of every panel to the hardware prefetcher: 14 of 24 blocks at K = 768 (the MoE down
+/// projection), 14 of 64 at K = 2048. Used by the vector kernels (moe_ffn Qwen3 M = 1 cold 308-383 ->
+/// 268-289 us on the device, bench/RESULTS.md); the AMX small-m kernels measured slower with it at
+/// m = 8, 16 (567-612 -> 618-710 us) and keep stopping at the end (prefetch_panels_ahead in
+/// amx_tile_kernel.inl).
+class stream_prefetcher {
+public:
+    stream_prefetcher(const packed_q4_0_vnni_view& w, std::int64_t p, std::int64_t b0, std::int64_t b1, int pf) noexcept
+        : w_(&w), p_(p), b0_(b0), b1_(b1), ahead_(b0 + pf) {
+        if (pf > 0) locate();
+    }
+    AMXMM_ALWAYS_INLINE void step() noexcept {
+        if (!live_) return;
+        prefetch_block(walk_.quants(), walk_.scales());
+        walk_.next();
+        ++ahead_;
+        if (ahead_ == b1_ || ahead_ == 2 * b1_ - b0_) locate();  // on into panel p + 1; past its pass
+    }
+    /// The quants the next step() prefetches (null: none).
+    const std::uint8_t* target() const noexcept { return live_ ? walk_.quants() : nullptr; }
+
+private:
+    // Points the walker at the block `ahead_` stands for: block ahead_ of panel p while it is inside the
+    // pass, else block b0 + (ahead_ - b1) of panel p + 1 (none past the last panel or that pass).
+    void locate() noexcept {
+        if (ahead_ < b1_) {
+            walk_ = panel_walker(*w_, p_, ahead_);
+            live_ = true;
+            return;
+        }
+        const std::int64_t next = b0_ + (ahead_ - b1_);
+        live_ = next < b1_ && p_ + 1 < w_->layout.panels();
+        if (live_) walk_ = panel_walker(*w_, p_ + 1, next);
+    }
+
+    const packed_q4_0_vnni_view* w_;
+    std::int64_t p_, b0_, b1_, ahead_;
+    bool live_ = false;
+    panel_walker walk_;
+};
 
 /// How many blocks ahead the small-m kernels prefetch the panel they stream (0: not at all), for a
 /// pass over `rows` activation rows. Measured (bench/RESULTS.md, "Decode after the prefetch fix"): on the AMX

@@ -90,15 +90,18 @@ AMXMM_TARGET_AVX2 inline void avx2_exact_rows(const packed_q4_0_vnni_view& w, co
                                               int h, std::int64_t row0, std::int64_t b0, std::int64_t b1, float* acc) {
     const __m256i low4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
     const std::int64_t g = row0 / kernel_rows, r0 = row0 % kernel_rows;
-    const int pf = streaming_prefetch_blocks(R);
+    // The second half (h = 1) reads the lines the first one brought in: only h = 0 prefetches.
+    stream_prefetcher prefetch(w, p, b0, b1, h == 0 ? streaming_prefetch_blocks(R) : 0);
+    panel_walker block(w, p, b0);
+    const std::int8_t* x = a.q_tile(g, b0) + r0 * block_k;  // stepped one block at a time, as avx512_exact_rows
+    const float* dx = a.d_tile(g, b0) + r0;
+    const std::int32_t* sums = a.sums + a.tile_index(g, b0) * kernel_rows + r0;
     __m256 c[R];
     AMXMM_UNROLL for (int r = 0; r < R; ++r) c[r] = _mm256_loadu_ps(acc + r * 32);
-    for (std::int64_t b = b0; b < b1; ++b) {
-        if (h == 0) prefetch_stream(w, p, b, b0, b1, pf);
-        const std::uint8_t* q = w.quants(p, b);
-        const std::int8_t* x = a.q_tile(g, b) + r0 * block_k;
-        const float* dx = a.d_tile(g, b) + r0;
-        const std::int32_t* sums = a.sums + a.tile_index(g, b) * kernel_rows + r0;
+    for (std::int64_t b = b0; b < b1;
+         ++b, block.next(), x += kernel_rows * block_k, dx += kernel_rows, sums += kernel_rows) {
+        prefetch.step();
+        const std::uint8_t* q = block.quants();
         __m256i sum[R];
         AMXMM_UNROLL for (int r = 0; r < R; ++r) sum[r] = _mm256_set1_epi32(-8 * sums[r]);  // removes the +8 bias
         AMXMM_UNROLL for (int t = 0; t < 4; ++t) {  // elements 8t..8t+3 (low nibbles), 8t+4..8t+7 (high)
@@ -111,7 +114,7 @@ AMXMM_TARGET_AVX2 inline void avx2_exact_rows(const packed_q4_0_vnni_view& w, co
                 sum[r] = _mm256_add_epi32(sum[r], _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh), ones));
             }
         }
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales(p, b) + 8 * h)));
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block.scales() + 8 * h)));
         AMXMM_UNROLL for (int r = 0; r < R; ++r) {
             __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(dx[r]));
             AMXMM_ROUND_HERE(scale);
@@ -181,41 +184,52 @@ template <int R>
 AMXMM_TARGET_AVX512 inline void avx512_exact_rows(const packed_q4_0_vnni_view& w, const prepared_exact& a,
                                                   std::int64_t p, std::int64_t row0, std::int64_t b0, std::int64_t b1,
                                                   float* acc) {
-    // With few rows, one block's 8 dependent VPDPBUSD would be a 40-cycle chain: two partial sums
-    // halve it (integer sums: the result is the same).
-    constexpr bool split_sums = R < 4;
+    // One row's block is 8 dependent VPDPBUSD (~5 cycles each) into one sum: a 40-cycle chain, which
+    // the out-of-order window covers only with several blocks in flight. With few rows the products go
+    // to S partial sums instead (integer sums: the result is the same). At m = 1, S = 4 took 0.93-0.97
+    // of S = 2's time on an LLC-resident weight (local AVX-512 Xeon, bench/ab pairs, 2026-11-26).
+    constexpr int S = R == 1 ? 4 : R < 4 ? 2 : 1;
     const __m512i low4 = _mm512_set1_epi8(0x0f);
     const std::int64_t g = row0 / kernel_rows, r0 = row0 % kernel_rows;
-    const int pf = streaming_prefetch_blocks(R);
+    stream_prefetcher prefetch(w, p, b0, b1, streaming_prefetch_blocks(R));  // the weights stream from DRAM at small m
+    panel_walker block(w, p, b0);
+    // The rows' operands of block b, stepped one block (one (32, 32) tile of the planes) at a time.
+    const std::int8_t* x = a.q_tile(g, b0) + r0 * block_k;  // rows r0.., 32 int8 each
+    const float* dx = a.d_tile(g, b0) + r0;
+    const std::int32_t* sums = a.sums + a.tile_index(g, b0) * kernel_rows + r0;
     __m512 c[R];
     AMXMM_UNROLL for (int r = 0; r < R; ++r) c[r] = _mm512_loadu_ps(acc + r * 32);
-    for (std::int64_t b = b0; b < b1; ++b) {
-        prefetch_stream(w, p, b, b0, b1, pf);  // the weights stream from DRAM at small m
-        const std::uint8_t* q = w.quants(p, b);
-        const std::int8_t* x = a.q_tile(g, b) + r0 * block_k;  // rows r0.., 32 int8 each
-        const float* dx = a.d_tile(g, b) + r0;
-        const std::int32_t* sums = a.sums + a.tile_index(g, b) * kernel_rows + r0;
-        __m512i sum[R], odd[R];
+    for (std::int64_t b = b0; b < b1;
+         ++b, block.next(), x += kernel_rows * block_k, dx += kernel_rows, sums += kernel_rows) {
+        prefetch.step();
+        const std::uint8_t* q = block.quants();
+        __m512i part[R][S];
         AMXMM_UNROLL for (int r = 0; r < R; ++r) {
-            sum[r] = _mm512_set1_epi32(-8 * sums[r]);  // removes the +8 bias of the nibbles
-            odd[r] = _mm512_setzero_si512();
+            part[r][0] = _mm512_set1_epi32(-8 * sums[r]);  // removes the +8 bias of the nibbles
+            AMXMM_UNROLL for (int i = 1; i < S; ++i) part[r][i] = _mm512_setzero_si512();
         }
         // Each 64-byte line: lane n holds elements 8t..8t+7 of column n as nibbles (low: 8t..8t+3).
         AMXMM_UNROLL for (int t = 0; t < 4; ++t) {
             const __m512i v = _mm512_loadu_si512(q + 64 * t);
             const __m512i lo = _mm512_and_si512(v, low4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
             AMXMM_UNROLL for (int r = 0; r < R; ++r) {
-                sum[r] = _mm512_dpbusd_epi32(sum[r], lo, _mm512_set1_epi32(load_i32(x + r * block_k + 8 * t)));
-                __m512i& hi_sum = split_sums ? odd[r] : sum[r];
+                __m512i& lo_sum = part[r][(2 * t) % S];
+                __m512i& hi_sum = part[r][(2 * t + 1) % S];
+                lo_sum = _mm512_dpbusd_epi32(lo_sum, lo, _mm512_set1_epi32(load_i32(x + r * block_k + 8 * t)));
                 hi_sum = _mm512_dpbusd_epi32(hi_sum, hi, _mm512_set1_epi32(load_i32(x + r * block_k + 8 * t + 4)));
             }
         }
-        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.scales(p, b))));
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.scales())));
         AMXMM_UNROLL for (int r = 0; r < R; ++r) {
-            if (split_sums) sum[r] = _mm512_add_epi32(sum[r], odd[r]);
+            if constexpr (S == 4) {
+                part[r][0] = _mm512_add_epi32(part[r][0], part[r][1]);
+                part[r][2] = _mm512_add_epi32(part[r][2], part[r][3]);
+            }
+            if constexpr (S >= 2) part[r][0] = _mm512_add_epi32(part[r][0], part[r][S / 2]);
+            const __m512i sum = part[r][0];
             __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(dx[r]));
             AMXMM_ROUND_HERE(scale);
-            __m512 term = _mm512_mul_ps(_mm512_cvtepi32_ps(sum[r]), scale);
+            __m512 term = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), scale);
             AMXMM_ROUND_HERE(term);
             c[r] = _mm512_add_ps(c[r], term);
         }
