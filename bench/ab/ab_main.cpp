@@ -40,8 +40,11 @@ int main(int argc, char** argv) {
     // Decode (exact): hot (one copy) and cold (AB_COLD_COPIES copies, default 40: 1.3 GB of weights at
     // K4096 N14336), on the library's choice of back end and on avx512_vnni.
     const long cold = std::getenv("AB_COLD_COPIES") ? std::atol(std::getenv("AB_COLD_COPIES")) : 40;
+    for (long m : {1L, 4L, 8L, 16L})  // the same 8·m (token, expert) pairs every call: hot
+        pair(("decode moe_ffn qwen3 M" + std::to_string(m) + " hot").c_str(), rounds, [&](double* c) { return base_moe_ffn(m, c); },
+             [&](double* c) { return new_moe_ffn(m, c); });
     for (int isa_code : {0, 1})
-        for (long m : {1L, 4L, 16L})
+        for (long m : {1L, 4L, 8L, 16L})
             for (long copies : {1L, cold}) {
                 const std::string name = std::string("decode ") + (isa_code ? "avx512_vnni" : "auto") + " K4096 N14336 M" +
                                          std::to_string(m) + (copies > 1 ? " cold" : " hot");

@@ -70,7 +70,11 @@ struct gemm_plan {
 ///   M = 8     127 / 362    109 / 196   132 / 234
 ///   M = 16    238 / 440    144 / 278   181 / 233
 ///   M = 64 (hot, K = 4096):  AMX exact 737, AMX fast 522
-inline constexpr std::int64_t amx_vector_max_rows = 4;
+/// The VNNI kernels got cheaper per block on 2026-11-26 (commit 6b9863b; same device, cold, two runs
+/// each, K2048 N4096 / K4096 N4096 / K4096 N14336, µs): at M = 8 VNNI exact 90-99 / 163-252 / 443-444
+/// against AMX exact 112-151 / 180-203 / 585-656; at M = 16 a tie (159-165 / 341-364 / 697-707 against
+/// 163-207 / 270-342 / 691-817). So the VNNI kernels now take m <= 8.
+inline constexpr std::int64_t amx_vector_max_rows = 8;
 inline constexpr std::int64_t auto_fast_min_rows = 17;
 /// Rows from which the AMX back ends use the blocked large-M path (below: the micro-kernels).
 inline constexpr std::int64_t amx_column_path_min_rows = 2 * kernel_rows + 1;
