@@ -399,6 +399,24 @@ TEST_CASE("q4_0_vnni: the streaming kernels' block walker and prefetcher follow 
                 }
                 for (std::int64_t b1 : {b0 + 1, (b0 + nb + 1) / 2, nb}) {
                     if (b1 <= b0 || b1 > nb) continue;
+                    // The AMX kernels' walk over a call's panels: prefetching stops at the call's end.
+                    amxmm::kernel_block kb;
+                    kb.p0 = p;
+                    kb.np = int(std::min<std::int64_t>(2, L.panels() - p));
+                    kb.b0 = b0;
+                    kb.b1 = b1;
+                    for (int pf : {0, 3}) {
+                        amxmm::detail::call_blocks cb(v, kb, pf);
+                        for (std::int64_t b = b0; b < b1; ++b) {
+                            for (int j = 0; j < kb.np; ++j) {
+                                REQUIRE(cb.prefetch_target(j) == (pf > 0 && b + pf < b1 ? v.quants(p + j, b + pf) : nullptr));
+                                REQUIRE(cb.quants(j) == v.quants(p + j, b));
+                                REQUIRE(cb.scales(j) == v.scales(p + j, b));
+                            }
+                            cb.prefetch();
+                            cb.next();
+                        }
+                    }
                     for (int pf : {0, 1, 2, 14}) {
                         INFO("pass to block " << b1 << ", " << pf << " blocks ahead");
                         amxmm::detail::stream_prefetcher f(v, p, b0, b1, pf);

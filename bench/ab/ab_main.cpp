@@ -43,8 +43,11 @@ int main(int argc, char** argv) {
     for (long m : {1L, 4L, 8L, 16L})  // the same 8·m (token, expert) pairs every call: hot
         pair(("decode moe_ffn qwen3 M" + std::to_string(m) + " hot").c_str(), rounds, [&](double* c) { return base_moe_ffn(m, c); },
              [&](double* c) { return new_moe_ffn(m, c); });
+    for (long m : {16L, 32L})  // the small-m fast path (AMX micro-kernels), hot
+        pair(("decode fast K4096 N14336 M" + std::to_string(m) + " hot").c_str(), rounds,
+             [&](double* c) { return base_gemm(m, 4096, 14336, c); }, [&](double* c) { return new_gemm(m, 4096, 14336, c); });
     for (int isa_code : {0, 1})
-        for (long m : {1L, 4L, 8L, 16L})
+        for (long m : {1L, 4L, 8L, 16L, 32L})
             for (long copies : {1L, cold}) {
                 const std::string name = std::string("decode ") + (isa_code ? "avx512_vnni" : "auto") + " K4096 N14336 M" +
                                          std::to_string(m) + (copies > 1 ? " cold" : " hot");

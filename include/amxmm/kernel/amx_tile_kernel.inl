@@ -57,15 +57,6 @@ AMXMM_KERNEL_TARGET inline void store_c_tiles(T* out) {
     tiles::template store<c11>(out + 16 * kernel_rows + 16, stride);
 }
 
-/// The AMX kernels' software prefetch: block b + pf of the call's panels while it is inside the pass
-/// [b0, b1) (pf = 0: none). Unlike stream_prefetcher it does not run on into the next panel: that measured
-/// slower here at m = 8, 16 (see stream_prefetcher).
-AMXMM_KERNEL_TARGET inline void prefetch_panels_ahead(const packed_q4_0_vnni_view& w, const kernel_block& kb,
-                                                      std::int64_t b, int pf) {
-    if (pf > 0 && b + pf < kb.b1)
-        for (int j = 0; j < kb.np; ++j) prefetch_block(w, kb.p0 + j, b + pf);
-}
-
 /// `fast` mode: C tiles (fp32) stay resident over all blocks [b0, b1).
 /// Requires fast_mode_tile_config() to be loaded.
 AMXMM_KERNEL_TARGET inline void amx_fast_kernel(const packed_q4_0_vnni_view& w, const prepared_fast& a,
@@ -74,12 +65,12 @@ AMXMM_KERNEL_TARGET inline void amx_fast_kernel(const packed_q4_0_vnni_view& w, 
     const bool two_row_tiles = kb.mr > 16;        // rows 16..31 exist: the second A tile is needed
     // B operands are expanded one block ahead into alternating buffers, so the vector stores have
     // long drained (and the expansion overlapped the tile unit) when the tile loads read them.
-    const int pf = streaming_prefetch_blocks(kb.mr);
-    auto expand = [&](std::int64_t b) {
-        prefetch_panels_ahead(w, kb, b, pf);  // small m streams the weights from DRAM
+    call_blocks blocks(w, kb, streaming_prefetch_blocks(kb.mr));  // small m streams the weights from DRAM
+    auto expand = [&](std::int64_t b) {  // in block order
+        blocks.prefetch();
         for (int j = 0; j < kb.np; ++j)  // (16, 32) bf16 VNNI, scale folded in
-            expand_bf16(w.quants(kb.p0 + j, b), w.scales(kb.p0 + j, b),
-                        reinterpret_cast<bf16*>(s.b_panel[(b - kb.b0) & 1][j]));
+            expand_bf16(blocks.quants(j), blocks.scales(j), reinterpret_cast<bf16*>(s.b_panel[(b - kb.b0) & 1][j]));
+        blocks.next();
     };
     tiles::template zero<c00>();
     tiles::template zero<c01>();
@@ -105,21 +96,22 @@ AMXMM_KERNEL_TARGET inline void amx_fast_kernel(const packed_q4_0_vnni_view& w, 
     write_c_block(kb, s.acc);
 }
 
-/// Block b's B operands (int8 VNNI, into b_panel slot `slot`) and column scales (dw_stage slot
-/// `dw_slot`) for the per-block `exact` kernels, with the small-m stream's software prefetch.
-AMXMM_KERNEL_TARGET inline void expand_exact_block(const packed_q4_0_vnni_view& w, const kernel_block& kb,
-                                                   std::int64_t b, int pf, int slot, int dw_slot,
+/// The next block's B operands (int8 VNNI, into b_panel slot `slot`) and column scales (dw_stage slot
+/// `dw_slot`) for the per-block `exact` kernels, with the small-m stream's software prefetch; blocks
+/// come from `blocks` in order.
+AMXMM_KERNEL_TARGET inline void expand_exact_block(call_blocks& blocks, const kernel_block& kb, int slot, int dw_slot,
                                                    amx_exact_scratch& s) {
-    prefetch_panels_ahead(w, kb, b, pf);
+    blocks.prefetch();
     float* dw = s.dw_stage[dw_slot];
     for (int j = 0; j < kernel_panels; ++j) {
         if (j < kb.np) {  // (8, 64) int8 VNNI and the 16 column scales
-            expand_int8(w.quants(kb.p0 + j, b), reinterpret_cast<std::int8_t*>(s.b_panel[slot][j]));
-            load_scales16(w.scales(kb.p0 + j, b), dw + 16 * j);
+            expand_int8(blocks.quants(j), reinterpret_cast<std::int8_t*>(s.b_panel[slot][j]));
+            load_scales16(blocks.scales(j), dw + 16 * j);
         } else {
             for (int n = 0; n < 16; ++n) dw[16 * j + n] = 0.0f;
         }
     }
+    blocks.next();
 }
 
 /// Stores tile set `parity` of amx_exact_kernel_one_row_tile — (c00, c01) for 0, (c10, c11) for 1 —
@@ -155,8 +147,8 @@ AMXMM_KERNEL_TARGET inline void amx_exact_kernel_one_row_tile(const packed_q4_0_
     auto ci_slot = [&](std::int64_t i) { return &s.ci_stage[0][0] + (i % ci_slots) * 16 * kernel_rows; };  // (16, 32)
     read_c_block(kb, s.acc);
     const std::int64_t g = kb.m0 / kernel_rows, n = kb.b1 - kb.b0;
-    const int pf = streaming_prefetch_blocks(kb.mr);
-    auto expand = [&](std::int64_t i) { expand_exact_block(w, kb, kb.b0 + i, pf, int(i % b_slots), int(i % dw_slots), s); };
+    call_blocks blocks(w, kb, streaming_prefetch_blocks(kb.mr));
+    auto expand = [&](std::int64_t i) { expand_exact_block(blocks, kb, int(i % b_slots), int(i % dw_slots), s); };  // i in order
     auto rescale = [&](std::int64_t i) {
         rescale_accumulate(s.acc, ci_slot(i), s.dw_stage[i % dw_slots], a.d_tile(g, kb.b0 + i), kb.mr);
     };
@@ -205,12 +197,12 @@ AMXMM_KERNEL_TARGET inline void amx_exact_kernel(const packed_q4_0_vnni_view& w,
     }
     read_c_block(kb, s.acc);  // the running value each block's update continues from
     const std::int64_t g = kb.m0 / kernel_rows;
-    const int pf = streaming_prefetch_blocks(kb.mr);
+    call_blocks blocks(w, kb, streaming_prefetch_blocks(kb.mr));
     auto rescale = [&](std::int64_t b) {
         const std::int64_t i = b - kb.b0;
         rescale_accumulate(s.acc, s.ci_stage[i & 1], s.dw_stage[i & 1], a.d_tile(g, b), kb.mr);
     };
-    expand_exact_block(w, kb, kb.b0, pf, 0, 0, s);
+    expand_exact_block(blocks, kb, 0, 0, s);
     for (std::int64_t b = kb.b0; b < kb.b1; ++b) {
         const int slot = (b - kb.b0) & 1;
         const std::int8_t* at = a.q_tile(g, b);  // (32, 32) int8
@@ -227,7 +219,7 @@ AMXMM_KERNEL_TARGET inline void amx_exact_kernel(const packed_q4_0_vnni_view& w,
         tiles::template dp_int8<c10, a1, b0>();
         tiles::template dp_int8<c11, a1, b1>();
         if (b > kb.b0) rescale(b - 1);                                 // block b-1's sums and scales
-        if (b + 1 < kb.b1) expand_exact_block(w, kb, b + 1, pf, slot ^ 1, slot ^ 1, s);  // then refills their slots
+        if (b + 1 < kb.b1) expand_exact_block(blocks, kb, slot ^ 1, slot ^ 1, s);  // block b+1 refills their slots
         store_c_tiles(s.ci_stage[slot]);
     }
     rescale(kb.b1 - 1);

@@ -12,6 +12,7 @@
 
 #include <xmmintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "../core/aligned_buffer.hpp"
@@ -160,8 +161,7 @@ private:
 /// blocks of every panel to the hardware prefetcher: 14 of 24 blocks at K = 768 (the MoE down
 /// projection), 14 of 64 at K = 2048. Used by the vector kernels (moe_ffn Qwen3 M = 1 cold 308-383 ->
 /// 268-289 us on the device, bench/RESULTS.md); the AMX small-m kernels measured slower with it at
-/// m = 8, 16 (567-612 -> 618-710 us) and keep stopping at the end (prefetch_panels_ahead in
-/// amx_tile_kernel.inl).
+/// m = 8, 16 (567-612 -> 618-710 us) and keep stopping at the end (call_blocks below).
 class stream_prefetcher {
 public:
     stream_prefetcher(const packed_q4_0_vnni_view& w, std::int64_t p, std::int64_t b0, std::int64_t b1, int pf) noexcept
@@ -196,6 +196,45 @@ private:
     std::int64_t p_, b0_, b1_, ahead_;
     bool live_ = false;
     panel_walker walk_;
+};
+
+/// The blocks of one micro-kernel call's panels (p0 .. p0+np-1) in K order, by pointer steps (see
+/// panel_walker), with the AMX kernels' software prefetch of block b + pf of the same panels: unlike
+/// stream_prefetcher it stops at the call's last block, which measured faster for those kernels at
+/// m = 8, 16 (567-612 against 618-710 us on the device). Use: prefetch(), read quants(j) / scales(j),
+/// next(), once per block from b0 on.
+class call_blocks {
+public:
+    call_blocks(const packed_q4_0_vnni_view& w, const kernel_block& kb, int pf) noexcept
+        : np_(kb.np), ahead_(kb.b0 + std::max(pf, 0)), b1_(kb.b1), prefetching_(pf > 0) {
+        for (int j = 0; j < np_; ++j) {
+            now_[j] = panel_walker(w, kb.p0 + j, kb.b0);
+            if (prefetching_ && ahead_ < b1_) ahead_walk_[j] = panel_walker(w, kb.p0 + j, ahead_);
+        }
+    }
+    AMXMM_ALWAYS_INLINE void prefetch() noexcept {
+        if (!prefetching_ || ahead_ >= b1_) return;
+        for (int j = 0; j < np_; ++j) {
+            prefetch_block(ahead_walk_[j].quants(), ahead_walk_[j].scales());
+            ahead_walk_[j].next();
+        }
+        ++ahead_;
+    }
+    const std::uint8_t* quants(int j) const noexcept { return now_[j].quants(); }
+    const fp16* scales(int j) const noexcept { return now_[j].scales(); }
+    void next() noexcept {
+        for (int j = 0; j < np_; ++j) now_[j].next();
+    }
+    /// The quants of panel j the next prefetch() fetches (null: none).
+    const std::uint8_t* prefetch_target(int j) const noexcept {
+        return prefetching_ && ahead_ < b1_ ? ahead_walk_[j].quants() : nullptr;
+    }
+
+private:
+    int np_;
+    std::int64_t ahead_, b1_;
+    bool prefetching_;
+    panel_walker now_[kernel_panels], ahead_walk_[kernel_panels];
 };
 
 /// How many blocks ahead the small-m kernels prefetch the panel they stream (0: not at all), for a
