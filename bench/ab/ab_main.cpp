@@ -11,9 +11,18 @@ extern "C" double base_moe_ffn(long, double*), new_moe_ffn(long, double*), base_
 extern "C" double base_gemm(long, long, long, double*), new_gemm(long, long, long, double*);
 extern "C" double base_decode(long, long, long, long, int, double*), new_decode(long, long, long, long, int, double*);
 static double med(std::vector<double> v) { std::sort(v.begin(), v.end()); return v[v.size() / 2]; }
-static const char* only = nullptr;  // run the cases whose name contains this (argv[2]), else all
+static std::string only;  // argv[2]: run the cases whose name contains one of these comma-separated parts (else all)
+static bool wanted(const std::string& name) {
+    if (only.empty()) return true;
+    for (std::size_t i = 0; i <= only.size();) {
+        const std::size_t j = std::min(only.find(',', i), only.size());
+        if (j > i && name.find(only.substr(i, j - i)) != std::string::npos) return true;
+        i = j + 1;
+    }
+    return false;
+}
 static void pair(const char* name, int rounds, const std::function<double(double*)>& a, const std::function<double(double*)>& b) {
-    if (only && !std::strstr(name, only)) return;
+    if (!wanted(name)) return;
     double ca, cb; a(&ca); b(&cb); a(&ca); b(&cb);  // warm up (data built, pages touched)
     std::vector<double> ta, tb, ratio;
     for (int r = 0; r < rounds; ++r) {

@@ -263,15 +263,21 @@ AMXMM_KERNEL_TARGET inline void run_exact(const packed_q4_0_vnni_view& w, const 
 /// (kb1-kb0, 2, 16 rows, 64 B); slot 1 is left as is when np == 1 (its columns are never written).
 AMXMM_KERNEL_TARGET inline void expand_columns_bf16(const packed_q4_0_vnni_view& w, std::int64_t p0, int np,
                                                     std::int64_t kb0, std::int64_t kb1, std::uint8_t* out) {
+    panel_walker panel[kernel_panels];
+    for (int j = 0; j < np; ++j) panel[j] = panel_walker(w, p0 + j, kb0);
     for (std::int64_t b = kb0; b < kb1; ++b)
-        for (int j = 0; j < np; ++j)
-            expand_bf16(w.quants(p0 + j, b), w.scales(p0 + j, b), reinterpret_cast<bf16*>(out + ((b - kb0) * 2 + j) * 1024));
+        for (int j = 0; j < np; ++j) {
+            expand_bf16(panel[j].quants(), panel[j].scales(), reinterpret_cast<bf16*>(out + ((b - kb0) * 2 + j) * 1024));
+            panel[j].next();
+        }
 }
 
 /// int8 VNNI B operands, (kb1-kb0, 2, 8 rows, 64 B), and the weight scales (kb1-kb0, 32) fp32
 /// (zero for the missing panel when np == 1).
 AMXMM_KERNEL_TARGET inline void expand_columns_int8(const packed_q4_0_vnni_view& w, std::int64_t p0, int np,
                                                     std::int64_t kb0, std::int64_t kb1, std::uint8_t* out, float* dw) {
+    panel_walker panel[kernel_panels];
+    for (int j = 0; j < np; ++j) panel[j] = panel_walker(w, p0 + j, kb0);
     for (std::int64_t b = kb0; b < kb1; ++b)
         for (int j = 0; j < 2; ++j) {
             float* d = dw + (b - kb0) * 32 + 16 * j;
@@ -279,8 +285,9 @@ AMXMM_KERNEL_TARGET inline void expand_columns_int8(const packed_q4_0_vnni_view&
                 for (int n = 0; n < 16; ++n) d[n] = 0.0f;
                 continue;
             }
-            expand_int8(w.quants(p0 + j, b), reinterpret_cast<std::int8_t*>(out + ((b - kb0) * 2 + j) * 512));
-            load_scales16(w.scales(p0 + j, b), d);
+            expand_int8(panel[j].quants(), reinterpret_cast<std::int8_t*>(out + ((b - kb0) * 2 + j) * 512));
+            load_scales16(panel[j].scales(), d);
+            panel[j].next();
         }
 }
 
