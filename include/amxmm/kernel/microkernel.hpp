@@ -117,10 +117,6 @@ AMXMM_ALWAYS_INLINE void prefetch_block(const std::uint8_t* quants, const fp16* 
     AMXMM_UNROLL for (int off = 0; off < q4_0_vnni_layout::block_quant_bytes; off += 64) _mm_prefetch(q + off, _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(scales), _MM_HINT_T0);
 }
-/// The same for block b of panel p.
-AMXMM_ALWAYS_INLINE void prefetch_block(const packed_q4_0_vnni_view& w, std::int64_t p, std::int64_t b) {
-    prefetch_block(w.quants(p, b), w.scales(p, b));
-}
 
 /// Walks one panel's blocks in K order by pointer steps. The streaming kernels run only ~35 vector
 /// instructions per block at m = 1; the layout's quants_offset / scales_offset, recomputed per block
