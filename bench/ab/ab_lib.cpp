@@ -63,6 +63,22 @@ struct decode_data {
         y.resize(m * n);
     }
 };
+/// Three packed copies of the Qwen3 gate/up and down experts (1 GB): cold moe_ffn calls walk through them.
+struct moe_cold_data {
+    static constexpr long E = 128, top = 8, K = 2048, F = 768, copies = 3;
+    std::vector<packed_q4_0_vnni_gate_up> gu; std::vector<packed_q4_0_vnni_experts> dn;
+    std::vector<float> x, y, w; std::vector<std::int32_t> ids;
+    explicit moe_cold_data(long m) {
+        auto g = random_blocks(E * F, K, 1), u = random_blocks(E * F, K, 2), d = random_blocks(E * K, F, 3);
+        for (long c = 0; c < copies; ++c) {
+            gu.push_back(pack_q4_0_vnni_gate_up(g.data(), u.data(), E, F, K, ex()));
+            dn.push_back(pack_q4_0_vnni_experts(d.data(), E, K, F, ex()));
+        }
+        std::mt19937_64 r(9);
+        x.resize(m * K); for (auto& v : x) v = std::uniform_real_distribution<float>(-1, 1)(r);
+        y.resize(m * K); w.resize(m * top, 0.125f); ids.resize(m * top);
+    }
+};
 #define AB_STR2(x) #x
 #define AB_STR(x) AB_STR2(x)
 /// K chunk override for this copy: AB_KC_base / AB_KC_new (0: the library's default).
@@ -79,6 +95,22 @@ extern "C" double AB_CAT(AB_NAME, _moe_ffn)(long m, double* checksum) {
     moe_routing r{m, d->top, d->ids.data(), d->top};
     auto t0 = std::chrono::steady_clock::now();
     moe_ffn(d->gu.view(), d->dn.view(), r, d->w.data(), d->top, d->x.data(), d->K, d->y.data(), d->K, [] { moe_ffn_options o; o.kc_blocks = kc_override(); return o; }(), ex());
+    double t = secs(t0); double s = 0; for (float v : d->y) s += v; *checksum = s; return t;
+}
+/// moe_ffn with cold experts: call c's (token, slot) pairs take the next m·top_k experts of the three
+/// copies in turn. The new copy starts half a cycle (192 experts) later than the base, so neither reads
+/// what the other has just brought into the LLC; their checksums differ (other experts).
+extern "C" double AB_CAT(AB_NAME, _moe_ffn_cold)(long m, double* checksum) {
+    static std::map<long, std::unique_ptr<moe_cold_data>> cache;
+    static long next = AB_STR(AB_NAME)[0] == 'n' ? moe_cold_data::copies * moe_cold_data::E / 2 : 0;  // in experts
+    auto& d = cache[m]; if (!d) d = std::make_unique<moe_cold_data>(m);
+    const long first = next;
+    next += m * d->top;
+    for (long i = 0; i < m * d->top; ++i) d->ids[i] = std::int32_t((first + i) % d->E);
+    const long copy = (first / d->E) % d->copies;
+    moe_routing r{m, d->top, d->ids.data(), d->top};
+    auto t0 = std::chrono::steady_clock::now();
+    moe_ffn(d->gu[copy].view(), d->dn[copy].view(), r, d->w.data(), d->top, d->x.data(), d->K, d->y.data(), d->K, moe_ffn_options{}, ex());
     double t = secs(t0); double s = 0; for (float v : d->y) s += v; *checksum = s; return t;
 }
 extern "C" double AB_CAT(AB_NAME, _moe_gemm)(long m, double* checksum) {

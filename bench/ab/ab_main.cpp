@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 #include <vector>
+extern "C" double base_moe_ffn_cold(long, double*), new_moe_ffn_cold(long, double*);
 extern "C" double base_moe_ffn(long, double*), new_moe_ffn(long, double*), base_moe_gemm(long, double*), new_moe_gemm(long, double*);
 extern "C" double base_gemm(long, long, long, double*), new_gemm(long, long, long, double*);
 extern "C" double base_decode(long, long, long, long, int, double*), new_decode(long, long, long, long, int, double*);
@@ -52,6 +53,9 @@ int main(int argc, char** argv) {
     for (long m : {1L, 4L, 8L, 16L})  // the same 8·m (token, expert) pairs every call: hot
         pair(("decode moe_ffn qwen3 M" + std::to_string(m) + " hot").c_str(), rounds, [&](double* c) { return base_moe_ffn(m, c); },
              [&](double* c) { return new_moe_ffn(m, c); });
+    for (long m : {1L, 4L})  // every call on other experts than the last: cold
+        pair(("decode moe_ffn qwen3 M" + std::to_string(m) + " cold").c_str(), rounds, [&](double* c) { return base_moe_ffn_cold(m, c); },
+             [&](double* c) { return new_moe_ffn_cold(m, c); });
     for (long m : {16L, 32L})  // the small-m fast path (AMX micro-kernels), hot
         pair(("decode fast K4096 N14336 M" + std::to_string(m) + " hot").c_str(), rounds,
              [&](double* c) { return base_gemm(m, 4096, 14336, c); }, [&](double* c) { return new_gemm(m, 4096, 14336, c); });

@@ -180,6 +180,17 @@ struct every_caller_runs : std::false_type {};
 template <class E>
 struct every_caller_runs<E, std::void_t<decltype(E::every_caller_runs)>> : std::bool_constant<E::every_caller_runs> {};
 
+/// Runs fn(i) for i < count. With `small` set, on the calling thread: a few microseconds of work
+/// do not pay for a round trip through a thread pool. Executors that run every task list on every
+/// caller always get the parallel_for, so that each task still runs once.
+template <class Executor, class Fn>
+void run_tasks(Executor& ex, std::int64_t count, bool small, Fn&& fn) {
+    if (small && !every_caller_runs<std::decay_t<Executor>>::value)
+        for (std::int64_t i = 0; i < count; ++i) fn(i);
+    else
+        ex.parallel_for(count, fn);
+}
+
 /// True for executors that can run a task on a chosen partition (tbb_executor: NUMA nodes).
 template <class E, class = void>
 struct has_partitions : std::false_type {};
@@ -294,10 +305,7 @@ void for_each_row_group(std::int64_t m, Executor& ex, ClearGroup&& clear, Prepar
         if (g == groups - 1 && m % kernel_rows != 0) clear(g);
         for (std::int64_t i = g * kernel_rows; i < std::min(m, (g + 1) * kernel_rows); ++i) row(i);
     };
-    if (groups == 1 && !every_caller_runs<std::decay_t<Executor>>::value)
-        group(0);  // decode: a few rows, not worth a round trip through the thread pool
-    else
-        ex.parallel_for(groups, group);
+    run_tasks(ex, groups, groups == 1, group);  // decode: a few rows
 }
 
 /// Quantizes the activation rows to Q8_0 in the tiled layout (AVX-512 rows give the scalar bytes).

@@ -299,8 +299,8 @@ inline void prepare_block(isa backend, prepared_fast& all, std::int64_t g, std::
 /// Prepares the row groups of `all` (32 sorted rows of one expert each, g's grouping) from the sorted
 /// rows' activations: pair_row(pair) gives the K floats of a (token, slot) pair; the padding rows the
 /// kernels read are zero (rows_read_in_group).
-/// Tasks are groups × block ranges, so that a decode call (a few groups of one row) is spread over
-/// the threads as well. `exact` inputs must be finite: where(pair, k, value) throws for one that is not.
+/// Tasks are groups × block ranges, so that a few groups of one row are spread over the threads as well.
+/// `exact` inputs must be finite: where(pair, k, value) throws for one that is not.
 template <class Prepared, class PairRow, class Where, class Executor>
 void prepare_sorted_rows(isa backend, Prepared& all, const moe_groups& g, PairRow&& pair_row, Where&& where, Executor& ex) {
     const std::int64_t groups = g.total_groups(), nb = all.blocks();
@@ -322,6 +322,28 @@ void prepare_sorted_rows(isa backend, Prepared& all, const moe_groups& g, PairRo
                     if (!std::isfinite(x[k])) where(pair, k, x[k]);
             for (std::int64_t b = b0; b < b1; ++b) prepare_block(backend, all, gg, b, j, x + b * block_k);
         }
+    });
+}
+
+/// True when every active expert's rows are the one row of a single token (m = 1, slots sharing the
+/// token's row, no expert twice): then the experts' prepared groups would be identical, and they share
+/// one (prepare_shared_row).
+inline bool one_shared_row(const moe_routing& r, const moe_groups& g) {
+    return r.m == 1 && g.row_begin.back() == std::int64_t(g.active.size());
+}
+
+/// The one-shared-row case: row group 0 of `all` from the token's K floats x, on one thread. Writing
+/// the same row once per expert (top_k groups, each in cache lines the previous call's readers hold)
+/// cost more than the whole quantization (device, 2026-11-27).
+template <class Prepared, class Where, class Executor>
+void prepare_shared_row(isa backend, Prepared& all, const float* x, Where&& where, Executor& ex) {
+    constexpr bool exact = std::is_same_v<Prepared, prepared_exact>;
+    run_tasks(ex, 1, true, [&](std::int64_t) {
+        zero_group_rows(all, 0, 1, rows_read_in_group(backend, exact, 1, 1), 0, all.blocks());
+        if constexpr (exact)
+            for (std::int64_t k = 0; k < all.k; ++k)
+                if (!std::isfinite(x[k])) where(0, k, x[k]);
+        for (std::int64_t b = 0; b < all.blocks(); ++b) prepare_block(backend, all, 0, b, 0, x + b * block_k);
     });
 }
 
@@ -439,11 +461,17 @@ void moe_gemm_run(isa backend, const packed_q4_0_vnni_experts_view& w, const moe
         return rows == moe_input_rows::per_slot ? x + t * ldx_token + s * ldx_slot : x + t * ldx_token;
     };
 
-    // 1. Gather and prepare (row groups of 32, all experts' groups back to back).
-    prepare_sorted_rows(backend, all, g, x_row, [&](std::int64_t pair, std::int64_t kk, float v) {
+    // 1. Gather and prepare (row groups of 32, all experts' groups back to back; one group for all
+    //    when every expert's only row is the same token row).
+    const bool shared = rows == moe_input_rows::per_token && one_shared_row(r, g);
+    auto where = [&](std::int64_t pair, std::int64_t kk, float v) {
         fail(errc::invalid_argument, "moe_gemm", "x row of token ", pair / top_k, ", slot ", pair % top_k, " has element ",
              kk, " = ", v, ", not finite (exact mode quantizes activations to Q8_0)");
-    }, ex);
+    };
+    if (shared)
+        prepare_shared_row(backend, all, x, where, ex);
+    else
+        prepare_sorted_rows(backend, all, g, x_row, where, ex);
 
     // 2. Expert tiles, scattered to their (token, slot) output rows.
     std::vector<moe_task> tasks;
@@ -453,7 +481,7 @@ void moe_gemm_run(isa backend, const packed_q4_0_vnni_experts_view& w, const moe
                              [&](std::int64_t i) {
         const moe_task& tk = tasks[std::size_t(i)];
         const std::int64_t e = tk.expert, count = g.rows(e);
-        const Prepared a = prepared_slice(all, g.group_begin[std::size_t(e)], g.groups(e), count);
+        const Prepared a = prepared_slice(all, shared ? 0 : g.group_begin[std::size_t(e)], g.groups(e), count);
         const std::int64_t ldo = (tk.cb1 - tk.cb0) * 32;
         auto* out = reinterpret_cast<float*>(moe_scratch(2, std::size_t((tk.g1 - tk.g0) * kernel_rows * ldo) * sizeof(float)));
         moe_expert_tile(backend, w.expert(e), a, moe_blocked_path(backend, count), kc, tk.g0, tk.g1, tk.cb0, tk.cb1, out, ldo);
@@ -536,12 +564,16 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
     Prepared ha = carve_prepared(Prepared{}, ws, padded, f);  // gathered act(gate) ⊙ up rows
     float* d_out = reinterpret_cast<float*>(ws);               // (M·top_k, K) down outputs, sorted rows
 
-    // 1. Gather and prepare x.
-    prepare_sorted_rows(backend, xa, g, [&](std::int64_t pair) { return x + (pair / top_k) * ldx; },
-                        [&](std::int64_t pair, std::int64_t kk, float v) {
-                            fail(errc::invalid_argument, "moe_ffn", "x[", pair / top_k, "][", kk, "] = ", v,
-                                 " is not finite (exact mode quantizes activations to Q8_0)");
-                        }, ex);
+    // 1. Gather and prepare x (one group for all experts when each has only the token's row).
+    const bool shared = one_shared_row(r, g);
+    auto where = [&](std::int64_t pair, std::int64_t kk, float v) {
+        fail(errc::invalid_argument, "moe_ffn", "x[", pair / top_k, "][", kk, "] = ", v,
+             " is not finite (exact mode quantizes activations to Q8_0)");
+    };
+    if (shared)
+        prepare_shared_row(backend, xa, x, where, ex);
+    else
+        prepare_sorted_rows(backend, xa, g, [&](std::int64_t pair) { return x + (pair / top_k) * ldx; }, where, ex);
 
     const std::int64_t kc = choose_amx_blocking(1, 1, opt).kc;
     std::vector<moe_task> tasks;
@@ -556,7 +588,7 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
                              expert_panel(tasks, gu, src.fused ? 2 : 1), [&](std::int64_t i) {
         const moe_task& tk = tasks[std::size_t(i)];
         const std::int64_t e = tk.expert, count = g.rows(e), gb = g.group_begin[std::size_t(e)];
-        const Prepared a = prepared_slice(xa, gb, g.groups(e), count);
+        const Prepared a = prepared_slice(xa, shared ? 0 : gb, g.groups(e), count);
         const bool blocked = moe_blocked_path(backend, count);
         const std::int64_t ldo = (tk.cb1 - tk.cb0) * 32;
         float *gv = nullptr, *uv = nullptr;
@@ -595,12 +627,15 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
     });
 
     // 4. y[t] = Σ_s w[t][s] · d_out[(t, s)], slots in order (the only writes to y). Tasks of up to 16
-    //    tokens × a column range, so that a decode call's sum is spread too.
-    constexpr std::int64_t tokens_per_task = 16, min_cols = 256;
+    //    tokens × a column range, so that a sum of a few tokens is spread too; the smallest (a decode
+    //    call's) runs on the calling thread.
+    constexpr std::int64_t tokens_per_task = 16, min_cols = 256, serial_products = 16384;
+    const bool small = r.m * top_k * k <= serial_products;
     const std::int64_t token_tasks = (r.m + tokens_per_task - 1) / tokens_per_task;
-    const std::int64_t col_tasks = std::clamp<std::int64_t>(target_task_count() / 4 / token_tasks, 1, std::max<std::int64_t>(1, k / min_cols));
+    const std::int64_t col_tasks =
+        small ? 1 : std::clamp<std::int64_t>(target_task_count() / 4 / token_tasks, 1, std::max<std::int64_t>(1, k / min_cols));
     const std::int64_t cols_per_task = (k + col_tasks - 1) / col_tasks;
-    ex.parallel_for(token_tasks * col_tasks, [&](std::int64_t i) {
+    run_tasks(ex, token_tasks * col_tasks, small, [&](std::int64_t i) {
         const std::int64_t t0 = (i / col_tasks) * tokens_per_task, c0 = (i % col_tasks) * cols_per_task;
         const std::int64_t cols = std::min(k, c0 + cols_per_task) - c0;
         for (std::int64_t t = t0; t < std::min(r.m, t0 + tokens_per_task); ++t)
