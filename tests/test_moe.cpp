@@ -554,6 +554,8 @@ TEST_CASE("moe_ffn: against the fp64 oracle (derived bound) and, exact, the dens
         const bool emu = emulated(backend);
         std::vector<ffn_case> cases = {
             {1, 1, 4, 64, 32, routing_kind::uniform, true, ffn_activation::silu},
+            {1, 8, 16, 64, 96, routing_kind::uniform, true, ffn_activation::silu},  // m = 1: one row for 8 experts
+            {1, 3, 8, 32, 64, routing_kind::single, true, ffn_activation::gelu_tanh},  // m = 1, one expert 3 times
             {7, 2, 8, 64, 96, routing_kind::zipf, false, ffn_activation::silu},
             {12, 3, 5, 32, 64, routing_kind::single, true, ffn_activation::gelu_tanh},
             {70, 2, 4, 64, 64, routing_kind::single, true, ffn_activation::silu},  // one expert with 140 rows
@@ -766,6 +768,18 @@ TEST_CASE("moe: bad input throws amxmm::error and writes nothing", "[moe][errors
     const auto other = make_experts(3, k, f, rng);
     CHECK(contains(ffn(good, wts.data(), other.packed.view()).what, "expert counts differ"));
     CHECK(contains(ffn(good, wts.data(), down.packed.view(), xbad.data()).what, "x[2][9] = nan"));
+    // act(gate) ⊙ up overflows (exact mode must quantize it): the error comes from inside the gate/up
+    // tasks, on one thread or several, ends the call (no task left waiting) and writes nothing.
+    const std::vector<float> xhuge(x.size(), 1e30f);
+    CHECK(contains(ffn(good, wts.data(), down.packed.view(), xhuge.data()).what, "act(gate) * up of token"));
+    for (int threads : {2, 3}) {
+        tbb_executor pool(threads);
+        CHECK(contains(catch_error([&] {
+                           moe_ffn(gate.packed.view(), up.packed.view(), down.packed.view(), good, wts.data(), top_k,
+                                   xhuge.data(), k, yf.data(), k, fopt, pool);
+                       }).what,
+                       "is not finite (exact mode quantizes it to Q8_0)"));
+    }
     CHECK(contains(catch_error([&] {
                        moe_ffn(gate.packed.view(), up.packed.view(), down.packed.view(), good, wts.data(), top_k,
                                x.data(), k, yf.data(), k - 1, fopt);

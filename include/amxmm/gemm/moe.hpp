@@ -27,6 +27,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -535,6 +536,34 @@ void gate_up_tile(isa backend, const gate_up_source& src, std::int64_t e, const 
     uv = both;
 }
 
+/// True when moe_ffn may run its gate/up and down tasks from one queue on ex: not for executors that
+/// run every task on every caller (each caller would have its own queue), nor across several NUMA
+/// partitions (the queue would not send a task to its weights' node).
+template <class Executor>
+bool one_task_queue(Executor& ex) {
+    if constexpr (every_caller_runs<std::decay_t<Executor>>::value)
+        return false;
+    else if constexpr (has_partitions<std::decay_t<Executor>>::value)
+        return ex.partitions() == 1;
+    else
+        return true;
+}
+
+/// Waits until n is 0 (true) or `failed` is set (false): a short spin, then yielding the CPU.
+inline bool wait_until_zero(const std::atomic<std::int64_t>& n, const std::atomic<bool>& failed) {
+    for (std::int64_t spins = 0; n.load(std::memory_order_acquire) != 0; ++spins) {
+        if (failed.load(std::memory_order_relaxed)) return false;
+        if (spins < 4096) {
+#if defined(__SSE2__)
+            _mm_pause();
+#endif
+        } else {
+            std::this_thread::yield();
+        }
+    }
+    return true;
+}
+
 /// One step of moe_ffn's slot sum over n columns: yt[c] = p (first slot) or yt[c] + p, p = wt·d[c]
 /// rounded to fp32 before the add (never fused into an FMA, whatever the compiler flags).
 inline void add_weighted_slot(float* yt, const float* d, float wt, bool first, std::int64_t n) {
@@ -576,17 +605,12 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
         prepare_sorted_rows(backend, xa, g, [&](std::int64_t pair) { return x + (pair / top_k) * ldx; }, where, ex);
 
     const std::int64_t kc = choose_amx_blocking(1, 1, opt).kc;
-    std::vector<moe_task> tasks;
 
     // 2. gate and up for the same rows and F columns in one task (packed together, one pass over the
     //    A tiles feeds both; see gate_up_tile), h = act(gate) ⊙ up in fp32, prepared straight into the down projection's tiled operand
     //    (F column block c of gate/up is Q4_0 block c of down's K, so a 32 × 32 tile of h is one
     //    tile of the down operand).
-    plan_moe_tasks(g, f / 32, tasks);
-    const packed_q4_0_vnni_experts_view& gu = src.fused ? *src.fused : *src.gate;  // where the task's panels live
-    parallel_for_near_panels(ex, std::int64_t(tasks.size()), gu.experts * gu.layout.panels(),
-                             expert_panel(tasks, gu, src.fused ? 2 : 1), [&](std::int64_t i) {
-        const moe_task& tk = tasks[std::size_t(i)];
+    auto gate_up_task = [&](const moe_task& tk) {
         const std::int64_t e = tk.expert, count = g.rows(e), gb = g.group_begin[std::size_t(e)];
         const Prepared a = prepared_slice(xa, shared ? 0 : gb, g.groups(e), count);
         const bool blocked = moe_blocked_path(backend, count);
@@ -612,19 +636,52 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
             }
             zero_group_rows(ha, gb + gl, valid, rows_read_in_group(backend, exact, count, valid), tk.cb0, tk.cb1);
         }
-    });
-
+    };
     // 3. down: every expert's h rows × down_eᵀ into the sorted (token, slot) rows of d_out.
-    plan_moe_tasks(g, (k + 31) / 32, tasks);
-    parallel_for_near_panels(ex, std::int64_t(tasks.size()), down.experts * down.layout.panels(),
-                             expert_panel(tasks, down, 1), [&](std::int64_t i) {
-        const moe_task& tk = tasks[std::size_t(i)];
+    auto down_task = [&](const moe_task& tk) {
         const std::int64_t e = tk.expert, count = g.rows(e);
         const Prepared a = prepared_slice(ha, g.group_begin[std::size_t(e)], g.groups(e), count);
         float* out = d_out + (g.row_begin[std::size_t(e)] + tk.g0 * kernel_rows) * k + tk.cb0 * 32;
         moe_expert_tile(backend, down.expert(e), a, moe_blocked_path(backend, count), kc, tk.g0, tk.g1, tk.cb0, tk.cb1,
                         out, k);
-    });
+    };
+    std::vector<moe_task> gu_tasks, down_tasks;
+    plan_moe_tasks(g, f / 32, gu_tasks);
+    plan_moe_tasks(g, (k + 31) / 32, down_tasks);
+    const std::int64_t n_gu = std::int64_t(gu_tasks.size()), n_down = std::int64_t(down_tasks.size());
+    if (one_task_queue(ex)) {
+        // One task queue: the gate/up tasks, then the down tasks, claimed in that order by one worker
+        // per hardware thread; a down task first waits until its expert's gate/up tasks are done.
+        // Every task it can wait for was claimed before it by a worker that is running it, so the
+        // wait ends (whatever order the executor starts the workers in). One fork/join instead of
+        // two, and early experts' down products overlap the last gate/up tasks.
+        std::vector<std::atomic<std::int64_t>> pending(std::size_t(g.experts));  // gate/up tasks not done, per expert
+        for (const moe_task& tk : gu_tasks) pending[std::size_t(tk.expert)].fetch_add(1, std::memory_order_relaxed);
+        std::atomic<std::int64_t> next{0};
+        std::atomic<bool> failed{false};  // a task threw: the others stop claiming and waiting
+        ex.parallel_for(target_task_count() / 4, [&](std::int64_t) {
+            for (std::int64_t i; !failed.load(std::memory_order_relaxed) && (i = next.fetch_add(1)) < n_gu + n_down;) {
+                try {
+                    if (i < n_gu) {
+                        gate_up_task(gu_tasks[std::size_t(i)]);
+                        pending[std::size_t(gu_tasks[std::size_t(i)].expert)].fetch_sub(1, std::memory_order_release);
+                    } else {
+                        const moe_task& tk = down_tasks[std::size_t(i - n_gu)];
+                        if (wait_until_zero(pending[std::size_t(tk.expert)], failed)) down_task(tk);
+                    }
+                } catch (...) {
+                    failed.store(true, std::memory_order_relaxed);
+                    throw;
+                }
+            }
+        });
+    } else {
+        const packed_q4_0_vnni_experts_view& gu = src.fused ? *src.fused : *src.gate;  // where the task's panels live
+        parallel_for_near_panels(ex, n_gu, gu.experts * gu.layout.panels(), expert_panel(gu_tasks, gu, src.fused ? 2 : 1),
+                                 [&](std::int64_t i) { gate_up_task(gu_tasks[std::size_t(i)]); });
+        parallel_for_near_panels(ex, n_down, down.experts * down.layout.panels(), expert_panel(down_tasks, down, 1),
+                                 [&](std::int64_t i) { down_task(down_tasks[std::size_t(i)]); });
+    }
 
     // 4. y[t] = Σ_s w[t][s] · d_out[(t, s)], slots in order (the only writes to y). Tasks of up to 16
     //    tokens × a column range, so that a sum of a few tokens is spread too; the smallest (a decode
