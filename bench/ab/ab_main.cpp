@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
     for (long m : {1L, 4L, 8L, 16L})  // the same 8·m (token, expert) pairs every call: hot
         pair(("decode moe_ffn qwen3 M" + std::to_string(m) + " hot").c_str(), rounds, [&](double* c) { return base_moe_ffn(m, c); },
              [&](double* c) { return new_moe_ffn(m, c); });
-    for (long m : {1L, 4L})  // every call on other experts than the last: cold
+    for (long m : {1L, 4L, 16L})  // every call on other experts than the last: cold
         pair(("decode moe_ffn qwen3 M" + std::to_string(m) + " cold").c_str(), rounds, [&](double* c) { return base_moe_ffn_cold(m, c); },
              [&](double* c) { return new_moe_ffn_cold(m, c); });
     for (long m : {16L, 32L})  // the small-m fast path (AMX micro-kernels), hot
