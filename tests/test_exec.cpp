@@ -4,10 +4,12 @@
 #include "error_capture.hpp"
 #include "test_support.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -124,6 +126,28 @@ TEST_CASE("tbb executor: amxmm calls nested in tasks of the same executor stay c
     for (std::int64_t j = 0; j < jobs; ++j) {
         INFO("job " << j);
         CHECK(std::memcmp(got[j].data(), want[j].data(), want[j].size() * sizeof(float)) == 0);
+    }
+}
+
+TEST_CASE("tbb executor: a bad x in a decode call fails on every thread count, nothing written", "[exec][errors]") {
+    // The call must end (no task left waiting) with the element named, and leave y as it was.
+    std::mt19937_64 rng(53);
+    const std::int64_t n = 96, k = 128;
+    const auto w = amxmm_test::make_weight(n, k, rng);
+    const auto packed = pack_q4_0_vnni(w.view());
+    gemm_options exact;
+    exact.mode = compute_mode::exact;
+    for (std::int64_t m : {1, 5}) {
+        auto x = amxmm_test::make_activations(m, k, rng);
+        x[std::size_t((m - 1) * k + 77)] = std::numeric_limits<float>::infinity();
+        for (int threads : {1, 2, 3}) {
+            tbb_executor ex(threads);
+            std::vector<float> y(std::size_t(m * n), 5.0f);
+            const auto e = amxmm_test::catch_error([&] { gemm_q4_0(packed.view(), m, x.data(), k, y.data(), n, exact, ex); });
+            INFO("m " << m << ", threads " << threads);
+            CHECK(amxmm_test::contains(e.what, "x[" + std::to_string(m - 1) + "][77]"));
+            CHECK(std::all_of(y.begin(), y.end(), [](float v) { return v == 5.0f; }));
+        }
     }
 }
 

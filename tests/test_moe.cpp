@@ -772,6 +772,10 @@ TEST_CASE("moe: bad input throws amxmm::error and writes nothing", "[moe][errors
     // tasks, on one thread or several, ends the call (no task left waiting) and writes nothing.
     const std::vector<float> xhuge(x.size(), 1e30f);
     CHECK(contains(ffn(good, wts.data(), down.packed.view(), xhuge.data()).what, "act(gate) * up of token"));
+    // The same, and a non-finite x, from the preparation that decode calls queue before their expert tasks.
+    const std::vector<float> x_one(xbad.begin() + 2 * k, xbad.begin() + 3 * k);  // token 2's row: nan at 9
+    const moe_routing one{1, top_k, ids.data() + 2 * top_k, top_k};  // token 2's experts (one twice)
+    const moe_routing one_distinct{1, top_k, ids.data(), top_k};      // token 0's experts: one row for both
     for (int threads : {2, 3}) {
         tbb_executor pool(threads);
         CHECK(contains(catch_error([&] {
@@ -779,6 +783,19 @@ TEST_CASE("moe: bad input throws amxmm::error and writes nothing", "[moe][errors
                                    xhuge.data(), k, yf.data(), k, fopt, pool);
                        }).what,
                        "is not finite (exact mode quantizes it to Q8_0)"));
+        for (const moe_routing& r1 : {good, one, one_distinct}) {
+            const float* xr = r1.m == 1 ? x_one.data() : xbad.data();
+            CHECK(contains(catch_error([&] {
+                               moe_ffn(gate.packed.view(), up.packed.view(), down.packed.view(), r1, wts.data(), top_k, xr,
+                                       k, yf.data(), k, fopt, pool);
+                           }).what,
+                           "][9] = nan"));
+            CHECK(contains(catch_error([&] {
+                               moe_gemm(w.packed.view(), r1, xr, moe_input_rows::per_token, k, 0, y.data(), top_k * n, n,
+                                        opt, pool);
+                           }).what,
+                           "has element 9 = nan"));
+        }
     }
     CHECK(contains(catch_error([&] {
                        moe_ffn(gate.packed.view(), up.packed.view(), down.packed.view(), good, wts.data(), top_k,

@@ -56,6 +56,15 @@ int main(int argc, char** argv) {
     for (long m : {1L, 4L, 16L})  // every call on other experts than the last: cold
         pair(("decode moe_ffn qwen3 M" + std::to_string(m) + " cold").c_str(), rounds, [&](double* c) { return base_moe_ffn_cold(m, c); },
              [&](double* c) { return new_moe_ffn_cold(m, c); });
+    for (long m : {1L, 4L})  // moe_gemm (gate) at decode sizes, hot
+        pair(("decode moe_gemm qwen3 M" + std::to_string(m) + " hot").c_str(), rounds, [&](double* c) { return base_moe_gemm(m, c); },
+             [&](double* c) { return new_moe_gemm(m, c); });
+    for (long m : {1L, 4L})  // a small dense shape, where a call's fixed costs weigh most (7x the copies: 1.3 GB)
+        for (long copies : {1L, 7 * cold}) {
+            const std::string name = "decode auto K2048 N4096 M" + std::to_string(m) + (copies > 1 ? " cold" : " hot");
+            pair(name.c_str(), rounds, [&](double* c) { return base_decode(m, 2048, 4096, copies, 0, c); },
+                 [&](double* c) { return new_decode(m, 2048, 4096, copies, 0, c); });
+        }
     for (long m : {16L, 32L})  // the small-m fast path (AMX micro-kernels), hot
         pair(("decode fast K4096 N14336 M" + std::to_string(m) + " hot").c_str(), rounds,
              [&](double* c) { return base_gemm(m, 4096, 14336, c); }, [&](double* c) { return new_gemm(m, 4096, 14336, c); });

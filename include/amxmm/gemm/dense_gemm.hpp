@@ -12,6 +12,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <cstdint>
@@ -211,6 +212,64 @@ void parallel_for_near_panels(Executor& ex, std::int64_t count, std::int64_t pan
     ex.parallel_for(count, fn);
 }
 
+/// Tasks worth creating for the hardware threads: a few per thread, for balance. Read once: glibc's
+/// std::thread::hardware_concurrency() opens and reads /sys/devices/system/cpu/online on every call,
+/// microseconds of system calls that a decode-sized call (tens of microseconds) cannot afford.
+inline std::int64_t target_task_count() {
+    static const std::int64_t tasks = 4 * std::max<std::int64_t>(1, std::thread::hardware_concurrency());
+    return tasks;
+}
+
+/// True when a driver may run its tasks from one queue on ex (run_task_queue): not for executors that
+/// run every task on every caller (each caller would have its own queue), nor across several NUMA
+/// partitions (the queue would not send a task to its weights' node).
+template <class Executor>
+bool one_task_queue(Executor& ex) {
+    if constexpr (every_caller_runs<std::decay_t<Executor>>::value)
+        return false;
+    else if constexpr (has_partitions<std::decay_t<Executor>>::value)
+        return ex.partitions() == 1;
+    else
+        return true;
+}
+
+/// Waits until n is 0 (true) or `failed` is set (false): a short spin, then yielding the CPU.
+inline bool wait_until_zero(const std::atomic<std::int64_t>& n, const std::atomic<bool>& failed) {
+    for (std::int64_t spins = 0; n.load(std::memory_order_acquire) != 0; ++spins) {
+        if (failed.load(std::memory_order_relaxed)) return false;
+        if (spins < 4096) {
+#if defined(__SSE2__)
+            _mm_pause();
+#endif
+        } else {
+            std::this_thread::yield();
+        }
+    }
+    return true;
+}
+
+/// Runs fn(i, failed) for i < count from one atomic queue, claimed in ascending order by one worker
+/// per hardware thread (ex.parallel_for). A task may wait (wait_until_zero) for tasks of lower index:
+/// each of those was claimed by a worker that is running it, so the wait ends whatever order the
+/// executor starts its workers in. A task that throws sets `failed`, which ends the other workers'
+/// claiming and waiting; the executor rethrows. Which task computes what does not change, only which
+/// thread runs it. Only where one_task_queue(ex).
+template <class Executor, class Fn>
+void run_task_queue(Executor& ex, std::int64_t count, Fn&& fn) {
+    std::atomic<std::int64_t> next{0};
+    std::atomic<bool> failed{false};
+    ex.parallel_for(std::min(count, target_task_count() / 4), [&](std::int64_t) {
+        for (std::int64_t i; !failed.load(std::memory_order_relaxed) && (i = next.fetch_add(1, std::memory_order_relaxed)) < count;) {
+            try {
+                fn(i, failed);
+            } catch (...) {
+                failed.store(true, std::memory_order_relaxed);
+                throw;
+            }
+        }
+    });
+}
+
 inline bool has_avx512_prepare(isa backend) { return backend == isa::amx || backend == isa::avx512_vnni; }
 
 /// Row i of `p` from k floats at x, with the back end's preparation (the AVX-512 and scalar row
@@ -226,14 +285,6 @@ inline void prepare_row(isa backend, prepared_fast& p, std::int64_t i, const flo
         prepare_fast_row_avx512(x, i, p);
     else
         prepare_fast_row_ref(x, i, p);
-}
-
-/// Tasks worth creating for the hardware threads: a few per thread, for balance. Read once: glibc's
-/// std::thread::hardware_concurrency() opens and reads /sys/devices/system/cpu/online on every call,
-/// microseconds of system calls that a decode-sized call (tens of microseconds) cannot afford.
-inline std::int64_t target_task_count() {
-    static const std::int64_t tasks = 4 * std::max<std::int64_t>(1, std::thread::hardware_concurrency());
-    return tasks;
 }
 
 /// The micro-kernel call for row group g and column block cb (two panels) of an m-row product with
@@ -296,23 +347,9 @@ inline void zero_group_rows(prepared_fast& p, std::int64_t g, int r0, int r1, st
         clear_bytes(p.x + ((g * p.blocks() + b) * kernel_rows + r0) * block_k, std::size_t(r1 - r0) * block_k * sizeof(bf16));
 }
 
-/// Runs row(i) for every activation row, one row group of 32 per task; the last group, when
-/// partial, is cleared first (clear(g)) so that the padding rows the kernels read are zero.
-template <class Executor, class ClearGroup, class PrepareRow>
-void for_each_row_group(std::int64_t m, Executor& ex, ClearGroup&& clear, PrepareRow&& row) {
-    const std::int64_t groups = (m + kernel_rows - 1) / kernel_rows;
-    auto group = [&](std::int64_t g) {
-        if (g == groups - 1 && m % kernel_rows != 0) clear(g);
-        for (std::int64_t i = g * kernel_rows; i < std::min(m, (g + 1) * kernel_rows); ++i) row(i);
-    };
-    run_tasks(ex, groups, groups == 1, group);  // decode: a few rows
-}
-
-/// Quantizes the activation rows to Q8_0 in the tiled layout (AVX-512 rows give the scalar bytes).
-/// The planes live in the calling thread's scratch.
-template <class Executor>
-prepared_exact prepare_exact(isa backend, std::int64_t m, const float* x, std::int64_t ldx, std::int64_t k,
-                             Executor& ex, const gemm_options& opt = {}) {
+/// The prepared operand's planes for m rows of k (no rows written yet): the caller's workspace when
+/// given, else the calling thread's scratch. Call it on the thread that owns the scratch.
+inline prepared_exact activation_planes(prepared_exact, std::int64_t m, std::int64_t k, const gemm_options& opt) {
     prepared_exact p;
     p.m = m;
     p.m_padded = round_up(m, std::int64_t(kernel_rows));
@@ -321,31 +358,51 @@ prepared_exact prepare_exact(isa backend, std::int64_t m, const float* x, std::i
     p.q = reinterpret_cast<std::int8_t*>(activation_plane(opt, 2, p.q_bytes(), offset));
     p.d = reinterpret_cast<float*>(activation_plane(opt, 3, p.scale_bytes(), offset));
     p.sums = reinterpret_cast<std::int32_t*>(activation_plane(opt, 4, p.scale_bytes(), offset));
-    const int valid = static_cast<int>(m % kernel_rows);  // of the last group, when partial
-    for_each_row_group(
-        m, ex, [&](std::int64_t g) { zero_group_rows(p, g, valid, rows_read_in_group(backend, true, m, valid), 0, p.blocks()); },
-        [&](std::int64_t i) {
-            require_finite_row(x + i * ldx, k, i);
-            prepare_row(backend, p, i, x + i * ldx);
-        });
     return p;
 }
-
-/// Rounds the activation rows to bf16 in the tiled layout, in the calling thread's scratch.
-template <class Executor>
-prepared_fast prepare_fast(isa backend, std::int64_t m, const float* x, std::int64_t ldx, std::int64_t k,
-                           Executor& ex, const gemm_options& opt = {}) {
+inline prepared_fast activation_planes(prepared_fast, std::int64_t m, std::int64_t k, const gemm_options& opt) {
     prepared_fast p;
     p.m = m;
     p.m_padded = round_up(m, std::int64_t(kernel_rows));
     p.k = k;
     std::size_t offset = 0;
     p.x = reinterpret_cast<bf16*>(activation_plane(opt, 2, p.x_bytes(), offset));
-    const int valid = static_cast<int>(m % kernel_rows);  // of the last group, when partial
-    for_each_row_group(
-        m, ex, [&](std::int64_t g) { zero_group_rows(p, g, valid, rows_read_in_group(backend, false, m, valid), 0, p.blocks()); },
-        [&](std::int64_t i) { prepare_row(backend, p, i, x + i * ldx); });
     return p;
+}
+
+/// Row group g of `p` from x (row stride ldx): Q8_0 (exact; x must be finite, else amxmm::error) or
+/// bf16 (fast), AVX-512 rows giving the scalar bytes. A partial last group's padding rows that the
+/// kernels read are cleared first.
+template <class Prepared>
+void prepare_group(isa backend, Prepared& p, const float* x, std::int64_t ldx, std::int64_t g) {
+    constexpr bool exact = std::is_same_v<Prepared, prepared_exact>;
+    const int valid = static_cast<int>(std::min<std::int64_t>(kernel_rows, p.m - g * kernel_rows));
+    if (valid < kernel_rows) zero_group_rows(p, g, valid, rows_read_in_group(backend, exact, p.m, valid), 0, p.blocks());
+    for (std::int64_t i = g * kernel_rows; i < g * kernel_rows + valid; ++i) {
+        if constexpr (exact) require_finite_row(x + i * ldx, p.k, i);
+        prepare_row(backend, p, i, x + i * ldx);
+    }
+}
+
+/// The prepared activations of m rows (prepare_group for every group, a group per task; a decode
+/// call's single group on the calling thread).
+template <class Prepared, class Executor>
+Prepared prepare_activations(isa backend, std::int64_t m, const float* x, std::int64_t ldx, std::int64_t k,
+                             Executor& ex, const gemm_options& opt = {}) {
+    Prepared p = activation_planes(Prepared{}, m, k, opt);
+    const std::int64_t groups = p.m_padded / kernel_rows;
+    run_tasks(ex, groups, groups == 1, [&](std::int64_t g) { prepare_group(backend, p, x, ldx, g); });
+    return p;
+}
+template <class Executor>
+prepared_exact prepare_exact(isa backend, std::int64_t m, const float* x, std::int64_t ldx, std::int64_t k,
+                             Executor& ex, const gemm_options& opt = {}) {
+    return prepare_activations<prepared_exact>(backend, m, x, ldx, k, ex, opt);
+}
+template <class Executor>
+prepared_fast prepare_fast(isa backend, std::int64_t m, const float* x, std::int64_t ldx, std::int64_t k,
+                           Executor& ex, const gemm_options& opt = {}) {
+    return prepare_activations<prepared_fast>(backend, m, x, ldx, k, ex, opt);
 }
 
 /// Runs `count` micro-kernel calls on one back end (the tile context is set up once for all).

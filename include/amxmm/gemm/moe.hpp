@@ -12,6 +12,10 @@
 // task has about the same number of FLOPs: a hot expert is split over many tasks (rows and columns),
 // an expert without tokens costs nothing. Each task runs amxmm's micro-kernels on the chosen back end
 // (the AMX back ends use the blocked large-M path for experts with >= 65 rows, as gemm_q4_0 does).
+// At m = 1 with distinct experts the token's row is prepared once and shared by every expert. On
+// oneTBB with one arena, or the serial executor, moe_ffn's gate/up and down tasks (and moe_gemm's
+// preparation and expert tasks) come from one queue (run_task_queue), later tasks waiting for the ones
+// they read: one fork/join per call instead of one per phase.
 //
 // Determinism. Each output element is computed by one task, over all of K in block order, on a path
 // chosen from the expert's row count only; moe_ffn sums the slots in slot order. Results are bitwise
@@ -297,33 +301,49 @@ inline void prepare_block(isa backend, prepared_fast& all, std::int64_t g, std::
     prepare_row(backend, one, r, v);
 }
 
-/// Prepares the row groups of `all` (32 sorted rows of one expert each, g's grouping) from the sorted
-/// rows' activations: pair_row(pair) gives the K floats of a (token, slot) pair; the padding rows the
-/// kernels read are zero (rows_read_in_group).
-/// Tasks are groups × block ranges, so that a few groups of one row are spread over the threads as well.
+/// How prepare_sorted_rows cuts its work: tasks of one row group × a range of `chunk` blocks, so that a
+/// few groups of one row are spread over the threads as well.
+struct sorted_rows_tasks {
+    std::int64_t chunks = 1, chunk = 1;  // block ranges per group, blocks per range
+    std::int64_t count(const moe_groups& g) const { return g.total_groups() * chunks; }
+};
+inline sorted_rows_tasks plan_sorted_rows(const moe_groups& g, std::int64_t nb) {
+    const std::int64_t splits = std::clamp<std::int64_t>(target_task_count() / 2 / std::max<std::int64_t>(1, g.total_groups()),
+                                                         1, std::max<std::int64_t>(1, nb / 8));
+    sorted_rows_tasks t;
+    t.chunk = (nb + splits - 1) / splits;
+    t.chunks = (nb + t.chunk - 1) / t.chunk;
+    return t;
+}
+
+/// Task i of prepare_sorted_rows: the rows of one group of `all` (32 sorted rows of one expert each,
+/// g's grouping) over one block range, from the sorted rows' activations (pair_row(pair): the K floats
+/// of a (token, slot) pair), and the padding rows the kernels read set to zero (rows_read_in_group).
 /// `exact` inputs must be finite: where(pair, k, value) throws for one that is not.
+template <class Prepared, class PairRow, class Where>
+void prepare_sorted_task(isa backend, Prepared& all, const moe_groups& g, const sorted_rows_tasks& t, PairRow& pair_row,
+                         Where& where, std::int64_t i) {
+    constexpr bool exact = std::is_same_v<Prepared, prepared_exact>;
+    const std::int64_t nb = all.blocks(), gg = i / t.chunks, b0 = (i % t.chunks) * t.chunk, b1 = std::min(nb, b0 + t.chunk);
+    const std::int32_t e = g.group_expert[std::size_t(gg)];
+    const std::int64_t r0 = g.row_begin[std::size_t(e)] + (gg - g.group_begin[std::size_t(e)]) * kernel_rows;
+    const int valid = static_cast<int>(std::min<std::int64_t>(kernel_rows, g.row_begin[std::size_t(e) + 1] - r0));
+    zero_group_rows(all, gg, valid, rows_read_in_group(backend, exact, g.rows(e), valid), b0, b1);
+    for (int j = 0; j < valid; ++j) {
+        const std::int64_t pair = g.pair[std::size_t(r0 + j)];
+        const float* x = pair_row(pair);
+        if constexpr (exact)
+            for (std::int64_t k = b0 * block_k; k < b1 * block_k; ++k)
+                if (!std::isfinite(x[k])) where(pair, k, x[k]);
+        for (std::int64_t b = b0; b < b1; ++b) prepare_block(backend, all, gg, b, j, x + b * block_k);
+    }
+}
+
+/// Prepares every row group of `all` (prepare_sorted_task for each task of plan_sorted_rows).
 template <class Prepared, class PairRow, class Where, class Executor>
 void prepare_sorted_rows(isa backend, Prepared& all, const moe_groups& g, PairRow&& pair_row, Where&& where, Executor& ex) {
-    const std::int64_t groups = g.total_groups(), nb = all.blocks();
-    const std::int64_t splits = std::clamp<std::int64_t>(target_task_count() / 2 / std::max<std::int64_t>(1, groups), 1,
-                                                         std::max<std::int64_t>(1, nb / 8));
-    const std::int64_t chunk = (nb + splits - 1) / splits, chunks = (nb + chunk - 1) / chunk;
-    ex.parallel_for(groups * chunks, [&](std::int64_t i) {
-        const std::int64_t gg = i / chunks, b0 = (i % chunks) * chunk, b1 = std::min(nb, b0 + chunk);
-        const std::int32_t e = g.group_expert[std::size_t(gg)];
-        const std::int64_t r0 = g.row_begin[std::size_t(e)] + (gg - g.group_begin[std::size_t(e)]) * kernel_rows;
-        const int valid = static_cast<int>(std::min<std::int64_t>(kernel_rows, g.row_begin[std::size_t(e) + 1] - r0));
-        constexpr bool exact = std::is_same_v<Prepared, prepared_exact>;
-        zero_group_rows(all, gg, valid, rows_read_in_group(backend, exact, g.rows(e), valid), b0, b1);
-        for (int j = 0; j < valid; ++j) {
-            const std::int64_t pair = g.pair[std::size_t(r0 + j)];
-            const float* x = pair_row(pair);
-            if constexpr (exact)
-                for (std::int64_t k = b0 * block_k; k < b1 * block_k; ++k)
-                    if (!std::isfinite(x[k])) where(pair, k, x[k]);
-            for (std::int64_t b = b0; b < b1; ++b) prepare_block(backend, all, gg, b, j, x + b * block_k);
-        }
-    });
+    const sorted_rows_tasks t = plan_sorted_rows(g, all.blocks());
+    ex.parallel_for(t.count(g), [&](std::int64_t i) { prepare_sorted_task(backend, all, g, t, pair_row, where, i); });
 }
 
 /// True when every active expert's rows are the one row of a single token (m = 1, slots sharing the
@@ -333,19 +353,59 @@ inline bool one_shared_row(const moe_routing& r, const moe_groups& g) {
     return r.m == 1 && g.row_begin.back() == std::int64_t(g.active.size());
 }
 
-/// The one-shared-row case: row group 0 of `all` from the token's K floats x, on one thread. Writing
-/// the same row once per expert (top_k groups, each in cache lines the previous call's readers hold)
-/// cost more than the whole quantization (device, 2026-11-27).
+/// The one-shared-row case: row group 0 of `all` from the token's K floats x. Writing the same row
+/// once per expert (top_k groups, each in cache lines the previous call's kernels read on other cores)
+/// took 18-27 us of a 250 us call on the device (2026-11-27); one group takes 7.
+template <class Prepared, class Where>
+void prepare_shared_group(isa backend, Prepared& all, const float* x, Where& where) {
+    constexpr bool exact = std::is_same_v<Prepared, prepared_exact>;
+    zero_group_rows(all, 0, 1, rows_read_in_group(backend, exact, 1, 1), 0, all.blocks());
+    if constexpr (exact)
+        for (std::int64_t k = 0; k < all.k; ++k)
+            if (!std::isfinite(x[k])) where(0, k, x[k]);
+    for (std::int64_t b = 0; b < all.blocks(); ++b) prepare_block(backend, all, 0, b, 0, x + b * block_k);
+}
 template <class Prepared, class Where, class Executor>
 void prepare_shared_row(isa backend, Prepared& all, const float* x, Where&& where, Executor& ex) {
-    constexpr bool exact = std::is_same_v<Prepared, prepared_exact>;
-    run_tasks(ex, 1, true, [&](std::int64_t) {
-        zero_group_rows(all, 0, 1, rows_read_in_group(backend, exact, 1, 1), 0, all.blocks());
-        if constexpr (exact)
-            for (std::int64_t k = 0; k < all.k; ++k)
-                if (!std::isfinite(x[k])) where(0, k, x[k]);
-        for (std::int64_t b = 0; b < all.blocks(); ++b) prepare_block(backend, all, 0, b, 0, x + b * block_k);
-    });
+    run_tasks(ex, 1, true, [&](std::int64_t) { prepare_shared_group(backend, all, x, where); });
+}
+
+/// x's preparation (prepare_shared_group, or prepare_sorted_rows' tasks) as the first count() tasks of
+/// one queue (run_task_queue); the tasks after them call wait(failed) first. They wait for all of x,
+/// not only their expert's rows: they write the caller's output, which a bad x found later must leave
+/// untouched.
+template <class Prepared, class PairRow, class Where>
+class queued_preparation {
+public:
+    queued_preparation(isa backend, Prepared& all, const moe_groups& g, bool shared, const float* x, PairRow& pair_row,
+                       Where& where)
+        : backend_(backend), all_(all), g_(g), shared_(shared), x_(x), pair_row_(pair_row), where_(where),
+          plan_(plan_sorted_rows(g, all.blocks())), left_(count()) {}
+    std::int64_t count() const { return shared_ ? 1 : plan_.count(g_); }
+    void run(std::int64_t i) {
+        if (shared_)
+            prepare_shared_group(backend_, all_, x_, where_);
+        else
+            prepare_sorted_task(backend_, all_, g_, plan_, pair_row_, where_, i);
+        left_.fetch_sub(1, std::memory_order_release);
+    }
+    bool wait(const std::atomic<bool>& failed) const { return wait_until_zero(left_, failed); }
+
+private:
+    isa backend_;
+    Prepared& all_;
+    const moe_groups& g_;
+    bool shared_;
+    const float* x_;
+    PairRow& pair_row_;
+    Where& where_;
+    sorted_rows_tasks plan_;
+    std::atomic<std::int64_t> left_;  // preparation tasks not done
+};
+template <class Prepared, class PairRow, class Where>
+queued_preparation<Prepared, PairRow, Where> queue_preparation(isa backend, Prepared& all, const moe_groups& g, bool shared,
+                                                               const float* x, PairRow& pair_row, Where& where) {
+    return {backend, all, g, shared, x, pair_row, where};
 }
 
 // ---- per-expert compute --------------------------------------------------------------------------------
@@ -469,18 +529,19 @@ void moe_gemm_run(isa backend, const packed_q4_0_vnni_experts_view& w, const moe
         fail(errc::invalid_argument, "moe_gemm", "x row of token ", pair / top_k, ", slot ", pair % top_k, " has element ",
              kk, " = ", v, ", not finite (exact mode quantizes activations to Q8_0)");
     };
-    if (shared)
-        prepare_shared_row(backend, all, x, where, ex);
-    else
-        prepare_sorted_rows(backend, all, g, x_row, where, ex);
+    const bool queue = one_task_queue(ex);
+    if (!queue) {
+        if (shared)
+            prepare_shared_row(backend, all, x, where, ex);
+        else
+            prepare_sorted_rows(backend, all, g, x_row, where, ex);
+    }
 
     // 2. Expert tiles, scattered to their (token, slot) output rows.
     std::vector<moe_task> tasks;
     plan_moe_tasks(g, (n + 31) / 32, tasks);
     const std::int64_t kc = choose_amx_blocking(1, 1, opt).kc;
-    parallel_for_near_panels(ex, std::int64_t(tasks.size()), w.experts * w.layout.panels(), expert_panel(tasks, w, 1),
-                             [&](std::int64_t i) {
-        const moe_task& tk = tasks[std::size_t(i)];
+    auto expert_task = [&](const moe_task& tk) {
         const std::int64_t e = tk.expert, count = g.rows(e);
         const Prepared a = prepared_slice(all, shared ? 0 : g.group_begin[std::size_t(e)], g.groups(e), count);
         const std::int64_t ldo = (tk.cb1 - tk.cb0) * 32;
@@ -492,7 +553,23 @@ void moe_gemm_run(isa backend, const packed_q4_0_vnni_experts_view& w, const moe
             float* dst = y + (pair / top_k) * ldy_token + (pair % top_k) * ldy_slot + tk.cb0 * 32;
             std::memcpy(dst, out + (row - tk.g0 * kernel_rows) * ldo, cols * sizeof(float));
         }
-    });
+    };
+    const std::int64_t n_tasks = std::int64_t(tasks.size());
+    if (queue) {
+        // One queue (run_task_queue): the preparation, then the expert tasks, each waiting until all of
+        // x is prepared, since it writes y (one fork/join instead of two; the preparation runs while
+        // the workers wake up).
+        auto prep = queue_preparation(backend, all, g, shared, x, x_row, where);
+        run_task_queue(ex, prep.count() + n_tasks, [&](std::int64_t i, const std::atomic<bool>& failed) {
+            if (i < prep.count())
+                prep.run(i);
+            else if (prep.wait(failed))
+                expert_task(tasks[std::size_t(i - prep.count())]);
+        });
+    } else {
+        parallel_for_near_panels(ex, n_tasks, w.experts * w.layout.panels(), expert_panel(tasks, w, 1),
+                                 [&](std::int64_t i) { expert_task(tasks[std::size_t(i)]); });
+    }
 }
 
 // ---- moe_ffn -----------------------------------------------------------------------------------------
@@ -534,34 +611,6 @@ void gate_up_tile(isa backend, const gate_up_source& src, std::int64_t e, const 
             std::memmove(both + row * ldo + half * 16, in + 16, 16 * sizeof(float));
         }
     uv = both;
-}
-
-/// True when moe_ffn may run its gate/up and down tasks from one queue on ex: not for executors that
-/// run every task on every caller (each caller would have its own queue), nor across several NUMA
-/// partitions (the queue would not send a task to its weights' node).
-template <class Executor>
-bool one_task_queue(Executor& ex) {
-    if constexpr (every_caller_runs<std::decay_t<Executor>>::value)
-        return false;
-    else if constexpr (has_partitions<std::decay_t<Executor>>::value)
-        return ex.partitions() == 1;
-    else
-        return true;
-}
-
-/// Waits until n is 0 (true) or `failed` is set (false): a short spin, then yielding the CPU.
-inline bool wait_until_zero(const std::atomic<std::int64_t>& n, const std::atomic<bool>& failed) {
-    for (std::int64_t spins = 0; n.load(std::memory_order_acquire) != 0; ++spins) {
-        if (failed.load(std::memory_order_relaxed)) return false;
-        if (spins < 4096) {
-#if defined(__SSE2__)
-            _mm_pause();
-#endif
-        } else {
-            std::this_thread::yield();
-        }
-    }
-    return true;
 }
 
 /// One step of moe_ffn's slot sum over n columns: yt[c] = p (first slot) or yt[c] + p, p = wt·d[c]
@@ -650,29 +699,18 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
     plan_moe_tasks(g, (k + 31) / 32, down_tasks);
     const std::int64_t n_gu = std::int64_t(gu_tasks.size()), n_down = std::int64_t(down_tasks.size());
     if (one_task_queue(ex)) {
-        // One task queue: the gate/up tasks, then the down tasks, claimed in that order by one worker
-        // per hardware thread; a down task first waits until its expert's gate/up tasks are done.
-        // Every task it can wait for was claimed before it by a worker that is running it, so the
-        // wait ends (whatever order the executor starts the workers in). One fork/join instead of
-        // two, and early experts' down products overlap the last gate/up tasks.
+        // One queue (run_task_queue): the gate/up tasks, then the down tasks, each of which first waits
+        // until its expert's gate/up tasks are done. One fork/join instead of two, and early experts'
+        // down products overlap the last gate/up tasks.
         std::vector<std::atomic<std::int64_t>> pending(std::size_t(g.experts));  // gate/up tasks not done, per expert
         for (const moe_task& tk : gu_tasks) pending[std::size_t(tk.expert)].fetch_add(1, std::memory_order_relaxed);
-        std::atomic<std::int64_t> next{0};
-        std::atomic<bool> failed{false};  // a task threw: the others stop claiming and waiting
-        ex.parallel_for(target_task_count() / 4, [&](std::int64_t) {
-            for (std::int64_t i; !failed.load(std::memory_order_relaxed) && (i = next.fetch_add(1)) < n_gu + n_down;) {
-                try {
-                    if (i < n_gu) {
-                        gate_up_task(gu_tasks[std::size_t(i)]);
-                        pending[std::size_t(gu_tasks[std::size_t(i)].expert)].fetch_sub(1, std::memory_order_release);
-                    } else {
-                        const moe_task& tk = down_tasks[std::size_t(i - n_gu)];
-                        if (wait_until_zero(pending[std::size_t(tk.expert)], failed)) down_task(tk);
-                    }
-                } catch (...) {
-                    failed.store(true, std::memory_order_relaxed);
-                    throw;
-                }
+        run_task_queue(ex, n_gu + n_down, [&](std::int64_t i, const std::atomic<bool>& failed) {
+            if (i < n_gu) {
+                gate_up_task(gu_tasks[std::size_t(i)]);
+                pending[std::size_t(gu_tasks[std::size_t(i)].expert)].fetch_sub(1, std::memory_order_release);
+            } else {
+                const moe_task& tk = down_tasks[std::size_t(i - n_gu)];
+                if (wait_until_zero(pending[std::size_t(tk.expert)], failed)) down_task(tk);
             }
         });
     } else {
