@@ -5,6 +5,11 @@
 // that returns after every call finished and rethrows an exception thrown by one of them.
 // Drivers give each output element to exactly one task with a fixed K order, so the choice of
 // executor and its thread count never changes a result bit.
+//
+// One call of fn may wait for another that has already started (the MoE drivers' task queue,
+// gemm/dense_gemm.hpp run_task_queue): an executor must let a started call run on while others wait,
+// as any pool of threads does (not, say, fibers that switch only when a call returns). The drivers use
+// the queue only on executors without per-caller task lists (every_caller_runs) and on one partition.
 #pragma once
 
 #include <algorithm>
