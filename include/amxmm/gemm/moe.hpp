@@ -301,16 +301,27 @@ inline void prepare_block(isa backend, prepared_fast& all, std::int64_t g, std::
     prepare_row(backend, one, r, v);
 }
 
+/// True when every active expert's rows are the one row of a single token (m = 1, slots sharing the
+/// token's row, no expert twice): then the experts' prepared groups would be identical, and they share
+/// group 0 (plan_sorted_rows prepares only that one; the experts' operands all point at it). Writing
+/// the same row once per expert (top_k groups, each in cache lines the previous call's kernels read on
+/// other cores) took 18-27 us of a 250 us call on the device (2026-11-27); one group takes 7.
+inline bool one_shared_row(const moe_routing& r, const moe_groups& g) {
+    return r.m == 1 && g.row_begin.back() == std::int64_t(g.active.size());
+}
+
 /// How prepare_sorted_rows cuts its work: tasks of one row group × a range of `chunk` blocks, so that a
-/// few groups of one row are spread over the threads as well.
+/// few groups of one row are spread over the threads as well; with one shared row, one task for group 0.
 struct sorted_rows_tasks {
-    std::int64_t chunks = 1, chunk = 1;  // block ranges per group, blocks per range
-    std::int64_t count(const moe_groups& g) const { return g.total_groups() * chunks; }
+    std::int64_t groups = 0, chunks = 1, chunk = 1;  // groups to prepare, block ranges per group, blocks per range
+    std::int64_t count() const { return groups * chunks; }
 };
-inline sorted_rows_tasks plan_sorted_rows(const moe_groups& g, std::int64_t nb) {
-    const std::int64_t splits = std::clamp<std::int64_t>(target_task_count() / 2 / std::max<std::int64_t>(1, g.total_groups()),
-                                                         1, std::max<std::int64_t>(1, nb / 8));
+inline sorted_rows_tasks plan_sorted_rows(const moe_groups& g, std::int64_t nb, bool shared) {
     sorted_rows_tasks t;
+    t.groups = shared ? 1 : g.total_groups();
+    const std::int64_t splits =
+        shared ? 1 : std::clamp<std::int64_t>(target_task_count() / 2 / std::max<std::int64_t>(1, t.groups), 1,
+                                              std::max<std::int64_t>(1, nb / 8));
     t.chunk = (nb + splits - 1) / splits;
     t.chunks = (nb + t.chunk - 1) / t.chunk;
     return t;
@@ -339,73 +350,12 @@ void prepare_sorted_task(isa backend, Prepared& all, const moe_groups& g, const 
     }
 }
 
-/// Prepares every row group of `all` (prepare_sorted_task for each task of plan_sorted_rows).
+/// Prepares the row groups of `all` that plan_sorted_rows names (a single task on the calling thread).
 template <class Prepared, class PairRow, class Where, class Executor>
-void prepare_sorted_rows(isa backend, Prepared& all, const moe_groups& g, PairRow&& pair_row, Where&& where, Executor& ex) {
-    const sorted_rows_tasks t = plan_sorted_rows(g, all.blocks());
-    ex.parallel_for(t.count(g), [&](std::int64_t i) { prepare_sorted_task(backend, all, g, t, pair_row, where, i); });
-}
-
-/// True when every active expert's rows are the one row of a single token (m = 1, slots sharing the
-/// token's row, no expert twice): then the experts' prepared groups would be identical, and they share
-/// one (prepare_shared_row).
-inline bool one_shared_row(const moe_routing& r, const moe_groups& g) {
-    return r.m == 1 && g.row_begin.back() == std::int64_t(g.active.size());
-}
-
-/// The one-shared-row case: row group 0 of `all` from the token's K floats x. Writing the same row
-/// once per expert (top_k groups, each in cache lines the previous call's kernels read on other cores)
-/// took 18-27 us of a 250 us call on the device (2026-11-27); one group takes 7.
-template <class Prepared, class Where>
-void prepare_shared_group(isa backend, Prepared& all, const float* x, Where& where) {
-    constexpr bool exact = std::is_same_v<Prepared, prepared_exact>;
-    zero_group_rows(all, 0, 1, rows_read_in_group(backend, exact, 1, 1), 0, all.blocks());
-    if constexpr (exact)
-        for (std::int64_t k = 0; k < all.k; ++k)
-            if (!std::isfinite(x[k])) where(0, k, x[k]);
-    for (std::int64_t b = 0; b < all.blocks(); ++b) prepare_block(backend, all, 0, b, 0, x + b * block_k);
-}
-template <class Prepared, class Where, class Executor>
-void prepare_shared_row(isa backend, Prepared& all, const float* x, Where&& where, Executor& ex) {
-    run_tasks(ex, 1, true, [&](std::int64_t) { prepare_shared_group(backend, all, x, where); });
-}
-
-/// x's preparation (prepare_shared_group, or prepare_sorted_rows' tasks) as the first count() tasks of
-/// one queue (run_task_queue); the tasks after them call wait(failed) first. They wait for all of x,
-/// not only their expert's rows: they write the caller's output, which a bad x found later must leave
-/// untouched.
-template <class Prepared, class PairRow, class Where>
-class queued_preparation {
-public:
-    queued_preparation(isa backend, Prepared& all, const moe_groups& g, bool shared, const float* x, PairRow& pair_row,
-                       Where& where)
-        : backend_(backend), all_(all), g_(g), shared_(shared), x_(x), pair_row_(pair_row), where_(where),
-          plan_(plan_sorted_rows(g, all.blocks())), left_(count()) {}
-    std::int64_t count() const { return shared_ ? 1 : plan_.count(g_); }
-    void run(std::int64_t i) {
-        if (shared_)
-            prepare_shared_group(backend_, all_, x_, where_);
-        else
-            prepare_sorted_task(backend_, all_, g_, plan_, pair_row_, where_, i);
-        left_.fetch_sub(1, std::memory_order_release);
-    }
-    bool wait(const std::atomic<bool>& failed) const { return wait_until_zero(left_, failed); }
-
-private:
-    isa backend_;
-    Prepared& all_;
-    const moe_groups& g_;
-    bool shared_;
-    const float* x_;
-    PairRow& pair_row_;
-    Where& where_;
-    sorted_rows_tasks plan_;
-    std::atomic<std::int64_t> left_;  // preparation tasks not done
-};
-template <class Prepared, class PairRow, class Where>
-queued_preparation<Prepared, PairRow, Where> queue_preparation(isa backend, Prepared& all, const moe_groups& g, bool shared,
-                                                               const float* x, PairRow& pair_row, Where& where) {
-    return {backend, all, g, shared, x, pair_row, where};
+void prepare_sorted_rows(isa backend, Prepared& all, const moe_groups& g, bool shared, PairRow&& pair_row, Where&& where,
+                         Executor& ex) {
+    const sorted_rows_tasks t = plan_sorted_rows(g, all.blocks(), shared);
+    run_tasks(ex, t.count(), t.count() == 1, [&](std::int64_t i) { prepare_sorted_task(backend, all, g, t, pair_row, where, i); });
 }
 
 // ---- per-expert compute --------------------------------------------------------------------------------
@@ -530,12 +480,7 @@ void moe_gemm_run(isa backend, const packed_q4_0_vnni_experts_view& w, const moe
              kk, " = ", v, ", not finite (exact mode quantizes activations to Q8_0)");
     };
     const bool queue = one_task_queue(ex);
-    if (!queue) {
-        if (shared)
-            prepare_shared_row(backend, all, x, where, ex);
-        else
-            prepare_sorted_rows(backend, all, g, x_row, where, ex);
-    }
+    if (!queue) prepare_sorted_rows(backend, all, g, shared, x_row, where, ex);
 
     // 2. Expert tiles, scattered to their (token, slot) output rows.
     std::vector<moe_task> tasks;
@@ -559,12 +504,16 @@ void moe_gemm_run(isa backend, const packed_q4_0_vnni_experts_view& w, const moe
         // One queue (run_task_queue): the preparation, then the expert tasks, each waiting until all of
         // x is prepared, since it writes y (one fork/join instead of two; the preparation runs while
         // the workers wake up).
-        auto prep = queue_preparation(backend, all, g, shared, x, x_row, where);
-        run_task_queue(ex, prep.count() + n_tasks, [&](std::int64_t i, const std::atomic<bool>& failed) {
-            if (i < prep.count())
-                prep.run(i);
-            else if (prep.wait(failed))
-                expert_task(tasks[std::size_t(i - prep.count())]);
+        const sorted_rows_tasks prep = plan_sorted_rows(g, all.blocks(), shared);
+        const std::int64_t n_prep = prep.count();
+        std::atomic<std::int64_t> unprepared{n_prep};
+        run_task_queue(ex, n_prep + n_tasks, [&](std::int64_t i, const std::atomic<bool>& failed) {
+            if (i < n_prep) {
+                prepare_sorted_task(backend, all, g, prep, x_row, where, i);
+                unprepared.fetch_sub(1, std::memory_order_release);
+            } else if (wait_until_zero(unprepared, failed)) {  // all of x: a bad x found later must leave y untouched
+                expert_task(tasks[std::size_t(i - n_prep)]);
+            }
         });
     } else {
         parallel_for_near_panels(ex, n_tasks, w.experts * w.layout.panels(), expert_panel(tasks, w, 1),
@@ -648,10 +597,7 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
         fail(errc::invalid_argument, "moe_ffn", "x[", pair / top_k, "][", kk, "] = ", v,
              " is not finite (exact mode quantizes activations to Q8_0)");
     };
-    if (shared)
-        prepare_shared_row(backend, xa, x, where, ex);
-    else
-        prepare_sorted_rows(backend, xa, g, [&](std::int64_t pair) { return x + (pair / top_k) * ldx; }, where, ex);
+    prepare_sorted_rows(backend, xa, g, shared, [&](std::int64_t pair) { return x + (pair / top_k) * ldx; }, where, ex);
 
     const std::int64_t kc = choose_amx_blocking(1, 1, opt).kc;
 
