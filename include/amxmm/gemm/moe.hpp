@@ -15,7 +15,8 @@
 // At m = 1 with distinct experts the token's row is prepared once and shared by every expert. On
 // oneTBB with one arena, or the serial executor, moe_ffn's gate/up and down tasks (and moe_gemm's
 // preparation and expert tasks) come from one queue (run_task_queue), later tasks waiting for the ones
-// they read: one fork/join per call instead of one per phase.
+// they read: one fork/join per call instead of one per phase. In decode calls the slot sum joins that
+// queue too: the down task that completes a column range for every expert sums it.
 //
 // Determinism. Each output element is computed by one task, over all of K in block order, on a path
 // chosen from the expert's row count only; moe_ffn sums the slots in slot order. Results are bitwise
@@ -579,6 +580,26 @@ inline void add_weighted_slot(float* yt, const float* d, float wt, bool first, s
     }
 }
 
+/// True when each of `tasks` covers all of its expert's rows and every active expert's tasks cut the
+/// columns at the same places (plan_moe_tasks does when every expert has one row group, as in decode
+/// calls); then left[cb] = the number of tasks whose columns begin at block cb (each range's tasks
+/// finish every (token, slot) row of its columns). False (left unset) otherwise.
+inline bool column_ranges_per_expert(const moe_groups& g, const std::vector<moe_task>& tasks,
+                                     std::vector<std::atomic<std::int64_t>>& left) {
+    std::vector<std::int64_t> count(left.size(), 0), end(left.size(), -1);
+    for (const moe_task& tk : tasks) {
+        const std::size_t cb = std::size_t(tk.cb0);
+        if (tk.g0 != 0 || tk.g1 != g.groups(tk.expert) || (end[cb] >= 0 && end[cb] != tk.cb1)) return false;
+        end[cb] = tk.cb1;
+        ++count[cb];
+    }
+    for (std::size_t cb = 0; cb < left.size(); ++cb) {
+        if (count[cb] != 0 && count[cb] != std::int64_t(g.active.size())) return false;
+        left[cb].store(count[cb], std::memory_order_relaxed);
+    }
+    return true;
+}
+
 template <class Prepared, class Executor>
 void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_experts_view& down,
                  const moe_routing& r, const float* weights,
@@ -640,24 +661,41 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
         moe_expert_tile(backend, down.expert(e), a, moe_blocked_path(backend, count), kc, tk.g0, tk.g1, tk.cb0, tk.cb1,
                         out, k);
     };
+    // 4. y[t] = Σ_s w[t][s] · d_out[(t, s)] for tokens [t0, t1) and columns [c0, c0 + cols), slots in
+    //    order (the only writes to y).
+    auto sum_slots = [&](std::int64_t t0, std::int64_t t1, std::int64_t c0, std::int64_t cols) {
+        for (std::int64_t t = t0; t < t1; ++t)
+            for (std::int64_t s = 0; s < top_k; ++s)
+                add_weighted_slot(y + t * ldy + c0, d_out + g.row_of[std::size_t(t * top_k + s)] * k + c0,
+                                  weights ? weights[t * ld_weights + s] : 1.0f, s == 0, cols);
+    };
     std::vector<moe_task> gu_tasks, down_tasks;
     plan_moe_tasks(g, f / 32, gu_tasks);
     plan_moe_tasks(g, (k + 31) / 32, down_tasks);
     const std::int64_t n_gu = std::int64_t(gu_tasks.size()), n_down = std::int64_t(down_tasks.size());
+    bool summed = false;
     if (one_task_queue(ex)) {
         // One queue (run_task_queue): the gate/up tasks, then the down tasks, each of which first waits
         // until its expert's gate/up tasks are done. One fork/join instead of two, and early experts'
         // down products overlap the last gate/up tasks.
         std::vector<std::atomic<std::int64_t>> pending(std::size_t(g.experts));  // gate/up tasks not done, per expert
         for (const moe_task& tk : gu_tasks) pending[std::size_t(tk.expert)].fetch_add(1, std::memory_order_relaxed);
+        // Where every expert's down tasks cut the columns alike (decode calls), the task that finishes a
+        // column range last also sums its slots into y: no sum phase after the queue. By then every
+        // gate/up task has succeeded (the range needs all experts), so no error can follow a write to y.
+        std::vector<std::atomic<std::int64_t>> range_left((k + 31) / 32);  // per first column block: down tasks not done
+        summed = column_ranges_per_expert(g, down_tasks, range_left);
         run_task_queue(ex, n_gu + n_down, [&](std::int64_t i, const std::atomic<bool>& failed) {
             if (i < n_gu) {
                 gate_up_task(gu_tasks[std::size_t(i)]);
                 pending[std::size_t(gu_tasks[std::size_t(i)].expert)].fetch_sub(1, std::memory_order_release);
-            } else {
-                const moe_task& tk = down_tasks[std::size_t(i - n_gu)];
-                if (wait_until_zero(pending[std::size_t(tk.expert)], failed)) down_task(tk);
+                return;
             }
+            const moe_task& tk = down_tasks[std::size_t(i - n_gu)];
+            if (!wait_until_zero(pending[std::size_t(tk.expert)], failed)) return;
+            down_task(tk);
+            if (summed && range_left[std::size_t(tk.cb0)].fetch_sub(1, std::memory_order_acq_rel) == 1)
+                sum_slots(0, r.m, tk.cb0 * 32, std::min(k, tk.cb1 * 32) - tk.cb0 * 32);
         });
     } else {
         const packed_q4_0_vnni_experts_view& gu = src.fused ? *src.fused : *src.gate;  // where the task's panels live
@@ -667,9 +705,9 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
                                  [&](std::int64_t i) { down_task(down_tasks[std::size_t(i)]); });
     }
 
-    // 4. y[t] = Σ_s w[t][s] · d_out[(t, s)], slots in order (the only writes to y). Tasks of up to 16
-    //    tokens × a column range, so that a sum of a few tokens is spread too; the smallest (a decode
-    //    call's) runs on the calling thread.
+    if (summed) return;
+    // Otherwise the slot sum in tasks of up to 16 tokens × a column range, so that a sum of a few tokens
+    // is spread too; the smallest runs on the calling thread.
     constexpr std::int64_t tokens_per_task = 16, min_cols = 256, serial_products = 16384;
     const bool small = r.m * top_k * k <= serial_products;
     const std::int64_t token_tasks = (r.m + tokens_per_task - 1) / tokens_per_task;
@@ -678,11 +716,7 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
     const std::int64_t cols_per_task = (k + col_tasks - 1) / col_tasks;
     run_tasks(ex, token_tasks * col_tasks, small, [&](std::int64_t i) {
         const std::int64_t t0 = (i / col_tasks) * tokens_per_task, c0 = (i % col_tasks) * cols_per_task;
-        const std::int64_t cols = std::min(k, c0 + cols_per_task) - c0;
-        for (std::int64_t t = t0; t < std::min(r.m, t0 + tokens_per_task); ++t)
-            for (std::int64_t s = 0; s < top_k; ++s)
-                add_weighted_slot(y + t * ldy + c0, d_out + g.row_of[std::size_t(t * top_k + s)] * k + c0,
-                                  weights ? weights[t * ld_weights + s] : 1.0f, s == 0, cols);
+        sum_slots(t0, std::min(r.m, t0 + tokens_per_task), c0, std::min(k, c0 + cols_per_task) - c0);
     });
 }
 
