@@ -557,6 +557,7 @@ TEST_CASE("moe_ffn: against the fp64 oracle (derived bound) and, exact, the dens
             {1, 8, 16, 64, 96, routing_kind::uniform, true, ffn_activation::silu},  // m = 1: one row for 8 experts
             {1, 3, 8, 32, 64, routing_kind::single, true, ffn_activation::gelu_tanh},  // m = 1, one expert 3 times
             {7, 2, 8, 64, 96, routing_kind::zipf, false, ffn_activation::silu},
+            {4, 8, 64, 64, 96, routing_kind::uniform, true, ffn_activation::silu},  // one-row experts share token rows
             {12, 3, 5, 32, 64, routing_kind::single, true, ffn_activation::gelu_tanh},
             {70, 2, 4, 64, 64, routing_kind::single, true, ffn_activation::silu},  // one expert with 140 rows
         };

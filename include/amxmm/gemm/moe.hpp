@@ -12,7 +12,8 @@
 // task has about the same number of FLOPs: a hot expert is split over many tasks (rows and columns),
 // an expert without tokens costs nothing. Each task runs amxmm's micro-kernels on the chosen back end
 // (the AMX back ends use the blocked large-M path for experts with >= 65 rows, as gemm_q4_0 does).
-// At m = 1 with distinct experts the token's row is prepared once and shared by every expert. On
+// An expert whose only row is a token's x row reads that token's prepared row, shared by all such
+// experts of the token (at m = 1 with distinct experts: every expert). On
 // oneTBB with one arena, or the serial executor, moe_ffn's gate/up and down tasks (and moe_gemm's
 // preparation and expert tasks) come from one queue (run_task_queue), later tasks waiting for the ones
 // they read: one fork/join per call instead of one per phase. In decode calls the slot sum joins that
@@ -163,7 +164,6 @@ struct moe_groups {
     std::vector<std::int64_t> group_begin;  // (E + 1): its prepared row groups of 32 (padded rows)
     std::vector<std::int64_t> pair;         // (M·top_k): sorted row -> t·top_k + s
     std::vector<std::int64_t> row_of;       // (M·top_k): t·top_k + s -> sorted row (moe_ffn only)
-    std::vector<std::int32_t> group_expert; // (groups): expert of each prepared row group
     std::vector<std::int32_t> active;       // experts with rows, ascending
 
     std::int64_t rows(std::int64_t e) const { return row_begin[e + 1] - row_begin[e]; }
@@ -231,10 +231,6 @@ void group_by_expert(const moe_routing& r, std::int64_t experts, bool inverse, m
                 if (inverse) g.row_of[std::size_t(t * r.top_k + s)] = row;
             }
     });
-    g.group_expert.resize(std::size_t(g.total_groups()));
-    for (std::int32_t e : g.active)
-        for (std::int64_t gg = g.group_begin[std::size_t(e)]; gg < g.group_begin[std::size_t(e) + 1]; ++gg)
-            g.group_expert[std::size_t(gg)] = e;
 }
 
 // ---- prepared activations ----------------------------------------------------------------------------
@@ -302,45 +298,76 @@ inline void prepare_block(isa backend, prepared_fast& all, std::int64_t g, std::
     prepare_row(backend, one, r, v);
 }
 
-/// True when every active expert's rows are the one row of a single token (m = 1, slots sharing the
-/// token's row, no expert twice): then the experts' prepared groups would be identical, and they share
-/// group 0 (plan_sorted_rows prepares only that one; the experts' operands all point at it). Writing
-/// the same row once per expert (top_k groups, each in cache lines the previous call's kernels read on
-/// other cores) took 18-27 us of a 250 us call on the device (2026-11-27); one group takes 7.
-inline bool one_shared_row(const moe_routing& r, const moe_groups& g) {
-    return r.m == 1 && g.row_begin.back() == std::int64_t(g.active.size());
+/// The row groups of 32 that x is prepared into, and where each expert's operand starts among them.
+/// An expert with several rows gets groups of its own (its sorted rows, g's grouping). An expert whose
+/// only row is a token's own x row (per-token rows) reads that token's group instead, shared by every
+/// such expert of the token: in decode-sized calls most experts have one row, and preparing the same
+/// row once per expert (each group in cache lines the previous call's kernels read on other cores)
+/// took 18-27 us of a 250 us M = 1 call on the device (2026-11-27); one group takes 7.
+struct x_row_groups {
+    std::vector<std::int64_t> of_expert;    // (E): first group of expert e's operand
+    std::vector<std::int64_t> row0;         // (groups): the group's first sorted row (an index into g.pair)
+    std::vector<int> rows;                  // (groups): its rows, consecutive sorted rows from row0
+    std::vector<std::int64_t> expert_rows;  // (groups): rows of the expert(s) reading it (rows_read_in_group)
+    std::int64_t groups() const { return std::int64_t(row0.size()); }
+};
+
+/// Plans x_row_groups: never more groups than g.total_groups(), the workspace's size.
+inline void plan_x_row_groups(const moe_groups& g, std::int64_t m, bool per_token, x_row_groups& xg) {
+    xg.of_expert.assign(std::size_t(g.experts), 0);
+    xg.row0.clear();
+    xg.rows.clear();
+    xg.expert_rows.clear();
+    std::vector<std::int64_t> token_group(per_token ? std::size_t(m) : 0, -1);
+    auto add = [&](std::int64_t row0, std::int64_t rows, std::int64_t expert_rows) {
+        xg.row0.push_back(row0);
+        xg.rows.push_back(static_cast<int>(rows));
+        xg.expert_rows.push_back(expert_rows);
+        return xg.groups() - 1;
+    };
+    for (std::int32_t e : g.active) {
+        const std::int64_t r0 = g.row_begin[std::size_t(e)], rows = g.rows(e);
+        if (per_token && rows == 1) {
+            std::int64_t& tg = token_group[std::size_t(g.pair[std::size_t(r0)] / g.top_k)];
+            if (tg < 0) tg = add(r0, 1, 1);
+            xg.of_expert[std::size_t(e)] = tg;
+            continue;
+        }
+        xg.of_expert[std::size_t(e)] = xg.groups();
+        for (std::int64_t i = 0; i < rows; i += kernel_rows) add(r0 + i, std::min<std::int64_t>(kernel_rows, rows - i), rows);
+    }
 }
 
 /// How prepare_sorted_rows cuts its work: tasks of one row group × a range of `chunk` blocks, so that a
-/// few groups of one row are spread over the threads as well; with one shared row, one task for group 0.
+/// few groups of one row are spread over the threads as well; a single row is one task.
 struct sorted_rows_tasks {
     std::int64_t groups = 0, chunks = 1, chunk = 1;  // groups to prepare, block ranges per group, blocks per range
     std::int64_t count() const { return groups * chunks; }
 };
-inline sorted_rows_tasks plan_sorted_rows(const moe_groups& g, std::int64_t nb, bool shared) {
+inline sorted_rows_tasks plan_sorted_rows(const x_row_groups& xg, std::int64_t nb) {
     sorted_rows_tasks t;
-    t.groups = shared ? 1 : g.total_groups();
+    t.groups = xg.groups();
     const std::int64_t splits =
-        shared ? 1 : std::clamp<std::int64_t>(target_task_count() / 2 / std::max<std::int64_t>(1, t.groups), 1,
-                                              std::max<std::int64_t>(1, nb / 8));
+        t.groups == 1 && xg.rows[0] == 1
+            ? 1
+            : std::clamp<std::int64_t>(target_task_count() / 2 / std::max<std::int64_t>(1, t.groups), 1, std::max<std::int64_t>(1, nb / 8));
     t.chunk = (nb + splits - 1) / splits;
     t.chunks = (nb + t.chunk - 1) / t.chunk;
     return t;
 }
 
-/// Task i of prepare_sorted_rows: the rows of one group of `all` (32 sorted rows of one expert each,
-/// g's grouping) over one block range, from the sorted rows' activations (pair_row(pair): the K floats
-/// of a (token, slot) pair), and the padding rows the kernels read set to zero (rows_read_in_group).
-/// `exact` inputs must be finite: where(pair, k, value) throws for one that is not.
+/// Task i of prepare_sorted_rows: the rows of one group of `all` (xg's plan) over one block range, from
+/// the sorted rows' activations (pair_row(pair): the K floats of a (token, slot) pair), and the padding
+/// rows the kernels read set to zero (rows_read_in_group). `exact` inputs must be finite:
+/// where(pair, k, value) throws for one that is not.
 template <class Prepared, class PairRow, class Where>
-void prepare_sorted_task(isa backend, Prepared& all, const moe_groups& g, const sorted_rows_tasks& t, PairRow& pair_row,
-                         Where& where, std::int64_t i) {
+void prepare_sorted_task(isa backend, Prepared& all, const moe_groups& g, const x_row_groups& xg, const sorted_rows_tasks& t,
+                         PairRow& pair_row, Where& where, std::int64_t i) {
     constexpr bool exact = std::is_same_v<Prepared, prepared_exact>;
     const std::int64_t nb = all.blocks(), gg = i / t.chunks, b0 = (i % t.chunks) * t.chunk, b1 = std::min(nb, b0 + t.chunk);
-    const std::int32_t e = g.group_expert[std::size_t(gg)];
-    const std::int64_t r0 = g.row_begin[std::size_t(e)] + (gg - g.group_begin[std::size_t(e)]) * kernel_rows;
-    const int valid = static_cast<int>(std::min<std::int64_t>(kernel_rows, g.row_begin[std::size_t(e) + 1] - r0));
-    zero_group_rows(all, gg, valid, rows_read_in_group(backend, exact, g.rows(e), valid), b0, b1);
+    const std::int64_t r0 = xg.row0[std::size_t(gg)];
+    const int valid = xg.rows[std::size_t(gg)];
+    zero_group_rows(all, gg, valid, rows_read_in_group(backend, exact, xg.expert_rows[std::size_t(gg)], valid), b0, b1);
     for (int j = 0; j < valid; ++j) {
         const std::int64_t pair = g.pair[std::size_t(r0 + j)];
         const float* x = pair_row(pair);
@@ -351,12 +378,12 @@ void prepare_sorted_task(isa backend, Prepared& all, const moe_groups& g, const 
     }
 }
 
-/// Prepares the row groups of `all` that plan_sorted_rows names (a single task on the calling thread).
+/// Prepares the row groups of `all` that xg names (a single task on the calling thread).
 template <class Prepared, class PairRow, class Where, class Executor>
-void prepare_sorted_rows(isa backend, Prepared& all, const moe_groups& g, bool shared, PairRow&& pair_row, Where&& where,
-                         Executor& ex) {
-    const sorted_rows_tasks t = plan_sorted_rows(g, all.blocks(), shared);
-    run_tasks(ex, t.count(), t.count() == 1, [&](std::int64_t i) { prepare_sorted_task(backend, all, g, t, pair_row, where, i); });
+void prepare_sorted_rows(isa backend, Prepared& all, const moe_groups& g, const x_row_groups& xg, PairRow&& pair_row,
+                         Where&& where, Executor& ex) {
+    const sorted_rows_tasks t = plan_sorted_rows(xg, all.blocks());
+    run_tasks(ex, t.count(), t.count() == 1, [&](std::int64_t i) { prepare_sorted_task(backend, all, g, xg, t, pair_row, where, i); });
 }
 
 // ---- per-expert compute --------------------------------------------------------------------------------
@@ -473,15 +500,16 @@ void moe_gemm_run(isa backend, const packed_q4_0_vnni_experts_view& w, const moe
         return rows == moe_input_rows::per_slot ? x + t * ldx_token + s * ldx_slot : x + t * ldx_token;
     };
 
-    // 1. Gather and prepare (row groups of 32, all experts' groups back to back; one group for all
-    //    when every expert's only row is the same token row).
-    const bool shared = rows == moe_input_rows::per_token && one_shared_row(r, g);
+    // 1. Gather and prepare (row groups of 32: the experts' own, and the token rows that one-row
+    //    experts share).
+    x_row_groups xg;
+    plan_x_row_groups(g, r.m, rows == moe_input_rows::per_token, xg);
     auto where = [&](std::int64_t pair, std::int64_t kk, float v) {
         fail(errc::invalid_argument, "moe_gemm", "x row of token ", pair / top_k, ", slot ", pair % top_k, " has element ",
              kk, " = ", v, ", not finite (exact mode quantizes activations to Q8_0)");
     };
     const bool queue = one_task_queue(ex);
-    if (!queue) prepare_sorted_rows(backend, all, g, shared, x_row, where, ex);
+    if (!queue) prepare_sorted_rows(backend, all, g, xg, x_row, where, ex);
 
     // 2. Expert tiles, scattered to their (token, slot) output rows.
     std::vector<moe_task> tasks;
@@ -489,7 +517,7 @@ void moe_gemm_run(isa backend, const packed_q4_0_vnni_experts_view& w, const moe
     const std::int64_t kc = choose_amx_blocking(1, 1, opt).kc;
     auto expert_task = [&](const moe_task& tk) {
         const std::int64_t e = tk.expert, count = g.rows(e);
-        const Prepared a = prepared_slice(all, shared ? 0 : g.group_begin[std::size_t(e)], g.groups(e), count);
+        const Prepared a = prepared_slice(all, xg.of_expert[std::size_t(e)], g.groups(e), count);
         const std::int64_t ldo = (tk.cb1 - tk.cb0) * 32;
         auto* out = reinterpret_cast<float*>(moe_scratch(2, std::size_t((tk.g1 - tk.g0) * kernel_rows * ldo) * sizeof(float)));
         moe_expert_tile(backend, w.expert(e), a, moe_blocked_path(backend, count), kc, tk.g0, tk.g1, tk.cb0, tk.cb1, out, ldo);
@@ -505,12 +533,12 @@ void moe_gemm_run(isa backend, const packed_q4_0_vnni_experts_view& w, const moe
         // One queue (run_task_queue): the preparation, then the expert tasks, each waiting until all of
         // x is prepared, since it writes y (one fork/join instead of two; the preparation runs while
         // the workers wake up).
-        const sorted_rows_tasks prep = plan_sorted_rows(g, all.blocks(), shared);
+        const sorted_rows_tasks prep = plan_sorted_rows(xg, all.blocks());
         const std::int64_t n_prep = prep.count();
         std::atomic<std::int64_t> unprepared{n_prep};
         run_task_queue(ex, n_prep + n_tasks, [&](std::int64_t i, const std::atomic<bool>& failed) {
             if (i < n_prep) {
-                prepare_sorted_task(backend, all, g, prep, x_row, where, i);
+                prepare_sorted_task(backend, all, g, xg, prep, x_row, where, i);
                 unprepared.fetch_sub(1, std::memory_order_release);
             } else if (wait_until_zero(unprepared, failed)) {  // all of x: a bad x found later must leave y untouched
                 expert_task(tasks[std::size_t(i - n_prep)]);
@@ -612,13 +640,14 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
     Prepared ha = carve_prepared(Prepared{}, ws, padded, f);  // gathered act(gate) ⊙ up rows
     float* d_out = reinterpret_cast<float*>(ws);               // (M·top_k, K) down outputs, sorted rows
 
-    // 1. Gather and prepare x (one group for all experts when each has only the token's row).
-    const bool shared = one_shared_row(r, g);
+    // 1. Gather and prepare x (one-row experts share their token's group).
+    x_row_groups xg;
+    plan_x_row_groups(g, r.m, true, xg);
     auto where = [&](std::int64_t pair, std::int64_t kk, float v) {
         fail(errc::invalid_argument, "moe_ffn", "x[", pair / top_k, "][", kk, "] = ", v,
              " is not finite (exact mode quantizes activations to Q8_0)");
     };
-    prepare_sorted_rows(backend, xa, g, shared, [&](std::int64_t pair) { return x + (pair / top_k) * ldx; }, where, ex);
+    prepare_sorted_rows(backend, xa, g, xg, [&](std::int64_t pair) { return x + (pair / top_k) * ldx; }, where, ex);
 
     const std::int64_t kc = choose_amx_blocking(1, 1, opt).kc;
 
@@ -628,7 +657,7 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
     //    tile of the down operand).
     auto gate_up_task = [&](const moe_task& tk) {
         const std::int64_t e = tk.expert, count = g.rows(e), gb = g.group_begin[std::size_t(e)];
-        const Prepared a = prepared_slice(xa, shared ? 0 : gb, g.groups(e), count);
+        const Prepared a = prepared_slice(xa, xg.of_expert[std::size_t(e)], g.groups(e), count);
         const bool blocked = moe_blocked_path(backend, count);
         const std::int64_t ldo = (tk.cb1 - tk.cb0) * 32;
         float *gv = nullptr, *uv = nullptr;
