@@ -251,10 +251,12 @@ __device__ __forceinline__ float exact_block_sum(const unsigned (&wl)[4], const 
     return __fsub_rn(__int_as_float(s), 12582912.0f);
 }
 
-/// Warps (weight rows) per CTA of q4_0_gemv_row_exact_kernel, and the blocks per lane it loads ahead for
-/// one activation row (2 per weight with several rows or in the gate + up form, to stay within registers).
+/// Warps (weight rows) per CTA of q4_0_gemv_row_exact_kernel, and the blocks per lane and weight it loads
+/// before any arithmetic. H100, m = 1, cold, whole-kernel times (bench/RESULTS.md, session 9): 2 blocks
+/// took 14.2 us at K = 14336 N = 4096 where 4 took 15.2, and tied at K = 2048 and 4096 (2.5, 13.8 us);
+/// 8 blocks, or 2 and 4 rows per warp, were slower or mixed; m > 1 and the gate + up form used 2 already.
 constexpr int gemv_row_warps = 8;
-constexpr int gemv_row_unroll = 4;
+constexpr int gemv_row_unroll = 2;
 
 /// Where q4_0_gemv_row_exact_kernel reads and writes. Dense: ids null, one pair (blockIdx.y = 0), M rows.
 /// MoE: blockIdx.y = pair = t·top_k + s, expert ids[t·ld_ids + s] (out of range: error_flag set and
@@ -318,7 +320,7 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, M <= 2 ? 4 : 2) q4_0_gemv
     const uint4* const x_hi = x_lo + p.xq_rows * nb;
     const int2* const x_meta = reinterpret_cast<const int2*>(p.xq + 2 * p.xq_rows * nb) + xrow * nb;
     constexpr int W = GateUp ? 2 : 1;                     // weights read per row: gate (and up)
-    constexpr int U = GateUp || M > 1 ? 2 : gemv_row_unroll;  // blocks per lane and weight in flight
+    constexpr int U = gemv_row_unroll;  // blocks per lane and weight in flight
     const i64 r = expert * p.n + row;
     const uint4* qr[W];
     const std::uint16_t* dr[W];
