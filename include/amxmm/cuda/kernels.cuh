@@ -220,6 +220,7 @@ __device__ __forceinline__ void q8_stage_item(const float* xr, int idx, bool val
 template <class = void>  // a template: one definition across translation units
 __global__ void q8_stage_rows_kernel(const float* x, i64 ldx, int m, int nb, uint4* lo) {
     pdl_launch_dependents();  // the row gemv may start loading its weights now (it waits for lo)
+    pdl_wait();               // x may come from the kernel before (moe_ffn's h), launched as its dependent
     uint4* const hi = lo + i64(m) * nb;
     int2* const meta_out = reinterpret_cast<int2*>(hi + i64(m) * nb);
     const int items = nb * 8, lane = int(threadIdx.x) & 31;
@@ -299,6 +300,7 @@ struct gemv_row_params {
 template <int M, bool GateUp>
 __global__ void __launch_bounds__(32 * gemv_row_warps, M <= 2 ? 4 : 2) q4_0_gemv_row_exact_kernel(gemv_row_params p) {
     static_assert(M >= 1 && (!GateUp || M == 1), "rows");
+    pdl_launch_dependents();  // what follows in moe_ffn (h's quantizing pass, the slot sum) waits for y itself
     const int lane = int(threadIdx.x) & 31;
     const i64 row = i64(blockIdx.x) * gemv_row_warps + (threadIdx.x >> 5);
     i64 t = 0, s = 0, expert = 0;
@@ -1188,6 +1190,7 @@ template <class = void>  // a template: one definition across translation units
 __global__ void moe_ffn_reduce_kernel(const float* o, i64 ldo, const std::int32_t* row_of, const std::int32_t* ids,
                                       i64 ld_ids, int top_k, int experts, const float* weights, i64 ld_weights, i64 m,
                                       i64 k, float* y, i64 ldy) {
+    pdl_wait();  // launched as a programmatic dependent of the down projection
     for (i64 idx = blockIdx.x * i64(blockDim.x) + threadIdx.x; idx < m * k; idx += i64(gridDim.x) * blockDim.x) {
         const i64 t = idx / k, c = idx % k;
         float sum = 0.0f;

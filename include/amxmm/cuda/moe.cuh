@@ -430,7 +430,7 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
         if (exact) {  // h = act(g)·u in fp32 from the gate/up kernel, quantized to Q8_0 as the CPU does
             detail::quantize_rows_q8(x, ldx, m, k / 32, xq, stream, fn);
             row_gemv(gate, &up, xq, m, 1, 0, hv, f);
-            detail::quantize_rows_q8(hv, f, pairs, f / 32, hq, stream, fn);
+            detail::quantize_rows_q8(hv, f, pairs, f / 32, hq, stream, fn, true);
             row_gemv(down, nullptr, hq, pairs, top_k, 1, ov, k);
         } else {  // fast: bf16(h)
             pair_gemv(gate, x, ldx, 0, gv, f);
@@ -472,9 +472,9 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
         o = ov;
         row_of = g.row_of;
     }
-    detail::moe_ffn_reduce_kernel<><<<detail::grid_for(m * k, 256), 256, 0, stream>>>(
-        o, k, row_of, routing.ids, routing.ld_ids, int(top_k), int(e), weights, ld_weights, m, k, y, ldy);
-    detail::check_launch(fn, "moe_ffn_reduce_kernel");
+    detail::launch_dependent(detail::moe_ffn_reduce_kernel<>, dim3(unsigned(detail::grid_for(m * k, 256))), dim3(256), stream, fn,
+                             "cudaLaunchKernelEx(moe_ffn_reduce_kernel)", o, k, row_of, routing.ids, routing.ld_ids, int(top_k),
+                             int(e), weights, ld_weights, m, k, y, ldy);
     return plan;
 }
 
