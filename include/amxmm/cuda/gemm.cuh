@@ -48,6 +48,11 @@
 // runtime's message. Results are deterministic: each output element is one thread's fixed-order sum
 // (cuBLAS: deterministic for a given GPU, as NVIDIA documents, with its workspace pinned per context).
 // x, y and the weight are device memory; y must not overlap x.
+// Programmatic dependent launch (sm_90+): a call's first kernel starts only after the work enqueued before
+// it; inside a call, later kernels may start early and wait (griddepcontrol) for what they read. The row
+// gemv lets whatever is launched after it *as a programmatic dependent* start early too: a kernel of
+// yours launched with cudaLaunchAttributeProgrammaticStreamSerialization must call
+// cudaGridDependencySynchronize() before it reads y (kernels launched without that attribute wait as usual).
 #pragma once
 
 #include <cublas_v2.h>
