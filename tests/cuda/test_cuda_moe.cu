@@ -330,6 +330,68 @@ TEST_CASE("cuda moe exact: moe_gemm and moe_ffn on the exact gemv against the CP
                                 m % 2 ? ffn_activation::silu : ffn_activation::gelu_tanh, m != 2, std::uint64_t(m * 13 + int(kind)));
         }
     }
+    // top_k = 10: more slots than the down kernel loads at once (gemv_sum_slots)
+    const experts_case gate16 = make_experts(16, f, k, 14, 0.5f), up16 = make_experts(16, f, k, 15, 0.5f),
+                       down16 = make_experts(16, k, f, 16, 0.5f);
+    check_moe_ffn_exact(ctx, gate16, up16, down16, 3, 10, routing_kind::uniform, ffn_activation::silu, true, 99);
+}
+
+TEST_CASE("cuda moe_ffn exact: down and the slot sum in one kernel give the bits of the per-pair gemv and the slot sum",
+          "[cuda][moe][exact]") {
+    AMXMM_REQUIRE_GPU();
+    namespace cd = cuda::detail;
+    constexpr const char* fn = "test";
+    cuda::context ctx;
+    struct shape {
+        std::int64_t e, n, f, m, top_k;
+        bool weights, bad_ids;
+    };
+    // top_k 1; top_k 10 (two load rounds of gemv_sum_slots) with F / 32 = 33 blocks (two rounds of lanes);
+    // N = 200 (not a multiple of the CTA's 8 rows); ids out of range (those tokens' rows NaN, flag raised)
+    for (const shape sh : {shape{4, 200, 96, 1, 1, true, false}, shape{16, 200, 1056, 3, 10, true, false},
+                           shape{8, 64, 64, 5, 3, false, true}, shape{16, 40, 96, 16, 9, true, true}}) {
+        CAPTURE(sh.e, sh.n, sh.f, sh.m, sh.top_k, sh.weights, sh.bad_ids);
+        std::mt19937_64 rng(std::uint64_t(sh.f * 7 + sh.top_k));
+        const experts_case down = make_experts(sh.e, sh.n, sh.f, std::uint64_t(sh.e + sh.f), 0.5f);
+        const std::int64_t pairs = sh.m * sh.top_k, ld_ids = sh.top_k + 1, ldw = sh.top_k + 2, ldy = sh.n + 3;
+        auto ids = make_ids(routing_kind::uniform, sh.m, sh.top_k, sh.e, ld_ids, rng);
+        std::vector<bool> bad_token(std::size_t(sh.m), false);
+        if (sh.bad_ids) {
+            ids[std::size_t(1 * ld_ids + sh.top_k - 1)] = std::int32_t(sh.e);  // token 1, last slot
+            ids[std::size_t(3 * ld_ids + 0)] = -1;                            // token 3, slot 0
+            bad_token[1] = bad_token[3] = true;
+        }
+        const auto h = amxmm_test::make_activations(pairs, sh.f, rng);
+        std::vector<float> wts(std::size_t(sh.m * ldw));
+        std::uniform_real_distribution<float> ud(0.05f, 1.0f);
+        for (auto& v : wts) v = ud(rng);
+        dev_vec<std::int32_t> idd(ids);
+        dev_vec<float> hd(h), wd(wts), o(std::size_t(pairs * sh.n)), want(std::size_t(sh.m * ldy)), got(std::size_t(sh.m * ldy));
+        dev_vec<uint4> hq((cd::gemv_act_smem_bytes(int(pairs), sh.f, true) + 15) / 16);
+        const moe_routing r{sh.m, sh.top_k, idd.data(), ld_ids};
+        const float* w = sh.weights ? wd.data() : nullptr;
+        cd::quantize_rows_q8(hd.data(), sh.f, pairs, sh.f / 32, hq.data(), nullptr, fn);
+        // the two-kernel form: a warp per (row, pair), then the sum over slots
+        cd::launch_moe_row_gemv(down.gpu.view(), nullptr, 0, hq.data(), pairs, sh.top_k, 1, o.data(), sh.top_k * sh.n, sh.n, r,
+                                sh.e, ctx.error_flag(), nullptr, fn);
+        cd::moe_ffn_reduce_kernel<><<<unsigned(cd::grid_for(sh.m * sh.n, 256)), 256>>>(
+            o.data(), sh.n, nullptr, idd.data(), ld_ids, int(sh.top_k), int(sh.e), w, ldw, sh.m, sh.n, want.data(), ldy);
+        cd::check_launch(fn, "moe_ffn_reduce_kernel");
+        if (sh.bad_ids) CHECK_THROWS(ctx.check_routing(nullptr));
+        cd::launch_moe_down_slot_sum(down.gpu.view(), hq.data(), r, sh.e, w, ldw, got.data(), ldy, ctx.error_flag(), nullptr, fn);
+        if (sh.bad_ids) {
+            const auto e = amxmm_test::catch_error([&] { ctx.check_routing(nullptr); });
+            CHECK((e.thrown && e.code == errc::out_of_range));
+        }
+        CHECK_NOTHROW(ctx.check_routing(nullptr));
+        const auto yw = want.download(), yg = got.download();
+        CHECK(std::memcmp(yw.data(), yg.data(), yw.size() * sizeof(float)) == 0);
+        std::int64_t wrong = 0;  // NaN exactly in the rows of tokens with a bad id (the reference could be wrong too)
+        for (std::int64_t t = 0; t < sh.m; ++t)
+            for (std::int64_t c = 0; c < sh.n; ++c)
+                wrong += std::isnan(yg[std::size_t(t * ldy + c)]) != bad_token[std::size_t(t)];
+        CHECK(wrong == 0);
+    }
 }
 
 TEST_CASE("cuda moe_gemm: every path and routing against the CPU", "[cuda][moe]") {

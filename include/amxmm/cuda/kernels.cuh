@@ -7,6 +7,7 @@
 //   q4_0_gemv_row_exact_kernel<M, GateUp>  exact, dense m <= 8 and moe_ffn's (token, slot) rows: a warp
 //                         per weight row, activations quantized beforehand (q8_stage_rows_kernel), no shared
 //                         memory; GateUp: moe_ffn's gate and up rows with h = act(g)·u
+//   moe_down_slot_sum_kernel  exact moe_ffn's down rows and the weighted sum over a token's slots in one pass
 //   q4_0_mma_kernel<MT, WM>  tensor cores: Q4_0 tiles dequantized to bf16 in registers (B fragments of
 //                         mma.sync m16n8k16), activations bf16 via cp.async; dense, MoE grouped, and the
 //                         fused gate/up (SiLU/GELU · up) epilogue of moe_ffn
@@ -252,6 +253,17 @@ __device__ __forceinline__ float exact_block_sum(const unsigned (&wl)[4], const 
     return __fsub_rn(__int_as_float(s), 12582912.0f);
 }
 
+/// acc + (one weight block · one staged activation block) as the CPU's exact block update: float(sumi)·(d_w·d_x),
+/// both products rounded, added without FMA. qv: the block's 16 quant bytes; dw: its fp16 scale bits;
+/// lo, hi, meta: the activation block as q8_stage_rows_kernel stages it.
+__device__ __forceinline__ float exact_block_update(float acc, uint4 qv, std::uint16_t dw, uint4 lo, uint4 hi, int2 meta) {
+    const unsigned wl[4] = {qv.x & 0x0F0F0F0Fu, qv.y & 0x0F0F0F0Fu, qv.z & 0x0F0F0F0Fu, qv.w & 0x0F0F0F0Fu};
+    const unsigned wh[4] = {(qv.x >> 4) & 0x0F0F0F0Fu, (qv.y >> 4) & 0x0F0F0F0Fu, (qv.z >> 4) & 0x0F0F0F0Fu,
+                            (qv.w >> 4) & 0x0F0F0F0Fu};
+    const float sumi = exact_block_sum(wl, wh, lo, hi, meta.y);
+    return __fadd_rn(acc, __fmul_rn(sumi, __fmul_rn(fp16_bits_to_float(dw), __int_as_float(meta.x))));
+}
+
 /// Warps (weight rows) per CTA of q4_0_gemv_row_exact_kernel, and the blocks per lane and weight it loads
 /// before any arithmetic. H100, m = 1, cold, whole-kernel times (bench/RESULTS.md, session 9): 2 blocks
 /// took 14.2 us at K = 14336 N = 4096 where 4 took 15.2, and tied at K = 2048 and 4096 (2.5, 13.8 us);
@@ -280,6 +292,9 @@ struct gemv_row_params {
     const std::uint8_t* qs_up;
     const std::uint16_t* d_up;
     int act;  // 0: SiLU, 1: GELU tanh
+    // moe_down_slot_sum_kernel: routing weights[t·ld_weights + s] (null: all 1)
+    const float* weights;
+    i64 ld_weights;
 };
 
 /// The exact gemv for decode (dense m <= gemv_max_rows rows, and MoE's per-(token, slot) rows with
@@ -354,19 +369,10 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, M <= 2 ? 4 : 2) q4_0_gemv
             const int b = b0 + 32 * u;
             if (b >= nb) break;
 #pragma unroll
-            for (int v = 0; v < W; ++v) {
-                const uint4 qv = q[v][u];
-                const unsigned wl[4] = {qv.x & 0x0F0F0F0Fu, qv.y & 0x0F0F0F0Fu, qv.z & 0x0F0F0F0Fu, qv.w & 0x0F0F0F0Fu};
-                const unsigned wh[4] = {(qv.x >> 4) & 0x0F0F0F0Fu, (qv.y >> 4) & 0x0F0F0F0Fu, (qv.z >> 4) & 0x0F0F0F0Fu,
-                                        (qv.w >> 4) & 0x0F0F0F0Fu};
-                const float dv = fp16_bits_to_float(dw[v][u]);
+            for (int v = 0; v < W; ++v)
 #pragma unroll
-                for (int i = 0; i < M; ++i) {
-                    const int2 meta = x_meta[i * nb + b];
-                    const float sumi = exact_block_sum(wl, wh, x_lo[i * nb + b], x_hi[i * nb + b], meta.y);
-                    acc[v][i] = __fadd_rn(acc[v][i], __fmul_rn(sumi, __fmul_rn(dv, __int_as_float(meta.x))));
-                }
-            }
+                for (int i = 0; i < M; ++i)
+                    acc[v][i] = exact_block_update(acc[v][i], q[v][u], dw[v][u], x_lo[i * nb + b], x_hi[i * nb + b], x_meta[i * nb + b]);
         }
     }
 #pragma unroll
@@ -384,6 +390,78 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, M <= 2 ? 4 : 2) q4_0_gemv
 #pragma unroll
             for (int i = 0; i < M; ++i) yr[i * p.ldy_row] = acc[0][i];
     }
+}
+
+/// Slots of one token whose loads moe_down_slot_sum_kernel issues together.
+constexpr int gemv_sum_slots = 8;
+
+/// moe_ffn's down projection and its sum over slots in one kernel (exact mode, after h's quantizing pass):
+/// token t = blockIdx.y, one warp per output column c (p.n = K of them). For each slot s in order the warp
+/// forms o = down_e[c] · h(t, s) exactly as q4_0_gemv_row_exact_kernel does (the same lanes, block order
+/// and butterfly), then y[t·ldy_token + c] = Σ_s w[t][s]·o in slot order, each product and sum rounded
+/// (moe_ffn_reduce_kernel's arithmetic), NaN where an id is out of range (error_flag set). So the bits are
+/// those of the row gemv per pair followed by the reduce kernel, without the per-pair outputs.
+/// Why: down's rows are short (F / 32 blocks, 24 for Qwen3), so with a warp per (row, pair) each lane
+/// had one load in flight, and 2048 CTAs ran in waves at 1.1 TB/s (H100, Qwen3 M = 1: 6.2 us for 7.1 MB;
+/// bench/RESULTS.md, session 10). Here a lane loads its block of up to gemv_sum_slots slots before any
+/// arithmetic, and the separate slot sum (2.7 us on the call's chain) is gone.
+template <class = void>  // a template: one definition across translation units
+__global__ void __launch_bounds__(32 * gemv_row_warps, 2) moe_down_slot_sum_kernel(gemv_row_params p) {
+    pdl_launch_dependents();
+    constexpr int S = gemv_sum_slots;
+    const int lane = int(threadIdx.x) & 31;
+    const i64 row = i64(blockIdx.x) * gemv_row_warps + (threadIdx.x >> 5), t = blockIdx.y;
+    if (row >= p.n) return;  // warp-uniform
+    const int nb = p.nb;
+    const uint4* const x_lo = p.xq;
+    const uint4* const x_hi = x_lo + p.xq_rows * nb;
+    const int2* const x_meta = reinterpret_cast<const int2*>(p.xq + 2 * p.xq_rows * nb);
+    bool waited = false, bad_id = false;
+    float sum = 0.0f;
+    for (int s0 = 0; s0 < p.top_k; s0 += S) {
+        i64 wrow[S];  // the slot's weight row (-1: no such slot, or its id is out of range)
+#pragma unroll
+        for (int v = 0; v < S; ++v) {
+            const int s = s0 + v;
+            const std::int32_t e = s < p.top_k ? p.ids[t * p.ld_ids + s] : 0;
+            const bool ok = s < p.top_k && e >= 0 && e < p.experts;
+            bad_id |= s < p.top_k && !ok;
+            wrow[v] = ok ? i64(e) * p.n + row : -1;
+        }
+        float acc[S] = {};
+        for (int b = lane; b < nb; b += 32) {
+            uint4 q[S];
+            std::uint16_t dw[S];
+#pragma unroll
+            for (int v = 0; v < S; ++v) {  // every load of the step before any arithmetic
+                q[v] = wrow[v] >= 0 ? __ldg(reinterpret_cast<const uint4*>(p.qs) + wrow[v] * p.row_blocks + b) : make_uint4(0, 0, 0, 0);
+                dw[v] = wrow[v] >= 0 ? __ldg(p.d + wrow[v] * p.row_blocks + b) : std::uint16_t(0);
+            }
+            if (!waited) {  // h's quantized rows are complete past this point
+                pdl_wait();
+                waited = true;
+            }
+#pragma unroll
+            for (int v = 0; v < S; ++v) {
+                if (wrow[v] < 0) continue;
+                const i64 xb = (t * p.xq_token + (s0 + v) * p.xq_slot) * nb + b;
+                acc[v] = exact_block_update(acc[v], q[v], dw[v], x_lo[xb], x_hi[xb], x_meta[xb]);
+            }
+        }
+#pragma unroll
+        for (int v = 0; v < S; ++v) {
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) acc[v] += __shfl_xor_sync(0xffffffffu, acc[v], o);
+            const int s = s0 + v;
+            if (s >= p.top_k) break;
+            const float o = wrow[v] >= 0 ? acc[v] : __int_as_float(0x7fc00000);
+            const float term = __fmul_rn(p.weights ? p.weights[t * p.ld_weights + s] : 1.0f, o);
+            sum = s == 0 ? term : __fadd_rn(sum, term);
+        }
+    }
+    if (!waited) pdl_wait();  // lanes past the row's last block skipped the loads; y may still be read before
+    if (bad_id && row == 0 && lane == 0) atomicOr(p.error_flag, 1);
+    if (lane == 0) p.y[t * p.ldy_token + row] = sum;
 }
 
 // Dequantization without int->float conversions: for a nibble q at bits 4s..4s+3 of u (s = 0..3),

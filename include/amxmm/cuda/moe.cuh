@@ -22,7 +22,8 @@
 //     kernel (moe_ffn: gate, up, act, down, sum as separate deterministic steps). In exact mode
 //     (moe_gemm with per-token rows, moe_ffn) x and h are quantized once per call and a warp per weight
 //     row reads them (q4_0_gemv_row_exact_kernel); moe_ffn's gate and up share one such kernel that also
-//     forms h = act(g)·u.
+//     forms h = act(g)·u, and a warp per (token, output column) runs down for all of the token's slots and
+//     sums them (moe_down_slot_sum_kernel).
 //
 // Compute modes (plan.mode): as gemm_q4_0's. exact runs on the gemv path only (forced exact with path
 // mma is refused with errc::unsupported); automatic is exact on the gemv path and fast on the mma path.
@@ -175,6 +176,28 @@ inline void launch_moe_row_gemv(const q4_0_device_view& w, const q4_0_device_vie
     launch_gemv_row_exact(1, p, r.m * r.top_k, stream, fn);
 }
 
+/// moe_ffn's down projection and slot sum (exact): y[t] = Σ_s w[t][s]·down_e(h(t, s)) from h's quantized
+/// rows hq (one per pair), as a programmatic dependent of the pass that quantized them.
+inline void launch_moe_down_slot_sum(const q4_0_device_view& down, const uint4* hq, const moe_routing& r,
+                                     std::int64_t experts, const float* weights, std::int64_t ld_weights, float* y,
+                                     std::int64_t ldy, int* error_flag, cudaStream_t stream, const char* fn) {
+    require(r.m <= 65535, errc::unsupported, fn, "m = ", r.m, " tokens exceed the down gemv grid");
+    gemv_row_params p = dense_row_params(down, 1, hq, y, 0);
+    p.xq_rows = r.m * r.top_k;
+    p.xq_token = r.top_k;
+    p.xq_slot = 1;
+    p.ldy_token = ldy;
+    p.ids = r.ids;
+    p.ld_ids = r.ld_ids;
+    p.experts = experts;
+    p.top_k = int(r.top_k);
+    p.error_flag = error_flag;
+    p.weights = weights;
+    p.ld_weights = ld_weights;
+    launch_dependent(moe_down_slot_sum_kernel<>, dim3(unsigned((p.n + gemv_row_warps - 1) / gemv_row_warps), unsigned(r.m)),
+                     dim3(32 * gemv_row_warps), stream, fn, "cudaLaunchKernelEx(moe_down_slot_sum_kernel)", p);
+}
+
 inline void launch_sort(const moe_routing& r, std::int64_t experts, int tile_rows, const moe_grouping& g, int* flag,
                         float* nan_y, std::int64_t nan_n, std::int64_t ldy_token, std::int64_t ldy_slot,
                         cudaStream_t stream, const char* fn) {
@@ -243,12 +266,13 @@ inline std::size_t moe_ffn_ws(const gemm_plan& plan, std::int64_t m, std::int64_
     } else {
         const bool exact = plan.mode == compute_mode::exact;
         c.take<float>(std::size_t(pairs * f) * (exact ? 1 : 3));  // h, and (fast) g, u (pair order)
-        if (exact) {                                               // x (m rows), h (pairs rows) quantized
+        if (exact) {  // x (m rows), h (pairs rows) quantized; down sums the slots itself
             c.take<uint4>((gemv_act_smem_bytes(int(m), k, true) + 15) / 16);
             c.take<uint4>((gemv_act_smem_bytes(int(pairs), f, true) + 15) / 16);
+            return c.offset;
         }
     }
-    c.take<float>(std::size_t(pairs * k));              // down outputs per pair
+    c.take<float>(std::size_t(pairs * k));  // down outputs per pair
     return c.offset;
 }
 
@@ -406,7 +430,6 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
         float* const uv = gv + pairs * f;  // fast only
         uint4* xq = exact ? carve.take<uint4>((detail::gemv_act_smem_bytes(int(m), k, true) + 15) / 16) : nullptr;
         uint4* hq = exact ? carve.take<uint4>((detail::gemv_act_smem_bytes(int(pairs), f, true) + 15) / 16) : nullptr;
-        auto* ov = carve.take<float>(std::size_t(pairs * k));
         // exact: the activation rows are quantized once (x: m token rows, h: one row per pair) and every
         // (token, slot) pair's rows are a warp each (q4_0_gemv_row_exact_kernel).
         const auto row_gemv = [&](const q4_0_device_view& w, const q4_0_device_view* w_up, const uint4* q, std::int64_t rows,
@@ -431,14 +454,16 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
             detail::quantize_rows_q8(x, ldx, m, k / 32, xq, stream, fn);
             row_gemv(gate, &up, xq, m, 1, 0, hv, f);
             detail::quantize_rows_q8(hv, f, pairs, f / 32, hq, stream, fn, true);
-            row_gemv(down, nullptr, hq, pairs, top_k, 1, ov, k);
-        } else {  // fast: bf16(h)
-            pair_gemv(gate, x, ldx, 0, gv, f);
-            pair_gemv(up, x, ldx, 0, uv, f);
-            detail::moe_ffn_act_kernel<><<<detail::grid_for(pairs * f, 256), 256, 0, stream>>>(gv, uv, hv, pairs * f, act);
-            detail::check_launch(fn, "moe_ffn_act_kernel");
-            pair_gemv(down, hv, top_k * f, f, ov, k);
+            detail::launch_moe_down_slot_sum(down, hq, routing, e, weights, ld_weights, y, ldy, ctx.error_flag(), stream, fn);
+            return plan;
         }
+        // fast: bf16(h)
+        auto* ov = carve.take<float>(std::size_t(pairs * k));
+        pair_gemv(gate, x, ldx, 0, gv, f);
+        pair_gemv(up, x, ldx, 0, uv, f);
+        detail::moe_ffn_act_kernel<><<<detail::grid_for(pairs * f, 256), 256, 0, stream>>>(gv, uv, hv, pairs * f, act);
+        detail::check_launch(fn, "moe_ffn_act_kernel");
+        pair_gemv(down, hv, top_k * f, f, ov, k);
         o = ov;
     } else {
         auto* xb = carve.take<__nv_bfloat16>(std::size_t(m * k));
