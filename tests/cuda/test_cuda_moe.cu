@@ -336,6 +336,77 @@ TEST_CASE("cuda moe exact: moe_gemm and moe_ffn on the exact gemv against the CP
     check_moe_ffn_exact(ctx, gate16, up16, down16, 3, 10, routing_kind::uniform, ffn_activation::silu, true, 99);
 }
 
+/// h = act(g)·u in fp32 as moe_gate_up_kernel forms it (the reference for its test).
+__global__ void act_mul_kernel(const float* g, const float* u, float* h, std::int64_t count, int act) {
+    for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < count; i += std::int64_t(gridDim.x) * blockDim.x)
+        h[i] = __fmul_rn(cuda::detail::ffn_act(act, g[i]), u[i]);
+}
+
+TEST_CASE("cuda moe_ffn exact: x's quantization, gate, up, act and h's quantization in one kernel give the bits of the separate passes",
+          "[cuda][moe][exact]") {
+    AMXMM_REQUIRE_GPU();
+    namespace cd = cuda::detail;
+    constexpr const char* fn = "test";
+    cuda::context ctx;
+    struct shape {
+        std::int64_t e, f, k, m, top_k;
+        int act;
+        bool bad_ids;
+    };
+    // K / 32 = 3 (odd: x's staged row starts 8-byte aligned in shared memory), 33 (two rounds of lanes),
+    // 64; F = 64 .. 160; top_k 1 .. 10; ids out of range (those pairs' h rows are left unwritten)
+    for (const shape sh : {shape{4, 64, 96, 1, 1, 0, false}, shape{16, 96, 1056, 3, 10, 1, false},
+                           shape{8, 160, 2048, 2, 8, 0, false}, shape{8, 96, 128, 17, 3, 1, true}}) {
+        CAPTURE(sh.e, sh.f, sh.k, sh.m, sh.top_k, sh.act, sh.bad_ids);
+        std::mt19937_64 rng(std::uint64_t(sh.k * 3 + sh.top_k));
+        const experts_case gate = make_experts(sh.e, sh.f, sh.k, std::uint64_t(sh.k + 1), 0.5f),
+                           up = make_experts(sh.e, sh.f, sh.k, std::uint64_t(sh.k + 2), 0.5f);
+        const std::int64_t pairs = sh.m * sh.top_k, ld_ids = sh.top_k, ldx = sh.k + 4, hnb = sh.f / 32;
+        auto ids = make_ids(routing_kind::hot, sh.m, sh.top_k, sh.e, ld_ids, rng);
+        std::vector<bool> bad_pair(std::size_t(pairs), false);
+        if (sh.bad_ids) {
+            ids[std::size_t(2 * ld_ids + 1)] = std::int32_t(sh.e);
+            ids[std::size_t(5 * ld_ids + 0)] = -3;
+            bad_pair[std::size_t(2 * sh.top_k + 1)] = bad_pair[std::size_t(5 * sh.top_k)] = true;
+        }
+        const auto x = amxmm_test::make_activations(sh.m, ldx, rng);
+        dev_vec<std::int32_t> idd(ids);
+        dev_vec<float> xd(x), g(std::size_t(pairs * sh.f)), u(std::size_t(pairs * sh.f)), h(std::size_t(pairs * sh.f));
+        const std::size_t hq_words = (cd::gemv_act_smem_bytes(int(pairs), sh.f, true) + 15) / 16;
+        dev_vec<uint4> xq((cd::gemv_act_smem_bytes(int(sh.m), sh.k, true) + 15) / 16), want(hq_words), got(hq_words);
+        const moe_routing r{sh.m, sh.top_k, idd.data(), ld_ids};
+        // the separate passes: x quantized, a row gemv each for gate and up, act, h quantized
+        cd::quantize_rows_q8(xd.data(), ldx, sh.m, sh.k / 32, xq.data(), nullptr, fn);
+        cd::launch_moe_row_gemv(gate.gpu.view(), xq.data(), sh.m, 1, 0, g.data(), sh.top_k * sh.f, sh.f, r, sh.e, ctx.error_flag(),
+                                nullptr, fn);
+        cd::launch_moe_row_gemv(up.gpu.view(), xq.data(), sh.m, 1, 0, u.data(), sh.top_k * sh.f, sh.f, r, sh.e, ctx.error_flag(),
+                                nullptr, fn);
+        act_mul_kernel<<<64, 256>>>(g.data(), u.data(), h.data(), pairs * sh.f, sh.act);
+        cd::check_launch(fn, "act_mul_kernel");
+        cd::quantize_rows_q8(h.data(), sh.f, pairs, hnb, want.data(), nullptr, fn);
+        cd::launch_moe_gate_up(gate.gpu.view(), up.gpu.view(), sh.act, xd.data(), ldx, r, sh.e, got.data(), nullptr, fn);
+        if (sh.bad_ids) CHECK_THROWS(ctx.check_routing(nullptr));  // raised by the row gemvs (the fused kernel leaves it)
+        CHECK_NOTHROW(ctx.check_routing(nullptr));
+        const auto hw = want.download(), hg = got.download();
+        // per pair: lo, hi (16 B per block) and meta (8 B per block) rows
+        const auto* wb = reinterpret_cast<const unsigned char*>(hw.data());
+        const auto* gb = reinterpret_cast<const unsigned char*>(hg.data());
+        std::int64_t differ = 0, compared = 0;
+        for (std::int64_t pr = 0; pr < pairs; ++pr) {
+            if (bad_pair[std::size_t(pr)]) continue;
+            for (std::int64_t part = 0; part < 2; ++part) {
+                const std::size_t at = std::size_t((part * pairs + pr) * hnb * 16);
+                differ += std::memcmp(wb + at, gb + at, std::size_t(hnb * 16)) != 0;
+            }
+            const std::size_t meta = std::size_t(2 * pairs * hnb * 16 + pr * hnb * 8);
+            differ += std::memcmp(wb + meta, gb + meta, std::size_t(hnb * 8)) != 0;
+            ++compared;
+        }
+        CHECK(compared == pairs - (sh.bad_ids ? 2 : 0));
+        CHECK(differ == 0);
+    }
+}
+
 TEST_CASE("cuda moe_ffn exact: down and the slot sum in one kernel give the bits of the per-pair gemv and the slot sum",
           "[cuda][moe][exact]") {
     AMXMM_REQUIRE_GPU();
@@ -372,7 +443,7 @@ TEST_CASE("cuda moe_ffn exact: down and the slot sum in one kernel give the bits
         const float* w = sh.weights ? wd.data() : nullptr;
         cd::quantize_rows_q8(hd.data(), sh.f, pairs, sh.f / 32, hq.data(), nullptr, fn);
         // the two-kernel form: a warp per (row, pair), then the sum over slots
-        cd::launch_moe_row_gemv(down.gpu.view(), nullptr, 0, hq.data(), pairs, sh.top_k, 1, o.data(), sh.top_k * sh.n, sh.n, r,
+        cd::launch_moe_row_gemv(down.gpu.view(), hq.data(), pairs, sh.top_k, 1, o.data(), sh.top_k * sh.n, sh.n, r,
                                 sh.e, ctx.error_flag(), nullptr, fn);
         cd::moe_ffn_reduce_kernel<><<<unsigned(cd::grid_for(sh.m * sh.n, 256)), 256>>>(
             o.data(), sh.n, nullptr, idd.data(), ld_ids, int(sh.top_k), int(sh.e), w, ldw, sh.m, sh.n, want.data(), ldy);

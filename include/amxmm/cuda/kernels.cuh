@@ -4,10 +4,10 @@
 //   q4_0_gemv_kernel<M, G, X>  small M: each weight byte read once (16 B per lane); X = false: fp32
 //                         arithmetic (`fast`), X = true: compute_mode::exact (activations quantized to Q8_0
 //                         in each CTA while staged, __dp4a block dots, fp32 block scaling)
-//   q4_0_gemv_row_exact_kernel<M, GateUp>  exact, dense m <= 8 and moe_ffn's (token, slot) rows: a warp
-//                         per weight row, activations quantized beforehand (q8_stage_rows_kernel), no shared
-//                         memory; GateUp: moe_ffn's gate and up rows with h = act(g)·u
-//   moe_down_slot_sum_kernel  exact moe_ffn's down rows and the weighted sum over a token's slots in one pass
+//   q4_0_gemv_row_exact_kernel<M>  exact, dense m <= 8 and moe_gemm's per-token rows: a warp per weight
+//                         row, activations quantized beforehand (q8_stage_rows_kernel), no shared memory
+//   moe_gate_up_kernel / moe_down_slot_sum_kernel  exact moe_ffn in two kernels: x quantized per CTA, gate,
+//                         up, act and h's Q8_0 block per 32 rows; then down and the sum over a token's slots
 //   q4_0_mma_kernel<MT, WM>  tensor cores: Q4_0 tiles dequantized to bf16 in registers (B fragments of
 //                         mma.sync m16n8k16), activations bf16 via cp.async; dense, MoE grouped, and the
 //                         fused gate/up (SiLU/GELU · up) epilogue of moe_ffn
@@ -200,12 +200,11 @@ __device__ __forceinline__ float4 load_x4(const float* xr, i64 idx, bool vec) {
                : make_float4(__ldg(xr + 4 * idx), __ldg(xr + 4 * idx + 1), __ldg(xr + 4 * idx + 2), __ldg(xr + 4 * idx + 3));
 }
 
-/// One lane's part of a warp's Q8_0 staging step: float4 item idx of row xr (when `valid`) quantized with
-/// its block's other 7 lanes and stored into that row's lo / hi / meta arrays (the exact gemv's staged
-/// layout). Every lane of the warp must call (q8_quantize_word shuffles); invalid lanes quantize zeros.
-__device__ __forceinline__ void q8_stage_item(const float* xr, int idx, bool valid, bool vec, uint4* lo, uint4* hi,
-                                              int2* meta_out) {
-    const float4 v = valid ? load_x4(xr, idx, vec) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+/// One lane's part of a warp's Q8_0 staging step: float4 item idx (elements 4·idx..4·idx+3) of a row, v
+/// (when `valid`), quantized with its block's other 7 lanes and stored into that row's lo / hi / meta
+/// arrays (the exact gemv's staged layout). Every lane of the warp must call (q8_quantize_word shuffles);
+/// invalid lanes quantize zeros. q8_stage_item: the same, v loaded from row xr (global memory).
+__device__ __forceinline__ void q8_stage_value(float4 v, int idx, bool valid, uint4* lo, uint4* hi, int2* meta_out) {
     int2 meta;
     const unsigned word = q8_quantize_word(v, meta);
     if (valid) {
@@ -214,6 +213,10 @@ __device__ __forceinline__ void q8_stage_item(const float* xr, int idx, bool val
         if (f == 0) meta_out[b] = meta;
     }
 }
+__device__ __forceinline__ void q8_stage_item(const float* xr, int idx, bool valid, bool vec, uint4* lo, uint4* hi,
+                                              int2* meta_out) {
+    q8_stage_value(valid ? load_x4(xr, idx, vec) : make_float4(0.0f, 0.0f, 0.0f, 0.0f), idx, valid, lo, hi, meta_out);
+}
 
 /// The exact gemv's activations quantized once per call (dense calls and moe_ffn / per-token moe_gemm, read
 /// by q4_0_gemv_row_exact_kernel): rows i < m of x (stride ldx) in the staged layout — lo, hi: (m, nb) uint4, then meta: (m, nb) int2, contiguous (40 B per block).
@@ -221,7 +224,6 @@ __device__ __forceinline__ void q8_stage_item(const float* xr, int idx, bool val
 template <class = void>  // a template: one definition across translation units
 __global__ void q8_stage_rows_kernel(const float* x, i64 ldx, int m, int nb, uint4* lo) {
     pdl_launch_dependents();  // the row gemv may start loading its weights now (it waits for lo)
-    pdl_wait();               // x may come from the kernel before (moe_ffn's h), launched as its dependent
     uint4* const hi = lo + i64(m) * nb;
     int2* const meta_out = reinterpret_cast<int2*>(hi + i64(m) * nb);
     const int items = nb * 8, lane = int(threadIdx.x) & 31;
@@ -251,6 +253,13 @@ __device__ __forceinline__ float exact_block_sum(const unsigned (&wl)[4], const 
     s = __dp4a(int(wl[3]), int(lo.w), s);
     s = __dp4a(int(wh[3]), int(hi.w), s);
     return __fsub_rn(__int_as_float(s), 12582912.0f);
+}
+
+/// The sum of v over the warp's lanes with a fixed butterfly (the same bits on every lane, for any launch).
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
 }
 
 /// acc + (one weight block · one staged activation block) as the CPU's exact block update: float(sumi)·(d_w·d_x),
@@ -310,12 +319,9 @@ struct gemv_row_params {
 /// where the device has it: the first weight loads are issued before pdl_wait(), which holds the
 /// activation reads and the y writes (every kernel before the pass has completed when this one starts,
 /// and the pass writes only xq, so the weights and ids are final).
-/// GateUp (M = 1): each warp forms row n of gate and of up (p.qs_up) over the same activation blocks and
-/// writes h = act(g)·u as moe_ffn_act_kernel computes it (fp32), which saves moe_ffn two launches.
-template <int M, bool GateUp>
+template <int M>
 __global__ void __launch_bounds__(32 * gemv_row_warps, M <= 2 ? 4 : 2) q4_0_gemv_row_exact_kernel(gemv_row_params p) {
-    static_assert(M >= 1 && (!GateUp || M == 1), "rows");
-    pdl_launch_dependents();  // what follows in moe_ffn (h's quantizing pass, the slot sum) waits for y itself
+    static_assert(M >= 1, "rows");
     const int lane = int(threadIdx.x) & 31;
     const i64 row = i64(blockIdx.x) * gemv_row_warps + (threadIdx.x >> 5);
     i64 t = 0, s = 0, expert = 0;
@@ -336,30 +342,21 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, M <= 2 ? 4 : 2) q4_0_gemv
     const uint4* const x_lo = p.xq + xrow * nb;
     const uint4* const x_hi = x_lo + p.xq_rows * nb;
     const int2* const x_meta = reinterpret_cast<const int2*>(p.xq + 2 * p.xq_rows * nb) + xrow * nb;
-    constexpr int W = GateUp ? 2 : 1;                     // weights read per row: gate (and up)
-    constexpr int U = gemv_row_unroll;  // blocks per lane and weight in flight
+    constexpr int U = gemv_row_unroll;  // blocks per lane in flight
     const i64 r = expert * p.n + row;
-    const uint4* qr[W];
-    const std::uint16_t* dr[W];
-    qr[0] = reinterpret_cast<const uint4*>(p.qs) + r * p.row_blocks;
-    dr[0] = p.d + r * p.row_blocks;
-    if constexpr (GateUp) {
-        qr[1] = reinterpret_cast<const uint4*>(p.qs_up) + r * p.row_blocks;
-        dr[1] = p.d_up + r * p.row_blocks;
-    }
-    float acc[W][M] = {};
+    const uint4* const qr = reinterpret_cast<const uint4*>(p.qs) + r * p.row_blocks;
+    const std::uint16_t* const dr = p.d + r * p.row_blocks;
+    float acc[M] = {};
     bool waited = false;
     for (int b0 = lane; b0 < nb; b0 += 32 * U) {
-        uint4 q[W][U];
-        std::uint16_t dw[W][U];
+        uint4 q[U];
+        std::uint16_t dw[U];
 #pragma unroll
-        for (int v = 0; v < W; ++v)
-#pragma unroll
-            for (int u = 0; u < U; ++u) {  // every load of the step before any arithmetic
-                const int b = b0 + 32 * u;
-                q[v][u] = b < nb ? __ldg(qr[v] + b) : make_uint4(0, 0, 0, 0);
-                dw[v][u] = b < nb ? __ldg(dr[v] + b) : std::uint16_t(0);
-            }
+        for (int u = 0; u < U; ++u) {  // every load of the step before any arithmetic
+            const int b = b0 + 32 * u;
+            q[u] = b < nb ? __ldg(qr + b) : make_uint4(0, 0, 0, 0);
+            dw[u] = b < nb ? __ldg(dr + b) : std::uint16_t(0);
+        }
         if (!waited) {  // the activations are complete past this point
             pdl_wait();
             waited = true;
@@ -369,33 +366,114 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, M <= 2 ? 4 : 2) q4_0_gemv
             const int b = b0 + 32 * u;
             if (b >= nb) break;
 #pragma unroll
-            for (int v = 0; v < W; ++v)
-#pragma unroll
-                for (int i = 0; i < M; ++i)
-                    acc[v][i] = exact_block_update(acc[v][i], q[v][u], dw[v][u], x_lo[i * nb + b], x_hi[i * nb + b], x_meta[i * nb + b]);
+            for (int i = 0; i < M; ++i)
+                acc[i] = exact_block_update(acc[i], q[u], dw[u], x_lo[i * nb + b], x_hi[i * nb + b], x_meta[i * nb + b]);
         }
     }
 #pragma unroll
-    for (int v = 0; v < W; ++v)
-#pragma unroll
-        for (int i = 0; i < M; ++i)
-#pragma unroll
-            for (int o = 16; o > 0; o >>= 1) acc[v][i] += __shfl_xor_sync(0xffffffffu, acc[v][i], o);
+    for (int i = 0; i < M; ++i) acc[i] = warp_sum(acc[i]);
     if (!waited) pdl_wait();  // lanes past the row's last block skipped the loop
-    if (lane == 0) {
-        float* const yr = p.y + t * p.ldy_token + s * p.ldy_slot + row;
-        if constexpr (GateUp)
-            yr[0] = __fmul_rn(ffn_act(p.act, acc[0][0]), acc[1][0]);  // moe_ffn_act_kernel's h
-        else
+    if (lane == 0)
 #pragma unroll
-            for (int i = 0; i < M; ++i) yr[i * p.ldy_row] = acc[0][i];
+        for (int i = 0; i < M; ++i) p.y[t * p.ldy_token + s * p.ldy_slot + i * p.ldy_row + row] = acc[i];
+}
+
+/// Weight rows per warp of moe_gate_up_kernel: its CTA forms the 32 h values of one Q8_0 block.
+constexpr int gate_up_rows_per_warp = 32 / gemv_row_warps;
+
+/// Blocks per lane, row and weight that moe_gate_up_kernel loads before any arithmetic. H100, Qwen3 shape,
+/// cold (bench/RESULTS.md, session 10): 2 took 9.37 us alone at M = 1 where 1 took 8.56, and was 5-17%
+/// slower at M = 4..16 too (128 registers against 95).
+constexpr int gate_up_unroll = 1;
+
+/// Shared memory of moe_gate_up_kernel: the CTA's 32 h values and x's quantized row (40 B per block of K).
+inline std::size_t gate_up_smem_bytes(i64 k) { return 32 * sizeof(float) + gemv_act_smem_bytes(1, k, true); }
+
+/// moe_ffn's first kernel in exact mode: x's Q8_0 quantization, gate and up, the activation and h's Q8_0
+/// quantization in one pass. CTA (blockIdx.x, pair = blockIdx.y = t·top_k + s) forms h rows
+/// f0 .. f0 + 31 (f0 = 32·blockIdx.x; F is a multiple of 32) of the pair, 4 per warp:
+///   1. it issues its first gate and up weight loads, then quantizes x row t into shared memory
+///      (q8_stage_rows_kernel's layout and bits; every CTA of the token repeats this: 8 KB of x at K = 2048);
+///   2. per row, g and u as q4_0_gemv_row_exact_kernel forms them (lane l: blocks l, l + 32, ... in order,
+///      then warp_sum) and h = act(g)·u in fp32 (moe_ffn_act_kernel's formula);
+///   3. the 32 h values become block blockIdx.x of hq row `pair` (q8_stage_rows_kernel's layout and bits).
+/// So hq has the bits of a row gemv writing h and a quantizing pass over it; the two quantizing passes it
+/// replaces cost 1.5 and 1.1 us of a 14.6 us Qwen3 M = 1 call (H100, bench/RESULTS.md, session 10).
+/// A pair whose id is out of range writes nothing (moe_down_slot_sum_kernel flags it and never reads its h).
+/// Launched as the call's first kernel (not a programmatic dependent: x comes from the caller's work); the
+/// down kernel is its dependent and may start loading weights at once.
+template <class = void>  // a template: one definition across translation units
+__global__ void __launch_bounds__(32 * gemv_row_warps, 2) moe_gate_up_kernel(gemv_row_params p, const float* x, i64 ldx, uint4* hq) {
+    constexpr int R = gate_up_rows_per_warp;
+    extern __shared__ uint4 smem[];  // the CTA's 32 h values (8 uint4), then x quantized: lo (nb), hi (nb), meta (nb int2)
+    pdl_launch_dependents();
+    const int lane = int(threadIdx.x) & 31, warp = int(threadIdx.x) >> 5, nb = p.nb;
+    i64 t = 0, s = 0;
+    const std::int32_t e = pair_expert(p.ids, p.ld_ids, p.top_k, t, s);
+    if (e < 0 || e >= p.experts) return;  // CTA-uniform
+    const i64 row0 = i64(e) * p.n + i64(blockIdx.x) * 32 + warp * R;  // the warp's first weight row
+    constexpr int U = gate_up_unroll;
+    uint4 q[2][R][U];
+    std::uint16_t dw[2][R][U];
+    const auto load = [&](int b0) {  // blocks b0, b0 + 32, ... of the step
+#pragma unroll
+        for (int u = 0; u < U; ++u)
+#pragma unroll
+            for (int j = 0; j < R; ++j) {
+                const int b = b0 + 32 * u;
+                const i64 at = (row0 + j) * p.row_blocks + b;
+                q[0][j][u] = b < nb ? __ldg(reinterpret_cast<const uint4*>(p.qs) + at) : make_uint4(0, 0, 0, 0);
+                q[1][j][u] = b < nb ? __ldg(reinterpret_cast<const uint4*>(p.qs_up) + at) : make_uint4(0, 0, 0, 0);
+                dw[0][j][u] = b < nb ? __ldg(p.d + at) : std::uint16_t(0);
+                dw[1][j][u] = b < nb ? __ldg(p.d_up + at) : std::uint16_t(0);
+            }
+    };
+    if (lane < nb) load(lane);  // in flight while x is quantized
+    float* const hs = reinterpret_cast<float*>(smem);
+    uint4* const x_lo = smem + 8;
+    uint4* const x_hi = x_lo + nb;
+    int2* const x_meta = reinterpret_cast<int2*>(x_lo + 2 * nb);
+    {
+        const float* const xr = x + t * ldx;
+        const bool vec = rows_x4_aligned(x, ldx, int(p.xq_rows));
+        for (int base = warp * 32; base < nb * 8; base += 32 * gemv_row_warps)  // warp-uniform
+            q8_stage_item(xr, base + lane, base + lane < nb * 8, vec, x_lo, x_hi, x_meta);
+    }
+    __syncthreads();
+    float acc[2][R] = {};
+    for (int b0 = lane; b0 < nb; b0 += 32 * U) {
+        if (b0 != lane) load(b0);
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+            const int b = b0 + 32 * u;
+            if (b >= nb) break;
+            const uint4 lo = x_lo[b], hi = x_hi[b];
+            const int2 meta = x_meta[b];
+#pragma unroll
+            for (int j = 0; j < R; ++j)
+#pragma unroll
+                for (int v = 0; v < 2; ++v) acc[v][j] = exact_block_update(acc[v][j], q[v][j][u], dw[v][j][u], lo, hi, meta);
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < R; ++j) {
+        const float g = warp_sum(acc[0][j]), u = warp_sum(acc[1][j]);
+        if (lane == 0) hs[warp * R + j] = __fmul_rn(ffn_act(p.act, g), u);
+    }
+    __syncthreads();
+    if (warp == 0) {  // lanes 0..7: the block's 8 float4 items
+        const i64 rows = p.xq_rows * p.top_k, pair = blockIdx.y;
+        const float4 v = lane < 8 ? reinterpret_cast<const float4*>(hs)[lane] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        const int hnb = int(p.n / 32);
+        q8_stage_value(v, int(blockIdx.x) * 8 + lane, lane < 8, hq + pair * hnb, hq + (rows + pair) * hnb,
+                       reinterpret_cast<int2*>(hq + 2 * rows * hnb) + pair * hnb);
     }
 }
 
 /// Slots of one token whose loads moe_down_slot_sum_kernel issues together.
 constexpr int gemv_sum_slots = 8;
 
-/// moe_ffn's down projection and its sum over slots in one kernel (exact mode, after h's quantizing pass):
+/// moe_ffn's down projection and its sum over slots in one kernel (exact mode, after moe_gate_up_kernel):
 /// token t = blockIdx.y, one warp per output column c (p.n = K of them). For each slot s in order the warp
 /// forms o = down_e[c] · h(t, s) exactly as q4_0_gemv_row_exact_kernel does (the same lanes, block order
 /// and butterfly), then y[t·ldy_token + c] = Σ_s w[t][s]·o in slot order, each product and sum rounded
@@ -450,8 +528,7 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, 2) moe_down_slot_sum_kern
         }
 #pragma unroll
         for (int v = 0; v < S; ++v) {
-#pragma unroll
-            for (int o = 16; o > 0; o >>= 1) acc[v] += __shfl_xor_sync(0xffffffffu, acc[v], o);
+            acc[v] = warp_sum(acc[v]);
             const int s = s0 + v;
             if (s >= p.top_k) break;
             const float o = wrow[v] >= 0 ? acc[v] : __int_as_float(0x7fc00000);

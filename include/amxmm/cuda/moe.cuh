@@ -19,11 +19,11 @@
 //   wgmma path: the mma path with 128-row tiles on the Hopper kernel (q4_0_wgmma_kernel, same tiles,
 //     operands and epilogues); automatic takes it instead of mma/128 where context::features().wgmma.
 //   gemv path (small m): one CTA set per (token, slot) pair reads its expert's rows once with the gemv
-//     kernel (moe_ffn: gate, up, act, down, sum as separate deterministic steps). In exact mode
-//     (moe_gemm with per-token rows, moe_ffn) x and h are quantized once per call and a warp per weight
-//     row reads them (q4_0_gemv_row_exact_kernel); moe_ffn's gate and up share one such kernel that also
-//     forms h = act(g)·u, and a warp per (token, output column) runs down for all of the token's slots and
-//     sums them (moe_down_slot_sum_kernel).
+//     kernel (moe_ffn fast: gate, up, act, down, sum as separate deterministic steps). Exact mode:
+//     moe_gemm with per-token rows quantizes x once per call and a warp per weight row reads it
+//     (q4_0_gemv_row_exact_kernel); moe_ffn is two kernels: moe_gate_up_kernel (x quantized per CTA,
+//     a warp per 4 rows of gate and up, h = act(g)·u quantized per 32 rows) and moe_down_slot_sum_kernel
+//     (a warp per (token, output column) runs down for all of the token's slots and sums them).
 //
 // Compute modes (plan.mode): as gemm_q4_0's. exact runs on the gemv path only (forced exact with path
 // mma is refused with errc::unsupported); automatic is exact on the gemv path and fast on the mma path.
@@ -153,16 +153,10 @@ inline moe_grouping carve_grouping(ws_carver& c, std::int64_t pairs, std::int64_
 /// q4_0_gemv_row_exact_kernel over every (token, slot) pair of `r` with weight w (and up: the gate + up
 /// form), activation row t·q_token + s·q_slot of the `rows` quantized rows at q, output row
 /// y + t·ldy_token + s·ldy_slot.
-inline void launch_moe_row_gemv(const q4_0_device_view& w, const q4_0_device_view* up, int act, const uint4* q,
-                                std::int64_t rows, std::int64_t q_token, std::int64_t q_slot, float* y,
-                                std::int64_t ldy_token, std::int64_t ldy_slot, const moe_routing& r, std::int64_t experts,
-                                int* error_flag, cudaStream_t stream, const char* fn) {
+inline void launch_moe_row_gemv(const q4_0_device_view& w, const uint4* q, std::int64_t rows, std::int64_t q_token,
+                                std::int64_t q_slot, float* y, std::int64_t ldy_token, std::int64_t ldy_slot,
+                                const moe_routing& r, std::int64_t experts, int* error_flag, cudaStream_t stream, const char* fn) {
     gemv_row_params p = dense_row_params(w, 1, q, y, 0);
-    if (up) {  // h = act(gate·x)·(up·x) straight from the kernel
-        p.qs_up = up->qs;
-        p.d_up = up->d;
-        p.act = act;
-    }
     p.xq_rows = rows;
     p.xq_token = q_token;
     p.xq_slot = q_slot;
@@ -176,8 +170,30 @@ inline void launch_moe_row_gemv(const q4_0_device_view& w, const q4_0_device_vie
     launch_gemv_row_exact(1, p, r.m * r.top_k, stream, fn);
 }
 
+/// moe_ffn's first kernel in exact mode: hq (one Q8_0 row of F per pair) = quantized act(gate·x)·(up·x),
+/// x quantized inside (x: m rows of K, stride ldx). The call's first kernel: an ordinary launch.
+inline void launch_moe_gate_up(const q4_0_device_view& gate, const q4_0_device_view& up, int act, const float* x,
+                               std::int64_t ldx, const moe_routing& r, std::int64_t experts, uint4* hq, cudaStream_t stream,
+                               const char* fn) {
+    require(r.m * r.top_k <= 65535, errc::unsupported, fn, "m·top_k = ", r.m * r.top_k, " pairs exceed the gemv grid");
+    gemv_row_params p = dense_row_params(gate, 1, nullptr, nullptr, 0);
+    p.qs_up = up.qs;
+    p.d_up = up.d;
+    p.act = act;
+    p.xq_rows = r.m;  // x's rows (the kernel writes hq's m·top_k rows)
+    p.ids = r.ids;
+    p.ld_ids = r.ld_ids;
+    p.experts = experts;
+    p.top_k = int(r.top_k);
+    const std::size_t smem = gate_up_smem_bytes(gate.layout.k);
+    ensure_dynamic_smem(reinterpret_cast<const void*>(&moe_gate_up_kernel<>), smem, fn);
+    moe_gate_up_kernel<><<<dim3(unsigned(gate.layout.n / 32), unsigned(r.m * r.top_k)), 32 * gemv_row_warps, smem, stream>>>(
+        p, x, ldx, hq);
+    check_launch(fn, "moe_gate_up_kernel");
+}
+
 /// moe_ffn's down projection and slot sum (exact): y[t] = Σ_s w[t][s]·down_e(h(t, s)) from h's quantized
-/// rows hq (one per pair), as a programmatic dependent of the pass that quantized them.
+/// rows hq (one per pair), as a programmatic dependent of moe_gate_up_kernel.
 inline void launch_moe_down_slot_sum(const q4_0_device_view& down, const uint4* hq, const moe_routing& r,
                                      std::int64_t experts, const float* weights, std::int64_t ld_weights, float* y,
                                      std::int64_t ldy, int* error_flag, cudaStream_t stream, const char* fn) {
@@ -263,14 +279,11 @@ inline std::size_t moe_ffn_ws(const gemm_plan& plan, std::int64_t m, std::int64_
         c.take<__nv_bfloat16>(std::size_t(m * k));      // x, bf16
         carve_grouping(c, pairs, experts, plan.tile_rows);
         c.take<__nv_bfloat16>(std::size_t(pairs * f));  // h, sorted rows
+    } else if (plan.mode == compute_mode::exact) {  // h quantized (pairs rows); down sums the slots itself
+        c.take<uint4>((gemv_act_smem_bytes(int(pairs), f, true) + 15) / 16);
+        return c.offset;
     } else {
-        const bool exact = plan.mode == compute_mode::exact;
-        c.take<float>(std::size_t(pairs * f) * (exact ? 1 : 3));  // h, and (fast) g, u (pair order)
-        if (exact) {  // x (m rows), h (pairs rows) quantized; down sums the slots itself
-            c.take<uint4>((gemv_act_smem_bytes(int(m), k, true) + 15) / 16);
-            c.take<uint4>((gemv_act_smem_bytes(int(pairs), f, true) + 15) / 16);
-            return c.offset;
-        }
+        c.take<float>(std::size_t(pairs * f) * 3);  // h, g, u (pair order)
     }
     c.take<float>(std::size_t(pairs * k));  // down outputs per pair
     return c.offset;
@@ -335,7 +348,7 @@ inline gemm_plan moe_gemm(context& ctx, const q4_0_device_view& w, const moe_rou
     if (detail::moe_gemm_row_kernel(plan, rows)) {  // x quantized once, a warp per (pair, weight row)
         auto* xq = reinterpret_cast<uint4*>(ws);
         detail::quantize_rows_q8(x, ldx_token, m, k / 32, xq, stream, fn);
-        detail::launch_moe_row_gemv(w, nullptr, 0, xq, m, 1, 0, y, ldy_token, ldy_slot, routing, e, ctx.error_flag(),
+        detail::launch_moe_row_gemv(w, xq, m, 1, 0, y, ldy_token, ldy_slot, routing, e, ctx.error_flag(),
                                     stream, fn);
         return plan;
     }
@@ -423,20 +436,17 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
 
     const float* o = nullptr;
     const std::int32_t* row_of = nullptr;
-    if (plan.path == gemm_path::gemv) {
-        const bool exact = plan.mode == compute_mode::exact;
-        float* const hv = carve.take<float>(std::size_t(pairs * f) * (exact ? 1 : 3));
-        float* const gv = hv + pairs * f;  // fast only
-        float* const uv = gv + pairs * f;  // fast only
-        uint4* xq = exact ? carve.take<uint4>((detail::gemv_act_smem_bytes(int(m), k, true) + 15) / 16) : nullptr;
-        uint4* hq = exact ? carve.take<uint4>((detail::gemv_act_smem_bytes(int(pairs), f, true) + 15) / 16) : nullptr;
-        // exact: the activation rows are quantized once (x: m token rows, h: one row per pair) and every
-        // (token, slot) pair's rows are a warp each (q4_0_gemv_row_exact_kernel).
-        const auto row_gemv = [&](const q4_0_device_view& w, const q4_0_device_view* w_up, const uint4* q, std::int64_t rows,
-                                  std::int64_t q_token, std::int64_t q_slot, float* out, std::int64_t width) {
-            detail::launch_moe_row_gemv(w, w_up, act, q, rows, q_token, q_slot, out, top_k * width, width, routing, e,
-                                        ctx.error_flag(), stream, fn);
-        };
+    if (plan.path == gemm_path::gemv && plan.mode == compute_mode::exact) {
+        // two kernels: x quantized per CTA, gate, up, act and h quantized; then down and the slot sum
+        uint4* const hq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(pairs), f, true) + 15) / 16);
+        detail::launch_moe_gate_up(gate, up, act, x, ldx, routing, e, hq, stream, fn);
+        detail::launch_moe_down_slot_sum(down, hq, routing, e, weights, ld_weights, y, ldy, ctx.error_flag(), stream, fn);
+        return plan;
+    }
+    if (plan.path == gemm_path::gemv) {  // fast: fp32 gemv per pair, bf16(h)
+        float* const hv = carve.take<float>(std::size_t(pairs * f) * 3);
+        float* const gv = hv + pairs * f;
+        float* const uv = gv + pairs * f;
         const auto pair_gemv = [&](const q4_0_device_view& w, const float* in, std::int64_t in_token, std::int64_t in_slot,
                                    float* out, std::int64_t width) {  // fast: the persistent fp32 gemv
             detail::gemv_params p = detail::dense_gemv_params(w, in, in_token, out, top_k * width);
@@ -450,14 +460,6 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
             detail::launch_gemv(1, pairs, p, false, stream, fn);
         };
         detail::require(pairs <= 65535, errc::unsupported, fn, "m·top_k = ", pairs, " pairs exceed the gemv grid");
-        if (exact) {  // h = act(g)·u in fp32 from the gate/up kernel, quantized to Q8_0 as the CPU does
-            detail::quantize_rows_q8(x, ldx, m, k / 32, xq, stream, fn);
-            row_gemv(gate, &up, xq, m, 1, 0, hv, f);
-            detail::quantize_rows_q8(hv, f, pairs, f / 32, hq, stream, fn, true);
-            detail::launch_moe_down_slot_sum(down, hq, routing, e, weights, ld_weights, y, ldy, ctx.error_flag(), stream, fn);
-            return plan;
-        }
-        // fast: bf16(h)
         auto* ov = carve.take<float>(std::size_t(pairs * k));
         pair_gemv(gate, x, ldx, 0, gv, f);
         pair_gemv(up, x, ldx, 0, uv, f);
