@@ -417,11 +417,14 @@ TEST_CASE("cuda moe_ffn exact: down and the slot sum in one kernel give the bits
         std::int64_t e, n, f, m, top_k;
         bool weights, bad_ids;
     };
-    // top_k 1; top_k 10 (two load rounds of gemv_sum_slots) with F / 32 = 33 blocks (two rounds of lanes);
-    // N = 200 (not a multiple of the CTA's 8 rows); ids out of range (those tokens' rows NaN, flag raised)
-    for (const shape sh : {shape{4, 200, 96, 1, 1, true, false}, shape{16, 200, 1056, 3, 10, true, false},
-                           shape{8, 64, 64, 5, 3, false, true}, shape{16, 40, 96, 16, 9, true, true}}) {
+    // top_k 1; top_k 10 (two chunks of gemv_sum_slots) with F / 32 = 33 blocks (two rounds of lanes);
+    // N = 203 (not a multiple of the CTA's 8 rows); ids out of range (those tokens' rows NaN, flag raised);
+    // F = 5120 with 8 slots: h too large to stage in shared memory (read through L1)
+    for (const shape sh : {shape{4, 203, 96, 1, 1, true, false}, shape{16, 200, 1056, 3, 10, true, false},
+                           shape{8, 64, 64, 5, 3, false, true}, shape{16, 40, 96, 16, 9, true, true},
+                           shape{8, 72, 5120, 2, 8, true, false}}) {
         CAPTURE(sh.e, sh.n, sh.f, sh.m, sh.top_k, sh.weights, sh.bad_ids);
+        CHECK((cd::moe_down_staged_bytes(sh.top_k, sh.f) <= cd::moe_down_max_staged_bytes) == (sh.f != 5120));
         std::mt19937_64 rng(std::uint64_t(sh.f * 7 + sh.top_k));
         const experts_case down = make_experts(sh.e, sh.n, sh.f, std::uint64_t(sh.e + sh.f), 0.5f);
         const std::int64_t pairs = sh.m * sh.top_k, ld_ids = sh.top_k + 1, ldw = sh.top_k + 2, ldy = sh.n + 3;

@@ -528,16 +528,16 @@ inline bool device_has_pdl(const char* fn) {
     return major >= 9;
 }
 
-/// Launches kernel<<<grid, block, 0, stream>>>(args...) as a programmatic dependent of the kernel before it
+/// Launches kernel<<<grid, block, dynamic_smem, stream>>>(args...) as a programmatic dependent of the kernel before it
 /// where the device supports it: it may start once that kernel has called pdl_launch_dependents(), so it
 /// must call pdl_wait() before it reads what the kernels before it write (or writes what they read).
 template <class... Params, class... Args>
 void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t stream, const char* fn, const char* what,
-                      Args&&... args) {
+                      std::size_t dynamic_smem, Args&&... args) {
     cudaLaunchConfig_t cfg{};
     cfg.gridDim = grid;
     cfg.blockDim = block;
-    cfg.dynamicSmemBytes = 0;
+    cfg.dynamicSmemBytes = dynamic_smem;
     cfg.stream = stream;
     cudaLaunchAttribute attr{};
     attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
@@ -555,14 +555,14 @@ inline void launch_gemv_row_exact(int m, const gemv_row_params& p, std::int64_t 
     const dim3 grid(unsigned((p.n + gemv_row_warps - 1) / gemv_row_warps), unsigned(pairs)), block(32 * gemv_row_warps);
     constexpr const char* what = "cudaLaunchKernelEx(q4_0_gemv_row_exact_kernel)";
     switch (m) {
-        case 1: launch_dependent(q4_0_gemv_row_exact_kernel<1>, grid, block, stream, fn, what, p); break;
-        case 2: launch_dependent(q4_0_gemv_row_exact_kernel<2>, grid, block, stream, fn, what, p); break;
-        case 3: launch_dependent(q4_0_gemv_row_exact_kernel<3>, grid, block, stream, fn, what, p); break;
-        case 4: launch_dependent(q4_0_gemv_row_exact_kernel<4>, grid, block, stream, fn, what, p); break;
-        case 5: launch_dependent(q4_0_gemv_row_exact_kernel<5>, grid, block, stream, fn, what, p); break;
-        case 6: launch_dependent(q4_0_gemv_row_exact_kernel<6>, grid, block, stream, fn, what, p); break;
-        case 7: launch_dependent(q4_0_gemv_row_exact_kernel<7>, grid, block, stream, fn, what, p); break;
-        case 8: launch_dependent(q4_0_gemv_row_exact_kernel<8>, grid, block, stream, fn, what, p); break;
+        case 1: launch_dependent(q4_0_gemv_row_exact_kernel<1>, grid, block, stream, fn, what, 0, p); break;
+        case 2: launch_dependent(q4_0_gemv_row_exact_kernel<2>, grid, block, stream, fn, what, 0, p); break;
+        case 3: launch_dependent(q4_0_gemv_row_exact_kernel<3>, grid, block, stream, fn, what, 0, p); break;
+        case 4: launch_dependent(q4_0_gemv_row_exact_kernel<4>, grid, block, stream, fn, what, 0, p); break;
+        case 5: launch_dependent(q4_0_gemv_row_exact_kernel<5>, grid, block, stream, fn, what, 0, p); break;
+        case 6: launch_dependent(q4_0_gemv_row_exact_kernel<6>, grid, block, stream, fn, what, 0, p); break;
+        case 7: launch_dependent(q4_0_gemv_row_exact_kernel<7>, grid, block, stream, fn, what, 0, p); break;
+        case 8: launch_dependent(q4_0_gemv_row_exact_kernel<8>, grid, block, stream, fn, what, 0, p); break;
         default: fail(errc::invalid_argument, fn, "row gemv with m = ", m, " (internal: 1..", gemv_max_rows, " only)");
     }
 }

@@ -301,9 +301,11 @@ struct gemv_row_params {
     const std::uint8_t* qs_up;
     const std::uint16_t* d_up;
     int act;  // 0: SiLU, 1: GELU tanh
-    // moe_down_slot_sum_kernel: routing weights[t·ld_weights + s] (null: all 1)
+    // moe_down_slot_sum_kernel: routing weights[t·ld_weights + s] (null: all 1); stage_h: each chunk's h rows
+    // are copied into shared memory first (moe_down_staged_bytes of it), else read through L1
     const float* weights;
     i64 ld_weights;
+    bool stage_h;
 };
 
 /// The exact gemv for decode (dense m <= gemv_max_rows rows, and MoE's per-(token, slot) rows with
@@ -473,6 +475,13 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, 2) moe_gate_up_kernel(gem
 /// Slots of one token whose loads moe_down_slot_sum_kernel issues together.
 constexpr int gemv_sum_slots = 8;
 
+/// Shared memory of moe_down_slot_sum_kernel when it stages h: one chunk's quantized rows (40 B per block of F).
+inline std::size_t moe_down_staged_bytes(i64 top_k, i64 f) {
+    return gemv_act_smem_bytes(int(std::min<i64>(top_k, gemv_sum_slots)), f, true);
+}
+/// Staged up to here (Qwen3 7.7 KB, DeepSeek-V3 20 KB, Mixtral 36 KB): more would cut the CTAs per SM.
+constexpr std::size_t moe_down_max_staged_bytes = 48 * 1024;
+
 /// moe_ffn's down projection and its sum over slots in one kernel (exact mode, after moe_gate_up_kernel):
 /// token t = blockIdx.y, one warp per output column c (p.n = K of them). For each slot s in order the warp
 /// forms o = down_e[c] · h(t, s) exactly as q4_0_gemv_row_exact_kernel does (the same lanes, block order
@@ -482,63 +491,81 @@ constexpr int gemv_sum_slots = 8;
 /// Why: down's rows are short (F / 32 blocks, 24 for Qwen3), so with a warp per (row, pair) each lane
 /// had one load in flight, and 2048 CTAs ran in waves at 1.1 TB/s (H100, Qwen3 M = 1: 6.2 us for 7.1 MB;
 /// bench/RESULTS.md, session 10). Here a lane loads its block of up to gemv_sum_slots slots before any
-/// arithmetic, and the separate slot sum (2.7 us on the call's chain) is gone.
+/// arithmetic, and the separate slot sum (2.7 us on the call's chain) is gone. Every warp of the CTA
+/// reads all of the token's h rows, so they are staged in shared memory once per CTA (p.stage_h) where
+/// they fit moe_down_max_staged_bytes.
 template <class = void>  // a template: one definition across translation units
 __global__ void __launch_bounds__(32 * gemv_row_warps, 2) moe_down_slot_sum_kernel(gemv_row_params p) {
-    pdl_launch_dependents();
     constexpr int S = gemv_sum_slots;
-    const int lane = int(threadIdx.x) & 31;
+    extern __shared__ uint4 staged[];  // p.stage_h: the chunk's h rows, lo (rows × nb), hi (rows × nb), meta (rows × nb int2)
+    pdl_launch_dependents();
+    const int lane = int(threadIdx.x) & 31, nb = p.nb;
     const i64 row = i64(blockIdx.x) * gemv_row_warps + (threadIdx.x >> 5), t = blockIdx.y;
-    if (row >= p.n) return;  // warp-uniform
-    const int nb = p.nb;
-    const uint4* const x_lo = p.xq;
-    const uint4* const x_hi = x_lo + p.xq_rows * nb;
-    const int2* const x_meta = reinterpret_cast<const int2*>(p.xq + 2 * p.xq_rows * nb);
-    bool waited = false, bad_id = false;
+    const bool active = row < p.n;  // warp-uniform; inactive warps still take part in the CTA's barriers
+    const uint4* const g_lo = p.xq;
+    const uint4* const g_hi = g_lo + p.xq_rows * nb;
+    const int2* const g_meta = reinterpret_cast<const int2*>(p.xq + 2 * p.xq_rows * nb);
+    bool bad_id = false;
     float sum = 0.0f;
     for (int s0 = 0; s0 < p.top_k; s0 += S) {
-        i64 wrow[S];  // the slot's weight row (-1: no such slot, or its id is out of range)
+        const int rows = min(S, p.top_k - s0);
+        i64 wrow[S];  // the slot's weight row (-1: no such slot, its id is out of range, or an inactive warp)
 #pragma unroll
         for (int v = 0; v < S; ++v) {
-            const int s = s0 + v;
-            const std::int32_t e = s < p.top_k ? p.ids[t * p.ld_ids + s] : 0;
-            const bool ok = s < p.top_k && e >= 0 && e < p.experts;
-            bad_id |= s < p.top_k && !ok;
-            wrow[v] = ok ? i64(e) * p.n + row : -1;
+            const std::int32_t e = v < rows ? p.ids[t * p.ld_ids + s0 + v] : 0;
+            const bool ok = v < rows && e >= 0 && e < p.experts;
+            bad_id |= v < rows && !ok;
+            wrow[v] = ok && active ? i64(e) * p.n + row : -1;
         }
-        float acc[S] = {};
-        for (int b = lane; b < nb; b += 32) {
-            uint4 q[S];
-            std::uint16_t dw[S];
+        uint4 q[S];
+        std::uint16_t dw[S];
+        const auto load = [&](int b) {  // every load of a step before any arithmetic
 #pragma unroll
-            for (int v = 0; v < S; ++v) {  // every load of the step before any arithmetic
+            for (int v = 0; v < S; ++v) {
                 q[v] = wrow[v] >= 0 ? __ldg(reinterpret_cast<const uint4*>(p.qs) + wrow[v] * p.row_blocks + b) : make_uint4(0, 0, 0, 0);
                 dw[v] = wrow[v] >= 0 ? __ldg(p.d + wrow[v] * p.row_blocks + b) : std::uint16_t(0);
             }
-            if (!waited) {  // h's quantized rows are complete past this point
-                pdl_wait();
-                waited = true;
+        };
+        if (lane < nb) load(lane);
+        if (s0 == 0) pdl_wait();  // h's quantized rows are complete past this point
+        // the chunk's h rows (pair rows t·top_k + s0 ..): from shared memory when staged, else through L1
+        const i64 first = (t * p.xq_token + s0) * nb;
+        const uint4* lo = g_lo + first;
+        const uint4* hi = g_hi + first;
+        const int2* meta = g_meta + first;
+        if (p.stage_h) {  // every warp reads all of them: once per CTA from L2 instead of once per warp
+            if (s0 > 0) __syncthreads();  // the previous chunk's reads are done
+            uint4* const s_hi = staged + rows * nb;
+            int2* const s_meta = reinterpret_cast<int2*>(s_hi + rows * nb);
+            for (int i = int(threadIdx.x); i < rows * nb; i += int(blockDim.x)) {
+                staged[i] = lo[i];
+                s_hi[i] = hi[i];
+                s_meta[i] = meta[i];
             }
+            __syncthreads();
+            lo = staged;
+            hi = s_hi;
+            meta = s_meta;
+        }
+        float acc[S] = {};
+        for (int b = lane; b < nb; b += 32) {
+            if (b != lane) load(b);
 #pragma unroll
-            for (int v = 0; v < S; ++v) {
-                if (wrow[v] < 0) continue;
-                const i64 xb = (t * p.xq_token + (s0 + v) * p.xq_slot) * nb + b;
-                acc[v] = exact_block_update(acc[v], q[v], dw[v], x_lo[xb], x_hi[xb], x_meta[xb]);
-            }
+            for (int v = 0; v < S; ++v)
+                if (wrow[v] >= 0) acc[v] = exact_block_update(acc[v], q[v], dw[v], lo[v * nb + b], hi[v * nb + b], meta[v * nb + b]);
         }
 #pragma unroll
         for (int v = 0; v < S; ++v) {
+            if (v >= rows) break;
             acc[v] = warp_sum(acc[v]);
             const int s = s0 + v;
-            if (s >= p.top_k) break;
-            const float o = wrow[v] >= 0 ? acc[v] : __int_as_float(0x7fc00000);
+            const float o = wrow[v] >= 0 || !active ? acc[v] : __int_as_float(0x7fc00000);
             const float term = __fmul_rn(p.weights ? p.weights[t * p.ld_weights + s] : 1.0f, o);
             sum = s == 0 ? term : __fadd_rn(sum, term);
         }
     }
-    if (!waited) pdl_wait();  // lanes past the row's last block skipped the loads; y may still be read before
     if (bad_id && row == 0 && lane == 0) atomicOr(p.error_flag, 1);
-    if (lane == 0) p.y[t * p.ldy_token + row] = sum;
+    if (active && lane == 0) p.y[t * p.ldy_token + row] = sum;
 }
 
 // Dequantization without int->float conversions: for a nibble q at bits 4s..4s+3 of u (s = 0..3),

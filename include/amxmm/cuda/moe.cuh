@@ -200,8 +200,7 @@ inline void launch_moe_down_slot_sum(const q4_0_device_view& down, const uint4* 
     require(r.m <= 65535, errc::unsupported, fn, "m = ", r.m, " tokens exceed the down gemv grid");
     gemv_row_params p = dense_row_params(down, 1, hq, y, 0);
     p.xq_rows = r.m * r.top_k;
-    p.xq_token = r.top_k;
-    p.xq_slot = 1;
+    p.xq_token = r.top_k;  // pair (t, s) is hq row t·top_k + s
     p.ldy_token = ldy;
     p.ids = r.ids;
     p.ld_ids = r.ld_ids;
@@ -210,8 +209,10 @@ inline void launch_moe_down_slot_sum(const q4_0_device_view& down, const uint4* 
     p.error_flag = error_flag;
     p.weights = weights;
     p.ld_weights = ld_weights;
+    const std::size_t staged = moe_down_staged_bytes(r.top_k, down.layout.k);
+    p.stage_h = staged <= moe_down_max_staged_bytes;
     launch_dependent(moe_down_slot_sum_kernel<>, dim3(unsigned((p.n + gemv_row_warps - 1) / gemv_row_warps), unsigned(r.m)),
-                     dim3(32 * gemv_row_warps), stream, fn, "cudaLaunchKernelEx(moe_down_slot_sum_kernel)", p);
+                     dim3(32 * gemv_row_warps), stream, fn, "cudaLaunchKernelEx(moe_down_slot_sum_kernel)", p.stage_h ? staged : 0, p);
 }
 
 inline void launch_sort(const moe_routing& r, std::int64_t experts, int tile_rows, const moe_grouping& g, int* flag,
@@ -500,7 +501,7 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
         row_of = g.row_of;
     }
     detail::launch_dependent(detail::moe_ffn_reduce_kernel<>, dim3(unsigned(detail::grid_for(m * k, 256))), dim3(256), stream, fn,
-                             "cudaLaunchKernelEx(moe_ffn_reduce_kernel)", o, k, row_of, routing.ids, routing.ld_ids, int(top_k),
+                             "cudaLaunchKernelEx(moe_ffn_reduce_kernel)", 0, o, k, row_of, routing.ids, routing.ld_ids, int(top_k),
                              int(e), weights, ld_weights, m, k, y, ldy);
     return plan;
 }
