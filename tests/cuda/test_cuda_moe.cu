@@ -52,6 +52,17 @@ std::vector<std::int32_t> make_ids(routing_kind kind, std::int64_t m, std::int64
     return ids;
 }
 
+/// The dense exact gemv (gemm_q4_0, m = 1) on expert e of w: x (K device floats) -> y (N device floats).
+/// The MoE decode kernels form each row's dot exactly as it does, so their bits are compared with it.
+void dense_exact_row(cuda::context& ctx, const cuda::q4_0_device_view& w, std::int64_t e, const float* x, float* y) {
+    cuda::gemm_options opt;
+    opt.mode = compute_mode::exact;
+    const auto we = w.expert(e);
+    ctx.reserve(cuda::gemm_workspace_bytes(1, we.layout, opt));
+    const auto plan = cuda::gemm_q4_0(ctx, we, 1, x, we.layout.k, y, we.layout.n, opt, nullptr);
+    REQUIRE(plan.path == cuda::gemm_path::gemv);
+}
+
 void check_moe_gemm(cuda::context& ctx, const experts_case& c, std::int64_t m, std::int64_t top_k, routing_kind kind,
                     moe_input_rows rows, cuda::gemm_path path, std::uint64_t seed) {
     const std::int64_t n = c.n, k = c.k, ld_ids = top_k + 1;
@@ -227,6 +238,18 @@ void check_moe_gemm_exact(cuda::context& ctx, const experts_case& c, std::int64_
     CHECK_NOTHROW(ctx.check_routing(nullptr));
     const auto y = yd.download(), y2 = y2d.download();
     CHECK(std::memcmp(y.data(), y2.data(), y.size() * sizeof(float)) == 0);
+    {  // every (token, slot) row has the bits of the dense exact gemv on its expert
+        dev_vec<float> row(static_cast<std::size_t>(n));
+        std::int64_t differ = 0;
+        for (std::int64_t t = 0; t < m; ++t)
+            for (std::int64_t s = 0; s < top_k; ++s) {
+                dense_exact_row(ctx, c.gpu.view(), ids[std::size_t(t * ld_ids + s)], xd.data() + t * ldx_token + s * ldx_slot,
+                                row.data());
+                const auto want = row.download();
+                differ += std::memcmp(want.data(), y.data() + t * ldy_token + s * ldy_slot, std::size_t(n) * sizeof(float)) != 0;
+            }
+        CHECK(differ == 0);
+    }
 
     std::int64_t bad = 0;
     std::vector<float> ref(static_cast<std::size_t>(n));
@@ -370,23 +393,26 @@ TEST_CASE("cuda moe_ffn exact: x's quantization, gate, up, act and h's quantizat
             bad_pair[std::size_t(2 * sh.top_k + 1)] = bad_pair[std::size_t(5 * sh.top_k)] = true;
         }
         const auto x = amxmm_test::make_activations(sh.m, ldx, rng);
+        const auto upv = up.gpu.view();
         dev_vec<std::int32_t> idd(ids);
         dev_vec<float> xd(x), g(std::size_t(pairs * sh.f)), u(std::size_t(pairs * sh.f)), h(std::size_t(pairs * sh.f));
         const std::size_t hq_words = (cd::gemv_act_smem_bytes(int(pairs), sh.f, true) + 15) / 16;
-        dev_vec<uint4> xq((cd::gemv_act_smem_bytes(int(sh.m), sh.k, true) + 15) / 16), want(hq_words), got(hq_words);
+        dev_vec<uint4> want(hq_words), got(hq_words);
         const moe_routing r{sh.m, sh.top_k, idd.data(), ld_ids};
-        // the separate passes: x quantized, a row gemv each for gate and up, act, h quantized
-        cd::quantize_rows_q8(xd.data(), ldx, sh.m, sh.k / 32, xq.data(), nullptr, fn);
-        cd::launch_moe_row_gemv(gate.gpu.view(), xq.data(), sh.m, 1, 0, g.data(), sh.top_k * sh.f, sh.f, r, sh.e, ctx.error_flag(),
-                                nullptr, fn);
-        cd::launch_moe_row_gemv(up.gpu.view(), xq.data(), sh.m, 1, 0, u.data(), sh.top_k * sh.f, sh.f, r, sh.e, ctx.error_flag(),
-                                nullptr, fn);
+        // the separate passes: the dense exact gemv per pair for gate and for up, act, h quantized
+        for (std::int64_t pr = 0; pr < pairs; ++pr) {
+            if (bad_pair[std::size_t(pr)]) continue;
+            const std::int32_t ex = ids[std::size_t(pr / sh.top_k * ld_ids + pr % sh.top_k)];
+            const float* xr = xd.data() + pr / sh.top_k * ldx;
+            dense_exact_row(ctx, gate.gpu.view(), ex, xr, g.data() + pr * sh.f);
+            dense_exact_row(ctx, up.gpu.view(), ex, xr, u.data() + pr * sh.f);
+        }
         act_mul_kernel<<<64, 256>>>(g.data(), u.data(), h.data(), pairs * sh.f, sh.act);
         cd::check_launch(fn, "act_mul_kernel");
         cd::quantize_rows_q8(h.data(), sh.f, pairs, hnb, want.data(), nullptr, fn);
-        cd::launch_moe_gate_up(gate.gpu.view(), up.gpu.view(), sh.act, xd.data(), ldx, r, sh.e, got.data(), nullptr, fn);
-        if (sh.bad_ids) CHECK_THROWS(ctx.check_routing(nullptr));  // raised by the row gemvs (the fused kernel leaves it)
-        CHECK_NOTHROW(ctx.check_routing(nullptr));
+        cd::launch_moe_rows_exact(gate.gpu.view(), &upv, sh.act, xd.data(), ldx, 0, r, sh.e, nullptr, 0, 0, got.data(),
+                                  ctx.error_flag(), nullptr, fn);
+        CHECK_NOTHROW(ctx.check_routing(nullptr));  // bad ids are flagged by the down kernel, which reads them again
         const auto hw = want.download(), hg = got.download();
         // per pair: lo, hi (16 B per block) and meta (8 B per block) rows
         const auto* wb = reinterpret_cast<const unsigned char*>(hw.data());
@@ -445,13 +471,15 @@ TEST_CASE("cuda moe_ffn exact: down and the slot sum in one kernel give the bits
         const moe_routing r{sh.m, sh.top_k, idd.data(), ld_ids};
         const float* w = sh.weights ? wd.data() : nullptr;
         cd::quantize_rows_q8(hd.data(), sh.f, pairs, sh.f / 32, hq.data(), nullptr, fn);
-        // the two-kernel form: a warp per (row, pair), then the sum over slots
-        cd::launch_moe_row_gemv(down.gpu.view(), hq.data(), pairs, sh.top_k, 1, o.data(), sh.top_k * sh.n, sh.n, r,
-                                sh.e, ctx.error_flag(), nullptr, fn);
+        // the separate steps: the dense exact gemv per pair on its expert (h row quantized by it), then the
+        // sum over slots (bad ids: the reduce kernel writes NaN without reading o)
+        for (std::int64_t pr = 0; pr < pairs; ++pr) {
+            const std::int32_t ex = ids[std::size_t(pr / sh.top_k * ld_ids + pr % sh.top_k)];
+            if (ex >= 0 && ex < sh.e) dense_exact_row(ctx, down.gpu.view(), ex, hd.data() + pr * sh.f, o.data() + pr * sh.n);
+        }
         cd::moe_ffn_reduce_kernel<><<<unsigned(cd::grid_for(sh.m * sh.n, 256)), 256>>>(
             o.data(), sh.n, nullptr, idd.data(), ld_ids, int(sh.top_k), int(sh.e), w, ldw, sh.m, sh.n, want.data(), ldy);
         cd::check_launch(fn, "moe_ffn_reduce_kernel");
-        if (sh.bad_ids) CHECK_THROWS(ctx.check_routing(nullptr));
         cd::launch_moe_down_slot_sum(down.gpu.view(), hq.data(), r, sh.e, w, ldw, got.data(), ldy, ctx.error_flag(), nullptr, fn);
         if (sh.bad_ids) {
             const auto e = amxmm_test::catch_error([&] { ctx.check_routing(nullptr); });

@@ -6,8 +6,9 @@
 //                         in each CTA while staged, __dp4a block dots, fp32 block scaling)
 //   q4_0_gemv_row_exact_kernel<M>  exact, dense m <= 8 and moe_gemm's per-token rows: a warp per weight
 //                         row, activations quantized beforehand (q8_stage_rows_kernel), no shared memory
-//   moe_gate_up_kernel / moe_down_slot_sum_kernel  exact moe_ffn in two kernels: x quantized per CTA, gate,
-//                         up, act and h's Q8_0 block per 32 rows; then down and the sum over a token's slots
+//   moe_rows_exact_kernel<GateUp>  exact MoE decode rows, x quantized per CTA, 32 rows per CTA: moe_gemm's
+//                         rows, or (GateUp) moe_ffn's gate and up with act and h's Q8_0 block per 32 rows
+//   moe_down_slot_sum_kernel  exact moe_ffn's down and the sum over a token's slots
 //   q4_0_mma_kernel<MT, WM>  tensor cores: Q4_0 tiles dequantized to bf16 in registers (B fragments of
 //                         mma.sync m16n8k16), activations bf16 via cp.async; dense, MoE grouped, and the
 //                         fused gate/up (SiLU/GELU · up) epilogue of moe_ffn
@@ -280,17 +281,19 @@ __device__ __forceinline__ float exact_block_update(float acc, uint4 qv, std::ui
 constexpr int gemv_row_warps = 8;
 constexpr int gemv_row_unroll = 2;
 
-/// Where q4_0_gemv_row_exact_kernel reads and writes. Dense: ids null, one pair (blockIdx.y = 0), M rows.
-/// MoE: blockIdx.y = pair = t·top_k + s, expert ids[t·ld_ids + s] (out of range: error_flag set and
-/// the pair's output row NaN). Activation row of the pair: xq_row = t·xq_token + s·xq_slot rows of
-/// the quantized rows (q8_stage_rows_kernel's layout for `xq_rows` rows); output y + t·ldy_token + s·ldy_slot.
+/// Where the exact decode kernels read and write.
+/// q4_0_gemv_row_exact_kernel (dense): M activation rows of xq (q8_stage_rows_kernel's layout for `xq_rows`
+///   rows), output row i at y + i·ldy_row.
+/// MoE kernels: pair = t·top_k + s has expert ids[t·ld_ids + s] (out of range: error_flag set, NaN output);
+///   moe_rows_exact_kernel: output y + t·ldy_token + s·ldy_slot, xq_rows = m; moe_down_slot_sum_kernel: h row of
+///   (t, s) is xq row t·xq_token + s of xq_rows, output y + t·ldy_token.
 struct gemv_row_params {
     const std::uint8_t* qs;
     const std::uint16_t* d;
     i64 n, row_blocks;
     int nb;
     const uint4* xq;
-    i64 xq_rows, xq_token, xq_slot;
+    i64 xq_rows, xq_token;
     float* y;
     i64 ldy_token, ldy_slot, ldy_row;  // ldy_row: between the M activation rows' outputs (dense m > 1)
     const std::int32_t* ids;
@@ -308,16 +311,15 @@ struct gemv_row_params {
     bool stage_h;
 };
 
-/// The exact gemv for decode (dense m <= gemv_max_rows rows, and MoE's per-(token, slot) rows with
-/// M = 1): one warp per weight row, the activations already quantized (q8_stage_rows_kernel) and read
+/// The exact gemv for dense decode (m <= gemv_max_rows rows): one warp per weight row, the activations already quantized (q8_stage_rows_kernel) and read
 /// through the L1 cache. No shared memory, no barrier and an ordinary grid of N / 8 CTAs per pair, which
 /// the hardware schedules as SMs free up: the persistent q4_0_gemv_kernel spent ~4 us of a 13.6 us
 /// K=4096 N=14336 m = 1 call (H200) on its per-CTA staging and on the last round of row sets, which only
-/// part of its warps have. Lane l sums the row's blocks l, l + 32, ... in order, then the lanes are
+/// part of its warps have (at N = 14336 the staging is 1792 CTAs × 16 KB; the MoE kernels, with a few
+/// hundred CTAs per call, stage x per CTA instead). Lane l sums the row's blocks l, l + 32, ... in order, then the lanes are
 /// summed with a fixed butterfly: the result depends on the shape only. Per block and activation row:
 /// float(sumi)·(d_w·d_x), both products rounded, added without FMA (the CPU's exact block update).
-/// Activation row i of the pair is quantized row t·xq_token + s·xq_slot + i; its output row is
-/// y + t·ldy_token + s·ldy_slot + i·ldy_row. Launched as a programmatic dependent of the quantizing pass
+/// Activation row i is quantized row i; its output row is y + i·ldy_row. Launched as a programmatic dependent of the quantizing pass
 /// where the device has it: the first weight loads are issued before pdl_wait(), which holds the
 /// activation reads and the y writes (every kernel before the pass has completed when this one starts,
 /// and the pass writes only xq, so the weights and ids are final).
@@ -326,28 +328,14 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, M <= 2 ? 4 : 2) q4_0_gemv
     static_assert(M >= 1, "rows");
     const int lane = int(threadIdx.x) & 31;
     const i64 row = i64(blockIdx.x) * gemv_row_warps + (threadIdx.x >> 5);
-    i64 t = 0, s = 0, expert = 0;
-    if (p.ids) {
-        const std::int32_t e = pair_expert(p.ids, p.ld_ids, p.top_k, t, s);
-        if (e < 0 || e >= p.experts) {
-            pdl_wait();  // before writing y
-            if (blockIdx.x == 0 && threadIdx.x == 0) atomicOr(p.error_flag, 1);
-            if (row < p.n && lane == 0)
-                for (int i = 0; i < M; ++i) p.y[t * p.ldy_token + s * p.ldy_slot + i * p.ldy_row + row] = __int_as_float(0x7fc00000);
-            return;
-        }
-        expert = e;
-    }
     if (row >= p.n) return;  // warp-uniform
     const int nb = p.nb;
-    const i64 xrow = t * p.xq_token + s * p.xq_slot;  // the pair's first quantized activation row
-    const uint4* const x_lo = p.xq + xrow * nb;
+    const uint4* const x_lo = p.xq;
     const uint4* const x_hi = x_lo + p.xq_rows * nb;
-    const int2* const x_meta = reinterpret_cast<const int2*>(p.xq + 2 * p.xq_rows * nb) + xrow * nb;
+    const int2* const x_meta = reinterpret_cast<const int2*>(p.xq + 2 * p.xq_rows * nb);
     constexpr int U = gemv_row_unroll;  // blocks per lane in flight
-    const i64 r = expert * p.n + row;
-    const uint4* const qr = reinterpret_cast<const uint4*>(p.qs) + r * p.row_blocks;
-    const std::uint16_t* const dr = p.d + r * p.row_blocks;
+    const uint4* const qr = reinterpret_cast<const uint4*>(p.qs) + row * p.row_blocks;
+    const std::uint16_t* const dr = p.d + row * p.row_blocks;
     float acc[M] = {};
     bool waited = false;
     for (int b0 = lane; b0 < nb; b0 += 32 * U) {
@@ -377,58 +365,69 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, M <= 2 ? 4 : 2) q4_0_gemv
     if (!waited) pdl_wait();  // lanes past the row's last block skipped the loop
     if (lane == 0)
 #pragma unroll
-        for (int i = 0; i < M; ++i) p.y[t * p.ldy_token + s * p.ldy_slot + i * p.ldy_row + row] = acc[i];
+        for (int i = 0; i < M; ++i) p.y[i * p.ldy_row + row] = acc[i];
 }
 
-/// Weight rows per warp of moe_gate_up_kernel: its CTA forms the 32 h values of one Q8_0 block.
-constexpr int gate_up_rows_per_warp = 32 / gemv_row_warps;
+/// Weight rows per warp of moe_rows_exact_kernel: its CTA forms 32 rows (moe_ffn: one Q8_0 block of h).
+constexpr int moe_rows_per_warp = 32 / gemv_row_warps;
 
-/// Blocks per lane, row and weight that moe_gate_up_kernel loads before any arithmetic. H100, Qwen3 shape,
-/// cold (bench/RESULTS.md, session 10): 2 took 9.37 us alone at M = 1 where 1 took 8.56, and was 5-17%
-/// slower at M = 4..16 too (128 registers against 95).
-constexpr int gate_up_unroll = 1;
+/// Blocks per lane, row and weight that moe_rows_exact_kernel loads before any arithmetic. H100, Qwen3 shape,
+/// cold (bench/RESULTS.md, session 10): with gate and up, 2 took 9.37 us alone at M = 1 where 1 took 8.56,
+/// and was 5-17% slower at M = 4..16 too (128 registers against 95).
+constexpr int moe_rows_unroll = 1;
 
-/// Shared memory of moe_gate_up_kernel: the CTA's 32 h values and x's quantized row (40 B per block of K).
-inline std::size_t gate_up_smem_bytes(i64 k) { return 32 * sizeof(float) + gemv_act_smem_bytes(1, k, true); }
+/// Shared memory of moe_rows_exact_kernel: the CTA's 32 h values and x's quantized row (40 B per block of K).
+inline std::size_t moe_rows_smem_bytes(i64 k) { return 32 * sizeof(float) + gemv_act_smem_bytes(1, k, true); }
 
-/// moe_ffn's first kernel in exact mode: x's Q8_0 quantization, gate and up, the activation and h's Q8_0
-/// quantization in one pass. CTA (blockIdx.x, pair = blockIdx.y = t·top_k + s) forms h rows
-/// f0 .. f0 + 31 (f0 = 32·blockIdx.x; F is a multiple of 32) of the pair, 4 per warp:
-///   1. it issues its first gate and up weight loads, then quantizes x row t into shared memory
-///      (q8_stage_rows_kernel's layout and bits; every CTA of the token repeats this: 8 KB of x at K = 2048);
-///   2. per row, g and u as q4_0_gemv_row_exact_kernel forms them (lane l: blocks l, l + 32, ... in order,
-///      then warp_sum) and h = act(g)·u in fp32 (moe_ffn_act_kernel's formula);
-///   3. the 32 h values become block blockIdx.x of hq row `pair` (q8_stage_rows_kernel's layout and bits).
-/// So hq has the bits of a row gemv writing h and a quantizing pass over it; the two quantizing passes it
-/// replaces cost 1.5 and 1.1 us of a 14.6 us Qwen3 M = 1 call (H100, bench/RESULTS.md, session 10).
-/// A pair whose id is out of range writes nothing (moe_down_slot_sum_kernel flags it and never reads its h).
-/// Launched as the call's first kernel (not a programmatic dependent: x comes from the caller's work); the
-/// down kernel is its dependent and may start loading weights at once.
-template <class = void>  // a template: one definition across translation units
-__global__ void __launch_bounds__(32 * gemv_row_warps, 2) moe_gate_up_kernel(gemv_row_params p, const float* x, i64 ldx, uint4* hq) {
-    constexpr int R = gate_up_rows_per_warp;
+/// The exact MoE gemv for decode in one kernel, x quantized inside. CTA (blockIdx.x, pair = blockIdx.y =
+/// t·top_k + s) forms rows n0 .. n0 + 31 (n0 = 32·blockIdx.x) of the pair's expert, 4 per warp:
+///   1. it issues its first weight loads, then quantizes the pair's x row (x + t·ldx_token + s·ldx_slot) into
+///      shared memory (q8_stage_rows_kernel's layout and bits; each CTA of the pair repeats this, 8 KB of x
+///      at K = 2048, from L2);
+///   2. per row, the dot as q4_0_gemv_row_exact_kernel forms it (lane l: blocks l, l + 32, ... in order,
+///      then warp_sum), so the bits are those of the dense exact gemv on the routed expert.
+/// GateUp = false (moe_gemm): y(t, s)[n] = the dot (p.y, p.ldy_token, p.ldy_slot); a pair whose id is out of
+///   range gets NaN rows and raises p.error_flag.
+/// GateUp = true (moe_ffn; F = p.n is a multiple of 32): gate (p.qs) and up (p.qs_up) rows over the same x,
+///   h = act(g)·u in fp32 (moe_ffn_act_kernel's formula), and the CTA's 32 h values become block blockIdx.x
+///   of hq row `pair` (q8_stage_rows_kernel's layout and bits). A pair whose id is out of range writes
+///   nothing (moe_down_slot_sum_kernel flags it and never reads its h).
+/// Why one kernel: the quantizing passes before (x) and after (h) cost 1.5 and 1.1 us of a 14.6 us Qwen3
+/// M = 1 moe_ffn call (H100, bench/RESULTS.md, session 10). Launched as the call's first kernel (not a
+/// programmatic dependent: x comes from the caller's work); what follows may start loading weights at once.
+template <bool GateUp>
+__global__ void __launch_bounds__(32 * gemv_row_warps, 2)
+    moe_rows_exact_kernel(gemv_row_params p, const float* x, i64 ldx_token, i64 ldx_slot, uint4* hq) {
+    constexpr int R = moe_rows_per_warp, U = moe_rows_unroll, W = GateUp ? 2 : 1;  // W: weights (gate, up)
     extern __shared__ uint4 smem[];  // the CTA's 32 h values (8 uint4), then x quantized: lo (nb), hi (nb), meta (nb int2)
     pdl_launch_dependents();
     const int lane = int(threadIdx.x) & 31, warp = int(threadIdx.x) >> 5, nb = p.nb;
+    const i64 n0 = i64(blockIdx.x) * 32 + warp * R;  // the warp's first row
     i64 t = 0, s = 0;
     const std::int32_t e = pair_expert(p.ids, p.ld_ids, p.top_k, t, s);
-    if (e < 0 || e >= p.experts) return;  // CTA-uniform
-    const i64 row0 = i64(e) * p.n + i64(blockIdx.x) * 32 + warp * R;  // the warp's first weight row
-    constexpr int U = gate_up_unroll;
-    uint4 q[2][R][U];
-    std::uint16_t dw[2][R][U];
+    if (e < 0 || e >= p.experts) {  // CTA-uniform
+        if constexpr (!GateUp) {
+            if (blockIdx.x == 0 && threadIdx.x == 0) atomicOr(p.error_flag, 1);
+            if (lane < R && n0 + lane < p.n) p.y[t * p.ldy_token + s * p.ldy_slot + n0 + lane] = __int_as_float(0x7fc00000);
+        }
+        return;
+    }
+    const i64 row0 = i64(e) * p.n + n0;  // the warp's first weight row
+    uint4 q[W][R][U];
+    std::uint16_t dw[W][R][U];
     const auto load = [&](int b0) {  // blocks b0, b0 + 32, ... of the step
 #pragma unroll
         for (int u = 0; u < U; ++u)
 #pragma unroll
-            for (int j = 0; j < R; ++j) {
-                const int b = b0 + 32 * u;
-                const i64 at = (row0 + j) * p.row_blocks + b;
-                q[0][j][u] = b < nb ? __ldg(reinterpret_cast<const uint4*>(p.qs) + at) : make_uint4(0, 0, 0, 0);
-                q[1][j][u] = b < nb ? __ldg(reinterpret_cast<const uint4*>(p.qs_up) + at) : make_uint4(0, 0, 0, 0);
-                dw[0][j][u] = b < nb ? __ldg(p.d + at) : std::uint16_t(0);
-                dw[1][j][u] = b < nb ? __ldg(p.d_up + at) : std::uint16_t(0);
-            }
+            for (int j = 0; j < R; ++j)
+#pragma unroll
+                for (int v = 0; v < W; ++v) {
+                    const int b = b0 + 32 * u;
+                    const bool ok = b < nb && n0 + j < p.n;
+                    const i64 at = (row0 + j) * p.row_blocks + b;
+                    q[v][j][u] = ok ? __ldg(reinterpret_cast<const uint4*>(v ? p.qs_up : p.qs) + at) : make_uint4(0, 0, 0, 0);
+                    dw[v][j][u] = ok ? __ldg((v ? p.d_up : p.d) + at) : std::uint16_t(0);
+                }
     };
     if (lane < nb) load(lane);  // in flight while x is quantized
     float* const hs = reinterpret_cast<float*>(smem);
@@ -436,13 +435,13 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, 2) moe_gate_up_kernel(gem
     uint4* const x_hi = x_lo + nb;
     int2* const x_meta = reinterpret_cast<int2*>(x_lo + 2 * nb);
     {
-        const float* const xr = x + t * ldx;
-        const bool vec = rows_x4_aligned(x, ldx, int(p.xq_rows));
+        const float* const xr = x + t * ldx_token + s * ldx_slot;
+        const bool vec = (reinterpret_cast<std::uintptr_t>(xr) & 15u) == 0;
         for (int base = warp * 32; base < nb * 8; base += 32 * gemv_row_warps)  // warp-uniform
             q8_stage_item(xr, base + lane, base + lane < nb * 8, vec, x_lo, x_hi, x_meta);
     }
     __syncthreads();
-    float acc[2][R] = {};
+    float acc[W][R] = {};
     for (int b0 = lane; b0 < nb; b0 += 32 * U) {
         if (b0 != lane) load(b0);
 #pragma unroll
@@ -454,21 +453,29 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, 2) moe_gate_up_kernel(gem
 #pragma unroll
             for (int j = 0; j < R; ++j)
 #pragma unroll
-                for (int v = 0; v < 2; ++v) acc[v][j] = exact_block_update(acc[v][j], q[v][j][u], dw[v][j][u], lo, hi, meta);
+                for (int v = 0; v < W; ++v) acc[v][j] = exact_block_update(acc[v][j], q[v][j][u], dw[v][j][u], lo, hi, meta);
         }
     }
+    if constexpr (!GateUp) {
 #pragma unroll
-    for (int j = 0; j < R; ++j) {
-        const float g = warp_sum(acc[0][j]), u = warp_sum(acc[1][j]);
-        if (lane == 0) hs[warp * R + j] = __fmul_rn(ffn_act(p.act, g), u);
-    }
-    __syncthreads();
-    if (warp == 0) {  // lanes 0..7: the block's 8 float4 items
-        const i64 rows = p.xq_rows * p.top_k, pair = blockIdx.y;
-        const float4 v = lane < 8 ? reinterpret_cast<const float4*>(hs)[lane] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        const int hnb = int(p.n / 32);
-        q8_stage_value(v, int(blockIdx.x) * 8 + lane, lane < 8, hq + pair * hnb, hq + (rows + pair) * hnb,
-                       reinterpret_cast<int2*>(hq + 2 * rows * hnb) + pair * hnb);
+        for (int j = 0; j < R; ++j) {
+            const float dot = warp_sum(acc[0][j]);
+            if (lane == 0 && n0 + j < p.n) p.y[t * p.ldy_token + s * p.ldy_slot + n0 + j] = dot;
+        }
+    } else {
+#pragma unroll
+        for (int j = 0; j < R; ++j) {
+            const float g = warp_sum(acc[0][j]), u = warp_sum(acc[W - 1][j]);
+            if (lane == 0) hs[warp * R + j] = __fmul_rn(ffn_act(p.act, g), u);
+        }
+        __syncthreads();
+        if (warp == 0) {  // lanes 0..7: the block's 8 float4 items
+            const i64 rows = p.xq_rows * p.top_k, pair = blockIdx.y;
+            const float4 v = lane < 8 ? reinterpret_cast<const float4*>(hs)[lane] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            const int hnb = int(p.n / 32);
+            q8_stage_value(v, int(blockIdx.x) * 8 + lane, lane < 8, hq + pair * hnb, hq + (rows + pair) * hnb,
+                           reinterpret_cast<int2*>(hq + 2 * rows * hnb) + pair * hnb);
+        }
     }
 }
 
@@ -482,7 +489,7 @@ inline std::size_t moe_down_staged_bytes(i64 top_k, i64 f) {
 /// Staged up to here (Qwen3 7.7 KB, DeepSeek-V3 20 KB, Mixtral 36 KB): more would cut the CTAs per SM.
 constexpr std::size_t moe_down_max_staged_bytes = 48 * 1024;
 
-/// moe_ffn's down projection and its sum over slots in one kernel (exact mode, after moe_gate_up_kernel):
+/// moe_ffn's down projection and its sum over slots in one kernel (exact mode, after moe_rows_exact_kernel<true>):
 /// token t = blockIdx.y, one warp per output column c (p.n = K of them). For each slot s in order the warp
 /// forms o = down_e[c] · h(t, s) exactly as q4_0_gemv_row_exact_kernel does (the same lanes, block order
 /// and butterfly), then y[t·ldy_token + c] = Σ_s w[t][s]·o in slot order, each product and sum rounded

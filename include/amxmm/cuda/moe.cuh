@@ -19,11 +19,11 @@
 //   wgmma path: the mma path with 128-row tiles on the Hopper kernel (q4_0_wgmma_kernel, same tiles,
 //     operands and epilogues); automatic takes it instead of mma/128 where context::features().wgmma.
 //   gemv path (small m): one CTA set per (token, slot) pair reads its expert's rows once with the gemv
-//     kernel (moe_ffn fast: gate, up, act, down, sum as separate deterministic steps). Exact mode:
-//     moe_gemm with per-token rows quantizes x once per call and a warp per weight row reads it
-//     (q4_0_gemv_row_exact_kernel); moe_ffn is two kernels: moe_gate_up_kernel (x quantized per CTA,
-//     a warp per 4 rows of gate and up, h = act(g)·u quantized per 32 rows) and moe_down_slot_sum_kernel
-//     (a warp per (token, output column) runs down for all of the token's slots and sums them).
+//     kernel (moe_ffn fast: gate, up, act, down, sum as separate deterministic steps). Exact mode, one
+//     kernel per weight with no workspace pass: moe_rows_exact_kernel (32 rows of a pair per CTA, a warp
+//     per 4 rows, the pair's x row quantized per CTA) for moe_gemm, and for moe_ffn's gate and up (it
+//     also forms h = act(g)·u and quantizes it per 32 rows); then moe_down_slot_sum_kernel (a warp per
+//     (token, output column) runs down for all of the token's slots and sums them).
 //
 // Compute modes (plan.mode): as gemm_q4_0's. exact runs on the gemv path only (forced exact with path
 // mma is refused with errc::unsupported); automatic is exact on the gemv path and fast on the mma path.
@@ -150,50 +150,41 @@ inline moe_grouping carve_grouping(ws_carver& c, std::int64_t pairs, std::int64_
     return g;
 }
 
-/// q4_0_gemv_row_exact_kernel over every (token, slot) pair of `r` with weight w (and up: the gate + up
-/// form), activation row t·q_token + s·q_slot of the `rows` quantized rows at q, output row
-/// y + t·ldy_token + s·ldy_slot.
-inline void launch_moe_row_gemv(const q4_0_device_view& w, const uint4* q, std::int64_t rows, std::int64_t q_token,
-                                std::int64_t q_slot, float* y, std::int64_t ldy_token, std::int64_t ldy_slot,
-                                const moe_routing& r, std::int64_t experts, int* error_flag, cudaStream_t stream, const char* fn) {
-    gemv_row_params p = dense_row_params(w, 1, q, y, 0);
-    p.xq_rows = rows;
-    p.xq_token = q_token;
-    p.xq_slot = q_slot;
+/// moe_rows_exact_kernel over every (token, slot) pair of `r`: x(t, s) = x + t·ldx_token + s·ldx_slot (K floats).
+/// up null (moe_gemm): y(t, s) = y + t·ldy_token + s·ldy_slot gets the pair's N rows of w.
+/// up set (moe_ffn; w = gate, N = F a multiple of 32): hq (one Q8_0 row of F per pair) gets act(gate·x)·(up·x).
+/// The call's first kernel: an ordinary launch.
+inline void launch_moe_rows_exact(const q4_0_device_view& w, const q4_0_device_view* up, int act, const float* x,
+                                  std::int64_t ldx_token, std::int64_t ldx_slot, const moe_routing& r, std::int64_t experts,
+                                  float* y, std::int64_t ldy_token, std::int64_t ldy_slot, uint4* hq, int* error_flag,
+                                  cudaStream_t stream, const char* fn) {
+    require(r.m * r.top_k <= 65535, errc::unsupported, fn, "m·top_k = ", r.m * r.top_k, " pairs exceed the gemv grid");
+    gemv_row_params p = dense_row_params(w, 1, nullptr, y, 0);
     p.ldy_token = ldy_token;
     p.ldy_slot = ldy_slot;
+    p.xq_rows = r.m;  // (moe_ffn: hq has m·top_k rows)
     p.ids = r.ids;
     p.ld_ids = r.ld_ids;
     p.experts = experts;
     p.top_k = int(r.top_k);
     p.error_flag = error_flag;
-    launch_gemv_row_exact(1, p, r.m * r.top_k, stream, fn);
-}
-
-/// moe_ffn's first kernel in exact mode: hq (one Q8_0 row of F per pair) = quantized act(gate·x)·(up·x),
-/// x quantized inside (x: m rows of K, stride ldx). The call's first kernel: an ordinary launch.
-inline void launch_moe_gate_up(const q4_0_device_view& gate, const q4_0_device_view& up, int act, const float* x,
-                               std::int64_t ldx, const moe_routing& r, std::int64_t experts, uint4* hq, cudaStream_t stream,
-                               const char* fn) {
-    require(r.m * r.top_k <= 65535, errc::unsupported, fn, "m·top_k = ", r.m * r.top_k, " pairs exceed the gemv grid");
-    gemv_row_params p = dense_row_params(gate, 1, nullptr, nullptr, 0);
-    p.qs_up = up.qs;
-    p.d_up = up.d;
-    p.act = act;
-    p.xq_rows = r.m;  // x's rows (the kernel writes hq's m·top_k rows)
-    p.ids = r.ids;
-    p.ld_ids = r.ld_ids;
-    p.experts = experts;
-    p.top_k = int(r.top_k);
-    const std::size_t smem = gate_up_smem_bytes(gate.layout.k);
-    ensure_dynamic_smem(reinterpret_cast<const void*>(&moe_gate_up_kernel<>), smem, fn);
-    moe_gate_up_kernel<><<<dim3(unsigned(gate.layout.n / 32), unsigned(r.m * r.top_k)), 32 * gemv_row_warps, smem, stream>>>(
-        p, x, ldx, hq);
-    check_launch(fn, "moe_gate_up_kernel");
+    const dim3 grid(unsigned((w.layout.n + 31) / 32), unsigned(r.m * r.top_k)), block(32 * gemv_row_warps);
+    const std::size_t smem = moe_rows_smem_bytes(w.layout.k);
+    if (up) {
+        p.qs_up = up->qs;
+        p.d_up = up->d;
+        p.act = act;
+        ensure_dynamic_smem(reinterpret_cast<const void*>(&moe_rows_exact_kernel<true>), smem, fn);
+        moe_rows_exact_kernel<true><<<grid, block, smem, stream>>>(p, x, ldx_token, ldx_slot, hq);
+    } else {
+        ensure_dynamic_smem(reinterpret_cast<const void*>(&moe_rows_exact_kernel<false>), smem, fn);
+        moe_rows_exact_kernel<false><<<grid, block, smem, stream>>>(p, x, ldx_token, ldx_slot, hq);
+    }
+    check_launch(fn, "moe_rows_exact_kernel");
 }
 
 /// moe_ffn's down projection and slot sum (exact): y[t] = Σ_s w[t][s]·down_e(h(t, s)) from h's quantized
-/// rows hq (one per pair), as a programmatic dependent of moe_gate_up_kernel.
+/// rows hq (one per pair), as a programmatic dependent of moe_rows_exact_kernel<true>.
 inline void launch_moe_down_slot_sum(const q4_0_device_view& down, const uint4* hq, const moe_routing& r,
                                      std::int64_t experts, const float* weights, std::int64_t ld_weights, float* y,
                                      std::int64_t ldy, int* error_flag, cudaStream_t stream, const char* fn) {
@@ -256,13 +247,8 @@ inline void launch_grouped(const gemm_plan& plan, dim3 grid, const mma_params& p
 /// Workspace of moe_gemm for a plan.
 /// True when moe_gemm runs q4_0_gemv_row_exact_kernel: exact gemv with one x row per token (per_slot rows
 /// stay on the persistent kernel, which quantizes each pair's row while it stages it).
-inline bool moe_gemm_row_kernel(const gemm_plan& plan, moe_input_rows rows) {
-    return plan.path == gemm_path::gemv && plan.mode == compute_mode::exact && rows == moe_input_rows::per_token;
-}
-
 inline std::size_t moe_gemm_ws(const gemm_plan& plan, std::int64_t m, std::int64_t top_k, std::int64_t experts,
                                std::int64_t k, moe_input_rows rows) {
-    if (moe_gemm_row_kernel(plan, rows)) return ws_round(gemv_act_smem_bytes(int(m), k, true));  // x quantized once
     if (!grouped(plan)) return 0;
     const std::int64_t pairs = m * top_k, xrows = rows == moe_input_rows::per_token ? m : pairs;
     ws_carver c{nullptr};
@@ -346,11 +332,9 @@ inline gemm_plan moe_gemm(context& ctx, const q4_0_device_view& w, const moe_rou
 
     if (plan.path == gemm_path::gemv)  // before anything is enqueued
         detail::require(m * top_k <= 65535, errc::unsupported, fn, "m·top_k = ", m * top_k, " pairs exceed the gemv grid");
-    if (detail::moe_gemm_row_kernel(plan, rows)) {  // x quantized once, a warp per (pair, weight row)
-        auto* xq = reinterpret_cast<uint4*>(ws);
-        detail::quantize_rows_q8(x, ldx_token, m, k / 32, xq, stream, fn);
-        detail::launch_moe_row_gemv(w, xq, m, 1, 0, y, ldy_token, ldy_slot, routing, e, ctx.error_flag(),
-                                    stream, fn);
+    if (plan.path == gemm_path::gemv && plan.mode == compute_mode::exact) {  // one kernel, x quantized per CTA
+        detail::launch_moe_rows_exact(w, nullptr, 0, x, ldx_token, xs, routing, e, y, ldy_token, ldy_slot, nullptr,
+                                      ctx.error_flag(), stream, fn);
         return plan;
     }
     if (plan.path == gemm_path::gemv) {
@@ -362,7 +346,7 @@ inline gemm_plan moe_gemm(context& ctx, const q4_0_device_view& w, const moe_rou
         p.top_k = int(top_k);
         p.ldy_slot = ldy_slot;
         p.error_flag = ctx.error_flag();
-        detail::launch_gemv(1, m * top_k, p, plan.mode == compute_mode::exact, stream, fn);
+        detail::launch_gemv(1, m * top_k, p, false, stream, fn);  // fast (exact returned above)
         return plan;
     }
     detail::ws_carver carve{ws};
@@ -440,7 +424,7 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
     if (plan.path == gemm_path::gemv && plan.mode == compute_mode::exact) {
         // two kernels: x quantized per CTA, gate, up, act and h quantized; then down and the slot sum
         uint4* const hq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(pairs), f, true) + 15) / 16);
-        detail::launch_moe_gate_up(gate, up, act, x, ldx, routing, e, hq, stream, fn);
+        detail::launch_moe_rows_exact(gate, &up, act, x, ldx, 0, routing, e, nullptr, 0, 0, hq, ctx.error_flag(), stream, fn);
         detail::launch_moe_down_slot_sum(down, hq, routing, e, weights, ld_weights, y, ldy, ctx.error_flag(), stream, fn);
         return plan;
     }

@@ -59,7 +59,8 @@ int main(int argc, char** argv) {
     (void)dummy;
     cuda::moe_ffn_options opt; opt.mode = compute_mode::exact;
     auto routing = [&](int i) { return moe_routing{M, TK, ids + (i % sets) * pairs, TK}; };
-    auto gu = [&](int i) { cd::launch_moe_gate_up(gate.view(), up.view(), 0, x, K, routing(i), E, hq, s, fn); };
+    const auto upv = up.view();
+    auto gu = [&](int i) { cd::launch_moe_rows_exact(gate.view(), &upv, 0, x, K, 0, routing(i), E, nullptr, 0, 0, hq, ctx.error_flag(), s, fn); };
     auto dn = [&](int i) { cd::launch_moe_down_slot_sum(down.view(), hq, routing(i), E, w, TK, y, K, ctx.error_flag(), s, fn); };
     const double bytes = 3.0 * F * K * 18 / 32 * TK * M;  // upper bound (distinct experts per token)
     auto pr = [&](const char* what, double t) { std::printf("M%d %-48s %7.2f us\n", M, what, t); };
