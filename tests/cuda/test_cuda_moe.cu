@@ -359,7 +359,7 @@ TEST_CASE("cuda moe exact: moe_gemm and moe_ffn on the exact gemv against the CP
     check_moe_ffn_exact(ctx, gate16, up16, down16, 3, 10, routing_kind::uniform, ffn_activation::silu, true, 99);
 }
 
-/// h = act(g)·u in fp32 as moe_gate_up_kernel forms it (the reference for its test).
+/// h = act(g)·u in fp32 as moe_rows_exact_kernel<true> forms it (the reference for its test).
 __global__ void act_mul_kernel(const float* g, const float* u, float* h, std::int64_t count, int act) {
     for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < count; i += std::int64_t(gridDim.x) * blockDim.x)
         h[i] = __fmul_rn(cuda::detail::ffn_act(act, g[i]), u[i]);

@@ -128,10 +128,10 @@ struct gemm_plan {
 inline constexpr std::int64_t gemv_max_rows = 8;
 /// Shared memory the fp32 (`fast`) gemv kernel may use for the activations (m·K·4 bytes).
 inline constexpr std::size_t gemv_max_smem_bytes = 96 * 1024;
-/// Shared memory the persistent exact gemv kernel may use for the activations (m·(K/32)·40 bytes: m = 8 up
-/// to K = 16384). Above 96 KiB this needs a device with that much shared memory per block (A100, H100,
-/// H200: 163 KiB and more; devices with 99 KiB refuse the launch with errc::system). Dense exact calls
-/// now run the row kernel, which stages nothing, but the plan still applies this bound to them.
+/// Bound on the quantized activations of an exact gemv call (m·(K/32)·40 bytes: m = 8 up to K = 16384).
+/// Dense exact calls keep them in the workspace; the exact MoE kernels stage one row of K per CTA in shared
+/// memory (moe_rows_exact_kernel, K·40/32 + 128 bytes), which above 96 KiB needs a device with that much
+/// shared memory per block (A100, H100, H200: 163 KiB and more; others refuse the launch with errc::system).
 inline constexpr std::size_t gemv_exact_max_smem_bytes = 160 * 1024;
 // Exact dense gemv calls quantize the activations once into the call's workspace (m·(K/32)·40 bytes; every
 // CTA quantizing all m·K elements itself took 94 us at m = 8, K=14336 N=4096 on an H200) and run
@@ -593,19 +593,19 @@ inline gemv_row_params dense_row_params(const q4_0_device_view& w, std::int64_t 
     return p;
 }
 
-/// Launches the GEMV for m activation rows (dense: pairs = 1; MoE: one CTA row per (token, slot) pair,
-/// m = 1), exact (compute_mode::exact) or fp32. Fills p.ksplit and p.sets; the grid is persistent (as
+/// Launches the fp32 (`fast`) GEMV for m activation rows (dense: pairs = 1; MoE: one CTA row per (token,
+/// slot) pair, m = 1). Fills p.ksplit and p.sets; the grid is persistent (as
 /// many CTAs per pair as the device holds at once, at most one per round of row sets;
 /// max_ctas_per_pair > 0 caps it: tests use that to give each CTA many rounds — the result does not
 /// depend on the grid).
-inline void launch_gemv(int m, std::int64_t pairs, gemv_params p, bool exact, cudaStream_t stream, const char* fn,
+inline void launch_gemv(int m, std::int64_t pairs, gemv_params p, cudaStream_t stream, const char* fn,
                         std::int64_t max_ctas_per_pair = 0) {
     require(pairs >= 1 && pairs <= 65535, errc::unsupported, fn, "gemv over ", pairs, " (token, slot) pairs (at most 65535)");
     require(p.n <= (std::int64_t(1) << 30), errc::unsupported, fn, "gemv over N = ", p.n, " rows (at most 2^30)");
     const gemv_split_info split = gemv_split(m, p.n, p.k, pairs);
     p.ksplit = split.ksplit;
     p.sets = split.sets;
-    const std::size_t smem = gemv_smem_bytes(m, p.k, split.groups, split.ksplit, exact);
+    const std::size_t smem = gemv_smem_bytes(m, p.k, split.groups, split.ksplit);
     const int threads = gemv_threads(m);
     // Each case raises the limit for the very stub it launches (see ensure_dynamic_smem).
     const auto go = [&](const void* kernel, auto launch) {
@@ -615,15 +615,9 @@ inline void launch_gemv(int m, std::int64_t pairs, gemv_params p, bool exact, cu
         const dim3 grid(unsigned(std::max<std::int64_t>(1, std::min<std::int64_t>(split.rounds, per_pair))), unsigned(pairs));
         launch(grid);
     };
-#define AMXMM_CUDA_GEMV_CASE(M, G)                                                                                   \
-    do {                                                                                                             \
-        if (exact)                                                                                                   \
-            go(reinterpret_cast<const void*>(&q4_0_gemv_kernel<M, G, true>),                                        \
-               [&](dim3 grid) { q4_0_gemv_kernel<M, G, true><<<grid, threads, smem, stream>>>(p); });               \
-        else                                                                                                         \
-            go(reinterpret_cast<const void*>(&q4_0_gemv_kernel<M, G, false>),                                       \
-               [&](dim3 grid) { q4_0_gemv_kernel<M, G, false><<<grid, threads, smem, stream>>>(p); });              \
-    } while (0)
+#define AMXMM_CUDA_GEMV_CASE(M, G)                                                 \
+    go(reinterpret_cast<const void*>(&q4_0_gemv_kernel<M, G>),                     \
+       [&](dim3 grid) { q4_0_gemv_kernel<M, G><<<grid, threads, smem, stream>>>(p); })
     switch (m) {
         case 1:
             if (split.groups == 4)
@@ -746,7 +740,7 @@ inline gemm_plan gemm_q4_0(context& ctx, const q4_0_device_view& w, std::int64_t
                 detail::quantize_rows_q8(x, ldx, m, k / 32, xq, stream, fn);
                 detail::launch_gemv_row_exact(int(m), detail::dense_row_params(w, m, xq, y, ldy), 1, stream, fn);
             } else {  // fp32: the persistent kernel stages the rows in shared memory
-                detail::launch_gemv(int(m), 1, detail::dense_gemv_params(w, x, ldx, y, ldy), false, stream, fn);
+                detail::launch_gemv(int(m), 1, detail::dense_gemv_params(w, x, ldx, y, ldy), stream, fn);
             }
             break;
         }

@@ -1,11 +1,11 @@
 // amxmm CUDA kernels (device code; the host API is in gemm.cuh and moe.cuh). Terse: the numerics and
 // layouts are described where the host API documents them.
 //
-//   q4_0_gemv_kernel<M, G, X>  small M: each weight byte read once (16 B per lane); X = false: fp32
-//                         arithmetic (`fast`), X = true: compute_mode::exact (activations quantized to Q8_0
-//                         in each CTA while staged, __dp4a block dots, fp32 block scaling)
-//   q4_0_gemv_row_exact_kernel<M>  exact, dense m <= 8 and moe_gemm's per-token rows: a warp per weight
-//                         row, activations quantized beforehand (q8_stage_rows_kernel), no shared memory
+//   q4_0_gemv_kernel<M, G>  small M, fp32 arithmetic (`fast`): each weight byte read once (16 B per lane),
+//                         persistent CTAs that stage the activations in shared memory
+//   q4_0_gemv_row_exact_kernel<M>  exact (compute_mode::exact), dense m <= 8: a warp per weight row, the
+//                         activations quantized to Q8_0 beforehand (q8_stage_rows_kernel), __dp4a block dots,
+//                         fp32 block scaling, no shared memory
 //   moe_rows_exact_kernel<GateUp>  exact MoE decode rows, x quantized per CTA, 32 rows per CTA: moe_gemm's
 //                         rows, or (GateUp) moe_ffn's gate and up with act and h's Q8_0 block per 32 rows
 //   moe_down_slot_sum_kernel  exact moe_ffn's down and the sum over a token's slots
@@ -111,22 +111,20 @@ inline gemv_split_info gemv_split(int m, i64 n, i64 k, i64 pairs) {
     return s;
 }
 
-/// CTAs per SM of q4_0_gemv_kernel<M, G, X> (__launch_bounds__): the exact kernel holds no fp32
-/// activation vectors, so it keeps two CTAs per SM (<= 128 registers above M = 2) at every M.
-__host__ __device__ constexpr int gemv_kernel_min_ctas(int m, bool exact) { return exact ? 2 : gemv_min_ctas(m); }
-
-/// Bytes of staged activations per (row, block) in the exact kernel: 32 int8 quants (16 B of elements
+/// Bytes of staged activations per (row, block) in the exact kernels: 32 int8 quants (16 B of elements
 /// 0..15, 16 B of elements 16..31) and an 8-byte meta word (d_x as fp32, 0x4B400000 - 8·Σq).
 constexpr int gemv_exact_block_bytes = 40;
 
-/// Dynamic shared memory of q4_0_gemv_kernel<M, G, X>: the M staged activation rows (fp32: M·K·4 bytes;
-/// exact: M·(K/32)·40 bytes), then (S > 1) the partial sums of two rounds.
+/// Bytes of m staged activation rows of K: fp32 (q4_0_gemv_kernel's shared memory: m·K·4) or, exact,
+/// Q8_0 (m·(K/32)·40: the exact kernels' quantized rows, in the workspace or shared memory).
 inline std::size_t gemv_act_smem_bytes(int m, i64 k, bool exact = false) {
     return exact ? std::size_t(m) * std::size_t(k / 32) * gemv_exact_block_bytes : std::size_t(m) * std::size_t(k) * sizeof(float);
 }
-inline std::size_t gemv_smem_bytes(int m, i64 k, int groups, int ksplit, bool exact = false) {
+/// Dynamic shared memory of q4_0_gemv_kernel<M, G>: the M staged fp32 rows, then (S > 1) the partial sums
+/// of two rounds.
+inline std::size_t gemv_smem_bytes(int m, i64 k, int groups, int ksplit) {
     const std::size_t red = ksplit > 1 ? std::size_t(2 * gemv_warps(m) * groups * gemv_rows_per_warp(m) * m) * sizeof(float) : 0;
-    return gemv_act_smem_bytes(m, k, exact) + red;
+    return gemv_act_smem_bytes(m, k) + red;
 }
 
 // ---- exact mode: Q8_0 quantization of the activations (ggml's quantize_row_q8_0_ref, bit for bit) --------
@@ -311,13 +309,13 @@ struct gemv_row_params {
     bool stage_h;
 };
 
-/// The exact gemv for dense decode (m <= gemv_max_rows rows): one warp per weight row, the activations already quantized (q8_stage_rows_kernel) and read
-/// through the L1 cache. No shared memory, no barrier and an ordinary grid of N / 8 CTAs per pair, which
-/// the hardware schedules as SMs free up: the persistent q4_0_gemv_kernel spent ~4 us of a 13.6 us
-/// K=4096 N=14336 m = 1 call (H200) on its per-CTA staging and on the last round of row sets, which only
-/// part of its warps have (at N = 14336 the staging is 1792 CTAs × 16 KB; the MoE kernels, with a few
-/// hundred CTAs per call, stage x per CTA instead). Lane l sums the row's blocks l, l + 32, ... in order, then the lanes are
-/// summed with a fixed butterfly: the result depends on the shape only. Per block and activation row:
+/// The exact gemv for dense decode (m <= gemv_max_rows rows): one warp per weight row, the activations
+/// already quantized (q8_stage_rows_kernel) and read through the L1 cache. No shared memory, no barrier
+/// and an ordinary grid of N / 8 CTAs, which the hardware schedules as SMs free up: a persistent kernel
+/// that quantized per CTA spent ~4 us of a 13.6 us K=4096 N=14336 m = 1 call (H200) on its staging and on
+/// the last round of row sets; moe_rows_exact_kernel (x quantized per CTA, 32 rows per CTA) on one expert
+/// took 10-80% longer than the pass + this kernel at m = 1 (H100, bench/RESULTS.md, session 10).
+/// Lane l sums the row's blocks l, l + 32, ... in order, then the lanes are summed with a fixed butterfly: the result depends on the shape only. Per block and activation row:
 /// float(sumi)·(d_w·d_x), both products rounded, added without FMA (the CPU's exact block update).
 /// Activation row i is quantized row i; its output row is y + i·ldy_row. Launched as a programmatic dependent of the quantizing pass
 /// where the device has it: the first weight loads are issued before pdl_wait(), which holds the
@@ -625,19 +623,12 @@ __device__ __forceinline__ void gemv_block_dot(const uint4 (&q)[RW], const float
 /// each). Per block the dot with every activation row is formed in fp32 and scaled by d; each lane sums
 /// its blocks in order, the L lanes of a group with a fixed butterfly, the S warps in warp order: the
 /// result is deterministic and independent of the grid.
-///
-/// X (exact): the activations are staged as Q8_0 (q8_quantize_word: 8 lanes per block) in three arrays,
-/// lo (M, nb) uint4 = int8 elements 0..15, hi (M, nb) uint4 = elements 16..31, meta (M, nb) int2; each
-/// block's term is float(sumi)·(d_w·d_x) with both products rounded to fp32 and added without FMA
-/// (detail::exact_block_update's arithmetic, bit for bit per block); only the order in which the terms
-/// are added differs from reference_gemm_exact (the same order as the fp32 kernel: fixed by the shape).
-template <int M, int G, bool X>
-__global__ void __launch_bounds__(gemv_threads(M), gemv_kernel_min_ctas(M, X)) q4_0_gemv_kernel(gemv_params p) {
+template <int M, int G>
+__global__ void __launch_bounds__(gemv_threads(M), gemv_min_ctas(M)) q4_0_gemv_kernel(gemv_params p) {
     constexpr int RW = gemv_rows_per_warp(M), U = gemv_unroll(M), W = gemv_warps(M);
     constexpr int L = 32 / G, CB = L * U;  // lanes per row group, blocks per chunk
     static_assert(G == 1 || G == 2 || G == 4, "row groups");
-    // fp32: (M, 8, nb) float4: row i, group f, block b; exact: lo, hi (M, nb) uint4, meta (M, nb) int2;
-    // then (2, W, G, RW, M) floats
+    // (M, 8, nb) float4: row i, group f, block b; then (2, W, G, RW, M) floats
     extern __shared__ float4 gemv_xs[];
     const int nb = int(p.k / 32);
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -712,24 +703,8 @@ __global__ void __launch_bounds__(gemv_threads(M), gemv_kernel_min_ctas(M, X)) q
     load(A, load_round, kp);  // the first weight loads are in flight while the activations are staged
     advance(load_round, load_ci);
 
-    uint4* const xq_lo = reinterpret_cast<uint4*>(gemv_xs);  // exact only
-    uint4* const xq_hi = xq_lo + M * nb;
-    int2* const xq_meta = reinterpret_cast<int2*>(xq_hi + M * nb);
-    if constexpr (X) {
-        // Quantize while staging: 8 lanes per block (lane & 7 = f: elements 4f..4f+3, word f % 4 of lo
-        // (f < 4) or hi); every lane of a warp takes part in each step (the shuffles), idle ones on zeros.
-        const bool vec = rows_x4_aligned(x0, p.ldx_token, M);
-        const int items = nb * 8;
-#pragma unroll 1
-        for (int i = 0; i < M; ++i) {
-            const float* xr = x0 + i * p.ldx_token;
-#pragma unroll 1
-            for (int base = warp * 32; base < items; base += blockDim.x)
-                q8_stage_item(xr, base + lane, base + lane < items, vec, xq_lo + i * nb, xq_hi + i * nb, xq_meta + i * nb);
-        }
-    } else {
-        // Stage the activations: element j of block b of row i, pre-scaled by 16^-s(j) (see gemv_nib):
-        // s(j) = (j >= 16) + 2·(j odd).
+    {  // Stage the activations: element j of block b of row i, pre-scaled by 16^-s(j) (see gemv_nib):
+       // s(j) = (j >= 16) + 2·(j odd).
         const bool vec = rows_x4_aligned(x0, p.ldx_token, M);
 #pragma unroll 1
         for (int i = 0; i < M; ++i) {
@@ -752,7 +727,7 @@ __global__ void __launch_bounds__(gemv_threads(M), gemv_kernel_min_ctas(M, X)) q
 #pragma unroll
         for (int i = 0; i < M; ++i) acc[r][i] = 0.0f;
     // (2, W, G, RW, M) partials (S > 1), after the activations
-    float* red = X ? reinterpret_cast<float*>(xq_meta + M * nb) : reinterpret_cast<float*>(gemv_xs + M * 8 * nb);
+    float* red = reinterpret_cast<float*>(gemv_xs + M * 8 * nb);
     int parity = 0;
 
     // Sums this warp's lanes for its rows of round j and stores them (S = 1) or combines the S warps'
@@ -818,39 +793,12 @@ __global__ void __launch_bounds__(gemv_threads(M), gemv_kernel_min_ctas(M, X)) q
                 float dv[RW];
 #pragma unroll
                 for (int r = 0; r < RW; ++r) dv[r] = fp16_bits_to_float(cr.d[u][r]);
-                if constexpr (X) {
-                    unsigned wl[RW][4], wh[RW][4];  // nibbles of elements 4wi.. (wl) and 16 + 4wi.. (wh)
 #pragma unroll
-                    for (int r = 0; r < RW; ++r) {
-                        const uint4 q = cr.q[u][r];
-                        wl[r][0] = q.x & 0x0F0F0F0Fu;
-                        wh[r][0] = (q.x >> 4) & 0x0F0F0F0Fu;
-                        wl[r][1] = q.y & 0x0F0F0F0Fu;
-                        wh[r][1] = (q.y >> 4) & 0x0F0F0F0Fu;
-                        wl[r][2] = q.z & 0x0F0F0F0Fu;
-                        wh[r][2] = (q.z >> 4) & 0x0F0F0F0Fu;
-                        wl[r][3] = q.w & 0x0F0F0F0Fu;
-                        wh[r][3] = (q.w >> 4) & 0x0F0F0F0Fu;
-                    }
+                for (int i = 0; i < M; ++i) {
+                    float dot[RW];
+                    gemv_block_dot<RW>(cr.q[u], gemv_xs + i * 8 * nb + b, nb, dot);
 #pragma unroll
-                    for (int i = 0; i < M; ++i) {
-                        const uint4 lo = xq_lo[i * nb + b], hi = xq_hi[i * nb + b];
-                        const int2 meta = xq_meta[i * nb + b];
-#pragma unroll
-                        for (int r = 0; r < RW; ++r) {
-                            const float sumi = exact_block_sum(wl[r], wh[r], lo, hi, meta.y);
-                            const float scale = __fmul_rn(dv[r], __int_as_float(meta.x));
-                            acc[r][i] = __fadd_rn(acc[r][i], __fmul_rn(sumi, scale));
-                        }
-                    }
-                } else {
-#pragma unroll
-                    for (int i = 0; i < M; ++i) {
-                        float dot[RW];
-                        gemv_block_dot<RW>(cr.q[u], gemv_xs + i * 8 * nb + b, nb, dot);
-#pragma unroll
-                        for (int r = 0; r < RW; ++r) acc[r][i] = fmaf(dv[r], dot[r], acc[r][i]);
-                    }
+                    for (int r = 0; r < RW; ++r) acc[r][i] = fmaf(dv[r], dot[r], acc[r][i]);
                 }
             }
         }

@@ -346,7 +346,7 @@ inline gemm_plan moe_gemm(context& ctx, const q4_0_device_view& w, const moe_rou
         p.top_k = int(top_k);
         p.ldy_slot = ldy_slot;
         p.error_flag = ctx.error_flag();
-        detail::launch_gemv(1, m * top_k, p, false, stream, fn);  // fast (exact returned above)
+        detail::launch_gemv(1, m * top_k, p, stream, fn);  // fast (exact returned above)
         return plan;
     }
     detail::ws_carver carve{ws};
@@ -442,7 +442,7 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
             p.top_k = int(top_k);
             p.ldy_slot = width;
             p.error_flag = ctx.error_flag();
-            detail::launch_gemv(1, pairs, p, false, stream, fn);
+            detail::launch_gemv(1, pairs, p, stream, fn);
         };
         detail::require(pairs <= 65535, errc::unsupported, fn, "m·top_k = ", pairs, " pairs exceed the gemv grid");
         auto* ov = carve.take<float>(std::size_t(pairs * k));
