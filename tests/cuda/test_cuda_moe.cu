@@ -334,7 +334,8 @@ TEST_CASE("cuda moe exact: moe_gemm and moe_ffn on the exact gemv against the CP
     AMXMM_REQUIRE_GPU();
     cuda::context ctx;
     const experts_case c = make_experts(16, 200, 96, 1);  // N not a multiple of the row sets; odd block count
-    const experts_case c2 = make_experts(8, 70, 2048, 7);  // K split over warps
+    const experts_case c2 = make_experts(8, 70, 2048, 7);
+    const experts_case c3 = make_experts(8, 40, 4160, 8);  // K / 32 = 130: x quantized once, a warp per row
     for (std::int64_t m : {1, 2, 3, 8, 16}) {
         for (routing_kind kind : {routing_kind::uniform, routing_kind::hot, routing_kind::duplicate}) {
             const std::int64_t top_k = kind == routing_kind::duplicate ? 2 : 4;
@@ -342,6 +343,10 @@ TEST_CASE("cuda moe exact: moe_gemm and moe_ffn on the exact gemv against the CP
             check_moe_gemm_exact(ctx, c, m, top_k, kind, moe_input_rows::per_token, cuda::gemm_path::gemv, seed);
             check_moe_gemm_exact(ctx, c, m, top_k, kind, moe_input_rows::per_slot, cuda::gemm_path::automatic, seed + 1);
             if (m <= 3) check_moe_gemm_exact(ctx, c2, m, top_k, kind, moe_input_rows::per_token, cuda::gemm_path::gemv, seed + 2);
+            if (m <= 2) {
+                check_moe_gemm_exact(ctx, c3, m, top_k, kind, moe_input_rows::per_slot, cuda::gemm_path::gemv, seed + 3);
+                check_moe_gemm_exact(ctx, c3, m, top_k, kind, moe_input_rows::per_token, cuda::gemm_path::gemv, seed + 4);
+            }
         }
     }
     const std::int64_t e = 8, k = 128, f = 96;
@@ -353,10 +358,16 @@ TEST_CASE("cuda moe exact: moe_gemm and moe_ffn on the exact gemv against the CP
                                 m % 2 ? ffn_activation::silu : ffn_activation::gelu_tanh, m != 2, std::uint64_t(m * 13 + int(kind)));
         }
     }
-    // top_k = 10: more slots than the down kernel loads at once (gemv_sum_slots)
+    // top_k = 10: more slots than the down kernel loads at once (8)
     const experts_case gate16 = make_experts(16, f, k, 14, 0.5f), up16 = make_experts(16, f, k, 15, 0.5f),
                        down16 = make_experts(16, k, f, 16, 0.5f);
     check_moe_ffn_exact(ctx, gate16, up16, down16, 3, 10, routing_kind::uniform, ffn_activation::silu, true, 99);
+    // K / 32 = 66: gate and up on the quantizing pass + a warp per row, h quantized by a pass (detail::moe_rows_fused)
+    REQUIRE_FALSE(cuda::detail::moe_rows_fused(2112 / 32));
+    const experts_case gateL = make_experts(8, 64, 2112, 17, 0.5f), upL = make_experts(8, 64, 2112, 18, 0.5f),
+                       downL = make_experts(8, 2112, 64, 19, 0.5f);
+    for (std::int64_t m : {1, 5})
+        check_moe_ffn_exact(ctx, gateL, upL, downL, m, 3, routing_kind::hot, ffn_activation::gelu_tanh, m == 1, std::uint64_t(m + 70));
 }
 
 /// h = act(g)·u in fp32 as moe_rows_exact_kernel<true> forms it (the reference for its test).
@@ -377,9 +388,11 @@ TEST_CASE("cuda moe_ffn exact: x's quantization, gate, up, act and h's quantizat
         bool bad_ids;
     };
     // K / 32 = 3 (odd: x's staged row starts 8-byte aligned in shared memory), 33 (two rounds of lanes),
-    // 64; F = 64 .. 160; top_k 1 .. 10; ids out of range (those pairs' h rows are left unwritten)
+    // 64, 130 (five rounds, the last partial; moe_ffn runs such rows on the row gemv, but the kernel takes
+    // any K); F = 64 .. 160; top_k 1 .. 10; ids out of range (those pairs' h rows are left unwritten)
     for (const shape sh : {shape{4, 64, 96, 1, 1, 0, false}, shape{16, 96, 1056, 3, 10, 1, false},
-                           shape{8, 160, 2048, 2, 8, 0, false}, shape{8, 96, 128, 17, 3, 1, true}}) {
+                           shape{8, 160, 2048, 2, 8, 0, false}, shape{8, 96, 128, 17, 3, 1, true},
+                           shape{4, 64, 4160, 2, 2, 1, false}}) {
         CAPTURE(sh.e, sh.f, sh.k, sh.m, sh.top_k, sh.act, sh.bad_ids);
         std::mt19937_64 rng(std::uint64_t(sh.k * 3 + sh.top_k));
         const experts_case gate = make_experts(sh.e, sh.f, sh.k, std::uint64_t(sh.k + 1), 0.5f),
@@ -443,12 +456,13 @@ TEST_CASE("cuda moe_ffn exact: down and the slot sum in one kernel give the bits
         std::int64_t e, n, f, m, top_k;
         bool weights, bad_ids;
     };
-    // top_k 1; top_k 10 (two chunks of gemv_sum_slots) with F / 32 = 33 blocks (two rounds of lanes);
-    // N = 203 (not a multiple of the CTA's 8 rows); ids out of range (those tokens' rows NaN, flag raised);
-    // F = 5120 with 8 slots: h too large to stage in shared memory (read through L1)
+    // top_k 1, 2, 3 (1, 2 and 4 slots per load step, 8, 4 and 2 blocks each); top_k 10 (two chunks of 8
+    // slots) with F / 32 = 33 blocks (two rounds of lanes); F / 32 = 65 with 2 slots (a step of 4 blocks
+    // per slot, the last partial); N = 203 (not a multiple of the CTA's 8 rows); ids out of range (those
+    // tokens' rows NaN, flag raised); F = 5120 with 8 slots: h too large to stage in shared memory
     for (const shape sh : {shape{4, 203, 96, 1, 1, true, false}, shape{16, 200, 1056, 3, 10, true, false},
                            shape{8, 64, 64, 5, 3, false, true}, shape{16, 40, 96, 16, 9, true, true},
-                           shape{8, 72, 5120, 2, 8, true, false}}) {
+                           shape{8, 72, 5120, 2, 8, true, false}, shape{4, 48, 2080, 3, 2, true, false}}) {
         CAPTURE(sh.e, sh.n, sh.f, sh.m, sh.top_k, sh.weights, sh.bad_ids);
         CHECK((cd::moe_down_staged_bytes(sh.top_k, sh.f) <= cd::moe_down_max_staged_bytes) == (sh.f != 5120));
         std::mt19937_64 rng(std::uint64_t(sh.f * 7 + sh.top_k));

@@ -547,34 +547,48 @@ void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStre
     check_cuda(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...), fn, what);
 }
 
-/// q4_0_gemv_row_exact_kernel over `pairs` pairs (dense: 1, p.ids null, m rows) right after the pass that
-/// quantized its activations into p.xq: N / 8 CTAs per pair, as a programmatic dependent of that pass
-/// where the device supports it (its weight loads overlap the pass; measured in bench/RESULTS.md).
+/// q4_0_gemv_row_exact_kernel over `pairs` pairs (dense: 1, p.ids null, m rows; p.qs_up set: gate and up
+/// with the activation epilogue, m = 1) right after the pass that quantized its activations into p.xq:
+/// N / 8 CTAs per pair, as a programmatic dependent of that pass where the device supports it (its weight
+/// loads overlap the pass; measured in bench/RESULTS.md).
 inline void launch_gemv_row_exact(int m, const gemv_row_params& p, std::int64_t pairs, cudaStream_t stream, const char* fn) {
     require(pairs >= 1 && pairs <= 65535, errc::unsupported, fn, "gemv over ", pairs, " (token, slot) pairs (at most 65535)");
     const dim3 grid(unsigned((p.n + gemv_row_warps - 1) / gemv_row_warps), unsigned(pairs)), block(32 * gemv_row_warps);
     constexpr const char* what = "cudaLaunchKernelEx(q4_0_gemv_row_exact_kernel)";
+    if (p.qs_up) {
+        require(m == 1, errc::invalid_argument, fn, "gate + up row gemv with m = ", m, " (internal: 1 only)");
+        launch_dependent(q4_0_gemv_row_exact_kernel<1, true>, grid, block, stream, fn, what, 0, p);
+        return;
+    }
     switch (m) {
-        case 1: launch_dependent(q4_0_gemv_row_exact_kernel<1>, grid, block, stream, fn, what, 0, p); break;
-        case 2: launch_dependent(q4_0_gemv_row_exact_kernel<2>, grid, block, stream, fn, what, 0, p); break;
-        case 3: launch_dependent(q4_0_gemv_row_exact_kernel<3>, grid, block, stream, fn, what, 0, p); break;
-        case 4: launch_dependent(q4_0_gemv_row_exact_kernel<4>, grid, block, stream, fn, what, 0, p); break;
-        case 5: launch_dependent(q4_0_gemv_row_exact_kernel<5>, grid, block, stream, fn, what, 0, p); break;
-        case 6: launch_dependent(q4_0_gemv_row_exact_kernel<6>, grid, block, stream, fn, what, 0, p); break;
-        case 7: launch_dependent(q4_0_gemv_row_exact_kernel<7>, grid, block, stream, fn, what, 0, p); break;
-        case 8: launch_dependent(q4_0_gemv_row_exact_kernel<8>, grid, block, stream, fn, what, 0, p); break;
+        case 1: launch_dependent(q4_0_gemv_row_exact_kernel<1, false>, grid, block, stream, fn, what, 0, p); break;
+        case 2: launch_dependent(q4_0_gemv_row_exact_kernel<2, false>, grid, block, stream, fn, what, 0, p); break;
+        case 3: launch_dependent(q4_0_gemv_row_exact_kernel<3, false>, grid, block, stream, fn, what, 0, p); break;
+        case 4: launch_dependent(q4_0_gemv_row_exact_kernel<4, false>, grid, block, stream, fn, what, 0, p); break;
+        case 5: launch_dependent(q4_0_gemv_row_exact_kernel<5, false>, grid, block, stream, fn, what, 0, p); break;
+        case 6: launch_dependent(q4_0_gemv_row_exact_kernel<6, false>, grid, block, stream, fn, what, 0, p); break;
+        case 7: launch_dependent(q4_0_gemv_row_exact_kernel<7, false>, grid, block, stream, fn, what, 0, p); break;
+        case 8: launch_dependent(q4_0_gemv_row_exact_kernel<8, false>, grid, block, stream, fn, what, 0, p); break;
         default: fail(errc::invalid_argument, fn, "row gemv with m = ", m, " (internal: 1..", gemv_max_rows, " only)");
     }
 }
 
-/// Quantizes `rows` activation rows of K = 32·nb (stride ldx) into xq (q8_stage_rows_kernel's layout).
-/// An ordinary launch: it starts when all work before it is done, which is what lets the row gemv after
-/// it read the weights before its pdl_wait().
+/// Quantizes `rows` activation rows of K = 32·nb into xq (q8_stage_rows_kernel's layout): row i at
+/// x + (i / per)·ldx + (i % per)·ld_sub. `after_amxmm_kernel`: x was written by the amxmm kernel just before
+/// (moe_ffn's h), so the pass is launched as its programmatic dependent; otherwise (a call's own input) it
+/// starts when all work before it is done, which is what lets the row gemv after it read the weights
+/// before its pdl_wait().
 inline void quantize_rows_q8(const float* x, std::int64_t ldx, std::int64_t rows, std::int64_t nb, uint4* xq,
-                             cudaStream_t stream, const char* fn) {
+                             cudaStream_t stream, const char* fn, bool after_amxmm_kernel = false, std::int64_t per = 1,
+                             std::int64_t ld_sub = 0) {
     const std::int64_t warps = rows * nb * 8 / 32;  // one warp per 32 float4 items
     const unsigned blocks = unsigned(std::clamp<std::int64_t>((warps + 7) / 8, 1, 4096));
-    q8_stage_rows_kernel<><<<blocks, 256, 0, stream>>>(x, ldx, int(rows), int(nb), xq);
+    if (after_amxmm_kernel) {
+        launch_dependent(q8_stage_rows_kernel<>, dim3(blocks), dim3(256), stream, fn, "cudaLaunchKernelEx(q8_stage_rows_kernel)", 0,
+                         x, ldx, int(per), ld_sub, int(rows), int(nb), xq);
+        return;
+    }
+    q8_stage_rows_kernel<><<<blocks, 256, 0, stream>>>(x, ldx, int(per), ld_sub, int(rows), int(nb), xq);
     check_launch(fn, "q8_stage_rows_kernel");
 }
 

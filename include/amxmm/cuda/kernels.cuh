@@ -3,11 +3,13 @@
 //
 //   q4_0_gemv_kernel<M, G>  small M, fp32 arithmetic (`fast`): each weight byte read once (16 B per lane),
 //                         persistent CTAs that stage the activations in shared memory
-//   q4_0_gemv_row_exact_kernel<M>  exact (compute_mode::exact), dense m <= 8: a warp per weight row, the
-//                         activations quantized to Q8_0 beforehand (q8_stage_rows_kernel), __dp4a block dots,
-//                         fp32 block scaling, no shared memory
-//   moe_rows_exact_kernel<GateUp>  exact MoE decode rows, x quantized per CTA, 32 rows per CTA: moe_gemm's
-//                         rows, or (GateUp) moe_ffn's gate and up with act and h's Q8_0 block per 32 rows
+//   q4_0_gemv_row_exact_kernel<M, GateUp>  exact (compute_mode::exact), dense m <= 8 and MoE rows of
+//                         more than 64 blocks: a warp per weight row, the activations quantized to Q8_0
+//                         beforehand (q8_stage_rows_kernel), __dp4a block dots, fp32 block scaling, no shared
+//                         memory; GateUp: moe_ffn's gate and up rows with h = act(g)·u
+//   moe_rows_exact_kernel<GateUp>  exact MoE decode rows of at most 64 blocks, x quantized per CTA, 32 rows
+//                         per CTA: moe_gemm's rows, or (GateUp) moe_ffn's gate and up with act and h's Q8_0
+//                         block per 32 rows
 //   moe_down_slot_sum_kernel  exact moe_ffn's down and the sum over a token's slots
 //   q4_0_mma_kernel<MT, WM>  tensor cores: Q4_0 tiles dequantized to bf16 in registers (B fragments of
 //                         mma.sync m16n8k16), activations bf16 via cp.async; dense, MoE grouped, and the
@@ -217,22 +219,26 @@ __device__ __forceinline__ void q8_stage_item(const float* xr, int idx, bool val
     q8_stage_value(valid ? load_x4(xr, idx, vec) : make_float4(0.0f, 0.0f, 0.0f, 0.0f), idx, valid, lo, hi, meta_out);
 }
 
-/// The exact gemv's activations quantized once per call (dense calls and moe_ffn / per-token moe_gemm, read
-/// by q4_0_gemv_row_exact_kernel): rows i < m of x (stride ldx) in the staged layout — lo, hi: (m, nb) uint4, then meta: (m, nb) int2, contiguous (40 B per block).
-/// Grid-stride over the m·K/4 float4 items, 32 per warp step (every lane shuffles: warp-uniform loop).
+/// The exact gemv's activations quantized once per call (read by q4_0_gemv_row_exact_kernel): rows i < m,
+/// row i at x + (i / per)·ldx + (i % per)·ld_sub (dense and per-token rows: per = 1; MoE per-slot rows:
+/// per = top_k), in the staged layout — lo, hi: (m, nb) uint4, then meta: (m, nb) int2, contiguous (40 B
+/// per block). Grid-stride over the m·K/4 float4 items, 32 per warp step (every lane shuffles:
+/// warp-uniform loop).
 template <class = void>  // a template: one definition across translation units
-__global__ void q8_stage_rows_kernel(const float* x, i64 ldx, int m, int nb, uint4* lo) {
+__global__ void q8_stage_rows_kernel(const float* x, i64 ldx, int per, i64 ld_sub, int m, int nb, uint4* lo) {
     pdl_launch_dependents();  // the row gemv may start loading its weights now (it waits for lo)
+    pdl_wait();               // x may come from the kernel before (moe_ffn's h), launched as its dependent
     uint4* const hi = lo + i64(m) * nb;
     int2* const meta_out = reinterpret_cast<int2*>(hi + i64(m) * nb);
     const int items = nb * 8, lane = int(threadIdx.x) & 31;
     const i64 total = i64(m) * items;
-    const bool vec = rows_x4_aligned(x, ldx, m);
+    const bool vec = rows_x4_aligned(x, ldx, m) && (per == 1 || (ld_sub & 3) == 0);
     for (i64 base = i64(blockIdx.x) * blockDim.x + threadIdx.x - lane; base < total; base += i64(gridDim.x) * blockDim.x) {
         const i64 g = base + lane;
         const bool valid = g < total;
         const int i = valid ? int(g / items) : 0, idx = valid ? int(g - i64(i) * items) : 0;
-        q8_stage_item(x + i64(i) * ldx, idx, valid, vec, lo + i64(i) * nb, hi + i64(i) * nb, meta_out + i64(i) * nb);
+        q8_stage_item(x + i64(i / per) * ldx + i64(i % per) * ld_sub, idx, valid, vec, lo + i64(i) * nb, hi + i64(i) * nb,
+                      meta_out + i64(i) * nb);
     }
 }
 
@@ -279,19 +285,19 @@ __device__ __forceinline__ float exact_block_update(float acc, uint4 qv, std::ui
 constexpr int gemv_row_warps = 8;
 constexpr int gemv_row_unroll = 2;
 
-/// Where the exact decode kernels read and write.
-/// q4_0_gemv_row_exact_kernel (dense): M activation rows of xq (q8_stage_rows_kernel's layout for `xq_rows`
-///   rows), output row i at y + i·ldy_row.
-/// MoE kernels: pair = t·top_k + s has expert ids[t·ld_ids + s] (out of range: error_flag set, NaN output);
-///   moe_rows_exact_kernel: output y + t·ldy_token + s·ldy_slot, xq_rows = m; moe_down_slot_sum_kernel: h row of
-///   (t, s) is xq row t·xq_token + s of xq_rows, output y + t·ldy_token.
+/// Where the exact decode kernels read and write. q4_0_gemv_row_exact_kernel: dense: ids null, one pair
+/// (blockIdx.y = 0), M rows; MoE: blockIdx.y = pair = t·top_k + s. Activation row of the pair: xq_row =
+/// t·xq_token + s·xq_slot of the quantized rows (q8_stage_rows_kernel's layout for `xq_rows` rows); output
+/// y + t·ldy_token + s·ldy_slot. moe_rows_exact_kernel: x quantized in the kernel (xq_rows = m), output as
+/// above. moe_down_slot_sum_kernel: h row of (t, s) is xq row t·xq_token + s, output y + t·ldy_token.
+/// In MoE, a pair's expert is ids[t·ld_ids + s]; out of range: error_flag set, NaN output.
 struct gemv_row_params {
     const std::uint8_t* qs;
     const std::uint16_t* d;
     i64 n, row_blocks;
     int nb;
     const uint4* xq;
-    i64 xq_rows, xq_token;
+    i64 xq_rows, xq_token, xq_slot;
     float* y;
     i64 ldy_token, ldy_slot, ldy_row;  // ldy_row: between the M activation rows' outputs (dense m > 1)
     const std::int32_t* ids;
@@ -309,42 +315,70 @@ struct gemv_row_params {
     bool stage_h;
 };
 
-/// The exact gemv for dense decode (m <= gemv_max_rows rows): one warp per weight row, the activations
-/// already quantized (q8_stage_rows_kernel) and read through the L1 cache. No shared memory, no barrier
-/// and an ordinary grid of N / 8 CTAs, which the hardware schedules as SMs free up: a persistent kernel
-/// that quantized per CTA spent ~4 us of a 13.6 us K=4096 N=14336 m = 1 call (H200) on its staging and on
-/// the last round of row sets; moe_rows_exact_kernel (x quantized per CTA, 32 rows per CTA) on one expert
-/// took 10-80% longer than the pass + this kernel at m = 1 (H100, bench/RESULTS.md, session 10).
-/// Lane l sums the row's blocks l, l + 32, ... in order, then the lanes are summed with a fixed butterfly: the result depends on the shape only. Per block and activation row:
-/// float(sumi)·(d_w·d_x), both products rounded, added without FMA (the CPU's exact block update).
-/// Activation row i is quantized row i; its output row is y + i·ldy_row. Launched as a programmatic dependent of the quantizing pass
-/// where the device has it: the first weight loads are issued before pdl_wait(), which holds the
-/// activation reads and the y writes (every kernel before the pass has completed when this one starts,
-/// and the pass writes only xq, so the weights and ids are final).
-template <int M>
+/// The exact gemv for decode (dense m <= gemv_max_rows rows; MoE's (token, slot) rows with M = 1 where
+/// rows are long, see moe_rows_fused): one warp per weight row, the activations already quantized
+/// (q8_stage_rows_kernel) and read through the L1 cache. No shared memory, no barrier and an ordinary grid
+/// of N / 8 CTAs per pair, which the hardware schedules as SMs free up: a persistent kernel that quantized
+/// per CTA spent ~4 us of a 13.6 us K=4096 N=14336 m = 1 call (H200) on its staging and on the last round
+/// of row sets; moe_rows_exact_kernel (x quantized per CTA, 32 rows per CTA) on one dense weight took
+/// 10-80% longer than the pass + this kernel at m = 1 (H100, bench/RESULTS.md, session 10).
+/// Lane l sums the row's blocks l, l + 32, ... in order, then the lanes are summed with a fixed butterfly:
+/// the result depends on the shape only. Per block and activation row: float(sumi)·(d_w·d_x), both products
+/// rounded, added without FMA (the CPU's exact block update). Activation row i of the pair is quantized row
+/// t·xq_token + s·xq_slot + i; its output row is y + t·ldy_token + s·ldy_slot + i·ldy_row. Launched as a
+/// programmatic dependent of the quantizing pass where the device has it: the first weight loads are
+/// issued before pdl_wait(), which holds the activation reads and the y writes (every kernel before the
+/// pass has completed when this one starts, and the pass writes only xq, so the weights and ids are final).
+/// GateUp (M = 1): each warp forms row n of gate and of up (p.qs_up) over the same activation blocks and
+/// writes h = act(g)·u as moe_ffn_act_kernel computes it (fp32).
+template <int M, bool GateUp>
 __global__ void __launch_bounds__(32 * gemv_row_warps, M <= 2 ? 4 : 2) q4_0_gemv_row_exact_kernel(gemv_row_params p) {
-    static_assert(M >= 1, "rows");
+    static_assert(M >= 1 && (!GateUp || M == 1), "rows");
+    pdl_launch_dependents();  // what follows in moe_ffn (h's quantizing pass) waits for y itself
     const int lane = int(threadIdx.x) & 31;
     const i64 row = i64(blockIdx.x) * gemv_row_warps + (threadIdx.x >> 5);
+    i64 t = 0, s = 0, expert = 0;
+    if (p.ids) {
+        const std::int32_t e = pair_expert(p.ids, p.ld_ids, p.top_k, t, s);
+        if (e < 0 || e >= p.experts) {
+            pdl_wait();  // before writing y
+            if (blockIdx.x == 0 && threadIdx.x == 0) atomicOr(p.error_flag, 1);
+            if (row < p.n && lane == 0)
+                for (int i = 0; i < M; ++i) p.y[t * p.ldy_token + s * p.ldy_slot + i * p.ldy_row + row] = __int_as_float(0x7fc00000);
+            return;
+        }
+        expert = e;
+    }
     if (row >= p.n) return;  // warp-uniform
     const int nb = p.nb;
-    const uint4* const x_lo = p.xq;
+    const i64 xrow = t * p.xq_token + s * p.xq_slot;  // the pair's first quantized activation row
+    const uint4* const x_lo = p.xq + xrow * nb;
     const uint4* const x_hi = x_lo + p.xq_rows * nb;
-    const int2* const x_meta = reinterpret_cast<const int2*>(p.xq + 2 * p.xq_rows * nb);
-    constexpr int U = gemv_row_unroll;  // blocks per lane in flight
-    const uint4* const qr = reinterpret_cast<const uint4*>(p.qs) + row * p.row_blocks;
-    const std::uint16_t* const dr = p.d + row * p.row_blocks;
-    float acc[M] = {};
+    const int2* const x_meta = reinterpret_cast<const int2*>(p.xq + 2 * p.xq_rows * nb) + xrow * nb;
+    constexpr int W = GateUp ? 2 : 1;   // weights read per row: gate (and up)
+    constexpr int U = gemv_row_unroll;  // blocks per lane and weight in flight
+    const i64 r = expert * p.n + row;
+    const uint4* qr[W];
+    const std::uint16_t* dr[W];
+    qr[0] = reinterpret_cast<const uint4*>(p.qs) + r * p.row_blocks;
+    dr[0] = p.d + r * p.row_blocks;
+    if constexpr (GateUp) {
+        qr[1] = reinterpret_cast<const uint4*>(p.qs_up) + r * p.row_blocks;
+        dr[1] = p.d_up + r * p.row_blocks;
+    }
+    float acc[W][M] = {};
     bool waited = false;
     for (int b0 = lane; b0 < nb; b0 += 32 * U) {
-        uint4 q[U];
-        std::uint16_t dw[U];
+        uint4 q[W][U];
+        std::uint16_t dw[W][U];
 #pragma unroll
-        for (int u = 0; u < U; ++u) {  // every load of the step before any arithmetic
-            const int b = b0 + 32 * u;
-            q[u] = b < nb ? __ldg(qr + b) : make_uint4(0, 0, 0, 0);
-            dw[u] = b < nb ? __ldg(dr + b) : std::uint16_t(0);
-        }
+        for (int v = 0; v < W; ++v)
+#pragma unroll
+            for (int u = 0; u < U; ++u) {  // every load of the step before any arithmetic
+                const int b = b0 + 32 * u;
+                q[v][u] = b < nb ? __ldg(qr[v] + b) : make_uint4(0, 0, 0, 0);
+                dw[v][u] = b < nb ? __ldg(dr[v] + b) : std::uint16_t(0);
+            }
         if (!waited) {  // the activations are complete past this point
             pdl_wait();
             waited = true;
@@ -354,25 +388,42 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, M <= 2 ? 4 : 2) q4_0_gemv
             const int b = b0 + 32 * u;
             if (b >= nb) break;
 #pragma unroll
-            for (int i = 0; i < M; ++i)
-                acc[i] = exact_block_update(acc[i], q[u], dw[u], x_lo[i * nb + b], x_hi[i * nb + b], x_meta[i * nb + b]);
+            for (int v = 0; v < W; ++v)
+#pragma unroll
+                for (int i = 0; i < M; ++i)
+                    acc[v][i] = exact_block_update(acc[v][i], q[v][u], dw[v][u], x_lo[i * nb + b], x_hi[i * nb + b], x_meta[i * nb + b]);
         }
     }
 #pragma unroll
-    for (int i = 0; i < M; ++i) acc[i] = warp_sum(acc[i]);
-    if (!waited) pdl_wait();  // lanes past the row's last block skipped the loop
-    if (lane == 0)
+    for (int v = 0; v < W; ++v)
 #pragma unroll
-        for (int i = 0; i < M; ++i) p.y[i * p.ldy_row + row] = acc[i];
+        for (int i = 0; i < M; ++i) acc[v][i] = warp_sum(acc[v][i]);
+    if (!waited) pdl_wait();  // lanes past the row's last block skipped the loop
+    if (lane == 0) {
+        float* const yr = p.y + t * p.ldy_token + s * p.ldy_slot + row;
+        if constexpr (GateUp)
+            yr[0] = __fmul_rn(ffn_act(p.act, acc[0][0]), acc[1][0]);  // moe_ffn_act_kernel's h
+        else
+#pragma unroll
+            for (int i = 0; i < M; ++i) yr[i * p.ldy_row] = acc[0][i];
+    }
 }
 
 /// Weight rows per warp of moe_rows_exact_kernel: its CTA forms 32 rows (moe_ffn: one Q8_0 block of h).
 constexpr int moe_rows_per_warp = 32 / gemv_row_warps;
 
-/// Blocks per lane, row and weight that moe_rows_exact_kernel loads before any arithmetic. H100, Qwen3 shape,
-/// cold (bench/RESULTS.md, session 10): with gate and up, 2 took 9.37 us alone at M = 1 where 1 took 8.56,
-/// and was 5-17% slower at M = 4..16 too (128 registers against 95).
+/// Blocks per lane, row and weight that moe_rows_exact_kernel loads before any arithmetic. H100, cold
+/// (bench/RESULTS.md, session 10): at Qwen3's K = 2048 with gate and up, 2 took 9.37 us alone at M = 1
+/// where 1 took 8.56 (128 registers against 95), and 2 was also slower at K = 4096 and 7168.
 constexpr int moe_rows_unroll = 1;
+
+/// True when MoE exact decode rows of nb blocks (K / 32) run moe_rows_exact_kernel (x quantized per CTA,
+/// 32 rows per CTA), false when they run the quantizing pass + q4_0_gemv_row_exact_kernel (a warp per
+/// row). H100, cold, moe_gemm at M = 1 and 4 (bench/RESULTS.md, session 10): the first was 4-19% faster on
+/// rows of 24-64 blocks (Qwen3's gate, up and down, DeepSeek-V3's down) and up to 34% slower on rows of
+/// 128-448 (the gate and up of DeepSeek-V3 and Mixtral, Mixtral's down): with 4 rows per warp, long rows
+/// take many dependent load steps per warp and fewer CTAs share them out.
+inline bool moe_rows_fused(i64 nb) { return nb <= 64; }
 
 /// Shared memory of moe_rows_exact_kernel: the CTA's 32 h values and x's quantized row (40 B per block of K).
 inline std::size_t moe_rows_smem_bytes(i64 k) { return 32 * sizeof(float) + gemv_act_smem_bytes(1, k, true); }
@@ -477,12 +528,16 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, 2)
     }
 }
 
-/// Slots of one token whose loads moe_down_slot_sum_kernel issues together.
-constexpr int gemv_sum_slots = 8;
+/// Weight loads per lane that moe_down_slot_sum_kernel<S> issues together: S slots of the token (a chunk;
+/// more slots take several chunks) × gemv_sum_loads / S blocks of each. S = gemv_sum_slots_for(top_k): with
+/// 8 slots of one block each, Mixtral's top-2 rows of 448 blocks took 14 dependent steps and ran 34% slower
+/// at M = 4 than a warp per (row, pair) (H100, bench/RESULTS.md, session 10).
+constexpr int gemv_sum_loads = 8;
+inline int gemv_sum_slots_for(i64 top_k) { return top_k >= 5 ? 8 : top_k >= 3 ? 4 : top_k == 2 ? 2 : 1; }
 
 /// Shared memory of moe_down_slot_sum_kernel when it stages h: one chunk's quantized rows (40 B per block of F).
 inline std::size_t moe_down_staged_bytes(i64 top_k, i64 f) {
-    return gemv_act_smem_bytes(int(std::min<i64>(top_k, gemv_sum_slots)), f, true);
+    return gemv_act_smem_bytes(int(std::min<i64>(top_k, gemv_sum_slots_for(top_k))), f, true);
 }
 /// Staged up to here (Qwen3 7.7 KB, DeepSeek-V3 20 KB, Mixtral 36 KB): more would cut the CTAs per SM.
 constexpr std::size_t moe_down_max_staged_bytes = 48 * 1024;
@@ -495,13 +550,13 @@ constexpr std::size_t moe_down_max_staged_bytes = 48 * 1024;
 /// those of the row gemv per pair followed by the reduce kernel, without the per-pair outputs.
 /// Why: down's rows are short (F / 32 blocks, 24 for Qwen3), so with a warp per (row, pair) each lane
 /// had one load in flight, and 2048 CTAs ran in waves at 1.1 TB/s (H100, Qwen3 M = 1: 6.2 us for 7.1 MB;
-/// bench/RESULTS.md, session 10). Here a lane loads its block of up to gemv_sum_slots slots before any
+/// bench/RESULTS.md, session 10). Here a lane loads gemv_sum_loads blocks of up to S slots before any
 /// arithmetic, and the separate slot sum (2.7 us on the call's chain) is gone. Every warp of the CTA
 /// reads all of the token's h rows, so they are staged in shared memory once per CTA (p.stage_h) where
 /// they fit moe_down_max_staged_bytes.
-template <class = void>  // a template: one definition across translation units
+template <int S>
 __global__ void __launch_bounds__(32 * gemv_row_warps, 2) moe_down_slot_sum_kernel(gemv_row_params p) {
-    constexpr int S = gemv_sum_slots;
+    constexpr int U = gemv_sum_loads / S;  // blocks per slot and lane in a step
     extern __shared__ uint4 staged[];  // p.stage_h: the chunk's h rows, lo (rows × nb), hi (rows × nb), meta (rows × nb int2)
     pdl_launch_dependents();
     const int lane = int(threadIdx.x) & 31, nb = p.nb;
@@ -522,14 +577,18 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, 2) moe_down_slot_sum_kern
             bad_id |= v < rows && !ok;
             wrow[v] = ok && active ? i64(e) * p.n + row : -1;
         }
-        uint4 q[S];
-        std::uint16_t dw[S];
-        const auto load = [&](int b) {  // every load of a step before any arithmetic
+        uint4 q[S][U];
+        std::uint16_t dw[S][U];
+        const auto load = [&](int b0) {  // every load of a step (blocks b0, b0 + 32, ...) before any arithmetic
 #pragma unroll
-            for (int v = 0; v < S; ++v) {
-                q[v] = wrow[v] >= 0 ? __ldg(reinterpret_cast<const uint4*>(p.qs) + wrow[v] * p.row_blocks + b) : make_uint4(0, 0, 0, 0);
-                dw[v] = wrow[v] >= 0 ? __ldg(p.d + wrow[v] * p.row_blocks + b) : std::uint16_t(0);
-            }
+            for (int v = 0; v < S; ++v)
+#pragma unroll
+                for (int u = 0; u < U; ++u) {
+                    const int b = b0 + 32 * u;
+                    const bool ok = wrow[v] >= 0 && b < nb;
+                    q[v][u] = ok ? __ldg(reinterpret_cast<const uint4*>(p.qs) + wrow[v] * p.row_blocks + b) : make_uint4(0, 0, 0, 0);
+                    dw[v][u] = ok ? __ldg(p.d + wrow[v] * p.row_blocks + b) : std::uint16_t(0);
+                }
         };
         if (lane < nb) load(lane);
         if (s0 == 0) pdl_wait();  // h's quantized rows are complete past this point
@@ -553,11 +612,17 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, 2) moe_down_slot_sum_kern
             meta = s_meta;
         }
         float acc[S] = {};
-        for (int b = lane; b < nb; b += 32) {
-            if (b != lane) load(b);
+        for (int b0 = lane; b0 < nb; b0 += 32 * U) {
+            if (b0 != lane) load(b0);
 #pragma unroll
-            for (int v = 0; v < S; ++v)
-                if (wrow[v] >= 0) acc[v] = exact_block_update(acc[v], q[v], dw[v], lo[v * nb + b], hi[v * nb + b], meta[v * nb + b]);
+            for (int u = 0; u < U; ++u) {
+                const int b = b0 + 32 * u;
+                if (b >= nb) break;
+#pragma unroll
+                for (int v = 0; v < S; ++v)
+                    if (wrow[v] >= 0)
+                        acc[v] = exact_block_update(acc[v], q[v][u], dw[v][u], lo[v * nb + b], hi[v * nb + b], meta[v * nb + b]);
+            }
         }
 #pragma unroll
         for (int v = 0; v < S; ++v) {

@@ -19,10 +19,12 @@
 //   wgmma path: the mma path with 128-row tiles on the Hopper kernel (q4_0_wgmma_kernel, same tiles,
 //     operands and epilogues); automatic takes it instead of mma/128 where context::features().wgmma.
 //   gemv path (small m): one CTA set per (token, slot) pair reads its expert's rows once with the gemv
-//     kernel (moe_ffn fast: gate, up, act, down, sum as separate deterministic steps). Exact mode, one
-//     kernel per weight with no workspace pass: moe_rows_exact_kernel (32 rows of a pair per CTA, a warp
-//     per 4 rows, the pair's x row quantized per CTA) for moe_gemm, and for moe_ffn's gate and up (it
-//     also forms h = act(g)·u and quantizes it per 32 rows); then moe_down_slot_sum_kernel (a warp per
+//     kernel (moe_ffn fast: gate, up, act, down, sum as separate deterministic steps). Exact mode, by the
+//     row length (detail::moe_rows_fused): rows of at most 64 blocks (K <= 2048) run moe_rows_exact_kernel
+//     (32 rows of a pair per CTA, a warp per 4 rows, the pair's x row quantized per CTA; for moe_ffn's gate
+//     and up it also forms h = act(g)·u and quantizes it per 32 rows); longer rows quantize x once per
+//     call and run q4_0_gemv_row_exact_kernel (a warp per (pair, row); moe_ffn: its gate + up form writes
+//     h in fp32, then h is quantized). moe_ffn's down then runs moe_down_slot_sum_kernel (a warp per
 //     (token, output column) runs down for all of the token's slots and sums them).
 //
 // Compute modes (plan.mode): as gemm_q4_0's. exact runs on the gemv path only (forced exact with path
@@ -150,6 +152,32 @@ inline moe_grouping carve_grouping(ws_carver& c, std::int64_t pairs, std::int64_
     return g;
 }
 
+/// q4_0_gemv_row_exact_kernel over every (token, slot) pair of `r` with weight w (and up: the gate + up
+/// form, h = act(gate·x)·(up·x) in fp32), activation row t·q_token + s·q_slot of the `rows` quantized rows at
+/// q, output row y + t·ldy_token + s·ldy_slot.
+inline void launch_moe_row_gemv(const q4_0_device_view& w, const q4_0_device_view* up, int act, const uint4* q,
+                                std::int64_t rows, std::int64_t q_token, std::int64_t q_slot, float* y,
+                                std::int64_t ldy_token, std::int64_t ldy_slot, const moe_routing& r, std::int64_t experts,
+                                int* error_flag, cudaStream_t stream, const char* fn) {
+    gemv_row_params p = dense_row_params(w, 1, q, y, 0);
+    if (up) {
+        p.qs_up = up->qs;
+        p.d_up = up->d;
+        p.act = act;
+    }
+    p.xq_rows = rows;
+    p.xq_token = q_token;
+    p.xq_slot = q_slot;
+    p.ldy_token = ldy_token;
+    p.ldy_slot = ldy_slot;
+    p.ids = r.ids;
+    p.ld_ids = r.ld_ids;
+    p.experts = experts;
+    p.top_k = int(r.top_k);
+    p.error_flag = error_flag;
+    launch_gemv_row_exact(1, p, r.m * r.top_k, stream, fn);
+}
+
 /// moe_rows_exact_kernel over every (token, slot) pair of `r`: x(t, s) = x + t·ldx_token + s·ldx_slot (K floats).
 /// up null (moe_gemm): y(t, s) = y + t·ldy_token + s·ldy_slot gets the pair's N rows of w.
 /// up set (moe_ffn; w = gate, N = F a multiple of 32): hq (one Q8_0 row of F per pair) gets act(gate·x)·(up·x).
@@ -174,12 +202,15 @@ inline void launch_moe_rows_exact(const q4_0_device_view& w, const q4_0_device_v
         p.qs_up = up->qs;
         p.d_up = up->d;
         p.act = act;
-        ensure_dynamic_smem(reinterpret_cast<const void*>(&moe_rows_exact_kernel<true>), smem, fn);
-        moe_rows_exact_kernel<true><<<grid, block, smem, stream>>>(p, x, ldx_token, ldx_slot, hq);
-    } else {
-        ensure_dynamic_smem(reinterpret_cast<const void*>(&moe_rows_exact_kernel<false>), smem, fn);
-        moe_rows_exact_kernel<false><<<grid, block, smem, stream>>>(p, x, ldx_token, ldx_slot, hq);
     }
+    const auto go = [&](auto kernel) {
+        ensure_dynamic_smem(reinterpret_cast<const void*>(kernel), smem, fn);
+        kernel<<<grid, block, smem, stream>>>(p, x, ldx_token, ldx_slot, hq);
+    };
+    if (up)
+        go(moe_rows_exact_kernel<true>);
+    else
+        go(moe_rows_exact_kernel<false>);
     check_launch(fn, "moe_rows_exact_kernel");
 }
 
@@ -202,8 +233,15 @@ inline void launch_moe_down_slot_sum(const q4_0_device_view& down, const uint4* 
     p.ld_weights = ld_weights;
     const std::size_t staged = moe_down_staged_bytes(r.top_k, down.layout.k);
     p.stage_h = staged <= moe_down_max_staged_bytes;
-    launch_dependent(moe_down_slot_sum_kernel<>, dim3(unsigned((p.n + gemv_row_warps - 1) / gemv_row_warps), unsigned(r.m)),
-                     dim3(32 * gemv_row_warps), stream, fn, "cudaLaunchKernelEx(moe_down_slot_sum_kernel)", p.stage_h ? staged : 0, p);
+    const dim3 grid(unsigned((p.n + gemv_row_warps - 1) / gemv_row_warps), unsigned(r.m)), block(32 * gemv_row_warps);
+    const std::size_t smem = p.stage_h ? staged : 0;
+    constexpr const char* what = "cudaLaunchKernelEx(moe_down_slot_sum_kernel)";
+    switch (gemv_sum_slots_for(r.top_k)) {
+        case 1: launch_dependent(moe_down_slot_sum_kernel<1>, grid, block, stream, fn, what, smem, p); break;
+        case 2: launch_dependent(moe_down_slot_sum_kernel<2>, grid, block, stream, fn, what, smem, p); break;
+        case 4: launch_dependent(moe_down_slot_sum_kernel<4>, grid, block, stream, fn, what, smem, p); break;
+        default: launch_dependent(moe_down_slot_sum_kernel<8>, grid, block, stream, fn, what, smem, p); break;
+    }
 }
 
 inline void launch_sort(const moe_routing& r, std::int64_t experts, int tile_rows, const moe_grouping& g, int* flag,
@@ -247,10 +285,17 @@ inline void launch_grouped(const gemm_plan& plan, dim3 grid, const mma_params& p
 /// Workspace of moe_gemm for a plan.
 /// True when moe_gemm runs q4_0_gemv_row_exact_kernel: exact gemv with one x row per token (per_slot rows
 /// stay on the persistent kernel, which quantizes each pair's row while it stages it).
+/// True when an exact moe_gemm on the gemv path quantizes x once into the workspace (rows longer than
+/// moe_rows_fused's) rather than in every CTA.
+inline bool moe_gemm_quantizes_x(const gemm_plan& plan, std::int64_t k) {
+    return plan.path == gemm_path::gemv && plan.mode == compute_mode::exact && !moe_rows_fused(k / 32);
+}
+
 inline std::size_t moe_gemm_ws(const gemm_plan& plan, std::int64_t m, std::int64_t top_k, std::int64_t experts,
                                std::int64_t k, moe_input_rows rows) {
-    if (!grouped(plan)) return 0;
     const std::int64_t pairs = m * top_k, xrows = rows == moe_input_rows::per_token ? m : pairs;
+    if (moe_gemm_quantizes_x(plan, k)) return ws_round(gemv_act_smem_bytes(int(xrows), k, true));
+    if (!grouped(plan)) return 0;
     ws_carver c{nullptr};
     c.take<__nv_bfloat16>(std::size_t(xrows * k));
     carve_grouping(c, pairs, experts, plan.tile_rows);
@@ -268,6 +313,10 @@ inline std::size_t moe_ffn_ws(const gemm_plan& plan, std::int64_t m, std::int64_
         c.take<__nv_bfloat16>(std::size_t(pairs * f));  // h, sorted rows
     } else if (plan.mode == compute_mode::exact) {  // h quantized (pairs rows); down sums the slots itself
         c.take<uint4>((gemv_act_smem_bytes(int(pairs), f, true) + 15) / 16);
+        if (!moe_rows_fused(k / 32)) {  // x quantized (m rows) and h in fp32 (pairs × F) by separate passes
+            c.take<uint4>((gemv_act_smem_bytes(int(m), k, true) + 15) / 16);
+            c.take<float>(std::size_t(pairs * f));
+        }
         return c.offset;
     } else {
         c.take<float>(std::size_t(pairs * f) * 3);  // h, g, u (pair order)
@@ -332,6 +381,13 @@ inline gemm_plan moe_gemm(context& ctx, const q4_0_device_view& w, const moe_rou
 
     if (plan.path == gemm_path::gemv)  // before anything is enqueued
         detail::require(m * top_k <= 65535, errc::unsupported, fn, "m·top_k = ", m * top_k, " pairs exceed the gemv grid");
+    if (detail::moe_gemm_quantizes_x(plan, k)) {  // long rows: x quantized once, a warp per (pair, weight row)
+        auto* xq = reinterpret_cast<uint4*>(ws);
+        detail::quantize_rows_q8(x, ldx_token, shared ? m : m * top_k, k / 32, xq, stream, fn, false, shared ? 1 : top_k, xs);
+        detail::launch_moe_row_gemv(w, nullptr, 0, xq, shared ? m : m * top_k, shared ? 1 : top_k, shared ? 0 : 1, y, ldy_token,
+                                    ldy_slot, routing, e, ctx.error_flag(), stream, fn);
+        return plan;
+    }
     if (plan.path == gemm_path::gemv && plan.mode == compute_mode::exact) {  // one kernel, x quantized per CTA
         detail::launch_moe_rows_exact(w, nullptr, 0, x, ldx_token, xs, routing, e, y, ldy_token, ldy_slot, nullptr,
                                       ctx.error_flag(), stream, fn);
@@ -422,9 +478,17 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
     const float* o = nullptr;
     const std::int32_t* row_of = nullptr;
     if (plan.path == gemm_path::gemv && plan.mode == compute_mode::exact) {
-        // two kernels: x quantized per CTA, gate, up, act and h quantized; then down and the slot sum
+        // gate, up, act and h quantized (one kernel for rows of <= 64 blocks, else three); then down and the slot sum
         uint4* const hq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(pairs), f, true) + 15) / 16);
-        detail::launch_moe_rows_exact(gate, &up, act, x, ldx, 0, routing, e, nullptr, 0, 0, hq, ctx.error_flag(), stream, fn);
+        if (detail::moe_rows_fused(k / 32)) {
+            detail::launch_moe_rows_exact(gate, &up, act, x, ldx, 0, routing, e, nullptr, 0, 0, hq, ctx.error_flag(), stream, fn);
+        } else {  // long rows: x quantized once, a warp per (pair, row) forms h in fp32, h quantized
+            uint4* const xq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(m), k, true) + 15) / 16);
+            float* const hv = carve.take<float>(std::size_t(pairs * f));
+            detail::quantize_rows_q8(x, ldx, m, k / 32, xq, stream, fn);
+            detail::launch_moe_row_gemv(gate, &up, act, xq, m, 1, 0, hv, top_k * f, f, routing, e, ctx.error_flag(), stream, fn);
+            detail::quantize_rows_q8(hv, f, pairs, f / 32, hq, stream, fn, true);
+        }
         detail::launch_moe_down_slot_sum(down, hq, routing, e, weights, ld_weights, y, ldy, ctx.error_flag(), stream, fn);
         return plan;
     }
