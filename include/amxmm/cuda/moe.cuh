@@ -215,7 +215,7 @@ inline void launch_moe_rows_exact(const q4_0_device_view& w, const q4_0_device_v
 }
 
 /// moe_ffn's down projection and slot sum (exact): y[t] = Σ_s w[t][s]·down_e(h(t, s)) from h's quantized
-/// rows hq (one per pair), as a programmatic dependent of moe_rows_exact_kernel<true>.
+/// rows hq (one per pair), as a programmatic dependent of the kernel that wrote hq.
 inline void launch_moe_down_slot_sum(const q4_0_device_view& down, const uint4* hq, const moe_routing& r,
                                      std::int64_t experts, const float* weights, std::int64_t ld_weights, float* y,
                                      std::int64_t ldy, int* error_flag, cudaStream_t stream, const char* fn) {
@@ -282,15 +282,13 @@ inline void launch_grouped(const gemm_plan& plan, dim3 grid, const mma_params& p
         launch_mma(plan.tile_rows, grid, p, stream, fn);
 }
 
-/// Workspace of moe_gemm for a plan.
-/// True when moe_gemm runs q4_0_gemv_row_exact_kernel: exact gemv with one x row per token (per_slot rows
-/// stay on the persistent kernel, which quantizes each pair's row while it stages it).
 /// True when an exact moe_gemm on the gemv path quantizes x once into the workspace (rows longer than
 /// moe_rows_fused's) rather than in every CTA.
 inline bool moe_gemm_quantizes_x(const gemm_plan& plan, std::int64_t k) {
     return plan.path == gemm_path::gemv && plan.mode == compute_mode::exact && !moe_rows_fused(k / 32);
 }
 
+/// Workspace of moe_gemm for a plan.
 inline std::size_t moe_gemm_ws(const gemm_plan& plan, std::int64_t m, std::int64_t top_k, std::int64_t experts,
                                std::int64_t k, moe_input_rows rows) {
     const std::int64_t pairs = m * top_k, xrows = rows == moe_input_rows::per_token ? m : pairs;
@@ -479,6 +477,7 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
     const std::int32_t* row_of = nullptr;
     if (plan.path == gemm_path::gemv && plan.mode == compute_mode::exact) {
         // gate, up, act and h quantized (one kernel for rows of <= 64 blocks, else three); then down and the slot sum
+        detail::require(pairs <= 65535, errc::unsupported, fn, "m·top_k = ", pairs, " pairs exceed the gemv grid");
         uint4* const hq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(pairs), f, true) + 15) / 16);
         if (detail::moe_rows_fused(k / 32)) {
             detail::launch_moe_rows_exact(gate, &up, act, x, ldx, 0, routing, e, nullptr, 0, 0, hq, ctx.error_flag(), stream, fn);
