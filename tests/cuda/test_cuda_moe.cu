@@ -368,6 +368,11 @@ TEST_CASE("cuda moe exact: moe_gemm and moe_ffn on the exact gemv against the CP
                        downL = make_experts(8, 2112, 64, 19, 0.5f);
     for (std::int64_t m : {1, 5})
         check_moe_ffn_exact(ctx, gateL, upL, downL, m, 3, routing_kind::hot, ffn_activation::gelu_tanh, m == 1, std::uint64_t(m + 70));
+    // F / 32 = 66: down on the row gemv per pair, then the slot-sum kernel
+    const experts_case gateF = make_experts(8, 2112, 64, 20, 0.5f), upF = make_experts(8, 2112, 64, 21, 0.5f),
+                       downF = make_experts(8, 64, 2112, 22, 0.5f);
+    for (std::int64_t m : {1, 4})
+        check_moe_ffn_exact(ctx, gateF, upF, downF, m, 2, routing_kind::uniform, ffn_activation::silu, m == 4, std::uint64_t(m + 80));
 }
 
 /// h = act(g)·u in fp32 as moe_rows_exact_kernel<true> forms it (the reference for its test).

@@ -422,7 +422,9 @@ constexpr int moe_rows_unroll = 1;
 /// row). H100, cold, moe_gemm at M = 1 and 4 (bench/RESULTS.md, session 10): the first was 4-19% faster on
 /// rows of 24-64 blocks (Qwen3's gate, up and down, DeepSeek-V3's down) and up to 34% slower on rows of
 /// 128-448 (the gate and up of DeepSeek-V3 and Mixtral, Mixtral's down): with 4 rows per warp, long rows
-/// take many dependent load steps per warp and fewer CTAs share them out.
+/// take many dependent load steps per warp and fewer CTAs share them out. moe_ffn applies the same rule to
+/// its down rows (F / 32 blocks): moe_down_slot_sum_kernel, or the row gemv per pair + the slot-sum kernel
+/// (Mixtral's 448-block down rows: 1.4-2.7% slower on the first, session 10).
 inline bool moe_rows_fused(i64 nb) { return nb <= 64; }
 
 /// Shared memory of moe_rows_exact_kernel: the CTA's 32 h values and x's quantized row (40 B per block of K).

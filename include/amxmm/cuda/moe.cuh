@@ -24,8 +24,9 @@
 //     (32 rows of a pair per CTA, a warp per 4 rows, the pair's x row quantized per CTA; for moe_ffn's gate
 //     and up it also forms h = act(g)·u and quantizes it per 32 rows); longer rows quantize x once per
 //     call and run q4_0_gemv_row_exact_kernel (a warp per (pair, row); moe_ffn: its gate + up form writes
-//     h in fp32, then h is quantized). moe_ffn's down then runs moe_down_slot_sum_kernel (a warp per
-//     (token, output column) runs down for all of the token's slots and sums them).
+//     h in fp32, then h is quantized). moe_ffn's down, by the same rule on F: moe_down_slot_sum_kernel (a
+//     warp per (token, output column) runs down for all of the token's slots and sums them), or the row
+//     gemv per pair and the slot-sum kernel.
 //
 // Compute modes (plan.mode): as gemm_q4_0's. exact runs on the gemv path only (forced exact with path
 // mma is refused with errc::unsupported); automatic is exact on the gemv path and fast on the mma path.
@@ -309,13 +310,13 @@ inline std::size_t moe_ffn_ws(const gemm_plan& plan, std::int64_t m, std::int64_
         c.take<__nv_bfloat16>(std::size_t(m * k));      // x, bf16
         carve_grouping(c, pairs, experts, plan.tile_rows);
         c.take<__nv_bfloat16>(std::size_t(pairs * f));  // h, sorted rows
-    } else if (plan.mode == compute_mode::exact) {  // h quantized (pairs rows); down sums the slots itself
+    } else if (plan.mode == compute_mode::exact) {  // h quantized (pairs rows)
         c.take<uint4>((gemv_act_smem_bytes(int(pairs), f, true) + 15) / 16);
         if (!moe_rows_fused(k / 32)) {  // x quantized (m rows) and h in fp32 (pairs × F) by separate passes
             c.take<uint4>((gemv_act_smem_bytes(int(m), k, true) + 15) / 16);
             c.take<float>(std::size_t(pairs * f));
         }
-        return c.offset;
+        if (moe_rows_fused(f / 32)) return c.offset;  // down sums the slots itself
     } else {
         c.take<float>(std::size_t(pairs * f) * 3);  // h, g, u (pair order)
     }
@@ -476,7 +477,8 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
     const float* o = nullptr;
     const std::int32_t* row_of = nullptr;
     if (plan.path == gemm_path::gemv && plan.mode == compute_mode::exact) {
-        // gate, up, act and h quantized (one kernel for rows of <= 64 blocks, else three); then down and the slot sum
+        // gate, up, act and h quantized (one kernel for rows of <= 64 blocks, else three); then down and the slot
+        // sum (one kernel for down rows of <= 64 blocks, else two)
         detail::require(pairs <= 65535, errc::unsupported, fn, "m·top_k = ", pairs, " pairs exceed the gemv grid");
         uint4* const hq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(pairs), f, true) + 15) / 16);
         if (detail::moe_rows_fused(k / 32)) {
@@ -488,10 +490,15 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
             detail::launch_moe_row_gemv(gate, &up, act, xq, m, 1, 0, hv, top_k * f, f, routing, e, ctx.error_flag(), stream, fn);
             detail::quantize_rows_q8(hv, f, pairs, f / 32, hq, stream, fn, true);
         }
-        detail::launch_moe_down_slot_sum(down, hq, routing, e, weights, ld_weights, y, ldy, ctx.error_flag(), stream, fn);
-        return plan;
-    }
-    if (plan.path == gemm_path::gemv) {  // fast: fp32 gemv per pair, bf16(h)
+        if (detail::moe_rows_fused(f / 32)) {
+            detail::launch_moe_down_slot_sum(down, hq, routing, e, weights, ld_weights, y, ldy, ctx.error_flag(), stream, fn);
+            return plan;
+        }
+        // long down rows: a warp per (pair, row) into o, then the slot sum below
+        auto* ov = carve.take<float>(std::size_t(pairs * k));
+        detail::launch_moe_row_gemv(down, nullptr, 0, hq, pairs, top_k, 1, ov, top_k * k, k, routing, e, ctx.error_flag(), stream, fn);
+        o = ov;
+    } else if (plan.path == gemm_path::gemv) {  // fast: fp32 gemv per pair, bf16(h)
         float* const hv = carve.take<float>(std::size_t(pairs * f) * 3);
         float* const gv = hv + pairs * f;
         float* const uv = gv + pairs * f;
