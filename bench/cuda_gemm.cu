@@ -9,6 +9,9 @@
 //           cublasGemmEx on the same M×N×K with bf16 weights. The label says path and mode.
 //   moe     Qwen3-30B-A3B experts, E = 128, top-8, uniform routing: moe_gemm up-shape (K=2048, N=768),
 //           moe_gemm down-shape (K=768, N=2048, one row per slot), moe_ffn (gate+up+down); M = 1 .. 2048.
+//           Also the CPU suite's DeepSeek-V3 (E = 256, top-8, 7168 -> 2048) and Mixtral-8x7B (E = 8, top-2,
+//           4096 -> 14336) layers, the same three kinds at M = 1, 4, 16 (cold) and 512 (hot), auto, mma
+//           and wgmma (M >= 64), without peers.
 //           Peers: "cublas_bf16_per_expert" — the same MoE with bf16 expert weights, tokens pre-grouped, one
 //           cublasGemmEx per active expert and projection (counter pct_cublas); "cublas_bf16_dense_equiv" —
 //           one dense bf16 GEMM per projection with the same M·top_k rows and FLOPs and a single weight, an
@@ -541,8 +544,14 @@ void dense_bench(benchmark::State& state, dense_shape s, std::int64_t m, variant
 // ---- MoE -----------------------------------------------------------------------------------------------
 
 struct moe_shape {
-    std::int64_t experts = 128, top_k = 8, k = 2048, f = 768;  // Qwen3-30B-A3B
+    const char* name;
+    std::int64_t experts, top_k, k, f;
 };
+// The CPU suite's layers (bench/moe.cpp). Qwen3's runs every M with the cuBLAS peers; the two larger
+// layers run decode (cold) and M = 512 (hot) without peers (DeepSeek-V3's bf16 experts alone are 22 GB).
+constexpr moe_shape qwen3{"qwen3_30b_a3b", 128, 8, 2048, 768};
+constexpr moe_shape deepseek_v3{"deepseek_v3", 256, 8, 7168, 2048};
+constexpr moe_shape mixtral{"mixtral_8x7b", 8, 2, 4096, 14336};
 
 std::vector<std::int32_t> uniform_ids(std::int64_t m, std::int64_t top_k, std::int64_t e, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
@@ -561,24 +570,22 @@ std::vector<std::int32_t> uniform_ids(std::int64_t m, std::int64_t top_k, std::i
 struct moe_rings {
     q4_ring gate, up, down;
 };
-moe_rings& moe_weights() {
-    static std::unique_ptr<moe_rings> r;
-    if (!r) {
-        const moe_shape s;
+moe_rings& moe_weights(const moe_shape& s) {
+    static std::map<std::string, std::unique_ptr<moe_rings>> rings;  // uploaded once per shape and process
+    std::unique_ptr<moe_rings>& r = rings[s.name];
+    if (!r)
         r = std::make_unique<moe_rings>(moe_rings{make_q4_ring(s.experts, s.f, s.k, 101), make_q4_ring(s.experts, s.f, s.k, 102),
                                                   make_q4_ring(s.experts, s.k, s.f, 103)});
-    }
     return *r;
 }
 
 enum class moe_kind { up, down, ffn };
 const char* name(moe_kind k) { return k == moe_kind::up ? "moe_gemm_up" : k == moe_kind::down ? "moe_gemm_down" : "moe_ffn"; }
 
-void moe_bench(benchmark::State& state, moe_kind kind, std::int64_t m, variant v, bool cold, std::string peer_key,
-               std::string dense_equiv_key, std::string grouped_key) {
+void moe_bench(benchmark::State& state, const moe_shape& s, moe_kind kind, std::int64_t m, variant v, bool cold,
+               std::string peer_key, std::string dense_equiv_key, std::string grouped_key) {
     gpu_state& g = gpu();
-    const moe_shape s;
-    moe_rings& r = moe_weights();
+    moe_rings& r = moe_weights(s);
     const auto ids_h = uniform_ids(m, s.top_k, s.experts, std::uint64_t(m));
     const std::set<std::int32_t> active(ids_h.begin(), ids_h.end());
     device_buffer ids(ids_h.size() * 4);
@@ -664,7 +671,7 @@ void register_all() {
                     reg(base + v.name + "/" + temp, [=](benchmark::State& st) { dense_bench(st, s, m, v, cold, key); });
                 }
             }
-    const moe_shape q;
+    const moe_shape q = qwen3;
     for (moe_kind kind : {moe_kind::up, moe_kind::down, moe_kind::ffn})
         for (std::int64_t m : {1, 4, 8, 16, 64, 512, 2048})
             for (bool cold : {true, false}) {
@@ -698,8 +705,19 @@ void register_all() {
                     if (v.path == cu::gemm_path::wgmma && m < 64) continue;
                     reg(base + v.name + "/" + temp,
                         [=](benchmark::State& st) {
-                            moe_bench(st, kind, m, v, cold, base + "per_expert", key + "/dense_equiv", base + "grouped");
+                            moe_bench(st, q, kind, m, v, cold, base + "per_expert", key + "/dense_equiv", base + "grouped");
                         });
+                }
+            }
+    for (const moe_shape& s : {deepseek_v3, mixtral})
+        for (moe_kind kind : {moe_kind::up, moe_kind::down, moe_kind::ffn})
+            for (std::int64_t m : {1, 4, 16, 512}) {
+                const bool cold = m <= 16;
+                const std::string base = std::string("cuda/") + name(kind) + "/" + s.name + "/M" + std::to_string(m) + "/";
+                for (const variant v : {v_auto, v_mma, v_wgmma}) {
+                    if (v.path == cu::gemm_path::wgmma && m < 64) continue;
+                    reg(base + v.name + "/" + (cold ? "cold" : "hot"),
+                        [=](benchmark::State& st) { moe_bench(st, s, kind, m, v, cold, "", "", ""); });
                 }
             }
 }

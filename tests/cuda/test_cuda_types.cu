@@ -157,6 +157,8 @@ TEST_CASE("cuda: plans pick a path and mode by m; exact is gemv-only (no GPU nee
     CHECK(cuda::plan_moe_q4_0(16, 8, 128, 2048).path == cuda::gemm_path::gemv);
     CHECK(cuda::plan_moe_q4_0(17, 8, 128, 2048).path == cuda::gemm_path::mma);
     CHECK(cuda::plan_moe_q4_0(17, 8, 128, 2048).mode == compute_mode::fast);
+    CHECK(cuda::plan_moe_q4_0(8, 2, 8, 4096).path == cuda::gemm_path::gemv);  // 16 pairs on 8 experts: <= 2 per expert
+    CHECK(cuda::plan_moe_q4_0(9, 2, 8, 4096).path == cuda::gemm_path::mma);   // 18: each pair would read a shared expert again
     // K = 32768: the fp32 gemv's K·4 bytes do not fit its 96 KiB, the exact gemv's (K/32)·40 do
     CHECK(cuda::plan_moe_q4_0(1, 8, 128, 32768).path == cuda::gemm_path::gemv);
     o.mode = compute_mode::fast;

@@ -66,6 +66,10 @@ struct moe_ffn_options : gemm_options {
 /// 64 pairs (41 vs 65 us, gate/up) and 128 pairs (62 vs 83 us); its time grows ~0.33 us per pair, so
 /// grouped mma (112 us at 512 pairs) wins above a few hundred pairs.
 inline constexpr std::int64_t moe_gemv_auto_max_pairs = 128;
+/// ... and up to this many pairs per expert (pairs <= 2·E): with few experts the pairs share them, and each
+/// pair reads its expert again. H100, 2026-11-27, Mixtral-8x7B-like experts (E = 8, top-2), cold, moe_ffn:
+/// gemv 266 vs grouped mma 401 us at 8 pairs, 1030 vs 619 us at 32 (bench/RESULTS.md, session 10).
+inline constexpr std::int64_t moe_gemv_auto_max_pairs_per_expert = 2;
 
 /// Decides the path and mode of a MoE call with m tokens, top_k slots, E experts and K (the fp32 GEMV
 /// needs K·4 bytes of shared memory, the exact one (K/32)·40). One path and mode for the call, from the
@@ -96,12 +100,15 @@ inline gemm_plan plan_moe_q4_0(std::int64_t m, std::int64_t top_k, std::int64_t 
     } else if (opt.path == gemm_path::mma || opt.path == gemm_path::wgmma) {
         plan.path = opt.path;
         plan.reason = std::string("grouped ") + to_string(opt.path) + ": forced by options.path";
-    } else if ((fast ? fast_fits : exact_fits) && pairs <= moe_gemv_auto_max_pairs) {
+    } else if ((fast ? fast_fits : exact_fits) &&
+               pairs <= std::min(moe_gemv_auto_max_pairs, moe_gemv_auto_max_pairs_per_expert * std::max<std::int64_t>(experts, 1))) {
         plan.path = gemm_path::gemv;
-        plan.reason = "gemv per (token, slot) (auto: m·top_k <= " + std::to_string(moe_gemv_auto_max_pairs) + ")";
+        plan.reason = "gemv per (token, slot) (auto: m·top_k <= " + std::to_string(moe_gemv_auto_max_pairs) + " and <= " +
+                      std::to_string(moe_gemv_auto_max_pairs_per_expert) + "·E)";
     } else {
         plan.path = gemm_path::mma;
-        plan.reason = "grouped mma (auto: m·top_k > " + std::to_string(moe_gemv_auto_max_pairs) + ")";
+        plan.reason = "grouped mma (auto: m·top_k > " + std::to_string(moe_gemv_auto_max_pairs) + " or > " +
+                      std::to_string(moe_gemv_auto_max_pairs_per_expert) + "·E)";
     }
     plan.mode = plan.path == gemm_path::gemv && !fast ? compute_mode::exact : compute_mode::fast;
     plan.reason += plan.mode == compute_mode::exact
