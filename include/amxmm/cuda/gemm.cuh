@@ -528,12 +528,13 @@ inline bool device_has_pdl(const char* fn) {
     return major >= 9;
 }
 
-/// Launches kernel<<<grid, block, dynamic_smem, stream>>>(args...) as a programmatic dependent of the kernel before it
-/// where the device supports it: it may start once that kernel has called pdl_launch_dependents(), so it
-/// must call pdl_wait() before it reads what the kernels before it write (or writes what they read).
+/// Launches kernel<<<grid, block, dynamic_smem, stream>>>(args...); when `dependent`, as a programmatic
+/// dependent of the kernel before it where the device supports it: it may start once that kernel has called
+/// pdl_launch_dependents(), so it must call pdl_wait() before it reads what the kernels before it write (or
+/// writes what they read). Not dependent: an ordinary launch, which starts when all work before it is done.
 template <class... Params, class... Args>
-void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t stream, const char* fn, const char* what,
-                      std::size_t dynamic_smem, Args&&... args) {
+void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t stream, const char* fn, const char* what,
+                   std::size_t dynamic_smem, bool dependent, Args&&... args) {
     cudaLaunchConfig_t cfg{};
     cfg.gridDim = grid;
     cfg.blockDim = block;
@@ -543,8 +544,14 @@ void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStre
     attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
     attr.val.programmaticStreamSerializationAllowed = 1;
     cfg.attrs = &attr;
-    cfg.numAttrs = device_has_pdl(fn) ? 1 : 0;
+    cfg.numAttrs = dependent && device_has_pdl(fn) ? 1 : 0;
     check_cuda(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...), fn, what);
+}
+/// launch_kernel(..., dependent = true, ...).
+template <class... Params, class... Args>
+void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t stream, const char* fn, const char* what,
+                      std::size_t dynamic_smem, Args&&... args) {
+    launch_kernel(kernel, grid, block, stream, fn, what, dynamic_smem, true, std::forward<Args>(args)...);
 }
 
 /// q4_0_gemv_row_exact_kernel over `pairs` pairs (dense: 1, p.ids null, m rows; p.qs_up set: gate and up
@@ -583,13 +590,8 @@ inline void quantize_rows_q8(const float* x, std::int64_t ldx, std::int64_t rows
                              std::int64_t ld_sub = 0) {
     const std::int64_t warps = rows * nb * 8 / 32;  // one warp per 32 float4 items
     const unsigned blocks = unsigned(std::clamp<std::int64_t>((warps + 7) / 8, 1, 4096));
-    if (after_amxmm_kernel) {
-        launch_dependent(q8_stage_rows_kernel<>, dim3(blocks), dim3(256), stream, fn, "cudaLaunchKernelEx(q8_stage_rows_kernel)", 0,
-                         x, ldx, int(per), ld_sub, int(rows), int(nb), xq);
-        return;
-    }
-    q8_stage_rows_kernel<><<<blocks, 256, 0, stream>>>(x, ldx, int(per), ld_sub, int(rows), int(nb), xq);
-    check_launch(fn, "q8_stage_rows_kernel");
+    launch_kernel(q8_stage_rows_kernel<>, dim3(blocks), dim3(256), stream, fn, "cudaLaunchKernelEx(q8_stage_rows_kernel)", 0,
+                  after_amxmm_kernel, x, ldx, int(per), ld_sub, int(rows), int(nb), xq);
 }
 
 /// The dense parameters of q4_0_gemv_row_exact_kernel for m quantized rows (y: m rows of N floats, stride ldy).

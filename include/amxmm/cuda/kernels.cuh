@@ -412,11 +412,6 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, M <= 2 ? 4 : 2) q4_0_gemv
 /// Weight rows per warp of moe_rows_exact_kernel: its CTA forms 32 rows (moe_ffn: one Q8_0 block of h).
 constexpr int moe_rows_per_warp = 32 / gemv_row_warps;
 
-/// Blocks per lane, row and weight that moe_rows_exact_kernel loads before any arithmetic. H100, cold
-/// (bench/RESULTS.md, session 10): at Qwen3's K = 2048 with gate and up, 2 took 9.37 us alone at M = 1
-/// where 1 took 8.56 (128 registers against 95), and 2 was also slower at K = 4096 and 7168.
-constexpr int moe_rows_unroll = 1;
-
 /// True when MoE exact decode rows of nb blocks (K / 32) run moe_rows_exact_kernel (x quantized per CTA,
 /// 32 rows per CTA), false when they run the quantizing pass + q4_0_gemv_row_exact_kernel (a warp per
 /// row). H100, cold, moe_gemm at M = 1 and 4 (bench/RESULTS.md, session 10): the first was 4-19% faster on
@@ -436,7 +431,10 @@ inline std::size_t moe_rows_smem_bytes(i64 k) { return 32 * sizeof(float) + gemv
 ///      shared memory (q8_stage_rows_kernel's layout and bits; each CTA of the pair repeats this, 8 KB of x
 ///      at K = 2048, from L2);
 ///   2. per row, the dot as q4_0_gemv_row_exact_kernel forms it (lane l: blocks l, l + 32, ... in order,
-///      then warp_sum), so the bits are those of the dense exact gemv on the routed expert.
+///      then warp_sum), so the bits are those of the dense exact gemv on the routed expert. A lane loads one
+///      block per row and weight per step: two (loaded together) took 9.37 us where one took 8.56 at Qwen3's
+///      M = 1 with gate and up (128 registers against 95), and were slower at K = 4096 and 7168 too (H100,
+///      bench/RESULTS.md, session 10).
 /// GateUp = false (moe_gemm): y(t, s)[n] = the dot (p.y, p.ldy_token, p.ldy_slot); a pair whose id is out of
 ///   range gets NaN rows and raises p.error_flag.
 /// GateUp = true (moe_ffn; F = p.n is a multiple of 32): gate (p.qs) and up (p.qs_up) rows over the same x,
@@ -449,7 +447,7 @@ inline std::size_t moe_rows_smem_bytes(i64 k) { return 32 * sizeof(float) + gemv
 template <bool GateUp>
 __global__ void __launch_bounds__(32 * gemv_row_warps, 2)
     moe_rows_exact_kernel(gemv_row_params p, const float* x, i64 ldx_token, i64 ldx_slot, uint4* hq) {
-    constexpr int R = moe_rows_per_warp, U = moe_rows_unroll, W = GateUp ? 2 : 1;  // W: weights (gate, up)
+    constexpr int R = moe_rows_per_warp, W = GateUp ? 2 : 1;  // W: weights (gate, up)
     extern __shared__ uint4 smem[];  // the CTA's 32 h values (8 uint4), then x quantized: lo (nb), hi (nb), meta (nb int2)
     pdl_launch_dependents();
     const int lane = int(threadIdx.x) & 31, warp = int(threadIdx.x) >> 5, nb = p.nb;
@@ -464,21 +462,18 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, 2)
         return;
     }
     const i64 row0 = i64(e) * p.n + n0;  // the warp's first weight row
-    uint4 q[W][R][U];
-    std::uint16_t dw[W][R][U];
-    const auto load = [&](int b0) {  // blocks b0, b0 + 32, ... of the step
+    uint4 q[W][R];
+    std::uint16_t dw[W][R];
+    const auto load = [&](int b) {  // block b of the warp's rows, every load before any arithmetic (b < nb)
 #pragma unroll
-        for (int u = 0; u < U; ++u)
+        for (int j = 0; j < R; ++j)
 #pragma unroll
-            for (int j = 0; j < R; ++j)
-#pragma unroll
-                for (int v = 0; v < W; ++v) {
-                    const int b = b0 + 32 * u;
-                    const bool ok = b < nb && n0 + j < p.n;
-                    const i64 at = (row0 + j) * p.row_blocks + b;
-                    q[v][j][u] = ok ? __ldg(reinterpret_cast<const uint4*>(v ? p.qs_up : p.qs) + at) : make_uint4(0, 0, 0, 0);
-                    dw[v][j][u] = ok ? __ldg((v ? p.d_up : p.d) + at) : std::uint16_t(0);
-                }
+            for (int v = 0; v < W; ++v) {
+                const bool ok = n0 + j < p.n;
+                const i64 at = (row0 + j) * p.row_blocks + b;
+                q[v][j] = ok ? __ldg(reinterpret_cast<const uint4*>(v ? p.qs_up : p.qs) + at) : make_uint4(0, 0, 0, 0);
+                dw[v][j] = ok ? __ldg((v ? p.d_up : p.d) + at) : std::uint16_t(0);
+            }
     };
     if (lane < nb) load(lane);  // in flight while x is quantized
     float* const hs = reinterpret_cast<float*>(smem);
@@ -493,19 +488,14 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, 2)
     }
     __syncthreads();
     float acc[W][R] = {};
-    for (int b0 = lane; b0 < nb; b0 += 32 * U) {
-        if (b0 != lane) load(b0);
+    for (int b = lane; b < nb; b += 32) {
+        if (b != lane) load(b);
+        const uint4 lo = x_lo[b], hi = x_hi[b];
+        const int2 meta = x_meta[b];
 #pragma unroll
-        for (int u = 0; u < U; ++u) {
-            const int b = b0 + 32 * u;
-            if (b >= nb) break;
-            const uint4 lo = x_lo[b], hi = x_hi[b];
-            const int2 meta = x_meta[b];
+        for (int j = 0; j < R; ++j)
 #pragma unroll
-            for (int j = 0; j < R; ++j)
-#pragma unroll
-                for (int v = 0; v < W; ++v) acc[v][j] = exact_block_update(acc[v][j], q[v][j][u], dw[v][j][u], lo, hi, meta);
-        }
+            for (int v = 0; v < W; ++v) acc[v][j] = exact_block_update(acc[v][j], q[v][j], dw[v][j], lo, hi, meta);
     }
     if constexpr (!GateUp) {
 #pragma unroll
