@@ -427,9 +427,9 @@ inline std::size_t moe_rows_smem_bytes(i64 k) { return 32 * sizeof(float) + gemv
 
 /// The exact MoE gemv for decode in one kernel, x quantized inside. CTA (blockIdx.x, pair = blockIdx.y =
 /// t·top_k + s) forms rows n0 .. n0 + 31 (n0 = 32·blockIdx.x) of the pair's expert, 4 per warp:
-///   1. it issues its first weight loads, then quantizes the pair's x row (x + t·ldx_token + s·ldx_slot) into
-///      shared memory (q8_stage_rows_kernel's layout and bits; each CTA of the pair repeats this, 8 KB of x
-///      at K = 2048, from L2);
+///   1. it issues its first weight loads, then quantizes the pair's x row (x + t·ldx_token + s·ldx_slot; 8 KB at
+///      K = 2048, from L2) into shared memory (q8_stage_rows_kernel's layout and bits; each CTA of the pair
+///      repeats this). GateUp: x's loads are issued before the weights' (see the code);
 ///   2. per row, the dot as q4_0_gemv_row_exact_kernel forms it (lane l: blocks l, l + 32, ... in order,
 ///      then warp_sum), so the bits are those of the dense exact gemv on the routed expert. A lane loads one
 ///      block per row and weight per step: two (loaded together) took 9.37 us where one took 8.56 at Qwen3's
@@ -475,14 +475,36 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, 2)
                 dw[v][j] = ok ? __ldg((v ? p.d_up : p.d) + at) : std::uint16_t(0);
             }
     };
-    if (lane < nb) load(lane);  // in flight while x is quantized
     float* const hs = reinterpret_cast<float*>(smem);
     uint4* const x_lo = smem + 8;
     uint4* const x_hi = x_lo + nb;
     int2* const x_meta = reinterpret_cast<int2*>(x_lo + 2 * nb);
-    {
-        const float* const xr = x + t * ldx_token + s * ldx_slot;
-        const bool vec = (reinterpret_cast<std::uintptr_t>(xr) & 15u) == 0;
+    const float* const xr = x + t * ldx_token + s * ldx_slot;
+    const bool vec = (reinterpret_cast<std::uintptr_t>(xr) & 15u) == 0;
+    if constexpr (GateUp) {
+        // x's first 512 float4 items (all of x where nb <= 64) are loaded into registers before the weights'
+        // first round (x was ready only 3-4 us into a Qwen3 M = 1 CTA, with every CTA's weight loads ahead
+        // of it), so the second round, which waits for x, goes out sooner: moe_ffn M = 4 / 8 / 16 -2% / -2% /
+        // -1%, M = 1 unchanged. moe_gemm keeps the weights first: the same change there measured -5% / -6% on
+        // gate rows (nb = 64, M = 4 / 16) but +3-4% on per-slot down rows (nb = 24), also when only rows of
+        // more than 32 blocks took x first. H100, bench/RESULTS.md, session 11.
+        constexpr int x_steps = 2, x_step_items = 32 * gemv_row_warps;
+        float4 xv[x_steps];
+#pragma unroll
+        for (int i = 0; i < x_steps; ++i) {
+            const int idx = i * x_step_items + warp * 32 + lane;
+            xv[i] = idx < nb * 8 ? load_x4(xr, idx, vec) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        }
+        if (lane < nb) load(lane);  // in flight while x is quantized
+#pragma unroll
+        for (int i = 0; i < x_steps; ++i) {
+            const int base = i * x_step_items + warp * 32;
+            if (base < nb * 8) q8_stage_value(xv[i], base + lane, base + lane < nb * 8, x_lo, x_hi, x_meta);  // warp-uniform
+        }
+        for (int base = x_steps * x_step_items + warp * 32; base < nb * 8; base += x_step_items)  // longer rows; warp-uniform
+            q8_stage_item(xr, base + lane, base + lane < nb * 8, vec, x_lo, x_hi, x_meta);
+    } else {
+        if (lane < nb) load(lane);  // in flight while x is quantized
         for (int base = warp * 32; base < nb * 8; base += 32 * gemv_row_warps)  // warp-uniform
             q8_stage_item(xr, base + lane, base + lane < nb * 8, vec, x_lo, x_hi, x_meta);
     }
