@@ -483,7 +483,7 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, 2)
     const bool vec = (reinterpret_cast<std::uintptr_t>(xr) & 15u) == 0;
     if constexpr (GateUp) {
         // x's first 512 float4 items (all of x where nb <= 64) are loaded into registers before the weights'
-        // first round. The second round waits for x, and x arrived 3-4 us into a Qwen3 M = 1 CTA, behind
+        // first round. The second round waits for x, and x arrived 2-4 us into a Qwen3 M = 1 CTA, behind
         // every CTA's first weight loads. x first leaves M = 1 as it was but helps the later waves of CTAs at
         // larger M: moe_ffn M = 4 / 8 / 16 -2% / -2% / -1%. moe_gemm keeps the weights first: the same change
         // there measured -5% / -6% on gate rows (nb = 64, M = 4 / 16) but +3-4% on per-slot down rows
