@@ -160,6 +160,25 @@ inline moe_grouping carve_grouping(ws_carver& c, std::int64_t pairs, std::int64_
     return g;
 }
 
+/// What every exact MoE decode kernel's parameters start from: weight w (and up: the gate + up form with
+/// activation act), quantized activations q (null where the kernel quantizes x itself), output y, and the
+/// routing r over E = experts (out-of-range ids raise error_flag). Each launcher sets its own strides.
+inline gemv_row_params moe_row_params(const q4_0_device_view& w, const q4_0_device_view* up, int act, const uint4* q,
+                                      float* y, const moe_routing& r, std::int64_t experts, int* error_flag) {
+    gemv_row_params p = dense_row_params(w, 1, q, y, 0);
+    if (up) {
+        p.qs_up = up->qs;
+        p.d_up = up->d;
+        p.act = act;
+    }
+    p.ids = r.ids;
+    p.ld_ids = r.ld_ids;
+    p.experts = experts;
+    p.top_k = int(r.top_k);
+    p.error_flag = error_flag;
+    return p;
+}
+
 /// q4_0_gemv_row_exact_kernel over every (token, slot) pair of `r` with weight w (and up: the gate + up
 /// form, h = act(gate·x)·(up·x) in fp32), activation row t·q_token + s·q_slot of the `rows` quantized rows at
 /// q, output row y + t·ldy_token + s·ldy_slot.
@@ -167,22 +186,12 @@ inline void launch_moe_row_gemv(const q4_0_device_view& w, const q4_0_device_vie
                                 std::int64_t rows, std::int64_t q_token, std::int64_t q_slot, float* y,
                                 std::int64_t ldy_token, std::int64_t ldy_slot, const moe_routing& r, std::int64_t experts,
                                 int* error_flag, cudaStream_t stream, const char* fn) {
-    gemv_row_params p = dense_row_params(w, 1, q, y, 0);
-    if (up) {
-        p.qs_up = up->qs;
-        p.d_up = up->d;
-        p.act = act;
-    }
+    gemv_row_params p = moe_row_params(w, up, act, q, y, r, experts, error_flag);
     p.xq_rows = rows;
     p.xq_token = q_token;
     p.xq_slot = q_slot;
     p.ldy_token = ldy_token;
     p.ldy_slot = ldy_slot;
-    p.ids = r.ids;
-    p.ld_ids = r.ld_ids;
-    p.experts = experts;
-    p.top_k = int(r.top_k);
-    p.error_flag = error_flag;
     launch_gemv_row_exact(1, p, r.m * r.top_k, stream, fn);
 }
 
@@ -195,22 +204,12 @@ inline void launch_moe_rows_exact(const q4_0_device_view& w, const q4_0_device_v
                                   float* y, std::int64_t ldy_token, std::int64_t ldy_slot, uint4* hq, int* error_flag,
                                   cudaStream_t stream, const char* fn) {
     require(r.m * r.top_k <= 65535, errc::unsupported, fn, "m·top_k = ", r.m * r.top_k, " pairs exceed the gemv grid");
-    gemv_row_params p = dense_row_params(w, 1, nullptr, y, 0);
+    gemv_row_params p = moe_row_params(w, up, act, nullptr, y, r, experts, error_flag);
     p.ldy_token = ldy_token;
     p.ldy_slot = ldy_slot;
     p.xq_rows = r.m;  // (moe_ffn: hq has m·top_k rows)
-    p.ids = r.ids;
-    p.ld_ids = r.ld_ids;
-    p.experts = experts;
-    p.top_k = int(r.top_k);
-    p.error_flag = error_flag;
     const dim3 grid(unsigned((w.layout.n + 31) / 32), unsigned(r.m * r.top_k)), block(32 * gemv_row_warps);
     const std::size_t smem = moe_rows_smem_bytes(w.layout.k);
-    if (up) {
-        p.qs_up = up->qs;
-        p.d_up = up->d;
-        p.act = act;
-    }
     const auto go = [&](auto kernel) {
         ensure_dynamic_smem(reinterpret_cast<const void*>(kernel), smem, fn);
         kernel<<<grid, block, smem, stream>>>(p, x, ldx_token, ldx_slot, hq);
@@ -228,15 +227,10 @@ inline void launch_moe_down_slot_sum(const q4_0_device_view& down, const uint4* 
                                      std::int64_t experts, const float* weights, std::int64_t ld_weights, float* y,
                                      std::int64_t ldy, int* error_flag, cudaStream_t stream, const char* fn) {
     require(r.m <= 65535, errc::unsupported, fn, "m = ", r.m, " tokens exceed the down gemv grid");
-    gemv_row_params p = dense_row_params(down, 1, hq, y, 0);
+    gemv_row_params p = moe_row_params(down, nullptr, 0, hq, y, r, experts, error_flag);
     p.xq_rows = r.m * r.top_k;
     p.xq_token = r.top_k;  // pair (t, s) is hq row t·top_k + s
     p.ldy_token = ldy;
-    p.ids = r.ids;
-    p.ld_ids = r.ld_ids;
-    p.experts = experts;
-    p.top_k = int(r.top_k);
-    p.error_flag = error_flag;
     p.weights = weights;
     p.ld_weights = ld_weights;
     const std::size_t staged = moe_down_staged_bytes(r.top_k, down.layout.k);
