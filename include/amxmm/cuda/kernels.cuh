@@ -181,6 +181,30 @@ __device__ __forceinline__ void pdl_wait() {
 #endif
 }
 
+__device__ __forceinline__ unsigned smem_u32(const void* p) { return unsigned(__cvta_generic_to_shared(p)); }
+
+// sm_80+ instructions (cp.async, ldmatrix, bf16 mma.sync). Code built for an older architecture compiles
+// (a consumer's default CMAKE_CUDA_ARCHITECTURES may be older) but traps; context refuses such devices.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+#define AMXMM_CUDA_SM80_ONLY(...) __trap()
+#else
+#define AMXMM_CUDA_SM80_ONLY(...) __VA_ARGS__
+#endif
+
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
+    AMXMM_CUDA_SM80_ONLY(asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src),
+                                      "r"(valid ? 16 : 0)));
+}
+__device__ __forceinline__ void cp_async4(void* dst, const void* src, bool valid) {
+    AMXMM_CUDA_SM80_ONLY(asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_u32(dst)), "l"(src),
+                                      "r"(valid ? 4 : 0)));
+}
+__device__ __forceinline__ void cp_async_commit() { AMXMM_CUDA_SM80_ONLY(asm volatile("cp.async.commit_group;\n" ::)); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {  // a compiler barrier too: shared loads after it stay after it
+    AMXMM_CUDA_SM80_ONLY(asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory"));
+}
+
 /// MoE gemv grids: the (token t, slot s) of pair blockIdx.y and its expert id as routed (unchecked).
 __device__ __forceinline__ std::int32_t pair_expert(const std::int32_t* ids, i64 ld_ids, int top_k, i64& t, i64& s) {
     const i64 pair = blockIdx.y;
@@ -422,14 +446,21 @@ constexpr int moe_rows_per_warp = 32 / gemv_row_warps;
 /// (Mixtral's 448-block down rows: 1.4-2.7% slower on the first, session 10).
 inline bool moe_rows_fused(i64 nb) { return nb <= 64; }
 
-/// Shared memory of moe_rows_exact_kernel: the CTA's 32 h values and x's quantized row (40 B per block of K).
-inline std::size_t moe_rows_smem_bytes(i64 k) { return 32 * sizeof(float) + gemv_act_smem_bytes(1, k, true); }
+/// Float4 items of x that moe_rows_exact_kernel<true> copies into shared memory as they are (all of x up to K = 2048).
+constexpr int moe_rows_x_copied_items = 512;
+
+/// Shared memory of moe_rows_exact_kernel: the CTA's 32 h values, x's quantized row (40 B per block of K) and, for
+/// gate/up (moe_ffn), x's first moe_rows_x_copied_items float4 items as loaded (16-byte aligned).
+inline std::size_t moe_rows_smem_bytes(i64 k, bool gate_up) {
+    const std::size_t quantized = 32 * sizeof(float) + gemv_act_smem_bytes(1, k, true);
+    return gate_up ? (quantized + 15) / 16 * 16 + 16 * std::size_t(std::min<i64>(k / 4, moe_rows_x_copied_items)) : quantized;
+}
 
 /// The exact MoE gemv for decode in one kernel, x quantized inside. CTA (blockIdx.x, pair = blockIdx.y =
 /// t·top_k + s) forms rows n0 .. n0 + 31 (n0 = 32·blockIdx.x) of the pair's expert, 4 per warp:
 ///   1. it issues its first weight loads, then quantizes the pair's x row (x + t·ldx_token + s·ldx_slot; 8 KB at
 ///      K = 2048, from L2) into shared memory (q8_stage_rows_kernel's layout and bits; each CTA of the pair
-///      repeats this). GateUp: x's loads are issued before the weights' (see the code);
+///      repeats this). GateUp: x is copied by cp.async before the weights' loads (see the code);
 ///   2. per row, the dot as q4_0_gemv_row_exact_kernel forms it (lane l: blocks l, l + 32, ... in order,
 ///      then warp_sum), so the bits are those of the dense exact gemv on the routed expert. A lane loads one
 ///      block per row and weight per step: two (loaded together) took 9.37 us where one took 8.56 at Qwen3's
@@ -482,27 +513,27 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, 2)
     const float* const xr = x + t * ldx_token + s * ldx_slot;
     const bool vec = (reinterpret_cast<std::uintptr_t>(xr) & 15u) == 0;
     if constexpr (GateUp) {
-        // x's first 512 float4 items (all of x where nb <= 64) are loaded into registers before the weights'
-        // first round. The second round waits for x, and x arrived 2-4 us into a Qwen3 M = 1 CTA, behind
-        // every CTA's first weight loads. x first leaves M = 1 as it was but helps the later waves of CTAs at
-        // larger M: moe_ffn M = 4 / 8 / 16 -2% / -2% / -1%. moe_gemm keeps the weights first: the same change
-        // there measured -5% / -6% on gate rows (nb = 64, M = 4 / 16) but +3-4% on per-slot down rows
-        // (nb = 24), also when only rows of more than 32 blocks took x first. H100, bench/RESULTS.md, session 11.
-        constexpr int x_steps = 2, x_step_items = 32 * gemv_row_warps;
-        float4 xv[x_steps];
-#pragma unroll
-        for (int i = 0; i < x_steps; ++i) {
-            const int idx = i * x_step_items + warp * 32 + lane;
-            xv[i] = idx < nb * 8 ? load_x4(xr, idx, vec) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        }
+        // x's first items are copied into shared memory by cp.async and awaited on their own (cp.async.wait_group).
+        // Loaded into registers, x shared a scoreboard with the weights' first-round loads, and its first use
+        // waited for all of them (SASS). Qwen3 moe_ffn, cold, graph replays (H100, bench/RESULTS.md, session 12):
+        // M = 1 13.44 -> 12.87 us, M = 4 +0.5%, M = 16 unchanged. Most of the M = 1 gain comes from the larger
+        // shared-memory footprint, not from an earlier x: 8 KB of unused shared memory alone gave 12.97 us
+        // (more of down's CTAs start beside gate/up's), and per-CTA timelines show x no earlier. The copy
+        // itself: gate/up alone 8.74 -> 8.62 us at M = 1, 76.4 -> 75.8 at M = 16. moe_gemm keeps x in
+        // registers: with the copy, Qwen3's per-slot down rows took 10-12% longer at M = 4 and 16.
+        float4* const x_copy = reinterpret_cast<float4*>(x_lo + 2 * nb + (nb + 1) / 2);
+        const int x_items = nb * 8, x_copied = vec ? min(x_items, moe_rows_x_copied_items) : 0;
+        for (int idx = int(threadIdx.x); idx < x_copied; idx += 32 * gemv_row_warps)
+            cp_async16(x_copy + idx, reinterpret_cast<const float4*>(xr) + idx, true);
+        cp_async_commit();
         if (lane < nb) load(lane);  // in flight while x is quantized
-#pragma unroll
-        for (int i = 0; i < x_steps; ++i) {
-            const int base = i * x_step_items + warp * 32;
-            if (base < nb * 8) q8_stage_value(xv[i], base + lane, base + lane < nb * 8, x_lo, x_hi, x_meta);  // warp-uniform
+        cp_async_wait<0>();         // this thread's copies of x: the items it quantizes below
+        for (int base = warp * 32; base < x_items; base += 32 * gemv_row_warps) {  // warp-uniform
+            const int idx = base + lane;
+            const bool valid = idx < x_items;
+            const float4 v = !valid ? make_float4(0.0f, 0.0f, 0.0f, 0.0f) : idx < x_copied ? x_copy[idx] : load_x4(xr, idx, vec);
+            q8_stage_value(v, idx, valid, x_lo, x_hi, x_meta);
         }
-        for (int base = x_steps * x_step_items + warp * 32; base < nb * 8; base += x_step_items)  // longer rows; warp-uniform
-            q8_stage_item(xr, base + lane, base + lane < nb * 8, vec, x_lo, x_hi, x_meta);
     } else {
         if (lane < nb) load(lane);  // in flight while x is quantized
         for (int base = warp * 32; base < nb * 8; base += 32 * gemv_row_warps)  // warp-uniform
@@ -957,30 +988,6 @@ struct mma_params {
     // split_steps = 0: all of K (every other kernel ignores both).
     i64 split_steps, split_stride;
 };
-
-__device__ __forceinline__ unsigned smem_u32(const void* p) { return unsigned(__cvta_generic_to_shared(p)); }
-
-// sm_80+ instructions (cp.async, ldmatrix, bf16 mma.sync). Code built for an older architecture compiles
-// (a consumer's default CMAKE_CUDA_ARCHITECTURES may be older) but traps; context refuses such devices.
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
-#define AMXMM_CUDA_SM80_ONLY(...) __trap()
-#else
-#define AMXMM_CUDA_SM80_ONLY(...) __VA_ARGS__
-#endif
-
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
-    AMXMM_CUDA_SM80_ONLY(asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src),
-                                      "r"(valid ? 16 : 0)));
-}
-__device__ __forceinline__ void cp_async4(void* dst, const void* src, bool valid) {
-    AMXMM_CUDA_SM80_ONLY(asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_u32(dst)), "l"(src),
-                                      "r"(valid ? 4 : 0)));
-}
-__device__ __forceinline__ void cp_async_commit() { AMXMM_CUDA_SM80_ONLY(asm volatile("cp.async.commit_group;\n" ::)); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-    AMXMM_CUDA_SM80_ONLY(asm volatile("cp.async.wait_group %0;\n" ::"n"(N)));
-}
 
 __device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const void* p) {
     AMXMM_CUDA_SM80_ONLY(asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"

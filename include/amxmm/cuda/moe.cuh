@@ -209,7 +209,7 @@ inline void launch_moe_rows_exact(const q4_0_device_view& w, const q4_0_device_v
     p.ldy_slot = ldy_slot;
     p.xq_rows = r.m;  // (moe_ffn: hq has m·top_k rows)
     const dim3 grid(unsigned((w.layout.n + 31) / 32), unsigned(r.m * r.top_k)), block(32 * gemv_row_warps);
-    const std::size_t smem = moe_rows_smem_bytes(w.layout.k);
+    const std::size_t smem = moe_rows_smem_bytes(w.layout.k, up != nullptr);
     const auto go = [&](auto kernel) {
         ensure_dynamic_smem(reinterpret_cast<const void*>(kernel), smem, fn);
         kernel<<<grid, block, smem, stream>>>(p, x, ldx_token, ldx_slot, hq);
