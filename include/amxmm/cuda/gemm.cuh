@@ -130,8 +130,9 @@ inline constexpr std::int64_t gemv_max_rows = 8;
 inline constexpr std::size_t gemv_max_smem_bytes = 96 * 1024;
 /// Bound on the quantized activations of an exact gemv call (m·(K/32)·40 bytes: m = 8 up to K = 16384).
 /// Dense exact calls keep them in the workspace; the exact MoE kernels stage one row of K per CTA in shared
-/// memory (moe_rows_exact_kernel, K·40/32 + 128 bytes), which above 96 KiB needs a device with that much
-/// shared memory per block (A100, H100, H200: 163 KiB and more; others refuse the launch with errc::system).
+/// memory (moe_rows_exact_kernel, K·40/32 + 128 bytes, and for moe_ffn's gate/up up to 8 KiB more: x as loaded),
+/// which above 96 KiB needs a device with that much shared memory per block (A100, H100, H200: 163 KiB and more;
+/// others refuse the launch with errc::system).
 inline constexpr std::size_t gemv_exact_max_smem_bytes = 160 * 1024;
 // Exact dense gemv calls quantize the activations once into the call's workspace (m·(K/32)·40 bytes; every
 // CTA quantizing all m·K elements itself took 94 us at m = 8, K=14336 N=4096 on an H200) and run
