@@ -520,8 +520,8 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, 2)
         // shared-memory footprint, not from an earlier x: 8 KB of unused shared memory alone gave 12.97 us
         // (more of down's CTAs start beside gate/up's), and per-CTA timelines show x no earlier. The copy
         // itself: gate/up alone 8.74 -> 8.62 us at M = 1, 76.4 -> 75.8 at M = 16. moe_gemm keeps x in
-        // registers: with the copy, Qwen3's per-slot down rows took 10-12% longer at M = 4 and 16.
-        float4* const x_copy = reinterpret_cast<float4*>(x_lo + 2 * nb + (nb + 1) / 2);
+        // registers: with the copy (and its shared memory), Qwen3's per-slot down rows took 10-12% longer at M = 4, 16.
+        float4* const x_copy = reinterpret_cast<float4*>(x_lo + 2 * nb + (nb + 1) / 2);  // after meta, 16-byte aligned
         const int x_items = nb * 8, x_copied = vec ? min(x_items, moe_rows_x_copied_items) : 0;
         for (int idx = int(threadIdx.x); idx < x_copied; idx += 32 * gemv_row_warps)
             cp_async16(x_copy + idx, reinterpret_cast<const float4*>(xr) + idx, true);
