@@ -10,16 +10,17 @@
 //   moe     Qwen3-30B-A3B experts, E = 128, top-8, uniform routing: moe_gemm up-shape (K=2048, N=768),
 //           moe_gemm down-shape (K=768, N=2048, one row per slot), moe_ffn (gate+up+down); M = 1 .. 2048.
 //           Also the CPU suite's DeepSeek-V3 (E = 256, top-8, 7168 -> 2048) and Mixtral-8x7B (E = 8, top-2,
-//           4096 -> 14336) layers, the same three kinds at M = 1, 4, 16 (cold) and 512 (hot), auto, mma
-//           and wgmma (M >= 64), without peers.
+//           4096 -> 14336) layers, the same three kinds at M = 1, 4, 8, 16 (cold) and 512 (hot), auto,
+//           gemv_exact, gemv_exact_by_expert (M <= 16), mma and wgmma (M >= 64), without peers.
 //           Peers: "cublas_bf16_per_expert" — the same MoE with bf16 expert weights, tokens pre-grouped, one
 //           cublasGemmEx per active expert and projection (counter pct_cublas); "cublas_bf16_dense_equiv" —
 //           one dense bf16 GEMM per projection with the same M·top_k rows and FLOPs and a single weight, an
 //           upper bound for any grouped GEMM (counter pct_cublas_dense_equiv); "cublas_bf16_grouped" — the
 //           per-expert peer's work as one cublasGemmGroupedBatchedEx per projection, one group per active
 //           expert (cuBLAS >= 12.5; counter pct_cublas_grouped: the fair "cuBLAS bf16 on the same shape").
-//           Our variants: auto, gemv (mode fast, fp32), gemv_exact (mode exact), mma, wgmma (M >= 64; sm_90a
-//           builds on an H100/H200) (M·top_k <= 128 for the gemv ones).
+//           Our variants: auto, gemv (mode fast, fp32), gemv_exact (mode exact, per (token, slot) pair),
+//           gemv_exact_by_expert (mode exact, pairs grouped by expert: moe_gemv_grouping::by_expert), mma,
+//           wgmma (M >= 64; sm_90a builds on an H100/H200) (M <= 16 for the gemv ones).
 // Timing: every measured call sequence is captured once in a CUDA graph (the calls only enqueue work,
 // so they can be captured) and replayed between CUDA events: per-call GPU time without launch gaps.
 // Cold (M <= 128): the graph cycles through copies of the weight totalling >= 4 × L2, so weights come
@@ -499,16 +500,24 @@ struct variant {
     cu::gemm_path path;
     amxmm::compute_mode mode;
     const char* name;
+    cu::moe_gemv_grouping grouping = cu::moe_gemv_grouping::automatic;  ///< MoE only
 };
 constexpr variant v_auto{cu::gemm_path::automatic, amxmm::compute_mode::automatic, "automatic"};
 constexpr variant v_gemv{cu::gemm_path::gemv, amxmm::compute_mode::fast, "gemv"};
-constexpr variant v_gemv_exact{cu::gemm_path::gemv, amxmm::compute_mode::exact, "gemv_exact"};
+/// MoE: the exact gemv per (token, slot) pair (dense: the exact gemv)
+constexpr variant v_gemv_exact{cu::gemm_path::gemv, amxmm::compute_mode::exact, "gemv_exact", cu::moe_gemv_grouping::per_pair};
+constexpr variant v_gemv_by_expert{cu::gemm_path::gemv, amxmm::compute_mode::exact, "gemv_exact_by_expert",
+                                   cu::moe_gemv_grouping::by_expert};
 constexpr variant v_mma{cu::gemm_path::mma, amxmm::compute_mode::automatic, "mma"};
 constexpr variant v_dequant{cu::gemm_path::dequant_cublas, amxmm::compute_mode::automatic, "dequant_cublas"};
 constexpr variant v_wgmma{cu::gemm_path::wgmma, amxmm::compute_mode::automatic, "wgmma"};
 
 std::string plan_label(const cu::gemm_plan& plan) {
     return std::string(cu::to_string(plan.path)) + (plan.path == cu::gemm_path::mma ? "/" + std::to_string(plan.tile_rows) : "") +
+           (plan.path == cu::gemm_path::gemv && plan.tile_rows == cu::detail::moe_by_expert_pairs &&
+                    plan.reason.find("by expert") != std::string::npos
+                ? "/by_expert"
+                : "") +
            (plan.path == cu::gemm_path::wgmma ? "/splits" + std::to_string(plan.k_splits) : "") + "/" +
            amxmm::to_string(plan.mode);
 }
@@ -598,6 +607,7 @@ void moe_bench(benchmark::State& state, const moe_shape& s, moe_kind kind, std::
     cu::moe_ffn_options opt;
     opt.path = v.path;
     opt.mode = v.mode;
+    opt.moe_grouping = v.grouping;
     if (!runnable(state, v)) return;
     cu::gemm_plan plan;
     std::size_t copies = 1;
@@ -700,7 +710,7 @@ void register_all() {
                     });
 #endif
                 }
-                for (const variant v : {v_auto, v_gemv, v_gemv_exact, v_mma, v_wgmma}) {
+                for (const variant v : {v_auto, v_gemv, v_gemv_exact, v_gemv_by_expert, v_mma, v_wgmma}) {
                     if (v.path == cu::gemm_path::gemv && m > 16) continue;
                     if (v.path == cu::gemm_path::wgmma && m < 64) continue;
                     reg(base + v.name + "/" + temp,
@@ -711,11 +721,12 @@ void register_all() {
             }
     for (const moe_shape& s : {deepseek_v3, mixtral})
         for (moe_kind kind : {moe_kind::up, moe_kind::down, moe_kind::ffn})
-            for (std::int64_t m : {1, 4, 16, 512}) {
+            for (std::int64_t m : {1, 4, 8, 16, 512}) {
                 const bool cold = m <= 16;
                 const std::string base = std::string("cuda/") + name(kind) + "/" + s.name + "/M" + std::to_string(m) + "/";
-                for (const variant v : {v_auto, v_mma, v_wgmma}) {
+                for (const variant v : {v_auto, v_gemv_exact, v_gemv_by_expert, v_mma, v_wgmma}) {
                     if (v.path == cu::gemm_path::wgmma && m < 64) continue;
+                    if (v.path == cu::gemm_path::gemv && m > 16) continue;
                     reg(base + v.name + "/" + (cold ? "cold" : "hot"),
                         [=](benchmark::State& st) { moe_bench(st, s, kind, m, v, cold, "", "", ""); });
                 }

@@ -515,6 +515,117 @@ TEST_CASE("cuda moe_ffn exact: down and the slot sum in one kernel give the bits
     }
 }
 
+/// Raises ids out of range in two pairs (token 1's last slot, token 3's first) where m > 3.
+void spoil_ids(std::vector<std::int32_t>& ids, std::int64_t m, std::int64_t top_k, std::int64_t ld_ids, std::int64_t e) {
+    if (m <= 3) return;
+    ids[std::size_t(1 * ld_ids + top_k - 1)] = std::int32_t(e);
+    ids[std::size_t(3 * ld_ids)] = -1;
+}
+
+/// The device buffer's bytes after `run` wrote into it (filled with 0x55 bytes first: untouched padding compares too).
+template <class Run>
+std::vector<float> output_of(std::size_t count, Run run) {
+    dev_vec<float> yd(count);
+    yd.fill_bytes(0x55);
+    run(yd.data());
+    return yd.download();
+}
+
+TEST_CASE("cuda moe exact: grouped by expert, moe_gemm and moe_ffn give the bits of the per-pair kernels", "[cuda][moe][exact]") {
+    AMXMM_REQUIRE_GPU();
+    using amxmm_test::catch_error;
+    cuda::context ctx;
+    struct shape {
+        std::int64_t e, n, k, m, top_k;
+        routing_kind kind;
+    };
+    // rows of 3, 64 and 130 blocks (4, 4 and 1 weight rows per warp); N = 203 and 70 (not multiples of a CTA's
+    // rows); experts with more pairs than a tile (hot: expert 1 in every token; duplicate: every slot expert 2);
+    // top_k 1 .. 8; m = 1 .. 33; ids out of range where m > 3 (NaN rows, the flag raised)
+    for (const shape sh : {shape{4, 203, 96, 1, 1, routing_kind::uniform}, shape{8, 203, 96, 9, 3, routing_kind::hot},
+                           shape{8, 70, 2048, 5, 2, routing_kind::duplicate}, shape{16, 70, 2048, 16, 8, routing_kind::uniform},
+                           shape{4, 40, 4160, 7, 2, routing_kind::hot}, shape{64, 24, 64, 33, 6, routing_kind::uniform}}) {
+        CAPTURE(sh.e, sh.n, sh.k, sh.m, sh.top_k, int(sh.kind));
+        const experts_case c = make_experts(sh.e, sh.n, sh.k, std::uint64_t(sh.k + sh.n));
+        std::mt19937_64 rng(std::uint64_t(sh.m * 5 + sh.top_k));
+        const std::int64_t ld_ids = sh.top_k + 1;
+        auto ids = make_ids(sh.kind, sh.m, sh.top_k, sh.e, ld_ids, rng);
+        spoil_ids(ids, sh.m, sh.top_k, ld_ids, sh.e);
+        dev_vec<std::int32_t> idd(ids);
+        const moe_routing r{sh.m, sh.top_k, idd.data(), ld_ids};
+        for (moe_input_rows rows : {moe_input_rows::per_token, moe_input_rows::per_slot}) {
+            const bool per_slot = rows == moe_input_rows::per_slot;
+            const std::int64_t ldx_slot = per_slot ? sh.k + 2 : 0, ldx_token = per_slot ? sh.top_k * ldx_slot : sh.k + 1;
+            const std::int64_t ldy_slot = sh.n + 3, ldy_token = sh.top_k * ldy_slot;
+            dev_vec<float> xd(amxmm_test::make_activations(sh.m, ldx_token, rng));
+            std::vector<float> y[2];
+            for (int grouped = 0; grouped < 2; ++grouped) {
+                cuda::gemm_options opt;
+                opt.mode = compute_mode::exact;
+                opt.moe_grouping = grouped ? cuda::moe_gemv_grouping::by_expert : cuda::moe_gemv_grouping::per_pair;
+                const auto plan = cuda::plan_moe_q4_0(sh.m, sh.top_k, sh.e, sh.k, opt, ctx.features());
+                CAPTURE(per_slot, plan.reason);
+                CHECK(plan.tile_rows == (grouped ? cuda::detail::moe_by_expert_pairs : 1));
+                ctx.reserve(cuda::moe_gemm_workspace_bytes(sh.m, sh.top_k, c.gpu.layout(), rows, opt));
+                y[grouped] = output_of(std::size_t(sh.m * ldy_token), [&](float* yd) {
+                    cuda::moe_gemm(ctx, c.gpu.view(), r, xd.data(), rows, ldx_token, ldx_slot, yd, ldy_token, ldy_slot, opt, nullptr);
+                });
+                const auto e = catch_error([&] { ctx.check_routing(nullptr); });
+                CHECK(e.thrown == (sh.m > 3));
+            }
+            CHECK(std::memcmp(y[0].data(), y[1].data(), y[0].size() * sizeof(float)) == 0);
+            std::int64_t nan_rows = 0;
+            for (std::int64_t t = 0; t < sh.m; ++t)
+                for (std::int64_t s = 0; s < sh.top_k; ++s) nan_rows += std::isnan(y[1][std::size_t(t * ldy_token + s * ldy_slot)]);
+            CHECK(nan_rows == (sh.m > 3 ? 2 : 0));
+        }
+    }
+    // moe_ffn: gate/up rows of 3, 64 and 130 blocks, down rows of 2, 3 and 66 (F = 64, 96, 2112)
+    struct ffn_shape {
+        std::int64_t e, k, f, m, top_k;
+        routing_kind kind;
+        ffn_activation act;
+    };
+    for (const ffn_shape sh : {ffn_shape{8, 96, 64, 6, 3, routing_kind::hot, ffn_activation::silu},
+                               ffn_shape{16, 2048, 96, 16, 8, routing_kind::uniform, ffn_activation::gelu_tanh},
+                               ffn_shape{4, 4160, 64, 5, 2, routing_kind::duplicate, ffn_activation::silu},
+                               ffn_shape{8, 64, 2112, 9, 2, routing_kind::uniform, ffn_activation::silu}}) {
+        CAPTURE(sh.e, sh.k, sh.f, sh.m, sh.top_k, int(sh.kind));
+        const experts_case gate = make_experts(sh.e, sh.f, sh.k, std::uint64_t(sh.k + 1), 0.5f),
+                           up = make_experts(sh.e, sh.f, sh.k, std::uint64_t(sh.k + 2), 0.5f),
+                           down = make_experts(sh.e, sh.k, sh.f, std::uint64_t(sh.k + 3), 0.5f);
+        std::mt19937_64 rng(std::uint64_t(sh.f + sh.m));
+        const std::int64_t ld_ids = sh.top_k, ldx = sh.k + 1, ldy = sh.k + 3;  // ldx: rows not 16-byte aligned
+        auto ids = make_ids(sh.kind, sh.m, sh.top_k, sh.e, ld_ids, rng);
+        spoil_ids(ids, sh.m, sh.top_k, ld_ids, sh.e);
+        std::vector<float> wts(std::size_t(sh.m * sh.top_k));
+        std::uniform_real_distribution<float> ud(0.05f, 1.0f);
+        for (auto& v : wts) v = ud(rng);
+        dev_vec<std::int32_t> idd(ids);
+        dev_vec<float> xd(amxmm_test::make_activations(sh.m, ldx, rng)), wd(wts);
+        const moe_routing r{sh.m, sh.top_k, idd.data(), ld_ids};
+        std::vector<float> y[2];
+        for (int grouped = 0; grouped < 2; ++grouped) {
+            cuda::moe_ffn_options opt;
+            opt.mode = compute_mode::exact;
+            opt.activation = sh.act;
+            opt.moe_grouping = grouped ? cuda::moe_gemv_grouping::by_expert : cuda::moe_gemv_grouping::per_pair;
+            ctx.reserve(cuda::moe_ffn_workspace_bytes(sh.m, sh.top_k, gate.gpu.layout(), opt));
+            y[grouped] = output_of(std::size_t(sh.m * ldy), [&](float* yd) {
+                const auto plan = cuda::moe_ffn(ctx, gate.gpu.view(), up.gpu.view(), down.gpu.view(), r, wd.data(), sh.top_k,
+                                                xd.data(), ldx, yd, ldy, opt, nullptr);
+                CHECK(plan.tile_rows == (grouped ? cuda::detail::moe_by_expert_pairs : 1));
+            });
+            const auto e = catch_error([&] { ctx.check_routing(nullptr); });
+            CHECK(e.thrown == (sh.m > 3));
+        }
+        CHECK(std::memcmp(y[0].data(), y[1].data(), y[0].size() * sizeof(float)) == 0);
+        std::int64_t nan_rows = 0;
+        for (std::int64_t t = 0; t < sh.m; ++t) nan_rows += std::isnan(y[1][std::size_t(t * ldy)]);
+        CHECK(nan_rows == (sh.m > 3 ? 2 : 0));
+    }
+}
+
 TEST_CASE("cuda moe_gemm: every path and routing against the CPU", "[cuda][moe]") {
     AMXMM_REQUIRE_GPU();
     cuda::context ctx;

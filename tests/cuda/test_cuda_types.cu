@@ -2,6 +2,7 @@
 // download round trips bit for bit; path planning and mode checks (these run without a GPU).
 #include "cuda_support.cuh"
 
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <tuple>
@@ -155,10 +156,22 @@ TEST_CASE("cuda: plans pick a path and mode by m; exact is gemv-only (no GPU nee
     CHECK(cuda::plan_moe_q4_0(1, 8, 128, 2048).path == cuda::gemm_path::gemv);
     CHECK(cuda::plan_moe_q4_0(1, 8, 128, 2048).mode == compute_mode::exact);
     CHECK(cuda::plan_moe_q4_0(16, 8, 128, 2048).path == cuda::gemm_path::gemv);
-    CHECK(cuda::plan_moe_q4_0(17, 8, 128, 2048).path == cuda::gemm_path::mma);
-    CHECK(cuda::plan_moe_q4_0(17, 8, 128, 2048).mode == compute_mode::fast);
-    CHECK(cuda::plan_moe_q4_0(8, 2, 8, 4096).path == cuda::gemm_path::gemv);  // 16 pairs on 8 experts: <= 2 per expert
-    CHECK(cuda::plan_moe_q4_0(9, 2, 8, 4096).path == cuda::gemm_path::mma);   // 18: each pair would read a shared expert again
+    // up to ~3.5 pairs per active expert: the exact gemv grouped by expert; above, grouped mma
+    CHECK(cuda::plan_moe_q4_0(48, 8, 128, 2048).path == cuda::gemm_path::gemv);  // 384 pairs, 3.14 per expert
+    CHECK(cuda::plan_moe_q4_0(48, 8, 128, 2048).tile_rows == cuda::detail::moe_by_expert_pairs);
+    CHECK(cuda::plan_moe_q4_0(64, 8, 128, 2048).path == cuda::gemm_path::mma);   // 4.06 per expert
+    CHECK(cuda::plan_moe_q4_0(64, 8, 128, 2048).mode == compute_mode::fast);
+    CHECK(cuda::plan_moe_q4_0(8, 2, 8, 4096).path == cuda::gemm_path::gemv);   // 16 pairs on 8 experts
+    CHECK(cuda::plan_moe_q4_0(12, 2, 8, 4096).path == cuda::gemm_path::gemv);  // 24: 3.1 per expert
+    CHECK(cuda::plan_moe_q4_0(16, 2, 8, 4096).path == cuda::gemm_path::mma);   // 32: 4.04 per expert
+    {  // per pair forced: the gemv up to m·top_k <= min(128, 2·E) (moe_gemv_auto_max_pairs*), grouped mma above
+        cuda::gemm_options pp;
+        pp.moe_grouping = cuda::moe_gemv_grouping::per_pair;
+        CHECK(cuda::plan_moe_q4_0(16, 8, 128, 2048, pp).path == cuda::gemm_path::gemv);
+        CHECK(cuda::plan_moe_q4_0(16, 8, 128, 2048, pp).tile_rows == 1);
+        CHECK(cuda::plan_moe_q4_0(17, 8, 128, 2048, pp).path == cuda::gemm_path::mma);
+        CHECK(cuda::plan_moe_q4_0(9, 2, 8, 4096, pp).path == cuda::gemm_path::mma);  // 18 pairs: more than 2 per expert
+    }
     // K = 32768: the fp32 gemv's K·4 bytes do not fit its 96 KiB, the exact gemv's (K/32)·40 do
     CHECK(cuda::plan_moe_q4_0(1, 8, 128, 32768).path == cuda::gemm_path::gemv);
     o.mode = compute_mode::fast;
@@ -184,6 +197,61 @@ TEST_CASE("cuda: plans pick a path and mode by m; exact is gemv-only (no GPU nee
     o.mode = compute_mode::automatic;
     o.path = cuda::gemm_path::dequant_cublas;
     CHECK_THROWS_AS(cuda::plan_moe_q4_0(512, 8, 128, 2048, o), amxmm::error);
+}
+
+TEST_CASE("cuda: MoE plans group the exact gemv by expert where pairs share experts (no GPU needed)", "[cuda]") {
+    using cuda::moe_gemv_grouping;
+    // Uniform routing: 1 pair per active expert at m = 1; Qwen3-30B-A3B (E 128, top-8) at m = 4: 32 pairs on
+    // ~29 experts (1.10); at m = 16: 128 on ~82 (1.55); Mixtral-8x7B (E 8, top-2) at m = 4: 8 pairs on ~5.5 (1.46).
+    CHECK(cuda::moe_expected_pairs_per_expert(1, 8, 128) == Catch::Approx(1.0));
+    CHECK(cuda::moe_expected_pairs_per_expert(4, 8, 128) == Catch::Approx(32.0 / (128.0 * (1.0 - std::pow(0.9375, 4)))));
+    CHECK(cuda::moe_expected_pairs_per_expert(16, 8, 128) == Catch::Approx(1.555).margin(0.01));
+    CHECK(cuda::moe_expected_pairs_per_expert(4, 2, 8) == Catch::Approx(1.462).margin(0.01));
+    CHECK(cuda::moe_expected_pairs_per_expert(1000, 8, 8) == Catch::Approx(1000.0));  // every token uses every expert
+    const auto plan = [](std::int64_t m, std::int64_t top_k, std::int64_t e, std::int64_t k, moe_gemv_grouping g,
+                         compute_mode mode = compute_mode::automatic) {
+        cuda::gemm_options o;
+        o.moe_grouping = g;
+        o.mode = mode;
+        return cuda::plan_moe_q4_0(m, top_k, e, k, o);
+    };
+    const auto by_expert = [](const cuda::gemm_plan& p) {
+        return p.path == cuda::gemm_path::gemv && p.mode == compute_mode::exact && p.tile_rows == cuda::detail::moe_by_expert_pairs;
+    };
+    CHECK(plan(1, 8, 128, 2048, moe_gemv_grouping::automatic).tile_rows == 1);  // per pair
+    CHECK_THAT(plan(1, 8, 128, 2048, moe_gemv_grouping::automatic).reason, Catch::Matchers::ContainsSubstring("per (token, slot) pair"));
+    CHECK(by_expert(plan(16, 8, 128, 2048, moe_gemv_grouping::automatic)));
+    CHECK_THAT(plan(16, 8, 128, 2048, moe_gemv_grouping::automatic).reason, Catch::Matchers::ContainsSubstring("by expert (auto"));
+    CHECK(by_expert(plan(4, 2, 8, 4096, moe_gemv_grouping::automatic)));
+    CHECK(plan(16, 8, 128, 2048, moe_gemv_grouping::per_pair).tile_rows == 1);
+    CHECK(by_expert(plan(1, 8, 128, 2048, moe_gemv_grouping::by_expert)));
+    // by_expert forces the exact gemv, past the automatic gemv range too
+    CHECK(by_expert(plan(512, 8, 128, 2048, moe_gemv_grouping::by_expert)));
+    CHECK(plan(512, 8, 128, 2048, moe_gemv_grouping::automatic).path == cuda::gemm_path::mma);
+    // fast mode: the gemv per pair (fp32); by_expert refused there and on the tensor-core paths
+    CHECK(plan(4, 2, 8, 4096, moe_gemv_grouping::automatic, compute_mode::fast).tile_rows == 1);
+    for (int refused = 0; refused < 2; ++refused) {
+        cuda::gemm_options o;
+        o.moe_grouping = moe_gemv_grouping::by_expert;
+        if (refused == 0) o.mode = compute_mode::fast;
+        else o.path = cuda::gemm_path::mma;
+        try {
+            cuda::plan_moe_q4_0(4, 2, 8, 4096, o);
+            FAIL("by_expert was accepted off the exact gemv");
+        } catch (const amxmm::error& e) {
+            CHECK(e.code() == errc::unsupported);
+            CHECK_THAT(e.what(), Catch::Matchers::ContainsSubstring("by_expert"));
+        }
+    }
+    CHECK_THROWS_AS(plan(4, 2, 8, 4096, static_cast<moe_gemv_grouping>(9)), amxmm::error);
+    // the workspace holds the quantized rows and the grouping (by expert), more than per pair
+    const cuda::q4_0_device_layout X{128, 768, 2048};
+    cuda::gemm_options pp, be;
+    pp.moe_grouping = moe_gemv_grouping::per_pair;
+    be.moe_grouping = moe_gemv_grouping::by_expert;
+    CHECK(cuda::moe_gemm_workspace_bytes(16, 8, X, moe_input_rows::per_token, be) >=
+          std::size_t(16) * 64 * 40 + std::size_t(128) * 3 * 4);
+    CHECK(cuda::moe_ffn_workspace_bytes(16, 8, X, be) > cuda::moe_ffn_workspace_bytes(16, 8, X, pp));
 }
 
 TEST_CASE("cuda: upload / download round trips bit for bit", "[cuda]") {

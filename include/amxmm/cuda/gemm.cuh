@@ -97,10 +97,29 @@ inline const char* to_string(gemm_path p) noexcept {
     return "?";
 }
 
+/// How an exact MoE call on the gemv path (moe.cuh) meets its experts' weights. Dense calls ignore it.
+enum class moe_gemv_grouping {
+    automatic,  ///< by_expert where the call's (token, slot) pairs are expected to share experts (plan_moe_q4_0)
+    per_pair,   ///< each pair reads its expert's rows: the fewest kernels, best where pairs rarely share an expert
+    by_expert,  ///< pairs sorted by expert; each weight row is read once for up to 4 pairs of its expert (exact only)
+};
+
+inline const char* to_string(moe_gemv_grouping g) noexcept {
+    switch (g) {
+        case moe_gemv_grouping::automatic: return "automatic";
+        case moe_gemv_grouping::per_pair: return "per_pair";
+        case moe_gemv_grouping::by_expert: return "by_expert";
+    }
+    return "?";
+}
+
 /// Caller choices for a CUDA GEMM / MoE call.
 struct gemm_options {
     gemm_path path = gemm_path::automatic;
     compute_mode mode = compute_mode::automatic;  ///< exact (gemv only), fast, or automatic (see the file comment)
+    /// MoE only: the exact gemv per (token, slot) pair or grouped by expert. by_expert runs the gemv path in
+    /// exact mode (refused with mode fast or a tensor-core path); per_pair applies where the exact gemv runs.
+    moe_gemv_grouping moe_grouping = moe_gemv_grouping::automatic;
     /// Device workspace, 256-byte aligned, >= the *_workspace_bytes query for the call. Null: the
     /// context's reserved workspace (context::reserve).
     void* workspace = nullptr;

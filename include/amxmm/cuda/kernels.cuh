@@ -10,6 +10,8 @@
 //   moe_rows_exact_kernel<GateUp>  exact MoE decode rows of at most 64 blocks, x quantized per CTA, 32 rows
 //                         per CTA: moe_gemm's rows, or (GateUp) moe_ffn's gate and up with act and h's Q8_0
 //                         block per 32 rows
+//   moe_by_expert_exact_kernel<R, RW, GateUp>  exact MoE decode grouped by expert: a warp per RW weight rows of a
+//                         tile's expert, each row read once for the tile's (up to R) pairs (moe_sort_kernel's tiles)
 //   moe_down_slot_sum_kernel  exact moe_ffn's down and the sum over a token's slots
 //   q4_0_mma_kernel<MT, WM>  tensor cores: Q4_0 tiles dequantized to bf16 in registers (B fragments of
 //                         mma.sync m16n8k16), activations bf16 via cp.async; dense, MoE grouped, and the
@@ -430,6 +432,101 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, M <= 2 ? 4 : 2) q4_0_gemv
         else
 #pragma unroll
             for (int i = 0; i < M; ++i) yr[i * p.ldy_row] = acc[0][i];
+    }
+}
+
+/// Pairs per tile of the exact MoE decode grouped by expert (moe_by_expert_exact_kernel): a weight row is read
+/// once for up to this many of its expert's (token, slot) pairs. Experts with more pairs take several tiles.
+constexpr int moe_by_expert_pairs = 4;
+
+/// Weight rows per warp of moe_by_expert_exact_kernel for rows of nb blocks: short rows (one or two blocks per
+/// lane) take several rows per warp, so that a lane has 4 loads in flight (moe_rows_exact_kernel's reason):
+/// 4 rows, or 2 of gate and 2 of up (4 rows of both spill at 128 registers); longer rows one, with
+/// gemv_row_unroll blocks per lane, row and weight in a step (q4_0_gemv_row_exact_kernel's).
+inline int moe_by_expert_rows_per_warp(i64 nb, bool gate_up) { return nb > 64 ? 1 : gate_up ? 2 : 4; }
+
+/// The exact MoE decode grouped by expert (moe_gemv_grouping::by_expert). CTA (blockIdx.x, blockIdx.y = tile):
+/// 8 warps of RW consecutive weight rows each, of the tile's expert, for the tile's pairs: moe_sort_kernel's
+/// sorted rows [tile.y, tile.z), at most R, in ascending pair order. Per (row, pair) the dot is formed exactly as
+/// q4_0_gemv_row_exact_kernel forms it (lane l: blocks l, l + 32, ... in order, the same butterfly), so the bits
+/// are the per-pair kernels'; but each weight block is loaded once for all of the tile's pairs (each pair's
+/// quantized activation block is read through L1, once for the warp's RW rows), so an expert that several pairs
+/// of the call share is read from memory once per tile instead of once per pair.
+/// Pair (t, s) = sorted_pair[row]: activation row t·xq_token + s·xq_slot of the quantized rows, output
+/// y + t·ldy_token + s·ldy_slot + n (GateUp: gate and up, h = act(g)·u in fp32 as moe_ffn_act_kernel forms it).
+/// Pairs whose expert id is out of range are in no tile (moe_sort_kernel flags them). Launched as a programmatic
+/// dependent: it reads the tiles and the activations after pdl_wait(), so every kernel before it must have
+/// waited for its own predecessor (moe_sort_kernel waits at its end for the quantizing pass before it).
+template <int R, int RW, bool GateUp>
+__global__ void __launch_bounds__(32 * gemv_row_warps, 2)
+    moe_by_expert_exact_kernel(gemv_row_params p, const int4* tiles, const int* tile_count, const std::int32_t* sorted_pair) {
+    constexpr int W = GateUp ? 2 : 1;                  // weights read per row: gate (and up)
+    constexpr int U = RW == 1 ? gemv_row_unroll : 1;  // blocks per lane, row and weight in flight
+    pdl_launch_dependents();
+    pdl_wait();  // the tiles and the quantized activations are complete past this point
+    // The tile and the count are loaded together (tiles has room for the grid's every blockIdx.y): each CTA's
+    // chain of dependent loads before its first weight load is what its start costs.
+    const int4 tile = tiles[blockIdx.y];
+    if (int(blockIdx.y) >= *tile_count) return;  // the grid is sized for the worst case
+    const int lane = int(threadIdx.x) & 31, nb = p.nb, pairs = tile.z - tile.y;  // 1 .. R pairs
+    const i64 row0 = (i64(blockIdx.x) * gemv_row_warps + (threadIdx.x >> 5)) * RW;  // the warp's first row
+    if (row0 >= p.n) return;  // warp-uniform
+    const i64 r0 = i64(tile.x) * p.n + row0;  // the warp's first weight row
+    uint4 q[W][RW][U];
+    std::uint16_t dw[W][RW][U];
+    const auto load = [&](int b0) {  // every load of a step (blocks b0, b0 + 32, ...) before any arithmetic
+#pragma unroll
+        for (int v = 0; v < W; ++v)
+#pragma unroll
+            for (int j = 0; j < RW; ++j)
+#pragma unroll
+                for (int u = 0; u < U; ++u) {
+                    const int b = b0 + 32 * u;
+                    const bool ok = b < nb && row0 + j < p.n;
+                    const i64 at = (r0 + j) * p.row_blocks + b;
+                    q[v][j][u] = ok ? __ldg(reinterpret_cast<const uint4*>(v ? p.qs_up : p.qs) + at) : make_uint4(0, 0, 0, 0);
+                    dw[v][j][u] = ok ? __ldg((v ? p.d_up : p.d) + at) : std::uint16_t(0);
+                }
+    };
+    load(lane);  // the first step's weights are in flight while the pairs' rows are looked up
+    i64 xrow[R], yrow[R];  // per pair: its activation row's first block, its output row
+#pragma unroll
+    for (int i = 0; i < R; ++i) {
+        const i64 pair = i < pairs ? sorted_pair[tile.y + i] : 0, t = pair / p.top_k, s = pair % p.top_k;
+        xrow[i] = (t * p.xq_token + s * p.xq_slot) * nb;
+        yrow[i] = t * p.ldy_token + s * p.ldy_slot;
+    }
+    const uint4* const x_lo = p.xq;
+    const uint4* const x_hi = x_lo + p.xq_rows * nb;
+    const int2* const x_meta = reinterpret_cast<const int2*>(p.xq + 2 * p.xq_rows * nb);
+    float acc[W][RW][R] = {};
+    for (int b0 = lane; b0 < nb; b0 += 32 * U) {
+        if (b0 != lane) load(b0);
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+            const int b = b0 + 32 * u;
+            if (b >= nb) break;
+#pragma unroll
+            for (int i = 0; i < R; ++i) {
+                if (i >= pairs) break;  // warp-uniform
+                const uint4 lo = x_lo[xrow[i] + b], hi = x_hi[xrow[i] + b];
+                const int2 meta = x_meta[xrow[i] + b];
+#pragma unroll
+                for (int j = 0; j < RW; ++j)
+#pragma unroll
+                    for (int v = 0; v < W; ++v) acc[v][j][i] = exact_block_update(acc[v][j][i], q[v][j][u], dw[v][j][u], lo, hi, meta);
+            }
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < R; ++i) {
+        if (i >= pairs) break;
+#pragma unroll
+        for (int j = 0; j < RW; ++j) {
+            const float g = warp_sum(acc[0][j][i]);
+            const float out = GateUp ? __fmul_rn(ffn_act(p.act, g), warp_sum(acc[W - 1][j][i])) : g;  // moe_ffn_act_kernel's h
+            if (lane == 0 && row0 + j < p.n) p.y[yrow[i] + row0 + j] = out;
+        }
     }
 }
 
@@ -1340,6 +1437,7 @@ __global__ void __launch_bounds__(moe_sort_threads)
                     std::int32_t* sorted_pair, std::int32_t* row_of, int4* tiles, int* tile_count, int* error_flag,
                     float* nan_y, i64 nan_n, i64 ldy_token, i64 ldy_slot) {
     extern __shared__ int sort_smem[];
+    pdl_launch_dependents();  // by_expert: the grouped kernel after it waits (pdl_wait) for the tiles
     const int e1 = experts + 1;
     int* wc = sort_smem;          // (32 warps, E + 1)
     int* total = wc + 32 * e1;    // (E + 1) pairs per bucket so far
@@ -1351,12 +1449,16 @@ __global__ void __launch_bounds__(moe_sort_threads)
         return (e < 0 || e >= experts) ? experts : int(e);
     };
     for (int b = tid; b < e1; b += blockDim.x) total[b] = 0;
+    // Up to moe_sort_threads pairs (decode) are sorted in one round, and each thread keeps its pair's bucket and
+    // rank in registers for the scatter below; more take rounds and go through `rank`.
+    const bool one_round = rows <= moe_sort_threads;
+    int my_bucket = 0, my_rank = 0;
     for (i64 r0 = 0; r0 < rows; r0 += moe_sort_threads) {
-        for (int i = tid; i < 32 * e1; i += blockDim.x) wc[i] = 0;
-        __syncthreads();
         const i64 pair = r0 + tid;
         const bool valid = pair < rows;
-        const int e = valid ? bucket_of(pair) : -1;
+        const int e = valid ? bucket_of(pair) : -1;  // the id load is in flight while wc is cleared
+        for (int i = tid; i < 32 * e1; i += blockDim.x) wc[i] = 0;
+        __syncthreads();
         if (valid && e == experts) atomicOr(error_flag, 1);
         const unsigned same = __match_any_sync(0xffffffffu, e);
         const int in_warp = __popc(same & ((1u << lane) - 1u));
@@ -1372,25 +1474,47 @@ __global__ void __launch_bounds__(moe_sort_threads)
             total[b] = run;
         }
         __syncthreads();
-        if (valid) rank[pair] = wc[warp * e1 + e] + in_warp;
+        if (valid) {
+            my_bucket = e;
+            my_rank = wc[warp * e1 + e] + in_warp;
+            if (!one_round) rank[pair] = my_rank;
+        }
         __syncthreads();
     }
-    if (tid == 0) {
-        int run = 0, nt = 0;
-        for (int b = 0; b < e1; ++b) {
-            off[b] = run;
-            run += total[b];
+    if (warp == 0) {  // bucket offsets and tiles: lane l takes a run of buckets, exclusive scans over the lanes
+        const int per = (e1 + 31) / 32, b0 = min(e1, lane * per), b1 = min(e1, b0 + per);
+        int rows_in = 0, tiles_in = 0;
+        for (int b = b0; b < b1; ++b) {
+            rows_in += total[b];
+            if (b < experts) tiles_in += (total[b] + bm - 1) / bm;
         }
-        for (int e = 0; e < experts; ++e)
-            for (int r = 0; r < total[e]; r += bm) tiles[nt++] = make_int4(e, off[e] + r, off[e] + min(r + bm, total[e]), 0);
-        *tile_count = nt;
+        int row_run = rows_in, tile_run = tiles_in;
+        for (int o = 1; o < 32; o <<= 1) {
+            const int r = __shfl_up_sync(0xffffffffu, row_run, o), t = __shfl_up_sync(0xffffffffu, tile_run, o);
+            if (lane >= o) {
+                row_run += r;
+                tile_run += t;
+            }
+        }
+        row_run -= rows_in;
+        tile_run -= tiles_in;
+        for (int b = b0; b < b1; ++b) {
+            off[b] = row_run;
+            if (b < experts)
+                for (int r = 0; r < total[b]; r += bm) tiles[tile_run++] = make_int4(b, row_run + r, row_run + min(r + bm, total[b]), 0);
+            row_run += total[b];
+        }
+        if (lane == 31) *tile_count = tile_run;  // every tile is before lane 31's end
     }
     __syncthreads();
     for (i64 pair = tid; pair < rows; pair += blockDim.x) {
-        const int row = off[bucket_of(pair)] + rank[pair];
+        const int row = one_round ? off[my_bucket] + my_rank : off[bucket_of(pair)] + rank[pair];
         sorted_pair[row] = std::int32_t(pair);
         row_of[pair] = row;
     }
+    // Launched as a programmatic dependent of a quantizing pass (by_expert), this kernel must not complete before
+    // that pass: the kernel after it waits for this one only. (An ordinary launch: no effect.)
+    pdl_wait();
     if (!nan_y || total[experts] == 0) return;
     __syncthreads();  // sorted_pair of the bad bucket is written
     for (i64 i = tid; i < i64(total[experts]) * nan_n; i += blockDim.x) {

@@ -11,8 +11,9 @@
 //     stable counting sort (pairs of one expert in ascending (token, slot) order; ranks from warp
 //     match + per-warp counts scanned in warp order, no order-changing atomics) and cuts each active
 //     expert's rows into tiles of 32/64/128 rows. One grouped tensor-core launch covers the tiles × the
-//     N tiles; its grid is sized on the host for the worst case (M·top_k / tile + min(E, M·top_k)
-//     tiles), so the host never waits for the grouping; CTAs past the real tile count exit at once.
+//     N tiles; its grid is sized on the host for the worst case (detail::moe_max_tiles: (M·top_k +
+//     min(E, M·top_k)·(tile - 1)) / tile tiles), so the host never waits for the grouping; CTAs past the
+//     real tile count exit at once.
 //     Rows are gathered by pair index; experts without tokens cost nothing.
 //     moe_ffn: gate and up run in one kernel (64 columns of each per CTA) whose epilogue writes
 //     h = bf16(act(gate)·up); down runs grouped on h; a last kernel sums the slots per token.
@@ -27,6 +28,11 @@
 //     h in fp32, then h is quantized). moe_ffn's down, by the same rule on F: moe_down_slot_sum_kernel (a
 //     warp per (token, output column) runs down for all of the token's slots and sums them), or the row
 //     gemv per pair and the slot-sum kernel.
+//     Grouped by expert (exact only; options.moe_grouping, or automatic where the pairs are expected to share
+//     experts, see moe_by_expert_auto_min_sharing): x is quantized once, the grouping kernel sorts the pairs
+//     into tiles of up to 4 pairs of one expert (detail::moe_by_expert_pairs), and moe_by_expert_exact_kernel
+//     reads each weight row once per tile, forming every pair's dot with the per-pair kernels' arithmetic (the
+//     same bits). moe_ffn: gate + up -> h (fp32), h quantized, down -> the pairs' outputs, the slot sum.
 //
 // Compute modes (plan.mode): as gemm_q4_0's. exact runs on the gemv path only (forced exact with path
 // mma is refused with errc::unsupported); automatic is exact on the gemv path and fast on the mma path.
@@ -47,6 +53,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -70,6 +77,25 @@ inline constexpr std::int64_t moe_gemv_auto_max_pairs = 128;
 /// pair reads its expert again. H100, 2026-11-27, Mixtral-8x7B-like experts (E = 8, top-2), cold, moe_ffn:
 /// gemv 266 vs grouped mma 401 us at 8 pairs, 1030 vs 619 us at 32 (bench/RESULTS.md, session 10).
 inline constexpr std::int64_t moe_gemv_auto_max_pairs_per_expert = 2;
+/// `automatic` MoE calls run the exact gemv grouped by expert (moe_gemv_grouping::by_expert) where the pairs are
+/// expected to share experts (moe_expected_pairs_per_expert) at least this much and at most the next constant;
+/// below, the gemv per pair (within the limits above); above, the grouped tensor-core kernels. An exact-mode
+/// call groups by expert from the lower limit up. H100, 2026-11-27, cold, moe_ffn, exact per pair / by expert /
+/// grouped mma (bench/RESULTS.md, session 13): Qwen3-30B-A3B (E 128, top-8) M = 8 (1.24 pairs per expert)
+/// 73.6 / 76.4 us, M = 16 (1.55) 139.7 / 124.6, M = 48 (3.14) by expert 247 / mma 262, M = 64 (4.06) 303 / 268;
+/// E 64, top-8, 7168 -> 2048, M = 4 (1.21) 284 / 248; Mixtral-8x7B (E 8, top-2) M = 12 (3.1) 493 / mma 607,
+/// M = 16 (4.04) 616 / 607. Grouping costs a sort and two more kernels (~4 us on the call's chain), so at
+/// little sharing the per-pair kernels stay ahead.
+inline constexpr double moe_by_expert_auto_min_sharing = 1.25;
+inline constexpr double moe_by_expert_auto_max_sharing = 3.5;
+
+/// Pairs per active expert when m tokens each route to top_k distinct experts of E, uniformly at random (the
+/// expectation of m·top_k / the number of experts used): 1 at m = 1, towards m·top_k / E as m grows.
+inline double moe_expected_pairs_per_expert(std::int64_t m, std::int64_t top_k, std::int64_t experts) {
+    if (m <= 0 || top_k <= 0 || experts <= 0) return 1.0;
+    const double unused = std::pow(1.0 - double(std::min(top_k, experts)) / double(experts), double(m));
+    return double(m) * double(top_k) / (double(experts) * (1.0 - unused));
+}
 
 /// Decides the path and mode of a MoE call with m tokens, top_k slots, E experts and K (the fp32 GEMV
 /// needs K·4 bytes of shared memory, the exact one (K/32)·40). One path and mode for the call, from the
@@ -84,26 +110,39 @@ inline gemm_plan plan_moe_q4_0(std::int64_t m, std::int64_t top_k, std::int64_t 
     const bool fast_fits = detail::gemv_act_smem_bytes(1, k, false) <= gemv_max_smem_bytes;
     const bool exact_fits = detail::gemv_act_smem_bytes(1, k, true) <= gemv_exact_max_smem_bytes;
     const bool fast = opt.mode == compute_mode::fast;
+    const bool by_expert = opt.moe_grouping == moe_gemv_grouping::by_expert;
+    const double sharing = moe_expected_pairs_per_expert(m, top_k, experts);
     gemm_plan plan;
+    detail::require(opt.moe_grouping == moe_gemv_grouping::automatic || opt.moe_grouping == moe_gemv_grouping::per_pair || by_expert,
+                    errc::invalid_argument, fn, "options.moe_grouping = ", int(opt.moe_grouping), " is not a moe_gemv_grouping value");
     detail::require(opt.path != gemm_path::dequant_cublas, errc::unsupported, fn,
                     "options.path = dequant_cublas is dense-only (MoE runs gemv, mma or wgmma)");
     detail::require(!(opt.mode == compute_mode::exact && (opt.path == gemm_path::mma || opt.path == gemm_path::wgmma)),
                     errc::unsupported, fn, "options.mode = exact with options.path = ", to_string(opt.path),
                     ": exact mode runs on the GPU's gemv path only (use path gemv or automatic, or mode fast)");
-    if (opt.path == gemm_path::gemv || opt.mode == compute_mode::exact) {
+    detail::require(!(by_expert && (fast || opt.path == gemm_path::mma || opt.path == gemm_path::wgmma)), errc::unsupported, fn,
+                    "options.moe_grouping = by_expert groups the exact gemv: it needs mode exact or automatic and path gemv or "
+                    "automatic (mode ", to_string(opt.mode), ", path ", to_string(opt.path), ")");
+    if (opt.path == gemm_path::gemv || opt.mode == compute_mode::exact || by_expert) {
         detail::require(fast ? fast_fits : exact_fits, errc::unsupported, fn, "the gemv path (mode ",
                         fast ? "fast" : "exact", ") needs ", fast ? "K·4 <= " : "(K/32)·40 <= ",
                         fast ? gemv_max_smem_bytes : gemv_exact_max_smem_bytes, " bytes (K = ", k, ")");
         plan.path = gemm_path::gemv;
-        plan.reason = opt.path == gemm_path::gemv ? "gemv per (token, slot): forced by options.path"
-                                                  : "gemv per (token, slot) (auto: mode exact requested, the GPU's only exact path)";
+        plan.reason = opt.path == gemm_path::gemv ? "gemv: forced by options.path"
+                      : by_expert                 ? "gemv (auto: options.moe_grouping = by_expert, an exact gemv)"
+                                                  : "gemv (auto: mode exact requested, the GPU's only exact path)";
     } else if (opt.path == gemm_path::mma || opt.path == gemm_path::wgmma) {
         plan.path = opt.path;
         plan.reason = std::string("grouped ") + to_string(opt.path) + ": forced by options.path";
+    } else if (!fast && exact_fits && opt.moe_grouping == moe_gemv_grouping::automatic && sharing >= moe_by_expert_auto_min_sharing &&
+               sharing <= moe_by_expert_auto_max_sharing) {
+        plan.path = gemm_path::gemv;
+        plan.reason = "gemv (auto: " + std::to_string(moe_by_expert_auto_min_sharing).substr(0, 4) + " <= expected pairs per expert <= " +
+                      std::to_string(moe_by_expert_auto_max_sharing).substr(0, 3) + ")";
     } else if ((fast ? fast_fits : exact_fits) &&
                pairs <= std::min(moe_gemv_auto_max_pairs, moe_gemv_auto_max_pairs_per_expert * std::max<std::int64_t>(experts, 1))) {
         plan.path = gemm_path::gemv;
-        plan.reason = "gemv per (token, slot) (auto: m·top_k <= " + std::to_string(moe_gemv_auto_max_pairs) + " and <= " +
+        plan.reason = "gemv (auto: m·top_k <= " + std::to_string(moe_gemv_auto_max_pairs) + " and <= " +
                       std::to_string(moe_gemv_auto_max_pairs_per_expert) + "·E)";
     } else {
         plan.path = gemm_path::mma;
@@ -127,8 +166,17 @@ inline gemm_plan plan_moe_q4_0(std::int64_t m, std::int64_t top_k, std::int64_t 
             plan.reason = "grouped wgmma" + plan.reason.substr(std::string("grouped mma").size()) +
                           "; wgmma: the same tiles on the sm_90a kernel";
         }
+    } else if (plan.mode == compute_mode::exact &&
+               (by_expert || (opt.moe_grouping == moe_gemv_grouping::automatic && sharing >= moe_by_expert_auto_min_sharing))) {
+        plan.tile_rows = detail::moe_by_expert_pairs;
+        plan.reason += by_expert ? "; by expert: options.moe_grouping"
+                                 : "; by expert (auto: " + std::to_string(sharing).substr(0, 4) + " pairs per expert expected)";
+        plan.reason += ", each weight row read once per " + std::to_string(plan.tile_rows) + " pairs of its expert";
     } else {
         plan.tile_rows = 1;
+        plan.reason += plan.mode == compute_mode::exact && opt.moe_grouping == moe_gemv_grouping::per_pair
+                           ? "; per (token, slot) pair: options.moe_grouping"
+                           : "; per (token, slot) pair";
     }
     return plan;
 }
@@ -145,8 +193,11 @@ struct moe_grouping {
     std::int64_t max_tiles = 0;
 };
 
+/// The most tiles moe_sort_kernel can make: an expert with c pairs makes ceil(c / tile_rows) <= (c + tile_rows - 1) /
+/// tile_rows tiles, and at most min(E, pairs) experts have pairs, so the sum is at most (pairs + min(E, pairs)·
+/// (tile_rows - 1)) / tile_rows, rounded down. Grids are sized by it (CTAs past the real count exit at once).
 inline std::int64_t moe_max_tiles(std::int64_t pairs, std::int64_t experts, int tile_rows) {
-    return pairs / tile_rows + std::min(experts, pairs) + 1;
+    return std::max<std::int64_t>(1, (pairs + std::min(experts, pairs) * (tile_rows - 1)) / tile_rows);
 }
 
 inline moe_grouping carve_grouping(ws_carver& c, std::int64_t pairs, std::int64_t experts, int tile_rows) {
@@ -246,14 +297,49 @@ inline void launch_moe_down_slot_sum(const q4_0_device_view& down, const uint4* 
     }
 }
 
+/// moe_sort_kernel: the pairs of r sorted by expert into g, tiles of at most tile_rows rows. `after_pass`: launched
+/// as a programmatic dependent of the quantizing pass just before it (by_expert: the sort overlaps the pass, and
+/// waits for it before it completes); otherwise an ordinary launch.
 inline void launch_sort(const moe_routing& r, std::int64_t experts, int tile_rows, const moe_grouping& g, int* flag,
                         float* nan_y, std::int64_t nan_n, std::int64_t ldy_token, std::int64_t ldy_slot,
-                        cudaStream_t stream, const char* fn) {
+                        cudaStream_t stream, const char* fn, bool after_pass = false) {
     ensure_dynamic_smem(reinterpret_cast<const void*>(&moe_sort_kernel<>), moe_sort_smem_bytes(experts), fn);
-    moe_sort_kernel<><<<1, moe_sort_threads, moe_sort_smem_bytes(experts), stream>>>(
-        r.ids, r.ld_ids, r.m, int(r.top_k), int(experts), tile_rows, g.rank, g.sorted_pair, g.row_of, g.tiles,
-        g.tile_count, flag, nan_y, nan_n, ldy_token, ldy_slot);
-    check_launch(fn, "moe_sort_kernel");
+    launch_kernel(moe_sort_kernel<>, dim3(1), dim3(moe_sort_threads), stream, fn, "cudaLaunchKernelEx(moe_sort_kernel)",
+                  moe_sort_smem_bytes(experts), after_pass, r.ids, r.ld_ids, r.m, int(r.top_k), int(experts), tile_rows,
+                  g.rank, g.sorted_pair, g.row_of, g.tiles, g.tile_count, flag, nan_y, nan_n, ldy_token, ldy_slot);
+}
+
+/// True when an exact gemv plan groups the pairs by expert (plan_moe_q4_0: tile_rows > 1 on the gemv path).
+inline bool by_expert(const gemm_plan& plan) {
+    return plan.path == gemm_path::gemv && plan.mode == compute_mode::exact && plan.tile_rows > 1;
+}
+
+/// moe_by_expert_exact_kernel over the tiles of g (moe_sort_kernel's, tile rows moe_by_expert_pairs) with weight
+/// w (and up: the gate + up form, h = act(gate·x)·(up·x) in fp32): pair (t, s) reads quantized activation row
+/// t·q_token + s·q_slot of the `rows` rows at q and writes y + t·ldy_token + s·ldy_slot. A programmatic dependent
+/// of the kernel before it (the sort, or a quantizing pass after the sort).
+inline void launch_moe_by_expert(const q4_0_device_view& w, const q4_0_device_view* up, int act, const uint4* q,
+                                 std::int64_t rows, std::int64_t q_token, std::int64_t q_slot, float* y, std::int64_t ldy_token,
+                                 std::int64_t ldy_slot, const moe_routing& r, std::int64_t experts, const moe_grouping& g,
+                                 int* error_flag, cudaStream_t stream, const char* fn) {
+    require(g.max_tiles <= 65535, errc::unsupported, fn, "m·top_k = ", r.m * r.top_k, " pairs make up to ", g.max_tiles,
+            " expert tiles (at most 65535)");
+    gemv_row_params p = moe_row_params(w, up, act, q, y, r, experts, error_flag);
+    p.xq_rows = rows;
+    p.xq_token = q_token;
+    p.xq_slot = q_slot;
+    p.ldy_token = ldy_token;
+    p.ldy_slot = ldy_slot;
+    const int rw = moe_by_expert_rows_per_warp(p.nb, up != nullptr);
+    const std::int64_t rows_per_cta = std::int64_t(gemv_row_warps) * rw;
+    const dim3 grid(unsigned((p.n + rows_per_cta - 1) / rows_per_cta), unsigned(g.max_tiles)), block(32 * gemv_row_warps);
+    constexpr const char* what = "cudaLaunchKernelEx(moe_by_expert_exact_kernel)";
+    constexpr int R = moe_by_expert_pairs;
+    const auto go = [&](auto kernel) { launch_dependent(kernel, grid, block, stream, fn, what, 0, p, g.tiles, g.tile_count, g.sorted_pair); };
+    if (up)
+        rw == 1 ? go(moe_by_expert_exact_kernel<R, 1, true>) : go(moe_by_expert_exact_kernel<R, 2, true>);
+    else
+        rw == 1 ? go(moe_by_expert_exact_kernel<R, 1, false>) : go(moe_by_expert_exact_kernel<R, 4, false>);
 }
 
 inline void validate_moe_routing(const char* fn, const moe_routing& r, std::int64_t experts) {
@@ -294,6 +380,12 @@ inline bool moe_gemm_quantizes_x(const gemm_plan& plan, std::int64_t k) {
 inline std::size_t moe_gemm_ws(const gemm_plan& plan, std::int64_t m, std::int64_t top_k, std::int64_t experts,
                                std::int64_t k, moe_input_rows rows) {
     const std::int64_t pairs = m * top_k, xrows = rows == moe_input_rows::per_token ? m : pairs;
+    if (by_expert(plan)) {  // x quantized, the grouping
+        ws_carver c{nullptr};
+        c.take<uint4>((gemv_act_smem_bytes(int(xrows), k, true) + 15) / 16);
+        carve_grouping(c, pairs, experts, plan.tile_rows);
+        return c.offset;
+    }
     if (moe_gemm_quantizes_x(plan, k)) return ws_round(gemv_act_smem_bytes(int(xrows), k, true));
     if (!grouped(plan)) return 0;
     ws_carver c{nullptr};
@@ -311,6 +403,11 @@ inline std::size_t moe_ffn_ws(const gemm_plan& plan, std::int64_t m, std::int64_
         c.take<__nv_bfloat16>(std::size_t(m * k));      // x, bf16
         carve_grouping(c, pairs, experts, plan.tile_rows);
         c.take<__nv_bfloat16>(std::size_t(pairs * f));  // h, sorted rows
+    } else if (by_expert(plan)) {  // x quantized, the grouping, h in fp32 and quantized (pair order); o below
+        c.take<uint4>((gemv_act_smem_bytes(int(m), k, true) + 15) / 16);
+        carve_grouping(c, pairs, experts, plan.tile_rows);
+        c.take<float>(std::size_t(pairs * f));
+        c.take<uint4>((gemv_act_smem_bytes(int(pairs), f, true) + 15) / 16);
     } else if (plan.mode == compute_mode::exact) {  // h quantized (pairs rows)
         c.take<uint4>((gemv_act_smem_bytes(int(pairs), f, true) + 15) / 16);
         if (!moe_rows_fused(k / 32)) {  // x quantized (m rows) and h in fp32 (pairs × F) by separate passes
@@ -376,11 +473,23 @@ inline gemm_plan moe_gemm(context& ctx, const q4_0_device_view& w, const moe_rou
                     "y overlaps x");
     detail::require(!ys.overlaps(amxmm::detail::span_of(routing.ids, m, 1, routing.ld_ids, 0, top_k)),
                     errc::invalid_argument, fn, "y overlaps routing.ids");
-    if (detail::grouped(plan)) detail::require_sortable(fn, e, ctx);
+    if (detail::grouped(plan) || detail::by_expert(plan)) detail::require_sortable(fn, e, ctx);
     std::byte* ws = detail::call_workspace(ctx, opt, plan.workspace_bytes, fn);
 
     if (plan.path == gemm_path::gemv)  // before anything is enqueued
         detail::require(m * top_k <= 65535, errc::unsupported, fn, "m·top_k = ", m * top_k, " pairs exceed the gemv grid");
+    if (detail::by_expert(plan)) {  // x quantized once, the pairs sorted by expert, a warp per weight row and tile
+        detail::ws_carver carve{ws};
+        const std::int64_t xrows = shared ? m : m * top_k;
+        auto* xq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(xrows), k, true) + 15) / 16);
+        const detail::moe_grouping g = detail::carve_grouping(carve, m * top_k, e, plan.tile_rows);
+        detail::require(g.max_tiles <= 65535, errc::unsupported, fn, "m·top_k = ", m * top_k, " pairs exceed the gemv grid");
+        detail::quantize_rows_q8(x, ldx_token, xrows, k / 32, xq, stream, fn, false, shared ? 1 : top_k, xs);
+        detail::launch_sort(routing, e, plan.tile_rows, g, ctx.error_flag(), y, n, ldy_token, ldy_slot, stream, fn, true);
+        detail::launch_moe_by_expert(w, nullptr, 0, xq, xrows, shared ? 1 : top_k, shared ? 0 : 1, y, ldy_token, ldy_slot,
+                                     routing, e, g, ctx.error_flag(), stream, fn);
+        return plan;
+    }
     if (detail::moe_gemm_quantizes_x(plan, k)) {  // long rows: x quantized once, a warp per (pair, weight row)
         auto* xq = reinterpret_cast<uint4*>(ws);
         detail::quantize_rows_q8(x, ldx_token, shared ? m : m * top_k, k / 32, xq, stream, fn, false, shared ? 1 : top_k, xs);
@@ -470,14 +579,31 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
         detail::require(!ys.overlaps(amxmm::detail::span_of(weights, m, 1, ld_weights, 0, top_k)),
                         errc::invalid_argument, fn, "y overlaps weights");
     }
-    if (detail::grouped(plan)) detail::require_sortable(fn, e, ctx);
+    if (detail::grouped(plan) || detail::by_expert(plan)) detail::require_sortable(fn, e, ctx);
     std::byte* ws = detail::call_workspace(ctx, opt, plan.workspace_bytes, fn);
     detail::ws_carver carve{ws};
     const int act = opt.activation == ffn_activation::silu ? 0 : 1;
 
     const float* o = nullptr;
     const std::int32_t* row_of = nullptr;
-    if (plan.path == gemm_path::gemv && plan.mode == compute_mode::exact) {
+    if (detail::by_expert(plan)) {
+        // x quantized, pairs sorted by expert; gate + up per (weight row, tile) -> h (fp32, pair order), h quantized;
+        // down per (weight row, tile) -> o (pair order); the slot sum below. Every kernel after the first is a
+        // programmatic dependent that waits for the one before it.
+        auto* xq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(m), k, true) + 15) / 16);
+        const detail::moe_grouping g = detail::carve_grouping(carve, pairs, e, plan.tile_rows);
+        float* const hv = carve.take<float>(std::size_t(pairs * f));
+        uint4* const hq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(pairs), f, true) + 15) / 16);
+        auto* ov = carve.take<float>(std::size_t(pairs * k));
+        detail::require(g.max_tiles <= 65535, errc::unsupported, fn, "m·top_k = ", pairs, " pairs exceed the gemv grid");
+        detail::quantize_rows_q8(x, ldx, m, k / 32, xq, stream, fn);
+        detail::launch_sort(routing, e, plan.tile_rows, g, ctx.error_flag(), nullptr, 0, 0, 0, stream, fn, true);
+        detail::launch_moe_by_expert(gate, &up, act, xq, m, 1, 0, hv, top_k * f, f, routing, e, g, ctx.error_flag(), stream, fn);
+        detail::quantize_rows_q8(hv, f, pairs, f / 32, hq, stream, fn, true);
+        detail::launch_moe_by_expert(down, nullptr, 0, hq, pairs, top_k, 1, ov, top_k * k, k, routing, e, g, ctx.error_flag(),
+                                     stream, fn);
+        o = ov;
+    } else if (plan.path == gemm_path::gemv && plan.mode == compute_mode::exact) {
         // gate, up, act and h quantized (one kernel for rows of <= 64 blocks, else three); then down and the slot
         // sum (one kernel for down rows of <= 64 blocks, else two)
         detail::require(pairs <= 65535, errc::unsupported, fn, "m·top_k = ", pairs, " pairs exceed the gemv grid");
