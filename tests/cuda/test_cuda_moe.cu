@@ -11,6 +11,7 @@
 #include <cstring>
 #include <numeric>
 #include <random>
+#include <set>
 
 using namespace amxmm;
 using namespace amxmm_cuda_test;
@@ -539,13 +540,19 @@ TEST_CASE("cuda moe exact: grouped by expert, moe_gemm and moe_ffn give the bits
         std::int64_t e, n, k, m, top_k;
         routing_kind kind;
     };
-    // rows of 3, 64 and 130 blocks (4, 4 and 1 weight rows per warp); N = 203 and 70 (not multiples of a CTA's
-    // rows); experts with more pairs than a tile (hot: expert 1 in every token; duplicate: every slot expert 2);
-    // top_k 1 .. 8; m = 1 .. 33; ids out of range where m > 3 (NaN rows, the flag raised)
+    // rows of 3, 64 and 130 blocks (4, 4 and 1 weight rows per warp); N = 203, 70 and 1400 (not multiples of a CTA's
+    // rows); 2 and 4 row steps per CTA (the last shape); experts with more pairs than a tile (hot: expert 1 in every
+    // token; duplicate: every slot expert 2); top_k 1 .. 8; m = 1 .. 33; ids out of range where m > 3 (NaN rows,
+    // the flag raised)
+    namespace cd = cuda::detail;
+    std::set<int> steps_seen;
     for (const shape sh : {shape{4, 203, 96, 1, 1, routing_kind::uniform}, shape{8, 203, 96, 9, 3, routing_kind::hot},
                            shape{8, 70, 2048, 5, 2, routing_kind::duplicate}, shape{16, 70, 2048, 16, 8, routing_kind::uniform},
-                           shape{4, 40, 4160, 7, 2, routing_kind::hot}, shape{64, 24, 64, 33, 6, routing_kind::uniform}}) {
+                           shape{4, 40, 4160, 7, 2, routing_kind::hot}, shape{64, 24, 64, 33, 6, routing_kind::uniform},
+                           shape{64, 1400, 64, 33, 6, routing_kind::hot}}) {
         CAPTURE(sh.e, sh.n, sh.k, sh.m, sh.top_k, int(sh.kind));
+        const int rw = cd::moe_by_expert_rows_per_warp(sh.k / 32, false);
+        steps_seen.insert(cd::moe_by_expert_steps(sh.k / 32, sh.n, rw, cd::moe_max_tiles(sh.m * sh.top_k, sh.e, cd::moe_by_expert_pairs)));
         const experts_case c = make_experts(sh.e, sh.n, sh.k, std::uint64_t(sh.k + sh.n));
         std::mt19937_64 rng(std::uint64_t(sh.m * 5 + sh.top_k));
         const std::int64_t ld_ids = sh.top_k + 1;
@@ -580,7 +587,9 @@ TEST_CASE("cuda moe exact: grouped by expert, moe_gemm and moe_ffn give the bits
             CHECK(nan_rows == (sh.m > 3 ? 2 : 0));
         }
     }
-    // moe_ffn: gate/up rows of 3, 64 and 130 blocks, down rows of 2, 3 and 66 (F = 64, 96, 2112)
+    CHECK(steps_seen == std::set<int>{1, 2, 4});
+    // moe_ffn: gate/up rows of 2, 3, 64 and 130 blocks, down rows of 2, 3, 40 and 66 (F = 64, 96, 1280, 2112); gate/up
+    // in 4 row steps per CTA with F = 1280
     struct ffn_shape {
         std::int64_t e, k, f, m, top_k;
         routing_kind kind;
@@ -589,8 +598,12 @@ TEST_CASE("cuda moe exact: grouped by expert, moe_gemm and moe_ffn give the bits
     for (const ffn_shape sh : {ffn_shape{8, 96, 64, 6, 3, routing_kind::hot, ffn_activation::silu},
                                ffn_shape{16, 2048, 96, 16, 8, routing_kind::uniform, ffn_activation::gelu_tanh},
                                ffn_shape{4, 4160, 64, 5, 2, routing_kind::duplicate, ffn_activation::silu},
-                               ffn_shape{8, 64, 2112, 9, 2, routing_kind::uniform, ffn_activation::silu}}) {
+                               ffn_shape{8, 64, 2112, 9, 2, routing_kind::uniform, ffn_activation::silu},
+                               ffn_shape{16, 64, 1280, 40, 4, routing_kind::hot, ffn_activation::gelu_tanh}}) {
         CAPTURE(sh.e, sh.k, sh.f, sh.m, sh.top_k, int(sh.kind));
+        if (sh.f == 1280)
+            CHECK(cd::moe_by_expert_steps(sh.k / 32, sh.f, cd::moe_by_expert_rows_per_warp(sh.k / 32, true),
+                                          cd::moe_max_tiles(sh.m * sh.top_k, sh.e, cd::moe_by_expert_pairs)) == 4);
         const experts_case gate = make_experts(sh.e, sh.f, sh.k, std::uint64_t(sh.k + 1), 0.5f),
                            up = make_experts(sh.e, sh.f, sh.k, std::uint64_t(sh.k + 2), 0.5f),
                            down = make_experts(sh.e, sh.k, sh.f, std::uint64_t(sh.k + 3), 0.5f);

@@ -10,8 +10,8 @@
 //   moe_rows_exact_kernel<GateUp>  exact MoE decode rows of at most 64 blocks, x quantized per CTA, 32 rows
 //                         per CTA: moe_gemm's rows, or (GateUp) moe_ffn's gate and up with act and h's Q8_0
 //                         block per 32 rows
-//   moe_by_expert_exact_kernel<R, RW, GateUp>  exact MoE decode grouped by expert: a warp per RW weight rows of a
-//                         tile's expert, each row read once for the tile's (up to R) pairs (moe_sort_kernel's tiles)
+//   moe_by_expert_exact_kernel<R, RW, S, GateUp>  exact MoE decode grouped by expert: a warp per RW weight rows
+//                         (S times) of a tile's expert, each row read once for the tile's (up to R) pairs
 //   moe_down_slot_sum_kernel  exact moe_ffn's down and the sum over a token's slots
 //   q4_0_mma_kernel<MT, WM>  tensor cores: Q4_0 tiles dequantized to bf16 in registers (B fragments of
 //                         mma.sync m16n8k16), activations bf16 via cp.async; dense, MoE grouped, and the
@@ -439,14 +439,27 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, M <= 2 ? 4 : 2) q4_0_gemv
 /// once for up to this many of its expert's (token, slot) pairs. Experts with more pairs take several tiles.
 constexpr int moe_by_expert_pairs = 4;
 
-/// Weight rows per warp of moe_by_expert_exact_kernel for rows of nb blocks: short rows (one or two blocks per
-/// lane) take several rows per warp, so that a lane has 4 loads in flight (moe_rows_exact_kernel's reason):
+/// Weight rows per warp and step of moe_by_expert_exact_kernel for rows of nb blocks: short rows (one or two blocks
+/// per lane) take several rows per warp, so that a lane has 4 loads in flight (moe_rows_exact_kernel's reason):
 /// 4 rows, or 2 of gate and 2 of up (4 rows of both spill at 128 registers); longer rows one, with
-/// gemv_row_unroll blocks per lane, row and weight in a step (q4_0_gemv_row_exact_kernel's).
+/// gemv_row_unroll blocks per lane, row and weight in a step (q4_0_gemv_row_exact_kernel's), and 3 CTAs per SM
+/// (launch bounds; 74-79 registers). H100, session 13: 3 CTAs per SM made Mixtral's moe_ffn 4-6% faster at
+/// M = 4..12; short rows lost 8-40% with 2 rows per warp, and more with 3 CTAs per SM (spills).
 inline int moe_by_expert_rows_per_warp(i64 nb, bool gate_up) { return nb > 64 ? 1 : gate_up ? 2 : 4; }
+/// Steps per CTA of moe_by_expert_exact_kernel (N rows of nb blocks, RW rows per warp, up to max_tiles tiles): a CTA
+/// of short rows forms several groups of 8·RW rows, so that its start (the wait, the tile, the pairs' rows: three
+/// dependent loads) is paid once for them: 4 where that still leaves 1024 CTAs or more, else 2. Long rows: one.
+/// H100, session 13, against one step: Qwen3-30B-A3B moe_ffn M = 16 125 -> 110 us (4 steps), M = 1 22.5 -> 20.9
+/// (2 steps; 24.4 with 4: too few CTAs).
+inline int moe_by_expert_steps(i64 nb, i64 n, int rw, i64 max_tiles) {
+    if (nb > 64) return 1;
+    const i64 step_rows = i64(gemv_row_warps) * rw;
+    return max_tiles * ((n + 4 * step_rows - 1) / (4 * step_rows)) >= 1024 ? 4 : 2;
+}
 
 /// The exact MoE decode grouped by expert (moe_gemv_grouping::by_expert). CTA (blockIdx.x, blockIdx.y = tile):
-/// 8 warps of RW consecutive weight rows each, of the tile's expert, for the tile's pairs: moe_sort_kernel's
+/// S steps of 8 warps of RW consecutive weight rows each (rows 8·RW·(S·blockIdx.x + step) + RW·warp ..), of the
+/// tile's expert, for the tile's pairs: moe_sort_kernel's
 /// sorted rows [tile.y, tile.z), at most R, in ascending pair order. Per (row, pair) the dot is formed exactly as
 /// q4_0_gemv_row_exact_kernel forms it (lane l: blocks l, l + 32, ... in order, the same butterfly), so the bits
 /// are the per-pair kernels'; but each weight block is loaded once for all of the tile's pairs (each pair's
@@ -457,11 +470,12 @@ inline int moe_by_expert_rows_per_warp(i64 nb, bool gate_up) { return nb > 64 ? 
 /// Pairs whose expert id is out of range are in no tile (moe_sort_kernel flags them). Launched as a programmatic
 /// dependent: it reads the tiles and the activations after pdl_wait(), so every kernel before it must have
 /// waited for its own predecessor (moe_sort_kernel waits at its end for the quantizing pass before it).
-template <int R, int RW, bool GateUp>
-__global__ void __launch_bounds__(32 * gemv_row_warps, 2)
+template <int R, int RW, int S, bool GateUp>
+__global__ void __launch_bounds__(32 * gemv_row_warps, RW == 1 ? 3 : 2)
     moe_by_expert_exact_kernel(gemv_row_params p, const int4* tiles, const int* tile_count, const std::int32_t* sorted_pair) {
     constexpr int W = GateUp ? 2 : 1;                  // weights read per row: gate (and up)
     constexpr int U = RW == 1 ? gemv_row_unroll : 1;  // blocks per lane, row and weight in flight
+    constexpr int step_rows = gemv_row_warps * RW;    // the CTA's rows per step
     pdl_launch_dependents();
     pdl_wait();  // the tiles and the quantized activations are complete past this point
     // The tile and the count are loaded together (tiles has room for the grid's every blockIdx.y): each CTA's
@@ -469,12 +483,13 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, 2)
     const int4 tile = tiles[blockIdx.y];
     if (int(blockIdx.y) >= *tile_count) return;  // the grid is sized for the worst case
     const int lane = int(threadIdx.x) & 31, nb = p.nb, pairs = tile.z - tile.y;  // 1 .. R pairs
-    const i64 row0 = (i64(blockIdx.x) * gemv_row_warps + (threadIdx.x >> 5)) * RW;  // the warp's first row
-    if (row0 >= p.n) return;  // warp-uniform
-    const i64 r0 = i64(tile.x) * p.n + row0;  // the warp's first weight row
+    // Step st: the warp's rows row0 .. row0 + RW - 1 of the CTA's st-th group of step_rows rows.
+    const i64 first = i64(blockIdx.x) * S * step_rows + (threadIdx.x >> 5) * RW;
+    if (first >= p.n) return;  // warp-uniform
     uint4 q[W][RW][U];
     std::uint16_t dw[W][RW][U];
-    const auto load = [&](int b0) {  // every load of a step (blocks b0, b0 + 32, ...) before any arithmetic
+    const auto load = [&](i64 row0, int b0) {  // every load of a step (blocks b0, b0 + 32, ...) before any arithmetic
+        const i64 r0 = i64(tile.x) * p.n + row0;
 #pragma unroll
         for (int v = 0; v < W; ++v)
 #pragma unroll
@@ -488,7 +503,7 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, 2)
                     dw[v][j][u] = ok ? __ldg((v ? p.d_up : p.d) + at) : std::uint16_t(0);
                 }
     };
-    load(lane);  // the first step's weights are in flight while the pairs' rows are looked up
+    load(first, lane);  // the first weights are in flight while the pairs' rows are looked up
     i64 xrow[R], yrow[R];  // per pair: its activation row's first block, its output row
 #pragma unroll
     for (int i = 0; i < R; ++i) {
@@ -499,33 +514,37 @@ __global__ void __launch_bounds__(32 * gemv_row_warps, 2)
     const uint4* const x_lo = p.xq;
     const uint4* const x_hi = x_lo + p.xq_rows * nb;
     const int2* const x_meta = reinterpret_cast<const int2*>(p.xq + 2 * p.xq_rows * nb);
-    float acc[W][RW][R] = {};
-    for (int b0 = lane; b0 < nb; b0 += 32 * U) {
-        if (b0 != lane) load(b0);
+    for (int st = 0; st < S; ++st) {
+        const i64 row0 = first + i64(st) * step_rows;
+        if (row0 >= p.n) break;  // warp-uniform
+        float acc[W][RW][R] = {};
+        for (int b0 = lane; b0 < nb; b0 += 32 * U) {
+            if (st > 0 || b0 != lane) load(row0, b0);
 #pragma unroll
-        for (int u = 0; u < U; ++u) {
-            const int b = b0 + 32 * u;
-            if (b >= nb) break;
+            for (int u = 0; u < U; ++u) {
+                const int b = b0 + 32 * u;
+                if (b >= nb) break;
 #pragma unroll
-            for (int i = 0; i < R; ++i) {
-                if (i >= pairs) break;  // warp-uniform
-                const uint4 lo = x_lo[xrow[i] + b], hi = x_hi[xrow[i] + b];
-                const int2 meta = x_meta[xrow[i] + b];
+                for (int i = 0; i < R; ++i) {
+                    if (i >= pairs) break;  // warp-uniform
+                    const uint4 lo = x_lo[xrow[i] + b], hi = x_hi[xrow[i] + b];
+                    const int2 meta = x_meta[xrow[i] + b];
 #pragma unroll
-                for (int j = 0; j < RW; ++j)
+                    for (int j = 0; j < RW; ++j)
 #pragma unroll
-                    for (int v = 0; v < W; ++v) acc[v][j][i] = exact_block_update(acc[v][j][i], q[v][j][u], dw[v][j][u], lo, hi, meta);
+                        for (int v = 0; v < W; ++v) acc[v][j][i] = exact_block_update(acc[v][j][i], q[v][j][u], dw[v][j][u], lo, hi, meta);
+                }
             }
         }
-    }
 #pragma unroll
-    for (int i = 0; i < R; ++i) {
-        if (i >= pairs) break;
+        for (int i = 0; i < R; ++i) {
+            if (i >= pairs) break;
 #pragma unroll
-        for (int j = 0; j < RW; ++j) {
-            const float g = warp_sum(acc[0][j][i]);
-            const float out = GateUp ? __fmul_rn(ffn_act(p.act, g), warp_sum(acc[W - 1][j][i])) : g;  // moe_ffn_act_kernel's h
-            if (lane == 0 && row0 + j < p.n) p.y[yrow[i] + row0 + j] = out;
+            for (int j = 0; j < RW; ++j) {
+                const float g = warp_sum(acc[0][j][i]);
+                const float out = GateUp ? __fmul_rn(ffn_act(p.act, g), warp_sum(acc[W - 1][j][i])) : g;  // moe_ffn_act_kernel's h
+                if (lane == 0 && row0 + j < p.n) p.y[yrow[i] + row0 + j] = out;
+            }
         }
     }
 }

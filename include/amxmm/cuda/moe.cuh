@@ -330,16 +330,19 @@ inline void launch_moe_by_expert(const q4_0_device_view& w, const q4_0_device_vi
     p.xq_slot = q_slot;
     p.ldy_token = ldy_token;
     p.ldy_slot = ldy_slot;
-    const int rw = moe_by_expert_rows_per_warp(p.nb, up != nullptr);
-    const std::int64_t rows_per_cta = std::int64_t(gemv_row_warps) * rw;
+    const int rw = moe_by_expert_rows_per_warp(p.nb, up != nullptr), steps = moe_by_expert_steps(p.nb, p.n, rw, g.max_tiles);
+    const std::int64_t rows_per_cta = std::int64_t(gemv_row_warps) * rw * steps;
     const dim3 grid(unsigned((p.n + rows_per_cta - 1) / rows_per_cta), unsigned(g.max_tiles)), block(32 * gemv_row_warps);
     constexpr const char* what = "cudaLaunchKernelEx(moe_by_expert_exact_kernel)";
     constexpr int R = moe_by_expert_pairs;
     const auto go = [&](auto kernel) { launch_dependent(kernel, grid, block, stream, fn, what, 0, p, g.tiles, g.tile_count, g.sorted_pair); };
-    if (up)
-        rw == 1 ? go(moe_by_expert_exact_kernel<R, 1, true>) : go(moe_by_expert_exact_kernel<R, 2, true>);
-    else
-        rw == 1 ? go(moe_by_expert_exact_kernel<R, 1, false>) : go(moe_by_expert_exact_kernel<R, 4, false>);
+    if (up) {
+        if (rw == 1) go(moe_by_expert_exact_kernel<R, 1, 1, true>);
+        else steps == 4 ? go(moe_by_expert_exact_kernel<R, 2, 4, true>) : go(moe_by_expert_exact_kernel<R, 2, 2, true>);
+    } else {
+        if (rw == 1) go(moe_by_expert_exact_kernel<R, 1, 1, false>);
+        else steps == 4 ? go(moe_by_expert_exact_kernel<R, 4, 4, false>) : go(moe_by_expert_exact_kernel<R, 4, 2, false>);
+    }
 }
 
 inline void validate_moe_routing(const char* fn, const moe_routing& r, std::int64_t experts) {
