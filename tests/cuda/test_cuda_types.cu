@@ -156,14 +156,14 @@ TEST_CASE("cuda: plans pick a path and mode by m; exact is gemv-only (no GPU nee
     CHECK(cuda::plan_moe_q4_0(1, 8, 128, 2048).path == cuda::gemm_path::gemv);
     CHECK(cuda::plan_moe_q4_0(1, 8, 128, 2048).mode == compute_mode::exact);
     CHECK(cuda::plan_moe_q4_0(16, 8, 128, 2048).path == cuda::gemm_path::gemv);
-    // up to ~3.5 pairs per active expert: the exact gemv grouped by expert; above, grouped mma
-    CHECK(cuda::plan_moe_q4_0(48, 8, 128, 2048).path == cuda::gemm_path::gemv);  // 384 pairs, 3.14 per expert
-    CHECK(cuda::plan_moe_q4_0(48, 8, 128, 2048).tile_rows == cuda::detail::moe_by_expert_pairs);
-    CHECK(cuda::plan_moe_q4_0(64, 8, 128, 2048).path == cuda::gemm_path::mma);   // 4.06 per expert
-    CHECK(cuda::plan_moe_q4_0(64, 8, 128, 2048).mode == compute_mode::fast);
+    // up to 4.5 pairs per active expert: the exact gemv grouped by expert; above, grouped mma
+    CHECK(cuda::plan_moe_q4_0(64, 8, 128, 2048).path == cuda::gemm_path::gemv);  // 512 pairs, 4.06 per expert
+    CHECK(cuda::plan_moe_q4_0(64, 8, 128, 2048).tile_rows == cuda::detail::moe_by_expert_pairs);
+    CHECK(cuda::plan_moe_q4_0(80, 8, 128, 2048).path == cuda::gemm_path::mma);   // 5.03 per expert
+    CHECK(cuda::plan_moe_q4_0(80, 8, 128, 2048).mode == compute_mode::fast);
     CHECK(cuda::plan_moe_q4_0(8, 2, 8, 4096).path == cuda::gemm_path::gemv);   // 16 pairs on 8 experts
-    CHECK(cuda::plan_moe_q4_0(12, 2, 8, 4096).path == cuda::gemm_path::gemv);  // 24: 3.1 per expert
-    CHECK(cuda::plan_moe_q4_0(16, 2, 8, 4096).path == cuda::gemm_path::mma);   // 32: 4.04 per expert
+    CHECK(cuda::plan_moe_q4_0(16, 2, 8, 4096).path == cuda::gemm_path::gemv);  // 32: 4.04 per expert
+    CHECK(cuda::plan_moe_q4_0(20, 2, 8, 4096).path == cuda::gemm_path::mma);   // 40: 5.02 per expert
     {  // per pair forced: the gemv up to m·top_k <= min(128, 2·E) (moe_gemv_auto_max_pairs*), grouped mma above
         cuda::gemm_options pp;
         pp.moe_grouping = cuda::moe_gemv_grouping::per_pair;
@@ -252,6 +252,47 @@ TEST_CASE("cuda: MoE plans group the exact gemv by expert where pairs share expe
     CHECK(cuda::moe_gemm_workspace_bytes(16, 8, X, moe_input_rows::per_token, be) >=
           std::size_t(16) * 64 * 40 + std::size_t(128) * 3 * 4);
     CHECK(cuda::moe_ffn_workspace_bytes(16, 8, X, be) > cuda::moe_ffn_workspace_bytes(16, 8, X, pp));
+}
+
+TEST_CASE("cuda: a workspace reserved for m rows serves every call with fewer (no GPU needed)", "[cuda]") {
+    // A call's own need can fall as m grows: the wgmma path's K-slice partial sums at small m, moe_ffn's fp32 h when
+    // grouped by expert or in fast mode on the gemv path. The queries return the most over 1 .. m.
+    const cuda::q4_0_device_layout L{1, 4096, 4096};
+    for (cuda::gemm_path path : {cuda::gemm_path::automatic, cuda::gemm_path::wgmma}) {
+        cuda::gemm_options o;
+        o.path = path;
+        const std::size_t reserved = cuda::gemm_workspace_bytes(300, L, o);
+        std::int64_t short_of = 0, falls = 0;
+        std::size_t before = 0;
+        for (std::int64_t m = 1; m <= 300; ++m) {
+            const std::size_t need = cuda::plan_gemm_q4_0(m, L, o, cuda::gpu_features{path == cuda::gemm_path::wgmma}).workspace_bytes;
+            short_of += need > reserved;
+            falls += need < before;
+            before = need;
+        }
+        CAPTURE(cuda::to_string(path));
+        CHECK(short_of == 0);
+        if (path == cuda::gemm_path::wgmma) CHECK(falls > 0);  // the case this guards against exists
+    }
+    const cuda::q4_0_device_layout X{128, 768, 2048};  // Qwen3-30B-A3B gate: E × F × K
+    for (compute_mode mode : {compute_mode::automatic, compute_mode::fast}) {
+        cuda::gemm_options o;
+        o.mode = mode;
+        const std::size_t reserved = cuda::moe_ffn_workspace_bytes(100, 8, X, o);
+        std::int64_t short_of = 0, falls = 0;
+        std::size_t before = 0;
+        for (std::int64_t m = 1; m <= 100; ++m) {
+            const std::size_t need = cuda::detail::moe_ffn_ws(cuda::plan_moe_q4_0(m, 8, 128, 2048, o), m, 8, 128, 2048, 768);
+            short_of += need > reserved;
+            falls += need < before;
+            before = need;
+        }
+        CAPTURE(amxmm::to_string(mode));
+        CHECK(short_of == 0);
+        CHECK(falls > 0);
+        CHECK(cuda::moe_gemm_workspace_bytes(100, 8, X, moe_input_rows::per_slot, o) >=
+              cuda::detail::moe_gemm_ws(cuda::plan_moe_q4_0(40, 8, 128, 2048, o), 40, 8, 128, 2048, moe_input_rows::per_slot));
+    }
 }
 
 TEST_CASE("cuda: upload / download round trips bit for bit", "[cuda]") {

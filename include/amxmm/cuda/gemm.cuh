@@ -333,11 +333,29 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, con
     return plan;
 }
 
-/// Device workspace bytes a gemm_q4_0 call with m rows needs (on the gemv path: the quantized activations
-/// of an exact call, 0 in mode fast). Without a context this is an upper bound for every device: the
-/// automatic path is planned as on a device without wgmma (dequant_cublas needs the most).
+namespace detail {
+/// The most workspace that calls with 1 .. m rows need, from ws(rows) (a call's own need). Plans change with the row
+/// count (paths, K slices, MoE grouping), and a smaller call can need more than a larger one (the wgmma kernel's
+/// K-slice partial sums at small m; moe_ffn's fp32 h when grouped by expert, or in fast mode on the gemv path), so
+/// reserving for the largest m must cover every smaller one. Every row count up to 65536 is planned (planning is
+/// ~0.3 us; every plan change measured happens far below that) and m itself.
+template <class Ws>
+std::size_t most_workspace_upto(std::int64_t m, Ws ws) {
+    constexpr std::int64_t planned = 65536;
+    std::size_t most = m > planned ? ws(m) : 0;
+    for (std::int64_t rows = 1; rows <= std::min(m, planned); ++rows) most = std::max(most, ws(rows));
+    return most;
+}
+}  // namespace detail
+
+/// Device workspace bytes that any gemm_q4_0 call with up to m rows needs (reserve it once for the largest m; a
+/// call's own need is plan_gemm_q4_0(...).workspace_bytes). On the gemv path: the quantized activations of an exact
+/// call, 0 in mode fast. Without a context this is an upper bound for every device: the automatic path is planned as
+/// on a device without wgmma (dequant_cublas needs the most).
 inline std::size_t gemm_workspace_bytes(std::int64_t m, const q4_0_device_layout& L, const gemm_options& opt = {}) {
-    return plan_gemm_q4_0(m, L, opt, gpu_features{opt.path == gemm_path::wgmma}).workspace_bytes;
+    return detail::most_workspace_upto(m, [&](std::int64_t rows) {
+        return plan_gemm_q4_0(rows, L, opt, gpu_features{opt.path == gemm_path::wgmma}).workspace_bytes;
+    });
 }
 
 /// Per-device state reused by every call: a cuBLAS handle with its own workspace, the device flag that

@@ -79,15 +79,18 @@ inline constexpr std::int64_t moe_gemv_auto_max_pairs = 128;
 inline constexpr std::int64_t moe_gemv_auto_max_pairs_per_expert = 2;
 /// `automatic` MoE calls run the exact gemv grouped by expert (moe_gemv_grouping::by_expert) where the pairs are
 /// expected to share experts (moe_expected_pairs_per_expert) at least this much and at most the next constant;
-/// below, the gemv per pair (within the limits above); above, the grouped tensor-core kernels. An exact-mode
-/// call groups by expert from the lower limit up. H100, 2026-11-27, cold, moe_ffn, exact per pair / by expert /
-/// grouped mma (bench/RESULTS.md, session 13): Qwen3-30B-A3B (E 128, top-8) M = 8 (1.24 pairs per expert)
-/// 73.6 / 76.4 us, M = 16 (1.55) 139.7 / 124.6, M = 48 (3.14) by expert 247 / mma 262, M = 64 (4.06) 303 / 268;
-/// E 64, top-8, 7168 -> 2048, M = 4 (1.21) 284 / 248; Mixtral-8x7B (E 8, top-2) M = 12 (3.1) 493 / mma 607,
-/// M = 16 (4.04) 616 / 607. Grouping costs a sort and two more kernels (~4 us on the call's chain), so at
-/// little sharing the per-pair kernels stay ahead.
+/// below, the gemv per pair (within the limits above); above, the grouped tensor-core kernels (mode fast). An
+/// exact-mode call groups by expert from the lower limit up. H100, 2026-11-27, cold, moe_ffn, µs (bench/RESULTS.md,
+/// session 13):
+///   per pair vs by expert: Qwen3-30B-A3B (E 128, top-8) M = 4 (1.10 pairs per expert) 42.4 / 48.7, M = 8 (1.24)
+///   76.4 / 74.7, M = 16 (1.55) 141 / 111; Mixtral-8x7B (E 8, top-2) M = 1 76.5 / 86.0, M = 4 (1.46) 265 / 162.
+///   by expert vs grouped mma: Qwen3 M = 64 (4.06) 236 / 264, M = 80 (5.03) 278 / 267; Mixtral M = 16 (4.04)
+///   578 / 602, M = 20 (5.02) 693 / 605; E 64, top-8, 7168 -> 2048, M = 32 (4.06) 935 / 1152, M = 48 (6.0) 1279 / 1172.
+/// Grouping costs a sort and two more kernels (~4-8 us on the call's chain), so with little sharing the per-pair
+/// kernels stay ahead; with much, each weight row is read once per 4 pairs where the tensor-core tiles read it
+/// once per 32 or more.
 inline constexpr double moe_by_expert_auto_min_sharing = 1.25;
-inline constexpr double moe_by_expert_auto_max_sharing = 3.5;
+inline constexpr double moe_by_expert_auto_max_sharing = 4.5;
 
 /// Pairs per active expert when m tokens each route to top_k distinct experts of E, uniformly at random (the
 /// expectation of m·top_k / the number of experts used): 1 at m = 1, towards m·top_k / E as m grows.
@@ -427,19 +430,25 @@ inline std::size_t moe_ffn_ws(const gemm_plan& plan, std::int64_t m, std::int64_
 
 }  // namespace detail
 
-/// Device workspace bytes a moe_gemm call needs.
+/// Device workspace bytes that any moe_gemm call with up to m tokens needs (reserve it once for the largest m; see
+/// detail::most_workspace_upto; a call's own need is its plan's workspace_bytes).
 inline std::size_t moe_gemm_workspace_bytes(std::int64_t m, std::int64_t top_k, const q4_0_device_layout& w,
                                             moe_input_rows rows = moe_input_rows::per_token, const gemm_options& opt = {}) {
-    return detail::moe_gemm_ws(plan_moe_q4_0(m, top_k, w.experts, w.k, opt, gpu_features{opt.path == gemm_path::wgmma}), m,
-                               top_k, w.experts, w.k, rows);
+    return detail::most_workspace_upto(m, [&](std::int64_t tokens) {
+        return detail::moe_gemm_ws(plan_moe_q4_0(tokens, top_k, w.experts, w.k, opt, gpu_features{opt.path == gemm_path::wgmma}),
+                                   tokens, top_k, w.experts, w.k, rows);
+    });
 }
 
-/// Device workspace bytes a moe_ffn call needs (gate: E × F × K).
+/// Device workspace bytes that any moe_ffn call with up to m tokens needs (gate: E × F × K; reserve it once for the
+/// largest m).
 inline std::size_t moe_ffn_workspace_bytes(std::int64_t m, std::int64_t top_k, const q4_0_device_layout& gate,
                                            const gemm_options& opt = {}) {
-    return detail::moe_ffn_ws(
-        plan_moe_q4_0(m, top_k, gate.experts, std::max(gate.k, gate.n), opt, gpu_features{opt.path == gemm_path::wgmma}), m,
-        top_k, gate.experts, gate.k, gate.n);
+    return detail::most_workspace_upto(m, [&](std::int64_t tokens) {
+        return detail::moe_ffn_ws(plan_moe_q4_0(tokens, top_k, gate.experts, std::max(gate.k, gate.n), opt,
+                                                gpu_features{opt.path == gemm_path::wgmma}),
+                                  tokens, top_k, gate.experts, gate.k, gate.n);
+    });
 }
 
 /// MUL_MAT_ID on `stream`: for every token t < m and slot s < top_k, with e = routing.ids[t][s],
