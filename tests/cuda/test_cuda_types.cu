@@ -156,14 +156,14 @@ TEST_CASE("cuda: plans pick a path and mode by m; exact is gemv-only (no GPU nee
     CHECK(cuda::plan_moe_q4_0(1, 8, 128, 2048).path == cuda::gemm_path::gemv);
     CHECK(cuda::plan_moe_q4_0(1, 8, 128, 2048).mode == compute_mode::exact);
     CHECK(cuda::plan_moe_q4_0(16, 8, 128, 2048).path == cuda::gemm_path::gemv);
-    // up to 4.5 pairs per active expert: the exact gemv grouped by expert; above, grouped mma
-    CHECK(cuda::plan_moe_q4_0(64, 8, 128, 2048).path == cuda::gemm_path::gemv);  // 512 pairs, 4.06 per expert
-    CHECK(cuda::plan_moe_q4_0(64, 8, 128, 2048).tile_rows == cuda::detail::moe_by_expert_pairs);
-    CHECK(cuda::plan_moe_q4_0(80, 8, 128, 2048).path == cuda::gemm_path::mma);   // 5.03 per expert
-    CHECK(cuda::plan_moe_q4_0(80, 8, 128, 2048).mode == compute_mode::fast);
+    // up to 4 pairs per active expert: the exact gemv grouped by expert; above, grouped mma
+    CHECK(cuda::plan_moe_q4_0(48, 8, 128, 2048).path == cuda::gemm_path::gemv);  // 384 pairs, 3.14 per expert
+    CHECK(cuda::plan_moe_q4_0(48, 8, 128, 2048).tile_rows == cuda::detail::moe_by_expert_pairs);
+    CHECK(cuda::plan_moe_q4_0(64, 8, 128, 2048).path == cuda::gemm_path::mma);   // 4.06 per expert
+    CHECK(cuda::plan_moe_q4_0(64, 8, 128, 2048).mode == compute_mode::fast);
     CHECK(cuda::plan_moe_q4_0(8, 2, 8, 4096).path == cuda::gemm_path::gemv);   // 16 pairs on 8 experts
-    CHECK(cuda::plan_moe_q4_0(16, 2, 8, 4096).path == cuda::gemm_path::gemv);  // 32: 4.04 per expert
-    CHECK(cuda::plan_moe_q4_0(20, 2, 8, 4096).path == cuda::gemm_path::mma);   // 40: 5.02 per expert
+    CHECK(cuda::plan_moe_q4_0(12, 2, 8, 4096).path == cuda::gemm_path::gemv);  // 24: 3.1 per expert
+    CHECK(cuda::plan_moe_q4_0(16, 2, 8, 4096).path == cuda::gemm_path::mma);   // 32: 4.04 per expert
     {  // per pair forced: the gemv up to m·top_k <= min(128, 2·E) (moe_gemv_auto_max_pairs*), grouped mma above
         cuda::gemm_options pp;
         pp.moe_grouping = cuda::moe_gemv_grouping::per_pair;

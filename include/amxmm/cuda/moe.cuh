@@ -86,11 +86,13 @@ inline constexpr std::int64_t moe_gemv_auto_max_pairs_per_expert = 2;
 ///   76.4 / 74.7, M = 16 (1.55) 141 / 111; Mixtral-8x7B (E 8, top-2) M = 1 76.5 / 86.0, M = 4 (1.46) 265 / 162.
 ///   by expert vs grouped mma: Qwen3 M = 64 (4.06) 236 / 264, M = 80 (5.03) 278 / 267; Mixtral M = 16 (4.04)
 ///   578 / 602, M = 20 (5.02) 693 / 605; E 64, top-8, 7168 -> 2048, M = 32 (4.06) 935 / 1152, M = 48 (6.0) 1279 / 1172.
+///   moe_gemm (per-slot rows) by expert vs grouped mma: Mixtral M = 8 (2.22) 167 / 224, M = 16 (4.04) 279 / 223.
 /// Grouping costs a sort and two more kernels (~4-8 us on the call's chain), so with little sharing the per-pair
 /// kernels stay ahead; with much, each weight row is read once per 4 pairs where the tensor-core tiles read it
-/// once per 32 or more.
+/// once per 32 or more. The upper limit is below 4.04 so that moe_gemm's per-slot rows keep grouped mma there;
+/// moe_ffn alone would gain up to ~4.5.
 inline constexpr double moe_by_expert_auto_min_sharing = 1.25;
-inline constexpr double moe_by_expert_auto_max_sharing = 4.5;
+inline constexpr double moe_by_expert_auto_max_sharing = 4.0;
 
 /// Pairs per active expert when m tokens each route to top_k distinct experts of E, uniformly at random (the
 /// expectation of m·top_k / the number of experts used): 1 at m = 1, towards m·top_k / E as m grows.
