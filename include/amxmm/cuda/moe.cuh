@@ -235,6 +235,21 @@ inline gemv_row_params moe_row_params(const q4_0_device_view& w, const q4_0_devi
     return p;
 }
 
+/// moe_row_params for kernels that read quantized activation rows: pair (t, s) reads row t·q_token + s·q_slot of the
+/// `rows` rows at q and writes y + t·ldy_token + s·ldy_slot.
+inline gemv_row_params moe_pair_row_params(const q4_0_device_view& w, const q4_0_device_view* up, int act, const uint4* q,
+                                           std::int64_t rows, std::int64_t q_token, std::int64_t q_slot, float* y,
+                                           std::int64_t ldy_token, std::int64_t ldy_slot, const moe_routing& r,
+                                           std::int64_t experts, int* error_flag) {
+    gemv_row_params p = moe_row_params(w, up, act, q, y, r, experts, error_flag);
+    p.xq_rows = rows;
+    p.xq_token = q_token;
+    p.xq_slot = q_slot;
+    p.ldy_token = ldy_token;
+    p.ldy_slot = ldy_slot;
+    return p;
+}
+
 /// q4_0_gemv_row_exact_kernel over every (token, slot) pair of `r` with weight w (and up: the gate + up
 /// form, h = act(gate·x)·(up·x) in fp32), activation row t·q_token + s·q_slot of the `rows` quantized rows at
 /// q, output row y + t·ldy_token + s·ldy_slot.
@@ -242,13 +257,8 @@ inline void launch_moe_row_gemv(const q4_0_device_view& w, const q4_0_device_vie
                                 std::int64_t rows, std::int64_t q_token, std::int64_t q_slot, float* y,
                                 std::int64_t ldy_token, std::int64_t ldy_slot, const moe_routing& r, std::int64_t experts,
                                 int* error_flag, cudaStream_t stream, const char* fn) {
-    gemv_row_params p = moe_row_params(w, up, act, q, y, r, experts, error_flag);
-    p.xq_rows = rows;
-    p.xq_token = q_token;
-    p.xq_slot = q_slot;
-    p.ldy_token = ldy_token;
-    p.ldy_slot = ldy_slot;
-    launch_gemv_row_exact(1, p, r.m * r.top_k, stream, fn);
+    launch_gemv_row_exact(1, moe_pair_row_params(w, up, act, q, rows, q_token, q_slot, y, ldy_token, ldy_slot, r, experts, error_flag),
+                          r.m * r.top_k, stream, fn);
 }
 
 /// moe_rows_exact_kernel over every (token, slot) pair of `r`: x(t, s) = x + t·ldx_token + s·ldx_slot (K floats).
@@ -329,12 +339,7 @@ inline void launch_moe_by_expert(const q4_0_device_view& w, const q4_0_device_vi
                                  int* error_flag, cudaStream_t stream, const char* fn) {
     require(g.max_tiles <= 65535, errc::unsupported, fn, "m·top_k = ", r.m * r.top_k, " pairs make up to ", g.max_tiles,
             " expert tiles (at most 65535)");
-    gemv_row_params p = moe_row_params(w, up, act, q, y, r, experts, error_flag);
-    p.xq_rows = rows;
-    p.xq_token = q_token;
-    p.xq_slot = q_slot;
-    p.ldy_token = ldy_token;
-    p.ldy_slot = ldy_slot;
+    const gemv_row_params p = moe_pair_row_params(w, up, act, q, rows, q_token, q_slot, y, ldy_token, ldy_slot, r, experts, error_flag);
     const int rw = moe_by_expert_rows_per_warp(p.nb, up != nullptr), steps = moe_by_expert_steps(p.nb, p.n, rw, g.max_tiles);
     const std::int64_t rows_per_cta = std::int64_t(gemv_row_warps) * rw * steps;
     const dim3 grid(unsigned((p.n + rows_per_cta - 1) / rows_per_cta), unsigned(g.max_tiles)), block(32 * gemv_row_warps);
