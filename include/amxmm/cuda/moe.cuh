@@ -82,8 +82,8 @@ inline constexpr std::int64_t moe_gemv_auto_max_pairs_per_expert = 2;
 /// below, the gemv per pair (within the limits above); above, the grouped tensor-core kernels (mode fast). An
 /// exact-mode call groups by expert from the lower limit up. H100, 2026-11-27, cold, moe_ffn, µs (bench/RESULTS.md,
 /// session 13):
-///   per pair vs by expert: Qwen3-30B-A3B (E 128, top-8) M = 4 (1.10 pairs per expert) 42.4 / 48.7, M = 8 (1.24)
-///   76.4 / 74.7, M = 16 (1.55) 141 / 111; Mixtral-8x7B (E 8, top-2) M = 1 76.5 / 86.0, M = 4 (1.46) 265 / 162.
+///   per pair vs by expert: Qwen3-30B-A3B (E 128, top-8) M = 4 (1.10 pairs per expert) 42.4 / 48.5, M = 8 (1.24)
+///   76.8 / 74.9, M = 16 (1.55) 141 / 112; Mixtral-8x7B (E 8, top-2) M = 1 76.7 / 85.6, M = 4 (1.46) 265 / 163.
 ///   by expert vs grouped mma: Qwen3 M = 64 (4.06) 236 / 264, M = 80 (5.03) 278 / 267; Mixtral M = 16 (4.04)
 ///   578 / 602, M = 20 (5.02) 693 / 605; E 64, top-8, 7168 -> 2048, M = 32 (4.06) 935 / 1152, M = 48 (6.0) 1279 / 1172.
 ///   moe_gemm (per-slot rows) by expert vs grouped mma: Mixtral M = 8 (2.22) 167 / 224, M = 16 (4.04) 279 / 223.
