@@ -400,7 +400,10 @@ inline std::pair<amxmm::plan::workload_desc, amxmm::plan::objective_weights> to_
 inline amxmm_plan* make_plan(amxmm::plan::model_desc model, const char* hardware_json,
                              const amxmm_plan_workload* workload, const char* calibration_path, const char* fn) {
     namespace P = amxmm::plan;
-    auto [wl, ow] = to_workload(workload, fn);
+    // Named members, not a structured binding: the lambda below captures them, which C++17 allows only for variables.
+    auto workload_and_objective = to_workload(workload, fn);
+    P::workload_desc& wl = workload_and_objective.first;
+    P::objective_weights& ow = workload_and_objective.second;
     P::hardware_desc hw;
     if (hardware_json) {
         const P::json::value j = parse_json_arg(hardware_json, fn, "hardware_json");
