@@ -55,7 +55,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdio>
 #include <cstdint>
+#include <string>
 
 #include "gemm.cuh"
 
@@ -93,6 +95,15 @@ inline constexpr std::int64_t moe_gemv_auto_max_pairs_per_expert = 2;
 /// moe_ffn alone would gain up to ~4.5.
 inline constexpr double moe_by_expert_auto_min_sharing = 1.25;
 inline constexpr double moe_by_expert_auto_max_sharing = 4.0;
+
+namespace detail {
+/// v with two decimals, for plan reasons.
+inline std::string two_decimals(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", v);
+    return buf;
+}
+}  // namespace detail
 
 /// Pairs per active expert when m tokens each route to top_k distinct experts of E, uniformly at random (the
 /// expectation of m·top_k / the number of experts used): 1 at m = 1, towards m·top_k / E as m grows.
@@ -142,8 +153,8 @@ inline gemm_plan plan_moe_q4_0(std::int64_t m, std::int64_t top_k, std::int64_t 
     } else if (!fast && exact_fits && opt.moe_grouping == moe_gemv_grouping::automatic && sharing >= moe_by_expert_auto_min_sharing &&
                sharing <= moe_by_expert_auto_max_sharing) {
         plan.path = gemm_path::gemv;
-        plan.reason = "gemv (auto: " + std::to_string(moe_by_expert_auto_min_sharing).substr(0, 4) + " <= expected pairs per expert <= " +
-                      std::to_string(moe_by_expert_auto_max_sharing).substr(0, 3) + ")";
+        plan.reason = "gemv (auto: " + detail::two_decimals(moe_by_expert_auto_min_sharing) + " <= expected pairs per expert <= " +
+                      detail::two_decimals(moe_by_expert_auto_max_sharing) + ")";
     } else if ((fast ? fast_fits : exact_fits) &&
                pairs <= std::min(moe_gemv_auto_max_pairs, moe_gemv_auto_max_pairs_per_expert * std::max<std::int64_t>(experts, 1))) {
         plan.path = gemm_path::gemv;
@@ -175,7 +186,7 @@ inline gemm_plan plan_moe_q4_0(std::int64_t m, std::int64_t top_k, std::int64_t 
                (by_expert || (opt.moe_grouping == moe_gemv_grouping::automatic && sharing >= moe_by_expert_auto_min_sharing))) {
         plan.tile_rows = detail::moe_by_expert_pairs;
         plan.reason += by_expert ? "; by expert: options.moe_grouping"
-                                 : "; by expert (auto: " + std::to_string(sharing).substr(0, 4) + " pairs per expert expected)";
+                                 : "; by expert (auto: " + detail::two_decimals(sharing) + " pairs per expert expected)";
         plan.reason += ", each weight row read once per " + std::to_string(plan.tile_rows) + " pairs of its expert";
     } else {
         plan.tile_rows = 1;
@@ -324,6 +335,13 @@ inline void launch_sort(const moe_routing& r, std::int64_t experts, int tile_row
                   g.rank, g.sorted_pair, g.row_of, g.tiles, g.tile_count, flag, nan_y, nan_n, ldy_token, ldy_slot);
 }
 
+/// The grouped-by-expert kernels take one grid row per tile: refuses a call whose tile bound exceeds the grid's
+/// 65535 rows (before anything is enqueued).
+inline void require_tile_grid(const moe_grouping& g, std::int64_t pairs, const char* fn) {
+    require(g.max_tiles <= 65535, errc::unsupported, fn, "m·top_k = ", pairs, " pairs make up to ", g.max_tiles,
+            " expert tiles (at most 65535)");
+}
+
 /// True when an exact gemv plan groups the pairs by expert (plan_moe_q4_0: tile_rows > 1 on the gemv path).
 inline bool by_expert(const gemm_plan& plan) {
     return plan.path == gemm_path::gemv && plan.mode == compute_mode::exact && plan.tile_rows > 1;
@@ -332,13 +350,12 @@ inline bool by_expert(const gemm_plan& plan) {
 /// moe_by_expert_exact_kernel over the tiles of g (moe_sort_kernel's, tile rows moe_by_expert_pairs) with weight
 /// w (and up: the gate + up form, h = act(gate·x)·(up·x) in fp32): pair (t, s) reads quantized activation row
 /// t·q_token + s·q_slot of the `rows` rows at q and writes y + t·ldy_token + s·ldy_slot. A programmatic dependent
-/// of the kernel before it (the sort, or a quantizing pass after the sort).
+/// of the kernel before it (the sort, or a quantizing pass after the sort). The caller has checked the grid
+/// (require_tile_grid) before enqueuing anything.
 inline void launch_moe_by_expert(const q4_0_device_view& w, const q4_0_device_view* up, int act, const uint4* q,
                                  std::int64_t rows, std::int64_t q_token, std::int64_t q_slot, float* y, std::int64_t ldy_token,
                                  std::int64_t ldy_slot, const moe_routing& r, std::int64_t experts, const moe_grouping& g,
                                  int* error_flag, cudaStream_t stream, const char* fn) {
-    require(g.max_tiles <= 65535, errc::unsupported, fn, "m·top_k = ", r.m * r.top_k, " pairs make up to ", g.max_tiles,
-            " expert tiles (at most 65535)");
     const gemv_row_params p = moe_pair_row_params(w, up, act, q, rows, q_token, q_slot, y, ldy_token, ldy_slot, r, experts, error_flag);
     const int rw = moe_by_expert_rows_per_warp(p.nb, up != nullptr), steps = moe_by_expert_steps(p.nb, p.n, rw, g.max_tiles);
     const std::int64_t rows_per_cta = std::int64_t(gemv_row_warps) * rw * steps;
@@ -495,14 +512,14 @@ inline gemm_plan moe_gemm(context& ctx, const q4_0_device_view& w, const moe_rou
     if (detail::grouped(plan) || detail::by_expert(plan)) detail::require_sortable(fn, e, ctx);
     std::byte* ws = detail::call_workspace(ctx, opt, plan.workspace_bytes, fn);
 
-    if (plan.path == gemm_path::gemv)  // before anything is enqueued
+    if (plan.path == gemm_path::gemv && !detail::by_expert(plan))  // a grid row per pair; before anything is enqueued
         detail::require(m * top_k <= 65535, errc::unsupported, fn, "m·top_k = ", m * top_k, " pairs exceed the gemv grid");
     if (detail::by_expert(plan)) {  // x quantized once, the pairs sorted by expert, a warp per weight row and tile
         detail::ws_carver carve{ws};
         const std::int64_t xrows = shared ? m : m * top_k;
         auto* xq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(xrows), k, true) + 15) / 16);
         const detail::moe_grouping g = detail::carve_grouping(carve, m * top_k, e, plan.tile_rows);
-        detail::require(g.max_tiles <= 65535, errc::unsupported, fn, "m·top_k = ", m * top_k, " pairs exceed the gemv grid");
+        detail::require_tile_grid(g, m * top_k, fn);
         detail::quantize_rows_q8(x, ldx_token, xrows, k / 32, xq, stream, fn, false, shared ? 1 : top_k, xs);
         detail::launch_sort(routing, e, plan.tile_rows, g, ctx.error_flag(), y, n, ldy_token, ldy_slot, stream, fn, true);
         detail::launch_moe_by_expert(w, nullptr, 0, xq, xrows, shared ? 1 : top_k, shared ? 0 : 1, y, ldy_token, ldy_slot,
@@ -614,7 +631,7 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
         float* const hv = carve.take<float>(std::size_t(pairs * f));
         uint4* const hq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(pairs), f, true) + 15) / 16);
         auto* ov = carve.take<float>(std::size_t(pairs * k));
-        detail::require(g.max_tiles <= 65535, errc::unsupported, fn, "m·top_k = ", pairs, " pairs exceed the gemv grid");
+        detail::require_tile_grid(g, pairs, fn);
         detail::quantize_rows_q8(x, ldx, m, k / 32, xq, stream, fn);
         detail::launch_sort(routing, e, plan.tile_rows, g, ctx.error_flag(), nullptr, 0, 0, 0, stream, fn, true);
         detail::launch_moe_by_expert(gate, &up, act, xq, m, 1, 0, hv, top_k * f, f, routing, e, g, ctx.error_flag(), stream, fn);
