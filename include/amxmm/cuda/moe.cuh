@@ -137,8 +137,8 @@ inline gemm_plan plan_moe_q4_0(std::int64_t m, std::int64_t top_k, std::int64_t 
                     errc::unsupported, fn, "options.mode = exact with options.path = ", to_string(opt.path),
                     ": exact mode runs on the GPU's gemv path only (use path gemv or automatic, or mode fast)");
     detail::require(!(by_expert && (fast || opt.path == gemm_path::mma || opt.path == gemm_path::wgmma)), errc::unsupported, fn,
-                    "options.moe_grouping = by_expert groups the exact gemv: it needs mode exact or automatic and path gemv or "
-                    "automatic (mode ", to_string(opt.mode), ", path ", to_string(opt.path), ")");
+                    "options.moe_grouping = ", to_string(opt.moe_grouping), " groups the exact gemv: it needs mode exact or automatic "
+                    "and path gemv or automatic (mode ", to_string(opt.mode), ", path ", to_string(opt.path), ")");
     if (opt.path == gemm_path::gemv || opt.mode == compute_mode::exact || by_expert) {
         detail::require(fast ? fast_fits : exact_fits, errc::unsupported, fn, "the gemv path (mode ",
                         fast ? "fast" : "exact", ") needs ", fast ? "K·4 <= " : "(K/32)·40 <= ",
