@@ -207,6 +207,8 @@ static void test_gpu_without_cuda(void) {
     amxmm_gpu_options opt = AMXMM_GPU_OPTIONS_INIT, opt2;
     amxmm_gpu_options_init(&opt2);
     CHECK(opt.struct_size == sizeof opt && opt2.struct_size == sizeof opt && opt2.path == AMXMM_GPU_PATH_AUTO);
+    CHECK(opt.moe_grouping == AMXMM_GPU_MOE_GROUPING_AUTO && opt2.moe_grouping == AMXMM_GPU_MOE_GROUPING_AUTO &&
+          opt.reserved == 0 && opt2.reserved == 0);
     CHECK(amxmm_gpu_available() == 0);
     CHECK_FAILS(amxmm_gpu_context_create(0, &ctx), AMXMM_UNSUPPORTED, "without CUDA");
     CHECK(ctx == NULL);
@@ -214,6 +216,12 @@ static void test_gpu_without_cuda(void) {
     CHECK(w == NULL);
     CHECK_FAILS(amxmm_gpu_gemm_q4_0(NULL, NULL, 1, NULL, 32, NULL, 16, &opt, NULL, NULL), AMXMM_UNSUPPORTED,
                 "amxmm_gpu_gemm_q4_0");
+    CHECK_FAILS(amxmm_gpu_moe_gemm(NULL, NULL, NULL, NULL, AMXMM_MOE_ROWS_PER_TOKEN, 32, 0, NULL, 16, 16, &opt, NULL,
+                                   NULL),
+                AMXMM_UNSUPPORTED, "amxmm_gpu_moe_gemm");
+    CHECK_FAILS(amxmm_gpu_moe_gemm_workspace_bytes(NULL, 1, 1, AMXMM_MOE_ROWS_PER_TOKEN, &opt, NULL), AMXMM_UNSUPPORTED,
+                "amxmm_gpu_moe_gemm_workspace_bytes");
+    CHECK_FAILS(amxmm_gpu_context_check_routing(NULL, NULL), AMXMM_UNSUPPORTED, "without CUDA");
     amxmm_gpu_context_free(NULL);
     amxmm_gpu_weight_free(NULL);
 }

@@ -357,8 +357,19 @@ typedef enum amxmm_gpu_path {
     AMXMM_GPU_PATH_GEMV = 1,          /**< small m: bandwidth kernel */
     AMXMM_GPU_PATH_MMA = 2,           /**< fused dequantize + tensor cores */
     AMXMM_GPU_PATH_DEQUANT_CUBLAS = 3, /**< dequantize to bf16, then cuBLAS (dense only) */
+    AMXMM_GPU_PATH_WGMMA = 4,         /**< fused dequantize + Hopper warpgroup MMA (sm_90a code on an sm_90 GPU) */
     AMXMM_GPU_PATH_MAX_ENUM = 0x7FFFFFFF
 } amxmm_gpu_path;
+
+/** How an exact MoE call on the gemv path meets its experts' weights (amxmm::cuda::moe_gemv_grouping).
+ *  Dense calls ignore it. */
+typedef enum amxmm_gpu_moe_grouping {
+    AMXMM_GPU_MOE_GROUPING_AUTO = 0,      /**< by expert where the pairs are expected to share experts */
+    AMXMM_GPU_MOE_GROUPING_PER_PAIR = 1,  /**< each (token, slot) pair reads its expert's rows */
+    AMXMM_GPU_MOE_GROUPING_BY_EXPERT = 2, /**< pairs sorted by expert, each row read once per 4 pairs (exact
+                                               mode on the gemv path only, else AMXMM_UNSUPPORTED) */
+    AMXMM_GPU_MOE_GROUPING_MAX_ENUM = 0x7FFFFFFF
+} amxmm_gpu_moe_grouping;
 
 /** Options of a GPU call: initialise with AMXMM_GPU_OPTIONS_INIT or amxmm_gpu_options_init. */
 typedef struct amxmm_gpu_options {
@@ -368,10 +379,14 @@ typedef struct amxmm_gpu_options {
     void* workspace;             /**< device, 256-byte aligned; NULL: the context's reserved workspace */
     size_t workspace_bytes;
     amxmm_activation activation; /**< amxmm_gpu_moe_ffn only */
+    /* appended after the first release (a struct_size up to `activation` is still accepted: grouping AUTO) */
+    amxmm_gpu_moe_grouping moe_grouping; /**< amxmm_gpu_moe_gemm / amxmm_gpu_moe_ffn; default AUTO */
+    uint32_t reserved;                   /**< must be 0 (room for a later option) */
 } amxmm_gpu_options;
 
-#define AMXMM_GPU_OPTIONS_INIT \
-    { sizeof(amxmm_gpu_options), AMXMM_GPU_PATH_AUTO, AMXMM_MODE_AUTO, NULL, 0, AMXMM_ACTIVATION_SILU }
+#define AMXMM_GPU_OPTIONS_INIT                                                                             \
+    { sizeof(amxmm_gpu_options), AMXMM_GPU_PATH_AUTO, AMXMM_MODE_AUTO, NULL, 0, AMXMM_ACTIVATION_SILU,     \
+      AMXMM_GPU_MOE_GROUPING_AUTO, 0 }
 
 AMXMM_C_API void amxmm_gpu_options_init(amxmm_gpu_options* options) AMXMM_C_NOEXCEPT;
 
@@ -388,6 +403,10 @@ AMXMM_C_API amxmm_status amxmm_gpu_context_create(size_t workspace_bytes, amxmm_
 AMXMM_C_API void amxmm_gpu_context_free(amxmm_gpu_context* context) AMXMM_C_NOEXCEPT;
 /** Grows the context's workspace to at least `bytes` (allocates: outside the hot path). */
 AMXMM_C_API amxmm_status amxmm_gpu_context_reserve(amxmm_gpu_context* context, size_t bytes) AMXMM_C_NOEXCEPT;
+/** Synchronizes `stream` (the one GPU call that does), reads and clears the context's routing flag:
+ *  AMXMM_OUT_OF_RANGE if an amxmm_gpu_moe_gemm / amxmm_gpu_moe_ffn on it met an expert id outside
+ *  [0, E) since the last check (those rows were written as NaN, nothing else), else AMXMM_OK. */
+AMXMM_C_API amxmm_status amxmm_gpu_context_check_routing(amxmm_gpu_context* context, void* stream) AMXMM_C_NOEXCEPT;
 
 /** Uploads host GGUF Q4_0 blocks: `experts` × n rows of k (experts = 1: a dense N × K weight).
  *  Synchronous on `stream`. */
@@ -406,12 +425,27 @@ AMXMM_C_API amxmm_status amxmm_gpu_gemm_q4_0(amxmm_gpu_context* context, const a
                                              const float* x, int64_t ldx, float* y, int64_t ldy,
                                              const amxmm_gpu_options* options, void* stream, amxmm_gpu_plan* plan) AMXMM_C_NOEXCEPT;
 
+/** Device workspace bytes that any amxmm_gpu_moe_gemm call with up to routing m = `m` tokens needs on
+ *  `weights` (E experts of N × K) with these input rows (reserve once for the largest m). */
+AMXMM_C_API amxmm_status amxmm_gpu_moe_gemm_workspace_bytes(const amxmm_gpu_weight* weights, int64_t m, int64_t top_k,
+                                                            amxmm_moe_input_rows rows, const amxmm_gpu_options* options,
+                                                            size_t* bytes) AMXMM_C_NOEXCEPT;
+/** amxmm_moe_gemm (ggml's MUL_MAT_ID) on the GPU: y(t, s)[n] = dot(x(t, s), W_e[n]), e = ids[t][s], with
+ *  the same row addressing (x + t*ldx_token [+ s*ldx_slot], y + t*ldy_token + s*ldy_slot; rows must not
+ *  overlap each other or x). x, y and the routing's ids are device pointers; ids out of range are
+ *  detected on the device and reported by amxmm_gpu_context_check_routing. */
+AMXMM_C_API amxmm_status amxmm_gpu_moe_gemm(amxmm_gpu_context* context, const amxmm_gpu_weight* weights,
+                                            const amxmm_moe_routing* routing, const float* x,
+                                            amxmm_moe_input_rows rows, int64_t ldx_token, int64_t ldx_slot, float* y,
+                                            int64_t ldy_token, int64_t ldy_slot, const amxmm_gpu_options* options,
+                                            void* stream, amxmm_gpu_plan* plan) AMXMM_C_NOEXCEPT;
+
 /** Device workspace bytes of amxmm_gpu_moe_ffn (gate: E experts of F × K). */
 AMXMM_C_API amxmm_status amxmm_gpu_moe_ffn_workspace_bytes(const amxmm_gpu_weight* gate, int64_t m, int64_t top_k,
                                                            const amxmm_gpu_options* options, size_t* bytes) AMXMM_C_NOEXCEPT;
 /** The fused expert FFN of amxmm_moe_ffn on the GPU (gate, up: E × F × K; down: E × K × F). The
  *  routing's ids and `weights` are device arrays; ids out of range are detected on the device and
- *  reported by the context (see <amxmm/cuda/moe.cuh>). */
+ *  reported by amxmm_gpu_context_check_routing (see <amxmm/cuda/moe.cuh>). */
 AMXMM_C_API amxmm_status amxmm_gpu_moe_ffn(amxmm_gpu_context* context, const amxmm_gpu_weight* gate,
                                            const amxmm_gpu_weight* up, const amxmm_gpu_weight* down,
                                            const amxmm_moe_routing* routing, const float* weights, int64_t ld_weights,

@@ -94,8 +94,13 @@ struct amxmm_gpu_weight {
 static_assert(int(amxmm::cuda::gemm_path::automatic) == AMXMM_GPU_PATH_AUTO &&
                   int(amxmm::cuda::gemm_path::gemv) == AMXMM_GPU_PATH_GEMV &&
                   int(amxmm::cuda::gemm_path::mma) == AMXMM_GPU_PATH_MMA &&
-                  int(amxmm::cuda::gemm_path::dequant_cublas) == AMXMM_GPU_PATH_DEQUANT_CUBLAS,
+                  int(amxmm::cuda::gemm_path::dequant_cublas) == AMXMM_GPU_PATH_DEQUANT_CUBLAS &&
+                  int(amxmm::cuda::gemm_path::wgmma) == AMXMM_GPU_PATH_WGMMA,
               "amxmm_gpu_path must mirror amxmm::cuda::gemm_path");
+static_assert(int(amxmm::cuda::moe_gemv_grouping::automatic) == AMXMM_GPU_MOE_GROUPING_AUTO &&
+                  int(amxmm::cuda::moe_gemv_grouping::per_pair) == AMXMM_GPU_MOE_GROUPING_PER_PAIR &&
+                  int(amxmm::cuda::moe_gemv_grouping::by_expert) == AMXMM_GPU_MOE_GROUPING_BY_EXPERT,
+              "amxmm_gpu_moe_grouping must mirror amxmm::cuda::moe_gemv_grouping");
 #endif
 
 namespace amxmm_c_detail {
@@ -268,6 +273,16 @@ inline void require_size_args(const char* fn, std::int64_t m, std::int64_t k, co
             " is too large");
 }
 
+/// The (token, slot) pairs of a GPU MoE query: top_k in [1, E], m·top_k rows of `k` within require_size_args'
+/// limits (m checked before it is multiplied).
+inline void require_pairs(const char* fn, std::int64_t m, std::int64_t top_k, std::int64_t experts, std::int64_t k) {
+    require(top_k >= 1 && top_k <= experts, errc::invalid_argument, fn, "top_k = ", top_k, " must be in [1, E = ",
+            experts, "]");
+    require(m >= 0 && m <= (std::int64_t(1) << 40) / top_k, errc::invalid_argument, fn, "m = ", m, " with top_k = ",
+            top_k, " must give at most 2^40 pairs");
+    require_size_args(fn, m * top_k, k);
+}
+
 /// moe_ffn with the weights resolved: gate (+ up) or gate_up, and down.
 template <class Executor>
 amxmm::gemm_plan run_moe_ffn(const amxmm_packed_experts* gate, const amxmm_packed_experts* up,
@@ -288,15 +303,32 @@ amxmm::gemm_plan run_moe_ffn(const amxmm_packed_experts* gate, const amxmm_packe
 }
 
 #if defined(AMXMM_C_WITH_CUDA)
+/// sizeof(amxmm_gpu_options) in the first release, which ended at `activation` (rounded up to the struct's
+/// alignment, as sizeof rounds it).
+inline constexpr std::size_t gpu_options_first_size =
+    (offsetof(amxmm_gpu_options, moe_grouping) + alignof(amxmm_gpu_options) - 1) / alignof(amxmm_gpu_options) *
+    alignof(amxmm_gpu_options);
+static_assert(gpu_options_first_size < sizeof(amxmm_gpu_options), "the first release's size must stay distinct");
+
 /// The C++ options of a GPU call (NULL: defaults).
 inline amxmm::cuda::moe_ffn_options to_gpu_options(const amxmm_gpu_options* o, const char* fn) {
     amxmm::cuda::moe_ffn_options r;
     if (!o) return r;
-    require(o->struct_size == sizeof(amxmm_gpu_options), errc::invalid_argument, fn, "options->struct_size = ",
-            o->struct_size, " is not sizeof(amxmm_gpu_options) = ", sizeof(amxmm_gpu_options),
-            " (initialise options with AMXMM_GPU_OPTIONS_INIT or amxmm_gpu_options_init)");
-    require(o->path >= AMXMM_GPU_PATH_AUTO && o->path <= AMXMM_GPU_PATH_DEQUANT_CUBLAS, errc::invalid_argument, fn,
+    // The first release's struct ended at `activation`: its callers get the later members' defaults.
+    const bool first_release = o->struct_size == gpu_options_first_size;
+    require(o->struct_size == sizeof(amxmm_gpu_options) || first_release, errc::invalid_argument, fn,
+            "options->struct_size = ", o->struct_size, " is not sizeof(amxmm_gpu_options) = ", sizeof(amxmm_gpu_options),
+            " (nor the first release's ", gpu_options_first_size,
+            "; initialise options with AMXMM_GPU_OPTIONS_INIT or amxmm_gpu_options_init)");
+    require(o->path >= AMXMM_GPU_PATH_AUTO && o->path <= AMXMM_GPU_PATH_WGMMA, errc::invalid_argument, fn,
             "options->path = ", int(o->path), " is not an amxmm_gpu_path value");
+    if (!first_release) {
+        require(o->moe_grouping >= AMXMM_GPU_MOE_GROUPING_AUTO && o->moe_grouping <= AMXMM_GPU_MOE_GROUPING_BY_EXPERT,
+                errc::invalid_argument, fn, "options->moe_grouping = ", int(o->moe_grouping),
+                " is not an amxmm_gpu_moe_grouping value");
+        require(o->reserved == 0, errc::invalid_argument, fn, "options->reserved = ", o->reserved, " must be 0");
+        r.moe_grouping = static_cast<amxmm::cuda::moe_gemv_grouping>(int(o->moe_grouping));
+    }
     r.path = static_cast<amxmm::cuda::gemm_path>(int(o->path));
     switch (o->mode) {
         case AMXMM_MODE_AUTO: r.mode = amxmm::compute_mode::automatic; break;
@@ -1145,15 +1177,50 @@ AMXMM_C_API amxmm_status amxmm_gpu_gemm_q4_0(amxmm_gpu_context* context, const a
     });
 }
 
+AMXMM_C_API amxmm_status amxmm_gpu_context_check_routing(amxmm_gpu_context* context, void* stream) noexcept {
+    constexpr const char* fn = "amxmm_gpu_context_check_routing";
+    return amxmm_c_detail::guarded(
+        fn, [&] { amxmm_c_detail::need(context, fn, "context")->ctx.check_routing(static_cast<cudaStream_t>(stream)); });
+}
+
+AMXMM_C_API amxmm_status amxmm_gpu_moe_gemm_workspace_bytes(const amxmm_gpu_weight* weights, int64_t m, int64_t top_k,
+                                                            amxmm_moe_input_rows rows, const amxmm_gpu_options* options,
+                                                            size_t* bytes) noexcept {
+    constexpr const char* fn = "amxmm_gpu_moe_gemm_workspace_bytes";
+    return amxmm_c_detail::guarded(fn, [&] {
+        const amxmm::cuda::q4_0_device_layout& L = amxmm_c_detail::need(weights, fn, "weights")->weight.layout();
+        amxmm_c_detail::need(bytes, fn, "bytes");
+        amxmm_c_detail::require_pairs(fn, m, top_k, L.experts, L.k);
+        *bytes = amxmm::cuda::moe_gemm_workspace_bytes(m, top_k, L, amxmm_c_detail::to_rows(rows, fn),
+                                                       amxmm_c_detail::to_gpu_options(options, fn));
+    });
+}
+
+AMXMM_C_API amxmm_status amxmm_gpu_moe_gemm(amxmm_gpu_context* context, const amxmm_gpu_weight* weights,
+                                            const amxmm_moe_routing* routing, const float* x,
+                                            amxmm_moe_input_rows rows, int64_t ldx_token, int64_t ldx_slot, float* y,
+                                            int64_t ldy_token, int64_t ldy_slot, const amxmm_gpu_options* options,
+                                            void* stream, amxmm_gpu_plan* plan) noexcept {
+    constexpr const char* fn = "amxmm_gpu_moe_gemm";
+    return amxmm_c_detail::guarded(fn, [&] {
+        amxmm_c_detail::need(context, fn, "context");
+        amxmm_c_detail::need(weights, fn, "weights");
+        const amxmm::moe_routing r = amxmm_c_detail::to_routing(routing, fn);
+        const amxmm::moe_input_rows ir = amxmm_c_detail::to_rows(rows, fn);
+        const amxmm::cuda::moe_ffn_options opt = amxmm_c_detail::to_gpu_options(options, fn);
+        amxmm_c_detail::fill_gpu_plan(plan, amxmm::cuda::moe_gemm(context->ctx, weights->weight.view(), r, x, ir,
+                                                                  ldx_token, ldx_slot, y, ldy_token, ldy_slot, opt,
+                                                                  static_cast<cudaStream_t>(stream)));
+    });
+}
+
 AMXMM_C_API amxmm_status amxmm_gpu_moe_ffn_workspace_bytes(const amxmm_gpu_weight* gate, int64_t m, int64_t top_k,
                                                            const amxmm_gpu_options* options, size_t* bytes) noexcept {
     constexpr const char* fn = "amxmm_gpu_moe_ffn_workspace_bytes";
     return amxmm_c_detail::guarded(fn, [&] {
         const amxmm::cuda::q4_0_device_layout& L = amxmm_c_detail::need(gate, fn, "gate")->weight.layout();
         amxmm_c_detail::need(bytes, fn, "bytes");
-        amxmm::detail::require(top_k >= 1 && top_k <= L.experts, amxmm::errc::invalid_argument, fn, "top_k = ", top_k,
-                               " must be in [1, E = ", L.experts, "]");
-        amxmm_c_detail::require_size_args(fn, m * top_k, std::max(L.k, L.n));
+        amxmm_c_detail::require_pairs(fn, m, top_k, L.experts, std::max(L.k, L.n));
         *bytes = amxmm::cuda::moe_ffn_workspace_bytes(m, top_k, L, amxmm_c_detail::to_gpu_options(options, fn));
     });
 }
@@ -1207,6 +1274,21 @@ AMXMM_C_API amxmm_status amxmm_gpu_gemm_q4_0(amxmm_gpu_context*, const amxmm_gpu
                                              float*, int64_t, const amxmm_gpu_options*, void*,
                                              amxmm_gpu_plan*) noexcept {
     return amxmm_c_detail::guarded("amxmm_gpu_gemm_q4_0", [] { amxmm_c_detail::no_cuda("amxmm_gpu_gemm_q4_0"); });
+}
+AMXMM_C_API amxmm_status amxmm_gpu_context_check_routing(amxmm_gpu_context*, void*) noexcept {
+    return amxmm_c_detail::guarded("amxmm_gpu_context_check_routing",
+                                   [] { amxmm_c_detail::no_cuda("amxmm_gpu_context_check_routing"); });
+}
+AMXMM_C_API amxmm_status amxmm_gpu_moe_gemm_workspace_bytes(const amxmm_gpu_weight*, int64_t, int64_t,
+                                                            amxmm_moe_input_rows, const amxmm_gpu_options*,
+                                                            size_t*) noexcept {
+    return amxmm_c_detail::guarded("amxmm_gpu_moe_gemm_workspace_bytes",
+                                   [] { amxmm_c_detail::no_cuda("amxmm_gpu_moe_gemm_workspace_bytes"); });
+}
+AMXMM_C_API amxmm_status amxmm_gpu_moe_gemm(amxmm_gpu_context*, const amxmm_gpu_weight*, const amxmm_moe_routing*,
+                                            const float*, amxmm_moe_input_rows, int64_t, int64_t, float*, int64_t,
+                                            int64_t, const amxmm_gpu_options*, void*, amxmm_gpu_plan*) noexcept {
+    return amxmm_c_detail::guarded("amxmm_gpu_moe_gemm", [] { amxmm_c_detail::no_cuda("amxmm_gpu_moe_gemm"); });
 }
 AMXMM_C_API amxmm_status amxmm_gpu_moe_ffn_workspace_bytes(const amxmm_gpu_weight*, int64_t, int64_t,
                                                            const amxmm_gpu_options*, size_t*) noexcept {
