@@ -4,14 +4,14 @@
 // Benchmarks (names: cuda/<kind>/<shape>/M<m>/<path>/<hot|cold>):
 //   dense   K×N = 2048×4096, 4096×4096, 4096×14336, 14336×4096; M = 1 .. 2048; paths gemv (M <= 8, mode
 //           fast: the fp32 gemv), gemv_exact (M <= 8, mode exact: Q8_0 activations, dp4a), mma,
-//           dequant_cublas, wgmma (sm_90a builds on an H100/H200; skipped elsewhere) and auto (mode
+//           mma_exact (mode exact on the tensor cores: integer block products, the CPU's exact bits), dequant_cublas, wgmma (sm_90a builds on an H100/H200; skipped elsewhere) and auto (mode
 //           automatic: exact where it runs the gemv); peer "cublas_bf16" =
 //           cublasGemmEx on the same M×N×K with bf16 weights. The label says path and mode.
 //   moe     Qwen3-30B-A3B experts, E = 128, top-8, uniform routing: moe_gemm up-shape (K=2048, N=768),
 //           moe_gemm down-shape (K=768, N=2048, one row per slot), moe_ffn (gate+up+down); M = 1 .. 2048.
 //           Also the CPU suite's DeepSeek-V3 (E = 256, top-8, 7168 -> 2048) and Mixtral-8x7B (E = 8, top-2,
 //           4096 -> 14336) layers, the same three kinds at M = 1, 4, 8, 16 (cold) and 512 (hot), auto,
-//           gemv_exact, gemv_exact_by_expert (M <= 16), mma and wgmma (M >= 64), without peers.
+//           gemv_exact, gemv_exact_by_expert (M <= 16), mma, mma_exact and wgmma (M >= 64), without peers.
 //           Peers: "cublas_bf16_per_expert" — the same MoE with bf16 expert weights, tokens pre-grouped, one
 //           cublasGemmEx per active expert and projection (counter pct_cublas); "cublas_bf16_dense_equiv" —
 //           one dense bf16 GEMM per projection with the same M·top_k rows and FLOPs and a single weight, an
@@ -20,7 +20,7 @@
 //           expert (cuBLAS >= 12.5; counter pct_cublas_grouped: the fair "cuBLAS bf16 on the same shape").
 //           Our variants: auto, gemv (mode fast, fp32), gemv_exact (mode exact, per (token, slot) pair),
 //           gemv_exact_by_expert (mode exact, pairs grouped by expert: moe_gemv_grouping::by_expert), mma,
-//           wgmma (M >= 64; sm_90a builds on an H100/H200) (M <= 16 for the gemv ones).
+//           mma_exact (the exact grouped tiles), wgmma (M >= 64; sm_90a builds on an H100/H200) (M <= 16 for the gemv ones).
 // Timing: every measured call sequence is captured once in a CUDA graph (the calls only enqueue work,
 // so they can be captured) and replayed between CUDA events: per-call GPU time without launch gaps.
 // Cold (M <= 128): the graph cycles through copies of the weight totalling >= 4 × L2, so weights come
@@ -509,6 +509,8 @@ constexpr variant v_gemv_exact{cu::gemm_path::gemv, amxmm::compute_mode::exact, 
 constexpr variant v_gemv_by_expert{cu::gemm_path::gemv, amxmm::compute_mode::exact, "gemv_exact_by_expert",
                                    cu::moe_gemv_grouping::by_expert};
 constexpr variant v_mma{cu::gemm_path::mma, amxmm::compute_mode::automatic, "mma"};
+/// exact mode on the tensor cores (q4_0_mma_exact_kernel: the CPU's exact bits at any m)
+constexpr variant v_mma_exact{cu::gemm_path::mma, amxmm::compute_mode::exact, "mma_exact"};
 constexpr variant v_dequant{cu::gemm_path::dequant_cublas, amxmm::compute_mode::automatic, "dequant_cublas"};
 constexpr variant v_wgmma{cu::gemm_path::wgmma, amxmm::compute_mode::automatic, "wgmma"};
 
@@ -675,7 +677,7 @@ void register_all() {
                 reg(base + "cublas_bf16/" + temp, [=](benchmark::State& st) {
                     peer_bench(st, key, m, {{s.n, s.k}}, cold, 2.0 * double(m) * double(s.n) * double(s.k));
                 });
-                for (const variant v : {v_auto, v_gemv, v_gemv_exact, v_mma, v_dequant, v_wgmma}) {
+                for (const variant v : {v_auto, v_gemv, v_gemv_exact, v_mma, v_mma_exact, v_dequant, v_wgmma}) {
                     if (v.path == cu::gemm_path::gemv && m > cu::gemv_max_rows) continue;
                     if ((v.path == cu::gemm_path::dequant_cublas || v.path == cu::gemm_path::wgmma) && m < 16) continue;
                     reg(base + v.name + "/" + temp, [=](benchmark::State& st) { dense_bench(st, s, m, v, cold, key); });
@@ -710,7 +712,7 @@ void register_all() {
                     });
 #endif
                 }
-                for (const variant v : {v_auto, v_gemv, v_gemv_exact, v_gemv_by_expert, v_mma, v_wgmma}) {
+                for (const variant v : {v_auto, v_gemv, v_gemv_exact, v_gemv_by_expert, v_mma, v_mma_exact, v_wgmma}) {
                     if (v.path == cu::gemm_path::gemv && m > 16) continue;
                     if (v.path == cu::gemm_path::wgmma && m < 64) continue;
                     reg(base + v.name + "/" + temp,
@@ -724,7 +726,7 @@ void register_all() {
             for (std::int64_t m : {1, 4, 8, 16, 512}) {
                 const bool cold = m <= 16;
                 const std::string base = std::string("cuda/") + name(kind) + "/" + s.name + "/M" + std::to_string(m) + "/";
-                for (const variant v : {v_auto, v_gemv_exact, v_gemv_by_expert, v_mma, v_wgmma}) {
+                for (const variant v : {v_auto, v_gemv_exact, v_gemv_by_expert, v_mma, v_mma_exact, v_wgmma}) {
                     if (v.path == cu::gemm_path::wgmma && m < 64) continue;
                     if (v.path == cu::gemm_path::gemv && m > 16) continue;
                     reg(base + v.name + "/" + (cold ? "cold" : "hot"),

@@ -79,13 +79,13 @@ TEST_CASE("cuda C API: gemm and moe_ffn give the C++ API's bits, plans and works
         const auto a = yc.download(), b = yp.download();
         CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
     }
-    {  // C statuses: exact mode off the gemv path, and options from another header version
+    {  // C statuses: exact mode on a bf16-only path, and options from another header version
         amxmm_gpu_options opt = AMXMM_GPU_OPTIONS_INIT;
-        opt.path = AMXMM_GPU_PATH_MMA;
+        opt.path = AMXMM_GPU_PATH_DEQUANT_CUBLAS;
         opt.mode = AMXMM_MODE_EXACT;
         dev_vec<float> y(std::size_t(m * ldy));
         CHECK(amxmm_gpu_gemm_q4_0(cctx, cw.w, m, x.data(), ldx, y.data(), ldy, &opt, nullptr, nullptr) == AMXMM_UNSUPPORTED);
-        CHECK(std::string(amxmm_last_error()).find("gemv path only") != std::string::npos);
+        CHECK(std::string(amxmm_last_error()).find("gemv and mma paths") != std::string::npos);
         opt = AMXMM_GPU_OPTIONS_INIT;
         opt.struct_size = sizeof opt + 8;
         CHECK(amxmm_gpu_gemm_q4_0(cctx, cw.w, m, x.data(), ldx, y.data(), ldy, &opt, nullptr, nullptr) ==

@@ -323,6 +323,73 @@ TEST_CASE("cuda gemv exact: against reference_gemm_exact, m = 1..8", "[cuda][gem
     }
 }
 
+TEST_CASE("cuda gemm exact on the tensor cores: reference_gemm_exact bit for bit, m = 1..2048", "[cuda][gemm][exact]") {
+    // K = 32 (one block, with the gemv test's special rows: ties, zeros, fp16-subnormal and overflowing scales),
+    // 96 (odd block count: the padded block is skipped), 2048, 4160; N not a multiple of the 128-column tiles; m
+    // across the 32-, 64- and 128-row tiles and their tails; rows not 16-byte aligned where ldx is odd.
+    AMXMM_REQUIRE_GPU();
+    cuda::context ctx;
+    struct shape {
+        std::int64_t n, k;
+        std::vector<std::int64_t> ms;
+    };
+    const shape shapes[] = {{37, 32, {6, 9, 33}}, {200, 96, {1, 9, 31, 64, 65, 300}}, {130, 2048, {8, 17, 128, 129}},
+                            {72, 4160, {40}}, {136, 256, {2048}}};
+    std::int64_t compared = 0;
+    for (const shape& sh : shapes) {
+        const std::int64_t n = sh.n, k = sh.k;
+        std::mt19937_64 rng(std::uint64_t(n * 7 + k));
+        const auto w = amxmm_test::make_weight(n, k, rng);
+        const auto gpu = cuda::q4_0_weight::upload(w.view());
+        for (const std::int64_t m : sh.ms) {
+            const std::int64_t ldx = k + (m % 2), ldy = n + 3;
+            std::vector<float> x = amxmm_test::make_activations(m, ldx, rng);
+            if (k == 32) {
+                std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+                for (std::int64_t i = 1; i < std::min<std::int64_t>(m, 6); ++i)
+                    for (int j = 0; j < 32; ++j) {
+                        float& v = x[std::size_t(i * ldx + j)];
+                        v = i == 1 ? (j == 31 ? 127.0f : float(j - 15) + 0.5f) : i == 2 ? 0.0f : i == 3 ? 1e-6f * u(rng)
+                                    : i == 4 ? 1e30f * u(rng) : (j == 7 ? -3.0f : 1.5f);
+                    }
+            }
+            for (const cuda::gemm_path path : {cuda::gemm_path::mma, cuda::gemm_path::automatic}) {
+                cuda::gemm_options opt;
+                opt.path = path;
+                opt.mode = compute_mode::exact;
+                const cuda::gemm_plan plan = cuda::plan_gemm_q4_0(m, gpu.layout(), opt);
+                CAPTURE(n, k, m, plan.reason);
+                if (path == cuda::gemm_path::automatic && plan.path != cuda::gemm_path::mma) continue;  // m <= 8: the gemv
+                REQUIRE(plan.path == cuda::gemm_path::mma);
+                REQUIRE(plan.mode == compute_mode::exact);
+                ctx.reserve(plan.workspace_bytes);
+                dev_vec<float> xd(x), yd(std::size_t(m * ldy));
+                yd.fill_bytes(0x7f);
+                const cuda::gemm_plan ran = cuda::gemm_q4_0(ctx, gpu.view(), m, xd.data(), ldx, yd.data(), ldy, opt, nullptr);
+                CHECK(ran.mode == compute_mode::exact);
+                const std::vector<float> y = yd.download();
+                std::vector<float> ref(std::size_t(m * n));
+                reference_gemm_exact(m, x.data(), ldx, w.view(), ref.data(), n);
+                std::int64_t bad = 0, pad_touched = 0;
+                for (std::int64_t i = 0; i < m; ++i) {
+                    std::uint32_t bits;
+                    std::memcpy(&bits, &y[std::size_t(i * ldy + n)], 4);
+                    pad_touched += bits != 0x7f7f7f7fu;
+                    for (std::int64_t j = 0; j < n; ++j) {
+                        const float got = y[std::size_t(i * ldy + j)], want = ref[std::size_t(i * n + j)];
+                        if (!same_float(got, want) && bad++ < 5)
+                            UNSCOPED_INFO("y[" << i << "][" << j << "] = " << got << ", reference_gemm_exact " << want);
+                        ++compared;
+                    }
+                }
+                CHECK(bad == 0);
+                CHECK(pad_touched == 0);
+            }
+        }
+    }
+    CHECK(compared > 500000);
+}
+
 TEST_CASE("cuda gemm: automatic mode runs the exact gemv at small m, as the CPU's exact mode computes", "[cuda][gemm][gemv][exact]") {
     AMXMM_REQUIRE_GPU();
     cuda::context ctx;
@@ -379,10 +446,10 @@ TEST_CASE("cuda gemm: bad arguments are refused before any work", "[cuda][gemm][
     CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("overlaps"));
     cuda::gemm_options o;
     o.mode = compute_mode::exact;
-    o.path = cuda::gemm_path::mma;  // exact runs on the gemv path only
+    o.path = cuda::gemm_path::dequant_cublas;  // exact runs on the gemv and mma paths
     e = catch_error([&] { call(4, x.data(), 64, y.data(), 64, o); });
     CHECK((e.thrown && e.code == errc::unsupported));
-    CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("gemv path only"));
+    CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("gemv and mma paths"));
     o = {};
     o.path = cuda::gemm_path::mma;  // needs a workspace; the context has none reserved
     e = catch_error([&] { call(40, x.data(), 64, y.data(), 64, o); });

@@ -226,9 +226,10 @@ void check_moe_gemm_exact(cuda::context& ctx, const experts_case& c, std::int64_
     cuda::gemm_options opt;
     opt.path = path;
     opt.mode = path == cuda::gemm_path::gemv ? compute_mode::automatic : compute_mode::exact;  // both: exact
+    const bool tensor_cores = path == cuda::gemm_path::mma;  // the exact mma: reference_gemm_exact bit for bit
     const auto plan = cuda::plan_moe_q4_0(m, top_k, c.e, k, opt);
     CAPTURE(m, top_k, c.e, n, k, int(kind), per_slot, plan.reason);
-    REQUIRE(plan.path == cuda::gemm_path::gemv);
+    REQUIRE(plan.path == (tensor_cores ? cuda::gemm_path::mma : cuda::gemm_path::gemv));
     REQUIRE(plan.mode == compute_mode::exact);
     ctx.reserve(cuda::moe_gemm_workspace_bytes(m, top_k, c.gpu.layout(), rows, opt));
     dev_vec<std::int32_t> idd(ids);
@@ -239,7 +240,7 @@ void check_moe_gemm_exact(cuda::context& ctx, const experts_case& c, std::int64_
     CHECK_NOTHROW(ctx.check_routing(nullptr));
     const auto y = yd.download(), y2 = y2d.download();
     CHECK(std::memcmp(y.data(), y2.data(), y.size() * sizeof(float)) == 0);
-    {  // every (token, slot) row has the bits of the dense exact gemv on its expert
+    if (!tensor_cores) {  // every (token, slot) row has the bits of the dense exact gemv on its expert
         dev_vec<float> row(static_cast<std::size_t>(n));
         std::int64_t differ = 0;
         for (std::int64_t t = 0; t < m; ++t)
@@ -265,7 +266,9 @@ void check_moe_gemm_exact(cuda::context& ctx, const experts_case& c, std::int64_
             for (std::int64_t j = 0; j < n; ++j) {
                 const float got = y[std::size_t(t * ldy_token + s * ldy_slot + j)], want = ref[std::size_t(j)];
                 const double bound = exact_tolerance(nb, exact_term_abs_sum(xq, we.row(j), nb));
-                if (!(std::isfinite(got) && std::fabs(double(got) - double(want)) <= bound) && bad++ < 5)
+                const bool ok = tensor_cores ? same_float(got, want)
+                                             : std::isfinite(got) && std::fabs(double(got) - double(want)) <= bound;
+                if (!ok && bad++ < 5)
                     UNSCOPED_INFO("y(" << t << ", " << s << ")[" << j << "] = " << got << " (expert " << ex
                                        << "), reference_gemm_exact " << want << ", bound " << bound);
             }
@@ -278,7 +281,7 @@ void check_moe_gemm_exact(cuda::context& ctx, const experts_case& c, std::int64_
 /// elements: all outputs within 1% of the token row's largest magnitude, and 99% within 1e-5 of it.
 void check_moe_ffn_exact(cuda::context& ctx, const experts_case& gate, const experts_case& up, const experts_case& down,
                          std::int64_t m, std::int64_t top_k, routing_kind kind, ffn_activation act, bool with_weights,
-                         std::uint64_t seed) {
+                         std::uint64_t seed, cuda::gemm_path path = cuda::gemm_path::gemv) {
     const std::int64_t k = gate.k, f = gate.n, e = gate.e, ld_ids = top_k, ldx = k + 4, ldy = k + 1;
     std::mt19937_64 rng(seed);
     const auto ids = make_ids(kind, m, top_k, e, ld_ids, rng);
@@ -289,9 +292,10 @@ void check_moe_ffn_exact(cuda::context& ctx, const experts_case& gate, const exp
     cuda::moe_ffn_options opt;
     opt.mode = compute_mode::exact;
     opt.activation = act;
+    opt.path = path;
     const auto plan = cuda::plan_moe_q4_0(m, top_k, e, std::max(k, f), opt);
     CAPTURE(m, top_k, e, k, f, int(kind), plan.reason, int(act), with_weights);
-    REQUIRE(plan.path == cuda::gemm_path::gemv);
+    REQUIRE(plan.path == (path == cuda::gemm_path::mma ? cuda::gemm_path::mma : cuda::gemm_path::gemv));
     REQUIRE(plan.mode == compute_mode::exact);
     ctx.reserve(cuda::moe_ffn_workspace_bytes(m, top_k, gate.gpu.layout(), opt));
     dev_vec<std::int32_t> idd(ids);
@@ -374,6 +378,37 @@ TEST_CASE("cuda moe exact: moe_gemm and moe_ffn on the exact gemv against the CP
                        downF = make_experts(8, 64, 2112, 22, 0.5f);
     for (std::int64_t m : {1, 4})
         check_moe_ffn_exact(ctx, gateF, upF, downF, m, 2, routing_kind::uniform, ffn_activation::silu, m == 4, std::uint64_t(m + 80));
+}
+
+TEST_CASE("cuda moe exact on the tensor cores: moe_gemm rows are reference_gemm_exact's bits; moe_ffn against the CPU",
+          "[cuda][moe][exact]") {
+    AMXMM_REQUIRE_GPU();
+    cuda::context ctx;
+    const experts_case c = make_experts(16, 200, 96, 31);  // N not a multiple of 128; odd block count
+    const experts_case c2 = make_experts(8, 70, 2048, 32);
+    for (std::int64_t m : {1, 5, 40, 300}) {  // 32-, 64- and 128-row expert tiles
+        for (routing_kind kind : {routing_kind::uniform, routing_kind::hot, routing_kind::duplicate}) {
+            const std::int64_t top_k = kind == routing_kind::duplicate ? 2 : 4;
+            const std::uint64_t seed = std::uint64_t(m * 43 + int(kind));
+            check_moe_gemm_exact(ctx, c, m, top_k, kind, moe_input_rows::per_token, cuda::gemm_path::mma, seed);
+            check_moe_gemm_exact(ctx, c, m, top_k, kind, moe_input_rows::per_slot, cuda::gemm_path::mma, seed + 1);
+            if (m <= 40) check_moe_gemm_exact(ctx, c2, m, top_k, kind, moe_input_rows::per_slot, cuda::gemm_path::mma, seed + 2);
+        }
+    }
+    const std::int64_t e = 8, k = 128, f = 96;
+    const experts_case gate = make_experts(e, f, k, 33, 0.5f), up = make_experts(e, f, k, 34, 0.5f),
+                       down = make_experts(e, k, f, 35, 0.5f);
+    for (std::int64_t m : {1, 6, 70}) {
+        for (routing_kind kind : {routing_kind::uniform, routing_kind::hot, routing_kind::duplicate}) {
+            check_moe_ffn_exact(ctx, gate, up, down, m, kind == routing_kind::duplicate ? 2 : 3, kind,
+                                m % 2 ? ffn_activation::silu : ffn_activation::gelu_tanh, m != 6, std::uint64_t(m * 17 + int(kind)),
+                                cuda::gemm_path::mma);
+        }
+    }
+    // F / 32 = 65 (odd: the padded block of down's rows is skipped), K = 2112
+    const experts_case gateL = make_experts(8, 2080, 2112, 36, 0.5f), upL = make_experts(8, 2080, 2112, 37, 0.5f),
+                       downL = make_experts(8, 2112, 2080, 38, 0.5f);
+    check_moe_ffn_exact(ctx, gateL, upL, downL, 9, 2, routing_kind::uniform, ffn_activation::silu, true, 90, cuda::gemm_path::mma);
 }
 
 /// h = act(g)·u in fp32 as moe_rows_exact_kernel<true> forms it (the reference for its test).
@@ -765,10 +800,11 @@ TEST_CASE("cuda moe: bad arguments are refused before any work", "[cuda][moe][er
     CHECK((e.thrown && e.code == errc::unsupported));
     o = {};
     o.mode = compute_mode::exact;
-    o.path = cuda::gemm_path::mma;  // exact runs on the gemv path only
+    o.moe_grouping = cuda::moe_gemv_grouping::by_expert;
+    o.path = cuda::gemm_path::mma;  // by expert groups the exact gemv, not the tensor-core tiles
     e = catch_error([&] { call({4, 2, ids.data(), 2}, o); });
     CHECK((e.thrown && e.code == errc::unsupported));
-    CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("gemv path only"));
+    CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("groups the exact gemv"));
     e = catch_error([&] {
         cuda::moe_gemm(ctx, w, {4, 2, ids.data(), 2}, x.data(), moe_input_rows::per_token, 64, 0, y.data(), 32, 32, {}, nullptr);
     });

@@ -81,7 +81,7 @@ TEST_CASE("cuda: device layout pads each row to an even block count", "[cuda]") 
     CHECK(E.total_bytes() == std::size_t(8) * 768 * 64 * 18);
 }
 
-TEST_CASE("cuda: plans pick a path and mode by m; exact is gemv-only (no GPU needed)", "[cuda]") {
+TEST_CASE("cuda: plans pick a path and mode by m; exact runs on the gemv and the exact mma (no GPU needed)", "[cuda]") {
     const cuda::q4_0_device_layout L{1, 4096, 4096};
     CHECK(cuda::plan_gemm_q4_0(1, L).path == cuda::gemm_path::gemv);
     CHECK(cuda::plan_gemm_q4_0(1, L).mode == compute_mode::exact);  // automatic: exact on the gemv path
@@ -125,14 +125,24 @@ TEST_CASE("cuda: plans pick a path and mode by m; exact is gemv-only (no GPU nee
         CHECK(cuda::plan_gemm_q4_0(8, L, f).path == cuda::gemm_path::gemv);  // exact: the gemv at any m <= 8
         CHECK(cuda::plan_gemm_q4_0(8, L, f).mode == compute_mode::exact);
         CHECK_THAT(cuda::plan_gemm_q4_0(8, L, f).reason, Catch::Matchers::ContainsSubstring("mode exact requested"));
-        for (cuda::gemm_path p : {cuda::gemm_path::mma, cuda::gemm_path::dequant_cublas, cuda::gemm_path::automatic}) {
+        // m = 9, or staged activations over the gemv's limit: the exact mma kernel; forced mma: the same
+        CHECK(cuda::plan_gemm_q4_0(9, L, f).path == cuda::gemm_path::mma);
+        CHECK(cuda::plan_gemm_q4_0(9, L, f).mode == compute_mode::exact);
+        CHECK(cuda::plan_gemm_q4_0(9, L, f).tile_rows == 32);
+        CHECK(cuda::plan_gemm_q4_0(9, L, f).workspace_bytes >= std::size_t(9) * (4096 / 32) * 40);  // x quantized
+        CHECK(cuda::plan_gemm_q4_0(300, L, f).tile_rows == 64);  // the exact kernel's tiles stop at 64 rows
+        CHECK(cuda::plan_gemm_q4_0(8, cuda::q4_0_device_layout{1, 64, 16416}, f).path == cuda::gemm_path::mma);
+        f.path = cuda::gemm_path::mma;
+        CHECK(cuda::plan_gemm_q4_0(4, L, f).path == cuda::gemm_path::mma);
+        CHECK(cuda::plan_gemm_q4_0(4, L, f).mode == compute_mode::exact);
+        for (cuda::gemm_path p : {cuda::gemm_path::dequant_cublas, cuda::gemm_path::wgmma}) {
             f.path = p;
-            try {  // mma / dequant_cublas forced, or m = 9: exact has no path there
-                cuda::plan_gemm_q4_0(p == cuda::gemm_path::automatic ? 9 : 4, L, f);
-                FAIL("exact mode was accepted off the gemv path");
+            try {  // dequant_cublas / wgmma forced: exact has no kernel there
+                cuda::plan_gemm_q4_0(4, L, f, cuda::gpu_features{true});
+                FAIL("exact mode was accepted on a bf16-only path");
             } catch (const amxmm::error& e) {
                 CHECK(e.code() == errc::unsupported);
-                CHECK_THAT(e.what(), Catch::Matchers::ContainsSubstring("gemv path only"));
+                CHECK_THAT(e.what(), Catch::Matchers::ContainsSubstring("gemv and mma paths"));
             }
         }
         f.path = cuda::gemm_path::mma;
@@ -178,16 +188,36 @@ TEST_CASE("cuda: plans pick a path and mode by m; exact is gemv-only (no GPU nee
     CHECK(cuda::plan_moe_q4_0(1, 8, 128, 32768, o).path == cuda::gemm_path::mma);
     CHECK(cuda::plan_moe_q4_0(1, 8, 128, 2048, o).mode == compute_mode::fast);
     CHECK(cuda::plan_moe_q4_0(1, 8, 128, 2048, o).path == cuda::gemm_path::gemv);
-    o.mode = compute_mode::exact;
-    CHECK(cuda::plan_moe_q4_0(512, 8, 128, 2048, o).path == cuda::gemm_path::gemv);  // exact: gemv at any pair count
+    o.mode = compute_mode::exact;  // exact: the gemv below 6 pairs per expert, the exact grouped mma from 6 up
+    CHECK(cuda::plan_moe_q4_0(64, 8, 128, 2048, o).path == cuda::gemm_path::gemv);  // 4.06
+    CHECK(cuda::plan_moe_q4_0(64, 8, 128, 2048, o).tile_rows == cuda::detail::moe_by_expert_pairs);
+    CHECK(cuda::plan_moe_q4_0(96, 8, 128, 2048, o).path == cuda::gemm_path::mma);   // 6.05
+    CHECK(cuda::plan_moe_q4_0(512, 8, 128, 2048, o).path == cuda::gemm_path::mma);
     CHECK(cuda::plan_moe_q4_0(512, 8, 128, 2048, o).mode == compute_mode::exact);
-    o.path = cuda::gemm_path::mma;
+    CHECK(cuda::plan_moe_q4_0(20, 2, 8, 4096, o).path == cuda::gemm_path::gemv);   // 5.02
+    CHECK(cuda::plan_moe_q4_0(24, 2, 8, 4096, o).path == cuda::gemm_path::mma);    // 6.0
+    o.moe_grouping = cuda::moe_gemv_grouping::by_expert;  // a forced grouping keeps the gemv at any pair count
+    CHECK(cuda::plan_moe_q4_0(512, 8, 128, 2048, o).path == cuda::gemm_path::gemv);
+    o.moe_grouping = cuda::moe_gemv_grouping::per_pair;
+    CHECK(cuda::plan_moe_q4_0(512, 8, 128, 2048, o).path == cuda::gemm_path::gemv);
+    CHECK(cuda::plan_moe_q4_0(512, 8, 128, 2048, o).tile_rows == 1);
+    o.moe_grouping = cuda::moe_gemv_grouping::automatic;
+    // ... where the gemv can stage x; K = 163840 cannot ((K/32)·40 > 160 KiB): the exact grouped mma
+    CHECK(cuda::plan_moe_q4_0(4, 8, 128, 163840, o).path == cuda::gemm_path::mma);
+    CHECK(cuda::plan_moe_q4_0(4, 8, 128, 163840, o).mode == compute_mode::exact);
+    o.path = cuda::gemm_path::mma;  // forced: the exact grouped mma, tiles as in mode fast
+    CHECK(cuda::plan_moe_q4_0(1, 8, 128, 2048, o).path == cuda::gemm_path::mma);
+    CHECK(cuda::plan_moe_q4_0(1, 8, 128, 2048, o).mode == compute_mode::exact);
+    CHECK(cuda::plan_moe_q4_0(2048, 8, 128, 2048, o, cuda::gpu_features{true}).path == cuda::gemm_path::mma);  // not wgmma
+    CHECK(cuda::plan_moe_q4_0(2048, 8, 128, 2048, o).tile_rows == 64);
+    CHECK(cuda::moe_gemm_workspace_bytes(64, 8, X, moe_input_rows::per_token, o) >= std::size_t(64) * (2048 / 32) * 40);
+    o.path = cuda::gemm_path::wgmma;
     try {
-        cuda::plan_moe_q4_0(1, 8, 128, 2048, o);
-        FAIL("exact mode was accepted on the mma path");
+        cuda::plan_moe_q4_0(1, 8, 128, 2048, o, cuda::gpu_features{true});
+        FAIL("exact mode was accepted on the wgmma path");
     } catch (const amxmm::error& e) {
         CHECK(e.code() == errc::unsupported);
-        CHECK_THAT(e.what(), Catch::Matchers::ContainsSubstring("gemv path only"));
+        CHECK_THAT(e.what(), Catch::Matchers::ContainsSubstring("gemv and mma paths"));
     }
     o = {};
     CHECK(cuda::plan_moe_q4_0(512, 8, 128, 2048).path == cuda::gemm_path::mma);

@@ -375,7 +375,7 @@ typedef enum amxmm_gpu_moe_grouping {
 typedef struct amxmm_gpu_options {
     size_t struct_size;          /**< sizeof(amxmm_gpu_options) */
     amxmm_gpu_path path;         /**< default AMXMM_GPU_PATH_AUTO */
-    amxmm_mode mode;             /**< AUTO, FAST, or EXACT (gemv path only, else AMXMM_UNSUPPORTED) */
+    amxmm_mode mode;             /**< AUTO, FAST, or EXACT (paths GEMV and MMA; else AMXMM_UNSUPPORTED) */
     void* workspace;             /**< device, 256-byte aligned; NULL: the context's reserved workspace */
     size_t workspace_bytes;
     amxmm_activation activation; /**< amxmm_gpu_moe_ffn only */

@@ -332,7 +332,7 @@ inline amxmm::cuda::moe_ffn_options to_gpu_options(const amxmm_gpu_options* o, c
     r.path = static_cast<amxmm::cuda::gemm_path>(int(o->path));
     switch (o->mode) {
         case AMXMM_MODE_AUTO: r.mode = amxmm::compute_mode::automatic; break;
-        case AMXMM_MODE_EXACT: r.mode = amxmm::compute_mode::exact; break;  // the CUDA gemv path only
+        case AMXMM_MODE_EXACT: r.mode = amxmm::compute_mode::exact; break;  // the CUDA gemv and mma paths
         case AMXMM_MODE_FAST: r.mode = amxmm::compute_mode::fast; break;
         default: amxmm::detail::fail(errc::invalid_argument, fn, "options->mode = ", int(o->mode), " is not an amxmm_mode value");
     }

@@ -24,6 +24,11 @@
 //   mma            tensor cores: W tiles dequantized in registers to bf16(d·(q - 8)) (the CPU `fast`
 //                  mode's operand, bit for bit), X rounded to bf16 (RNE), mma.sync m16n8k16 with fp32
 //                  accumulation over all of K. Matches reference_gemm_fast to fp32 rounding.
+//                  In mode exact (q4_0_mma_exact_kernel): X quantized to Q8_0 once (as for the exact gemv),
+//                  each Q4_0 block one integer mma.sync m16n8k32 (int8 activations × the weight's nibbles),
+//                  and every output element updated y = y + float(s_b)·(d_w·d_x) block after block: the
+//                  arithmetic and order of reference_gemm_exact, so it equals the CPU's exact result bit
+//                  for bit, at any m.
 //   dequant_cublas W dequantized to a bf16 workspace (same operands as mma), X to bf16, then
 //                  cublasGemmEx (bf16 in, fp32 compute and out). Same numerics class as mma.
 //   wgmma          Hopper (sm_90 device, code built for sm_90a; context::features().wgmma): the mma
@@ -34,13 +39,13 @@
 //   automatic      gemv up to m = 8, then wgmma (where available) up to m = 128 (256 for weights of
 //                  2^24 elements and more), dequant_cublas above; the constants below cite the measurements.
 // Compute modes (options.mode; plan.mode says which ran):
-//   exact      gemv path only (the exact gemv above); forcing exact with path mma or dequant_cublas, or
-//              where the gemv cannot run (m > 8, staged activations over gemv_exact_max_smem_bytes), is
-//              refused with errc::unsupported. Activations must be finite (the device does not check:
-//              a non-finite element makes its activation row's outputs NaN).
+//   exact      the exact gemv where it can run (m <= 8, staged activations within
+//              gemv_exact_max_smem_bytes), else the exact mma kernel; forcing exact with path
+//              dequant_cublas or wgmma is refused with errc::unsupported. Activations must be finite (the
+//              device does not check: a non-finite element makes its activation row's outputs NaN).
 //   fast       the fp32 gemv, or the bf16 mma / dequant_cublas paths.
 //   automatic  as the CPU's automatic mode does for small m: exact where the gemv path is chosen
-//              (forced or automatic), fast on the mma and dequant_cublas paths.
+//              (forced or automatic), fast on the mma, wgmma and dequant_cublas paths.
 //
 // Every call: takes a cudaStream_t and only enqueues work on it (no device synchronization, no
 // allocation; workspace from options.workspace or the context's reserved one); checks its arguments
@@ -116,7 +121,7 @@ inline const char* to_string(moe_gemv_grouping g) noexcept {
 /// Caller choices for a CUDA GEMM / MoE call.
 struct gemm_options {
     gemm_path path = gemm_path::automatic;
-    compute_mode mode = compute_mode::automatic;  ///< exact (gemv only), fast, or automatic (see the file comment)
+    compute_mode mode = compute_mode::automatic;  ///< exact (gemv or mma), fast, or automatic (see the file comment)
     /// MoE only: the exact gemv per (token, slot) pair or grouped by expert. by_expert runs the gemv path in
     /// exact mode (refused with mode fast or a tensor-core path); per_pair applies where the exact gemv runs.
     moe_gemv_grouping moe_grouping = moe_gemv_grouping::automatic;
@@ -206,6 +211,9 @@ inline constexpr std::size_t ws_align = 256;
 inline std::size_t ws_round(std::size_t b) { return (b + ws_align - 1) / ws_align * ws_align; }
 
 inline int mma_tile_rows_for(std::int64_t rows) { return rows <= 32 ? 32 : rows <= 64 ? 64 : 128; }
+/// ... for the exact kernel (q4_0_mma_exact_kernel): at most 64 (with 128-row tiles its 64 accumulators, the
+/// B fragments and the column scales need more than 128 registers: ptxas spilled, sm_90a).
+inline int mma_exact_tile_rows_for(std::int64_t rows) { return rows <= 32 ? 32 : 64; }
 
 /// Checks options.mode / options.path, and that a forced wgmma path has the kernel on this device.
 inline void require_mode(const gemm_options& opt, const char* fn, const gpu_features& features) {
@@ -252,11 +260,7 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, con
     const bool rows_ok = m <= gemv_max_rows;
     const bool exact_fits = rows_ok && detail::gemv_act_smem_bytes(mr, L.k, true) <= gemv_exact_max_smem_bytes;
     const bool fast_fits = rows_ok && detail::gemv_act_smem_bytes(mr, L.k, false) <= gemv_max_smem_bytes;
-    const auto exact_refused = [&](const char* why) {
-        detail::fail(errc::unsupported, fn, "options.mode = exact ", why,
-                     ": exact mode runs on the GPU's gemv path only (m <= ", gemv_max_rows, " and m·(K/32)·40 <= ",
-                     gemv_exact_max_smem_bytes, " bytes; m = ", m, ", K = ", L.k, "); use mode fast or automatic");
-    };
+
     if (opt.path == gemm_path::gemv) {
         if (opt.mode == compute_mode::fast) {
             detail::require(fast_fits, errc::unsupported, fn, "options.path = gemv with mode fast needs m <= ",
@@ -274,16 +278,25 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, con
         }
         plan.path = gemm_path::gemv;
     } else if (opt.path == gemm_path::mma || opt.path == gemm_path::dequant_cublas || opt.path == gemm_path::wgmma) {
-        if (opt.mode == compute_mode::exact)
-            exact_refused((std::string("with options.path = ") + to_string(opt.path)).c_str());
+        detail::require(opt.mode != compute_mode::exact || opt.path == gemm_path::mma, errc::unsupported, fn,
+                        "options.mode = exact with options.path = ", to_string(opt.path),
+                        ": exact mode runs on the gemv and mma paths (use path mma, gemv or automatic, or mode fast)");
         plan.path = opt.path;
-        plan.mode = compute_mode::fast;
-        plan.reason = std::string(to_string(opt.path)) + ": forced by options.path; mode fast (bf16 operands)";
+        plan.mode = opt.mode == compute_mode::exact ? compute_mode::exact : compute_mode::fast;
+        plan.reason = std::string(to_string(opt.path)) + ": forced by options.path; " +
+                      (opt.mode == compute_mode::exact ? "mode exact requested (Q8_0 x, integer block products)"
+                                                       : "mode fast (bf16 operands)");
     } else if (opt.mode == compute_mode::exact) {
-        if (!exact_fits) exact_refused("does not fit the gemv");
-        plan.path = gemm_path::gemv;
         plan.mode = compute_mode::exact;
-        plan.reason = "gemv (auto: mode exact requested, the GPU's only exact path)";
+        if (exact_fits) {
+            plan.path = gemm_path::gemv;
+            plan.reason = "gemv (auto: mode exact requested, m <= " + std::to_string(gemv_max_rows) + ")";
+        } else {
+            plan.path = gemm_path::mma;
+            plan.reason = "mma (auto: mode exact requested and the exact gemv cannot run: m > " +
+                          std::to_string(gemv_max_rows) + " or its staged activations exceed " +
+                          std::to_string(gemv_exact_max_smem_bytes) + " bytes); integer block products";
+        }
     } else if (const std::int64_t auto_rows = opt.mode == compute_mode::fast ? gemv_fast_auto_max_rows : gemv_auto_max_rows;
                (opt.mode == compute_mode::fast ? fast_fits : exact_fits) && m <= auto_rows) {
         plan.path = gemm_path::gemv;
@@ -317,8 +330,10 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, con
                                        : 0;
             break;
         case gemm_path::mma:
-            plan.tile_rows = detail::mma_tile_rows_for(m);
-            plan.workspace_bytes = xb;
+            plan.tile_rows = plan.mode == compute_mode::exact ? detail::mma_exact_tile_rows_for(m) : detail::mma_tile_rows_for(m);
+            plan.workspace_bytes = plan.mode == compute_mode::exact  // x quantized, or x in bf16
+                                       ? detail::ws_round(detail::gemv_act_smem_bytes(int(std::max<std::int64_t>(m, 0)), L.k, true))
+                                       : xb;
             break;
         case gemm_path::wgmma:
             plan.tile_rows = detail::wgmma_bm;
@@ -710,6 +725,22 @@ inline void launch_mma(int tile_rows, dim3 grid, const mma_params& p, cudaStream
     check_launch(fn, "q4_0_mma_kernel");
 }
 
+template <int MT, int WM>
+inline void launch_mma_exact_tile(dim3 grid, const mma_params& p, cudaStream_t stream, const char* fn) {
+    ensure_dynamic_smem(reinterpret_cast<const void*>(&q4_0_mma_exact_kernel<MT, WM>), mma_exact_tile<MT, WM>::smem_bytes, fn);
+    q4_0_mma_exact_kernel<MT, WM><<<grid, mma_threads, mma_exact_tile<MT, WM>::smem_bytes, stream>>>(p);
+}
+
+/// q4_0_mma_exact_kernel on tiles of `tile_rows` rows (32 or 64: mma_exact_tile_rows_for); p.xq / p.xq_rows set.
+inline void launch_mma_exact(int tile_rows, dim3 grid, const mma_params& p, cudaStream_t stream, const char* fn) {
+    require(grid.y <= 65535u, errc::unsupported, fn, "too many row tiles (", grid.y, ") for one launch");
+    if (tile_rows == 32)
+        launch_mma_exact_tile<2, 1>(grid, p, stream, fn);
+    else
+        launch_mma_exact_tile<2, 2>(grid, p, stream, fn);
+    check_launch(fn, "q4_0_mma_exact_kernel");
+}
+
 /// The Hopper kernel (kernels_sm90.cuh); only where context::features().wgmma.
 inline void launch_wgmma(dim3 grid, const mma_params& p, cudaStream_t stream, const char* fn) {
     require(grid.y <= 65535u, errc::unsupported, fn, "too many row tiles (", grid.y, ") for one launch");
@@ -766,7 +797,7 @@ inline bool ranges_overlap(const void* a, std::size_t a_bytes, const void* b, st
 ///   y   : device, m rows of N floats, row stride ldy >= N; must not overlap x
 ///   opt : path / mode / workspace (gemm_options); the workspace must hold gemm_workspace_bytes(m, ...)
 /// Returns the plan it ran. Throws amxmm::error before enqueuing anything on bad arguments
-/// (errc::invalid_argument, errc::unsupported for mode exact off the gemv path or an impossible forced path,
+/// (errc::invalid_argument, errc::unsupported for mode exact with path dequant_cublas / wgmma or an impossible forced path,
 /// errc::buffer_too_small for the workspace) and errc::system for CUDA / cuBLAS failures.
 inline gemm_plan gemm_q4_0(context& ctx, const q4_0_device_view& w, std::int64_t m, const float* x, std::int64_t ldx,
                            float* y, std::int64_t ldy, const gemm_options& opt, cudaStream_t stream) {
@@ -799,9 +830,18 @@ inline gemm_plan gemm_q4_0(context& ctx, const q4_0_device_view& w, std::int64_t
             break;
         }
         case gemm_path::mma: {
+            const dim3 grid(unsigned((n + detail::mma_bn - 1) / detail::mma_bn), unsigned((m + plan.tile_rows - 1) / plan.tile_rows));
+            if (plan.mode == compute_mode::exact) {  // x quantized once, integer block products on the tensor cores
+                auto* xq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(m), k, true) + 15) / 16);
+                detail::quantize_rows_q8(x, ldx, m, k / 32, xq, stream, fn);
+                detail::mma_params p = detail::dense_mma_params(w, m, nullptr, y, ldy);
+                p.xq = xq;
+                p.xq_rows = m;
+                detail::launch_mma_exact(plan.tile_rows, grid, p, stream, fn);
+                break;
+            }
             auto* xb = carve.take<__nv_bfloat16>(std::size_t(m * k));
             detail::convert_rows_bf16(x, ldx, 0, 1, m, k, xb, stream, fn);
-            const dim3 grid(unsigned((n + detail::mma_bn - 1) / detail::mma_bn), unsigned((m + plan.tile_rows - 1) / plan.tile_rows));
             detail::launch_mma(plan.tile_rows, grid, detail::dense_mma_params(w, m, xb, y, ldy), stream, fn);
             break;
         }

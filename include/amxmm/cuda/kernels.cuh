@@ -197,6 +197,10 @@ __device__ __forceinline__ void cp_async16(void* dst, const void* src, bool vali
     AMXMM_CUDA_SM80_ONLY(asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src),
                                       "r"(valid ? 16 : 0)));
 }
+__device__ __forceinline__ void cp_async8(void* dst, const void* src, bool valid) {
+    AMXMM_CUDA_SM80_ONLY(asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;\n" ::"r"(smem_u32(dst)), "l"(src),
+                                      "r"(valid ? 8 : 0)));
+}
 __device__ __forceinline__ void cp_async4(void* dst, const void* src, bool valid) {
     AMXMM_CUDA_SM80_ONLY(asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_u32(dst)), "l"(src),
                                       "r"(valid ? 4 : 0)));
@@ -1099,6 +1103,12 @@ struct mma_params {
     __nv_bfloat16* h;            // gate_up_act: h + row·ldh, bf16(act(gate)·up)
     i64 ldh;
     int act;
+    // q4_0_mma_exact_kernel only: the activations quantized (q8_stage_rows_kernel's layout for xq_rows rows of
+    // K / 32 blocks; tile row r reads row mma_a_row(p, r) of them; a and lda unused), and in gate_up_act mode
+    // the fp32 h of each pair at hf + pair·ldh (h unused).
+    const uint4* xq;
+    i64 xq_rows;
+    float* hf;
     // Split K (q4_0_wgmma_kernel, dense store_identity only): CTA z = blockIdx.z multiplies steps
     // [z·split_steps, (z + 1)·split_steps) and stores its partial sums at y + z·split_stride.
     // split_steps = 0: all of K (every other kernel ignores both).
@@ -1339,6 +1349,214 @@ __global__ void __launch_bounds__(mma_threads, WM == 1 ? 3 : 2) q4_0_mma_kernel(
                         if (col < p.n)
                             hr[col] = __float2bfloat16_rn(ffn_act(p.act, acc[i][j][2 * hrow + c]) *
                                                           acc[i][j + half_nt][2 * hrow + c]);
+                    }
+            } else {
+                float* const yr = mma_out_row(p, p.y, r);
+#pragma unroll
+                for (int j = 0; j < NT; ++j)
+#pragma unroll
+                    for (int c = 0; c < 2; ++c) {
+                        const i64 col = n0 + 8 * NT * wn + 8 * j + 2 * tq + c;
+                        if (col < p.n) yr[col] = acc[i][j][2 * hrow + c];
+                    }
+            }
+        }
+}
+
+// ---- exact mode on the tensor cores ------------------------------------------------------------------------
+
+/// Shared memory of one pipeline stage of q4_0_mma_exact_kernel<MT, WM> (the warps as in mma_tile<MT, WM>):
+///   A  (BM, 64) int8: the step's two blocks of the quantized rows as 16-byte chunks lo0, hi0, lo1, hi1,
+///      chunk c of row r at ((c ^ ((r >> 1) & 3)) · 16) (ldmatrix reads 8 rows of one chunk: no bank conflict)
+///   AM (BM, 2) int2: the rows' (d_x bits, bias) of the two blocks
+///   W, D as mma_tile's (quant bytes with the halves swapped on rows with (row >> 2) & 1; fp16 scales)
+template <int MT, int WM>
+struct mma_exact_tile {
+    static constexpr int bm = mma_tile<MT, WM>::bm;
+    static constexpr int a_bytes = bm * 64;
+    static constexpr int am_bytes = bm * 16;
+    static constexpr int w_bytes = mma_bn * 32;
+    static constexpr int d_bytes = mma_bn * 4;
+    static constexpr int stage_bytes = a_bytes + am_bytes + w_bytes + d_bytes;
+    static constexpr int smem_bytes = mma_stages * stage_bytes;
+    static constexpr int a_chunks = bm * 4;  // 16-byte A chunks per stage
+};
+
+/// c (16 × 8, int32) += A (16 × 32, s8, row-major fragments) · B (32 × 8, u8, column fragments).
+__device__ __forceinline__ void mma_s8u8(int (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+    AMXMM_CUDA_SM80_ONLY(asm volatile(
+        "mma.sync.aligned.m16n8k32.row.col.s32.s8.u8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1)));
+}
+
+/// compute_mode::exact on the tensor cores: the tiles, grid, rows and epilogues of q4_0_mma_kernel<MT, WM>, with
+/// the activations quantized to Q8_0 beforehand (p.xq) and each Q4_0 block one m16n8k32 integer product. A K step
+/// of 32 is exactly one block, so every product is that block's integer dot Σ q_x·q_w (the weight's nibbles as u8,
+/// the C fragment starting from the row's bias -8·Σq_x, as the exact gemv does), and every thread then applies
+/// y = y + float(s_b)·(d_w,b·d_x,b) to its outputs, block after block in K order: reference_gemm_exact's
+/// arithmetic and order, so the result is the CPU's exact result bit for bit (the exact gemv sums lane partials
+/// and matches it only to fp32 summation order). gate_up_act: h = act(g)·u in fp32 (moe_ffn_act_kernel's form)
+/// at p.hf + pair·p.ldh. Blocks past K / 32 (an odd count: the padded last block) are skipped, not added as zero.
+template <int MT, int WM>
+__global__ void __launch_bounds__(mma_threads, 2) q4_0_mma_exact_kernel(mma_params p) {
+    using T = mma_tile<MT, WM>;
+    using E = mma_exact_tile<MT, WM>;
+    constexpr int NT = T::nt;
+    extern __shared__ __align__(128) unsigned char mma_smem[];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int wm = warp / T::warps_n, wn = warp % T::warps_n;
+    const int g = lane >> 2, tq = lane & 3;
+    const bool dual = p.epilogue == gate_up_act;
+
+    i64 expert, row_begin, row_end;
+    if (!mma_row_tile(p, T::bm, expert, row_begin, row_end)) return;
+    const i64 n0 = i64(blockIdx.x) * (dual ? mma_bn / 2 : mma_bn);
+    const i64 rb = p.row_blocks, ksteps = rb / 2, nb = p.k / 32;
+    const uint4* const x_lo = p.xq;
+    const uint4* const x_hi = x_lo + p.xq_rows * nb;
+    const int2* const x_meta = reinterpret_cast<const int2*>(x_lo + 2 * p.xq_rows * nb);
+
+    // Loader state: A chunk c = tid + 256·i (row c / 4, chunk c % 4), the rows' metadata (tid < 2·BM: row
+    // tid / 2, block tid % 2), one W chunk and (tid < 128) one scale pair per stage.
+    constexpr int a_iters = (E::a_chunks + mma_threads - 1) / mma_threads;
+    i64 a_row[a_iters];
+    int a_dst[a_iters], a_ch[a_iters];
+    bool a_ok[a_iters];
+#pragma unroll
+    for (int i = 0; i < a_iters; ++i) {
+        const int c = tid + mma_threads * i, ar = c >> 2, ch = c & 3;
+        const i64 r = row_begin + ar;
+        a_ok[i] = c < E::a_chunks && r < row_end;
+        a_row[i] = a_ok[i] ? mma_a_row(p, r) : 0;
+        a_ch[i] = ch;
+        a_dst[i] = ar * 64 + ((ch ^ ((ar >> 1) & 3)) * 16);
+    }
+    const int mr = tid >> 1, mb = tid & 1;
+    const bool m_ok = tid < 2 * T::bm && row_begin + mr < row_end;
+    const i64 m_row = m_ok ? mma_a_row(p, row_begin + mr) : 0;
+    const int wr = tid >> 1, wh = tid & 1;
+    i64 wrow = dual ? n0 + (wr & 63) : n0 + wr;
+    const bool w_ok = wrow < p.n;
+    if (!w_ok) wrow = 0;
+    const std::uint8_t* w_src = ((dual && wr >= 64) ? p.qs2 : p.qs) + ((expert * p.n + wrow) * rb + wh) * 16;
+    const int w_dst = wr * 32 + ((wh ^ ((wr >> 2) & 1)) * 16);
+    const int dr = tid;
+    i64 drow = dual ? n0 + (dr & 63) : n0 + dr;
+    const bool d_ok = dr < mma_bn && drow < p.n;
+    if (!d_ok) drow = 0;
+    const std::uint16_t* d_src = ((dual && dr >= 64) ? p.d2 : p.d) + (expert * p.n + drow) * rb;
+
+    auto load_stage = [&](int stage, i64 ks) {
+        unsigned char* base = mma_smem + stage * E::stage_bytes;
+#pragma unroll
+        for (int i = 0; i < a_iters; ++i) {
+            const i64 b = 2 * ks + (a_ch[i] >> 1);
+            const bool ok = a_ok[i] && b < nb;
+            const uint4* src = ((a_ch[i] & 1) ? x_hi : x_lo) + a_row[i] * nb + b;
+            if (tid + mma_threads * i < E::a_chunks)
+                cp_async16(base + a_dst[i], ok ? static_cast<const void*>(src) : static_cast<const void*>(p.xq), ok);
+        }
+        if (tid < 2 * T::bm) {
+            const bool ok = m_ok && 2 * ks + mb < nb;
+            cp_async8(base + E::a_bytes + tid * 8, ok ? static_cast<const void*>(x_meta + m_row * nb + 2 * ks + mb)
+                                                      : static_cast<const void*>(p.xq), ok);
+        }
+        cp_async16(base + E::a_bytes + E::am_bytes + w_dst,
+                   w_ok ? static_cast<const void*>(w_src + ks * 32) : static_cast<const void*>(p.qs), w_ok);
+        if (dr < mma_bn)
+            cp_async4(base + E::a_bytes + E::am_bytes + E::w_bytes + dr * 4,
+                      d_ok ? static_cast<const void*>(d_src + ks * 2) : static_cast<const void*>(p.d), d_ok);
+    };
+
+    float acc[MT][NT][4];
+#pragma unroll
+    for (int i = 0; i < MT; ++i)
+#pragma unroll
+        for (int j = 0; j < NT; ++j)
+#pragma unroll
+            for (int c = 0; c < 4; ++c) acc[i][j][c] = 0.0f;
+
+    constexpr int half_nt = NT / 2;
+    int wt_row[NT];
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+        wt_row[j] = dual ? (j < half_nt ? 8 * half_nt * wn + 8 * j : 64 + 8 * half_nt * wn + 8 * (j - half_nt))
+                         : 8 * NT * wn + 8 * j;
+
+#pragma unroll
+    for (int s = 0; s < mma_stages - 1; ++s) {
+        if (s < ksteps) load_stage(s, s);
+        cp_async_commit();
+    }
+    for (i64 ks = 0; ks < ksteps; ++ks) {
+        cp_async_wait<mma_stages - 2>();
+        __syncthreads();
+        {
+            const i64 nk = ks + mma_stages - 1;
+            if (nk < ksteps) load_stage(int(nk % mma_stages), nk);
+            cp_async_commit();
+        }
+        const unsigned char* base = mma_smem + int(ks % mma_stages) * E::stage_bytes;
+        const unsigned char* sa = base;
+        const int2* sm = reinterpret_cast<const int2*>(base + E::a_bytes);
+        const unsigned char* sw = base + E::a_bytes + E::am_bytes;
+        const std::uint16_t* sd = reinterpret_cast<const std::uint16_t*>(base + E::a_bytes + E::am_bytes + E::w_bytes);
+#pragma unroll
+        for (int blk = 0; blk < 2; ++blk) {
+            if (2 * ks + blk >= nb) break;  // CTA-uniform: the padded block of an odd count
+            // B fragments: thread (g, tq) holds elements 4tq..4tq+3 (b0, low nibbles of the block's bytes 4tq..4tq+3)
+            // and 16+4tq.. (b1, their high nibbles) of weight row g of the n8 tile; and the scales of its columns.
+            unsigned b0[NT], b1[NT];
+            float dw[NT][2];
+#pragma unroll
+            for (int j = 0; j < NT; ++j) {
+                const int r = wt_row[j] + g;
+                const unsigned word = *reinterpret_cast<const unsigned*>(sw + r * 32 + ((blk ^ ((r >> 2) & 1)) * 16) + 4 * tq);
+                b0[j] = word & 0x0F0F0F0Fu;
+                b1[j] = (word >> 4) & 0x0F0F0F0Fu;
+                dw[j][0] = fp16_bits_to_float(sd[(wt_row[j] + 2 * tq) * 2 + blk]);
+                dw[j][1] = fp16_bits_to_float(sd[(wt_row[j] + 2 * tq + 1) * 2 + blk]);
+            }
+#pragma unroll
+            for (int i = 0; i < MT; ++i) {
+                const int row16 = wm * (16 * MT) + i * 16;
+                const int ar = row16 + (lane & 7) + ((lane >> 3) & 1) * 8, ch = 2 * blk + (lane >> 4);
+                unsigned af[4];
+                ldmatrix_x4(af, sa + ar * 64 + ((ch ^ ((ar >> 1) & 3)) * 16));
+                const int2 m_lo = sm[(row16 + g) * 2 + blk], m_hi = sm[(row16 + g + 8) * 2 + blk];
+                const float dx_lo = __int_as_float(m_lo.x), dx_hi = __int_as_float(m_hi.x);
+                const int bias_lo = m_lo.y - 0x4B400000, bias_hi = m_hi.y - 0x4B400000;  // -8·Σq_x of the row's block
+#pragma unroll
+                for (int j = 0; j < NT; ++j) {
+                    int c[4] = {bias_lo, bias_lo, bias_hi, bias_hi};
+                    mma_s8u8(c, af, b0[j], b1[j]);
+#pragma unroll
+                    for (int e = 0; e < 4; ++e)
+                        acc[i][j][e] = __fadd_rn(acc[i][j][e], __fmul_rn(__int2float_rn(c[e]),
+                                                                         __fmul_rn(dw[j][e & 1], e < 2 ? dx_lo : dx_hi)));
+                }
+            }
+        }
+    }
+    cp_async_wait<0>();
+
+    // Epilogue (q4_0_mma_kernel's, gate_up_act into fp32 h by pair).
+#pragma unroll
+    for (int i = 0; i < MT; ++i)
+#pragma unroll
+        for (int hrow = 0; hrow < 2; ++hrow) {
+            const i64 r = row_begin + wm * (16 * MT) + i * 16 + g + 8 * hrow;
+            if (r >= row_end) continue;
+            if (dual) {
+                float* const hr = p.hf + i64(p.sorted_pair[r]) * p.ldh;
+#pragma unroll
+                for (int j = 0; j < half_nt; ++j)
+#pragma unroll
+                    for (int c = 0; c < 2; ++c) {
+                        const i64 col = n0 + 8 * half_nt * wn + 8 * j + 2 * tq + c;
+                        if (col < p.n)
+                            hr[col] = __fmul_rn(ffn_act(p.act, acc[i][j][2 * hrow + c]), acc[i][j + half_nt][2 * hrow + c]);
                     }
             } else {
                 float* const yr = mma_out_row(p, p.y, r);

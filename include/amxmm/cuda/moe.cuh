@@ -17,6 +17,9 @@
 //     Rows are gathered by pair index; experts without tokens cost nothing.
 //     moe_ffn: gate and up run in one kernel (64 columns of each per CTA) whose epilogue writes
 //     h = bf16(act(gate)·up); down runs grouped on h; a last kernel sums the slots per token.
+//     In mode exact (q4_0_mma_exact_kernel, tiles of 32 or 64 rows): x quantized once, then the same tiles
+//     with integer block products, each row's result the CPU's exact bits; moe_ffn keeps h in fp32 by pair,
+//     quantizes it, runs down on the tiles and sums the slots (the chain of the grouping by expert below).
 //   wgmma path: the mma path with 128-row tiles on the Hopper kernel (q4_0_wgmma_kernel, same tiles,
 //     operands and epilogues); automatic takes it instead of mma/128 where context::features().wgmma.
 //   gemv path (small m): one CTA set per (token, slot) pair reads its expert's rows once with the gemv
@@ -34,12 +37,15 @@
 //     reads each weight row once per tile, forming every pair's dot with the per-pair kernels' arithmetic (the
 //     same bits). moe_ffn: gate + up -> h (fp32), h quantized, down -> the pairs' outputs, the slot sum.
 //
-// Compute modes (plan.mode): as gemm_q4_0's. exact runs on the gemv path only (forced exact with path
-// mma is refused with errc::unsupported); automatic is exact on the gemv path and fast on the mma path.
+// Compute modes (plan.mode): as gemm_q4_0's. exact runs on the gemv path, or on the mma path's exact kernel
+// where forced, where the gemv cannot stage x, or (automatic path and grouping) from
+// moe_exact_mma_auto_min_sharing pairs per expert up; exact with path wgmma is refused (errc::unsupported).
+// automatic is exact on the gemv path and fast on the mma and wgmma paths.
 //
 // Numerics: per (token, slot) row as gemm_q4_0's path and mode (mma: bf16 operands, fp32 accumulation;
 // gemv fast: fp32; gemv exact: Q8_0 activations (quantize_row_q8_0_ref), integer block dots, fp32 block
-// scaling, the CPU's exact arithmetic up to fp32 summation order). moe_ffn: h = act(g)·u in fp32
+// scaling, the CPU's exact arithmetic up to fp32 summation order; mma exact: the same, in the CPU's order:
+// its bits). moe_ffn: h = act(g)·u in fp32
 // (expf / tanhf), rounded to bf16 in fast mode (both paths, as the CPU `fast` mode) or kept in fp32 and
 // quantized to Q8_0 per 32-block before the down gemv in exact mode (as the CPU `exact` mode; the device's
 // expf / tanhf may differ from the host's by an ulp, so an h quant can differ by one); down in the
@@ -95,6 +101,14 @@ inline constexpr std::int64_t moe_gemv_auto_max_pairs_per_expert = 2;
 /// moe_ffn alone would gain up to ~4.5.
 inline constexpr double moe_by_expert_auto_min_sharing = 1.25;
 inline constexpr double moe_by_expert_auto_max_sharing = 4.0;
+/// MoE calls that request mode exact (path and grouping automatic) run the exact grouped mma
+/// (q4_0_mma_exact_kernel) from this many expected pairs per expert up, the exact gemv (grouped by expert or per
+/// pair) below. The gemv's time grows with the pairs (each pair's dot is its own dp4a work); the tensor-core tiles
+/// read each weight row once per 32-64 pairs and stay flat. H100, 2026-11-27, cold, moe_ffn exact, µs (by expert /
+/// exact mma; bench/RESULTS.md, session 14): Qwen3-30B-A3B M = 64 (4.06) 237 / 329, M = 96 (6.0) 320 / 332, M = 128
+/// (8.0) 403 / 336, M = 192 576 / 346; Mixtral-8x7B M = 20 (5.02) 692 / 716, M = 24 (6.0) 815 / 717; E 64, top-8,
+/// 7168 -> 2048, M = 48 (6.0) 1280 / 1396, M = 64 (8.0) 1639 / 1407. moe_gemm alone crosses between 4 and 9.
+inline constexpr double moe_exact_mma_auto_min_sharing = 6.0;
 
 namespace detail {
 /// v with two decimals, for plan reasons.
@@ -133,23 +147,35 @@ inline gemm_plan plan_moe_q4_0(std::int64_t m, std::int64_t top_k, std::int64_t 
                     errc::invalid_argument, fn, "options.moe_grouping = ", int(opt.moe_grouping), " is not a moe_gemv_grouping value");
     detail::require(opt.path != gemm_path::dequant_cublas, errc::unsupported, fn,
                     "options.path = dequant_cublas is dense-only (MoE runs gemv, mma or wgmma)");
-    detail::require(!(opt.mode == compute_mode::exact && (opt.path == gemm_path::mma || opt.path == gemm_path::wgmma)),
-                    errc::unsupported, fn, "options.mode = exact with options.path = ", to_string(opt.path),
-                    ": exact mode runs on the GPU's gemv path only (use path gemv or automatic, or mode fast)");
+    detail::require(!(opt.mode == compute_mode::exact && opt.path == gemm_path::wgmma), errc::unsupported, fn,
+                    "options.mode = exact with options.path = wgmma: exact mode runs on the gemv and mma paths (use path "
+                    "mma, gemv or automatic, or mode fast)");
     detail::require(!(by_expert && (fast || opt.path == gemm_path::mma || opt.path == gemm_path::wgmma)), errc::unsupported, fn,
                     "options.moe_grouping = ", to_string(opt.moe_grouping), " groups the exact gemv: it needs mode exact or automatic "
                     "and path gemv or automatic (mode ", to_string(opt.mode), ", path ", to_string(opt.path), ")");
-    if (opt.path == gemm_path::gemv || opt.mode == compute_mode::exact || by_expert) {
+    const bool exact_mma =
+        opt.mode == compute_mode::exact && !by_expert &&
+        (opt.path == gemm_path::mma ||
+         (opt.path == gemm_path::automatic &&
+          (!exact_fits || (opt.moe_grouping == moe_gemv_grouping::automatic && sharing >= moe_exact_mma_auto_min_sharing))));
+    if (!exact_mma && (opt.path == gemm_path::gemv || opt.mode == compute_mode::exact || by_expert)) {
         detail::require(fast ? fast_fits : exact_fits, errc::unsupported, fn, "the gemv path (mode ",
                         fast ? "fast" : "exact", ") needs ", fast ? "K·4 <= " : "(K/32)·40 <= ",
                         fast ? gemv_max_smem_bytes : gemv_exact_max_smem_bytes, " bytes (K = ", k, ")");
         plan.path = gemm_path::gemv;
         plan.reason = opt.path == gemm_path::gemv ? "gemv: forced by options.path"
                       : by_expert                 ? "gemv (auto: options.moe_grouping = by_expert, an exact gemv)"
-                                                  : "gemv (auto: mode exact requested, the GPU's only exact path)";
+                                                  : "gemv (auto: mode exact requested)";
     } else if (opt.path == gemm_path::mma || opt.path == gemm_path::wgmma) {
         plan.path = opt.path;
         plan.reason = std::string("grouped ") + to_string(opt.path) + ": forced by options.path";
+    } else if (exact_mma) {
+        plan.path = gemm_path::mma;
+        plan.reason = !exact_fits ? "grouped mma (auto: mode exact requested and the exact gemv cannot stage (K/32)·40 = " +
+                                        std::to_string(k / 32 * 40) + " bytes)"
+                                  : "grouped mma (auto: mode exact requested, " + detail::two_decimals(sharing) +
+                                        " >= " + detail::two_decimals(moe_exact_mma_auto_min_sharing) +
+                                        " pairs per expert expected)";
     } else if (!fast && exact_fits && opt.moe_grouping == moe_gemv_grouping::automatic && sharing >= moe_by_expert_auto_min_sharing &&
                sharing <= moe_by_expert_auto_max_sharing) {
         plan.path = gemm_path::gemv;
@@ -165,9 +191,11 @@ inline gemm_plan plan_moe_q4_0(std::int64_t m, std::int64_t top_k, std::int64_t 
         plan.reason = "grouped mma (auto: m·top_k > " + std::to_string(moe_gemv_auto_max_pairs) + " or > " +
                       std::to_string(moe_gemv_auto_max_pairs_per_expert) + "·E)";
     }
-    plan.mode = plan.path == gemm_path::gemv && !fast ? compute_mode::exact : compute_mode::fast;
+    plan.mode = (plan.path == gemm_path::gemv && !fast) || exact_mma ? compute_mode::exact : compute_mode::fast;
     plan.reason += plan.mode == compute_mode::exact
-                       ? (opt.mode == compute_mode::exact ? "; mode exact requested" : "; mode exact (auto: gemv path)")
+                       ? (opt.mode == compute_mode::exact ? (exact_mma ? "; mode exact requested (Q8_0 x, integer block products)"
+                                                                       : "; mode exact requested")
+                                                          : "; mode exact (auto: gemv path)")
                        : (fast ? (plan.path == gemm_path::gemv ? "; mode fast requested (fp32)" : "; mode fast requested")
                                : "; mode fast (auto: not the gemv path)");
     if (plan.path == gemm_path::wgmma) {
@@ -175,9 +203,11 @@ inline gemm_plan plan_moe_q4_0(std::int64_t m, std::int64_t top_k, std::int64_t 
         plan.reason += "; 128-row tiles";
     } else if (plan.path == gemm_path::mma) {
         const std::int64_t active = std::max<std::int64_t>(1, std::min(std::max<std::int64_t>(experts, 1), pairs));
-        plan.tile_rows = detail::mma_tile_rows_for((pairs + active - 1) / active);
+        const std::int64_t rows_per_expert = (pairs + active - 1) / active;
+        plan.tile_rows = exact_mma ? detail::mma_exact_tile_rows_for(rows_per_expert) : detail::mma_tile_rows_for(rows_per_expert);
         plan.reason += "; " + std::to_string(plan.tile_rows) + "-row tiles (average rows per active expert under uniform routing)";
-        if (features.wgmma && opt.path == gemm_path::automatic && plan.tile_rows == detail::wgmma_bm) {
+        if (features.wgmma && opt.path == gemm_path::automatic && plan.mode == compute_mode::fast &&
+            plan.tile_rows == detail::wgmma_bm) {
             plan.path = gemm_path::wgmma;  // the same tiles on the Hopper kernel
             plan.reason = "grouped wgmma" + plan.reason.substr(std::string("grouped mma").size()) +
                           "; wgmma: the same tiles on the sm_90a kernel";
@@ -347,6 +377,37 @@ inline bool by_expert(const gemm_plan& plan) {
     return plan.path == gemm_path::gemv && plan.mode == compute_mode::exact && plan.tile_rows > 1;
 }
 
+/// True for the grouped exact mma (q4_0_mma_exact_kernel on expert tiles): like by_expert, x is quantized once and
+/// the pairs sorted, and moe_ffn keeps h in fp32 by pair; the products run on the tensor cores.
+inline bool exact_mma(const gemm_plan& plan) { return plan.path == gemm_path::mma && plan.mode == compute_mode::exact; }
+
+/// The parameters of q4_0_mma_exact_kernel over the expert tiles of g: weight w (up: moe_ffn's gate + up form, h by
+/// pair into hf, stride ldh), quantized activations xq (`rows` rows; tile row r reads row mma_a_row), output by pair.
+inline mma_params exact_mma_params(const q4_0_device_view& w, const q4_0_device_view* up, int act, const uint4* xq,
+                                   std::int64_t rows, int a_rows, const moe_grouping& g, std::int64_t top_k, float* y,
+                                   std::int64_t ldy_token, std::int64_t ldy_slot) {
+    mma_params p = dense_mma_params(w, 0, nullptr, y, ldy_token);
+    p.xq = xq;
+    p.xq_rows = rows;
+    p.a_rows = a_rows;
+    p.tiles = g.tiles;
+    p.tile_count = g.tile_count;
+    p.sorted_pair = g.sorted_pair;
+    p.top_k = int(top_k);
+    if (up) {
+        p.qs2 = up->qs;
+        p.d2 = up->d;
+        p.epilogue = gate_up_act;
+        p.hf = y;
+        p.ldh = ldy_slot;  // h row of pair q at y + q·ldh
+        p.act = act;
+    } else {
+        p.epilogue = store_pair;
+        p.ldy_slot = ldy_slot;
+    }
+    return p;
+}
+
 /// moe_by_expert_exact_kernel over the tiles of g (moe_sort_kernel's, tile rows moe_by_expert_pairs) with weight
 /// w (and up: the gate + up form, h = act(gate·x)·(up·x) in fp32): pair (t, s) reads quantized activation row
 /// t·q_token + s·q_slot of the `rows` rows at q and writes y + t·ldy_token + s·ldy_slot. A programmatic dependent
@@ -410,7 +471,7 @@ inline bool moe_gemm_quantizes_x(const gemm_plan& plan, std::int64_t k) {
 inline std::size_t moe_gemm_ws(const gemm_plan& plan, std::int64_t m, std::int64_t top_k, std::int64_t experts,
                                std::int64_t k, moe_input_rows rows) {
     const std::int64_t pairs = m * top_k, xrows = rows == moe_input_rows::per_token ? m : pairs;
-    if (by_expert(plan)) {  // x quantized, the grouping
+    if (by_expert(plan) || exact_mma(plan)) {  // x quantized, the grouping
         ws_carver c{nullptr};
         c.take<uint4>((gemv_act_smem_bytes(int(xrows), k, true) + 15) / 16);
         carve_grouping(c, pairs, experts, plan.tile_rows);
@@ -429,11 +490,11 @@ inline std::size_t moe_ffn_ws(const gemm_plan& plan, std::int64_t m, std::int64_
                               std::int64_t k, std::int64_t f) {
     const std::int64_t pairs = m * top_k;
     ws_carver c{nullptr};
-    if (grouped(plan)) {
+    if (grouped(plan) && !exact_mma(plan)) {
         c.take<__nv_bfloat16>(std::size_t(m * k));      // x, bf16
         carve_grouping(c, pairs, experts, plan.tile_rows);
         c.take<__nv_bfloat16>(std::size_t(pairs * f));  // h, sorted rows
-    } else if (by_expert(plan)) {  // x quantized, the grouping, h in fp32 and quantized (pair order); o below
+    } else if (by_expert(plan) || exact_mma(plan)) {  // x quantized, the grouping, h in fp32 and quantized (pair order); o below
         c.take<uint4>((gemv_act_smem_bytes(int(m), k, true) + 15) / 16);
         carve_grouping(c, pairs, experts, plan.tile_rows);
         c.take<float>(std::size_t(pairs * f));
@@ -514,7 +575,9 @@ inline gemm_plan moe_gemm(context& ctx, const q4_0_device_view& w, const moe_rou
 
     if (plan.path == gemm_path::gemv && !detail::by_expert(plan))  // a grid row per pair; before anything is enqueued
         detail::require(m * top_k <= 65535, errc::unsupported, fn, "m·top_k = ", m * top_k, " pairs exceed the gemv grid");
-    if (detail::by_expert(plan)) {  // x quantized once, the pairs sorted by expert, a warp per weight row and tile
+    if (detail::by_expert(plan) || detail::exact_mma(plan)) {
+        // x quantized once, the pairs sorted by expert; then a warp per weight row and tile (by expert) or the exact
+        // tensor-core tiles
         detail::ws_carver carve{ws};
         const std::int64_t xrows = shared ? m : m * top_k;
         auto* xq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(xrows), k, true) + 15) / 16);
@@ -522,8 +585,14 @@ inline gemm_plan moe_gemm(context& ctx, const q4_0_device_view& w, const moe_rou
         detail::require_tile_grid(g, m * top_k, fn);
         detail::quantize_rows_q8(x, ldx_token, xrows, k / 32, xq, stream, fn, false, shared ? 1 : top_k, xs);
         detail::launch_sort(routing, e, plan.tile_rows, g, ctx.error_flag(), y, n, ldy_token, ldy_slot, stream, fn, true);
-        detail::launch_moe_by_expert(w, nullptr, 0, xq, xrows, shared ? 1 : top_k, shared ? 0 : 1, y, ldy_token, ldy_slot,
-                                     routing, e, g, ctx.error_flag(), stream, fn);
+        if (detail::by_expert(plan))
+            detail::launch_moe_by_expert(w, nullptr, 0, xq, xrows, shared ? 1 : top_k, shared ? 0 : 1, y, ldy_token, ldy_slot,
+                                         routing, e, g, ctx.error_flag(), stream, fn);
+        else
+            detail::launch_mma_exact(plan.tile_rows, dim3(unsigned((n + detail::mma_bn - 1) / detail::mma_bn), unsigned(g.max_tiles)),
+                                     detail::exact_mma_params(w, nullptr, 0, xq, xrows, shared ? detail::a_pair_token : detail::a_pair,
+                                                              g, top_k, y, ldy_token, ldy_slot),
+                                     stream, fn);
         return plan;
     }
     if (detail::moe_gemm_quantizes_x(plan, k)) {  // long rows: x quantized once, a warp per (pair, weight row)
@@ -622,10 +691,10 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
 
     const float* o = nullptr;
     const std::int32_t* row_of = nullptr;
-    if (detail::by_expert(plan)) {
+    if (detail::by_expert(plan) || detail::exact_mma(plan)) {
         // x quantized, pairs sorted by expert; gate + up per (weight row, tile) -> h (fp32, pair order), h quantized;
-        // down per (weight row, tile) -> o (pair order); the slot sum below. Every kernel after the first is a
-        // programmatic dependent that waits for the one before it.
+        // down per (weight row, tile) -> o (pair order); the slot sum below. By expert, every kernel after the first is
+        // a programmatic dependent that waits for the one before it; the exact tensor-core tiles are ordinary launches.
         auto* xq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(m), k, true) + 15) / 16);
         const detail::moe_grouping g = detail::carve_grouping(carve, pairs, e, plan.tile_rows);
         float* const hv = carve.take<float>(std::size_t(pairs * f));
@@ -634,10 +703,21 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
         detail::require_tile_grid(g, pairs, fn);
         detail::quantize_rows_q8(x, ldx, m, k / 32, xq, stream, fn);
         detail::launch_sort(routing, e, plan.tile_rows, g, ctx.error_flag(), nullptr, 0, 0, 0, stream, fn, true);
-        detail::launch_moe_by_expert(gate, &up, act, xq, m, 1, 0, hv, top_k * f, f, routing, e, g, ctx.error_flag(), stream, fn);
-        detail::quantize_rows_q8(hv, f, pairs, f / 32, hq, stream, fn, true);
-        detail::launch_moe_by_expert(down, nullptr, 0, hq, pairs, top_k, 1, ov, top_k * k, k, routing, e, g, ctx.error_flag(),
+        if (detail::by_expert(plan)) {
+            detail::launch_moe_by_expert(gate, &up, act, xq, m, 1, 0, hv, top_k * f, f, routing, e, g, ctx.error_flag(), stream, fn);
+            detail::quantize_rows_q8(hv, f, pairs, f / 32, hq, stream, fn, true);
+            detail::launch_moe_by_expert(down, nullptr, 0, hq, pairs, top_k, 1, ov, top_k * k, k, routing, e, g, ctx.error_flag(),
+                                         stream, fn);
+        } else {
+            const auto tiles = [&](std::int64_t cols) { return dim3(unsigned(cols), unsigned(g.max_tiles)); };
+            detail::launch_mma_exact(plan.tile_rows, tiles((f + 63) / 64),
+                                     detail::exact_mma_params(gate, &up, act, xq, m, detail::a_pair_token, g, top_k, hv, 0, f),
                                      stream, fn);
+            detail::quantize_rows_q8(hv, f, pairs, f / 32, hq, stream, fn);
+            detail::launch_mma_exact(plan.tile_rows, tiles((k + detail::mma_bn - 1) / detail::mma_bn),
+                                     detail::exact_mma_params(down, nullptr, 0, hq, pairs, detail::a_pair, g, top_k, ov, top_k * k, k),
+                                     stream, fn);
+        }
         o = ov;
     } else if (plan.path == gemm_path::gemv && plan.mode == compute_mode::exact) {
         // gate, up, act and h quantized (one kernel for rows of <= 64 blocks, else three); then down and the slot
