@@ -1200,6 +1200,80 @@ __device__ __forceinline__ float* mma_out_row(const mma_params& p, float* y, i64
     return p.y + (pair / p.top_k) * p.ldy_token + (pair % p.top_k) * p.ldy_slot;
 }
 
+/// The weight half of a stage of the mma kernels (q4_0_mma_kernel, q4_0_mma_exact_kernel): thread tid copies
+/// W chunk (tile row tid / 2, block half tid % 2; the halves swapped on rows with (row >> 2) & 1) and, if
+/// tid < 128, the scale pair of tile row tid. gate_up_act: tile rows 64.. are up's rows of the same columns.
+/// Rows past N copy nothing (cp.async with source size 0 zero-fills, from a valid address).
+struct mma_w_loader {
+    const std::uint8_t* w_src;
+    const std::uint16_t* d_src;
+    int w_dst;
+    bool w_ok, d_ok, copies_d;
+    __device__ mma_w_loader(const mma_params& p, i64 expert, i64 n0, bool dual, int tid) {
+        const int wr = tid >> 1, wh = tid & 1;
+        i64 wrow = dual ? n0 + (wr & 63) : n0 + wr;
+        w_ok = wrow < p.n;
+        if (!w_ok) wrow = 0;
+        w_src = ((dual && wr >= 64) ? p.qs2 : p.qs) + ((expert * p.n + wrow) * p.row_blocks + wh) * 16;
+        w_dst = wr * 32 + ((wh ^ ((wr >> 2) & 1)) * 16);
+        copies_d = tid < mma_bn;
+        i64 drow = dual ? n0 + (tid & 63) : n0 + tid;
+        d_ok = copies_d && drow < p.n;
+        if (!d_ok) drow = 0;
+        d_src = ((dual && tid >= 64) ? p.d2 : p.d) + (expert * p.n + drow) * p.row_blocks;
+    }
+    /// K step ks into the stage's W (mma_bn × 32 bytes) and D (mma_bn × 4 bytes) areas.
+    __device__ void load(const mma_params& p, unsigned char* w, unsigned char* d, int tid, i64 ks) const {
+        cp_async16(w + w_dst, w_ok ? static_cast<const void*>(w_src + ks * 32) : static_cast<const void*>(p.qs), w_ok);
+        if (copies_d) cp_async4(d + tid * 4, d_ok ? static_cast<const void*>(d_src + ks * 2) : static_cast<const void*>(p.d), d_ok);
+    }
+};
+
+/// Tile row (inside the 128-row W tile) of a warp's n8 tile j, warp column wn. gate_up_act: tiles j < NT/2 are
+/// gate rows, tiles j + NT/2 the up rows of the same columns (W tile rows 64 + ...).
+template <int NT>
+__device__ __forceinline__ void mma_weight_tile_rows(bool dual, int wn, int (&wt_row)[NT]) {
+    constexpr int half_nt = NT / 2;
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+        wt_row[j] = dual ? (j < half_nt ? 8 * half_nt * wn + 8 * j : 64 + 8 * half_nt * wn + 8 * (j - half_nt))
+                         : 8 * NT * wn + 8 * j;
+}
+
+/// The epilogue of the mma kernels. acc[i][j]: c0, c1 at (row g, cols 2tq, 2tq+1), c2, c3 at (row g + 8, same
+/// cols) of m16 tile i and n8 tile j of warp (wm, wn). gate_up_act: store_h(r, col, gate, up) for the tile's row r
+/// (j < NT/2 are gate, j + NT/2 up, of the same columns); otherwise y row mma_out_row(p, p.y, r).
+template <int MT, int NT, class StoreH>
+__device__ __forceinline__ void mma_epilogue(const mma_params& p, const float (&acc)[MT][NT][4], i64 row_begin, i64 row_end,
+                                             i64 n0, int wm, int wn, int g, int tq, StoreH store_h) {
+    constexpr int half_nt = NT / 2;
+#pragma unroll
+    for (int i = 0; i < MT; ++i)
+#pragma unroll
+        for (int hrow = 0; hrow < 2; ++hrow) {
+            const i64 r = row_begin + wm * (16 * MT) + i * 16 + g + 8 * hrow;
+            if (r >= row_end) continue;
+            if (p.epilogue == gate_up_act) {
+#pragma unroll
+                for (int j = 0; j < half_nt; ++j)
+#pragma unroll
+                    for (int c = 0; c < 2; ++c) {
+                        const i64 col = n0 + 8 * half_nt * wn + 8 * j + 2 * tq + c;
+                        if (col < p.n) store_h(r, col, acc[i][j][2 * hrow + c], acc[i][j + half_nt][2 * hrow + c]);
+                    }
+            } else {
+                float* const yr = mma_out_row(p, p.y, r);
+#pragma unroll
+                for (int j = 0; j < NT; ++j)
+#pragma unroll
+                    for (int c = 0; c < 2; ++c) {
+                        const i64 col = n0 + 8 * NT * wn + 8 * j + 2 * tq + c;
+                        if (col < p.n) yr[col] = acc[i][j][2 * hrow + c];
+                    }
+            }
+        }
+}
+
 /// One CTA computes a BM × 128 output tile (BM × 64 of gate and of up in gate_up_act mode).
 /// grid: (ceil(N / 128) or ceil(N / 64) for gate_up_act, dense ? ceil(m / BM) : max tiles); 256 threads;
 /// mma_tile<MT, WM>::smem_bytes dynamic shared memory. Grouped CTAs past *tile_count exit at once.
@@ -1233,18 +1307,7 @@ __global__ void __launch_bounds__(mma_threads, WM == 1 ? 3 : 2) q4_0_mma_kernel(
         a_ch[i] = ch;
         a_dst[i] = ar * 128 + ((ch ^ (ar & 7)) * 16);
     }
-    const int wr = tid >> 1, wh = tid & 1;  // W chunk: tile row wr, block half wh
-    i64 wrow = dual ? n0 + (wr & 63) : n0 + wr;
-    const bool w_ok = wrow < p.n;
-    if (!w_ok) wrow = 0;
-    const std::uint8_t* wqs = (dual && wr >= 64) ? p.qs2 : p.qs;
-    const std::uint8_t* w_src = wqs + ((expert * p.n + wrow) * rb + wh) * 16;
-    const int w_dst = wr * 32 + ((wh ^ ((wr >> 2) & 1)) * 16);
-    const int dr = tid;  // scale pair of tile row dr (threads < 128)
-    i64 drow = dual ? n0 + (dr & 63) : n0 + dr;
-    const bool d_ok = dr < mma_bn && drow < p.n;
-    if (!d_ok) drow = 0;
-    const std::uint16_t* d_src = ((dual && dr >= 64) ? p.d2 : p.d) + (expert * p.n + drow) * rb;
+    const mma_w_loader wl(p, expert, n0, dual, tid);
 
     auto load_stage = [&](int stage, i64 ks) {
         unsigned char* base = mma_smem + stage * T::stage_bytes;
@@ -1254,11 +1317,7 @@ __global__ void __launch_bounds__(mma_threads, WM == 1 ? 3 : 2) q4_0_mma_kernel(
             const bool ok = a_ok[i] && k0 + a_ch[i] * 8 < p.k;  // K % 64 == 32: the last step's upper half is zero
             cp_async16(base + a_dst[i], ok ? static_cast<const void*>(a_src[i] + k0) : static_cast<const void*>(p.a), ok);
         }
-        cp_async16(base + T::a_bytes + w_dst, w_ok ? static_cast<const void*>(w_src + ks * 32) : static_cast<const void*>(p.qs),
-                   w_ok);
-        if (dr < mma_bn)
-            cp_async4(base + T::a_bytes + T::w_bytes + dr * 4,
-                      d_ok ? static_cast<const void*>(d_src + ks * 2) : static_cast<const void*>(p.d), d_ok);
+        wl.load(p, base + T::a_bytes, base + T::a_bytes + T::w_bytes, tid, ks);
     };
 
     float acc[MT][NT][4];
@@ -1269,14 +1328,8 @@ __global__ void __launch_bounds__(mma_threads, WM == 1 ? 3 : 2) q4_0_mma_kernel(
 #pragma unroll
             for (int c = 0; c < 4; ++c) acc[i][j][c] = 0.0f;
 
-    // Tile row (inside the 128-row W tile) of this warp's n8 tile j. gate_up_act: tiles j < NT/2 are gate
-    // rows, tiles j + NT/2 the up rows of the same columns (W tile rows 64 + ...).
-    constexpr int half_nt = NT / 2;
     int wt_row[NT];
-#pragma unroll
-    for (int j = 0; j < NT; ++j)
-        wt_row[j] = dual ? (j < half_nt ? 8 * half_nt * wn + 8 * j : 64 + 8 * half_nt * wn + 8 * (j - half_nt))
-                         : 8 * NT * wn + 8 * j;
+    mma_weight_tile_rows(dual, wn, wt_row);
 
 #pragma unroll
     for (int s = 0; s < mma_stages - 1; ++s) {
@@ -1332,35 +1385,10 @@ __global__ void __launch_bounds__(mma_threads, WM == 1 ? 3 : 2) q4_0_mma_kernel(
     }
     cp_async_wait<0>();
 
-    // Epilogue. acc[i][j]: c0, c1 at (row g, cols 2tq, 2tq+1), c2, c3 at (row g + 8, same cols).
-#pragma unroll
-    for (int i = 0; i < MT; ++i)
-#pragma unroll
-        for (int hrow = 0; hrow < 2; ++hrow) {
-            const i64 r = row_begin + wm * (16 * MT) + i * 16 + g + 8 * hrow;
-            if (r >= row_end) continue;
-            if (p.epilogue == gate_up_act) {
-                __nv_bfloat16* hr = p.h + r * p.ldh;
-#pragma unroll
-                for (int j = 0; j < half_nt; ++j)
-#pragma unroll
-                    for (int c = 0; c < 2; ++c) {
-                        const i64 col = n0 + 8 * half_nt * wn + 8 * j + 2 * tq + c;
-                        if (col < p.n)
-                            hr[col] = __float2bfloat16_rn(ffn_act(p.act, acc[i][j][2 * hrow + c]) *
-                                                          acc[i][j + half_nt][2 * hrow + c]);
-                    }
-            } else {
-                float* const yr = mma_out_row(p, p.y, r);
-#pragma unroll
-                for (int j = 0; j < NT; ++j)
-#pragma unroll
-                    for (int c = 0; c < 2; ++c) {
-                        const i64 col = n0 + 8 * NT * wn + 8 * j + 2 * tq + c;
-                        if (col < p.n) yr[col] = acc[i][j][2 * hrow + c];
-                    }
-            }
-        }
+    // h = bf16(act(gate)·up) by sorted row
+    mma_epilogue(p, acc, row_begin, row_end, n0, wm, wn, g, tq, [&](i64 r, i64 col, float gv, float uv) {
+        p.h[r * p.ldh + col] = __float2bfloat16_rn(ffn_act(p.act, gv) * uv);
+    });
 }
 
 // ---- exact mode on the tensor cores ------------------------------------------------------------------------
@@ -1435,17 +1463,7 @@ __global__ void __launch_bounds__(mma_threads, 2) q4_0_mma_exact_kernel(mma_para
     const int mr = tid >> 1, mb = tid & 1;
     const bool m_ok = tid < 2 * T::bm && row_begin + mr < row_end;
     const i64 m_row = m_ok ? mma_a_row(p, row_begin + mr) : 0;
-    const int wr = tid >> 1, wh = tid & 1;
-    i64 wrow = dual ? n0 + (wr & 63) : n0 + wr;
-    const bool w_ok = wrow < p.n;
-    if (!w_ok) wrow = 0;
-    const std::uint8_t* w_src = ((dual && wr >= 64) ? p.qs2 : p.qs) + ((expert * p.n + wrow) * rb + wh) * 16;
-    const int w_dst = wr * 32 + ((wh ^ ((wr >> 2) & 1)) * 16);
-    const int dr = tid;
-    i64 drow = dual ? n0 + (dr & 63) : n0 + dr;
-    const bool d_ok = dr < mma_bn && drow < p.n;
-    if (!d_ok) drow = 0;
-    const std::uint16_t* d_src = ((dual && dr >= 64) ? p.d2 : p.d) + (expert * p.n + drow) * rb;
+    const mma_w_loader wl(p, expert, n0, dual, tid);
 
     auto load_stage = [&](int stage, i64 ks) {
         unsigned char* base = mma_smem + stage * E::stage_bytes;
@@ -1462,11 +1480,7 @@ __global__ void __launch_bounds__(mma_threads, 2) q4_0_mma_exact_kernel(mma_para
             cp_async8(base + E::a_bytes + tid * 8, ok ? static_cast<const void*>(x_meta + m_row * nb + 2 * ks + mb)
                                                       : static_cast<const void*>(p.xq), ok);
         }
-        cp_async16(base + E::a_bytes + E::am_bytes + w_dst,
-                   w_ok ? static_cast<const void*>(w_src + ks * 32) : static_cast<const void*>(p.qs), w_ok);
-        if (dr < mma_bn)
-            cp_async4(base + E::a_bytes + E::am_bytes + E::w_bytes + dr * 4,
-                      d_ok ? static_cast<const void*>(d_src + ks * 2) : static_cast<const void*>(p.d), d_ok);
+        wl.load(p, base + E::a_bytes + E::am_bytes, base + E::a_bytes + E::am_bytes + E::w_bytes, tid, ks);
     };
 
     float acc[MT][NT][4];
@@ -1477,12 +1491,8 @@ __global__ void __launch_bounds__(mma_threads, 2) q4_0_mma_exact_kernel(mma_para
 #pragma unroll
             for (int c = 0; c < 4; ++c) acc[i][j][c] = 0.0f;
 
-    constexpr int half_nt = NT / 2;
     int wt_row[NT];
-#pragma unroll
-    for (int j = 0; j < NT; ++j)
-        wt_row[j] = dual ? (j < half_nt ? 8 * half_nt * wn + 8 * j : 64 + 8 * half_nt * wn + 8 * (j - half_nt))
-                         : 8 * NT * wn + 8 * j;
+    mma_weight_tile_rows(dual, wn, wt_row);
 
 #pragma unroll
     for (int s = 0; s < mma_stages - 1; ++s) {
@@ -1541,34 +1551,10 @@ __global__ void __launch_bounds__(mma_threads, 2) q4_0_mma_exact_kernel(mma_para
     }
     cp_async_wait<0>();
 
-    // Epilogue (q4_0_mma_kernel's, gate_up_act into fp32 h by pair).
-#pragma unroll
-    for (int i = 0; i < MT; ++i)
-#pragma unroll
-        for (int hrow = 0; hrow < 2; ++hrow) {
-            const i64 r = row_begin + wm * (16 * MT) + i * 16 + g + 8 * hrow;
-            if (r >= row_end) continue;
-            if (dual) {
-                float* const hr = p.hf + i64(p.sorted_pair[r]) * p.ldh;
-#pragma unroll
-                for (int j = 0; j < half_nt; ++j)
-#pragma unroll
-                    for (int c = 0; c < 2; ++c) {
-                        const i64 col = n0 + 8 * half_nt * wn + 8 * j + 2 * tq + c;
-                        if (col < p.n)
-                            hr[col] = __fmul_rn(ffn_act(p.act, acc[i][j][2 * hrow + c]), acc[i][j + half_nt][2 * hrow + c]);
-                    }
-            } else {
-                float* const yr = mma_out_row(p, p.y, r);
-#pragma unroll
-                for (int j = 0; j < NT; ++j)
-#pragma unroll
-                    for (int c = 0; c < 2; ++c) {
-                        const i64 col = n0 + 8 * NT * wn + 8 * j + 2 * tq + c;
-                        if (col < p.n) yr[col] = acc[i][j][2 * hrow + c];
-                    }
-            }
-        }
+    // h = act(gate)·up in fp32 by pair (moe_ffn_act_kernel's form)
+    mma_epilogue(p, acc, row_begin, row_end, n0, wm, wn, g, tq, [&](i64 r, i64 col, float gv, float uv) {
+        p.hf[i64(p.sorted_pair[r]) * p.ldh + col] = __fmul_rn(ffn_act(p.act, gv), uv);
+    });
 }
 
 // ---- conversions ------------------------------------------------------------------------------------------
