@@ -260,7 +260,6 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, con
     const bool rows_ok = m <= gemv_max_rows;
     const bool exact_fits = rows_ok && detail::gemv_act_smem_bytes(mr, L.k, true) <= gemv_exact_max_smem_bytes;
     const bool fast_fits = rows_ok && detail::gemv_act_smem_bytes(mr, L.k, false) <= gemv_max_smem_bytes;
-
     if (opt.path == gemm_path::gemv) {
         if (opt.mode == compute_mode::fast) {
             detail::require(fast_fits, errc::unsupported, fn, "options.path = gemv with mode fast needs m <= ",
@@ -322,18 +321,17 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, con
         plan.reason += opt.mode == compute_mode::fast ? "; mode fast requested" : "; mode fast (auto: not the gemv path)";
     }
     const std::size_t xb = detail::ws_round(std::size_t(std::max<std::int64_t>(m, 0)) * std::size_t(L.k) * 2);
+    // exact (gemv or mma): the quantized activations; fast: the gemv needs nothing, the mma x in bf16
+    const std::size_t xq = detail::ws_round(detail::q8_rows_items(std::max<std::int64_t>(m, 0), L.k) * 16);
+    const bool exact = plan.mode == compute_mode::exact;
     switch (plan.path) {
         case gemm_path::gemv:
             plan.tile_rows = int(std::max<std::int64_t>(m, 1));
-            plan.workspace_bytes = plan.mode == compute_mode::exact  // the quantized activations
-                                       ? detail::ws_round(detail::gemv_act_smem_bytes(int(m), L.k, true))
-                                       : 0;
+            plan.workspace_bytes = exact ? xq : 0;
             break;
         case gemm_path::mma:
-            plan.tile_rows = plan.mode == compute_mode::exact ? detail::mma_exact_tile_rows_for(m) : detail::mma_tile_rows_for(m);
-            plan.workspace_bytes = plan.mode == compute_mode::exact  // x quantized, or x in bf16
-                                       ? detail::ws_round(detail::gemv_act_smem_bytes(int(std::max<std::int64_t>(m, 0)), L.k, true))
-                                       : xb;
+            plan.tile_rows = exact ? detail::mma_exact_tile_rows_for(m) : detail::mma_tile_rows_for(m);
+            plan.workspace_bytes = exact ? xq : xb;
             break;
         case gemm_path::wgmma:
             plan.tile_rows = detail::wgmma_bm;
@@ -818,11 +816,14 @@ inline gemm_plan gemm_q4_0(context& ctx, const q4_0_device_view& w, std::int64_t
                     errc::invalid_argument, fn, "y overlaps x");
     std::byte* ws = detail::call_workspace(ctx, opt, plan.workspace_bytes, fn);
     detail::ws_carver carve{ws};
+    uint4* xq = nullptr;  // exact mode (gemv or mma): x quantized once into the workspace
+    if (plan.mode == compute_mode::exact) {
+        xq = carve.take<uint4>(detail::q8_rows_items(m, k));
+        detail::quantize_rows_q8(x, ldx, m, k / 32, xq, stream, fn);
+    }
     switch (plan.path) {
         case gemm_path::gemv: {
-            if (plan.mode == compute_mode::exact) {  // quantize once (plan's workspace), a warp per weight row
-                auto* xq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(m), k, true) + 15) / 16);
-                detail::quantize_rows_q8(x, ldx, m, k / 32, xq, stream, fn);
+            if (plan.mode == compute_mode::exact) {  // a warp per weight row
                 detail::launch_gemv_row_exact(int(m), detail::dense_row_params(w, m, xq, y, ldy), 1, stream, fn);
             } else {  // fp32: the persistent kernel stages the rows in shared memory
                 detail::launch_gemv(int(m), 1, detail::dense_gemv_params(w, x, ldx, y, ldy), stream, fn);
@@ -831,9 +832,7 @@ inline gemm_plan gemm_q4_0(context& ctx, const q4_0_device_view& w, std::int64_t
         }
         case gemm_path::mma: {
             const dim3 grid(unsigned((n + detail::mma_bn - 1) / detail::mma_bn), unsigned((m + plan.tile_rows - 1) / plan.tile_rows));
-            if (plan.mode == compute_mode::exact) {  // x quantized once, integer block products on the tensor cores
-                auto* xq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(m), k, true) + 15) / 16);
-                detail::quantize_rows_q8(x, ldx, m, k / 32, xq, stream, fn);
+            if (plan.mode == compute_mode::exact) {  // integer block products on the tensor cores
                 detail::mma_params p = detail::dense_mma_params(w, m, nullptr, y, ldy);
                 p.xq = xq;
                 p.xq_rows = m;

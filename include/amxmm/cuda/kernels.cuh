@@ -124,6 +124,9 @@ constexpr int gemv_exact_block_bytes = 40;
 inline std::size_t gemv_act_smem_bytes(int m, i64 k, bool exact = false) {
     return exact ? std::size_t(m) * std::size_t(k / 32) * gemv_exact_block_bytes : std::size_t(m) * std::size_t(k) * sizeof(float);
 }
+/// uint4 items of `rows` quantized activation rows of K (the exact layout: gemv_act_smem_bytes rounded up to 16 B),
+/// as a workspace carver takes them.
+inline std::size_t q8_rows_items(i64 rows, i64 k) { return (gemv_act_smem_bytes(int(rows), k, true) + 15) / 16; }
 /// Dynamic shared memory of q4_0_gemv_kernel<M, G>: the M staged fp32 rows, then (S > 1) the partial sums
 /// of two rounds.
 inline std::size_t gemv_smem_bytes(int m, i64 k, int groups, int ksplit) {
@@ -1403,8 +1406,8 @@ struct mma_exact_tile {
     static constexpr int bm = mma_tile<MT, WM>::bm;
     static constexpr int a_bytes = bm * 64;
     static constexpr int am_bytes = bm * 16;
-    static constexpr int w_bytes = mma_bn * 32;
-    static constexpr int d_bytes = mma_bn * 4;
+    static constexpr int w_bytes = mma_tile<MT, WM>::w_bytes;
+    static constexpr int d_bytes = mma_tile<MT, WM>::d_bytes;
     static constexpr int stage_bytes = a_bytes + am_bytes + w_bytes + d_bytes;
     static constexpr int smem_bytes = mma_stages * stage_bytes;
     static constexpr int a_chunks = bm * 4;  // 16-byte A chunks per stage

@@ -381,6 +381,10 @@ inline bool by_expert(const gemm_plan& plan) {
 /// the pairs sorted, and moe_ffn keeps h in fp32 by pair; the products run on the tensor cores.
 inline bool exact_mma(const gemm_plan& plan) { return plan.path == gemm_path::mma && plan.mode == compute_mode::exact; }
 
+/// The exact calls whose pairs are sorted by expert (by_expert or exact_mma): one chain, x quantized once and (moe_ffn)
+/// h in fp32 by pair; they differ only in the kernel that forms the products.
+inline bool exact_sorted(const gemm_plan& plan) { return by_expert(plan) || exact_mma(plan); }
+
 /// The parameters of q4_0_mma_exact_kernel over the expert tiles of g: weight w (up: moe_ffn's gate + up form, h by
 /// pair into hf, stride ldh), quantized activations xq (`rows` rows; tile row r reads row mma_a_row), output by pair.
 inline mma_params exact_mma_params(const q4_0_device_view& w, const q4_0_device_view* up, int act, const uint4* xq,
@@ -471,9 +475,9 @@ inline bool moe_gemm_quantizes_x(const gemm_plan& plan, std::int64_t k) {
 inline std::size_t moe_gemm_ws(const gemm_plan& plan, std::int64_t m, std::int64_t top_k, std::int64_t experts,
                                std::int64_t k, moe_input_rows rows) {
     const std::int64_t pairs = m * top_k, xrows = rows == moe_input_rows::per_token ? m : pairs;
-    if (by_expert(plan) || exact_mma(plan)) {  // x quantized, the grouping
+    if (exact_sorted(plan)) {  // x quantized, the grouping
         ws_carver c{nullptr};
-        c.take<uint4>((gemv_act_smem_bytes(int(xrows), k, true) + 15) / 16);
+        c.take<uint4>(q8_rows_items(xrows, k));
         carve_grouping(c, pairs, experts, plan.tile_rows);
         return c.offset;
     }
@@ -490,19 +494,19 @@ inline std::size_t moe_ffn_ws(const gemm_plan& plan, std::int64_t m, std::int64_
                               std::int64_t k, std::int64_t f) {
     const std::int64_t pairs = m * top_k;
     ws_carver c{nullptr};
-    if (grouped(plan) && !exact_mma(plan)) {
+    if (exact_sorted(plan)) {  // x quantized, the grouping, h in fp32 and quantized (pair order); o below
+        c.take<uint4>(q8_rows_items(m, k));
+        carve_grouping(c, pairs, experts, plan.tile_rows);
+        c.take<float>(std::size_t(pairs * f));
+        c.take<uint4>(q8_rows_items(pairs, f));
+    } else if (grouped(plan)) {
         c.take<__nv_bfloat16>(std::size_t(m * k));      // x, bf16
         carve_grouping(c, pairs, experts, plan.tile_rows);
         c.take<__nv_bfloat16>(std::size_t(pairs * f));  // h, sorted rows
-    } else if (by_expert(plan) || exact_mma(plan)) {  // x quantized, the grouping, h in fp32 and quantized (pair order); o below
-        c.take<uint4>((gemv_act_smem_bytes(int(m), k, true) + 15) / 16);
-        carve_grouping(c, pairs, experts, plan.tile_rows);
-        c.take<float>(std::size_t(pairs * f));
-        c.take<uint4>((gemv_act_smem_bytes(int(pairs), f, true) + 15) / 16);
     } else if (plan.mode == compute_mode::exact) {  // h quantized (pairs rows)
-        c.take<uint4>((gemv_act_smem_bytes(int(pairs), f, true) + 15) / 16);
+        c.take<uint4>(q8_rows_items(pairs, f));
         if (!moe_rows_fused(k / 32)) {  // x quantized (m rows) and h in fp32 (pairs × F) by separate passes
-            c.take<uint4>((gemv_act_smem_bytes(int(m), k, true) + 15) / 16);
+            c.take<uint4>(q8_rows_items(m, k));
             c.take<float>(std::size_t(pairs * f));
         }
         if (moe_rows_fused(f / 32)) return c.offset;  // down sums the slots itself
@@ -575,12 +579,12 @@ inline gemm_plan moe_gemm(context& ctx, const q4_0_device_view& w, const moe_rou
 
     if (plan.path == gemm_path::gemv && !detail::by_expert(plan))  // a grid row per pair; before anything is enqueued
         detail::require(m * top_k <= 65535, errc::unsupported, fn, "m·top_k = ", m * top_k, " pairs exceed the gemv grid");
-    if (detail::by_expert(plan) || detail::exact_mma(plan)) {
+    if (detail::exact_sorted(plan)) {
         // x quantized once, the pairs sorted by expert; then a warp per weight row and tile (by expert) or the exact
         // tensor-core tiles
         detail::ws_carver carve{ws};
         const std::int64_t xrows = shared ? m : m * top_k;
-        auto* xq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(xrows), k, true) + 15) / 16);
+        auto* xq = carve.take<uint4>(detail::q8_rows_items(xrows, k));
         const detail::moe_grouping g = detail::carve_grouping(carve, m * top_k, e, plan.tile_rows);
         detail::require_tile_grid(g, m * top_k, fn);
         detail::quantize_rows_q8(x, ldx_token, xrows, k / 32, xq, stream, fn, false, shared ? 1 : top_k, xs);
@@ -691,14 +695,14 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
 
     const float* o = nullptr;
     const std::int32_t* row_of = nullptr;
-    if (detail::by_expert(plan) || detail::exact_mma(plan)) {
+    if (detail::exact_sorted(plan)) {
         // x quantized, pairs sorted by expert; gate + up per (weight row, tile) -> h (fp32, pair order), h quantized;
         // down per (weight row, tile) -> o (pair order); the slot sum below. By expert, every kernel after the first is
         // a programmatic dependent that waits for the one before it; the exact tensor-core tiles are ordinary launches.
-        auto* xq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(m), k, true) + 15) / 16);
+        auto* xq = carve.take<uint4>(detail::q8_rows_items(m, k));
         const detail::moe_grouping g = detail::carve_grouping(carve, pairs, e, plan.tile_rows);
         float* const hv = carve.take<float>(std::size_t(pairs * f));
-        uint4* const hq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(pairs), f, true) + 15) / 16);
+        uint4* const hq = carve.take<uint4>(detail::q8_rows_items(pairs, f));
         auto* ov = carve.take<float>(std::size_t(pairs * k));
         detail::require_tile_grid(g, pairs, fn);
         detail::quantize_rows_q8(x, ldx, m, k / 32, xq, stream, fn);
@@ -723,11 +727,11 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
         // gate, up, act and h quantized (one kernel for rows of <= 64 blocks, else three); then down and the slot
         // sum (one kernel for down rows of <= 64 blocks, else two)
         detail::require(pairs <= 65535, errc::unsupported, fn, "m·top_k = ", pairs, " pairs exceed the gemv grid");
-        uint4* const hq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(pairs), f, true) + 15) / 16);
+        uint4* const hq = carve.take<uint4>(detail::q8_rows_items(pairs, f));
         if (detail::moe_rows_fused(k / 32)) {
             detail::launch_moe_rows_exact(gate, &up, act, x, ldx, 0, routing, e, nullptr, 0, 0, hq, ctx.error_flag(), stream, fn);
         } else {  // long rows: x quantized once, a warp per (pair, row) forms h in fp32, h quantized
-            uint4* const xq = carve.take<uint4>((detail::gemv_act_smem_bytes(int(m), k, true) + 15) / 16);
+            uint4* const xq = carve.take<uint4>(detail::q8_rows_items(m, k));
             float* const hv = carve.take<float>(std::size_t(pairs * f));
             detail::quantize_rows_q8(x, ldx, m, k / 32, xq, stream, fn);
             detail::launch_moe_row_gemv(gate, &up, act, xq, m, 1, 0, hv, top_k * f, f, routing, e, ctx.error_flag(), stream, fn);
