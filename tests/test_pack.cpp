@@ -316,7 +316,7 @@ TEST_CASE("q4_0_vnni: block expansion to AMX B-tile operands", "[pack]") {
     const bool have_avx512_vbmi = have_avx512_bf16 && __builtin_cpu_supports("avx512vbmi");
     if (!have_avx512_bf16)
         WARN("AVX-512 BW/BF16 not available: expand_block_*_avx512 not compared with the reference here");
-    if (!have_avx512_vbmi) WARN("AVX512_VBMI not available: expand_block_int8_vbmi not compared with the reference here");
+    if (!have_avx512_vbmi) WARN("AVX512_VBMI not available: expand_block_{int8,bf16}_vbmi not compared with the reference here");
     std::int64_t checked_blocks = 0;
     for (int trial = 0; trial < 60; ++trial) {
         // 1..2 panels (second one partly padding), odd and even block counts.
@@ -366,12 +366,20 @@ TEST_CASE("q4_0_vnni: block expansion to AMX B-tile operands", "[pack]") {
                         amxmm::detail::expand_block_int8_vbmi(v.quants(p, b), i8_vec);
                         REQUIRE(bytes_equal(i8_vec, i8_ref, sizeof i8_ref));
                     }
-                    if (!bytes_equal(bf_vec, bf_ref, sizeof bf_ref)) {
+                    auto require_bf16_equal = [&](const char* which) {
+                        if (bytes_equal(bf_vec, bf_ref, sizeof bf_ref)) return;
                         for (int i = 0; i < 16 * 32; ++i) {
-                            INFO("bf16 position " << i << " (row " << i / 32 << ", column " << (i % 32) / 2
-                                                  << "), scale bits " << d((i % 32) / 2).bits);
+                            INFO(which << ": bf16 position " << i << " (row " << i / 32 << ", column " << (i % 32) / 2
+                                       << "), scale bits " << d((i % 32) / 2).bits);
                             REQUIRE(bf_vec[i] == bf_ref[i]);
                         }
+                    };
+                    require_bf16_equal("expand_block_bf16_avx512");
+                    if (have_avx512_vbmi) {
+                        std::memset(bf_vec, 0x5a, sizeof bf_vec);
+                        amxmm::detail::expand_block_bf16_vbmi(v.quants(p, b), v.scales(p, b),
+                                                              reinterpret_cast<amxmm::bf16*>(bf_vec));
+                        require_bf16_equal("expand_block_bf16_vbmi");
                     }
                 }
                 ++checked_blocks;

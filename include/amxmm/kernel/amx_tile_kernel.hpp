@@ -27,7 +27,7 @@ using tiles = amx_tiles;
 
 AMXMM_KERNEL_TARGET inline void expand_int8(const std::uint8_t* q, std::int8_t* out) { expand_block_int8_vbmi(q, out); }
 AMXMM_KERNEL_TARGET inline void expand_bf16(const std::uint8_t* q, const fp16* d, bf16* out) {
-    expand_block_bf16_avx512(q, d, out);
+    expand_block_bf16_vbmi(q, d, out);
 }
 /// 16 fp16 scales widened to fp32 (exact).
 AMXMM_KERNEL_TARGET inline void load_scales16(const fp16* d, float* out) {

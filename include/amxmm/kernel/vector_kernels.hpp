@@ -285,15 +285,20 @@ AMXMM_TARGET_AVX512 inline void avx512_fast_kernel(const packed_q4_0_vnni_view& 
     write_c_block(kb, s.acc);
 }
 
-/// `fast` with AVX512_BF16 (e.g. AMD Zen 4/5): the AVX-512 expansion, then one VDPBF16PS per VNNI row —
-/// it multiplies the bf16 pairs and adds both products into the fp32 lanes (its own rounding order,
-/// within fp32 rounding of reference_gemm_fast like every fast path).
+/// `fast` with AVX512_BF16 (e.g. AMD Zen 4/5): the AVX-512 expansion (the VBMI one where the CPU has
+/// VBMI: the same bytes), then one VDPBF16PS per VNNI row — it multiplies the bf16 pairs and adds both
+/// products into the fp32 lanes (its own rounding order, within fp32 rounding of reference_gemm_fast like
+/// every fast path).
 AMXMM_TARGET_AVX512_BF16 inline void avx512_bf16_fast_kernel(const packed_q4_0_vnni_view& w, const prepared_fast& a,
                                                              const kernel_block& kb, vector_scratch& s) {
+    static const bool vbmi = detected_cpu_features().avx512_vbmi;
     for (float& v : s.acc) v = 0.0f;
     for (std::int64_t b = kb.b0; b < kb.b1; ++b) {
         for (int j = 0; j < kb.np; ++j) {
-            expand_block_bf16_avx512(w.quants(kb.p0 + j, b), w.scales(kb.p0 + j, b), s.expanded);
+            if (vbmi)
+                expand_block_bf16_vbmi(w.quants(kb.p0 + j, b), w.scales(kb.p0 + j, b), s.expanded);
+            else
+                expand_block_bf16_avx512(w.quants(kb.p0 + j, b), w.scales(kb.p0 + j, b), s.expanded);
             __m512i rows[16];  // (16, 32) bf16 VNNI: lane n of row r holds elements 2r, 2r+1 of column n
             for (int r = 0; r < 16; ++r) rows[r] = _mm512_loadu_si512(s.expanded + r * 32);
             for (int i = 0; i < kb.mr; ++i) {
