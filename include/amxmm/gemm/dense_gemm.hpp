@@ -75,8 +75,13 @@ struct gemm_plan {
 /// each, K2048 N4096 / K4096 N4096 / K4096 N14336, µs): at M = 8 VNNI exact 90-99 / 163-252 / 443-444
 /// against AMX exact 112-151 / 180-203 / 585-656; at M = 16 a tie (159-165 / 341-364 / 697-707 against
 /// 163-207 / 270-342 / 691-817). So the VNNI kernels now take m <= 8.
+/// The bf16 expansion got cheaper on 2026-11-28 (expand_block_bf16_vbmi), and `fast` now takes m = 16.
+/// Same device, cold, µs, two processes, K2048 N4096 / K4096 N4096 / K4096 N14336:
+///   M = 16:  AMX exact 187-340 / 367-428 / 626-921,  AMX fast 148-238 / 238-326 / 663-803
+///   M = 8:   AMX exact 183 / 318 / 668,              AMX fast 243 / 354 / 932
+/// Hot, K4096 N14336, three rounds: exact ahead up to m = 14, a tie at m = 16 (693-727 vs 650-739 µs).
 inline constexpr std::int64_t amx_vector_max_rows = 8;
-inline constexpr std::int64_t auto_fast_min_rows = 17;
+inline constexpr std::int64_t auto_fast_min_rows = 16;
 /// Rows from which the AMX back ends use the blocked large-M path (below: the micro-kernels).
 inline constexpr std::int64_t amx_column_path_min_rows = 2 * kernel_rows + 1;
 
