@@ -169,6 +169,32 @@ TEST_CASE("gemm: results are bitwise identical for any thread count", "[gemm][th
     }
 }
 
+TEST_CASE("gemm: a fast-mode row's result does not depend on the call's other rows (row-group pairs)", "[gemm]") {
+    // 33-64 rows run the AMX micro-kernels on pairs of row groups (amx_fast_kernel_pair): each row must be
+    // what a call on its own row group gives, bit for bit. N = 70 ends on a one-panel column block; K = 96
+    // has an odd block count.
+    std::mt19937_64 rng(23);
+    for (const std::int64_t k : {96, 512}) {
+        const std::int64_t n = 70;
+        const auto w = amxmm_test::make_weight(n, k, rng);
+        const auto packed = pack_q4_0_vnni(w.view());
+        for (const std::int64_t m : {33, 47, 48, 64}) {
+            const auto x = amxmm_test::make_activations(m, k, rng);
+            for (isa backend : kernel_backends()) {
+                gemm_options opt;
+                opt.force_isa = backend;
+                opt.mode = compute_mode::fast;
+                std::vector<float> whole(static_cast<std::size_t>(m * n)), part(static_cast<std::size_t>(m * n));
+                gemm_q4_0(packed.view(), m, x.data(), k, whole.data(), n, opt);
+                for (std::int64_t r0 = 0; r0 < m; r0 += 32)  // each row group alone
+                    gemm_q4_0(packed.view(), std::min<std::int64_t>(32, m - r0), x.data() + r0 * k, k, part.data() + r0 * n, n, opt);
+                INFO("backend " << to_string(backend) << ", m " << m << ", k " << k);
+                CHECK(std::memcmp(whole.data(), part.data(), whole.size() * sizeof(float)) == 0);
+            }
+        }
+    }
+}
+
 TEST_CASE("gemm: exact mode is bitwise identical across back ends", "[gemm]") {
     std::mt19937_64 rng(5);
     const std::int64_t m = 45, n = 70, k = 320;

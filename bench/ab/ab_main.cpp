@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
             pair(name.c_str(), rounds, [&](double* c) { return base_decode(m, 2048, 4096, copies, 0, c); },
                  [&](double* c) { return new_decode(m, 2048, 4096, copies, 0, c); });
         }
-    for (long m : {16L, 32L})  // the small-m fast path (AMX micro-kernels), hot
+    for (long m : {16L, 32L, 48L, 64L})  // the small-m fast path (AMX micro-kernels; 48 and 64: row-group pairs), hot
         pair(("decode fast K4096 N14336 M" + std::to_string(m) + " hot").c_str(), rounds,
              [&](double* c) { return base_gemm(m, 4096, 14336, c); }, [&](double* c) { return new_gemm(m, 4096, 14336, c); });
     for (int isa_code : {0, 1})

@@ -456,26 +456,35 @@ void run_kernel_blocks(isa backend, const packed_q4_0_vnni_view& w, const Prepar
 /// Most output column blocks (of 32) per task on the micro-kernel path.
 inline constexpr int max_task_column_blocks = 4;
 
-/// The micro-kernel path (vector back ends, and AMX when m is small): tasks are one row group × a
-/// few column blocks (fewer when that leaves too few tasks for the hardware threads), each output
-/// element computed with all of K in one call.
+/// Row groups one micro-kernel task takes: two on the AMX back ends in `fast` mode, whose run_fast
+/// expands each B block once for a pair of adjacent row groups (amx_fast_kernel_pair), else one.
+template <class Prepared>
+constexpr std::int64_t micro_task_row_groups(isa backend) {
+    return std::is_same_v<Prepared, prepared_fast> && (backend == isa::amx || backend == isa::amx_emulated) ? 2 : 1;
+}
+
+/// The micro-kernel path (vector back ends, and AMX when m is small): tasks are one row group (two:
+/// micro_task_row_groups) × a few column blocks (fewer when that leaves too few tasks for the hardware
+/// threads), each output element computed with all of K in one call.
 template <class Prepared, class Executor>
 void run_dense_microkernels(isa backend, const packed_q4_0_vnni_view& w, const Prepared& a, float* y,
                             std::int64_t ldy, Executor& ex) {
     const q4_0_vnni_layout& L = w.layout;
-    const std::int64_t m_blocks = a.m_padded / kernel_rows;
+    const std::int64_t m_blocks = a.m_padded / kernel_rows, rows_per_task = micro_task_row_groups<Prepared>(backend);
+    const std::int64_t m_units = (m_blocks + rows_per_task - 1) / rows_per_task;
     const std::int64_t n_blocks = (L.panels() + kernel_panels - 1) / kernel_panels;
     const std::int64_t want = target_task_count();
-    const std::int64_t per_task = std::clamp<std::int64_t>(m_blocks * n_blocks / want, 1, max_task_column_blocks);
+    const std::int64_t per_task = std::clamp<std::int64_t>(m_units * n_blocks / want, 1, max_task_column_blocks);
     const std::int64_t n_groups = (n_blocks + per_task - 1) / per_task;
     const auto first_panel = [&](std::int64_t task) { return (task % n_groups) * per_task * kernel_panels; };
-    parallel_for_near_panels(ex, m_blocks * n_groups, L.panels(), first_panel, [&](std::int64_t task) {
-        const std::int64_t mb = task / n_groups, group = task % n_groups;
-        kernel_block blocks[max_task_column_blocks];
+    parallel_for_near_panels(ex, m_units * n_groups, L.panels(), first_panel, [&](std::int64_t task) {
+        const std::int64_t mb0 = (task / n_groups) * rows_per_task, group = task % n_groups;
+        const std::int64_t mb1 = std::min(m_blocks, mb0 + rows_per_task);
+        kernel_block blocks[2 * max_task_column_blocks];  // the row groups of a column block adjacent (pairs)
         std::int64_t count = 0;
-        for (std::int64_t nb = group * per_task; nb < std::min(n_blocks, (group + 1) * per_task); ++nb) {
-            blocks[count++] = column_block_call(L, a.m, mb, nb, y + mb * kernel_rows * ldy + nb * 32, ldy);
-        }
+        for (std::int64_t nb = group * per_task; nb < std::min(n_blocks, (group + 1) * per_task); ++nb)
+            for (std::int64_t mb = mb0; mb < mb1; ++mb)
+                blocks[count++] = column_block_call(L, a.m, mb, nb, y + mb * kernel_rows * ldy + nb * 32, ldy);
         run_kernel_blocks(backend, w, a, blocks, count);
     });
 }

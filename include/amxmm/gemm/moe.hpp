@@ -447,12 +447,17 @@ void moe_expert_tile(isa backend, const packed_q4_0_vnni_view& w, const Prepared
             amx_emu::run_block_task(ws, as, 0, g1 - g0, 0, cb1 - cb0, kc, bexp, dw, c, out, ldo);
         return;
     }
-    kernel_block blocks[moe_task_max_col_blocks];  // one call runs up to this many blocks of a row group
-    for (std::int64_t g = g0; g < g1; ++g)
+    // One call runs up to this many column blocks of micro_task_row_groups row groups, the groups of a
+    // column block adjacent (the AMX fast kernels expand each B block once for a pair of them).
+    const std::int64_t step = micro_task_row_groups<Prepared>(backend);
+    kernel_block blocks[2 * moe_task_max_col_blocks];
+    for (std::int64_t gp = g0; gp < g1; gp += step)
         for (std::int64_t c0 = cb0; c0 < cb1; c0 += moe_task_max_col_blocks) {
             std::int64_t count = 0;
             for (std::int64_t cb = c0; cb < std::min(cb1, c0 + moe_task_max_col_blocks); ++cb)
-                blocks[count++] = column_block_call(L, a.m, g, cb, out + (g - g0) * kernel_rows * ldo + (cb - cb0) * 32, ldo);
+                for (std::int64_t g = gp; g < std::min(g1, gp + step); ++g)
+                    blocks[count++] =
+                        column_block_call(L, a.m, g, cb, out + (g - g0) * kernel_rows * ldo + (cb - cb0) * 32, ldo);
             run_kernel_blocks(backend, w, a, blocks, count);
         }
 }

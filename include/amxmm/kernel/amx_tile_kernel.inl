@@ -15,6 +15,7 @@
 struct alignas(64) amx_fast_scratch {
     alignas(64) std::uint8_t b_panel[2][kernel_panels][1024];  // expanded B operands, double-buffered
     alignas(64) float acc[kernel_rows * kernel_rows];          // (32, 32) fp32 results
+    alignas(64) float acc_hi[kernel_rows * kernel_rows];       // amx_fast_kernel_pair: the second row group's
 };
 
 /// Per-thread scratch for one sequence of `exact` micro-kernel calls. The rings are sized for
@@ -94,6 +95,66 @@ AMXMM_KERNEL_TARGET inline void amx_fast_kernel(const packed_q4_0_vnni_view& w, 
     }
     store_c_tiles(s.acc);
     write_c_block(kb, s.acc);
+}
+
+/// True when micro-kernel calls `lo` and `hi` are row groups g and g + 1 (g full) over the same columns
+/// and blocks: amx_fast_kernel_pair computes both at once.
+inline bool fast_row_pair(const kernel_block& lo, const kernel_block& hi) noexcept {
+    return lo.mr == kernel_rows && hi.m0 == lo.m0 + kernel_rows && hi.p0 == lo.p0 && hi.np == lo.np &&
+           hi.b0 == lo.b0 && hi.b1 == lo.b1;
+}
+
+/// `fast` mode for two row groups (fast_row_pair) at once, one panel at a time: each block of the panel is
+/// expanded once for up to 64 rows, where two amx_fast_kernel calls expand it once per 32. The expansion
+/// is most of the small-m path's time (bench/RESULTS.md, session of 2026-11-28), so calls with 33-64 rows
+/// (dense, or an expert's) do about half of it. Per panel the C tiles hold rows 0-15 and 16-31 (c00, c01:
+/// group lo) and 32-47 and 48-63 (c10, c11: group hi), and b1 serves as a third A register. Each output
+/// element gets amx_fast_kernel's products in amx_fast_kernel's order: the same bits. Needs
+/// fast_mode_tile_config() loaded.
+AMXMM_KERNEL_TARGET inline void amx_fast_kernel_pair(const packed_q4_0_vnni_view& w, const prepared_fast& a,
+                                                     const kernel_block& lo, const kernel_block& hi,
+                                                     amx_fast_scratch& s) {
+    constexpr std::int64_t stride = kernel_rows * sizeof(float);
+    const std::int64_t g = lo.m0 / kernel_rows;
+    const bool hi_two_tiles = hi.mr > 16;  // rows 48..63 exist (else rows 16-31 of group hi are not prepared)
+    for (int j = 0; j < lo.np; ++j) {
+        kernel_block panel = lo;  // this panel's blocks, for the walk and its prefetch
+        panel.p0 = lo.p0 + j;
+        panel.np = 1;
+        call_blocks blocks(w, panel, streaming_prefetch_blocks(lo.mr + hi.mr));
+        auto expand = [&](std::int64_t b) {  // in block order
+            blocks.prefetch();
+            expand_bf16(blocks.quants(0), blocks.scales(0), reinterpret_cast<bf16*>(s.b_panel[(b - lo.b0) & 1][0]));
+            blocks.next();
+        };
+        tiles::template zero<c00>();
+        tiles::template zero<c01>();
+        tiles::template zero<c10>();
+        tiles::template zero<c11>();
+        expand(lo.b0);
+        for (std::int64_t b = lo.b0; b < lo.b1; ++b) {
+            const bf16* at_lo = a.x_tile(g, b);
+            const bf16* at_hi = a.x_tile(g + 1, b);
+            tiles::template load<b0>(s.b_panel[(b - lo.b0) & 1][0], 64);
+            tiles::template load<a0>(at_lo, 64);
+            tiles::template load<a1>(at_lo + 16 * block_k, 64);
+            tiles::template load<b1>(at_hi, 64);
+            tiles::template dp_bf16<c00, a0, b0>();
+            tiles::template dp_bf16<c01, a1, b0>();
+            tiles::template dp_bf16<c10, b1, b0>();
+            if (hi_two_tiles) {
+                tiles::template load<a0>(at_hi + 16 * block_k, 64);
+                tiles::template dp_bf16<c11, a0, b0>();
+            }
+            if (b + 1 < lo.b1) expand(b + 1);
+        }
+        tiles::template store<c00>(s.acc + 16 * j, stride);
+        tiles::template store<c01>(s.acc + 16 * kernel_rows + 16 * j, stride);
+        tiles::template store<c10>(s.acc_hi + 16 * j, stride);
+        tiles::template store<c11>(s.acc_hi + 16 * kernel_rows + 16 * j, stride);
+    }
+    write_c_block(lo, s.acc);
+    write_c_block(hi, s.acc_hi);
 }
 
 /// The next block's B operands (int8 VNNI, into b_panel slot `slot`) and column scales (dw_stage slot
@@ -237,13 +298,21 @@ inline int tile_rows_for(const kernel_block* blocks, std::int64_t count) {
     return std::min(rows, tile_max_rows);
 }
 
-/// Runs a sequence of micro-kernel calls under one tile configuration (the hoisted tile context).
+/// Runs a sequence of micro-kernel calls under one tile configuration (the hoisted tile context);
+/// adjacent calls that form a fast_row_pair run as one amx_fast_kernel_pair.
 AMXMM_KERNEL_TARGET inline void run_fast(const packed_q4_0_vnni_view& w, const prepared_fast& a,
                                          const kernel_block* blocks, std::int64_t count) {
     scoped_tile_context ctx(fast_mode_tile_config());  // 16 rows (sized to the rows, it measured no faster)
     amx_fast_scratch s;
     std::memset(s.b_panel, 0, sizeof s.b_panel);
-    for (std::int64_t i = 0; i < count; ++i) amx_fast_kernel(w, a, blocks[i], s);
+    for (std::int64_t i = 0; i < count; ++i) {
+        if (i + 1 < count && fast_row_pair(blocks[i], blocks[i + 1])) {
+            amx_fast_kernel_pair(w, a, blocks[i], blocks[i + 1], s);
+            ++i;
+        } else {
+            amx_fast_kernel(w, a, blocks[i], s);
+        }
+    }
 }
 
 AMXMM_KERNEL_TARGET inline void run_exact(const packed_q4_0_vnni_view& w, const prepared_exact& a,

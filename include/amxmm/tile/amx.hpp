@@ -69,13 +69,17 @@ struct amx_tiles {
         else if constexpr (C == 3 && A == 5 && B == 7) _tile_dpbssd(3, 5, 7);
         else static_assert(C < 0, "dp_int8: register triple not mapped");
     }
-    /// C += A · B, bf16 × bf16 -> fp32 (TDPBF16PS).
+    /// C += A · B, bf16 × bf16 -> fp32 (TDPBF16PS): the 2×2 micro-kernel's triples, and those of
+    /// amx_fast_kernel_pair (one B tile, b1 as a third A tile).
     template <int C, int A, int B>
     AMXMM_TARGET_AMX static inline void dp_bf16() {
         if constexpr (C == 0 && A == 4 && B == 6) _tile_dpbf16ps(0, 4, 6);
         else if constexpr (C == 1 && A == 4 && B == 7) _tile_dpbf16ps(1, 4, 7);
         else if constexpr (C == 2 && A == 5 && B == 6) _tile_dpbf16ps(2, 5, 6);
         else if constexpr (C == 3 && A == 5 && B == 7) _tile_dpbf16ps(3, 5, 7);
+        else if constexpr (C == 1 && A == 5 && B == 6) _tile_dpbf16ps(1, 5, 6);
+        else if constexpr (C == 2 && A == 7 && B == 6) _tile_dpbf16ps(2, 7, 6);
+        else if constexpr (C == 3 && A == 4 && B == 6) _tile_dpbf16ps(3, 4, 6);
         else static_assert(C < 0, "dp_bf16: register triple not mapped");
     }
 };
