@@ -290,6 +290,8 @@ TEST_CASE("gemm: automatic mode and plan reporting", "[gemm]") {
     gemm_options opt;
     opt.force_isa = isa::amx_emulated;
     CHECK(plan_gemm_q4_0(1, opt).mode == compute_mode::exact);
+    CHECK(plan_gemm_q4_0(auto_fast_min_rows - 1, opt).mode == compute_mode::exact);
+    CHECK(plan_gemm_q4_0(auto_fast_min_rows, opt).mode == compute_mode::fast);
     CHECK(plan_gemm_q4_0(512, opt).mode == compute_mode::fast);
     opt.force_isa = isa::scalar;
     CHECK(plan_gemm_q4_0(512, opt).mode == compute_mode::exact);

@@ -826,6 +826,9 @@ TEST_CASE("moe: plan and workspace sizes", "[moe]") {
     opt.force_isa = isa::amx_emulated;
     CHECK(plan_moe_q4_0(1, 8, 128, opt).mode == compute_mode::exact);      // 1 row per expert
     CHECK(plan_moe_q4_0(512, 8, 128, opt).mode == compute_mode::fast);     // 32 rows per expert
+    // MoE keeps its own threshold (dense calls take fast from auto_fast_min_rows = 16 rows)
+    CHECK(plan_moe_q4_0(16 * (moe_auto_fast_min_rows - 1), 8, 128, opt).mode == compute_mode::exact);
+    CHECK(plan_moe_q4_0(16 * moe_auto_fast_min_rows, 8, 128, opt).mode == compute_mode::fast);
     CHECK(plan_moe_q4_0(2048, 1, 8, opt).mode == compute_mode::fast);
     // The bound covers the worst case: every row its own expert.
     CHECK(moe_padded_rows(4, 2, 256) == 8 * 32);

@@ -86,7 +86,10 @@ inline constexpr std::int64_t auto_fast_min_rows = 16;
 inline constexpr std::int64_t amx_column_path_min_rows = 2 * kernel_rows + 1;
 
 /// Decides back end and mode for an m-row product without running it.
-inline gemm_plan plan_gemm_q4_0(std::int64_t m, const gemm_options& opt = {}) {
+namespace detail {
+/// plan_gemm_q4_0 with `automatic` picking `fast` on AMX back ends from `fast_min_rows` rows (MoE calls
+/// pass their own threshold, plan_moe_q4_0).
+inline gemm_plan plan_q4_0(std::int64_t m, const gemm_options& opt, std::int64_t fast_min_rows) {
     gemm_plan plan;
     if (opt.force_isa) {
         const std::string why = isa_unsupported_reason(*opt.force_isa);
@@ -103,19 +106,24 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const gemm_options& opt = {}) {
     if (opt.mode != compute_mode::automatic) {
         plan.mode = opt.mode;
         plan.reason += std::string("; mode ") + to_string(plan.mode) + " requested";
-    } else if (amx_like && m >= auto_fast_min_rows) {
+    } else if (amx_like && m >= fast_min_rows) {
         plan.mode = compute_mode::fast;
-        plan.reason += "; mode fast (auto: AMX back end and m >= " + std::to_string(auto_fast_min_rows) + ")";
+        plan.reason += "; mode fast (auto: AMX back end and m >= " + std::to_string(fast_min_rows) + ")";
     } else if (plan.backend == isa::amx && m <= amx_vector_max_rows) {
         plan.mode = compute_mode::exact;
         plan.reason += "; mode exact on AVX-512 VNNI micro-kernels (auto: m <= " + std::to_string(amx_vector_max_rows) +
                        ", where they beat the tiles)";
     } else {
         plan.mode = compute_mode::exact;
-        plan.reason += amx_like ? "; mode exact (auto: m < " + std::to_string(auto_fast_min_rows) + ")"
+        plan.reason += amx_like ? "; mode exact (auto: m < " + std::to_string(fast_min_rows) + ")"
                                 : "; mode exact (auto: no AMX)";
     }
     return plan;
+}
+}  // namespace detail
+
+inline gemm_plan plan_gemm_q4_0(std::int64_t m, const gemm_options& opt = {}) {
+    return detail::plan_q4_0(m, opt, auto_fast_min_rows);
 }
 
 namespace detail {

@@ -100,13 +100,19 @@ inline std::size_t moe_ffn_workspace_bytes(std::int64_t m, std::int64_t top_k, s
            round_up(slots * std::size_t(std::max<std::int64_t>(k, 0)) * sizeof(float), cache_line_bytes);
 }
 
+/// Average rows per active expert from which `automatic` runs a MoE call in `fast` mode on AMX back ends.
+/// Dense calls switch at 16 rows (auto_fast_min_rows), but an expert layer averaging 16 rows has many
+/// experts below 16. Device, 2026-11-28, Qwen3-30B-A3B experts at M = 256 (16 rows per expert), paired in
+/// one process: fast took 1.15 × exact's time for moe_ffn and 1.08 × for moe_gemm (bench/RESULTS.md).
+inline constexpr std::int64_t moe_auto_fast_min_rows = 17;
+
 /// The back end and compute mode a MoE call runs. One mode for the whole call: `automatic` decides as
-/// plan_gemm_q4_0 would for the average rows per active expert under uniform routing,
-/// ceil(M·top_k / min(E, M·top_k)) — a function of the shapes only, never of the ids.
+/// plan_gemm_q4_0 would, with moe_auto_fast_min_rows, for the average rows per active expert under
+/// uniform routing, ceil(M·top_k / min(E, M·top_k)) — a function of the shapes only, never of the ids.
 inline gemm_plan plan_moe_q4_0(std::int64_t m, std::int64_t top_k, std::int64_t experts, const gemm_options& opt = {}) {
     const std::int64_t rows = std::max<std::int64_t>(m, 0) * std::max<std::int64_t>(top_k, 0);
     const std::int64_t active = std::max<std::int64_t>(1, std::min(std::max<std::int64_t>(experts, 1), rows));
-    return plan_gemm_q4_0((rows + active - 1) / active, opt);
+    return detail::plan_q4_0((rows + active - 1) / active, opt, moe_auto_fast_min_rows);
 }
 
 namespace detail {
