@@ -48,6 +48,14 @@ private:
     tile_config saved_;
 };
 
+/// Zeroes the four C tiles.
+AMXMM_KERNEL_TARGET inline void zero_c_tiles() {
+    tiles::template zero<c00>();
+    tiles::template zero<c01>();
+    tiles::template zero<c10>();
+    tiles::template zero<c11>();
+}
+
 /// Stores the four C tiles into the (32, 32) scratch array `out` (row stride 128 bytes).
 template <class T>
 AMXMM_KERNEL_TARGET inline void store_c_tiles(T* out) {
@@ -73,10 +81,7 @@ AMXMM_KERNEL_TARGET inline void amx_fast_kernel(const packed_q4_0_vnni_view& w, 
             expand_bf16(blocks.quants(j), blocks.scales(j), reinterpret_cast<bf16*>(s.b_panel[(b - kb.b0) & 1][j]));
         blocks.next();
     };
-    tiles::template zero<c00>();
-    tiles::template zero<c01>();
-    tiles::template zero<c10>();
-    tiles::template zero<c11>();
+    zero_c_tiles();
     expand(kb.b0);
     for (std::int64_t b = kb.b0; b < kb.b1; ++b) {
         const auto& bp = s.b_panel[(b - kb.b0) & 1];
@@ -127,10 +132,7 @@ AMXMM_KERNEL_TARGET inline void amx_fast_kernel_pair(const packed_q4_0_vnni_view
             expand_bf16(blocks.quants(0), blocks.scales(0), reinterpret_cast<bf16*>(s.b_panel[(b - lo.b0) & 1][0]));
             blocks.next();
         };
-        tiles::template zero<c00>();
-        tiles::template zero<c01>();
-        tiles::template zero<c10>();
-        tiles::template zero<c11>();
+        zero_c_tiles();
         expand(lo.b0);
         for (std::int64_t b = lo.b0; b < lo.b1; ++b) {
             const bf16* at_lo = a.x_tile(g, b);
@@ -267,10 +269,7 @@ AMXMM_KERNEL_TARGET inline void amx_exact_kernel(const packed_q4_0_vnni_view& w,
     for (std::int64_t b = kb.b0; b < kb.b1; ++b) {
         const int slot = (b - kb.b0) & 1;
         const std::int8_t* at = a.q_tile(g, b);  // (32, 32) int8
-        tiles::template zero<c00>();
-        tiles::template zero<c01>();
-        tiles::template zero<c10>();
-        tiles::template zero<c11>();
+        zero_c_tiles();
         tiles::template load<a0>(at, block_k);
         tiles::template load<b0>(s.b_panel[slot][0], 64);
         tiles::template load<b1>(s.b_panel[slot][1], 64);
@@ -419,10 +418,7 @@ AMXMM_KERNEL_TARGET inline void fast_columns(const prepared_fast& a, const std::
     for (std::int64_t g = g0; g < g1; ++g) {
         float* cg = c + (g - g0) * kernel_rows * kernel_rows;  // (32, 32) fp32
         if (first) {
-            tiles::template zero<c00>();
-            tiles::template zero<c01>();
-            tiles::template zero<c10>();
-            tiles::template zero<c11>();
+            zero_c_tiles();
         } else {
             tiles::template load<c00>(cg, c_stride);
             tiles::template load<c01>(cg + 16, c_stride);
@@ -456,10 +452,7 @@ AMXMM_KERNEL_TARGET inline void exact_columns(const prepared_exact& a, const std
         if (first) std::memset(acc, 0, sizeof(float) * kernel_rows * kernel_rows);
         load_block_operands(operands(g, kb0));
         for (std::int64_t b = kb0; b < kb1; ++b) {
-            tiles::template zero<c00>();
-            tiles::template zero<c01>();
-            tiles::template zero<c10>();
-            tiles::template zero<c11>();
+            zero_c_tiles();
             const block_operands next = operands(g, b + 1);
             block_products<true>(b + 1 < kb1 ? &next : nullptr);
             if (b > kb0)  // block b-1, while the tile unit computes block b
