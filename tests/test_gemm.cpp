@@ -97,6 +97,9 @@ TEST_CASE("gemm: large-M column-block path, K chunking, all back ends", "[gemm]"
         check_gemm({97, 50, 320, 330, 51}, backend, rng, 3);
         check_gemm({130, 16, 64, 64, 16}, backend, rng, 0);
         check_gemm({200, 47, 2048, 2048, 47}, backend, rng, 0);
+        // K = 21 blocks in chunks of 4..7 (4,4,4,4,4,1 / 5,5,5,5,1 / 6,6,6,3 / 7,7,7): chunks of odd and even
+        // lengths, and a last chunk shorter than the others
+        for (std::int64_t kc = 4; kc <= 7; ++kc) check_gemm({66, 40, 672, 672, 40}, backend, rng, kc);
     }
 }
 

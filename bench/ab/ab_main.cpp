@@ -47,6 +47,10 @@ int main(int argc, char** argv) {
         for (long m : {512L, 2048L})
             pair(("gemm fast K" + std::to_string(k) + " N4096 M" + std::to_string(m)).c_str(), rounds,
                  [&](double* c) { return base_gemm(m, k, 4096, c); }, [&](double* c) { return new_gemm(m, k, 4096, c); });
+    for (long k : {2048L, 4096L})  // the exact large-M path (AMX int8 tiles + per-block rescale), hot
+        for (long m : {512L, 2048L})
+            pair(("gemm exact K" + std::to_string(k) + " N4096 M" + std::to_string(m)).c_str(), rounds,
+                 [&](double* c) { return base_decode(m, k, 4096, 1, 0, c); }, [&](double* c) { return new_decode(m, k, 4096, 1, 0, c); });
     // Decode (exact): hot (one copy) and cold (AB_COLD_COPIES copies, default 40: 1.3 GB of weights at
     // K4096 N14336), on the library's choice of back end and on avx512_vnni.
     const long cold = std::getenv("AB_COLD_COPIES") ? std::atol(std::getenv("AB_COLD_COPIES")) : 40;
