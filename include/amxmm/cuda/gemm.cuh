@@ -707,35 +707,39 @@ inline void launch_gemv(int m, std::int64_t pairs, gemv_params p, cudaStream_t s
     check_launch(fn, "q4_0_gemv_kernel");
 }
 
-template <int MT, int WM>
+/// One instance of the mma kernels: q4_0_mma_exact_kernel (Exact) or q4_0_mma_kernel on MT × WM tiles.
+template <int MT, int WM, bool Exact>
 inline void launch_mma_tile(dim3 grid, const mma_params& p, cudaStream_t stream, const char* fn) {
-    ensure_dynamic_smem(reinterpret_cast<const void*>(&q4_0_mma_kernel<MT, WM>), mma_tile<MT, WM>::smem_bytes, fn);
-    q4_0_mma_kernel<MT, WM><<<grid, mma_threads, mma_tile<MT, WM>::smem_bytes, stream>>>(p);
+    void (*kernel)(mma_params) = nullptr;
+    std::size_t smem = 0;
+    if constexpr (Exact) {
+        kernel = &q4_0_mma_exact_kernel<MT, WM>;
+        smem = mma_exact_tile<MT, WM>::smem_bytes;
+    } else {
+        kernel = &q4_0_mma_kernel<MT, WM>;
+        smem = mma_tile<MT, WM>::smem_bytes;
+    }
+    ensure_dynamic_smem(reinterpret_cast<const void*>(kernel), smem, fn);
+    kernel<<<grid, mma_threads, smem, stream>>>(p);
 }
 
 inline void launch_mma(int tile_rows, dim3 grid, const mma_params& p, cudaStream_t stream, const char* fn) {
     require(grid.y <= 65535u, errc::unsupported, fn, "too many row tiles (", grid.y, ") for one launch");
     switch (tile_rows) {
-        case 32: launch_mma_tile<2, 1>(grid, p, stream, fn); break;
-        case 64: launch_mma_tile<2, 2>(grid, p, stream, fn); break;
-        default: launch_mma_tile<4, 2>(grid, p, stream, fn); break;
+        case 32: launch_mma_tile<2, 1, false>(grid, p, stream, fn); break;
+        case 64: launch_mma_tile<2, 2, false>(grid, p, stream, fn); break;
+        default: launch_mma_tile<4, 2, false>(grid, p, stream, fn); break;
     }
     check_launch(fn, "q4_0_mma_kernel");
-}
-
-template <int MT, int WM>
-inline void launch_mma_exact_tile(dim3 grid, const mma_params& p, cudaStream_t stream, const char* fn) {
-    ensure_dynamic_smem(reinterpret_cast<const void*>(&q4_0_mma_exact_kernel<MT, WM>), mma_exact_tile<MT, WM>::smem_bytes, fn);
-    q4_0_mma_exact_kernel<MT, WM><<<grid, mma_threads, mma_exact_tile<MT, WM>::smem_bytes, stream>>>(p);
 }
 
 /// q4_0_mma_exact_kernel on tiles of `tile_rows` rows (32 or 64: mma_exact_tile_rows_for); p.xq / p.xq_rows set.
 inline void launch_mma_exact(int tile_rows, dim3 grid, const mma_params& p, cudaStream_t stream, const char* fn) {
     require(grid.y <= 65535u, errc::unsupported, fn, "too many row tiles (", grid.y, ") for one launch");
     if (tile_rows == 32)
-        launch_mma_exact_tile<2, 1>(grid, p, stream, fn);
+        launch_mma_tile<2, 1, true>(grid, p, stream, fn);
     else
-        launch_mma_exact_tile<2, 2>(grid, p, stream, fn);
+        launch_mma_tile<2, 2, true>(grid, p, stream, fn);
     check_launch(fn, "q4_0_mma_exact_kernel");
 }
 
