@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 using namespace amxmm;
 using amxmm_test::kernel_backends;
@@ -109,7 +110,8 @@ TEST_CASE("gemm: AVX-512 activation preparation gives the scalar bytes", "[gemm]
         return;
     }
     std::mt19937_64 rng(23);
-    const std::int64_t m = 40, k = 256;
+    // 37 blocks: the AVX-512 version works on 16 blocks at a time, so two full groups and a partial one.
+    const std::int64_t m = 40, k = 37 * 32;
     auto x = amxmm_test::make_activations(m, k, rng);
     // Values that exercise roundf's ties and the bf16 rounding: exact halves of the Q8_0 step.
     for (std::int64_t b = 0; b < k / 32; ++b) {
@@ -118,6 +120,20 @@ TEST_CASE("gemm: AVX-512 activation preparation gives the scalar bytes", "[gemm]
         x[b * 32 + 2] = -2.5f;
         x[b * 32 + 3] = 1.0f + 0x1p-8f;  // bf16 tie
     }
+    // Scales at the edges of fp16: zero blocks (d = 0), subnormal fp16 d, fp32-denormal inputs, d past
+    // fp16's range (stored as inf), signed zeros; in every 16-block group.
+    for (std::int64_t i = 0; i < m; ++i)
+        for (std::int64_t b : {3, 17, 36}) {
+            float* blk = x.data() + i * k + b * 32;
+            for (int j = 0; j < 32; ++j) {
+                const float sign = (j + i) % 3 == 0 ? -1.0f : 1.0f;
+                blk[j] = (i % 5 == 0)   ? 0.0f * sign
+                         : (i % 5 == 1) ? sign * 1e-6f * float(j + 1)
+                         : (i % 5 == 2) ? sign * 1e-40f * float(j + 1)
+                         : (i % 5 == 3) ? sign * 1e37f * float(j + 1)
+                                        : sign * 0x1p-14f * 127.0f * float(j) / 31.0f;  // d at fp16's smallest normal
+            }
+        }
     serial_executor ex;
     // The prepared planes live in per-thread scratch, so copy the first before preparing the second.
     auto copy = [](const void* p, std::size_t n) {
@@ -136,6 +152,14 @@ TEST_CASE("gemm: AVX-512 activation preparation gives the scalar bytes", "[gemm]
         const auto fv = detail::prepare_fast(isa::avx512_vnni, m, x.data(), k, k, ex);
         CHECK(std::memcmp(fx.data(), fv.x, fx.size()) == 0);
     }
+    // A non-finite value anywhere is reported with its place, by either version.
+    for (isa backend : {isa::scalar, isa::avx512_vnni})
+        for (float bad : {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(), std::nanf("")}) {
+            auto xb = x;
+            xb[7 * k + 33 * 32 + 9] = bad;
+            REQUIRE_THROWS_WITH(detail::prepare_exact(backend, m, xb.data(), k, k, ex),
+                                Catch::Matchers::ContainsSubstring("x[7][1065]"));
+        }
 }
 
 TEST_CASE("gemm: random shapes with padded row strides", "[gemm]") {

@@ -287,11 +287,14 @@ inline bool has_avx512_prepare(isa backend) { return backend == isa::amx || back
 
 /// Row i of `p` from k floats at x, with the back end's preparation (the AVX-512 and scalar row
 /// functions write the same bytes; bf16 needs AVX512_BF16, which every AMX CPU has).
-inline void prepare_row(isa backend, prepared_exact& p, std::int64_t i, const float* x) {
-    if (has_avx512_prepare(backend))
-        prepare_exact_row_avx512(x, i, p);
-    else
-        prepare_exact_row_ref(x, i, p);
+/// Returns false when x is not all finite, having written meaningless bytes (the AVX-512 version checks
+/// as it goes; callers that need finite rows check first or call require_finite_row then).
+inline bool prepare_row(isa backend, prepared_exact& p, std::int64_t i, const float* x) {
+    if (has_avx512_prepare(backend)) return prepare_exact_row_avx512(x, i, p);
+    for (std::int64_t kk = 0; kk < p.k; ++kk)
+        if (!std::isfinite(x[kk])) return false;
+    prepare_exact_row_ref(x, i, p);
+    return true;
 }
 inline void prepare_row(isa backend, prepared_fast& p, std::int64_t i, const float* x) {
     if (backend == isa::amx || (has_avx512_prepare(backend) && detected_cpu_features().avx512_bf16))
@@ -392,8 +395,11 @@ void prepare_group(isa backend, Prepared& p, const float* x, std::int64_t ldx, s
     const int valid = static_cast<int>(std::min<std::int64_t>(kernel_rows, p.m - g * kernel_rows));
     if (valid < kernel_rows) zero_group_rows(p, g, valid, rows_read_in_group(backend, exact, p.m, valid), 0, p.blocks());
     for (std::int64_t i = g * kernel_rows; i < g * kernel_rows + valid; ++i) {
-        if constexpr (exact) require_finite_row(x + i * ldx, p.k, i);
-        prepare_row(backend, p, i, x + i * ldx);
+        if constexpr (exact) {
+            if (!prepare_row(backend, p, i, x + i * ldx)) require_finite_row(x + i * ldx, p.k, i);  // throws
+        } else {
+            prepare_row(backend, p, i, x + i * ldx);
+        }
     }
 }
 

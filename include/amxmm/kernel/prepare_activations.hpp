@@ -6,6 +6,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -61,22 +62,86 @@ AMXMM_TARGET_AVX512 inline __m512 round_half_away_avx512(__m512 p) {
     return _mm512_mask_add_ps(t, up, t, one);
 }
 
-AMXMM_TARGET_AVX512 inline void prepare_exact_row_avx512(const float* x, std::int64_t i, prepared_exact& p) {
+// The reductions' operations (functors, not lambdas: a lambda does not take on the target attribute).
+struct max_ps_op {
+    AMXMM_TARGET_AVX512 __m512 operator()(__m512 a, __m512 b) const { return _mm512_max_ps(a, b); }
+};
+struct add_epi32_op {  // int32 lanes carried in __m512
+    AMXMM_TARGET_AVX512 __m512 operator()(__m512 a, __m512 b) const {
+        return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(a), _mm512_castps_si512(b)));
+    }
+};
+
+/// Lane j of the result is op over the 16 lanes of v[j] (a 16 × 16 transpose-reduce: 15 ops and 30
+/// shuffles for 16 vectors). op must be associative and commutative (max of magnitudes, integer sum).
+template <class Op>
+AMXMM_TARGET_AVX512 inline __m512 reduce16x16(const __m512 (&v)[16], Op op) {
+    __m512 t[8], u[4];
+    for (int j = 0; j < 8; ++j)  // lanes 0-7: v[2j]'s two halves combined; 8-15: v[2j+1]'s
+        t[j] = op(_mm512_shuffle_f32x4(v[2 * j], v[2 * j + 1], 0x44), _mm512_shuffle_f32x4(v[2 * j], v[2 * j + 1], 0xEE));
+    for (int j = 0; j < 4; ++j)  // 128-bit lane L: 4 partials of v[4j + L]
+        u[j] = op(_mm512_shuffle_f32x4(t[2 * j], t[2 * j + 1], 0x88), _mm512_shuffle_f32x4(t[2 * j], t[2 * j + 1], 0xDD));
+    const __m512 a = op(_mm512_shuffle_ps(u[0], u[1], 0x44), _mm512_shuffle_ps(u[0], u[1], 0xEE));
+    const __m512 b = op(_mm512_shuffle_ps(u[2], u[3], 0x44), _mm512_shuffle_ps(u[2], u[3], 0xEE));
+    const __m512 r = op(_mm512_shuffle_ps(a, b, 0x88), _mm512_shuffle_ps(a, b, 0xDD));  // lane 4L + i: v[4i + L]
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), r);
+}
+
+/// Blocks [b0, b0 + n) (n <= 16) of row i of `p` from x (the row), as quantize_row_q8_0_ref: the blocks'
+/// maxima, scales and fp16 rounding are formed 16 at a time. Returns false if one of the n·32 values is
+/// not finite (the bytes written for the blocks are then meaningless).
+AMXMM_TARGET_AVX512 inline bool prepare_exact_blocks16_avx512(const float* x, std::int64_t i, std::int64_t b0, int n,
+                                                              prepared_exact& p) {
     const std::int64_t g = i / kernel_rows, r = i % kernel_rows;
-    for (std::int64_t b = 0; b < p.blocks(); ++b) {
-        const __m512 v0 = _mm512_loadu_ps(x + b * block_k), v1 = _mm512_loadu_ps(x + b * block_k + 16);
-        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        const fp16 dh = fp32_to_fp16(d);
-        const __m512i q0 = _mm512_cvttps_epi32(round_half_away_avx512(_mm512_mul_ps(v0, _mm512_set1_ps(id))));
-        const __m512i q1 = _mm512_cvttps_epi32(round_half_away_avx512(_mm512_mul_ps(v1, _mm512_set1_ps(id))));
-        auto* q = p.q + p.tile_index(g, b) * (kernel_rows * block_k) + r * block_k;
+    constexpr int not_finite = 0x01 | 0x08 | 0x10 | 0x80;  // VFPCLASSPS: QNaN, +inf, -inf, SNaN
+    __m512 amax[16];
+    __mmask16 bad = 0;
+    for (int j = 0; j < 16; ++j) {
+        if (j < n) {
+            const __m512 v0 = _mm512_loadu_ps(x + (b0 + j) * block_k), v1 = _mm512_loadu_ps(x + (b0 + j) * block_k + 16);
+            bad |= _mm512_fpclass_ps_mask(v0, not_finite) | _mm512_fpclass_ps_mask(v1, not_finite);
+            amax[j] = _mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1));
+        } else {
+            amax[j] = _mm512_setzero_ps();
+        }
+    }
+    // The maxima are exact whatever the order (finite values, no NaN), as are the integer sums below.
+    const __m512 am = reduce16x16(amax, max_ps_op{});
+    const __m512 d = _mm512_div_ps(am, _mm512_set1_ps(127.0f));
+    const __mmask16 nonzero = _mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_NEQ_OQ);
+    const __m512 id = _mm512_maskz_div_ps(nonzero, _mm512_set1_ps(1.0f), d);
+    // fp32 -> fp16 (RNE; never a NaN here) and back: quantize_row_q8_0_ref's stored scale, as fp32.
+    alignas(64) float d_stored[16];
+    _mm512_store_ps(d_stored, _mm512_cvtph_ps(_mm512_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+    __m512 sums[16];
+    for (int j = 0; j < 16; ++j) {
+        if (j >= n) {
+            sums[j] = _mm512_setzero_ps();
+            continue;
+        }
+        const float* xb = x + (b0 + j) * block_k;
+        const __m512 idj = _mm512_permutexvar_ps(_mm512_set1_epi32(j), id);
+        const __m512i q0 = _mm512_cvttps_epi32(round_half_away_avx512(_mm512_mul_ps(_mm512_loadu_ps(xb), idj)));
+        const __m512i q1 = _mm512_cvttps_epi32(round_half_away_avx512(_mm512_mul_ps(_mm512_loadu_ps(xb + 16), idj)));
+        auto* q = p.q + p.tile_index(g, b0 + j) * (kernel_rows * block_k) + r * block_k;
         _mm_storeu_si128(reinterpret_cast<__m128i*>(q), _mm512_cvtepi32_epi8(q0));
         _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16), _mm512_cvtepi32_epi8(q1));
-        p.d[p.tile_index(g, b) * kernel_rows + r] = fp16_to_fp32(dh);
-        p.sums[p.tile_index(g, b) * kernel_rows + r] = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+        p.d[p.tile_index(g, b0 + j) * kernel_rows + r] = d_stored[j];
+        sums[j] = _mm512_castsi512_ps(_mm512_add_epi32(q0, q1));
     }
+    alignas(64) std::int32_t block_sums[16];
+    _mm512_store_si512(block_sums, _mm512_castps_si512(reduce16x16(sums, add_epi32_op{})));
+    for (int j = 0; j < n; ++j) p.sums[p.tile_index(g, b0 + j) * kernel_rows + r] = block_sums[j];
+    return bad == 0;
+}
+
+/// Row i of `p` from x (k floats), as prepare_exact_row_ref. Returns false if x is not all finite (then
+/// nothing it wrote is meaningful): the caller reports the first bad value (require_finite_row).
+AMXMM_TARGET_AVX512 inline bool prepare_exact_row_avx512(const float* x, std::int64_t i, prepared_exact& p) {
+    bool finite = true;
+    for (std::int64_t b = 0; b < p.blocks(); b += 16)
+        finite &= prepare_exact_blocks16_avx512(x, i, b, int(std::min<std::int64_t>(16, p.blocks() - b)), p);
+    return finite;
 }
 
 AMXMM_TARGET_AVX512_BF16 inline void prepare_fast_row_avx512(const float* x, std::int64_t i, prepared_fast& p) {
