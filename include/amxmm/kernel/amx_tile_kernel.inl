@@ -494,12 +494,17 @@ AMXMM_KERNEL_TARGET inline void run_block_task(const packed_q4_0_vnni_view& w, c
             }
         }
     }
+    // Out row by row, each row's column blocks in order: y is written line after line. (Column block by
+    // column block, 128 bytes per row and rows ldy apart, the copy took 8-17% of a call: bench/RESULTS.md,
+    // session 16.)
     const std::int64_t row_end = std::min(a.m, g1 * kernel_rows);
-    for (std::int64_t cb = cb0; cb < cb1; ++cb) {
-        const std::int64_t col0 = cb * kernel_panels * 16;
-        const std::size_t nr = std::size_t(std::min<std::int64_t>(32, w.layout.n - col0));
-        const float* cc = c + (cb - cb0) * c_per_block;
-        for (std::int64_t i = g0 * kernel_rows; i < row_end; ++i)
-            std::memcpy(y + i * ldy + col0, cc + (i - g0 * kernel_rows) * kernel_rows, sizeof(float) * nr);
+    const std::int64_t full_end = std::min(cb1, w.layout.n / 32);  // column blocks with 32 valid columns
+    for (std::int64_t i = g0 * kernel_rows; i < row_end; ++i) {
+        const float* ci = c + (i - g0 * kernel_rows) * kernel_rows;
+        float* yi = y + i * ldy;
+        std::int64_t cb = cb0;
+        for (; cb < full_end; ++cb) std::memcpy(yi + cb * 32, ci + (cb - cb0) * c_per_block, 32 * sizeof(float));
+        for (; cb < cb1; ++cb)
+            std::memcpy(yi + cb * 32, ci + (cb - cb0) * c_per_block, sizeof(float) * std::size_t(w.layout.n - cb * 32));
     }
 }
