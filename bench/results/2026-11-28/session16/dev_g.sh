@@ -1,0 +1,12 @@
+# Session 16, run g: the fixed part of a large-M call (timing-only, wrong results on purpose): preponly = the
+# activation preparation alone; noloop_all = everything but the tile loops and the B expansion (preparation,
+# tasks, scratch, the output copy). Both modes, paired with the unmodified tree.
+mkdir -p /tmp/deps && for f in .device-deps/*.deb; do dpkg -x $f /tmp/deps; done
+export CMAKE_PREFIX_PATH=/tmp/deps/usr LD_LIBRARY_PATH=/tmp/deps/usr/lib/x86_64-linux-gnu CPATH=/tmp/deps/usr/include LIBRARY_PATH=/tmp/deps/usr/lib/x86_64-linux-gnu
+T0=$(date +%s)
+V="preponly noloop_all"
+for v in $V; do bench/ab/build.sh . .probe/s16/v_$v /tmp/ab_$v > $OUT/build_$v.txt 2>&1 & done
+wait
+echo "build $(( $(date +%s) - T0 )) s" > $OUT/log.txt
+for v in $V; do /tmp/ab_$v 9 "gemm exact,gemm fast K" > $OUT/g_$v.txt 2>&1; echo "$v $(( $(date +%s) - T0 )) s" >> $OUT/log.txt; done
+cat $OUT/log.txt; for v in $V; do echo "== $v"; cut -c1-175 $OUT/g_$v.txt; done

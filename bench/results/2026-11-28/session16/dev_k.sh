@@ -1,0 +1,14 @@
+# Session 16, run k: the session's CPU changes together (HEAD) against 1d551f2, paired; then the CPU suite but
+# [large] on hardware AMX at HEAD.
+mkdir -p /tmp/deps && for f in .device-deps/*.deb; do dpkg -x $f /tmp/deps; done
+export CMAKE_PREFIX_PATH=/tmp/deps/usr LD_LIBRARY_PATH=/tmp/deps/usr/lib/x86_64-linux-gnu CPATH=/tmp/deps/usr/include LIBRARY_PATH=/tmp/deps/usr/lib/x86_64-linux-gnu
+T0=$(date +%s)
+bench/ab/build.sh .probe/s16/base . /tmp/ab_k > $OUT/build_ab.txt 2>&1 &
+(cmake -S . -B /tmp/b -G Ninja -DCMAKE_BUILD_TYPE=Release -DAMXMM_BUILD_BENCH=OFF -DAMXMM_BUILD_EXAMPLES=OFF -DAMXMM_CUDA=OFF > $OUT/build_tests.txt 2>&1 && cmake --build /tmp/b --target amxmm_tests -j12 >> $OUT/build_tests.txt 2>&1) &
+wait
+echo "build $(( $(date +%s) - T0 )) s" > $OUT/log.txt
+/tmp/ab_k 11 "moe_ffn qwen3 M512,moe_ffn qwen3 M2048,moe_gemm qwen3 M512,moe_gemm qwen3 M2048,gemm fast K,gemm exact,decode auto K4096 N14336 M1 ,decode auto K4096 N14336 M16 ,decode moe_ffn qwen3 M1 cold" > $OUT/k_ab.txt 2>&1
+echo "ab $(( $(date +%s) - T0 )) s" >> $OUT/log.txt
+/tmp/b/tests/amxmm_tests "~[large]" > $OUT/k_cpu_tests.txt 2>&1
+echo "tests rc $? $(( $(date +%s) - T0 )) s" >> $OUT/log.txt
+cat $OUT/log.txt; cut -c1-175 $OUT/k_ab.txt; tail -3 $OUT/k_cpu_tests.txt
