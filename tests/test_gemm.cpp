@@ -162,6 +162,41 @@ TEST_CASE("gemm: AVX-512 activation preparation gives the scalar bytes", "[gemm]
         }
 }
 
+TEST_CASE("gemm: fast preparation of a block range writes those tiles' rows and nothing else", "[gemm][prepare]") {
+    std::mt19937_64 rng(29);
+    const std::int64_t k = 37 * 32, b0 = 3, b1 = 20;
+    const int valid = 5;
+    auto x = amxmm_test::make_activations(valid, k, rng);
+    x[2 * k + 5 * 32 + 7] = 1.0f + 0x1p-8f;  // a bf16 tie (to even)
+    x[4 * k + 19 * 32 + 31] = -0.0f;
+    for (isa backend : {isa::scalar, isa::avx512_vnni}) {
+        if (backend != isa::scalar && !(isa_supported(backend) && detected_cpu_features().avx512_bf16)) continue;
+        INFO("backend " << to_string(backend));
+        std::vector<bf16> plane(std::size_t(32 * k));
+        const bf16 sentinel{0xABCD};
+        std::fill(plane.begin(), plane.end(), sentinel);
+        prepared_fast p;
+        p.m = p.m_padded = 32;
+        p.k = k;
+        p.x = plane.data();
+        const float* rows[valid];
+        for (int j = 0; j < valid; ++j) rows[j] = x.data() + j * k + b0 * 32;  // from block b0 on
+        detail::prepare_fast_tiles(backend, p, 0, rows, valid, b0, b1);
+        std::int64_t wrong = 0, touched = 0;
+        for (std::int64_t b = 0; b < k / 32; ++b)
+            for (int r = 0; r < 32; ++r)
+                for (int c = 0; c < 32; ++c) {
+                    const bf16 got = p.x_row(r, b)[c];
+                    if (b >= b0 && b < b1 && r < valid)
+                        wrong += got.bits != fp32_to_bf16(x[r * k + b * 32 + c]).bits;
+                    else
+                        touched += got.bits != sentinel.bits;
+                }
+        CHECK(wrong == 0);
+        CHECK(touched == 0);
+    }
+}
+
 TEST_CASE("gemm: random shapes with padded row strides", "[gemm]") {
     std::mt19937_64 rng(7);
     std::uniform_int_distribution<std::int64_t> dm(1, 70), dn(1, 100), dkb(1, 40), dpad(0, 9);

@@ -303,6 +303,17 @@ inline void prepare_row(isa backend, prepared_fast& p, std::int64_t i, const flo
         prepare_fast_row_ref(x, i, p);
 }
 
+/// Rows [0, valid) of row group g of `p`, blocks [b0, b1), from row pointers (rows[j] + 32·(b − b0) is
+/// row j's block b), block by block: prepare_row's bytes. (The tiled layout puts a row's consecutive blocks
+/// 2 KiB apart; walking tile by tile writes each 2 KiB front to back instead.)
+inline void prepare_fast_tiles(isa backend, prepared_fast& p, std::int64_t g, const float* const* rows, int valid,
+                               std::int64_t b0, std::int64_t b1) {
+    if (backend == isa::amx || (has_avx512_prepare(backend) && detected_cpu_features().avx512_bf16))
+        prepare_fast_tiles_avx512(rows, valid, g, b0, b1, p);
+    else
+        prepare_fast_tiles_ref(rows, valid, g, b0, b1, p);
+}
+
 /// The micro-kernel call for row group g and column block cb (two panels) of an m-row product with
 /// output c (row stride ldc, c[0] = the group's first row, the block's first column).
 inline kernel_block column_block_call(const q4_0_vnni_layout& L, std::int64_t m, std::int64_t g, std::int64_t cb,
@@ -394,12 +405,13 @@ void prepare_group(isa backend, Prepared& p, const float* x, std::int64_t ldx, s
     constexpr bool exact = std::is_same_v<Prepared, prepared_exact>;
     const int valid = static_cast<int>(std::min<std::int64_t>(kernel_rows, p.m - g * kernel_rows));
     if (valid < kernel_rows) zero_group_rows(p, g, valid, rows_read_in_group(backend, exact, p.m, valid), 0, p.blocks());
-    for (std::int64_t i = g * kernel_rows; i < g * kernel_rows + valid; ++i) {
-        if constexpr (exact) {
+    if constexpr (exact) {
+        for (std::int64_t i = g * kernel_rows; i < g * kernel_rows + valid; ++i)
             if (!prepare_row(backend, p, i, x + i * ldx)) require_finite_row(x + i * ldx, p.k, i);  // throws
-        } else {
-            prepare_row(backend, p, i, x + i * ldx);
-        }
+    } else {
+        const float* rows[kernel_rows];
+        for (int j = 0; j < valid; ++j) rows[j] = x + (g * kernel_rows + j) * ldx;
+        prepare_fast_tiles(backend, p, g, rows, valid, 0, p.blocks());
     }
 }
 
@@ -548,9 +560,9 @@ void run_dense_amx_blocks(isa backend, const packed_q4_0_vnni_view& w, const Pre
         auto* c = reinterpret_cast<float*>(
             thread_scratch(1, std::size_t((cb1 - cb0) * (g1 - g0)) * kernel_rows * kernel_rows * sizeof(float)));
         if (backend == isa::amx)
-            amx_hw::run_block_task(w, a, g0, g1, cb0, cb1, kc, bexp, dw, c, y, ldy);
+            amx_hw::run_block_task(w, a, g0, g1, cb0, cb1, kc, bexp, dw, c, strided_rows{y, ldy});
         else
-            amx_emu::run_block_task(w, a, g0, g1, cb0, cb1, kc, bexp, dw, c, y, ldy);
+            amx_emu::run_block_task(w, a, g0, g1, cb0, cb1, kc, bexp, dw, c, strided_rows{y, ldy});
     });
 }
 

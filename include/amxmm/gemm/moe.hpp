@@ -374,13 +374,18 @@ void prepare_sorted_task(isa backend, Prepared& all, const moe_groups& g, const 
     const std::int64_t r0 = xg.row0[std::size_t(gg)];
     const int valid = xg.rows[std::size_t(gg)];
     zero_group_rows(all, gg, valid, rows_read_in_group(backend, exact, xg.expert_rows[std::size_t(gg)], valid), b0, b1);
-    for (int j = 0; j < valid; ++j) {
-        const std::int64_t pair = g.pair[std::size_t(r0 + j)];
-        const float* x = pair_row(pair);
-        if constexpr (exact)
+    if constexpr (exact) {
+        for (int j = 0; j < valid; ++j) {
+            const std::int64_t pair = g.pair[std::size_t(r0 + j)];
+            const float* x = pair_row(pair);
             for (std::int64_t k = b0 * block_k; k < b1 * block_k; ++k)
                 if (!std::isfinite(x[k])) where(pair, k, x[k]);
-        for (std::int64_t b = b0; b < b1; ++b) prepare_block(backend, all, gg, b, j, x + b * block_k);
+            for (std::int64_t b = b0; b < b1; ++b) prepare_block(backend, all, gg, b, j, x + b * block_k);
+        }
+    } else {
+        const float* rows[kernel_rows];
+        for (int j = 0; j < valid; ++j) rows[j] = pair_row(g.pair[std::size_t(r0 + j)]) + b0 * block_k;
+        prepare_fast_tiles(backend, all, gg, rows, valid, b0, b1);
     }
 }
 
@@ -425,18 +430,19 @@ inline void plan_moe_tasks(const moe_groups& g, std::int64_t col_blocks, std::ve
     }
 }
 
-/// Computes rows [32·g0, min(a.m, 32·g1)) × columns [32·cb0, min(N, 32·cb1)) of a · wᵀ into `out`
-/// (element (32·g0, 32·cb0) at out[0], row stride ldo). `blocked`: the AMX large-M path (B expanded
-/// once per K chunk of kc blocks), else one micro-kernel call per 32 × 32 block over all of K.
-/// Either way each element is summed over K in block order; the choice must depend on a.m only.
-template <class Prepared>
+/// Computes rows [32·g0, min(a.m, 32·g1)) × columns [32·cb0, min(N, 32·cb1)) of a · wᵀ and hands them to
+/// `out` (strided_rows, or a sink with its call), row and column block counted from the task's first:
+/// element (32·g0, 32·cb0) is row 0 of block 0. `blocked`: the AMX large-M path (B expanded once per K
+/// chunk of kc blocks), else one micro-kernel call per 32 × 32 block over all of K (into out's rows
+/// when it is strided_rows, else into scratch slot 3 first). Either way each element is summed over K
+/// in block order; the choice must depend on a.m only.
+template <class Prepared, class Sink>
 void moe_expert_tile(isa backend, const packed_q4_0_vnni_view& w, const Prepared& a, bool blocked, std::int64_t kc,
-                     std::int64_t g0, std::int64_t g1, std::int64_t cb0, std::int64_t cb1, float* out,
-                     std::int64_t ldo) {
+                     std::int64_t g0, std::int64_t g1, std::int64_t cb0, std::int64_t cb1, const Sink& out) {
     const q4_0_vnni_layout& L = w.layout;
     if (blocked) {
         // The task's columns as a packed weight of their own (panels are contiguous), its rows as a
-        // prepared operand of their own: run_block_task then writes straight into `out`.
+        // prepared operand of their own: run_block_task's rows and column blocks are then the task's.
         packed_q4_0_vnni_view ws;
         ws.layout.k = L.k;
         ws.layout.n = std::min(L.n - cb0 * 32, (cb1 - cb0) * 32);
@@ -448,10 +454,19 @@ void moe_expert_tile(isa backend, const packed_q4_0_vnni_view& w, const Prepared
         auto* c = reinterpret_cast<float*>(
             moe_scratch(1, std::size_t((cb1 - cb0) * (g1 - g0)) * kernel_rows * kernel_rows * sizeof(float)));
         if (backend == isa::amx)
-            amx_hw::run_block_task(ws, as, 0, g1 - g0, 0, cb1 - cb0, kc, bexp, dw, c, out, ldo);
+            amx_hw::run_block_task(ws, as, 0, g1 - g0, 0, cb1 - cb0, kc, bexp, dw, c, out);
         else
-            amx_emu::run_block_task(ws, as, 0, g1 - g0, 0, cb1 - cb0, kc, bexp, dw, c, out, ldo);
+            amx_emu::run_block_task(ws, as, 0, g1 - g0, 0, cb1 - cb0, kc, bexp, dw, c, out);
         return;
+    }
+    constexpr bool strided = std::is_same_v<Sink, strided_rows>;
+    std::int64_t ldo = (cb1 - cb0) * 32;
+    float* dst = nullptr;
+    if constexpr (strided) {
+        dst = out.y;
+        ldo = out.ldy;
+    } else {
+        dst = reinterpret_cast<float*>(moe_scratch(3, std::size_t((g1 - g0) * kernel_rows * ldo) * sizeof(float)));
     }
     // One call runs up to this many column blocks of micro_task_row_groups row groups, the groups of a
     // column block adjacent (the AMX fast kernels expand each B block once for a pair of them).
@@ -463,9 +478,15 @@ void moe_expert_tile(isa backend, const packed_q4_0_vnni_view& w, const Prepared
             for (std::int64_t cb = c0; cb < std::min(cb1, c0 + moe_task_max_col_blocks); ++cb)
                 for (std::int64_t g = gp; g < std::min(g1, gp + step); ++g)
                     blocks[count++] =
-                        column_block_call(L, a.m, g, cb, out + (g - g0) * kernel_rows * ldo + (cb - cb0) * 32, ldo);
+                        column_block_call(L, a.m, g, cb, dst + (g - g0) * kernel_rows * ldo + (cb - cb0) * 32, ldo);
             run_kernel_blocks(backend, w, a, blocks, count);
         }
+    if constexpr (!strided) {
+        const std::int64_t rows = std::min(a.m, g1 * kernel_rows) - g0 * kernel_rows;
+        for (std::int64_t i = 0; i < rows; ++i)
+            for (std::int64_t cb = cb0; cb < cb1; ++cb)
+                out(i, cb - cb0, dst + i * ldo + (cb - cb0) * 32, std::min<std::int64_t>(32, L.n - cb * 32));
+    }
 }
 
 /// The first weight panel (over all experts of w) task i reads; `spread` column blocks of w per
@@ -529,15 +550,16 @@ void moe_gemm_run(isa backend, const packed_q4_0_vnni_experts_view& w, const moe
     auto expert_task = [&](const moe_task& tk) {
         const std::int64_t e = tk.expert, count = g.rows(e);
         const Prepared a = prepared_slice(all, xg.of_expert[std::size_t(e)], g.groups(e), count);
-        const std::int64_t ldo = (tk.cb1 - tk.cb0) * 32;
-        auto* out = reinterpret_cast<float*>(moe_scratch(2, std::size_t((tk.g1 - tk.g0) * kernel_rows * ldo) * sizeof(float)));
-        moe_expert_tile(backend, w.expert(e), a, moe_blocked_path(backend, count), kc, tk.g0, tk.g1, tk.cb0, tk.cb1, out, ldo);
-        const std::size_t cols = std::size_t(std::min(n, tk.cb1 * 32) - tk.cb0 * 32);
-        for (std::int64_t row = tk.g0 * kernel_rows; row < std::min(count, tk.g1 * kernel_rows); ++row) {
-            const std::int64_t pair = g.pair[std::size_t(g.row_begin[std::size_t(e)] + row)];
-            float* dst = y + (pair / top_k) * ldy_token + (pair % top_k) * ldy_slot + tk.cb0 * 32;
-            std::memcpy(dst, out + (row - tk.g0 * kernel_rows) * ldo, cols * sizeof(float));
-        }
+        // Each of the task's rows straight to its (token, slot) row of y.
+        const std::int64_t* pairs = g.pair.data() + g.row_begin[std::size_t(e)] + tk.g0 * kernel_rows;
+        float* y0 = y + tk.cb0 * 32;
+        auto to_pair_rows = [&](std::int64_t i, std::int64_t cb, const float* src, std::int64_t cols) {
+            const std::int64_t pair = pairs[i];
+            std::memcpy(y0 + (pair / top_k) * ldy_token + (pair % top_k) * ldy_slot + cb * 32, src,
+                        sizeof(float) * std::size_t(cols));
+        };
+        moe_expert_tile(backend, w.expert(e), a, moe_blocked_path(backend, count), kc, tk.g0, tk.g1, tk.cb0, tk.cb1,
+                        to_pair_rows);
     };
     const std::int64_t n_tasks = std::int64_t(tasks.size());
     if (queue) {
@@ -572,34 +594,35 @@ struct gate_up_source {
     std::int64_t f() const { return fused ? fused->layout.n / 2 : gate->layout.n; }
 };
 
-/// Gate and up values of rows [32·g0, 32·g1) × F columns [32·cb0, 32·cb1) of expert e into gv and uv
-/// (row stride ldo = 32·(cb1 − cb0)). Packed together, one micro-kernel pass computes both (each A
-/// tile feeds a gate and an up tile) into uv's scratch, 64 columns per 32 of F, then the gate halves
-/// are copied out and the up halves compacted in place. Same arithmetic per element either way.
+/// h = act(gate) ⊙ up for rows [32·g0, 32·g1) × F columns [32·cb0, 32·cb1) of expert e, into scratch
+/// slot 2 (row stride ldo = 32·(cb1 − cb0)), which it returns. Packed together, one pass computes both
+/// (each A tile feeds a gate and an up tile): every 32-column block of the fused product holds 16 gate
+/// columns and the same 16 up columns, and turns into those 16 columns of h on its way out. Packed
+/// apart: gate into h, up into scratch slot 3, then act. The same bits either way (act_times gives
+/// them at any length). Only the expert's rows are computed (a decode group has one of its 32).
 template <class Prepared>
-void gate_up_tile(isa backend, const gate_up_source& src, std::int64_t e, const Prepared& a, bool blocked,
-                  std::int64_t kc, const moe_task& tk, float*& gv, float*& uv) {
+float* gate_up_act_tile(isa backend, const gate_up_source& src, std::int64_t e, const Prepared& a, bool blocked,
+                        std::int64_t kc, const moe_task& tk, bool gelu) {
     const std::int64_t ldo = (tk.cb1 - tk.cb0) * 32, rows = (tk.g1 - tk.g0) * kernel_rows;
     const std::size_t bytes = std::size_t(rows * ldo) * sizeof(float);
-    gv = reinterpret_cast<float*>(moe_scratch(2, bytes));
+    float* h = reinterpret_cast<float*>(moe_scratch(2, bytes));
     if (!src.fused) {
-        uv = reinterpret_cast<float*>(moe_scratch(3, bytes));
-        moe_expert_tile(backend, src.gate->expert(e), a, blocked, kc, tk.g0, tk.g1, tk.cb0, tk.cb1, gv, ldo);
-        moe_expert_tile(backend, src.up->expert(e), a, blocked, kc, tk.g0, tk.g1, tk.cb0, tk.cb1, uv, ldo);
-        return;
+        // Slot 3 is moe_expert_tile's own only for sinks other than strided_rows (slot 4 holds the call's
+        // workspace on the calling thread).
+        float* u = reinterpret_cast<float*>(moe_scratch(3, bytes));
+        moe_expert_tile(backend, src.gate->expert(e), a, blocked, kc, tk.g0, tk.g1, tk.cb0, tk.cb1, strided_rows{h, ldo});
+        moe_expert_tile(backend, src.up->expert(e), a, blocked, kc, tk.g0, tk.g1, tk.cb0, tk.cb1, strided_rows{u, ldo});
+        const std::int64_t used = std::min(rows, a.m - tk.g0 * kernel_rows);
+        for (std::int64_t row = 0; row < used; ++row) act_times(gelu, h + row * ldo, u + row * ldo, ldo);
+        return h;
     }
-    float* both = reinterpret_cast<float*>(moe_scratch(3, 2 * bytes));  // (rows, 2·ldo): 16 gate, 16 up, ...
-    moe_expert_tile(backend, src.fused->expert(e), a, blocked, kc, tk.g0, tk.g1, 2 * tk.cb0, 2 * tk.cb1, both, 2 * ldo);
-    // Every write below lands at or before the element being read, so compacting in place is safe.
-    // Only the expert's rows are used (a decode group has one of its 32).
-    const std::int64_t used = std::min(rows, a.m - tk.g0 * kernel_rows);
-    for (std::int64_t row = 0; row < used; ++row)
-        for (std::int64_t half = 0; half < ldo / 16; ++half) {
-            const float* in = both + row * 2 * ldo + half * 32;
-            std::memcpy(gv + row * ldo + half * 16, in, 16 * sizeof(float));
-            std::memmove(both + row * ldo + half * 16, in + 16, 16 * sizeof(float));
-        }
-    uv = both;
+    auto act_of_halves = [h, ldo, gelu](std::int64_t i, std::int64_t cb, const float* gate_up, std::int64_t) {
+        float* hi = h + i * ldo + cb * 16;
+        std::memcpy(hi, gate_up, 16 * sizeof(float));
+        act_times(gelu, hi, gate_up + 16, 16);  // kernel/activation.hpp
+    };
+    moe_expert_tile(backend, src.fused->expert(e), a, blocked, kc, tk.g0, tk.g1, 2 * tk.cb0, 2 * tk.cb1, act_of_halves);
+    return h;
 }
 
 /// One step of moe_ffn's slot sum over n columns: yt[c] = p (first slot) or yt[c] + p, p = wt·d[c]
@@ -663,23 +686,25 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
     const std::int64_t kc = choose_amx_blocking(1, 1, opt).kc;
 
     // 2. gate and up for the same rows and F columns in one task (packed together, one pass over the
-    //    A tiles feeds both; see gate_up_tile), h = act(gate) ⊙ up in fp32, prepared straight into the down projection's tiled operand
-    //    (F column block c of gate/up is Q4_0 block c of down's K, so a 32 × 32 tile of h is one
-    //    tile of the down operand).
+    //    A tiles feeds both; see gate_up_act_tile), h = act(gate) ⊙ up in fp32, prepared straight into
+    //    the down projection's tiled operand (F column block c of gate/up is Q4_0 block c of down's K,
+    //    so a 32 × 32 tile of h is one tile of the down operand).
     auto gate_up_task = [&](const moe_task& tk) {
         const std::int64_t e = tk.expert, count = g.rows(e), gb = g.group_begin[std::size_t(e)];
         const Prepared a = prepared_slice(xa, xg.of_expert[std::size_t(e)], g.groups(e), count);
         const bool blocked = moe_blocked_path(backend, count);
         const std::int64_t ldo = (tk.cb1 - tk.cb0) * 32;
-        float *gv = nullptr, *uv = nullptr;
-        gate_up_tile(backend, src, e, a, blocked, kc, tk, gv, uv);
+        const float* hv = gate_up_act_tile(backend, src, e, a, blocked, kc, tk, opt.activation == ffn_activation::gelu_tanh);
         for (std::int64_t gl = tk.g0; gl < tk.g1; ++gl) {
             const int valid = static_cast<int>(std::min<std::int64_t>(kernel_rows, count - gl * kernel_rows));
-            for (int j = 0; j < valid; ++j) {
-                float* h = gv + ((gl - tk.g0) * kernel_rows + j) * ldo;  // overwritten in place with h
-                const float* u = uv + ((gl - tk.g0) * kernel_rows + j) * ldo;
-                act_times(opt.activation == ffn_activation::gelu_tanh, h, u, ldo);  // kernel/activation.hpp
-                for (std::int64_t c = 0; c < ldo && exact; ++c) {
+            if constexpr (!exact) {
+                const float* rows[kernel_rows];  // h's rows: column blocks [cb0, cb1), down's K blocks
+                for (int j = 0; j < valid; ++j) rows[j] = hv + ((gl - tk.g0) * kernel_rows + j) * ldo;
+                prepare_fast_tiles(backend, ha, gb + gl, rows, valid, tk.cb0, tk.cb1);
+            }
+            for (int j = 0; j < valid && exact; ++j) {
+                const float* h = hv + ((gl - tk.g0) * kernel_rows + j) * ldo;
+                for (std::int64_t c = 0; c < ldo; ++c) {
                     if (!std::isfinite(h[c])) {
                         const std::int64_t pair = g.pair[std::size_t(g.row_begin[std::size_t(e)] + gl * kernel_rows + j)];
                         fail(errc::invalid_argument, "moe_ffn", "act(gate) * up of token ", pair / top_k, ", slot ",
@@ -699,7 +724,7 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
         const Prepared a = prepared_slice(ha, g.group_begin[std::size_t(e)], g.groups(e), count);
         float* out = d_out + (g.row_begin[std::size_t(e)] + tk.g0 * kernel_rows) * k + tk.cb0 * 32;
         moe_expert_tile(backend, down.expert(e), a, moe_blocked_path(backend, count), kc, tk.g0, tk.g1, tk.cb0, tk.cb1,
-                        out, k);
+                        strided_rows{out, k});
     };
     // 4. y[t] = Σ_s w[t][s] · d_out[(t, s)] for tokens [t0, t1) and columns [c0, c0 + cols), slots in
     //    order (the only writes to y).

@@ -467,11 +467,12 @@ AMXMM_KERNEL_TARGET inline void exact_columns(const prepared_exact& a, const std
 /// K is walked in chunks of kc blocks; per chunk and column block, the B operands are expanded once
 /// into `bexp` (kc × 2 KiB, sized to stay in L1) and every row group's A tiles (in L2: the task's rows
 /// × kc blocks) pass them. The accumulators `c` ((cb1-cb0) × (g1-g0) × 4 KiB) stay in L2 between
-/// chunks. At the end, rows < a.m and valid columns are copied to y (row stride ldy).
-template <class Prepared>
+/// chunks. At the end, rows < a.m and valid columns go to `out` (strided_rows, or any sink with its
+/// call), row by row, each row's column blocks in order.
+template <class Prepared, class Sink>
 AMXMM_KERNEL_TARGET inline void run_block_task(const packed_q4_0_vnni_view& w, const Prepared& a, std::int64_t g0,
                                                std::int64_t g1, std::int64_t cb0, std::int64_t cb1, std::int64_t kc,
-                                               std::uint8_t* bexp, float* dw, float* c, float* y, std::int64_t ldy) {
+                                               std::uint8_t* bexp, float* dw, float* c, const Sink& out) {
     constexpr bool exact = std::is_same_v<Prepared, prepared_exact>;
     const std::int64_t nb = a.blocks(), groups = g1 - g0, panels = w.layout.panels();
     const std::int64_t c_per_block = groups * kernel_rows * kernel_rows;
@@ -494,17 +495,15 @@ AMXMM_KERNEL_TARGET inline void run_block_task(const packed_q4_0_vnni_view& w, c
             }
         }
     }
-    // Out row by row, each row's column blocks in order: y is written line after line. (Column block by
+    // Row by row, each row's column blocks in order: y is written line after line. (Column block by
     // column block, 128 bytes per row and rows ldy apart, the copy took 8-17% of a call: bench/RESULTS.md,
     // session 16.)
     const std::int64_t row_end = std::min(a.m, g1 * kernel_rows);
     const std::int64_t full_end = std::min(cb1, w.layout.n / 32);  // column blocks with 32 valid columns
     for (std::int64_t i = g0 * kernel_rows; i < row_end; ++i) {
         const float* ci = c + (i - g0 * kernel_rows) * kernel_rows;
-        float* yi = y + i * ldy;
         std::int64_t cb = cb0;
-        for (; cb < full_end; ++cb) std::memcpy(yi + cb * 32, ci + (cb - cb0) * c_per_block, 32 * sizeof(float));
-        for (; cb < cb1; ++cb)
-            std::memcpy(yi + cb * 32, ci + (cb - cb0) * c_per_block, sizeof(float) * std::size_t(w.layout.n - cb * 32));
+        for (; cb < full_end; ++cb) out(i, cb, ci + (cb - cb0) * c_per_block, 32);
+        for (; cb < cb1; ++cb) out(i, cb, ci + (cb - cb0) * c_per_block, w.layout.n - cb * 32);
     }
 }

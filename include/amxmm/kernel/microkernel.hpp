@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 #include "../core/aligned_buffer.hpp"
 #include "../core/half.hpp"
@@ -264,6 +265,17 @@ inline void read_c_block(const kernel_block& kb, float* acc /* (32, 32) */) noex
     for (int i = 0; i < kb.mr; ++i)
         for (int j = 0; j < kb.nr; ++j) acc[i * 32 + j] = kb.c[i * kb.ldc + j];
 }
+
+/// Where the AMX large-M path (run_block_task) puts its results: rows of y, ldy floats apart. Other
+/// sinks (MoE's scattered rows, the fused gate/up activation) take the same call: row i's 32-column
+/// block cb, of which `cols` are valid, at `src`.
+struct strided_rows {
+    float* y;
+    std::int64_t ldy;
+    void operator()(std::int64_t i, std::int64_t cb, const float* src, std::int64_t cols) const noexcept {
+        std::memcpy(y + i * ldy + cb * 32, src, sizeof(float) * std::size_t(cols));
+    }
+};
 
 }  // namespace detail
 AMXMM_NAMESPACE_END

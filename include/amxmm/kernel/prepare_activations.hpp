@@ -50,6 +50,18 @@ inline void prepare_fast_row_ref(const float* x, std::int64_t i, prepared_fast& 
     }
 }
 
+/// Rows [0, valid) of one row group of `p`, blocks [b0, b1), bf16 (rows[j] + 32·(b − b0): row j's block b),
+/// block by block: each 2 KiB tile of the group is written front to back. (Row by row, a row's
+/// consecutive blocks are 2 KiB apart: see prepare_fast_tiles.)
+inline void prepare_fast_tiles_ref(const float* const* rows, int valid, std::int64_t g, std::int64_t b0, std::int64_t b1,
+                                   prepared_fast& p) {
+    for (std::int64_t b = b0; b < b1; ++b) {
+        bf16* tile = p.x + (g * p.blocks() + b) * (kernel_rows * block_k);
+        for (int j = 0; j < valid; ++j)
+            for (int c = 0; c < block_k; ++c) tile[j * block_k + c] = fp32_to_bf16(rows[j][(b - b0) * block_k + c]);
+    }
+}
+
 AMXMM_INTRINSICS_BEGIN
 
 /// roundf (ties away from zero) of 16 floats, exactly: truncate, then step away from zero when the
@@ -150,6 +162,19 @@ AMXMM_TARGET_AVX512_BF16 inline void prepare_fast_row_avx512(const float* x, std
         bf16* out = p.x + (g * p.blocks() + b) * (kernel_rows * block_k) + r * block_k;
         const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + b * block_k + 16), _mm512_loadu_ps(x + b * block_k));
         _mm512_storeu_si512(out, reinterpret_cast<const __m512i&>(v));
+    }
+}
+
+/// prepare_fast_tiles_ref's bytes (the same conversion as prepare_fast_row_avx512).
+AMXMM_TARGET_AVX512_BF16 inline void prepare_fast_tiles_avx512(const float* const* rows, int valid, std::int64_t g,
+                                                               std::int64_t b0, std::int64_t b1, prepared_fast& p) {
+    for (std::int64_t b = b0; b < b1; ++b) {
+        bf16* tile = p.x + (g * p.blocks() + b) * (kernel_rows * block_k);
+        for (int j = 0; j < valid; ++j) {
+            const float* x = rows[j] + (b - b0) * block_k;
+            const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + 16), _mm512_loadu_ps(x));
+            _mm512_storeu_si512(tile + j * block_k, reinterpret_cast<const __m512i&>(v));
+        }
     }
 }
 
