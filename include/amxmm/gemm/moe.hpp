@@ -285,8 +285,9 @@ inline prepared_fast prepared_slice(const prepared_fast& all, std::int64_t g0, s
     return p;
 }
 
-/// Writes block b (32 values at v) of row r (< 32) of row group g of `all`. Same bytes as
-/// gemm_q4_0's preparation (quantize_row_q8_0_ref / bf16 RNE). Padding rows: zero_group_rows.
+/// Writes block b (32 values at v) of row r (< 32) of row group g of `all` (exact; fast operands take
+/// prepare_fast_tiles). Same bytes as gemm_q4_0's preparation (quantize_row_q8_0_ref). Padding rows:
+/// zero_group_rows.
 inline void prepare_block(isa backend, prepared_exact& all, std::int64_t g, std::int64_t b, int r, const float* v) {
     prepared_exact one;  // the (32 rows, 1 block) tile (g, b) as a prepared operand of its own
     one.m = one.m_padded = kernel_rows;
@@ -294,13 +295,6 @@ inline void prepare_block(isa backend, prepared_exact& all, std::int64_t g, std:
     one.q = all.q + all.tile_index(g, b) * kernel_rows * block_k;
     one.d = all.d + all.tile_index(g, b) * kernel_rows;
     one.sums = all.sums + all.tile_index(g, b) * kernel_rows;
-    prepare_row(backend, one, r, v);
-}
-inline void prepare_block(isa backend, prepared_fast& all, std::int64_t g, std::int64_t b, int r, const float* v) {
-    prepared_fast one;
-    one.m = one.m_padded = kernel_rows;
-    one.k = block_k;
-    one.x = all.x + (g * all.blocks() + b) * kernel_rows * block_k;
     prepare_row(backend, one, r, v);
 }
 
@@ -701,19 +695,20 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
                 const float* rows[kernel_rows];  // h's rows: column blocks [cb0, cb1), down's K blocks
                 for (int j = 0; j < valid; ++j) rows[j] = hv + ((gl - tk.g0) * kernel_rows + j) * ldo;
                 prepare_fast_tiles(backend, ha, gb + gl, rows, valid, tk.cb0, tk.cb1);
-            }
-            for (int j = 0; j < valid && exact; ++j) {
-                const float* h = hv + ((gl - tk.g0) * kernel_rows + j) * ldo;
-                for (std::int64_t c = 0; c < ldo; ++c) {
-                    if (!std::isfinite(h[c])) {
-                        const std::int64_t pair = g.pair[std::size_t(g.row_begin[std::size_t(e)] + gl * kernel_rows + j)];
-                        fail(errc::invalid_argument, "moe_ffn", "act(gate) * up of token ", pair / top_k, ", slot ",
-                             pair % top_k, " (expert ", e, ") at column ", tk.cb0 * 32 + c, " = ", h[c],
-                             " is not finite (exact mode quantizes it to Q8_0)");
+            } else {
+                for (int j = 0; j < valid; ++j) {
+                    const float* h = hv + ((gl - tk.g0) * kernel_rows + j) * ldo;
+                    for (std::int64_t c = 0; c < ldo; ++c) {
+                        if (!std::isfinite(h[c])) {
+                            const std::int64_t pair = g.pair[std::size_t(g.row_begin[std::size_t(e)] + gl * kernel_rows + j)];
+                            fail(errc::invalid_argument, "moe_ffn", "act(gate) * up of token ", pair / top_k, ", slot ",
+                                 pair % top_k, " (expert ", e, ") at column ", tk.cb0 * 32 + c, " = ", h[c],
+                                 " is not finite (exact mode quantizes it to Q8_0)");
+                        }
                     }
+                    for (std::int64_t cb = tk.cb0; cb < tk.cb1; ++cb)
+                        prepare_block(backend, ha, gb + gl, cb, j, h + (cb - tk.cb0) * 32);
                 }
-                for (std::int64_t cb = tk.cb0; cb < tk.cb1; ++cb)
-                    prepare_block(backend, ha, gb + gl, cb, j, h + (cb - tk.cb0) * 32);
             }
             zero_group_rows(ha, gb + gl, valid, rows_read_in_group(backend, exact, count, valid), tk.cb0, tk.cb1);
         }
