@@ -195,6 +195,24 @@ TEST_CASE("gemm: fast preparation of a block range writes those tiles' rows and 
         CHECK(wrong == 0);
         CHECK(touched == 0);
     }
+    // An operand of streaming_prepare_bytes or more is written with non-temporal stores: same bytes.
+    const std::int64_t big_k = 2048, big_m = std::int64_t(detail::streaming_prepare_bytes / (big_k * sizeof(bf16)));
+    auto xb = amxmm_test::make_activations(40, big_k, rng);
+    auto prepare_big = [&](isa backend) {
+        aligned_buffer buf(std::size_t(big_m * big_k) * sizeof(bf16));
+        prepared_fast p;
+        p.m = p.m_padded = big_m;
+        p.k = big_k;
+        p.x = reinterpret_cast<bf16*>(buf.data());
+        REQUIRE(p.x_bytes() >= detail::streaming_prepare_bytes);
+        const float* rows[32];
+        for (int j = 0; j < 32; ++j) rows[j] = xb.data() + (j + 8) * big_k + 5 * 32;
+        detail::prepare_fast_tiles(backend, p, 3, rows, 32, 5, 61);  // group 3, blocks 5..60
+        const auto* first = reinterpret_cast<const unsigned char*>(p.x_row(3 * 32, 5));
+        return std::vector<unsigned char>(first, first + 56 * 32 * 32 * sizeof(bf16));
+    };
+    if (isa_supported(isa::avx512_vnni) && detected_cpu_features().avx512_bf16)
+        CHECK(prepare_big(isa::avx512_vnni) == prepare_big(isa::scalar));
 }
 
 TEST_CASE("gemm: random shapes with padded row strides", "[gemm]") {

@@ -303,14 +303,23 @@ inline void prepare_row(isa backend, prepared_fast& p, std::int64_t i, const flo
         prepare_fast_row_ref(x, i, p);
 }
 
+/// Fast operands of at least this many bytes are written with non-temporal stores. Much larger than a
+/// core's L2, they leave it before they are read anyway, and ordinary stores would first read every line
+/// they fill (paired on the device, 2026-11-28: Qwen3 MoE at M = 2048 0.955-0.963, M = 512 and dense
+/// calls unchanged; bench/RESULTS.md, session 17).
+inline constexpr std::size_t streaming_prepare_bytes = std::size_t(8) << 20;
+
 /// Rows [0, valid) of row group g of `p`, blocks [b0, b1), from row pointers (rows[j] + 32·(b − b0) is
 /// row j's block b), block by block: prepare_row's bytes. (The tiled layout puts a row's consecutive blocks
 /// 2 KiB apart; walking tile by tile writes each 2 KiB front to back instead.)
 inline void prepare_fast_tiles(isa backend, prepared_fast& p, std::int64_t g, const float* const* rows, int valid,
                                std::int64_t b0, std::int64_t b1) {
-    if (backend == isa::amx || (has_avx512_prepare(backend) && detected_cpu_features().avx512_bf16))
-        prepare_fast_tiles_avx512(rows, valid, g, b0, b1, p);
-    else
+    if (backend == isa::amx || (has_avx512_prepare(backend) && detected_cpu_features().avx512_bf16)) {
+        if (p.x_bytes() >= streaming_prepare_bytes)
+            prepare_fast_tiles_avx512<true>(rows, valid, g, b0, b1, p);
+        else
+            prepare_fast_tiles_avx512<false>(rows, valid, g, b0, b1, p);
+    } else
         prepare_fast_tiles_ref(rows, valid, g, b0, b1, p);
 }
 

@@ -165,7 +165,9 @@ AMXMM_TARGET_AVX512_BF16 inline void prepare_fast_row_avx512(const float* x, std
     }
 }
 
-/// prepare_fast_tiles_ref's bytes (the same conversion as prepare_fast_row_avx512).
+/// prepare_fast_tiles_ref's bytes (the same conversion as prepare_fast_row_avx512). Stream: with
+/// non-temporal stores (the tiles are 64-byte aligned), fenced before returning.
+template <bool Stream>
 AMXMM_TARGET_AVX512_BF16 inline void prepare_fast_tiles_avx512(const float* const* rows, int valid, std::int64_t g,
                                                                std::int64_t b0, std::int64_t b1, prepared_fast& p) {
     for (std::int64_t b = b0; b < b1; ++b) {
@@ -173,9 +175,13 @@ AMXMM_TARGET_AVX512_BF16 inline void prepare_fast_tiles_avx512(const float* cons
         for (int j = 0; j < valid; ++j) {
             const float* x = rows[j] + (b - b0) * block_k;
             const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + 16), _mm512_loadu_ps(x));
-            _mm512_storeu_si512(tile + j * block_k, reinterpret_cast<const __m512i&>(v));
+            if constexpr (Stream)
+                _mm512_stream_si512(reinterpret_cast<__m512i*>(tile + j * block_k), reinterpret_cast<const __m512i&>(v));
+            else
+                _mm512_storeu_si512(tile + j * block_k, reinterpret_cast<const __m512i&>(v));
         }
     }
+    if constexpr (Stream) _mm_sfence();
 }
 
 AMXMM_INTRINSICS_END
