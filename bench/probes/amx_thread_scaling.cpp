@@ -90,7 +90,7 @@ int main() {
             const long groups = d.M / 32, cbs = d.N / 32;
             sync.arrive_and_wait();
             long calls = 0; double t0 = now();
-            while (now() - t0 < 0.3) { detail::amx_hw::run_block_task(d.p.view(), d.a, 0, groups, 0, cbs, kc, d.be, (float*)(d.be + kc * 2048), d.c.data(), d.y.data(), d.N); ++calls; }
+            while (now() - t0 < 0.3) { detail::amx_hw::run_block_task(d.p.view(), d.a, 0, groups, 0, cbs, kc, d.be, (float*)(d.be + kc * 2048), d.c.data(), detail::strided_rows{d.y.data(), d.N}); ++calls; }
             return 2.0 * d.M * d.N * d.K * calls / (now() - t0);
         });
         printf("%2d | %7.1f | %7.1f | %7.1f | %7.1f\n", nt, peak * 1e-9, cols * 1e-9, expn * 1e-9, task * 1e-9);
