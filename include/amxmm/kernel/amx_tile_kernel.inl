@@ -373,8 +373,12 @@ struct block_operands {
 /// not renamed, so a load into a register must wait for the products reading it: issuing each load
 /// right after the last product that reads the register, in the order c01, c00, c11, c10, leaves two
 /// products (for a0, a1: the A tiles, from L2) or one (for b0, b1: from L1) to hide its latency.
-template <bool Int8>
-AMXMM_KERNEL_TARGET inline void block_products(const block_operands* next) {
+/// after(i) runs after product i (0..3): `exact` puts a quarter of the previous block's rescale there.
+struct no_vector_work {
+    void operator()(int) const noexcept {}
+};
+template <bool Int8, class After = no_vector_work>
+AMXMM_KERNEL_TARGET inline void block_products(const block_operands* next, const After& after = {}) {
     auto dp = [](auto c, auto a, auto b) {
         if constexpr (Int8)
             tiles::template dp_int8<decltype(c)::value, decltype(a)::value, decltype(b)::value>();
@@ -383,15 +387,19 @@ AMXMM_KERNEL_TARGET inline void block_products(const block_operands* next) {
     };
     using R = std::integral_constant<int, c01>;
     dp(R{}, std::integral_constant<int, a0>{}, std::integral_constant<int, b1>{});
+    after(0);
     dp(std::integral_constant<int, c00>{}, std::integral_constant<int, a0>{}, std::integral_constant<int, b0>{});
     if (next) tiles::template load<a0>(next->at, next->a_stride);
+    after(1);
     dp(std::integral_constant<int, c11>{}, std::integral_constant<int, a1>{}, std::integral_constant<int, b1>{});
     if (next) tiles::template load<b1>(next->bt + next->b_bytes, 64);
+    after(2);
     dp(std::integral_constant<int, c10>{}, std::integral_constant<int, a1>{}, std::integral_constant<int, b0>{});
     if (next) {
         tiles::template load<b0>(next->bt, 64);
         tiles::template load<a1>(static_cast<const std::uint8_t*>(next->at) + next->a1_offset, next->a_stride);
     }
+    after(3);
 }
 
 /// Software prefetch of `bytes` (a multiple of 64) into L1.
@@ -437,6 +445,18 @@ AMXMM_KERNEL_TARGET inline void fast_columns(const prepared_fast& a, const std::
     }
 }
 
+/// block_products' vector work for `exact_columns`: quarter q (rows 8q .. 8q+7) of one block's rescale,
+/// or nothing when dx is null (the first block of a chunk has no previous block).
+struct rescale_quarters {
+    float* acc;
+    const std::int32_t* ci;
+    const float* dw;
+    const float* dx;
+    AMXMM_KERNEL_TARGET void operator()(int q) const {
+        if (dx) rescale_accumulate(acc + q * 8 * kernel_rows, ci + q * 8 * kernel_rows, dw, dx + q * 8, 8);
+    }
+};
+
 /// `exact`: for row groups [g0, g1), the per-block integer products over blocks [kb0, kb1) with B and
 /// weight scales from expand_columns_int8, scaled into the fp32 accumulators `c` ((g1-g0, 32, 32),
 /// zeroed first when `first`). While the tile unit works on block b, the vector units scale block
@@ -454,9 +474,11 @@ AMXMM_KERNEL_TARGET inline void exact_columns(const prepared_exact& a, const std
         for (std::int64_t b = kb0; b < kb1; ++b) {
             zero_c_tiles();
             const block_operands next = operands(g, b + 1);
-            block_products<true>(b + 1 < kb1 ? &next : nullptr);
-            if (b > kb0)  // block b-1, while the tile unit computes block b
-                rescale_accumulate(acc, s.ci_stage[(b - 1) & 1], dw + (b - 1 - kb0) * 32, a.d_tile(g, b - 1), kernel_rows);
+            // Block b-1's rescale, 8 rows after each of block b's products: in program order between them,
+            // the vector work cannot hold the next products back.
+            const rescale_quarters previous{acc, s.ci_stage[(b - 1) & 1], b > kb0 ? dw + (b - 1 - kb0) * 32 : dw,
+                                            b > kb0 ? a.d_tile(g, b - 1) : nullptr};
+            block_products<true>(b + 1 < kb1 ? &next : nullptr, previous);
             store_c_tiles(s.ci_stage[b & 1]);
         }
         rescale_accumulate(acc, s.ci_stage[(kb1 - 1) & 1], dw + (kb1 - 1 - kb0) * 32, a.d_tile(g, kb1 - 1), kernel_rows);
