@@ -51,6 +51,9 @@ int main(int argc, char** argv) {
         for (long m : {512L, 2048L})
             pair(("gemm exact K" + std::to_string(k) + " N4096 M" + std::to_string(m)).c_str(), rounds,
                  [&](double* c) { return base_decode(m, k, 4096, 1, 0, c); }, [&](double* c) { return new_decode(m, k, 4096, 1, 0, c); });
+    for (long m : {24L, 32L})  // exact micro-kernels with more than 16 rows (amx_exact_kernel), hot
+        pair(("gemm exact K4096 N14336 M" + std::to_string(m) + " hot").c_str(), rounds,
+             [&](double* c) { return base_decode(m, 4096, 14336, 1, 0, c); }, [&](double* c) { return new_decode(m, 4096, 14336, 1, 0, c); });
     // Decode (exact): hot (one copy) and cold (AB_COLD_COPIES copies, default 40: 1.3 GB of weights at
     // K4096 N14336), on the library's choice of back end and on avx512_vnni.
     const long cold = std::getenv("AB_COLD_COPIES") ? std::atol(std::getenv("AB_COLD_COPIES")) : 40;
