@@ -89,7 +89,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 }
             }
         }
-        // Writing what was read, then reading and writing again, gives the same bytes.
+        // Writing what was read, then reading and writing again, gives the same bytes. Not for alignments
+        // past 1 MiB: a valid file may ask for up to 2^31, and its padding alone would pass the fuzzer's
+        // memory limit (found in CI, 2026-11-28: general.alignment = 2^31).
+        if (f.alignment() > (1u << 20)) return 0;
         const std::vector<std::uint8_t> once = copy_of(f).to_bytes();
         const std::vector<std::uint8_t> twice = copy_of(amxmm::gguf_file::from_bytes(once)).to_bytes();
         check(once == twice);
