@@ -285,9 +285,8 @@ void run_task_queue(Executor& ex, std::int64_t count, Fn&& fn) {
 
 inline bool has_avx512_prepare(isa backend) { return backend == isa::amx || backend == isa::avx512_vnni; }
 
-/// Row i of `p` from k floats at x, with the back end's preparation (the AVX-512 and scalar row
-/// functions write the same bytes; bf16 needs AVX512_BF16, which every AMX CPU has).
-/// Returns false when x is not all finite, having written meaningless bytes (the AVX-512 version checks
+/// Row i of `p` from k floats at x, Q8_0, with the back end's preparation (the AVX-512 and scalar row
+/// functions write the same bytes; fast operands: prepare_fast_tiles). Returns false when x is not all finite, having written meaningless bytes (the AVX-512 version checks
 /// as it goes; callers that need finite rows check first or call require_finite_row then).
 inline bool prepare_row(isa backend, prepared_exact& p, std::int64_t i, const float* x) {
     if (has_avx512_prepare(backend)) return prepare_exact_row_avx512(x, i, p);
@@ -295,12 +294,6 @@ inline bool prepare_row(isa backend, prepared_exact& p, std::int64_t i, const fl
         if (!std::isfinite(x[kk])) return false;
     prepare_exact_row_ref(x, i, p);
     return true;
-}
-inline void prepare_row(isa backend, prepared_fast& p, std::int64_t i, const float* x) {
-    if (backend == isa::amx || (has_avx512_prepare(backend) && detected_cpu_features().avx512_bf16))
-        prepare_fast_row_avx512(x, i, p);
-    else
-        prepare_fast_row_ref(x, i, p);
 }
 
 /// Fast operands of at least this many bytes are written with non-temporal stores. Much larger than a
@@ -310,8 +303,9 @@ inline void prepare_row(isa backend, prepared_fast& p, std::int64_t i, const flo
 inline constexpr std::size_t streaming_prepare_bytes = std::size_t(8) << 20;
 
 /// Rows [0, valid) of row group g of `p`, blocks [b0, b1), from row pointers (rows[j] + 32·(b − b0) is
-/// row j's block b), block by block: prepare_row's bytes. (The tiled layout puts a row's consecutive blocks
-/// 2 KiB apart; walking tile by tile writes each 2 KiB front to back instead.)
+/// row j's block b), block by block, bf16 RNE (AVX512_BF16, which every AMX CPU has, or the scalar
+/// version: the same bytes). The tiled layout puts a row's consecutive blocks 2 KiB apart; walking
+/// tile by tile writes each 2 KiB front to back.
 inline void prepare_fast_tiles(isa backend, prepared_fast& p, std::int64_t g, const float* const* rows, int valid,
                                std::int64_t b0, std::int64_t b1) {
     if (backend == isa::amx || (has_avx512_prepare(backend) && detected_cpu_features().avx512_bf16)) {

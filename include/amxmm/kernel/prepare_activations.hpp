@@ -1,5 +1,5 @@
-// Preparing one activation row for the kernels: Q8_0 quantization (`exact`) or bf16 rounding
-// (`fast`), written into the tiled layouts of microkernel.hpp. A scalar and an AVX-512 version of
+// Preparing activations for the kernels: Q8_0 quantization of a row (`exact`) or bf16 rounding of a
+// row group's block range (`fast`), written into the tiled layouts of microkernel.hpp. A scalar and an AVX-512 version of
 // each, producing identical bytes (tests/test_gemm.cpp checks); the AVX-512 ones need AVX512_BF16 for
 // the bf16 conversion.
 #pragma once
@@ -42,17 +42,9 @@ inline void prepare_exact_row_ref(const float* x, std::int64_t i, prepared_exact
     }
 }
 
-inline void prepare_fast_row_ref(const float* x, std::int64_t i, prepared_fast& p) {
-    const std::int64_t g = i / kernel_rows, r = i % kernel_rows;
-    for (std::int64_t b = 0; b < p.blocks(); ++b) {
-        bf16* out = p.x + (g * p.blocks() + b) * (kernel_rows * block_k) + r * block_k;
-        for (int j = 0; j < block_k; ++j) out[j] = fp32_to_bf16(x[b * block_k + j]);
-    }
-}
-
 /// Rows [0, valid) of one row group of `p`, blocks [b0, b1), bf16 (rows[j] + 32·(b − b0): row j's block b),
 /// block by block: each 2 KiB tile of the group is written front to back. (Row by row, a row's
-/// consecutive blocks are 2 KiB apart: see prepare_fast_tiles.)
+/// consecutive blocks are 2 KiB apart.)
 inline void prepare_fast_tiles_ref(const float* const* rows, int valid, std::int64_t g, std::int64_t b0, std::int64_t b1,
                                    prepared_fast& p) {
     for (std::int64_t b = b0; b < b1; ++b) {
@@ -156,16 +148,7 @@ AMXMM_TARGET_AVX512 inline bool prepare_exact_row_avx512(const float* x, std::in
     return finite;
 }
 
-AMXMM_TARGET_AVX512_BF16 inline void prepare_fast_row_avx512(const float* x, std::int64_t i, prepared_fast& p) {
-    const std::int64_t g = i / kernel_rows, r = i % kernel_rows;
-    for (std::int64_t b = 0; b < p.blocks(); ++b) {
-        bf16* out = p.x + (g * p.blocks() + b) * (kernel_rows * block_k) + r * block_k;
-        const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + b * block_k + 16), _mm512_loadu_ps(x + b * block_k));
-        _mm512_storeu_si512(out, reinterpret_cast<const __m512i&>(v));
-    }
-}
-
-/// prepare_fast_tiles_ref's bytes (the same conversion as prepare_fast_row_avx512). Stream: with
+/// prepare_fast_tiles_ref's bytes (VCVTNE2PS2BF16 rounds as fp32_to_bf16 does). Stream: with
 /// non-temporal stores (the tiles are 64-byte aligned), fenced before returning.
 template <bool Stream>
 AMXMM_TARGET_AVX512_BF16 inline void prepare_fast_tiles_avx512(const float* const* rows, int valid, std::int64_t g,
