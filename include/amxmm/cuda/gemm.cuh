@@ -524,22 +524,35 @@ struct ws_carver {
     }
 };
 
+/// rows_to_bf16_kernel's grid for `rows` rows of k.
+inline dim3 rows_to_bf16_grid(std::int64_t rows, std::int64_t k) {
+    return dim3(unsigned(std::clamp<std::int64_t>((k / 8 + 63) / 64, 1, 65535)),
+                unsigned(std::clamp<std::int64_t>((rows + 3) / 4, 1, 65535)));
+}
+
 inline void convert_rows_bf16(const float* x, std::int64_t ld0, std::int64_t ld1, int per, std::int64_t rows,
                               std::int64_t k, __nv_bfloat16* out, cudaStream_t stream, const char* fn) {
-    const dim3 grid(unsigned(std::clamp<std::int64_t>((k / 8 + 63) / 64, 1, 65535)),
-                    unsigned(std::clamp<std::int64_t>((rows + 3) / 4, 1, 65535)));
-    rows_to_bf16_kernel<><<<grid, dim3(64, 4), 0, stream>>>(x, ld0, ld1, per, rows, k, out);
+    rows_to_bf16_kernel<><<<rows_to_bf16_grid(rows, k), dim3(64, 4), 0, stream>>>(x, ld0, ld1, per, rows, k, out);
     check_launch(fn, "rows_to_bf16_kernel");
 }
 
-/// out (N × K bf16, row stride K) = bf16(d·(q - 8)) of a dense weight.
-inline void dequant_bf16(const q4_0_device_view& w, __nv_bfloat16* out, cudaStream_t stream, const char* fn) {
+/// The dequant + cuBLAS path's two conversions in one launch: xb (m × K bf16) = bf16(x), and wb (N × K
+/// bf16, row stride K) = bf16(d·(q - 8)) of a dense weight.
+inline void convert_and_dequant_bf16(const float* x, std::int64_t ldx, std::int64_t m, const q4_0_device_view& w,
+                                     __nv_bfloat16* xb, __nv_bfloat16* wb, cudaStream_t stream, const char* fn) {
     const std::int64_t units = 2 * w.layout.blocks_per_row(), per_cta = 32 * dequant_units_per_lane;
-    const dim3 grid(unsigned((units + per_cta - 1) / per_cta),
-                    unsigned(std::clamp<std::int64_t>((w.layout.n + dequant_rows_per_cta - 1) / dequant_rows_per_cta, 1, 65535)));
-    dequant_q4_0_bf16_kernel<><<<grid, dim3(32, dequant_rows_per_cta), 0, stream>>>(w.qs, w.d, w.layout.n, w.layout.k,
-                                                                                      w.layout.row_blocks(), out);
-    check_launch(fn, "dequant_q4_0_bf16_kernel");
+    // Each part at most 2^30 CTAs (the launch's x limit is 2^31 - 1): both walk their rows grid-stride in y.
+    constexpr std::int64_t part_max = std::int64_t(1) << 30;
+    dim3 xg = rows_to_bf16_grid(m, w.layout.k);
+    xg.y = unsigned(std::min<std::int64_t>(xg.y, std::max<std::int64_t>(1, part_max / xg.x)));
+    const std::int64_t wgx = (units + per_cta - 1) / per_cta;
+    const dim3 wg(unsigned(wgx), unsigned(std::clamp<std::int64_t>((w.layout.n + dequant_rows_per_cta - 1) / dequant_rows_per_cta, 1,
+                                                                   std::max<std::int64_t>(1, part_max / wgx))));
+    const convert_and_dequant_params p{x, ldx, m, w.layout.k, xb, w.qs, w.d, w.layout.n, w.layout.row_blocks(), wb,
+                                       int(xg.x), int(xg.y), int(wg.x), int(wg.y)};
+    const unsigned ctas = xg.x * xg.y + wg.x * wg.y;
+    convert_and_dequant_bf16_kernel<><<<ctas, 256, 0, stream>>>(p);
+    check_launch(fn, "convert_and_dequant_bf16_kernel");
 }
 
 /// CTAs of `kernel` (threads, smem) the current device holds at once: SMs × occupancy, cached per
@@ -874,8 +887,7 @@ inline gemm_plan gemm_q4_0(context& ctx, const q4_0_device_view& w, std::int64_t
         default: {
             auto* xb = carve.take<__nv_bfloat16>(std::size_t(m * k));
             auto* wb = carve.take<__nv_bfloat16>(std::size_t(n * k));
-            detail::convert_rows_bf16(x, ldx, 0, 1, m, k, xb, stream, fn);
-            detail::dequant_bf16(w, wb, stream, fn);
+            detail::convert_and_dequant_bf16(x, ldx, m, w, xb, wb, stream, fn);
             // Column-major view: Yᵀ (N × m, ld ldy) = W (K × N col-major, transposed) · Xᵀ (K × m col-major).
             detail::check_cublas(cublasSetStream(ctx.cublas(), stream), fn, "cublasSetStream");
             detail::check_cublas(cublasSetWorkspace(ctx.cublas(), ctx.cublas_workspace(), context::cublas_workspace_bytes),

@@ -18,7 +18,8 @@
 //                         fused gate/up (SiLU/GELU · up) epilogue of moe_ffn
 //   (q4_0_wgmma_kernel, the Hopper counterpart of q4_0_mma_kernel, is in kernels_sm90.cuh)
 //   rows_to_bf16_kernel   fp32 activation rows -> contiguous bf16 rows (RNE)
-//   dequant_q4_0_bf16_kernel  W -> bf16(d·q) (the dequant + cuBLAS path)
+//   convert_and_dequant_bf16_kernel  a dense dequant + cuBLAS call's conversions in one launch: x -> bf16
+//                         (rows_to_bf16_cta) and W -> bf16(d·q) (dequant_q4_0_bf16_cta)
 //   moe_sort_kernel       deterministic stable counting sort of (token, slot) pairs by expert + MoE tiles
 //   moe_ffn_act_kernel / moe_ffn_reduce_kernel   MoE pointwise steps
 #pragma once
@@ -1562,20 +1563,25 @@ __global__ void __launch_bounds__(mma_threads, 2) q4_0_mma_exact_kernel(mma_para
 
 // ---- conversions ------------------------------------------------------------------------------------------
 
+/// Where a conversion CTA sits: its block index and grid (x, y) and its thread (x, y), so that the two
+/// conversions run as kernels of their own or share one launch (convert_and_dequant_bf16_kernel).
+struct cta_position {
+    int bx, by, gx, gy, tx, ty;
+};
+
 /// out[r][c] = bf16(x(r)[c]) for r < rows, c < k (K % 8 == 0); x(r) = x + (r / per)·ld0 + (r % per)·ld1.
-/// grid (ceil(K / 8 / 64), min(ceil(rows / 4), 65535)), block (64, 4): threadIdx.y picks the row, each
-/// thread converts 8 elements per step (two float4 loads where the row is 16-byte aligned) with one
-/// 16-byte store.
-template <class = void>  // a template: one definition across translation units
-__global__ void __launch_bounds__(256) rows_to_bf16_kernel(const float* x, i64 ld0, i64 ld1, int per, i64 rows, i64 k,
-                                                           __nv_bfloat16* out) {
+/// grid (ceil(K / 8 / 64), min(ceil(rows / 4), 65535)), block (64, 4): ty picks the row, each thread
+/// converts 8 elements per step (two float4 loads where the row is 16-byte aligned) with one 16-byte store.
+__device__ __forceinline__ void rows_to_bf16_cta(const cta_position& at, const float* x, i64 ld0, i64 ld1, int per,
+                                                 i64 rows, i64 k, __nv_bfloat16* out) {
+    constexpr int bdx = 64, bdy = 4;
     const int chunks = int(k / 8);
-    for (i64 r = blockIdx.y * i64(blockDim.y) + threadIdx.y; r < rows; r += i64(gridDim.y) * blockDim.y) {
+    for (i64 r = at.by * i64(bdy) + at.ty; r < rows; r += i64(at.gy) * bdy) {
         const int ri = int(r);  // rows < 2^31
         const float* src = x + (ri / per) * ld0 + (ri % per) * ld1;
         const bool vec = (reinterpret_cast<std::uintptr_t>(src) & 15u) == 0;
         uint4* dst = reinterpret_cast<uint4*>(out + r * k);
-        for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < chunks; c += gridDim.x * blockDim.x) {
+        for (int c = at.bx * bdx + at.tx; c < chunks; c += at.gx * bdx) {
             float4 a, b;
             if (vec) {
                 a = __ldg(reinterpret_cast<const float4*>(src) + 2 * c);
@@ -1592,23 +1598,29 @@ __global__ void __launch_bounds__(256) rows_to_bf16_kernel(const float* x, i64 l
     }
 }
 
+template <class = void>  // a template: one definition across translation units
+__global__ void __launch_bounds__(256) rows_to_bf16_kernel(const float* x, i64 ld0, i64 ld1, int per, i64 rows, i64 k,
+                                                           __nv_bfloat16* out) {
+    const cta_position at{int(blockIdx.x), int(blockIdx.y), int(gridDim.x), int(gridDim.y), int(threadIdx.x), int(threadIdx.y)};
+    rows_to_bf16_cta(at, x, ld0, ld1, per, rows, k, out);
+}
+
 constexpr int dequant_rows_per_cta = 8;   // one warp per row
 constexpr int dequant_units_per_lane = 4; // half blocks (8 quant bytes) per lane per row, loads first
 
 /// out[n][k] = bf16(d·(q - 8)) for the N rows of one expert (row stride K), exactly bf16(d·q) as the
 /// CPU `fast` mode rounds it. grid (ceil(2·(K/32) / 128), min(ceil(N / 8), 65535)), block (32, 8):
-/// warp y takes rows y, y + 8·gridDim.y, ...; lane l takes the half blocks ("units", 8 quant bytes
+/// warp ty takes rows ty, ty + 8·gy, ...; lane l takes the half blocks ("units", 8 quant bytes
 /// = elements 8h..8h+7 (low nibbles) and 16+8h..16+8h+7 (high nibbles) of block v / 2, h = v % 2)
-/// v = blockIdx.x·128 + l + 32·u, u < 4: all four 8-byte quant loads and scale loads are issued
+/// v = bx·128 + l + 32·u, u < 4: all four 8-byte quant loads and scale loads are issued
 /// before the first conversion; each unit becomes two 16-byte stores (a warp writes whole 32-byte
 /// sectors). No 64-bit division.
-template <class = void>  // a template: one definition across translation units
-__global__ void __launch_bounds__(256) dequant_q4_0_bf16_kernel(const std::uint8_t* qs, const std::uint16_t* d, i64 n,
-                                                                i64 k, i64 row_blocks, __nv_bfloat16* out) {
+__device__ __forceinline__ void dequant_q4_0_bf16_cta(const cta_position& at, const std::uint8_t* qs, const std::uint16_t* d,
+                                                      i64 n, i64 k, i64 row_blocks, __nv_bfloat16* out) {
     constexpr int U = dequant_units_per_lane;
     const int units = int(k / 32) * 2;
-    const int v0 = blockIdx.x * (32 * U) + threadIdx.x;
-    for (i64 r = blockIdx.y * i64(dequant_rows_per_cta) + threadIdx.y; r < n; r += i64(gridDim.y) * dequant_rows_per_cta) {
+    const int v0 = at.bx * (32 * U) + at.tx;
+    for (i64 r = at.by * i64(dequant_rows_per_cta) + at.ty; r < n; r += i64(at.gy) * dequant_rows_per_cta) {
         const uint2* q2 = reinterpret_cast<const uint2*>(qs + r * row_blocks * 16);  // unit v at q2[v]
         const std::uint16_t* dr = d + r * row_blocks;
         uint2 q[U];
@@ -1640,6 +1652,32 @@ __global__ void __launch_bounds__(256) dequant_q4_0_bf16_kernel(const std::uint8
             o[c] = lo;
             o[c + 2] = hi;
         }
+    }
+}
+
+/// Both conversions of the dequant + cuBLAS path in one launch (one launch gap and one ramp and tail
+/// fewer): the first xg.x·xg.y CTAs are rows_to_bf16_kernel's grid xg, the rest the dequantization's
+/// grid wg, in row-major order; 256 threads, laid out as each kernel's block (64 × 4, 32 × 8).
+struct convert_and_dequant_params {
+    const float* x;
+    i64 ldx, m, k;
+    __nv_bfloat16* xb;
+    const std::uint8_t* qs;
+    const std::uint16_t* d;
+    i64 n, row_blocks;
+    __nv_bfloat16* wb;
+    int xgx, xgy, wgx, wgy;
+};
+
+template <class = void>  // a template: one definition across translation units
+__global__ void __launch_bounds__(256) convert_and_dequant_bf16_kernel(convert_and_dequant_params p) {
+    const int b = int(blockIdx.x), t = int(threadIdx.x), x_ctas = p.xgx * p.xgy;
+    if (b < x_ctas) {
+        rows_to_bf16_cta(cta_position{b % p.xgx, b / p.xgx, p.xgx, p.xgy, t % 64, t / 64}, p.x, p.ldx, 0, 1, p.m, p.k, p.xb);
+    } else {
+        const int wb = b - x_ctas;
+        dequant_q4_0_bf16_cta(cta_position{wb % p.wgx, wb / p.wgx, p.wgx, p.wgy, t % 32, t / 32}, p.qs, p.d, p.n, p.k,
+                              p.row_blocks, p.wb);
     }
 }
 
