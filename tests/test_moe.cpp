@@ -326,6 +326,56 @@ TEST_CASE("moe: the parallel counting sort equals a stable sort by expert, for a
     }
 }
 
+TEST_CASE("moe: the queued preparation comes before every expert task that reads it", "[moe][threads]") {
+    // run_task_queue hands out entries in order: an expert task placed before one of its rows' preparation
+    // tasks could wait forever (on one thread, always). So: every entry once, and each expert task after
+    // all of the preparation tasks of the groups it reads (per token rows: one-row experts share groups).
+    std::mt19937_64 rng(11);
+    for (const std::int64_t m : {1, 3, 40, 300, 2048}) {
+        for (const routing_kind kind : {routing_kind::uniform, routing_kind::zipf, routing_kind::single}) {
+            for (const bool per_token : {true, false}) {
+                INFO("m " << m << ", routing " << int(kind) << ", per_token " << per_token);
+                const std::int64_t top_k = 4, experts = 24, nb = 64;
+                const auto ids = make_ids(kind, m, top_k, experts, top_k, rng);
+                detail::moe_groups g;
+                serial_executor ex;
+                detail::group_by_expert(moe_routing{m, top_k, ids.data(), top_k}, experts, true, g, ex);
+                detail::x_row_groups xg;
+                detail::plan_x_row_groups(g, m, per_token, xg);
+                std::vector<detail::moe_task> tasks;
+                detail::plan_moe_tasks(g, 24, tasks);
+                detail::queued_preparation q;
+                detail::plan_queued_preparation(g, xg, nb, tasks, q);
+                const std::int64_t n_prep = q.prep.count(), n_tasks = std::int64_t(tasks.size());
+                CHECK(q.prep.groups == xg.groups());
+                REQUIRE(std::int64_t(q.order.size()) == n_prep + n_tasks);
+                std::vector<std::int64_t> position(q.order.size(), -1);
+                for (std::size_t i = 0; i < q.order.size(); ++i) {
+                    const std::int64_t j = q.order[i];
+                    REQUIRE((j >= 0 && j < n_prep + n_tasks));
+                    CHECK(position[std::size_t(j)] == -1);
+                    position[std::size_t(j)] = std::int64_t(i);
+                }
+                std::int64_t misplaced = 0;
+                for (std::int64_t t = 0; t < n_tasks; ++t) {
+                    const std::int64_t e = tasks[std::size_t(t)].expert, g0 = xg.of_expert[std::size_t(e)];
+                    for (std::int64_t gg = g0; gg < g0 + detail::x_groups_of_expert(g, e); ++gg) {
+                        // the group holds the expert's rows (a shared group: its token's row)
+                        const std::int64_t r0 = xg.row0[std::size_t(gg)];
+                        if (per_token && g.rows(e) == 1)
+                            CHECK(g.pair[std::size_t(r0)] / top_k == g.pair[std::size_t(g.row_begin[std::size_t(e)])] / top_k);
+                        else
+                            CHECK((r0 >= g.row_begin[std::size_t(e)] && r0 < g.row_begin[std::size_t(e) + 1]));
+                        for (std::int64_t c = 0; c < q.prep.chunks; ++c)
+                            misplaced += position[std::size_t(gg * q.prep.chunks + c)] > position[std::size_t(n_prep + t)];
+                    }
+                }
+                CHECK(misplaced == 0);
+            }
+        }
+    }
+}
+
 TEST_CASE("moe_gemm: bitwise identical for any executor and thread count", "[moe][threads]") {
     std::mt19937_64 rng(99);
     for (isa backend : kernel_backends()) {

@@ -14,10 +14,12 @@
 // (the AMX back ends use the blocked large-M path for experts with >= 65 rows, as gemm_q4_0 does).
 // An expert whose only row is a token's x row reads that token's prepared row, shared by all such
 // experts of the token (at m = 1 with distinct experts: every expert). On
-// oneTBB with one arena, or the serial executor, moe_ffn's gate/up and down tasks (and moe_gemm's
-// preparation and expert tasks) come from one queue (run_task_queue), later tasks waiting for the ones
-// they read: one fork/join per call instead of one per phase. In decode calls the slot sum joins that
-// queue too: the down task that completes a column range for every expert sums it.
+// oneTBB with one arena, or the serial executor, a call's phases come from one queue (run_task_queue),
+// later tasks waiting for the ones they read: one fork/join per call instead of one per phase. x's
+// preparation is interleaved with the expert tasks that read it (queued_preparation; moe_gemm in exact
+// mode instead prepares, and checks, all of x before any task writes y), then come moe_ffn's down
+// tasks. In decode calls the slot sum joins that queue too: the down task that completes a column
+// range for every expert sums it.
 //
 // Determinism. Each output element is computed by one task, over all of K in block order, on a path
 // chosen from the expert's row count only; moe_ffn sums the slots in slot order. Results are bitwise
@@ -424,6 +426,66 @@ inline void plan_moe_tasks(const moe_groups& g, std::int64_t col_blocks, std::ve
     }
 }
 
+/// The preparation of x as tasks of a call's queue (run_task_queue), interleaved with the expert tasks
+/// that read it, so that the memory-bound preparation runs beside compute-bound products instead of in
+/// a phase of its own. Entry i of `order` is preparation task order[i] (< prep.count()) or expert task
+/// order[i] - prep.count(). An expert's preparation tasks come a lead of `lead_tasks` expert tasks ahead
+/// of its first expert task (taken from the queue in order, they are usually done by then); an expert
+/// task still waits for its groups (wait_prepared). Only where each expert task reads its expert's
+/// groups alone may follow: y's writes must not depend on x rows prepared later (exact mode's
+/// non-finite check), which holds for moe_ffn (y is written after the queue) and for fast moe_gemm.
+struct queued_preparation {
+    sorted_rows_tasks prep;
+    std::vector<std::atomic<std::int64_t>> left;  // per group: its block ranges not prepared yet
+    std::vector<std::int64_t> order;
+
+    /// Prepared task i (of prep) is done.
+    void done(std::int64_t i) { left[std::size_t(i / prep.chunks)].fetch_sub(1, std::memory_order_release); }
+    /// Waits until groups [g0, g0 + n) are prepared; false if the call failed meanwhile.
+    bool wait_prepared(std::int64_t g0, std::int64_t n, const std::atomic<bool>& failed) const {
+        for (std::int64_t gg = g0; gg < g0 + n; ++gg)
+            if (!wait_until_zero(left[std::size_t(gg)], failed)) return false;
+        return true;
+    }
+};
+
+/// How many groups of xg, from xg.of_expert[e] on, expert e's tasks read: one for a single row (its
+/// own, or its token's shared group), else its own groups.
+inline std::int64_t x_groups_of_expert(const moe_groups& g, std::int64_t e) { return g.rows(e) == 1 ? 1 : g.groups(e); }
+
+/// Plans q for xg's groups (nb blocks per row) and the expert tasks `tasks` (each expert's tasks
+/// contiguous, as plan_moe_tasks makes them).
+inline void plan_queued_preparation(const moe_groups& g, const x_row_groups& xg, std::int64_t nb,
+                                    const std::vector<moe_task>& tasks, queued_preparation& q) {
+    q.prep = plan_sorted_rows(xg, nb);
+    q.left = std::vector<std::atomic<std::int64_t>>(std::size_t(q.prep.groups));
+    for (auto& l : q.left) l.store(q.prep.chunks, std::memory_order_relaxed);
+    const std::int64_t n_prep = q.prep.count(), n_tasks = std::int64_t(tasks.size());
+    const std::int64_t lead_tasks = target_task_count() / 2;
+    q.order.clear();
+    q.order.reserve(std::size_t(n_prep + n_tasks));
+    std::vector<char> placed(std::size_t(q.prep.groups), 0);
+    auto place_expert_groups = [&](std::int64_t e) {
+        const std::int64_t g0 = xg.of_expert[std::size_t(e)], n = x_groups_of_expert(g, e);
+        for (std::int64_t gg = g0; gg < g0 + n; ++gg) {
+            if (placed[std::size_t(gg)]) continue;  // a token's group shared by one-row experts
+            placed[std::size_t(gg)] = 1;
+            for (std::int64_t c = 0; c < q.prep.chunks; ++c) q.order.push_back(gg * q.prep.chunks + c);
+        }
+    };
+    std::int64_t ahead = 0;  // expert tasks whose experts' groups are placed
+    for (std::int64_t t = 0; t < n_tasks; ++t) {
+        // Place the groups of every expert whose first task lies within lead_tasks of this one.
+        for (; ahead < n_tasks && ahead < t + lead_tasks; ++ahead)
+            if (ahead == 0 || tasks[std::size_t(ahead)].expert != tasks[std::size_t(ahead - 1)].expert)
+                place_expert_groups(tasks[std::size_t(ahead)].expert);
+        q.order.push_back(n_prep + t);
+    }
+    for (std::int64_t gg = 0; gg < q.prep.groups; ++gg)  // groups no task reads (none today): still prepared
+        if (!placed[std::size_t(gg)])
+            for (std::int64_t c = 0; c < q.prep.chunks; ++c) q.order.push_back(gg * q.prep.chunks + c);
+}
+
 /// Computes rows [32·g0, min(a.m, 32·g1)) × columns [32·cb0, min(N, 32·cb1)) of a · wᵀ and hands them to
 /// `out` (strided_rows, or a sink with its call), row and column block counted from the task's first:
 /// element (32·g0, 32·cb0) is row 0 of block 0. `blocked`: the AMX large-M path (B expanded once per K
@@ -557,9 +619,27 @@ void moe_gemm_run(isa backend, const packed_q4_0_vnni_experts_view& w, const moe
     };
     const std::int64_t n_tasks = std::int64_t(tasks.size());
     if (queue) {
-        // One queue (run_task_queue): the preparation, then the expert tasks, each waiting until all of
-        // x is prepared, since it writes y (one fork/join instead of two; the preparation runs while
-        // the workers wake up).
+        // One queue (run_task_queue): the preparation, then the expert tasks. In exact mode each waits
+        // until all of x is prepared (and found finite), since it writes y (one fork/join instead of
+        // two; the preparation runs while the workers wake up).
+        if constexpr (std::is_same_v<Prepared, prepared_fast>) {
+            // fast mode cannot fail on x: each expert's tasks wait for its own rows only, and the
+            // preparation is interleaved with them (queued_preparation).
+            queued_preparation q;
+            plan_queued_preparation(g, xg, all.blocks(), tasks, q);
+            const std::int64_t n_prep = q.prep.count();
+            run_task_queue(ex, std::int64_t(q.order.size()), [&](std::int64_t i, const std::atomic<bool>& failed) {
+                const std::int64_t j = q.order[std::size_t(i)];
+                if (j < n_prep) {
+                    prepare_sorted_task(backend, all, g, xg, q.prep, x_row, where, j);
+                    q.done(j);
+                    return;
+                }
+                const moe_task& tk = tasks[std::size_t(j - n_prep)];
+                if (q.wait_prepared(xg.of_expert[std::size_t(tk.expert)], x_groups_of_expert(g, tk.expert), failed)) expert_task(tk);
+            });
+            return;
+        }
         const sorted_rows_tasks prep = plan_sorted_rows(xg, all.blocks());
         const std::int64_t n_prep = prep.count();
         std::atomic<std::int64_t> unprepared{n_prep};
@@ -675,7 +755,9 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
         fail(errc::invalid_argument, "moe_ffn", "x[", pair / top_k, "][", kk, "] = ", v,
              " is not finite (exact mode quantizes activations to Q8_0)");
     };
-    prepare_sorted_rows(backend, xa, g, xg, [&](std::int64_t pair) { return x + (pair / top_k) * ldx; }, where, ex);
+    auto x_row = [&](std::int64_t pair) { return x + (pair / top_k) * ldx; };
+    const bool queue = one_task_queue(ex);
+    if (!queue) prepare_sorted_rows(backend, xa, g, xg, x_row, where, ex);  // else in the queue, step 2's
 
     const std::int64_t kc = choose_amx_blocking(1, 1, opt).kc;
 
@@ -734,10 +816,14 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
     plan_moe_tasks(g, (k + 31) / 32, down_tasks);
     const std::int64_t n_gu = std::int64_t(gu_tasks.size()), n_down = std::int64_t(down_tasks.size());
     bool summed = false;
-    if (one_task_queue(ex)) {
-        // One queue (run_task_queue): the gate/up tasks, then the down tasks, each of which first waits
-        // until its expert's gate/up tasks are done. One fork/join instead of two, and early experts'
-        // down products overlap the last gate/up tasks.
+    if (queue) {
+        // One queue (run_task_queue): x's preparation interleaved with the gate/up tasks, each of which
+        // waits for its expert's rows (queued_preparation); then the down tasks, each of which first
+        // waits until its expert's gate/up tasks are done. One fork/join instead of three, the
+        // preparation beside the products, and early experts' down products overlap the last gate/up tasks.
+        queued_preparation q;
+        plan_queued_preparation(g, xg, xa.blocks(), gu_tasks, q);
+        const std::int64_t n_prep = q.prep.count(), n_first = std::int64_t(q.order.size());
         std::vector<std::atomic<std::int64_t>> pending(std::size_t(g.experts));  // gate/up tasks not done, per expert
         for (const moe_task& tk : gu_tasks) pending[std::size_t(tk.expert)].fetch_add(1, std::memory_order_relaxed);
         // Where every expert's down tasks cut the columns alike (decode calls), the task that finishes a
@@ -745,13 +831,21 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
         // gate/up task has succeeded (the range needs all experts), so no error can follow a write to y.
         std::vector<std::atomic<std::int64_t>> range_left((k + 31) / 32);  // per first column block: down tasks not done
         summed = column_ranges_per_expert(g, down_tasks, range_left);
-        run_task_queue(ex, n_gu + n_down, [&](std::int64_t i, const std::atomic<bool>& failed) {
-            if (i < n_gu) {
-                gate_up_task(gu_tasks[std::size_t(i)]);
-                pending[std::size_t(gu_tasks[std::size_t(i)].expert)].fetch_sub(1, std::memory_order_release);
+        run_task_queue(ex, n_first + n_down, [&](std::int64_t i, const std::atomic<bool>& failed) {
+            if (i < n_first) {
+                const std::int64_t j = q.order[std::size_t(i)];
+                if (j < n_prep) {
+                    prepare_sorted_task(backend, xa, g, xg, q.prep, x_row, where, j);
+                    q.done(j);
+                    return;
+                }
+                const moe_task& tk = gu_tasks[std::size_t(j - n_prep)];
+                if (!q.wait_prepared(xg.of_expert[std::size_t(tk.expert)], x_groups_of_expert(g, tk.expert), failed)) return;
+                gate_up_task(tk);
+                pending[std::size_t(tk.expert)].fetch_sub(1, std::memory_order_release);
                 return;
             }
-            const moe_task& tk = down_tasks[std::size_t(i - n_gu)];
+            const moe_task& tk = down_tasks[std::size_t(i - n_first)];
             if (!wait_until_zero(pending[std::size_t(tk.expert)], failed)) return;
             down_task(tk);
             if (summed && range_left[std::size_t(tk.cb0)].fetch_sub(1, std::memory_order_acq_rel) == 1)
