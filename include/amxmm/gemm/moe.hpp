@@ -426,12 +426,16 @@ inline void plan_moe_tasks(const moe_groups& g, std::int64_t col_blocks, std::ve
     }
 }
 
+/// How many groups of xg, from xg.of_expert[e] on, expert e's tasks read: one for a single row (its
+/// own, or its token's shared group), else its own groups.
+inline std::int64_t x_groups_of_expert(const moe_groups& g, std::int64_t e) { return g.rows(e) == 1 ? 1 : g.groups(e); }
+
 /// The preparation of x as tasks of a call's queue (run_task_queue), interleaved with the expert tasks
 /// that read it, so that the memory-bound preparation runs beside compute-bound products instead of in
 /// a phase of its own. Entry i of `order` is preparation task order[i] (< prep.count()) or expert task
 /// order[i] - prep.count(). An expert's preparation tasks come a lead of `lead_tasks` expert tasks ahead
 /// of its first expert task (taken from the queue in order, they are usually done by then); an expert
-/// task still waits for its groups (wait_prepared). Only where each expert task reads its expert's
+/// task still waits for its groups (run). Only where each expert task reads its expert's
 /// groups alone may follow: y's writes must not depend on x rows prepared later (exact mode's
 /// non-finite check), which holds for moe_ffn (y is written after the queue) and for fast moe_gemm.
 struct queued_preparation {
@@ -439,19 +443,24 @@ struct queued_preparation {
     std::vector<std::atomic<std::int64_t>> left;  // per group: its block ranges not prepared yet
     std::vector<std::int64_t> order;
 
-    /// Prepared task i (of prep) is done.
-    void done(std::int64_t i) { left[std::size_t(i / prep.chunks)].fetch_sub(1, std::memory_order_release); }
-    /// Waits until groups [g0, g0 + n) are prepared; false if the call failed meanwhile.
-    bool wait_prepared(std::int64_t g0, std::int64_t n, const std::atomic<bool>& failed) const {
-        for (std::int64_t gg = g0; gg < g0 + n; ++gg)
-            if (!wait_until_zero(left[std::size_t(gg)], failed)) return false;
-        return true;
+    /// Runs entry i of `order`: preparation task j as prepare(j), or an expert task of `tasks` as
+    /// run_task(task) once the groups it reads are prepared (not at all if the call failed meanwhile).
+    template <class Prepare, class RunTask>
+    void run(std::int64_t i, const moe_groups& g, const x_row_groups& xg, const std::vector<moe_task>& tasks,
+             const std::atomic<bool>& failed, Prepare&& prepare, RunTask&& run_task) {
+        const std::int64_t j = order[std::size_t(i)];
+        if (j < prep.count()) {
+            prepare(j);
+            left[std::size_t(j / prep.chunks)].fetch_sub(1, std::memory_order_release);
+            return;
+        }
+        const moe_task& tk = tasks[std::size_t(j - prep.count())];
+        const std::int64_t g0 = xg.of_expert[std::size_t(tk.expert)];
+        for (std::int64_t gg = g0; gg < g0 + x_groups_of_expert(g, tk.expert); ++gg)
+            if (!wait_until_zero(left[std::size_t(gg)], failed)) return;
+        run_task(tk);
     }
 };
-
-/// How many groups of xg, from xg.of_expert[e] on, expert e's tasks read: one for a single row (its
-/// own, or its token's shared group), else its own groups.
-inline std::int64_t x_groups_of_expert(const moe_groups& g, std::int64_t e) { return g.rows(e) == 1 ? 1 : g.groups(e); }
 
 /// Plans q for xg's groups (nb blocks per row) and the expert tasks `tasks` (each expert's tasks
 /// contiguous, as plan_moe_tasks makes them).
@@ -627,16 +636,9 @@ void moe_gemm_run(isa backend, const packed_q4_0_vnni_experts_view& w, const moe
             // preparation is interleaved with them (queued_preparation).
             queued_preparation q;
             plan_queued_preparation(g, xg, all.blocks(), tasks, q);
-            const std::int64_t n_prep = q.prep.count();
             run_task_queue(ex, std::int64_t(q.order.size()), [&](std::int64_t i, const std::atomic<bool>& failed) {
-                const std::int64_t j = q.order[std::size_t(i)];
-                if (j < n_prep) {
-                    prepare_sorted_task(backend, all, g, xg, q.prep, x_row, where, j);
-                    q.done(j);
-                    return;
-                }
-                const moe_task& tk = tasks[std::size_t(j - n_prep)];
-                if (q.wait_prepared(xg.of_expert[std::size_t(tk.expert)], x_groups_of_expert(g, tk.expert), failed)) expert_task(tk);
+                q.run(i, g, xg, tasks, failed,
+                      [&](std::int64_t j) { prepare_sorted_task(backend, all, g, xg, q.prep, x_row, where, j); }, expert_task);
             });
             return;
         }
@@ -823,7 +825,7 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
         // preparation beside the products, and early experts' down products overlap the last gate/up tasks.
         queued_preparation q;
         plan_queued_preparation(g, xg, xa.blocks(), gu_tasks, q);
-        const std::int64_t n_prep = q.prep.count(), n_first = std::int64_t(q.order.size());
+        const std::int64_t n_first = std::int64_t(q.order.size());
         std::vector<std::atomic<std::int64_t>> pending(std::size_t(g.experts));  // gate/up tasks not done, per expert
         for (const moe_task& tk : gu_tasks) pending[std::size_t(tk.expert)].fetch_add(1, std::memory_order_relaxed);
         // Where every expert's down tasks cut the columns alike (decode calls), the task that finishes a
@@ -833,16 +835,12 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
         summed = column_ranges_per_expert(g, down_tasks, range_left);
         run_task_queue(ex, n_first + n_down, [&](std::int64_t i, const std::atomic<bool>& failed) {
             if (i < n_first) {
-                const std::int64_t j = q.order[std::size_t(i)];
-                if (j < n_prep) {
-                    prepare_sorted_task(backend, xa, g, xg, q.prep, x_row, where, j);
-                    q.done(j);
-                    return;
-                }
-                const moe_task& tk = gu_tasks[std::size_t(j - n_prep)];
-                if (!q.wait_prepared(xg.of_expert[std::size_t(tk.expert)], x_groups_of_expert(g, tk.expert), failed)) return;
-                gate_up_task(tk);
-                pending[std::size_t(tk.expert)].fetch_sub(1, std::memory_order_release);
+                q.run(i, g, xg, gu_tasks, failed,
+                      [&](std::int64_t j) { prepare_sorted_task(backend, xa, g, xg, q.prep, x_row, where, j); },
+                      [&](const moe_task& tk) {
+                          gate_up_task(tk);
+                          pending[std::size_t(tk.expert)].fetch_sub(1, std::memory_order_release);
+                      });
                 return;
             }
             const moe_task& tk = down_tasks[std::size_t(i - n_first)];
