@@ -1278,6 +1278,40 @@ __device__ __forceinline__ void mma_epilogue(const mma_params& p, const float (&
         }
 }
 
+/// The mma kernels' accumulators, zeroed.
+template <int MT, int NT>
+__device__ __forceinline__ void mma_zero(float (&acc)[MT][NT][4]) {
+#pragma unroll
+    for (int i = 0; i < MT; ++i)
+#pragma unroll
+        for (int j = 0; j < NT; ++j)
+#pragma unroll
+            for (int c = 0; c < 4; ++c) acc[i][j][c] = 0.0f;
+}
+
+/// The mma kernels' cp.async pipeline over mma_stages shared-memory stages: load_stage(stage, ks) issues
+/// K step ks's copies into `stage`. Fill: steps 0 .. mma_stages - 2 in flight (one commit group each,
+/// empty past ksteps).
+template <class LoadStage>
+__device__ __forceinline__ void mma_pipeline_fill(const LoadStage& load_stage, i64 ksteps) {
+#pragma unroll
+    for (int s = 0; s < mma_stages - 1; ++s) {
+        if (s < ksteps) load_stage(s, s);
+        cp_async_commit();
+    }
+}
+
+/// At the start of K step ks: its stage has landed and is visible to all (so everyone is done with step
+/// ks - 1's stage, which the copies of step ks + mma_stages - 1 then reuse).
+template <class LoadStage>
+__device__ __forceinline__ void mma_pipeline_advance(const LoadStage& load_stage, i64 ks, i64 ksteps) {
+    cp_async_wait<mma_stages - 2>();
+    __syncthreads();
+    const i64 nk = ks + mma_stages - 1;
+    if (nk < ksteps) load_stage(int(nk % mma_stages), nk);
+    cp_async_commit();
+}
+
 /// One CTA computes a BM × 128 output tile (BM × 64 of gate and of up in gate_up_act mode).
 /// grid: (ceil(N / 128) or ceil(N / 64) for gate_up_act, dense ? ceil(m / BM) : max tiles); 256 threads;
 /// mma_tile<MT, WM>::smem_bytes dynamic shared memory. Grouped CTAs past *tile_count exit at once.
@@ -1325,29 +1359,13 @@ __global__ void __launch_bounds__(mma_threads, WM == 1 ? 3 : 2) q4_0_mma_kernel(
     };
 
     float acc[MT][NT][4];
-#pragma unroll
-    for (int i = 0; i < MT; ++i)
-#pragma unroll
-        for (int j = 0; j < NT; ++j)
-#pragma unroll
-            for (int c = 0; c < 4; ++c) acc[i][j][c] = 0.0f;
-
+    mma_zero(acc);
     int wt_row[NT];
     mma_weight_tile_rows(dual, wn, wt_row);
 
-#pragma unroll
-    for (int s = 0; s < mma_stages - 1; ++s) {
-        if (s < ksteps) load_stage(s, s);
-        cp_async_commit();
-    }
+    mma_pipeline_fill(load_stage, ksteps);
     for (i64 ks = 0; ks < ksteps; ++ks) {
-        cp_async_wait<mma_stages - 2>();
-        __syncthreads();  // stage ks is visible to all; everyone is done with stage ks - 1
-        {
-            const i64 nk = ks + mma_stages - 1;
-            if (nk < ksteps) load_stage(int(nk % mma_stages), nk);
-            cp_async_commit();
-        }
+        mma_pipeline_advance(load_stage, ks, ksteps);
         const unsigned char* base = mma_smem + int(ks % mma_stages) * T::stage_bytes;
         const unsigned char* sa = base;
         const unsigned char* sw = base + T::a_bytes;
@@ -1488,29 +1506,13 @@ __global__ void __launch_bounds__(mma_threads, 2) q4_0_mma_exact_kernel(mma_para
     };
 
     float acc[MT][NT][4];
-#pragma unroll
-    for (int i = 0; i < MT; ++i)
-#pragma unroll
-        for (int j = 0; j < NT; ++j)
-#pragma unroll
-            for (int c = 0; c < 4; ++c) acc[i][j][c] = 0.0f;
-
+    mma_zero(acc);
     int wt_row[NT];
     mma_weight_tile_rows(dual, wn, wt_row);
 
-#pragma unroll
-    for (int s = 0; s < mma_stages - 1; ++s) {
-        if (s < ksteps) load_stage(s, s);
-        cp_async_commit();
-    }
+    mma_pipeline_fill(load_stage, ksteps);
     for (i64 ks = 0; ks < ksteps; ++ks) {
-        cp_async_wait<mma_stages - 2>();
-        __syncthreads();
-        {
-            const i64 nk = ks + mma_stages - 1;
-            if (nk < ksteps) load_stage(int(nk % mma_stages), nk);
-            cp_async_commit();
-        }
+        mma_pipeline_advance(load_stage, ks, ksteps);
         const unsigned char* base = mma_smem + int(ks % mma_stages) * E::stage_bytes;
         const unsigned char* sa = base;
         const int2* sm = reinterpret_cast<const int2*>(base + E::a_bytes);
