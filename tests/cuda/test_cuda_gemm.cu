@@ -139,14 +139,18 @@ TEST_CASE("cuda gemm: the wgmma kernel with K split into slices (uneven, K % 64 
 
 TEST_CASE("cuda gemm plan: automatic picks wgmma only where the device has it, by m and weight size", "[cuda][gemm][plan]") {
     // Host-only: runs without a GPU.
-    const cuda::q4_0_device_layout small{1, 4096, 2048}, large{1, 14336, 4096};
+    const cuda::q4_0_device_layout small{1, 4096, 2048}, square{1, 4096, 4096}, large{1, 14336, 4096};
     const cuda::gpu_features hopper{true}, other{};
-    CHECK(cuda::plan_gemm_q4_0(64, small, {}, hopper).path == cuda::gemm_path::wgmma);
-    CHECK(cuda::plan_gemm_q4_0(64, small, {}, other).path == cuda::gemm_path::dequant_cublas);
-    CHECK(cuda::plan_gemm_q4_0(128, small, {}, hopper).path == cuda::gemm_path::wgmma);
-    CHECK(cuda::plan_gemm_q4_0(256, small, {}, hopper).path == cuda::gemm_path::dequant_cublas);
+    CHECK(cuda::plan_gemm_q4_0(64, square, {}, hopper).path == cuda::gemm_path::wgmma);  // N·K = 2^24
+    CHECK(cuda::plan_gemm_q4_0(64, square, {}, other).path == cuda::gemm_path::dequant_cublas);
+    CHECK(cuda::plan_gemm_q4_0(9, square, {}, hopper).path == cuda::gemm_path::wgmma);
+    CHECK(cuda::plan_gemm_q4_0(256, square, {}, hopper).path == cuda::gemm_path::wgmma);
+    CHECK(cuda::plan_gemm_q4_0(257, square, {}, hopper).path == cuda::gemm_path::dequant_cublas);
     CHECK(cuda::plan_gemm_q4_0(256, large, {}, hopper).path == cuda::gemm_path::wgmma);
     CHECK(cuda::plan_gemm_q4_0(512, large, {}, hopper).path == cuda::gemm_path::dequant_cublas);
+    // a weight under 2^24 elements: dequant_cublas above the gemv, wgmma or not
+    for (std::int64_t m : {9, 64, 128, 256}) CHECK(cuda::plan_gemm_q4_0(m, small, {}, hopper).path == cuda::gemm_path::dequant_cublas);
+    CHECK(cuda::plan_gemm_q4_0(64, small, {}, hopper).reason.find("N·K < 2^24") != std::string::npos);
     CHECK(cuda::plan_gemm_q4_0(4, small, {}, hopper).path == cuda::gemm_path::gemv);
     // the workspace query without a context is an upper bound (planned as without wgmma)
     CHECK(cuda::gemm_workspace_bytes(64, small) == cuda::plan_gemm_q4_0(64, small, {}, other).workspace_bytes);

@@ -36,8 +36,9 @@
 //                  previous K step run (kernels_sm90.cuh). Where the output has few 128 × 128 tiles, K
 //                  is cut into slices (plan.k_splits, from the shape alone) whose partial sums are added
 //                  in slice order. Matches reference_gemm_fast to fp32 rounding.
-//   automatic      gemv up to m = 8, then wgmma (where available) up to m = 128 (256 for weights of
-//                  2^24 elements and more), dequant_cublas above; the constants below cite the measurements.
+//   automatic      gemv up to m = 8; then, on weights of 2^24 elements (N·K) and more, wgmma (where
+//                  available) up to m = 256; dequant_cublas for the rest; the constants below cite the
+//                  measurements.
 // Compute modes (options.mode; plan.mode says which ran):
 //   exact      the exact gemv where it can run (m <= 8, staged activations within
 //              gemv_exact_max_smem_bytes), else the exact mma kernel; forcing exact with path
@@ -173,16 +174,21 @@ inline constexpr std::size_t gemv_exact_max_smem_bytes = 160 * 1024;
 /// chosen automatically for dense products (MoE uses it).
 inline constexpr std::int64_t gemv_auto_max_rows = 8;
 /// automatic on a device with the wgmma kernel (context::features().wgmma): wgmma above the gemv's rows up
-/// to this m, dequant_cublas above. H100, 2026-11-26 (bench/RESULTS.md, "The wgmma kernel"), whole calls as
-/// CUDA graph replays: wgmma/dequant_cublas time 0.41–1.01 at m = 9..128 on K2048 N4096, K4096 N4096,
-/// K4096 N14336 and K14336 N4096 (1.01 = K2048 N4096 m = 128, 15.7 vs 15.5 us; the dequant pass writes a
-/// bf16 copy of W on every call, wgmma reads the Q4_0 bytes once per row tile), 1.09–1.47 at m >= 512
-/// (with the dequantization in its loop a K step takes ~0.8 us, ~40% of the tensor peak).
-inline constexpr std::int64_t wgmma_auto_max_rows = 128;
-/// ... and up to this m where the weight has at least wgmma_auto_large_weight elements (N·K): at m = 256
-/// wgmma took 0.97–0.71 of the time on the three shapes with N·K >= 2^24, 1.30 on K2048 N4096.
-inline constexpr std::int64_t wgmma_auto_max_rows_large = 256;
-inline constexpr std::int64_t wgmma_auto_large_weight = std::int64_t(1) << 24;
+/// to this m on weights of at least wgmma_auto_min_weight elements, dequant_cublas above. H100, 2026-11-26
+/// (bench/RESULTS.md, "The wgmma kernel"), whole calls as CUDA graph replays: wgmma/dequant_cublas time
+/// 0.41–0.86 at m = 9..128 on K4096 N4096, K4096 N14336 and K14336 N4096 (the dequant pass writes a bf16
+/// copy of W on every call, wgmma reads the Q4_0 bytes once per row tile), 0.71–0.97 at m = 256, 1.09–1.47
+/// at m >= 512 (with the dequantization in its loop a K step takes ~0.8 us, ~40% of the tensor peak).
+inline constexpr std::int64_t wgmma_auto_max_rows = 256;
+/// ... and only on weights of at least this many elements (N·K). A smaller weight gives the wgmma kernel
+/// few 128-column tiles, so each CTA walks a long K serially: ~11 us even at N = K = 1024, where
+/// dequant_cublas takes 5.6. H200, 2026-11-29 (bench/RESULTS.md, session 19; dequant_cublas converting x and
+/// W in one launch), dequant_cublas/wgmma time at m = 9..128, hot and cold: N·K = 2^20: 0.51–0.55;
+/// 2^22: 0.73–0.79; N4096 K2048 (2^23): 0.86–0.92; N6144 K2048: 0.80–0.95; N2048 K4096 (2^23): 0.95–1.06,
+/// the one smaller shape where wgmma wins, by up to 5%; at 2^24 (N4096 K4096, N8192 K2048, N2048 K8192)
+/// 1.09–1.34 below m = 128: wgmma stays there. (The H100 measured K2048 N4096 at 1.01–1.05 before
+/// the conversions shared a launch.)
+inline constexpr std::int64_t wgmma_auto_min_weight = std::int64_t(1) << 24;
 /// The same limit when mode fast is requested (the fp32 gemv, whose activations each CTA stages as
 /// fp32): it ties dequant_cublas at m = 8 (13.0 vs 12.4 us, K=2048 N=4096), so 4.
 inline constexpr std::int64_t gemv_fast_auto_max_rows = 4;
@@ -302,14 +308,13 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, con
         plan.mode = opt.mode == compute_mode::fast ? compute_mode::fast : compute_mode::exact;
         plan.reason = "gemv (auto: m <= " + std::to_string(auto_rows) + ", weight-bandwidth bound); " +
                       (opt.mode == compute_mode::fast ? "mode fast requested (fp32)" : "mode exact (auto: gemv path)");
-    } else if (features.wgmma && m <= (L.n * L.k >= wgmma_auto_large_weight ? wgmma_auto_max_rows_large : wgmma_auto_max_rows)) {
+    } else if (features.wgmma && m <= wgmma_auto_max_rows && L.n * L.k >= wgmma_auto_min_weight) {
         plan.path = gemm_path::wgmma;
         plan.mode = compute_mode::fast;
         plan.reason = m <= auto_rows ? "wgmma (auto: the gemv's staged activation bytes exceed its shared memory)"
                                      : "wgmma (auto: " + std::to_string(auto_rows) + " < m <= " +
-                                           std::to_string(L.n * L.k >= wgmma_auto_large_weight ? wgmma_auto_max_rows_large
-                                                                                                : wgmma_auto_max_rows) +
-                                           " on an sm_90a device: no bf16 copy of W to write)";
+                                           std::to_string(wgmma_auto_max_rows) + " and N·K >= 2^24 on an sm_90a device: " +
+                                           "no bf16 copy of W to write)";
         plan.reason += opt.mode == compute_mode::fast ? "; mode fast requested" : "; mode fast (auto: not the gemv path)";
     } else {
         plan.path = gemm_path::dequant_cublas;
@@ -317,7 +322,9 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, con
         plan.reason = m <= auto_rows
                           ? "dequant_cublas (auto: the gemv's staged activation bytes exceed its shared memory)"
                           : "dequant_cublas (auto: m > " + std::to_string(auto_rows) +
-                                (features.wgmma ? "; above the wgmma kernel's range" : "; measured faster than the fused mma kernel at every dense shape") + ")";
+                                (features.wgmma ? (L.n * L.k < wgmma_auto_min_weight ? "; N·K < 2^24: too small a weight for the wgmma kernel"
+                                                                            : "; above the wgmma kernel's range")
+                                                : "; measured faster than the fused mma kernel at every dense shape") + ")";
         plan.reason += opt.mode == compute_mode::fast ? "; mode fast requested" : "; mode fast (auto: not the gemv path)";
     }
     const std::size_t xb = detail::ws_round(std::size_t(std::max<std::int64_t>(m, 0)) * std::size_t(L.k) * 2);
@@ -541,8 +548,9 @@ inline void convert_rows_bf16(const float* x, std::int64_t ld0, std::int64_t ld1
 inline void convert_and_dequant_bf16(const float* x, std::int64_t ldx, std::int64_t m, const q4_0_device_view& w,
                                      __nv_bfloat16* xb, __nv_bfloat16* wb, cudaStream_t stream, const char* fn) {
     const std::int64_t units = 2 * w.layout.blocks_per_row(), per_cta = 32 * dequant_units_per_lane;
-    // Each part at most 2^30 CTAs (the launch's x limit is 2^31 - 1): both walk their rows grid-stride in y.
-    constexpr std::int64_t part_max = std::int64_t(1) << 30;
+    // Each part under 2^30 CTAs, so that their sum stays under the launch's x limit (2^31 - 1) and the kernel's
+    // int CTA index: both walk their rows grid-stride in y.
+    constexpr std::int64_t part_max = (std::int64_t(1) << 30) - 1;
     dim3 xg = rows_to_bf16_grid(m, w.layout.k);
     xg.y = unsigned(std::min<std::int64_t>(xg.y, std::max<std::int64_t>(1, part_max / xg.x)));
     const std::int64_t wgx = (units + per_cta - 1) / per_cta;
