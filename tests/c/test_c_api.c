@@ -728,6 +728,12 @@ static void test_moe(amxmm_executor* pool) {
                 AMXMM_INVALID_ARGUMENT, "weights holds gate and up");
     CHECK_FAILS(amxmm_moe_gemm(gate, &routing, x, (amxmm_moe_input_rows)5, K, 0, g_out, TOP_K * F, F, NULL, NULL, NULL),
                 AMXMM_INVALID_ARGUMENT, "rows = 5");
+    {
+        amxmm_gemm_options bad_act = AMXMM_GEMM_OPTIONS_INIT;
+        bad_act.activation = (amxmm_activation)5;
+        CHECK_FAILS(amxmm_moe_ffn(gate, up, down, &routing, route_w, TOP_K, x, K, y2, K, &bad_act, NULL, NULL),
+                    AMXMM_INVALID_ARGUMENT, "options->activation = 5");
+    }
     route_w[0] = -1.0f;
     CHECK_FAILS(amxmm_moe_ffn(gate, up, down, &routing, route_w, TOP_K, x, K, y2, K, NULL, NULL, NULL),
                 AMXMM_INVALID_ARGUMENT, "weights[0][0] = -1");

@@ -180,6 +180,25 @@ inline std::optional<amxmm::isa> to_isa(amxmm_isa i, const char* fn, const char*
     return static_cast<amxmm::isa>(int(i));
 }
 
+/// options->mode and options->activation (CPU and GPU options alike).
+inline amxmm::compute_mode to_mode(amxmm_mode m, const char* fn) {
+    switch (m) {
+        case AMXMM_MODE_AUTO: return amxmm::compute_mode::automatic;
+        case AMXMM_MODE_EXACT: return amxmm::compute_mode::exact;
+        case AMXMM_MODE_FAST: return amxmm::compute_mode::fast;
+        default: amxmm::detail::fail(errc::invalid_argument, fn, "options->mode = ", int(m), " is not an amxmm_mode value");
+    }
+}
+inline amxmm::ffn_activation to_activation(amxmm_activation a, const char* fn) {
+    switch (a) {
+        case AMXMM_ACTIVATION_SILU: return amxmm::ffn_activation::silu;
+        case AMXMM_ACTIVATION_GELU_TANH: return amxmm::ffn_activation::gelu_tanh;
+        default:
+            amxmm::detail::fail(errc::invalid_argument, fn, "options->activation = ", int(a),
+                                " is not an amxmm_activation value");
+    }
+}
+
 /// The C++ options of a call (moe_ffn_options: gemm_options plus the activation). NULL: defaults.
 inline amxmm::moe_ffn_options to_options(const amxmm_gemm_options* o, const char* fn) {
     amxmm::moe_ffn_options r;
@@ -187,24 +206,13 @@ inline amxmm::moe_ffn_options to_options(const amxmm_gemm_options* o, const char
     require(o->struct_size == sizeof(amxmm_gemm_options), errc::invalid_argument, fn, "options->struct_size = ",
             o->struct_size, " is not sizeof(amxmm_gemm_options) = ", sizeof(amxmm_gemm_options),
             " (initialise options with AMXMM_GEMM_OPTIONS_INIT or amxmm_gemm_options_init)");
-    switch (o->mode) {
-        case AMXMM_MODE_AUTO: r.mode = amxmm::compute_mode::automatic; break;
-        case AMXMM_MODE_EXACT: r.mode = amxmm::compute_mode::exact; break;
-        case AMXMM_MODE_FAST: r.mode = amxmm::compute_mode::fast; break;
-        default: amxmm::detail::fail(errc::invalid_argument, fn, "options->mode = ", int(o->mode), " is not an amxmm_mode value");
-    }
+    r.mode = to_mode(o->mode, fn);
     r.force_isa = to_isa(o->force_isa, fn, "options->force_isa");
     require(o->kc_blocks >= 0, errc::invalid_argument, fn, "options->kc_blocks = ", o->kc_blocks, " is negative");
     r.kc_blocks = o->kc_blocks;
     r.workspace = o->workspace;
     r.workspace_bytes = o->workspace_bytes;
-    switch (o->activation) {
-        case AMXMM_ACTIVATION_SILU: r.activation = amxmm::ffn_activation::silu; break;
-        case AMXMM_ACTIVATION_GELU_TANH: r.activation = amxmm::ffn_activation::gelu_tanh; break;
-        default:
-            amxmm::detail::fail(errc::invalid_argument, fn, "options->activation = ", int(o->activation),
-                                " is not an amxmm_activation value");
-    }
+    r.activation = to_activation(o->activation, fn);
     return r;
 }
 
@@ -330,21 +338,10 @@ inline amxmm::cuda::moe_ffn_options to_gpu_options(const amxmm_gpu_options* o, c
         r.moe_grouping = static_cast<amxmm::cuda::moe_gemv_grouping>(int(o->moe_grouping));
     }
     r.path = static_cast<amxmm::cuda::gemm_path>(int(o->path));
-    switch (o->mode) {
-        case AMXMM_MODE_AUTO: r.mode = amxmm::compute_mode::automatic; break;
-        case AMXMM_MODE_EXACT: r.mode = amxmm::compute_mode::exact; break;  // the CUDA gemv and mma paths
-        case AMXMM_MODE_FAST: r.mode = amxmm::compute_mode::fast; break;
-        default: amxmm::detail::fail(errc::invalid_argument, fn, "options->mode = ", int(o->mode), " is not an amxmm_mode value");
-    }
+    r.mode = to_mode(o->mode, fn);  // exact: the CUDA gemv and mma paths
     r.workspace = o->workspace;
     r.workspace_bytes = o->workspace_bytes;
-    switch (o->activation) {
-        case AMXMM_ACTIVATION_SILU: r.activation = amxmm::ffn_activation::silu; break;
-        case AMXMM_ACTIVATION_GELU_TANH: r.activation = amxmm::ffn_activation::gelu_tanh; break;
-        default:
-            amxmm::detail::fail(errc::invalid_argument, fn, "options->activation = ", int(o->activation),
-                                " is not an amxmm_activation value");
-    }
+    r.activation = to_activation(o->activation, fn);
     return r;
 }
 
