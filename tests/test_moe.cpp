@@ -344,33 +344,38 @@ TEST_CASE("moe: the queued preparation comes before every expert task that reads
                 detail::plan_x_row_groups(g, m, per_token, xg);
                 std::vector<detail::moe_task> tasks;
                 detail::plan_moe_tasks(g, 24, tasks);
-                detail::queued_preparation q;
-                detail::plan_queued_preparation(g, xg, nb, tasks, q);
-                const std::int64_t n_prep = q.prep.count(), n_tasks = std::int64_t(tasks.size());
-                CHECK(q.prep.groups == xg.groups());
-                REQUIRE(std::int64_t(q.order.size()) == n_prep + n_tasks);
-                std::vector<std::int64_t> position(q.order.size(), -1);
-                for (std::size_t i = 0; i < q.order.size(); ++i) {
-                    const std::int64_t j = q.order[i];
-                    REQUIRE((j >= 0 && j < n_prep + n_tasks));
-                    CHECK(position[std::size_t(j)] == -1);
-                    position[std::size_t(j)] = std::int64_t(i);
-                }
-                std::int64_t misplaced = 0;
-                for (std::int64_t t = 0; t < n_tasks; ++t) {
-                    const std::int64_t e = tasks[std::size_t(t)].expert, g0 = xg.of_expert[std::size_t(e)];
-                    for (std::int64_t gg = g0; gg < g0 + detail::x_groups_of_expert(g, e); ++gg) {
-                        // the group holds the expert's rows (a shared group: its token's row)
-                        const std::int64_t r0 = xg.row0[std::size_t(gg)];
-                        if (per_token && g.rows(e) == 1)
-                            CHECK(g.pair[std::size_t(r0)] / top_k == g.pair[std::size_t(g.row_begin[std::size_t(e)])] / top_k);
-                        else
-                            CHECK((r0 >= g.row_begin[std::size_t(e)] && r0 < g.row_begin[std::size_t(e) + 1]));
-                        for (std::int64_t c = 0; c < q.prep.chunks; ++c)
-                            misplaced += position[std::size_t(gg * q.prep.chunks + c)] > position[std::size_t(n_prep + t)];
+                for (const bool all_first : {false, true}) {  // all_first: exact moe_gemm's order
+                    INFO("all_first " << all_first);
+                    detail::queued_preparation q;
+                    detail::plan_queued_preparation(g, xg, nb, tasks, q, all_first);
+                    const std::int64_t n_prep = q.prep.count(), n_tasks = std::int64_t(tasks.size());
+                    CHECK(q.prep.groups == xg.groups());
+                    REQUIRE(std::int64_t(q.order.size()) == n_prep + n_tasks);
+                    std::vector<std::int64_t> position(q.order.size(), -1);
+                    for (std::size_t i = 0; i < q.order.size(); ++i) {
+                        const std::int64_t j = q.order[i];
+                        REQUIRE((j >= 0 && j < n_prep + n_tasks));
+                        CHECK(position[std::size_t(j)] == -1);
+                        position[std::size_t(j)] = std::int64_t(i);
                     }
+                    std::int64_t misplaced = 0;
+                    for (std::int64_t t = 0; t < n_tasks; ++t) {
+                        const std::int64_t e = tasks[std::size_t(t)].expert, g0 = xg.of_expert[std::size_t(e)];
+                        for (std::int64_t gg = g0; gg < g0 + detail::x_groups_of_expert(g, e); ++gg) {
+                            // the group holds the expert's rows (a shared group: its token's row)
+                            const std::int64_t r0 = xg.row0[std::size_t(gg)];
+                            if (per_token && g.rows(e) == 1)
+                                CHECK(g.pair[std::size_t(r0)] / top_k == g.pair[std::size_t(g.row_begin[std::size_t(e)])] / top_k);
+                            else
+                                CHECK((r0 >= g.row_begin[std::size_t(e)] && r0 < g.row_begin[std::size_t(e) + 1]));
+                            for (std::int64_t c = 0; c < q.prep.chunks; ++c)
+                                misplaced += position[std::size_t(gg * q.prep.chunks + c)] > position[std::size_t(n_prep + t)];
+                        }
+                    }
+                    CHECK(misplaced == 0);
+                    if (all_first)
+                        for (std::size_t i = 0; i < q.order.size(); ++i) CHECK((q.order[i] < n_prep) == (std::int64_t(i) < n_prep));
                 }
-                CHECK(misplaced == 0);
             }
         }
     }
@@ -723,6 +728,37 @@ TEST_CASE("moe_ffn: bitwise identical for any executor and thread count", "[moe]
                 CHECK(e.empty());
             CHECK(std::memcmp(y.data(), serial.data(), y.size() * sizeof(float)) == 0);
         }
+    }
+}
+
+TEST_CASE("moe_gemm exact: a non-finite x row that the queue prepares last still leaves y untouched", "[moe][errors]") {
+    // Exact moe_gemm's expert tasks write y, so its queue prepares all of x before any of them runs. Here the
+    // bad row's token alone routes to the last two experts, whose rows an interleaved queue (fast mode's)
+    // would prepare after most expert tasks had written their rows.
+    std::mt19937_64 rng(12);
+    const std::int64_t m = 512, top_k = 2, experts = 64, n = 64, k = 64, bad_token = 200;
+    const auto w = make_experts(experts, n, k, rng);
+    std::vector<std::int32_t> ids(std::size_t(m * top_k));
+    for (std::int64_t t = 0; t < m; ++t) {
+        ids[std::size_t(t * top_k)] = std::int32_t(t % (experts - 2));
+        ids[std::size_t(t * top_k + 1)] = std::int32_t((t + 1) % (experts - 2));
+    }
+    ids[std::size_t(bad_token * top_k)] = experts - 2;
+    ids[std::size_t(bad_token * top_k + 1)] = experts - 1;
+    auto x = amxmm_test::make_activations(m, k, rng);
+    x[std::size_t(bad_token * k + 5)] = std::numeric_limits<float>::infinity();
+    gemm_options opt;
+    opt.mode = compute_mode::exact;
+    for (int threads : {1, 2, 3}) {
+        INFO("threads " << threads);
+        tbb_executor pool(threads);
+        std::vector<float> y(std::size_t(m * top_k * n), 42.0f);
+        const auto e = amxmm_test::catch_error([&] {
+            moe_gemm(w.packed.view(), moe_routing{m, top_k, ids.data(), top_k}, x.data(), moe_input_rows::per_token, k, 0,
+                     y.data(), top_k * n, n, opt, pool);
+        });
+        CHECK(amxmm_test::contains(e.what, "token 200, slot 0 has element 5 = inf"));
+        CHECK(std::all_of(y.begin(), y.end(), [](float v) { return v == 42.0f; }));
     }
 }
 

@@ -435,13 +435,16 @@ inline std::int64_t x_groups_of_expert(const moe_groups& g, std::int64_t e) { re
 /// a phase of its own. Entry i of `order` is preparation task order[i] (< prep.count()) or expert task
 /// order[i] - prep.count(). An expert's preparation tasks come a lead of `lead_tasks` expert tasks ahead
 /// of its first expert task (taken from the queue in order, they are usually done by then); an expert
-/// task still waits for its groups (run). Only where each expert task reads its expert's
-/// groups alone may follow: y's writes must not depend on x rows prepared later (exact mode's
-/// non-finite check), which holds for moe_ffn (y is written after the queue) and for fast moe_gemm.
+/// task still waits for its groups (run). Interleaving needs y's writes not to depend on x rows prepared
+/// later (exact mode's non-finite check): true for moe_ffn (y is written after the queue) and for fast
+/// moe_gemm. Exact moe_gemm writes y from its expert tasks, so it plans `all_first`: every preparation
+/// task comes first and every expert task waits for all of x (a bad x found late leaves y untouched).
 struct queued_preparation {
     sorted_rows_tasks prep;
     std::vector<std::atomic<std::int64_t>> left;  // per group: its block ranges not prepared yet
     std::vector<std::int64_t> order;
+    bool all_first = false;
+    std::atomic<std::int64_t> left_in_all{0};  // all_first: preparation tasks not done yet
 
     /// Runs entry i of `order`: preparation task j as prepare(j), or an expert task of `tasks` as
     /// run_task(task) once the groups it reads are prepared (not at all if the call failed meanwhile).
@@ -451,28 +454,38 @@ struct queued_preparation {
         const std::int64_t j = order[std::size_t(i)];
         if (j < prep.count()) {
             prepare(j);
-            left[std::size_t(j / prep.chunks)].fetch_sub(1, std::memory_order_release);
+            (all_first ? left_in_all : left[std::size_t(j / prep.chunks)]).fetch_sub(1, std::memory_order_release);
             return;
         }
         const moe_task& tk = tasks[std::size_t(j - prep.count())];
-        const std::int64_t g0 = xg.of_expert[std::size_t(tk.expert)];
-        for (std::int64_t gg = g0; gg < g0 + x_groups_of_expert(g, tk.expert); ++gg)
-            if (!wait_until_zero(left[std::size_t(gg)], failed)) return;
+        if (all_first) {
+            if (!wait_until_zero(left_in_all, failed)) return;
+        } else {
+            const std::int64_t g0 = xg.of_expert[std::size_t(tk.expert)];
+            for (std::int64_t gg = g0; gg < g0 + x_groups_of_expert(g, tk.expert); ++gg)
+                if (!wait_until_zero(left[std::size_t(gg)], failed)) return;
+        }
         run_task(tk);
     }
 };
 
 /// Plans q for xg's groups (nb blocks per row) and the expert tasks `tasks` (each expert's tasks
-/// contiguous, as plan_moe_tasks makes them).
+/// contiguous, as plan_moe_tasks makes them); `all_first`: see queued_preparation.
 inline void plan_queued_preparation(const moe_groups& g, const x_row_groups& xg, std::int64_t nb,
-                                    const std::vector<moe_task>& tasks, queued_preparation& q) {
+                                    const std::vector<moe_task>& tasks, queued_preparation& q, bool all_first = false) {
     q.prep = plan_sorted_rows(xg, nb);
     q.left = std::vector<std::atomic<std::int64_t>>(std::size_t(q.prep.groups));
     for (auto& l : q.left) l.store(q.prep.chunks, std::memory_order_relaxed);
     const std::int64_t n_prep = q.prep.count(), n_tasks = std::int64_t(tasks.size());
-    const std::int64_t lead_tasks = target_task_count() / 2;
+    q.all_first = all_first;
+    q.left_in_all.store(n_prep, std::memory_order_relaxed);
     q.order.clear();
     q.order.reserve(std::size_t(n_prep + n_tasks));
+    if (all_first) {
+        for (std::int64_t i = 0; i < n_prep + n_tasks; ++i) q.order.push_back(i);
+        return;
+    }
+    const std::int64_t lead_tasks = target_task_count() / 2;
     std::vector<char> placed(std::size_t(q.prep.groups), 0);
     auto place_expert_groups = [&](std::int64_t e) {
         const std::int64_t g0 = xg.of_expert[std::size_t(e)], n = x_groups_of_expert(g, e);
@@ -628,30 +641,15 @@ void moe_gemm_run(isa backend, const packed_q4_0_vnni_experts_view& w, const moe
     };
     const std::int64_t n_tasks = std::int64_t(tasks.size());
     if (queue) {
-        // One queue (run_task_queue): the preparation, then the expert tasks. In exact mode each waits
-        // until all of x is prepared (and found finite), since it writes y (one fork/join instead of
-        // two; the preparation runs while the workers wake up).
-        if constexpr (std::is_same_v<Prepared, prepared_fast>) {
-            // fast mode cannot fail on x: each expert's tasks wait for its own rows only, and the
-            // preparation is interleaved with them (queued_preparation).
-            queued_preparation q;
-            plan_queued_preparation(g, xg, all.blocks(), tasks, q);
-            run_task_queue(ex, std::int64_t(q.order.size()), [&](std::int64_t i, const std::atomic<bool>& failed) {
-                q.run(i, g, xg, tasks, failed,
-                      [&](std::int64_t j) { prepare_sorted_task(backend, all, g, xg, q.prep, x_row, where, j); }, expert_task);
-            });
-            return;
-        }
-        const sorted_rows_tasks prep = plan_sorted_rows(xg, all.blocks());
-        const std::int64_t n_prep = prep.count();
-        std::atomic<std::int64_t> unprepared{n_prep};
-        run_task_queue(ex, n_prep + n_tasks, [&](std::int64_t i, const std::atomic<bool>& failed) {
-            if (i < n_prep) {
-                prepare_sorted_task(backend, all, g, xg, prep, x_row, where, i);
-                unprepared.fetch_sub(1, std::memory_order_release);
-            } else if (wait_until_zero(unprepared, failed)) {  // all of x: a bad x found later must leave y untouched
-                expert_task(tasks[std::size_t(i - n_prep)]);
-            }
+        // One queue (run_task_queue) of x's preparation and the expert tasks (one fork/join instead of two).
+        // fast mode cannot fail on x: each expert's tasks wait for its own rows only, and the preparation
+        // is interleaved with them. exact: the expert tasks write y, so all of x is prepared (and found
+        // finite) first.
+        queued_preparation q;
+        plan_queued_preparation(g, xg, all.blocks(), tasks, q, std::is_same_v<Prepared, prepared_exact>);
+        run_task_queue(ex, std::int64_t(q.order.size()), [&](std::int64_t i, const std::atomic<bool>& failed) {
+            q.run(i, g, xg, tasks, failed,
+                  [&](std::int64_t j) { prepare_sorted_task(backend, all, g, xg, q.prep, x_row, where, j); }, expert_task);
         });
     } else {
         parallel_for_near_panels(ex, n_tasks, w.experts * w.layout.panels(), expert_panel(tasks, w, 1),
