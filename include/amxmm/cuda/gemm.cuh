@@ -183,11 +183,11 @@ inline constexpr std::int64_t wgmma_auto_max_rows = 256;
 /// ... and only on weights of at least this many elements (N·K). A smaller weight gives the wgmma kernel
 /// few 128-column tiles, so each CTA walks a long K serially: ~11 us even at N = K = 1024, where
 /// dequant_cublas takes 5.6. H200, 2026-11-29 (bench/RESULTS.md, session 19; dequant_cublas converting x and
-/// W in one launch), dequant_cublas/wgmma time at m = 9..128, hot and cold: N·K = 2^20: 0.51–0.55;
+/// W in one launch), dequant_cublas/wgmma time at m = 9..128, hot and cold: N·K = 2^20: 0.51–0.54;
 /// 2^22: 0.73–0.79; N4096 K2048 (2^23): 0.86–0.92; N6144 K2048: 0.80–0.95; N2048 K4096 (2^23): 0.95–1.06,
-/// the one smaller shape where wgmma wins, by up to 5%; at 2^24 (N4096 K4096, N8192 K2048, N2048 K8192)
-/// 1.09–1.34 below m = 128: wgmma stays there. (The H100 measured K2048 N4096 at 1.01–1.05 before
-/// the conversions shared a launch.)
+/// the one smaller shape where wgmma wins, by up to 6%; at 2^24 (N4096 K4096, N8192 K2048, N2048 K8192)
+/// 1.09–1.27 up to m = 64 and 0.94–1.34 at m = 128: wgmma stays there. (The H100 measured K2048 N4096 at
+/// 1.01–1.05 before the conversions shared a launch.)
 inline constexpr std::int64_t wgmma_auto_min_weight = std::int64_t(1) << 24;
 /// The same limit when mode fast is requested (the fp32 gemv, whose activations each CTA stages as
 /// fp32): it ties dequant_cublas at m = 8 (13.0 vs 12.4 us, K=2048 N=4096), so 4.
