@@ -104,6 +104,42 @@ TEST_CASE("gemm: large-M column-block path, K chunking, all back ends", "[gemm]"
     }
 }
 
+TEST_CASE("gemm: one large-M task over several column blocks and K chunks gives the call's bytes, both modes", "[gemm]") {
+    // gemm_q4_0 narrows its tasks until every hardware thread has a few, so on a small machine each of them
+    // may hold one column block and never walk past one. One task spans them all here: 3 row groups, 3 column
+    // blocks (the last with one panel), K = 20 blocks in chunks of 1, 3, 7 and 20. Each element must get
+    // gemm_q4_0's bytes (its K order does not depend on the task split).
+    std::mt19937_64 rng(29);
+    const std::int64_t m = 96, n = 80, k = 640;
+    const auto w = amxmm_test::make_weight(n, k, rng);
+    const auto x = amxmm_test::make_activations(m, k, rng);
+    const auto packed = pack_q4_0_vnni(w.view());
+    auto one_task = [&](const auto& a, std::int64_t kc) {  // rows of run_block_task over the whole output
+        aligned_buffer scratch(std::size_t(kc) * (2048 + 32 * sizeof(float)));  // B operands, then (exact) scales
+        std::vector<float> c(3 * 3 * 32 * 32);
+        std::vector<float> y(static_cast<std::size_t>(m * n), -12345.0f);
+        detail::amx_emu::run_block_task(packed.view(), a, 0, 3, 0, 3, kc, scratch.as<std::uint8_t>(),
+                                        scratch.as<float>() + kc * 2048 / 4, c.data(),
+                                        detail::strided_rows{y.data(), n});
+        return y;
+    };
+    for (compute_mode mode : {compute_mode::fast, compute_mode::exact})
+        for (std::int64_t kc : {1, 3, 7, 20}) {
+            INFO("mode " << to_string(mode) << ", kc " << kc);
+            gemm_options opt;
+            opt.force_isa = isa::amx_emulated;
+            opt.mode = mode;
+            opt.kc_blocks = kc;
+            std::vector<float> want(static_cast<std::size_t>(m * n));
+            gemm_q4_0(packed.view(), m, x.data(), k, want.data(), n, opt);
+            serial_executor ex;
+            const std::vector<float> y =
+                mode == compute_mode::fast ? one_task(detail::prepare_fast(isa::amx_emulated, m, x.data(), k, k, ex), kc)
+                                           : one_task(detail::prepare_exact(isa::amx_emulated, m, x.data(), k, k, ex), kc);
+            CHECK(std::memcmp(y.data(), want.data(), sizeof(float) * want.size()) == 0);
+        }
+}
+
 TEST_CASE("gemm: AVX-512 activation preparation gives the scalar bytes", "[gemm][prepare]") {
     if (!isa_supported(isa::avx512_vnni)) {
         WARN("skipped: " << isa_unsupported_reason(isa::avx512_vnni));
