@@ -8,10 +8,16 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 using namespace amxmm;
@@ -79,7 +85,120 @@ TEST_CASE("caller threads: an error reaches every caller, none is left waiting",
     gemm_options short_ws = opt;
     short_ws.workspace_bytes = 64;
     CHECK_THROWS_AS(gemm_q4_0(packed.view(), m, x.data(), k, y.data(), n, short_ws), amxmm::error);
-    CHECK_THROWS_AS((caller_threads_executor{3, 3, &sync}.parallel_for(1, [](std::int64_t) {})), amxmm::error);
+    CHECK_THROWS_AS((caller_threads_executor{0, 3, nullptr}.parallel_for(1, [](std::int64_t) {})), amxmm::error);
+}
+
+namespace {
+
+/// Runs body(ith) on nth detached threads and waits up to `limit` for all of them. Returns the threads'
+/// error messages ("" for none), or nothing when some thread is still running: it may be waiting forever
+/// at a barrier, so the state it uses (`keep_alive`) is never freed then.
+template <class Body>
+std::optional<std::vector<std::string>> on_threads_within(int nth, std::chrono::seconds limit,
+                                                          std::shared_ptr<void> keep_alive, Body body) {
+    struct shared {
+        std::mutex mutex;
+        std::condition_variable done;
+        int finished = 0;
+        std::vector<std::string> errors;
+        std::shared_ptr<void> keep_alive;
+    };
+    auto st = std::make_shared<shared>();
+    st->errors.resize(std::size_t(nth));
+    st->keep_alive = std::move(keep_alive);
+    for (int t = 0; t < nth; ++t)
+        std::thread([st, t, body] {
+            std::string error;
+            try {
+                body(t);
+            } catch (const std::exception& e) {
+                error = e.what();
+            }
+            std::lock_guard<std::mutex> lock(st->mutex);
+            st->errors[std::size_t(t)] = error;
+            if (++st->finished == int(st->errors.size())) st->done.notify_all();
+        }).detach();
+    std::unique_lock<std::mutex> lock(st->mutex);
+    if (!st->done.wait_for(lock, limit, [&] { return st->finished == nth; })) return std::nullopt;
+    return st->errors;
+}
+
+struct failing_gemm {  // an exact call whose x has a NaN in row 35 (one thread's row group)
+    static constexpr std::int64_t m = 40, n = 64, k = 64;
+    std::mt19937_64 rng{53};
+    amxmm_test::random_weight w = amxmm_test::make_weight(n, k, rng);
+    packed_q4_0_vnni packed = pack_q4_0_vnni(w.view());
+    std::vector<float> x = [&] {
+        auto v = amxmm_test::make_activations(m, k, rng);
+        v[35 * k + 7] = std::nanf("");
+        return v;
+    }();
+    aligned_buffer ws{gemm_workspace_bytes(m, k)};
+    gemm_options options() {
+        gemm_options opt;
+        opt.mode = compute_mode::exact;
+        opt.workspace = ws.data();
+        opt.workspace_bytes = ws.size();
+        return opt;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("caller threads: two failing calls in a row fail on every thread, none is left waiting", "[exec][errors]") {
+    // An engine's threads run two projections of the same bad activations. A thread that threw first may
+    // start the second call and record its error before a late thread has read the first call's: the
+    // late one must still see the first call's error (it once took it for a success, ran that call's
+    // next phase into y and then waited a phase behind the others forever).
+    auto f = std::make_shared<failing_gemm>();
+    const int nth = 3;
+    for (int trial = 0; trial < 300; ++trial) {
+        auto y = std::make_shared<std::vector<float>>(2 * failing_gemm::m * failing_gemm::n, 5.0f);
+        auto sync = std::make_shared<caller_threads_sync>(nth);
+        const auto keep = std::make_shared<std::tuple<decltype(f), decltype(y), decltype(sync)>>(f, y, sync);
+        auto errors = on_threads_within(nth, std::chrono::seconds(20), keep, [f = f.get(), y = y.get(), sync = sync.get()](int ith) {
+            const gemm_options opt = f->options();
+            int returned = 0;
+            for (int call = 0; call < 2; ++call) try {
+                    gemm_q4_0(f->packed.view(), f->m, f->x.data(), f->k, y->data() + call * f->m * f->n, f->n, opt,
+                              caller_threads_executor{ith, nth, sync});
+                    ++returned;
+                } catch (const amxmm::error& e) {
+                    if (!amxmm_test::contains(e.what(), "x[35][7]")) throw;
+                }
+            if (returned) throw std::runtime_error(std::to_string(returned) + " of the 2 calls returned normally");
+        });
+        INFO("trial " << trial);
+        REQUIRE(errors.has_value());  // else a thread is still waiting at the barrier
+        for (const auto& e : *errors) CHECK(e.empty());
+        CHECK(std::count(y->begin(), y->end(), 5.0f) == std::ptrdiff_t(y->size()));
+    }
+}
+
+TEST_CASE("caller threads: an ith out of range or used twice fails on every thread, y untouched", "[exec][errors]") {
+    auto f = std::make_shared<failing_gemm>();
+    f->x[35 * failing_gemm::k + 7] = 0.5f;  // a good call but for the threads' indices
+    const int nth = 3;
+    for (const auto& indices : {std::vector<int>{0, 0, 2}, std::vector<int>{0, 1, 3}, std::vector<int>{2, 1, 2}}) {
+        INFO("indices " << indices[0] << ", " << indices[1] << ", " << indices[2]);
+        auto y = std::make_shared<std::vector<float>>(failing_gemm::m * failing_gemm::n, 5.0f);
+        auto sync = std::make_shared<caller_threads_sync>(nth);
+        const auto keep = std::make_shared<std::tuple<decltype(f), decltype(y), decltype(sync)>>(f, y, sync);
+        auto errors = on_threads_within(nth, std::chrono::seconds(20), keep, [f = f.get(), y = y.get(), sync = sync.get(), indices](int t) {
+            gemm_q4_0(f->packed.view(), f->m, f->x.data(), f->k, y->data(), f->n, f->options(),
+                      caller_threads_executor{indices[std::size_t(t)], nth, sync});
+        });
+        REQUIRE(errors.has_value());  // else a thread is still waiting at the barrier
+        for (const auto& e : *errors) CHECK((amxmm_test::contains(e, "two threads") || amxmm_test::contains(e, "do not describe")));
+        CHECK(std::count(y->begin(), y->end(), 5.0f) == std::ptrdiff_t(y->size()));
+        // The same sync still serves a correct call afterwards.
+        auto good = on_threads_within(nth, std::chrono::seconds(20), keep, [f = f.get(), y = y.get(), sync = sync.get()](int ith) {
+            gemm_q4_0(f->packed.view(), f->m, f->x.data(), f->k, y->data(), f->n, f->options(),
+                      caller_threads_executor{ith, nth, sync});
+        });
+        REQUIRE(good.has_value());
+        for (const auto& e : *good) CHECK(e.empty());
+    }
 }
 
 TEST_CASE("caller_threads_sync: a reusable barrier over many phases", "[exec]") {

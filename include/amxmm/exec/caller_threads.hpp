@@ -10,8 +10,10 @@
 //
 // Each parallel_for phase gives task i to thread i % nth, then waits at the shared barrier, so a
 // phase's results are complete before any thread starts the next. If a task throws, every thread
-// throws that exception after the barrier (no thread is left waiting). Task ownership does not
-// affect results: they are bitwise identical to any other executor's.
+// throws that exception after the barrier (no thread is left waiting). A thread whose (ith, nth) is out
+// of range, or whose ith another thread of the call already uses, makes every thread throw at the end of
+// the call's first phase. Task ownership does not affect results: they are bitwise identical to any
+// other executor's.
 #pragma once
 
 #include <atomic>
@@ -19,6 +21,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <mutex>
 
 #include "../core/error.hpp"
@@ -29,7 +32,8 @@
 
 AMXMM_NAMESPACE_BEGIN
 
-/// A reusable barrier for nth threads that also carries the first exception of each phase.
+/// A reusable barrier for nth threads that also carries the first exception of each phase, and checks
+/// that the threads arriving in a phase are nth different ones.
 ///
 /// Waiting threads spin first (up to spin_limit, ~50 µs) and only then sleep on a condition variable:
 /// the phases of a decode-sized call last tens of microseconds, and waking sleeping threads through
@@ -41,19 +45,33 @@ public:
 
     explicit caller_threads_sync(int nth) : nth_(nth) {
         detail::require(nth > 0, errc::invalid_argument, "caller_threads_sync", "nth = ", nth, " must be positive");
+        last_phase_ = std::make_unique<std::atomic<std::uint64_t>[]>(std::size_t(nth));
+        for (int i = 0; i < nth; ++i) last_phase_[std::size_t(i)].store(no_phase, std::memory_order_relaxed);
     }
     caller_threads_sync(const caller_threads_sync&) = delete;
     caller_threads_sync& operator=(const caller_threads_sync&) = delete;
 
     int threads() const noexcept { return nth_; }
 
+    /// Throws amxmm::error unless (ith, nth) names one of this sync's threads that has not yet joined the
+    /// current phase (two threads with the same ith would leave another ith's tasks undone).
+    void check_caller(int ith, int nth) {
+        detail::require(nth == nth_ && ith >= 0 && ith < nth_, errc::invalid_argument, "caller_threads_executor",
+                        "ith = ", ith, ", nth = ", nth, " do not describe one of the sync's ", nth_, " threads");
+        const std::uint64_t phase = generation_.load(std::memory_order_acquire);
+        detail::require(last_phase_[std::size_t(ith)].exchange(phase, std::memory_order_acq_rel) != phase,
+                        errc::invalid_argument, "caller_threads_executor", "ith = ", ith,
+                        " is used by two threads in one call (each of the nth threads needs its own ith)");
+    }
+
     /// Records an exception for the current phase (the first one wins).
     void record(std::exception_ptr e) {
         std::lock_guard<std::mutex> lock(mutex_);
         const std::uint64_t gen = generation_.load(std::memory_order_relaxed);
-        if (error_generation_.load(std::memory_order_relaxed) != gen) {
-            error_ = std::move(e);
-            error_generation_.store(gen, std::memory_order_release);
+        phase_error& slot = errors_[gen & 1];
+        if (slot.generation.load(std::memory_order_relaxed) != gen) {
+            slot.error = std::move(e);
+            slot.generation.store(gen, std::memory_order_release);
         }
     }
 
@@ -72,13 +90,22 @@ public:
             std::unique_lock<std::mutex> lock(mutex_);
             cv_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != gen; });
         }
-        // A phase with an error ends every thread's call, so no later record() can overwrite it.
-        if (error_generation_.load(std::memory_order_acquire) != gen) return nullptr;
+        // Each phase's error has a slot of its own until phase gen + 2: a thread that already left this
+        // barrier may record for phase gen + 1 before a late one reads this phase's, but none can record
+        // for gen + 2 before every thread has arrived at gen + 1's barrier, after its read here.
+        const phase_error& slot = errors_[gen & 1];
+        if (slot.generation.load(std::memory_order_acquire) != gen) return nullptr;
         std::lock_guard<std::mutex> lock(mutex_);
-        return error_;
+        return slot.error;
     }
 
 private:
+    static constexpr std::uint64_t no_phase = ~std::uint64_t(0);
+    struct phase_error {
+        std::atomic<std::uint64_t> generation{no_phase};  // the phase whose error `error` is
+        std::exception_ptr error;
+    };
+
     bool spin_until_changed(std::uint64_t gen) const {
         const auto start = std::chrono::steady_clock::now();
         for (;;) {
@@ -100,8 +127,8 @@ private:
     std::condition_variable cv_;
     std::atomic<int> arrived_{0};
     std::atomic<std::uint64_t> generation_{0};
-    std::atomic<std::uint64_t> error_generation_{~std::uint64_t(0)};
-    std::exception_ptr error_;
+    phase_error errors_[2];                                    // by phase parity
+    std::unique_ptr<std::atomic<std::uint64_t>[]> last_phase_;  // per ith: the last phase it joined
 };
 
 /// The executor for one of the engine's threads (see the top of this file).
@@ -116,10 +143,11 @@ struct caller_threads_executor {
 
     template <class Fn>
     void parallel_for(std::int64_t count, Fn&& fn) {
-        detail::require(sync != nullptr && sync->threads() == nth && ith >= 0 && ith < nth, errc::invalid_argument,
-                        "caller_threads_executor", "ith = ", ith, ", nth = ", nth,
-                        sync ? "" : ", sync is null", " do not describe one of sync's threads");
+        detail::require(sync != nullptr, errc::invalid_argument, "caller_threads_executor", "ith = ", ith, ", nth = ", nth,
+                        ": sync is null");
+        // A thread with a bad (ith, nth) still arrives, carrying its error: every caller throws it, none waits forever.
         try {
+            sync->check_caller(ith, nth);
             for (std::int64_t i = ith; i < count; i += nth) fn(i);
         } catch (...) {
             sync->record(std::current_exception());
