@@ -388,6 +388,11 @@ TEST_CASE("gemm: bad arguments throw amxmm::error and leave y untouched", "[gemm
     REQUIRE_THROWS_WITH(gemm_q4_0(misaligned, m, x.data(), k, y.data(), n), ContainsSubstring("64-byte"));
     REQUIRE_THROWS_WITH(gemm_q4_0(packed.view(), m, x.data(), k, reinterpret_cast<float*>(x.data()) + 1, n),
                         ContainsSubstring("overlaps"));
+    // Strides whose rows would span more than the address space: refused, not wrapped around.
+    REQUIRE_THROWS_WITH(gemm_q4_0(packed.view(), m, x.data(), std::int64_t(1) << 62, y.data(), n),
+                        ContainsSubstring("ldx = 4611686018427387904 with m = 3"));
+    REQUIRE_THROWS_WITH(gemm_q4_0(packed.view(), m, x.data(), k, y.data(), std::int64_t(1) << 61),
+                        ContainsSubstring("ldy = 2305843009213693952 with m = 3"));
     x[k + 5] = std::nanf("");
     gemm_options exact;
     exact.mode = compute_mode::exact;
@@ -400,6 +405,12 @@ TEST_CASE("gemm: bad arguments throw amxmm::error and leave y untouched", "[gemm
     }
     // m == 0 is a valid no-op.
     CHECK_NOTHROW(gemm_q4_0(packed.view(), 0, nullptr, k, nullptr, n));
+}
+
+TEST_CASE("gemm: a kc_blocks past any K only sizes the chunks", "[gemm]") {
+    std::mt19937_64 rng(5);
+    for (std::int64_t kc : {std::int64_t(1) << 40, std::int64_t(1) << 53, std::numeric_limits<std::int64_t>::max()})
+        check_gemm({65, 32, 64, 64, 32}, isa::amx_emulated, rng, kc);  // m >= 65: the chunked large-M path
 }
 
 TEST_CASE("gemm: automatic mode and plan reporting", "[gemm]") {

@@ -14,8 +14,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <thread>
@@ -128,6 +130,14 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const gemm_options& opt = {}) {
 
 namespace detail {
 
+/// Throws unless m rows of `width` floats, `ld` apart (ld >= width), lie within an addressable range: the
+/// pointer arithmetic on them, the overlap checks' included, is then defined.
+inline void require_row_span(const char* fn, const char* ld_name, std::int64_t m, std::int64_t ld, std::int64_t width) {
+    constexpr std::int64_t max_floats = std::numeric_limits<std::ptrdiff_t>::max() / std::int64_t(sizeof(float));
+    require(m <= 1 || (width <= max_floats && m - 1 <= (max_floats - width) / ld), errc::invalid_argument, fn, ld_name,
+            " = ", ld, " with m = ", m, " rows spans more than the address space");
+}
+
 inline void validate_gemm_args(const packed_q4_0_vnni_view& w, std::int64_t m, const float* x, std::int64_t ldx,
                                const float* y, std::int64_t ldy) {
     constexpr const char* fn = "gemm_q4_0";
@@ -141,6 +151,8 @@ inline void validate_gemm_args(const packed_q4_0_vnni_view& w, std::int64_t m, c
     require(y != nullptr, errc::invalid_argument, fn, "y is null");
     require(ldx >= w.layout.k, errc::invalid_argument, fn, "ldx = ", ldx, " is less than K = ", w.layout.k);
     require(ldy >= w.layout.n, errc::invalid_argument, fn, "ldy = ", ldy, " is less than N = ", w.layout.n);
+    require_row_span(fn, "ldx", m, ldx, w.layout.k);
+    require_row_span(fn, "ldy", m, ldy, w.layout.n);
     const auto* x_end = x + (m - 1) * ldx + w.layout.k;
     const auto* y_end = y + (m - 1) * ldy + w.layout.n;
     require(y_end <= x || x_end <= y, errc::invalid_argument, fn, "y overlaps x");
@@ -528,7 +540,9 @@ struct amx_blocking {
 inline amx_blocking choose_amx_blocking(std::int64_t groups, std::int64_t col_blocks, const gemm_options& opt) {
     const cache_sizes& cs = detected_cache_sizes();
     amx_blocking bl;
-    bl.kc = opt.kc_blocks > 0 ? opt.kc_blocks : std::max<std::int64_t>(2, cs.l1d / 2 / 2048);
+    // (A caller's kc_blocks past any K is clamped: kc only sizes chunks, and kc · 2 KiB must not overflow.)
+    bl.kc = opt.kc_blocks > 0 ? std::min<std::int64_t>(opt.kc_blocks, std::int64_t(1) << 30)
+                              : std::max<std::int64_t>(2, cs.l1d / 2 / 2048);
     bl.row_groups = std::clamp<std::int64_t>(cs.l2 / 4 / (bl.kc * 2048), 1, 8);
     bl.col_blocks = std::clamp<std::int64_t>(cs.l2 / 4 / (bl.row_groups * 4096), 1, 16);
     bl.row_groups = std::min(bl.row_groups, groups);
