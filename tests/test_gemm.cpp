@@ -393,6 +393,10 @@ TEST_CASE("gemm: bad arguments throw amxmm::error and leave y untouched", "[gemm
                         ContainsSubstring("ldx = 4611686018427387904 with m = 3"));
     REQUIRE_THROWS_WITH(gemm_q4_0(packed.view(), m, x.data(), k, y.data(), std::int64_t(1) << 61),
                         ContainsSubstring("ldy = 2305843009213693952 with m = 3"));
+    gemm_options bad_mode;
+    bad_mode.mode = compute_mode(7);
+    REQUIRE_THROWS_WITH(gemm_q4_0(packed.view(), m, x.data(), k, y.data(), n, bad_mode),
+                        ContainsSubstring("gemm_q4_0: options.mode = 7 is not a compute_mode"));
     x[k + 5] = std::nanf("");
     gemm_options exact;
     exact.mode = compute_mode::exact;

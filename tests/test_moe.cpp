@@ -897,6 +897,48 @@ TEST_CASE("moe: bad input throws amxmm::error and writes nothing", "[moe][errors
                                k, yf.data(), k, fopt);
                    }).what,
                    "ld_weights"));
+    // Strides whose rows would span more than the address space (they used to wrap around onto the first
+    // rows and pass the overlap checks), an unknown mode, and errors naming the function that was called.
+    constexpr std::int64_t huge = std::int64_t(1) << 62;
+    CHECK(contains(gemm(good, nullptr, huge, n).what, "y (ldy_token, ldy_slot) strides 4611686018427387904, 16"));
+    CHECK(contains(gemm(good, nullptr, top_k * n, huge / 2).what, "span more than the address space"));
+    CHECK(contains(gemm({m, top_k, ids.data(), huge}).what, "routing.ids (ld_ids) strides"));
+    CHECK(contains(catch_error([&] {
+                       moe_gemm(w.packed.view(), good, x.data(), moe_input_rows::per_slot, huge, k, y.data(), top_k * n,
+                                n, opt);
+                   }).what,
+                   "x (ldx_token, ldx_slot) strides"));
+    CHECK(contains(catch_error([&] {
+                       moe_ffn(gate.packed.view(), up.packed.view(), down.packed.view(), good, wts.data(), top_k,
+                               x.data(), k, yf.data(), huge, fopt);
+                   }).what,
+                   "ldy = 4611686018427387904 with m = 3 rows spans more than the address space"));
+    CHECK(contains(catch_error([&] {
+                       moe_ffn(gate.packed.view(), up.packed.view(), down.packed.view(), good, wts.data(), huge,
+                               x.data(), k, yf.data(), k, fopt);
+                   }).what,
+                   "ld_weights = 4611686018427387904"));
+    gemm_options bad_mode = opt;
+    bad_mode.mode = compute_mode(7);
+    CHECK(contains(catch_error([&] {
+                       moe_gemm(w.packed.view(), good, x.data(), moe_input_rows::per_token, k, 0, y.data(), top_k * n,
+                                n, bad_mode);
+                   }).what,
+                   "moe_gemm: options.mode = 7 is not a compute_mode"));
+    moe_ffn_options bad_ffn_mode = fopt;
+    bad_ffn_mode.mode = compute_mode(7);
+    CHECK(contains(catch_error([&] {
+                       moe_ffn(gate.packed.view(), up.packed.view(), down.packed.view(), good, wts.data(), top_k,
+                               x.data(), k, yf.data(), k, bad_ffn_mode);
+                   }).what,
+                   "moe_ffn: options.mode = 7"));
+    gemm_options unknown_isa = opt;
+    unknown_isa.force_isa = isa(17);
+    CHECK(contains(catch_error([&] {
+                       moe_gemm(w.packed.view(), good, x.data(), moe_input_rows::per_token, k, 0, y.data(), top_k * n,
+                                n, unknown_isa);
+                   }).what,
+                   "moe_gemm: options.force_isa"));
     CHECK(untouched());
 
     // Duplicates (token 2: expert 1 twice) are accepted; m == 0 is a no-op with null pointers.

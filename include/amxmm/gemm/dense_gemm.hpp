@@ -91,11 +91,15 @@ inline constexpr std::int64_t amx_column_path_min_rows = 2 * kernel_rows + 1;
 namespace detail {
 /// plan_gemm_q4_0 with `automatic` picking `fast` on AMX back ends from `fast_min_rows` rows (MoE calls
 /// pass their own threshold, plan_moe_q4_0).
-inline gemm_plan plan_q4_0(std::int64_t m, const gemm_options& opt, std::int64_t fast_min_rows) {
+inline gemm_plan plan_q4_0(std::int64_t m, const gemm_options& opt, std::int64_t fast_min_rows,
+                           const char* fn = "gemm_q4_0") {
+    detail::require(opt.mode == compute_mode::automatic || opt.mode == compute_mode::exact ||
+                        opt.mode == compute_mode::fast,
+                    errc::invalid_argument, fn, "options.mode = ", int(opt.mode), " is not a compute_mode");
     gemm_plan plan;
     if (opt.force_isa) {
         const std::string why = isa_unsupported_reason(*opt.force_isa);
-        detail::require(why.empty(), errc::unsupported, "gemm_q4_0", "options.force_isa = ", to_string(*opt.force_isa),
+        detail::require(why.empty(), errc::unsupported, fn, "options.force_isa = ", to_string(*opt.force_isa),
                         " is not available here: ", why);
         plan.backend = *opt.force_isa;
         plan.reason = std::string(to_string(plan.backend)) + ": forced by gemm_options";
@@ -130,12 +134,27 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const gemm_options& opt = {}) {
 
 namespace detail {
 
-/// Throws unless m rows of `width` floats, `ld` apart (ld >= width), lie within an addressable range: the
-/// pointer arithmetic on them, the overlap checks' included, is then defined.
+/// True when rows (t, s) of `width` elements at t·ld_token + s·ld_slot (t < m, s < top_k) end within
+/// `max_elements` of the first, so that the pointer arithmetic on them, overlap checks included, is
+/// defined. Negative strides are left to the callers' other checks (they reject them).
+inline bool rows_addressable(std::int64_t m, std::int64_t top_k, std::int64_t ld_token, std::int64_t ld_slot,
+                             std::int64_t width, std::int64_t max_elements) {
+    if (ld_token < 0 || ld_slot < 0) return true;
+    if (width > max_elements) return false;
+    std::int64_t room = max_elements - width;
+    if (m > 1) {
+        if (ld_token > room / (m - 1)) return false;
+        room -= (m - 1) * ld_token;
+    }
+    return top_k <= 1 || ld_slot <= room / (top_k - 1);
+}
+template <class T>
+inline constexpr std::int64_t max_elements_of = std::numeric_limits<std::ptrdiff_t>::max() / std::int64_t(sizeof(T));
+
+/// Throws unless m rows of `width` floats, `ld` apart, are addressable (rows_addressable).
 inline void require_row_span(const char* fn, const char* ld_name, std::int64_t m, std::int64_t ld, std::int64_t width) {
-    constexpr std::int64_t max_floats = std::numeric_limits<std::ptrdiff_t>::max() / std::int64_t(sizeof(float));
-    require(m <= 1 || (width <= max_floats && m - 1 <= (max_floats - width) / ld), errc::invalid_argument, fn, ld_name,
-            " = ", ld, " with m = ", m, " rows spans more than the address space");
+    require(rows_addressable(m, 1, ld, 0, width, max_elements_of<float>), errc::invalid_argument, fn, ld_name, " = ", ld,
+            " with m = ", m, " rows spans more than the address space");
 }
 
 inline void validate_gemm_args(const packed_q4_0_vnni_view& w, std::int64_t m, const float* x, std::int64_t ldx,

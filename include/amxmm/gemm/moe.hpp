@@ -111,10 +111,12 @@ inline constexpr std::int64_t moe_auto_fast_min_rows = 17;
 /// The back end and compute mode a MoE call runs. One mode for the whole call: `automatic` decides as
 /// plan_gemm_q4_0 would, with moe_auto_fast_min_rows, for the average rows per active expert under
 /// uniform routing, ceil(M·top_k / min(E, M·top_k)) — a function of the shapes only, never of the ids.
-inline gemm_plan plan_moe_q4_0(std::int64_t m, std::int64_t top_k, std::int64_t experts, const gemm_options& opt = {}) {
+/// (`fn`: the function named in its errors.)
+inline gemm_plan plan_moe_q4_0(std::int64_t m, std::int64_t top_k, std::int64_t experts, const gemm_options& opt = {},
+                               const char* fn = "plan_moe_q4_0") {
     const std::int64_t rows = std::max<std::int64_t>(m, 0) * std::max<std::int64_t>(top_k, 0);
     const std::int64_t active = std::max<std::int64_t>(1, std::min(std::max<std::int64_t>(experts, 1), rows));
-    return detail::plan_q4_0((rows + active - 1) / active, opt, moe_auto_fast_min_rows);
+    return detail::plan_q4_0((rows + active - 1) / active, opt, moe_auto_fast_min_rows, fn);
 }
 
 namespace detail {
@@ -125,9 +127,19 @@ namespace detail {
 /// disjoint: token-major (slots of a token adjacent) or slot-major.
 inline bool moe_rows_disjoint(std::int64_t m, std::int64_t top_k, std::int64_t ld_token, std::int64_t ld_slot,
                               std::int64_t width) {
+    if (ld_token < 0 || ld_slot < 0) return false;
     const bool token_major = (top_k == 1 || ld_slot >= width) && (m == 1 || ld_token >= (top_k - 1) * ld_slot + width);
     const bool slot_major = (m == 1 || ld_token >= width) && (top_k == 1 || ld_slot >= (m - 1) * ld_token + width);
-    return ld_token >= 0 && ld_slot >= 0 && (token_major || slot_major);
+    return token_major || slot_major;
+}
+
+/// Throws unless rows_addressable (call it before anything multiplies the strides).
+template <class T>
+void require_rows_addressable(const char* fn, const char* what, std::int64_t m, std::int64_t top_k,
+                              std::int64_t ld_token, std::int64_t ld_slot, std::int64_t width) {
+    require(rows_addressable(m, top_k, ld_token, ld_slot, width, max_elements_of<T>), errc::invalid_argument, fn, what,
+            " strides ", ld_token, ", ", ld_slot, " for ", m, " x ", top_k, " rows of ", width,
+            " span more than the address space");
 }
 
 /// [begin, end) addresses of a 2-level row set (for overlap checks).
@@ -154,6 +166,7 @@ inline void validate_routing(const char* fn, const moe_routing& r, std::int64_t 
     require(r.ids != nullptr, errc::invalid_argument, fn, "routing.ids is null");
     require(r.ld_ids >= r.top_k, errc::invalid_argument, fn, "routing.ld_ids = ", r.ld_ids, " is less than top_k = ",
             r.top_k);
+    require_rows_addressable<std::int32_t>(fn, "routing.ids (ld_ids)", r.m, 1, r.ld_ids, 0, r.top_k);
     for (std::int64_t t = 0; t < r.m; ++t)
         for (std::int64_t s = 0; s < r.top_k; ++s) {
             const std::int32_t e = r.ids[t * r.ld_ids + s];
@@ -900,6 +913,8 @@ gemm_plan moe_gemm(const packed_q4_0_vnni_experts_view& w, const moe_routing& ro
         detail::require(y != nullptr, errc::invalid_argument, fn, "y is null");
         const bool shared = rows == moe_input_rows::per_token;
         const std::int64_t xs = shared ? 0 : ldx_slot;
+        detail::require_rows_addressable<float>(fn, "x (ldx_token, ldx_slot)", m, shared ? 1 : top_k, ldx_token, xs, k);
+        detail::require_rows_addressable<float>(fn, "y (ldy_token, ldy_slot)", m, top_k, ldy_token, ldy_slot, n);
         detail::require(detail::moe_rows_disjoint(m, shared ? 1 : top_k, ldx_token, xs, k), errc::invalid_argument, fn,
                         "x strides ldx_token = ", ldx_token, ", ldx_slot = ", ldx_slot,
                         " make rows of K = ", k, " overlap (need ldx_token >= K, and per_slot rows disjoint)");
@@ -913,7 +928,7 @@ gemm_plan moe_gemm(const packed_q4_0_vnni_experts_view& w, const moe_routing& ro
                         errc::invalid_argument, fn, "y overlaps routing.ids");
     }
     std::byte* ws = detail::moe_workspace<Executor>(fn, opt, moe_gemm_workspace_bytes(m, top_k, w.experts, k));
-    gemm_plan plan = plan_moe_q4_0(m, top_k, w.experts, opt);
+    gemm_plan plan = plan_moe_q4_0(m, top_k, w.experts, opt, fn);
     if (m == 0) return plan;
     detail::moe_groups g;
     detail::group_by_expert(routing, w.experts, false, g, ex);
@@ -951,6 +966,8 @@ gemm_plan moe_ffn_checked(const gate_up_source& src, const packed_q4_0_vnni_expe
         require(y != nullptr, errc::invalid_argument, fn, "y is null");
         require(ldx >= k, errc::invalid_argument, fn, "ldx = ", ldx, " is less than K = ", k);
         require(ldy >= k, errc::invalid_argument, fn, "ldy = ", ldy, " is less than K = ", k);
+        require_row_span(fn, "ldx", m, ldx, k);
+        require_row_span(fn, "ldy", m, ldy, k);
         const auto ys = span_of(y, m, 1, ldy, 0, k);
         require(!ys.overlaps(span_of(x, m, 1, ldx, 0, k)), errc::invalid_argument, fn, "y overlaps x");
         require(!ys.overlaps(span_of(routing.ids, m, 1, routing.ld_ids, 0, top_k)), errc::invalid_argument, fn,
@@ -958,6 +975,7 @@ gemm_plan moe_ffn_checked(const gate_up_source& src, const packed_q4_0_vnni_expe
         if (weights) {
             require(ld_weights >= top_k, errc::invalid_argument, fn, "ld_weights = ", ld_weights,
                     " is less than top_k = ", top_k);
+            require_row_span(fn, "ld_weights", m, ld_weights, top_k);
             require(!ys.overlaps(span_of(weights, m, 1, ld_weights, 0, top_k)), errc::invalid_argument, fn,
                     "y overlaps weights");
             for (std::int64_t t = 0; t < m; ++t)
@@ -970,7 +988,7 @@ gemm_plan moe_ffn_checked(const gate_up_source& src, const packed_q4_0_vnni_expe
     }
     const std::size_t need = moe_ffn_workspace_bytes(m, top_k, e_count, k, f);
     std::byte* ws = moe_workspace<Executor>(fn, opt, need);
-    gemm_plan plan = plan_moe_q4_0(m, top_k, e_count, opt);
+    gemm_plan plan = plan_moe_q4_0(m, top_k, e_count, opt, fn);
     if (m == 0) return plan;
     moe_groups g;
     group_by_expert(routing, e_count, true, g, ex);
