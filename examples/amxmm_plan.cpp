@@ -6,8 +6,13 @@
 // Prints the plan per layer, the predicted tokens/s, why (binding constraint, next-best plan), with
 // --llama-cpp the -ngl/-ot flags, and with --ngl/--ot the what-if of that llama.cpp placement beside the
 // plan. --json prints the JSON report only (docs/plan-json-schema.md).
+//
+// Exit status: 0 a plan that fits, 1 an error (bad input, unreadable file), 2 a usage error, 3 no plan
+// fits the machine (the least bad one is printed, with its PROBLEM lines / "valid": false).
 #include <amxmm/plan.hpp>
 
+#include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -37,10 +42,17 @@ const char* usage =
     "  --cpu-layout amx|host  what-if: CPU tensors without a rule are AMX-repacked (default) or not\n"
     "  --preset NAME          a built-in model instead of a file: ";
 
+// Exit status when no plan fits the machine (see the top of this file).
+constexpr int exit_no_fit = 3;
+
 int to_int(const std::string& flag, const std::string& v) {
     char* end = nullptr;
-    const long x = std::strtol(v.c_str(), &end, 10);
+    errno = 0;
+    const long long x = std::strtoll(v.c_str(), &end, 10);
     if (v.empty() || *end || x < 0) throw amxmm::error(amxmm::errc::invalid_argument, flag + " " + v + ": not a count");
+    if (errno == ERANGE || x > INT_MAX)  // never narrowed: 4294971392 must not become 4096
+        throw amxmm::error(amxmm::errc::invalid_argument,
+                           flag + " " + v + ": out of range (0 to " + std::to_string(INT_MAX) + ")");
     return int(x);
 }
 
@@ -65,7 +77,7 @@ int main(int argc, char** argv) try {
         if (a == "-h" || a == "--help") {
             std::cout << usage;
             for (const auto& n : preset_names()) std::cout << n << " ";
-            std::cout << "\n";
+            std::cout << "\n\nexit status: 0 a plan that fits, 1 an error, 2 a usage error, 3 no plan fits the machine\n";
             return 0;
         } else if (a == "--hardware") hw_path = value();
         else if (a == "--gpu-mem") gpu_mem = value();
@@ -127,9 +139,10 @@ int main(int argc, char** argv) try {
     std::vector<whatif_result> whatifs;
     if (have_whatif) whatifs.push_back(evaluate_llama_flags(cm, wf, wopt));
 
+    const int status = r.score.valid ? 0 : exit_no_fit;
     if (as_json) {
         std::cout << json::dump(to_json(cm, r, whatifs)) << "\n";
-        return 0;
+        return status;
     }
     std::cout << "model:    " << model.name << " (" << model.architecture << ", " << model.layers << " layers";
     if (model.experts) std::cout << ", " << model.experts << " experts top-" << model.experts_used;
@@ -147,7 +160,8 @@ int main(int argc, char** argv) try {
         for (const auto& n : f.notes) std::cout << "  note: " << n << "\n";
     }
     if (have_whatif) std::cout << "\nwhat-if (same cost model):\n" << format_whatif(cm, r, whatifs);
-    return 0;
+    if (status != 0) std::cerr << "amxmm-plan: " << r.binding << " (exit status " << status << ")\n";
+    return status;
 } catch (const std::exception& e) {
     std::cerr << "amxmm-plan: " << e.what() << "\n";
     return 1;

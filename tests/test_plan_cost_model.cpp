@@ -508,3 +508,196 @@ TEST_CASE("plan solver: a GPU calibrated as slow for experts gets no expert", "[
     REQUIRE(same_placement(r2.best, r0.best));
     REQUIRE(r2.score.objective_s == r0.score.objective_s);
 }
+
+// ---- bad input (review findings): clear errors, no crash, no wrap-around --------------------------------
+
+namespace {
+
+/// The amxmm::error `f` throws: its message (empty when none was thrown).
+template <class F>
+std::string error_of(F&& f) {
+    try {
+        f();
+    } catch (const amxmm::error& e) {
+        return e.what();
+    }
+    return {};
+}
+
+bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+/// A CPU "experts" curve (as --calibrate writes one) for the moe_model's expert shape.
+calibration_data cpu_experts_calibration(const model_desc& m) {
+    const auto& te = m.tensors[std::size_t(find_tensor(m, tensor_role::ffn_up_exps))];
+    calibration_data cal;
+    calibration_curve c;
+    c.device = "cpu_amx";
+    c.op = "experts";
+    c.n = te.rows;
+    c.k = te.cols;
+    c.experts = te.experts;
+    c.top_k = m.experts_used;
+    c.points = {{1, 1e-4}, {512, 1e-2}};
+    cal.curves.push_back(c);
+    return cal;
+}
+
+}  // namespace
+
+TEST_CASE("cost model: a matmul or expert tensor of 0 rows, cols or experts is an error, not a crash", "[plan][cost]") {
+    const hardware_desc hw = test_machine();
+    for (const std::vector<std::int64_t>& dims : std::vector<std::vector<std::int64_t>>{{0, 256, 8}, {512, 0, 8}, {512, 256, 0}}) {
+        model_desc m = moe_model();
+        const int i = find_tensor(m, tensor_role::ffn_up_exps);
+        m.tensors[std::size_t(i)] = describe_tensor(m.tensors[std::size_t(i)].name, amxmm::ggml_type::q4_0, dims);
+        CAPTURE(dims);
+        // With a calibrated CPU "experts" curve this dereferenced a null curve (pick_expert_curve found none).
+        const std::string what = error_of([&] { cost_model(m, hw, workload_desc{}, cpu_experts_calibration(moe_model())); });
+        CHECK(has(what, "blk.0.ffn_up_exps.weight"));
+        CHECK(has(what, "1 or more expected"));
+    }
+    model_desc d = dense_model();
+    const int q = find_tensor(d, tensor_role::attn_q);
+    d.tensors[std::size_t(q)] = describe_tensor(d.tensors[std::size_t(q)].name, amxmm::ggml_type::q4_0, {0, 2048});
+    CHECK(has(error_of([&] { cost_model(d, hw, workload_desc{}); }), "cols (K) = 0"));
+}
+
+TEST_CASE("cost model: an expert shape no calibration curve is near falls back to the roofline", "[plan][cost]") {
+    const model_desc m = moe_model();
+    const cost_model cal(m, test_machine(), workload_desc{}, cpu_experts_calibration(m));
+    const cost_model plain(m, test_machine(), workload_desc{});
+    REQUIRE(cal.calibrated());
+    // K = 0 has no distance to any curve (log 0): the dense path, as without calibration (was a null dereference).
+    for (bool amx : {true, false}) {
+        const double t = cal.cpu_expert_s(amx, 4, 0.5, 256, 0, 0);
+        CHECK(std::isfinite(t));
+        CHECK(t == plain.cpu_expert_s(amx, 4, 0.5, 256, 0, 0));
+    }
+    calibration_data g;
+    g.curves.push_back(experts_curve("gpu:TestGPU", 8, 2, 256, 512, 10.0, {1, 16, 64, 512}));
+    const cost_model gcal(m, test_machine(), workload_desc{}, g);
+    CHECK(gcal.gpu_expert_s(0, 4, 0.5, 0, 512, 0) == plain.gpu_expert_s(0, 4, 0.5, 0, 512, 0));
+}
+
+TEST_CASE("cost model: memory sums saturate or are refused, never wrap around", "[plan][cost]") {
+    const model_desc m = dense_model();
+    // Tensors whose bytes sum past 2^64 (four 2^62-byte vectors): an error, not a small total.
+    model_desc big = m;
+    for (int i = 0; i < 4; ++i)
+        big.tensors.push_back(describe_tensor("blk.0.big" + std::to_string(i) + ".bias", amxmm::ggml_type::f32,
+                                              {std::int64_t(1) << 30, std::int64_t(1) << 30}));
+    CHECK(has(error_of([&] { big.total_bytes(); }), "more than 2^64 - 1"));
+    CHECK(has(error_of([&] { cost_model(big, test_machine(), workload_desc{}); }), "weights total more than 2^64 - 1"));
+
+    // A reserve of 2^64 - 1 (JSON accepts it) is exceeded, not wrapped to a small number.
+    hardware_desc hw = test_machine();
+    hw.gpu_reserve_bytes = ~std::uint64_t(0);
+    const cost_model cm(m, hw, workload_desc{});
+    plan on_gpu = solve(cost_model(m, test_machine(), workload_desc{})).best;
+    const plan_score s = cm.score(on_gpu);
+    REQUIRE(s.memory.size() == 2);
+    CHECK(s.memory[1].used() == ~std::uint64_t(0));
+    CHECK(s.memory[1].exceeded());
+    CHECK_FALSE(s.valid);
+    // The solver leaves such a GPU empty.
+    const solve_result r = solve(cm);
+    CHECK(r.score.valid);
+    for (const auto& t : r.best.tensors) CHECK(t.where.kind != placement_kind::gpu);
+
+    device_memory d;
+    d.capacity = 1;
+    d.weights = ~std::uint64_t(0) - 5;
+    d.kv_cache = 10;
+    CHECK(d.used() == ~std::uint64_t(0));
+    CHECK(d.exceeded());
+}
+
+TEST_CASE("cost model: calibration, cost_params and objective_weights are validated", "[plan][cost]") {
+    const model_desc m = dense_model();
+    hardware_desc hw = test_machine(0);
+    for (double bad : {-1.0, 0.0, std::nan("")}) {
+        CAPTURE(bad);
+        calibration_data cal;
+        calibration_curve c = dense_curve("cpu_amx", 4096, 2048, 1.0);
+        c.points[1].second = bad;
+        cal.curves.push_back(c);
+        // Negative, zero or NaN seconds made matmuls free (valid plans of objective 0 or NaN).
+        CHECK(has(error_of([&] { cost_model(m, hw, workload_desc{}, cal); }), "curves[0] (cpu_amx/dense) point 1"));
+        cal.curves[0].points[1].second = 1e-3;
+        cal.curves[0].points[0].first = bad;
+        CHECK(has(error_of([&] { cost_model(m, hw, workload_desc{}, cal); }), "point 0"));
+        cal.curves[0].points[0].first = 1;
+        cal.dram_read_bytes_per_s = bad;
+        if (bad != 0.0) CHECK(has(error_of([&] { cost_model(m, hw, workload_desc{}, cal); }), "dram_read_bytes_per_s"));
+
+        cost_params p;
+        p.cpu_op_overhead_s = bad;
+        if (bad != 0.0) CHECK(has(error_of([&] { cost_model(m, hw, workload_desc{}, {}, p); }), "cpu_op_overhead_s"));
+        p = cost_params{};
+        p.attention_query_tile = bad;  // divides
+        CHECK(has(error_of([&] { cost_model(m, hw, workload_desc{}, {}, p); }), "attention_query_tile"));
+
+        objective_weights w;
+        w.prompt_tokens = bad;
+        if (bad != 0.0) CHECK(has(error_of([&] { cost_model(m, hw, workload_desc{}, {}, {}, w); }), "prompt_tokens"));
+        w = objective_weights{};
+        w.decode_tokens = bad;
+        if (bad != 0.0) CHECK(has(error_of([&] { cost_model(m, hw, workload_desc{}, {}, {}, w); }), "decode_tokens"));
+
+        hardware_desc h = test_machine();
+        h.gpus[0].memory_bytes_per_s = bad;
+        if (bad != 0.0) CHECK(has(error_of([&] { cost_model(m, h, workload_desc{}); }), "hardware.gpus[0].memory_bytes_per_s"));
+    }
+    calibration_data cal;
+    calibration_curve e = experts_curve("cpu_amx", 8, 2, 256, 512, 1.0, {1, 16});
+    e.top_k = 0;
+    cal.curves.push_back(e);
+    CHECK(has(error_of([&] { cost_model(m, hw, workload_desc{}, cal); }), "top_k = 0"));
+    // Zero weights are fine (a job of no prompt or no decode).
+    objective_weights w0;
+    w0.prompt_tokens = 0;
+    CHECK(error_of([&] { cost_model(m, hw, workload_desc{}, {}, {}, w0); }).empty());
+}
+
+TEST_CASE("cost model: calibration_from_json reads counts as checked integers", "[plan][cost]") {
+    auto from = [](const std::string& t) { return error_of([&] { calibration_from_json(json::parse(t)); }); };
+    const std::string curve = R"("device": "cpu_amx", "op": "dense", "k": 2048, "points": [[1, 0.001]])";
+    CHECK(from(R"({"threads": 8, "curves": [{"n": 4096, )" + curve + "}]}").empty());
+    // 1e30 threads and n = 1e300 were undefined behaviour (double -> int); 2.5 was truncated to 2.
+    CHECK(has(from(R"({"threads": 1e30})"), "threads"));
+    CHECK(has(from(R"({"threads": 4294967296})"), "threads"));
+    CHECK(has(from(R"({"threads": 2.5})"), "threads"));
+    std::string w = from(R"({"curves": [{"n": 1e300, )" + curve + "}]}");
+    CHECK(has(w, "curves[0].n"));
+    CHECK(has(from(R"({"curves": [{"n": 2.5, )" + curve + "}]}"), "curves[0].n"));
+    CHECK(has(from(R"({"threads": "8"})"), "threads"));
+    CHECK(has(from(R"({"dram_read_bytes_per_s": -5})"), "dram_read_bytes_per_s"));
+    try {
+        calibration_from_json(json::parse(R"({"threads": 1e30})"));
+        FAIL("no error");
+    } catch (const amxmm::error& e) {
+        CHECK(e.code() == amxmm::errc::malformed_input);
+    }
+}
+
+TEST_CASE("cost model: more than 63 GPUs is an error (devices are bits of a 64-bit set)", "[plan][cost]") {
+    model_shape s;
+    s.name = "tiny";
+    s.architecture = "llama";
+    s.layers = 2;
+    s.embedding = 256;
+    s.heads = 4;
+    s.feed_forward = 512;
+    s.vocabulary = 100;
+    const model_desc m = make_model(s);
+    CHECK(has(error_of([&] { cost_model(m, test_machine(70), workload_desc{}); }), "70 GPUs; the planner supports at most 63"));
+    CHECK(has(error_of([&] { cost_model(m, test_machine(64), workload_desc{}); }), "64 GPUs"));
+    const cost_model ok(m, test_machine(63), workload_desc{});  // the largest supported: shifts up to bit 63
+    CHECK(ok.gpus() == 63);
+    plan p = solve(cost_model(m, test_machine(1), workload_desc{})).best;
+    for (auto& t : p.tensors)
+        if (t.where.kind == placement_kind::gpu) t.where.gpu = 62;
+    for (auto& a : p.attention_gpu)
+        if (a >= 0) a = 62;
+    CHECK(std::isfinite(ok.score(p).objective_s));
+}

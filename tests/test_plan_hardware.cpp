@@ -234,3 +234,58 @@ TEST_CASE("workload: routing statistics normalize and must fit the model", "[pla
     w.expert_frequency.assign(1, std::vector<double>(4, 0.25));
     CHECK(contains(catch_error([&] { plan::validate(w, plan::llama3_8b_q4_0()); }).what, "no experts"));
 }
+
+TEST_CASE("hardware: to_json reads back through apply_overrides, unknown members included", "[plan][hardware]") {
+    // cores, threads and isa left unknown (0, 0, ""): to_json wrote them and apply_overrides refused them.
+    const plan::hardware_desc sparse = plan::hardware_from_json(json::parse(R"({"gpus": [{"name": "X", "memory_bytes": "24GiB"}]})"));
+    const json::value j = plan::to_json(sparse);
+    CHECK_FALSE(j.at("cpu").contains("cores"));
+    CHECK_FALSE(j.at("cpu").contains("isa"));
+    const plan::hardware_desc back = plan::hardware_from_json(json::parse(json::dump(j)));
+    CHECK(json::dump(plan::to_json(back)) == json::dump(j));
+    REQUIRE(back.gpus.size() == 1);
+    CHECK(back.gpus[0].memory_bytes == (24ull << 30));
+
+    for (const char* file : {"/examples/hardware/seed-spr-rtx5090.json", "/examples/hardware/device-xeon-h100.json"}) {
+        const plan::hardware_desc hw = plan::hardware_from_json_file(repo_root() + file);
+        const json::value full = plan::to_json(hw);
+        CHECK(json::dump(plan::to_json(plan::hardware_from_json(full))) == json::dump(full));
+    }
+    const plan::hardware_desc here = plan::detect_hardware();
+    CHECK(json::dump(plan::to_json(plan::hardware_from_json(plan::to_json(here)))) == json::dump(plan::to_json(here)));
+}
+
+TEST_CASE("workload: batches and context are bounded; KV bytes never wrap", "[plan][workload]") {
+    auto invalid = [](const plan::workload_desc& w, const char* what) {
+        const auto c = catch_error([&] { plan::validate(w); });
+        CHECK(c.code == errc::invalid_argument);
+        CHECK(contains(c.what, what));
+    };
+    plan::workload_desc w;
+    w.context = std::int64_t(1) << 49;  // 48 layers x 2^60 bytes of KV wrapped to 0
+    invalid(w, "context = 562949953421312");
+    w = {};
+    w.decode_batch = std::int64_t(1) << 60;  // the workspace (a double above 2^64) became 0
+    invalid(w, "decode_batch = 1152921504606846976");
+    w = {};
+    w.prompt_batches = {512, (std::int64_t(1) << 40) + 1};
+    invalid(w, "prompt_batches[1]");
+    w = {};
+    w.context = plan::workload_max_tokens;
+    CHECK_NOTHROW(plan::validate(w));
+
+    // kv_cache_bytes itself is checked (it does not call validate).
+    const plan::model_desc q = plan::qwen3_30b_a3b_q4_0();
+    w.context = std::int64_t(1) << 49;
+    const auto c = catch_error([&] { plan::kv_cache_bytes(q, w); });
+    CHECK(c.code == errc::invalid_argument);
+    CHECK(contains(c.what, "more than 2^64 - 1"));
+    plan::model_desc wide = q;
+    wide.kv_heads = 1 << 30;
+    wide.key_length = std::int64_t(1) << 40;
+    CHECK(contains(catch_error([&] { wide.kv_bytes_per_token(); }).what, "more than 2^64 - 1"));
+
+    // A context above the trained one is accepted: llama.cpp runs it (explain() notes it).
+    w.context = q.context_length * 4;
+    CHECK_NOTHROW(plan::validate(w, q));
+}

@@ -187,3 +187,20 @@ TEST_CASE("json: parse_file", "[plan][json]") {
     CHECK(c.code == errc::system);
     CHECK(contains(c.what, "/nonexistent/amxmm/x.json"));
 }
+
+TEST_CASE("json: numbers above a double's range are errors whatever their exponent", "[plan][json]") {
+    const std::string big = "1" + std::string(400, '0');  // 1e400 written out: parsed as 0 before
+    CHECK(contains(parse_error(big), "out of the range of a double"));
+    CHECK(contains(parse_error("-" + big), "out of the range of a double"));
+    CHECK(contains(parse_error(big + "e-10"), "out of the range of a double"));   // 1e390
+    CHECK(contains(parse_error(big + ".5e-50"), "out of the range of a double"));  // 1e350
+    CHECK(contains(parse_error("0.0001e400"), "out of the range of a double"));    // 1e396
+    CHECK(contains(parse_error(R"({"gpus": [{"memory_bytes": )" + big + "}]}"), "line 1, column 28"));
+    CHECK(parse_error(big).size() < 200);  // the text is abridged in the message
+    // Underflow still reads as 0, also when written with many digits.
+    CHECK(json::parse("0." + std::string(400, '0') + "1").as_number() == 0);
+    CHECK(json::parse(big + "e-800").as_number() == 0);  // 1e-400
+    CHECK(json::parse("1" + std::string(300, '0')).as_number() == Approx(1e300));
+    CHECK(json::parse(big + "e-100").as_number() == Approx(1e300));
+    CHECK(json::parse("0." + std::string(400, '0') + "e5").as_number() == 0);  // zero, not out of range
+}

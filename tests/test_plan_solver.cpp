@@ -262,3 +262,82 @@ TEST_CASE("plan calibration: quick run, JSON round trip, cost model reproduces i
         REQUIRE(pred == Approx(std::max(sec, cm.params().cpu_op_overhead_s)).epsilon(1e-6));
     }
 }
+
+namespace {
+
+/// A small Qwen3-MoE-shaped model and a machine with one GPU of `gpu_bytes` (0: unknown) and 64 GiB of host memory.
+model_desc small_moe() {
+    model_shape s = qwen3_30b_a3b_q4_0_shape();
+    s.layers = 4;
+    return make_model(s);
+}
+hardware_desc one_gpu_machine(std::uint64_t gpu_bytes) {
+    hardware_desc hw;
+    hw.cpu.name = "test CPU";
+    hw.cpu.memory_bytes = 64ull << 30;
+    gpu_desc g;
+    g.name = "G";
+    g.memory_bytes = gpu_bytes;
+    hw.gpus.push_back(g);
+    return hw;
+}
+
+}  // namespace
+
+TEST_CASE("solver: a GPU of memory_bytes 0 (unknown) is refused, not taken as 0 bytes", "[plan][solver]") {
+    const model_desc m = small_moe();
+    const cost_model cm(m, one_gpu_machine(0), workload_desc{});
+    // The cost model scores it as unknown (capacity 0, never exceeded) ...
+    const plan all_gpu = solve(cost_model(m, one_gpu_machine(64ull << 30), workload_desc{})).best;
+    const plan_score s = cm.score(all_gpu);
+    CHECK(s.memory[1].capacity == 0);
+    CHECK_FALSE(s.memory[1].exceeded());
+    // ... and the solver, which cannot decide what fits there, says so (it planned nothing onto the GPU
+    // while a what-if of the same placement was scored valid and 4x faster).
+    std::string what;
+    try {
+        solve(cm);
+    } catch (const amxmm::error& e) {
+        what = e.what();
+        CHECK(e.code() == amxmm::errc::invalid_argument);
+    }
+    CHECK(what.find("hardware.gpus[0] ('G') has memory_bytes = 0 (unknown)") != std::string::npos);
+}
+
+TEST_CASE("solver: when nothing fits, the binding constraint names the exceeded device", "[plan][solver]") {
+    hardware_desc hw;
+    hw.cpu.name = "small";
+    hw.cpu.memory_bytes = 4ull << 30;  // the model alone is 17 GB
+    const solve_result r = solve(cost_model(qwen3_30b_a3b_q4_0(), hw, workload_desc{}));
+    CHECK_FALSE(r.score.valid);
+    CAPTURE(r.binding);
+    CHECK(r.binding.find("no plan fits") != std::string::npos);
+    CHECK(r.binding.find("CPU (needs ") != std::string::npos);
+    CHECK(r.binding.find("has 4 GiB") != std::string::npos);
+    CHECK(r.binding.find("no GPU") == std::string::npos);  // was "no GPU: every weight is computed on the CPU"
+
+    // A GPU too small too: the devices the least bad plan exceeds are named.
+    hardware_desc both = one_gpu_machine(1ull << 30);
+    both.cpu.memory_bytes = 4ull << 30;
+    const solve_result r2 = solve(cost_model(qwen3_30b_a3b_q4_0(), both, workload_desc{}));
+    CHECK_FALSE(r2.score.valid);
+    CAPTURE(r2.binding);
+    CHECK(r2.binding.find("no plan fits") != std::string::npos);
+    const std::string text = explain(cost_model(qwen3_30b_a3b_q4_0(), both, workload_desc{}), r2);
+    for (const auto& d : r2.score.memory) {  // every exceeded device is named, and has its PROBLEM line
+        CHECK((r2.binding.find(d.name + " (needs ") != std::string::npos) == d.exceeded());
+        CHECK((text.find("PROBLEM: " + d.name + " memory exceeded") != std::string::npos) == d.exceeded());
+    }
+}
+
+TEST_CASE("solver: explain notes a context above the model's trained context", "[plan][solver]") {
+    const model_desc m = small_moe();  // trained to 40960
+    workload_desc wl;
+    wl.context = 4 * m.context_length;
+    const cost_model cm(m, one_gpu_machine(64ull << 30), wl);  // accepted: llama.cpp runs it
+    const std::string text = explain(cm, solve(cm));
+    CHECK(text.find("above the model's trained context (40960)") != std::string::npos);
+    wl.context = m.context_length;
+    const cost_model at(m, one_gpu_machine(64ull << 30), wl);
+    CHECK(explain(at, solve(at)).find("trained context") == std::string::npos);
+}

@@ -27,6 +27,7 @@
 #include <ctime>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <random>
 #include <string>
@@ -320,51 +321,64 @@ inline json::value calibration_to_json(const calibration_data& d) {
     return o;
 }
 
+/// A calibration from JSON (the schema calibration_to_json writes). Members may be missing (0 / empty);
+/// present ones must have their type, and counts must be integers (threads in int range; n, k, experts,
+/// top_k in int64): 2.5 or 1e300 is an error, not truncated. The result is validate()d. Errors are
+/// malformed_input naming the member ("curves[0].n: ...").
 inline calibration_data calibration_from_json(const json::value& j) {
     constexpr const char* fn = "plan::calibration_from_json";
     detail::require(j.is_object(), errc::malformed_input, fn, "calibration is not a JSON object");
     calibration_data d;
-    auto str = [&](const char* k) { const json::value* v = j.find(k); return v && v->is_string() ? v->as_string() : std::string(); };
-    auto num = [&](const json::value& o, const char* k) {
-        const json::value* v = o.find(k);
-        return v && v->is_number() ? v->as_number() : 0.0;
-    };
-    d.machine = str("machine");
-    d.cpu_name = str("cpu_name");
-    d.isa = str("isa");
-    d.created = str("created");
-    d.threads = int(num(j, "threads"));
-    d.dram_read_bytes_per_s = num(j, "dram_read_bytes_per_s");
-    d.matmul_flops = num(j, "matmul_flops");
+    using V = json::value;
+    auto str = [&](const char* k, std::string& out) { detail::json_member(j, k, fn, "", [&](const V& v) { out = v.as_string(); }); };
+    str("machine", d.machine);
+    str("cpu_name", d.cpu_name);
+    str("isa", d.isa);
+    str("created", d.created);
+    detail::json_member(j, "threads", fn, "", [&](const V& v) {
+        const std::int64_t t = v.as_int();
+        detail::require(t >= 0 && t <= std::numeric_limits<int>::max(), errc::malformed_input, "threads", " = ", t,
+                        " (0 to 2^31 - 1 expected)");
+        d.threads = int(t);
+    });
+    detail::json_member(j, "dram_read_bytes_per_s", fn, "", [&](const V& v) { d.dram_read_bytes_per_s = v.as_number(); });
+    detail::json_member(j, "matmul_flops", fn, "", [&](const V& v) { d.matmul_flops = v.as_number(); });
     if (const json::value* cs = j.find("curves")) {
         detail::require(cs->is_array(), errc::malformed_input, fn, "\"curves\" is not an array");
-        for (const json::value& cj : cs->items()) {
-            detail::require(cj.is_object(), errc::malformed_input, fn, "a curve is not an object");
+        for (std::size_t ci = 0; ci < cs->items().size(); ++ci) {
+            const json::value& cj = cs->items()[ci];
+            const std::string where = detail::concat("curves[", ci, "]");
+            detail::require(cj.is_object(), errc::malformed_input, fn, where, " is not an object");
             calibration_curve c;
             const json::value* dev = cj.find("device");
             const json::value* op = cj.find("op");
-            detail::require(dev && dev->is_string() && op && op->is_string(), errc::malformed_input, fn,
-                            "a curve lacks \"device\" or \"op\"");
+            detail::require(dev && dev->is_string() && op && op->is_string(), errc::malformed_input, fn, where,
+                            " lacks \"device\" or \"op\"");
             c.device = dev->as_string();
             c.op = op->as_string();
-            c.n = std::int64_t(num(cj, "n"));
-            c.k = std::int64_t(num(cj, "k"));
-            c.experts = std::int64_t(num(cj, "experts"));
-            c.top_k = std::int64_t(num(cj, "top_k"));
-            detail::require(c.n > 0 && c.k > 0, errc::malformed_input, fn, "curve ", c.device, "/", c.op, " has n = ", c.n,
+            detail::json_member(cj, "n", fn, where, [&](const V& v) { c.n = v.as_int(); });
+            detail::json_member(cj, "k", fn, where, [&](const V& v) { c.k = v.as_int(); });
+            detail::json_member(cj, "experts", fn, where, [&](const V& v) { c.experts = v.as_int(); });
+            detail::json_member(cj, "top_k", fn, where, [&](const V& v) { c.top_k = v.as_int(); });
+            detail::require(c.n > 0 && c.k > 0, errc::malformed_input, fn, where, " (", c.device, "/", c.op, ") has n = ", c.n,
                             ", k = ", c.k);
             const json::value* pts = cj.find("points");
-            detail::require(pts && pts->is_array(), errc::malformed_input, fn, "curve ", c.device, "/", c.op, " has no points");
+            detail::require(pts && pts->is_array(), errc::malformed_input, fn, where, " (", c.device, "/", c.op, ") has no points");
             for (const json::value& p : pts->items()) {
                 detail::require(p.is_array() && p.items().size() == 2 && p.items()[0].is_number() && p.items()[1].is_number(),
-                                errc::malformed_input, fn, "a point is not [M, seconds]");
+                                errc::malformed_input, fn, where, ": a point is not [M, seconds]");
                 const double m = p.items()[0].as_number(), s = p.items()[1].as_number();
-                detail::require(m > 0 && s > 0, errc::malformed_input, fn, "point [", m, ", ", s, "] must be positive");
+                detail::require(m > 0 && s > 0, errc::malformed_input, fn, where, ": point [", m, ", ", s, "] must be positive");
                 c.points.push_back({m, s});
             }
             std::sort(c.points.begin(), c.points.end());
             d.curves.push_back(std::move(c));
         }
+    }
+    try {
+        validate(d);
+    } catch (const error& e) {
+        throw error(errc::malformed_input, detail::concat(fn, ": ", e.what()));
     }
     return d;
 }

@@ -40,6 +40,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <string>
 #include <vector>
@@ -146,6 +147,36 @@ struct calibration_data {
     bool empty() const noexcept { return curves.empty() && dram_read_bytes_per_s <= 0; }
 };
 
+/// Checks a calibration: threads >= 0, dram_read_bytes_per_s and matmul_flops finite and >= 0, every
+/// curve with n, k >= 1 (and experts, top_k >= 1 for op "experts", else >= 0) and at least one point
+/// [M, seconds] with both finite and > 0. Throws invalid_argument naming the curve and value. (A time of
+/// 0, negative or NaN would make matmuls free: the overhead is subtracted and the rest clamped at 0.)
+inline void validate(const calibration_data& d) {
+    constexpr const char* fn = "validate(calibration)";
+    detail::require(d.threads >= 0, errc::invalid_argument, fn, "threads = ", d.threads, " is negative");
+    detail::require(std::isfinite(d.dram_read_bytes_per_s) && d.dram_read_bytes_per_s >= 0, errc::invalid_argument, fn,
+                    "dram_read_bytes_per_s = ", d.dram_read_bytes_per_s, " (finite and >= 0 expected)");
+    detail::require(std::isfinite(d.matmul_flops) && d.matmul_flops >= 0, errc::invalid_argument, fn,
+                    "matmul_flops = ", d.matmul_flops, " (finite and >= 0 expected)");
+    for (std::size_t i = 0; i < d.curves.size(); ++i) {
+        const calibration_curve& c = d.curves[i];
+        const bool experts = c.op == "experts";
+        detail::require(c.n >= 1 && c.k >= 1, errc::invalid_argument, fn, "curves[", i, "] (", c.device, "/", c.op,
+                        "): n = ", c.n, ", k = ", c.k, " (1 or more expected)");
+        detail::require(c.experts >= (experts ? 1 : 0) && c.top_k >= (experts ? 1 : 0), errc::invalid_argument, fn,
+                        "curves[", i, "] (", c.device, "/", c.op, "): experts = ", c.experts, ", top_k = ", c.top_k,
+                        experts ? " (1 or more expected)" : " (0 or more expected)");
+        detail::require(!c.points.empty(), errc::invalid_argument, fn, "curves[", i, "] (", c.device, "/", c.op,
+                        ") has no points");
+        for (std::size_t j = 0; j < c.points.size(); ++j) {
+            const auto& [m, sec] = c.points[j];
+            detail::require(std::isfinite(m) && m > 0 && std::isfinite(sec) && sec > 0, errc::invalid_argument, fn,
+                            "curves[", i, "] (", c.device, "/", c.op, ") point ", j, ": [", m, ", ", sec,
+                            "] (M and seconds finite and > 0 expected)");
+        }
+    }
+}
+
 // ---- knobs ---------------------------------------------------------------------------------------------
 
 /// Constants of the model that hardware_desc does not carry. Defaults are documented estimates; none
@@ -182,6 +213,48 @@ struct objective_weights {
     double decode_tokens = 256;
 };
 
+/// Checks cost_params: times, half-rows and passes finite and >= 0; fractions, the query tile and the
+/// default limits finite and > 0 (they divide); counts >= 0. Throws invalid_argument naming the field.
+inline void validate(const cost_params& p) {
+    constexpr const char* fn = "validate(cost_params)";
+    auto at_least_0 = [&](const char* name, double x) {
+        detail::require(std::isfinite(x) && x >= 0, errc::invalid_argument, fn, name, " = ", x, " (finite and >= 0 expected)");
+    };
+    auto above_0 = [&](const char* name, double x) {
+        detail::require(std::isfinite(x) && x > 0, errc::invalid_argument, fn, name, " = ", x, " (finite and > 0 expected)");
+    };
+    detail::require(p.stream_min_batch >= 0, errc::invalid_argument, fn, "stream_min_batch = ", p.stream_min_batch,
+                    " is negative");
+    detail::require(p.elementwise_ops >= 0, errc::invalid_argument, fn, "elementwise_ops = ", p.elementwise_ops,
+                    " is negative");
+    at_least_0("cpu_op_overhead_s", p.cpu_op_overhead_s);
+    at_least_0("gpu_op_overhead_s", p.gpu_op_overhead_s);
+    at_least_0("link_latency_s", p.link_latency_s);
+    at_least_0("graph_overhead_s", p.graph_overhead_s);
+    at_least_0("cpu_matmul_half_rows", p.cpu_matmul_half_rows);
+    at_least_0("gpu_matmul_half_rows", p.gpu_matmul_half_rows);
+    at_least_0("elementwise_passes", p.elementwise_passes);
+    above_0("cpu_host_matmul_fraction", p.cpu_host_matmul_fraction);
+    above_0("cpu_attention_fraction", p.cpu_attention_fraction);
+    above_0("gpu_attention_fraction", p.gpu_attention_fraction);
+    above_0("attention_query_tile", p.attention_query_tile);
+    above_0("default_cpu_dram_bytes_per_s", p.default_cpu_dram_bytes_per_s);
+    above_0("default_cpu_matmul_flops", p.default_cpu_matmul_flops);
+    above_0("default_cpu_vector_flops", p.default_cpu_vector_flops);
+    above_0("default_gpu_memory_bytes_per_s", p.default_gpu_memory_bytes_per_s);
+    above_0("default_gpu_matmul_flops", p.default_gpu_matmul_flops);
+    above_0("default_link_bytes_per_s", p.default_link_bytes_per_s);
+}
+
+/// Checks objective_weights: both finite and >= 0. Throws invalid_argument naming the field.
+inline void validate(const objective_weights& w) {
+    constexpr const char* fn = "validate(objective_weights)";
+    detail::require(std::isfinite(w.prompt_tokens) && w.prompt_tokens >= 0, errc::invalid_argument, fn,
+                    "prompt_tokens = ", w.prompt_tokens, " (finite and >= 0 expected)");
+    detail::require(std::isfinite(w.decode_tokens) && w.decode_tokens >= 0, errc::invalid_argument, fn,
+                    "decode_tokens = ", w.decode_tokens, " (finite and >= 0 expected)");
+}
+
 // ---- phases and scores -----------------------------------------------------------------------------------
 
 struct phase {
@@ -215,7 +288,12 @@ struct device_memory {
     std::string description;       ///< cpu/gpu name
     std::uint64_t capacity = 0;    ///< 0 = unknown (never exceeded)
     std::uint64_t weights = 0, kv_cache = 0, workspace = 0, reserve = 0;
-    std::uint64_t used() const noexcept { return weights + kv_cache + workspace + reserve; }
+    /// The sum, saturating at 2^64 - 1 (a reserve of 2^64 - 1 is then exceeded, never wrapped to a small number).
+    std::uint64_t used() const noexcept {
+        std::uint64_t s = 0;
+        for (const std::uint64_t x : {weights, kv_cache, workspace, reserve}) s = x > ~s ? ~std::uint64_t(0) : s + x;
+        return s;
+    }
     bool exceeded() const noexcept { return capacity > 0 && used() > capacity; }
 };
 
@@ -253,6 +331,16 @@ inline bool is_ffn_down_role(tensor_role r) noexcept {
     return r == tensor_role::ffn_down || r == tensor_role::ffn_down_shexp || r == tensor_role::ffn_down_exps;
 }
 
+/// a + b, saturating at 2^64 - 1.
+inline std::uint64_t sat_add(std::uint64_t a, std::uint64_t b) noexcept { return b > ~a ? ~std::uint64_t(0) : a + b; }
+
+/// A byte count computed in double as an integer: clamped to [0, 2^64 - 1] (a double at or above 2^64
+/// converted to uint64 is undefined behaviour); NaN gives 2^64 - 1, so that it is never taken to fit.
+inline std::uint64_t to_bytes(double x) noexcept {
+    if (!(x < 18446744073709551616.0)) return ~std::uint64_t(0);
+    return x > 0 ? std::uint64_t(x) : 0;
+}
+
 inline double type_bytes_per_element(ggml_type t) {
     const auto tr = traits_of(t);
     return tr.block_elements ? double(tr.block_bytes) / double(tr.block_elements) : 2.0;
@@ -263,7 +351,7 @@ inline std::uint64_t tensor_bytes(const tensor_desc& t) {
     if (t.bytes) return t.bytes;
     const double el = double(std::max<std::int64_t>(t.rows, 1)) * double(std::max<std::int64_t>(t.cols, 1)) *
                       double(std::max<std::int64_t>(t.experts, 1));
-    return std::uint64_t(el * type_bytes_per_element(t.type));
+    return to_bytes(el * type_bytes_per_element(t.type));
 }
 
 /// Linear interpolation of log(seconds) in log(M) over a curve's points (M ascending); outside the
@@ -346,6 +434,12 @@ inline int layer_split_gpu(const hardware_desc& hw, int j, int n) {
 /// Scores plans for one (model, hardware, workload). Construction precomputes every tensor's time per
 /// phase and device path; scoring a plan is then a pass over the tensors. Not thread-safe for
 /// concurrent scoring (uses scratch), cheap to copy.
+///
+/// The constructor throws invalid_argument naming the value for inputs it cannot score: matmul weights
+/// with N or K of 0, a workload validate(w, m) refuses, a calibration, cost_params or objective_weights
+/// that validate() refuses, non-finite or negative hardware rates, more than 63 GPUs, weights plus KV
+/// cache above 2^64 - 1 bytes. A GPU's memory_bytes of 0 means unknown: memory() reports capacity 0 and
+/// scores never find it exceeded (solve() refuses such a GPU: it cannot plan onto unknown memory).
 class cost_model {
 public:
     cost_model(model_desc model, hardware_desc hw, workload_desc wl, calibration_data calib = {}, cost_params params = {},
@@ -354,17 +448,42 @@ public:
           w_(weights) {
         constexpr const char* fn = "plan::cost_model";
         detail::require(model_.layers >= 0, errc::invalid_argument, fn, "model.layers = ", model_.layers);
-        for (const auto& t : model_.tensors)
+        for (const auto& t : model_.tensors) {
             detail::require(t.layer < model_.layers, errc::invalid_argument, fn, "tensor ", t.name, " has layer ",
                             t.layer, " but the model has ", model_.layers, " layers");
+            detail::require(t.rows >= 0 && t.cols >= 0 && t.experts >= 0, errc::invalid_argument, fn, "tensor ", t.name,
+                            " has rows = ", t.rows, ", cols = ", t.cols, ", experts = ", t.experts, " (negative)");
+            // A matmul of N or K = 0 has no cost curve (log 0) and no meaning; neither has an expert tensor of 0 experts.
+            detail::require(!t.is_matmul() || (t.rows >= 1 && t.cols >= 1), errc::invalid_argument, fn, "tensor ", t.name,
+                            " is a matmul weight of rows (N) = ", t.rows, " and cols (K) = ", t.cols, " (1 or more expected)");
+            detail::require(!detail::plan_cost::is_expert_role(t.role) || t.experts >= 1, errc::invalid_argument, fn,
+                            "expert tensor ", t.name, " has experts = ", t.experts, " (1 or more expected)");
+        }
         validate(wl_, model_);  // workload.hpp: batches, context, routing statistics' shape
+        validate(calib_);
+        validate(p_);
+        validate(w_);
+        check_hardware();
         phases_ = phases_of(wl_);
         detail::require(!phases_.empty(), errc::invalid_argument, fn, "the workload has no phase (no prompt batch, decode_batch 0)");
         gpus_ = int(hw_.gpus.size());
         index_layers();
+        // Every device's weights plus KV cache must be countable in 64 bits (sums below never wrap).
+        std::uint64_t total_weights = 0;
+        for (const auto& t : model_.tensors) {
+            const std::uint64_t b = detail::plan_cost::tensor_bytes(t);
+            detail::require(b <= ~total_weights, errc::invalid_argument, fn, "the model's weights total more than 2^64 - 1 bytes (at tensor ",
+                            t.name, ", ", b, " bytes)");
+            total_weights += b;
+        }
+        const double kv_total = kv_cache_bytes_per_layer() * double(model_.layers);
+        // (With a margin for the rounding of the double sum, so that no integer sum of them can wrap.)
+        detail::require(kv_total + double(total_weights) < 0x1p64 * 0.999, errc::invalid_argument, fn, "the KV cache of context ",
+                        wl_.context, " (", kv_cache_bytes_per_layer(), " bytes per layer, ", model_.layers,
+                        " layers) and the weights (", total_weights, " bytes) total 2^64 bytes or more");
         for (const auto& g : hw_.gpus)
             stream_ok_.push_back(g.memory_bytes == 0 ||
-                                 g.memory_bytes >= hw_.gpu_reserve_bytes + workspace_bytes(1, false, largest_matmul_));
+                                 g.memory_bytes >= detail::plan_cost::sat_add(hw_.gpu_reserve_bytes, workspace_bytes(1, false, largest_matmul_)));
         precompute();
     }
 
@@ -429,8 +548,8 @@ public:
     double cpu_expert_s(bool amx, double rows, double a, std::int64_t n, std::int64_t k, double bytes) const {
         if (a <= 0) return 0;
         const double me = std::max(rows / a, 1.0);
-        if (amx && !cpu_experts_.empty()) {
-            const expert_curve* c = pick_expert_curve(n, k);
+        const expert_curve* c = amx ? pick_expert_curve(n, k) : nullptr;
+        if (c) {  // null without curves (or for a shape no curve is near): the dense path below
             const double tp = cpu_flops() * me / (me + p_.cpu_matmul_half_rows);
             const double roof = std::max(2.0 * me * double(n) * double(k) / tp, bytes / cpu_bw());
             const double ref_roof = std::max(2.0 * me * double(c->n) * double(c->k) / tp, c->bytes / cpu_bw());
@@ -442,13 +561,12 @@ public:
         return a * cpu_matmul_s(amx, me, n, k, bytes);
     }
     /// A GPU expert: from the GPU's calibrated "experts" curves (moe_gemm per active expert) when there
-    /// are any, scaled to N × K by the GPU roofline; else from the dense path.
+    /// are any, scaled to N × K by the GPU roofline; else (or when no curve is near N × K) from the dense path.
     double gpu_expert_s(int g, double rows, double a, std::int64_t n, std::int64_t k, double bytes) const {
         if (a <= 0) return 0;
         const double me = std::max(rows / a, 1.0);
-        if (!gpu_experts_[std::size_t(g)].empty()) {
+        if (const expert_curve* c = pick_expert_curve(gpu_experts_[std::size_t(g)], n, k)) {  // else the dense path
             const gpu_desc& d = hw_.gpus[std::size_t(g)];
-            const expert_curve* c = pick_expert_curve(gpu_experts_[std::size_t(g)], n, k);
             auto roof = [&](double m, std::int64_t nn, std::int64_t kk, double b) {
                 return std::max(2.0 * m * double(nn) * double(kk) / (gpu_flops(d) * m / (m + p_.gpu_matmul_half_rows)), b / gpu_bw(d));
             };
@@ -540,7 +658,7 @@ public:
         double bytes = double(mmax) * 4.0 * (4.0 * e + 3.0 * ffw + attn);
         if (runs_output) bytes += double(mmax_output()) * double(std::max<std::int64_t>(model_.vocabulary, 1)) * 4.0;
         if (d > 0) bytes += 2.0 * double(largest_streamed);
-        return std::uint64_t(bytes);
+        return detail::plan_cost::to_bytes(bytes);
     }
     /// Largest cpu_host matmul tensor (bytes): the staging a GPU needs to stream weights.
     std::uint64_t largest_streamable_bytes() const { return largest_matmul_; }
@@ -646,6 +764,28 @@ private:
             if (d < best_d) best_d = d, best = &c;
         }
         return best;
+    }
+
+    /// The machine's numbers: at most 63 GPUs (devices are bits of a 64-bit set), rates finite and >= 0.
+    void check_hardware() const {
+        constexpr const char* fn = "plan::cost_model";
+        detail::require(hw_.gpus.size() <= 63, errc::invalid_argument, fn, "the hardware has ", hw_.gpus.size(),
+                        " GPUs; the planner supports at most 63");
+        auto rate = [&](const std::string& name, double x) {
+            detail::require(std::isfinite(x) && x >= 0, errc::invalid_argument, fn, "hardware.", name, " = ", x,
+                            " (finite and >= 0 expected; 0: unknown)");
+        };
+        rate("cpu.dram_read_bytes_per_s", hw_.cpu.dram_read_bytes_per_s);
+        rate("cpu.matmul_flops", hw_.cpu.matmul_flops);
+        rate("cpu.vector_flops", hw_.cpu.vector_flops);
+        for (std::size_t g = 0; g < hw_.gpus.size(); ++g) {
+            const gpu_desc& d = hw_.gpus[g];
+            const std::string at = "gpus[" + std::to_string(g) + "].";
+            rate(at + "memory_bytes_per_s", d.memory_bytes_per_s);
+            rate(at + "matmul_flops", d.matmul_flops);
+            rate(at + "host_to_device_bytes_per_s", d.host_to_device_bytes_per_s);
+            rate(at + "link_nominal_bytes_per_s", d.link_nominal_bytes_per_s);
+        }
     }
 
     void index_layers() {
@@ -1011,7 +1151,7 @@ inline std::vector<device_memory> cost_model::memory(const plan& pl) const {
         const double eb = expert_bytes(t);
         auto add = [&](const placement& p, double bytes) {
             const int d = p.kind == placement_kind::gpu ? 1 + p.gpu : 0;
-            mem[std::size_t(d)].weights += std::uint64_t(bytes);
+            mem[std::size_t(d)].weights = detail::plan_cost::sat_add(mem[std::size_t(d)].weights, detail::plan_cost::to_bytes(bytes));
             used[std::size_t(d)] = true;
             if (int(i) == head_) runs_output[std::size_t(exec_device(p, {false, mmax_output(), 0}, A))] = true;
             if (p.kind == placement_kind::cpu_host && t.is_matmul() && int(i) != head_ && exec_device(p, big, A) > 0) {
@@ -1028,7 +1168,7 @@ inline std::vector<device_memory> cost_model::memory(const plan& pl) const {
     const double kv = kv_cache_bytes_per_layer();
     for (int l = 0; l < model_.layers; ++l) {
         const int d = 1 + pl.attention_gpu[std::size_t(l)];
-        mem[std::size_t(d)].kv_cache += std::uint64_t(kv);
+        mem[std::size_t(d)].kv_cache = detail::plan_cost::sat_add(mem[std::size_t(d)].kv_cache, detail::plan_cost::to_bytes(kv));
         used[std::size_t(d)] = true;
     }
     for (int d = 0; d <= gpus_; ++d) {

@@ -75,7 +75,9 @@ struct cpu_desc {
 
 struct gpu_desc {
     std::string name;                    ///< e.g. "NVIDIA GeForce RTX 5090"
-    std::uint64_t memory_bytes = 0;      ///< total device memory
+    /// Total device memory. 0 means unknown: cost_model scores never find it exceeded, and solve()
+    /// refuses to plan for a machine with such a GPU (it cannot place weights on it).
+    std::uint64_t memory_bytes = 0;
     double memory_bytes_per_s = 0;       ///< HBM/GDDR bandwidth
     int sm_count = 0;
     double matmul_flops = 0;             ///< sustained Q4_0 matmul throughput for large M (FLOP/s)
@@ -349,6 +351,9 @@ inline std::vector<plan::gpu_desc> plan_detect_cuda_gpus(std::vector<std::string
             if (name(buf, sizeof buf - 1, dev) == 0) g.name = buf;
             std::size_t bytes = 0;
             if (mem(&bytes, dev) == 0) g.memory_bytes = bytes;
+            // Kept (CUDA device order must stay), but solve() refuses memory 0: say why here.
+            if (g.memory_bytes == 0 && notes)
+                notes->push_back(concat("CUDA device ", i, ": cuDeviceTotalMem failed, memory_bytes unknown (0)"));
             auto a = [&](int which) {
                 int v = 0;
                 return attr(&v, which, dev) == 0 ? v : 0;
@@ -399,17 +404,19 @@ inline hardware_desc detect_hardware() {
 // JSON.
 // ================================================================================================
 
+/// The CPU as JSON. Members left unknown (cores, threads or numa_nodes 0, isa empty) are omitted, since
+/// apply_overrides requires them to be given as 1 or more / a known ISA.
 inline json::value to_json(const cpu_desc& c) {
     json::value o = json::value::object();
-    o.set("name", c.name)
-        .set("cores", c.cores)
-        .set("threads", c.threads)
-        .set("numa_nodes", c.numa_nodes)
-        .set("memory_bytes", c.memory_bytes)
+    o.set("name", c.name);
+    if (c.cores > 0) o.set("cores", c.cores);
+    if (c.threads > 0) o.set("threads", c.threads);
+    if (c.numa_nodes > 0) o.set("numa_nodes", c.numa_nodes);
+    o.set("memory_bytes", c.memory_bytes)
         .set("l2_bytes", c.l2_bytes)
-        .set("llc_bytes", c.llc_bytes)
-        .set("isa", c.isa)
-        .set("amx", c.amx)
+        .set("llc_bytes", c.llc_bytes);
+    if (!c.isa.empty()) o.set("isa", c.isa);
+    o.set("amx", c.amx)
         .set("dram_read_bytes_per_s", c.dram_read_bytes_per_s)
         .set("matmul_flops", c.matmul_flops)
         .set("vector_flops", c.vector_flops);
@@ -430,6 +437,7 @@ inline json::value to_json(const gpu_desc& g) {
 }
 
 /// The machine as JSON (the schema apply_overrides reads; numbers only, sizes in bytes).
+/// hardware_from_json(to_json(hw)) gives hw back: unknown CPU members are omitted (see to_json(cpu_desc)).
 inline json::value to_json(const hardware_desc& hw) {
     json::value o = json::value::object();
     if (!hw.notes.empty()) o.set("notes", hw.notes);

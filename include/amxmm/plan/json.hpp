@@ -20,6 +20,8 @@
 //     (1-based; the column counts bytes).
 //   * Numbers are doubles; a number written without fraction or exponent that fits std::int64_t or
 //     std::uint64_t also keeps its exact integer value (so byte counts above 2^53 survive a round trip).
+//     A number above the largest double in magnitude (1e309, a 400-digit integer) is a parse error
+//     ("out of the range of a double"); one below the smallest reads as 0.
 //   * dump(): objects keep insertion order; integers print without ".0"; other numbers print with the
 //     shortest text that reads back to the same double (at most 17 significant digits); NaN and
 //     infinities are errors (JSON cannot hold them). Non-ASCII UTF-8 is written as is; control
@@ -28,6 +30,7 @@
 //     amxmm::error(errc::malformed_input) naming what was expected and what was found (and the key).
 #pragma once
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstddef>
@@ -586,8 +589,43 @@ private:
             if (text[0] != '-' && to_uint(text, u)) return value(u);
         }
         const double d = to_double(text);
-        if (!std::isfinite(d)) error_at(start, "number " + std::string(text) + " is out of the range of a double");
+        if (!std::isfinite(d)) {
+            const std::string shown = text.size() > 40 ? std::string(text.substr(0, 32)) + "... (" +
+                                                             std::to_string(text.size()) + " characters)"
+                                                       : std::string(text);
+            error_at(start, "number " + shown + " is out of the range of a double");
+        }
         return value(d);
+    }
+
+    // True when a number that is not zero has a magnitude of at least 1: the decimal exponent of its first
+    // non-zero digit is >= 0. A number out of a double's range is then an overflow, else an underflow.
+    static bool magnitude_at_least_one(std::string_view t) {
+        std::size_t i = t[0] == '-' ? 1 : 0;
+        const std::size_t int_begin = i;
+        while (i < t.size() && t[i] >= '0' && t[i] <= '9') ++i;
+        const std::size_t int_digits = i - int_begin;
+        std::int64_t lead = 0;  // decimal exponent of the first non-zero digit, before the 'e' part
+        bool nonzero = false;
+        if (!(int_digits == 1 && t[int_begin] == '0')) {
+            lead = std::int64_t(int_digits) - 1;  // no leading zeros in JSON
+            nonzero = true;
+        }
+        if (i < t.size() && t[i] == '.') {
+            ++i;
+            for (std::int64_t j = 1; i < t.size() && t[i] >= '0' && t[i] <= '9'; ++i, ++j)
+                if (!nonzero && t[i] != '0') lead = -j, nonzero = true;
+        }
+        if (!nonzero) return false;
+        std::int64_t e = 0;
+        if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+            ++i;
+            const bool neg = i < t.size() && t[i] == '-';
+            if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+            for (; i < t.size(); ++i) e = std::min<std::int64_t>(e * 10 + (t[i] - '0'), std::int64_t(1) << 40);  // saturates
+            if (neg) e = -e;
+        }
+        return lead + e >= 0;
     }
 
     static bool to_int(std::string_view t, std::int64_t& out) {
@@ -620,21 +658,22 @@ private:
 #if defined(__cpp_lib_to_chars) && __cpp_lib_to_chars >= 201611L
         double d = 0;
         const auto r = std::from_chars(t.data(), t.data() + t.size(), d);
-        if (r.ec == std::errc::result_out_of_range) {
-            // Underflow gives a (sub)normal or zero; overflow must be reported as infinite.
-            bool neg = t[0] == '-';
-            std::size_t e = t.find_first_of("eE");
-            bool big_exp = e != std::string_view::npos && t[e + 1] != '-';
-            return big_exp ? (neg ? -HUGE_VAL : HUGE_VAL) : (neg ? -0.0 : 0.0);
-        }
+        if (r.ec == std::errc::result_out_of_range) return out_of_range(t);
         return d;
 #else
         std::istringstream is{std::string(t)};
         is.imbue(std::locale::classic());
         double d = 0;
         is >> d;
-        return d;
+        return is.fail() ? out_of_range(t) : d;  // out of range: failbit (and DBL_MAX or 0 stored)
 #endif
+    }
+    // Underflow gives zero; overflow must be reported as infinite. Which one it is follows from the
+    // number's magnitude (digits and exponent), not from the sign of its exponent: "1<400 zeros>e-10"
+    // overflows too.
+    static double out_of_range(std::string_view t) {
+        const bool neg = t[0] == '-';
+        return magnitude_at_least_one(t) ? (neg ? -HUGE_VAL : HUGE_VAL) : (neg ? -0.0 : 0.0);
     }
 
     std::string_view s_;

@@ -127,11 +127,11 @@ struct model_desc {
         const tensor_desc* t = find_tensor("output.weight");
         return t ? t : find_tensor("token_embd.weight");
     }
-    /// Sum of the routed-expert tensors' bytes (all layers, all experts).
+    /// Sum of the routed-expert tensors' bytes (all layers, all experts); 2^64 - 1 when it does not fit.
     std::uint64_t expert_bytes() const noexcept {
         std::uint64_t b = 0;
         for (const tensor_desc& t : tensors)
-            if (t.is_expert()) b += t.bytes;
+            if (t.is_expert()) b = t.bytes > ~b ? ~std::uint64_t(0) : b + t.bytes;  // saturates
         return b;
     }
 
@@ -150,8 +150,9 @@ struct model_desc {
     friend bool operator!=(const model_desc& a, const model_desc& b) { return !(a == b); }
 
     /// KV-cache bytes per token of context over all layers, for a cache of `cache_type` (f16 default).
+    /// Throws invalid_argument when it does not fit 64 bits.
     std::uint64_t kv_bytes_per_token(ggml_type cache_type = ggml_type::f16) const;
-    /// Sum of tensors' bytes.
+    /// Sum of tensors' bytes. Throws invalid_argument when it does not fit 64 bits.
     std::uint64_t total_bytes() const;
 };
 
@@ -307,6 +308,13 @@ inline tensor_name_info classify_tensor_name(std::string_view name) {
 }  // namespace plan
 namespace detail {
 
+/// a × b, or invalid_argument "function: what = a x b is more than 2^64 - 1" when it does not fit.
+inline std::uint64_t plan_checked_mul(std::uint64_t a, std::uint64_t b, const char* function, const char* what) {
+    require(a == 0 || b <= ~std::uint64_t(0) / a, errc::invalid_argument, function, what, " = ", a, " x ", b,
+            " is more than 2^64 - 1");
+    return a * b;
+}
+
 /// Bytes of a tensor with ggml dims `ne`; `code` for the error when the dims do not fit the type.
 inline std::uint64_t plan_tensor_bytes(const std::string& name, ggml_type type, const std::array<std::int64_t, 4>& ne,
                                        errc code, const char* function) {
@@ -369,27 +377,36 @@ inline std::vector<std::int64_t> ggml_dims(const tensor_desc& t) {
 // ================================================================================================
 
 inline std::uint64_t model_desc::kv_bytes_per_token(ggml_type cache_type) const {
+    constexpr const char* fn = "model_desc::kv_bytes_per_token";
     const ggml_type_traits tr = traits_of(cache_type);
     detail::require(tr.block_elements != 0, errc::invalid_argument, "model_desc::kv_bytes_per_token",
                     "cache_type = ", static_cast<std::uint32_t>(cache_type), " is not a ggml type");
     std::uint64_t per_layer_elements = 0;
     if (kv_lora_rank > 0) {
         // deepseek2 MLA: the compressed latent (kv_lora_rank) and the shared rope key (rope_dimensions).
-        per_layer_elements = std::uint64_t(kv_lora_rank + rope_dimensions);
+        per_layer_elements = std::uint64_t(kv_lora_rank) + std::uint64_t(std::max<std::int64_t>(rope_dimensions, 0));
     } else {
         const std::int64_t k = key_length > 0 ? key_length : (heads > 0 ? embedding / heads : 0);
         const std::int64_t v = value_length > 0 ? value_length : k;
         const std::int64_t kvh = kv_heads > 0 ? kv_heads : heads;
-        per_layer_elements = std::uint64_t(kvh) * std::uint64_t(k + v);
+        const std::uint64_t kv_width = std::uint64_t(std::max<std::int64_t>(k, 0)) + std::uint64_t(std::max<std::int64_t>(v, 0));
+        per_layer_elements =
+            detail::plan_checked_mul(std::uint64_t(std::max<std::int64_t>(kvh, 0)), kv_width, fn, "KV elements per layer");
     }
     // Quantized caches store whole blocks per row (K and V rows of a head); round each layer's row up.
-    const std::uint64_t blocks = (per_layer_elements + tr.block_elements - 1) / tr.block_elements;
-    return std::uint64_t(layers > 0 ? layers : 0) * blocks * tr.block_bytes;
+    const std::uint64_t blocks = per_layer_elements / tr.block_elements + (per_layer_elements % tr.block_elements != 0);
+    return detail::plan_checked_mul(detail::plan_checked_mul(std::uint64_t(layers > 0 ? layers : 0), blocks, fn,
+                                                             "KV bytes per token"),
+                                    tr.block_bytes, fn, "KV bytes per token");
 }
 
 inline std::uint64_t model_desc::total_bytes() const {
     std::uint64_t b = 0;
-    for (const tensor_desc& t : tensors) b += t.bytes;
+    for (const tensor_desc& t : tensors) {
+        detail::require(t.bytes <= ~b, errc::invalid_argument, "model_desc::total_bytes",
+                        "the tensors' bytes sum to more than 2^64 - 1 (at '", t.name, "', ", t.bytes, " bytes)");
+        b += t.bytes;
+    }
     return b;
 }
 

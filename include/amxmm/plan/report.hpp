@@ -335,6 +335,10 @@ inline std::string explain(const cost_model& cm, const solve_result& r) {
         o += " " + m.name + " " + gib(double(m.used())) + (m.capacity ? " of " + gib(double(m.capacity)) : std::string()) + " GiB;";
     o += "\n";
     o += "Binding constraint: " + r.binding + ".\n";
+    if (cm.model().context_length > 0 && cm.workload().context > cm.model().context_length)
+        o += "Note: the context (" + std::to_string(cm.workload().context) + ") is above the model's trained context (" +
+             std::to_string(cm.model().context_length) + "); llama.cpp runs it with a warning, and it needs RoPE scaling "
+             "(e.g. YaRN) to be useful.\n";
     if (!r.same_as.empty()) o += "The plan is what llama.cpp's " + r.same_as + " gives.\n";
     if (!r.next_best.tensors.empty()) {
         const double d = r.next_best_score.objective_s - r.score.objective_s;

@@ -113,15 +113,17 @@ public:
         G_ = cm.gpus();
         P_ = cm.phases().size();
         build_units();
-        kv_ = std::uint64_t(cm.kv_cache_bytes_per_layer());
+        kv_ = detail::plan_cost::to_bytes(cm.kv_cache_bytes_per_layer());
+        // Workspace + reserve saturate: a reserve of 2^64 - 1 leaves no room rather than wrapping to a lot.
+        using detail::plan_cost::sat_add;
         for (int g = 0; g < G_; ++g) {
             const auto& gd = cm.hardware().gpus[std::size_t(g)];
-            const std::uint64_t ws = cm.workspace_bytes(1 + g, true, cm.largest_streamable_bytes()) + cm.hardware().gpu_reserve_bytes;
+            const std::uint64_t ws = sat_add(cm.workspace_bytes(1 + g, true, cm.largest_streamable_bytes()), cm.hardware().gpu_reserve_bytes);
             cap_.push_back(gd.memory_bytes > ws ? gd.memory_bytes - ws : 0);
         }
         host_cap_ = 0;
         if (cm.hardware().cpu.memory_bytes > 0) {
-            const std::uint64_t ws = cm.workspace_bytes(0, true, 0) + cm.hardware().cpu_reserve_bytes;
+            const std::uint64_t ws = sat_add(cm.workspace_bytes(0, true, 0), cm.hardware().cpu_reserve_bytes);
             host_cap_ = cm.hardware().cpu.memory_bytes > ws ? cm.hardware().cpu.memory_bytes - ws : 1;
         }
     }
@@ -469,10 +471,18 @@ private:
 namespace plan {
 
 /// Plans the model on the machine for the workload (all in `cm`). Deterministic: the same inputs give
-/// the same plan, bit for bit.
+/// the same plan, bit for bit. Throws invalid_argument when a GPU's memory_bytes is 0 (unknown): the
+/// solver cannot decide what fits on it (give the size, or leave the GPU out with gpu_count).
+/// When no plan fits, the result is the least bad one (score.valid false) and `binding` names the
+/// device whose memory is exceeded.
 inline solve_result solve(const cost_model& cm, const solver_options& opt = {}) {
     using namespace detail::plan_solver;
     const auto t0 = std::chrono::steady_clock::now();
+    for (std::size_t g = 0; g < cm.hardware().gpus.size(); ++g)
+        amxmm::detail::require(cm.hardware().gpus[g].memory_bytes > 0, errc::invalid_argument, "plan::solve", "hardware.gpus[", g,
+                               "] ('", cm.hardware().gpus[g].name, "') has memory_bytes = 0 (unknown); the planner needs it to "
+                               "place weights there (set it, e.g. \"memory_bytes\": \"24GiB\" or amxmm-plan --gpu-mem 24GiB, or leave "
+                               "the GPU out with \"gpu_count\")");
     search s(cm, opt);
     const int L = cm.model().layers, G = cm.gpus();
     solve_result res;
@@ -550,7 +560,15 @@ inline solve_result solve(const cost_model& cm, const solver_options& opt = {}) 
     s.load(res.best);
     const auto blk = G > 0 ? s.blocked() : std::pair<double, std::string>{0.0, ""};
     res.blocked_gain_s = blk.first;
-    if (G == 0) {
+    std::string exceeded;  // no plan fits: the devices whose memory the least bad one exceeds
+    for (const auto& m : res.score.memory)
+        if (m.exceeded())
+            exceeded += (exceeded.empty() ? "" : ", ") + m.name + " (needs " + format_size(m.used()) + ", has " +
+                        format_size(m.capacity) + ")";
+    if (!res.score.valid) {
+        res.binding = exceeded.empty() ? "no valid plan: " + (res.score.problems.empty() ? std::string("?") : res.score.problems.front())
+                                       : "memory: no plan fits; the least bad one exceeds " + exceeded;
+    } else if (G == 0) {
         res.binding = "no GPU: every weight is computed on the CPU";
     } else if (blk.first > 0) {
         std::string full;

@@ -4,7 +4,7 @@
 //
 //   workload_desc w = workload_from_json(json::parse(R"({"prompt_batches": [512, 2048], "decode_batch": 4,
 //                                                        "context": 32768, "kv_cache_type": "q8_0"})"));
-//   validate(w, model);                        // batches >= 1, context >= 1, routing rows fit the model
+//   validate(w, model);                        // batches and context in [1, 2^40], routing rows fit the model
 //   std::uint64_t kv = kv_cache_bytes(model, w);
 //   w.expert_frequency = load_routing_stats(json::parse_file("routing.json"));   // {"layers": [[...], ...]}
 #pragma once
@@ -37,9 +37,13 @@ struct workload_desc {
 /// KV-cache bytes for `w.context` tokens of `m` in `w.kv_cache_type`: kv_bytes_per_token × context.
 /// The context is the total number of cache cells (llama.cpp's n_ctx, shared by the decode_batch
 /// sequences), so the decode batch does not multiply it.
+/// Throws invalid_argument when the product does not fit 64 bits.
 inline std::uint64_t kv_cache_bytes(const model_desc& m, const workload_desc& w) {
     detail::require(w.context >= 0, errc::invalid_argument, "kv_cache_bytes", "context = ", w.context, " is negative");
-    return m.kv_bytes_per_token(w.kv_cache_type) * static_cast<std::uint64_t>(w.context);
+    const std::uint64_t per_token = m.kv_bytes_per_token(w.kv_cache_type), ctx = static_cast<std::uint64_t>(w.context);
+    detail::require(ctx == 0 || per_token <= ~std::uint64_t(0) / ctx, errc::invalid_argument, "kv_cache_bytes",
+                    "context = ", w.context, " x ", per_token, " bytes per token is more than 2^64 - 1 bytes");
+    return per_token * ctx;
 }
 
 }  // namespace plan
@@ -63,18 +67,25 @@ namespace plan {
 /// Tolerance of "each row sums to 1" in validate().
 inline constexpr double expert_frequency_tolerance = 1e-3;
 
-/// Checks `w` on its own: prompt_batches non-empty with every batch >= 1, decode_batch >= 1,
-/// context >= 1, a KV cache type ggml knows, and expert_frequency rows of one length whose entries are
-/// finite, >= 0 and sum to 1 (within expert_frequency_tolerance). Throws invalid_argument naming the
-/// field and value.
+/// Largest batch or context validate() accepts (2^40 tokens, as the C API): far above any real one, and
+/// low enough that byte counts derived from it stay well inside 64 bits for real models.
+inline constexpr std::int64_t workload_max_tokens = std::int64_t(1) << 40;
+
+/// Checks `w` on its own: prompt_batches non-empty with every batch in [1, workload_max_tokens],
+/// decode_batch and context in [1, workload_max_tokens], a KV cache type ggml knows, and
+/// expert_frequency rows of one length whose entries are finite, >= 0 and sum to 1 (within
+/// expert_frequency_tolerance). Throws invalid_argument naming the field and value.
 inline void validate(const workload_desc& w) {
     const char* fn = "validate(workload)";
+    constexpr std::int64_t top = workload_max_tokens;
     detail::require(!w.prompt_batches.empty(), errc::invalid_argument, fn, "prompt_batches is empty");
     for (std::size_t i = 0; i < w.prompt_batches.size(); ++i)
-        detail::require(w.prompt_batches[i] >= 1, errc::invalid_argument, fn, "prompt_batches[", i,
-                        "] = ", w.prompt_batches[i], " (at least 1)");
-    detail::require(w.decode_batch >= 1, errc::invalid_argument, fn, "decode_batch = ", w.decode_batch, " (at least 1)");
-    detail::require(w.context >= 1, errc::invalid_argument, fn, "context = ", w.context, " (at least 1)");
+        detail::require(w.prompt_batches[i] >= 1 && w.prompt_batches[i] <= top, errc::invalid_argument, fn,
+                        "prompt_batches[", i, "] = ", w.prompt_batches[i], " (1 to 2^40 expected)");
+    detail::require(w.decode_batch >= 1 && w.decode_batch <= top, errc::invalid_argument, fn,
+                    "decode_batch = ", w.decode_batch, " (1 to 2^40 expected)");
+    detail::require(w.context >= 1 && w.context <= top, errc::invalid_argument, fn, "context = ", w.context,
+                    " (1 to 2^40 expected)");
     detail::require(is_known_ggml_type(static_cast<std::uint32_t>(w.kv_cache_type)), errc::invalid_argument, fn,
                     "kv_cache_type = ", static_cast<std::uint32_t>(w.kv_cache_type), " is not a ggml type");
     for (std::size_t l = 0; l < w.expert_frequency.size(); ++l) {
@@ -95,8 +106,10 @@ inline void validate(const workload_desc& w) {
 
 /// validate(w), and that the routing statistics fit `m`: rows of m.experts entries, one per layer
 /// (m.layers rows), or one per MoE layer (m.layers - m.leading_dense_layers rows, the first row then
-/// belonging to layer leading_dense_layers); statistics for a dense model are an error. Also checks
-/// that the context is not above the model's trained context (only when m.context_length > 0).
+/// belonging to layer leading_dense_layers); statistics for a dense model are an error. A context above
+/// the model's trained context (m.context_length) is not an error: llama.cpp runs it (with a warning;
+/// RoPE scaling such as YaRN makes it useful), and models described without "context_length" carry a
+/// default of 4096 rather than a trained value. explain() notes it.
 inline void validate(const workload_desc& w, const model_desc& m) {
     const char* fn = "validate(workload, model)";
     validate(w);
