@@ -7,8 +7,10 @@
 //   * files: mmap'd open of a written file (sparse tensors included), system errors for bad paths;
 //   * typed metadata getters: errors name the key and the actual type;
 //   * hostile input, built byte by byte: every prefix of a valid file, huge counts and lengths, bad
-//     types, dims, offsets and alignments, duplicates -- each a clear malformed_input error naming the
-//     problem and its byte offset; nothing read out of bounds (the ASan build checks that).
+//     types, dims, offsets and alignments, duplicates, tensors whose data overlap -- each a clear
+//     malformed_input error naming the problem and its byte offset; nothing read out of bounds (the
+//     ASan build checks that);
+//   * the writer refuses what it cannot write, a file past 2^63 - 1 bytes included.
 // Every random choice comes from a fixed seed, so a failure reproduces.
 
 #include <amxmm/format/quantize.hpp>
@@ -472,6 +474,27 @@ TEST_CASE("gguf: the writer refuses what it cannot write correctly", "[gguf]") {
     refused([&] { w.add_tensor("u", static_cast<ggml_type>(4), {4}); }, "unknown ggml type 4");
     refused([&] { w.add_tensor("u", ggml_type::f32, {std::int64_t(1) << 62, 4}); }, "size overflows int64");
     refused([&] { w.add_tensor("u", ggml_type::f32, {4}, nullptr, 16); }, "data is null");
+    {
+        // Each tensor fits in int64, but together they do not fit in a file (2^63 - 1 bytes at most): the
+        // sum of their padded sizes is checked before it is formed, so it cannot wrap to a small file.
+        gguf_writer big;
+        const std::int64_t ne0 = (std::int64_t(1) << 61) - 8;  // f32: 2^63 - 32 bytes
+        big.add_tensor("a", ggml_type::f32, {ne0});
+        refused([&] { (void)big.file_size(); }, "tensor 'a' (9223372036854775776 bytes with padding) would end past");
+        big.add_tensor("b", ggml_type::f32, {ne0});
+        refused([&] { (void)big.file_size(); }, "the file is too large");
+        refused([&] { (void)big.to_bytes(); }, "the file is too large");
+        const std::string path = temp_path("too-large").string();
+        refused([&] { big.write_file(path); }, "the file is too large");
+        CHECK_FALSE(std::filesystem::exists(path));  // refused before the file was created
+        std::filesystem::remove(path);
+
+        gguf_writer two;  // two tensors of 2^62 bytes: the second ends past 2^63 - 1
+        two.add_tensor("a", ggml_type::f32, {std::int64_t(1) << 60});
+        CHECK(two.file_size() > (std::uint64_t(1) << 62));  // one is fine
+        two.add_tensor("b", ggml_type::f32, {std::int64_t(1) << 60});
+        refused([&] { (void)two.file_size(); }, "tensor 'b' (4611686018427387904 bytes with padding) would end past");
+    }
     refused([] { (void)gguf_array::empty_of(static_cast<gguf_value_type>(13)); }, "13 is not a GGUF value type");
     CHECK(w.alignment() == 32);  // nothing changed by the refusals
     CHECK(w.metadata().size() == 1);
@@ -606,8 +629,40 @@ TEST_CASE("gguf: malformed tensor infos and data ranges are rejected", "[gguf]")
     // A tensor count that the header could not refute but the bytes after the metadata can.
     expect_malformed(raw_file().header(2, 1).str(std::string(40, 'k')).u32(0).u8(0).zeros(9).b,
                      {"tensor_count = 2 cannot be right"});
-    // Overlapping tensors are allowed (the data of one file may be viewed twice).
-    const bytes overlap = raw_file().header(2, 0).tensor("a", {8}, 0, 0).tensor("b", {8}, 0, 0).pad_to(32).zeros(32).b;
-    const gguf_file f = gguf_file::from_bytes(overlap);
-    CHECK(f.tensor("a").data == f.tensor("b").data);
+}
+
+TEST_CASE("gguf: tensors whose data overlap are rejected; gaps, any order and empty tensors are not", "[gguf]") {
+    // Two tensor infos after the header: "a" at byte 24 (33 bytes with one dim), "b" at byte 57.
+    const auto two = [](std::uint64_t a_elems, std::uint64_t a_offset, std::uint64_t b_elems, std::uint64_t b_offset,
+                        std::size_t data_bytes) {
+        return raw_file().header(2, 0).tensor("a", {a_elems}, 0, a_offset).tensor("b", {b_elems}, 0, b_offset)
+            .pad_to(32).zeros(data_bytes).b;
+    };
+    // The same offset (f32: 4 bytes an element).
+    expect_malformed(two(8, 0, 8, 0, 32),
+                     {"at byte 57", "tensor 'b': data [0, 0 + 32) overlaps the data [0, 0 + 32) of tensor 'a'",
+                      "(tensors #0 and #1)"});
+    // Out of order and partly overlapping: b [0, 64) runs into a [32, 96).
+    expect_malformed(two(16, 32, 16, 0, 96), {"at byte 57", "tensor 'b': data [0, 0 + 64) overlaps the data [32, 32 + 64)"});
+    // In order, the first running into the second: a [0, 64) and b [32, 64).
+    expect_malformed(two(16, 0, 8, 32, 64), {"tensor 'b': data [32, 32 + 32) overlaps the data [0, 0 + 64) of tensor 'a'"});
+    // One inside another that is not its neighbour by offset: a [0, 128) holds c [64, 96), b [32, 64) between.
+    expect_malformed(raw_file().header(3, 0).tensor("a", {32}, 0, 0).tensor("c", {8}, 0, 64).tensor("b", {8}, 0, 32)
+                         .pad_to(32).zeros(128).b,
+                     {"overlaps the data [0, 0 + 128) of tensor 'a'"});
+
+    // Accepted: back to back in either order, with gaps, and empty tensors anywhere (they own no bytes).
+    CHECK_NOTHROW(gguf_file::from_bytes(two(8, 0, 8, 32, 64)));
+    const gguf_file reversed = gguf_file::from_bytes(two(8, 32, 8, 0, 64));
+    CHECK(reversed.tensor("a").data == reversed.tensor("b").data + 32);
+    CHECK_NOTHROW(gguf_file::from_bytes(two(8, 0, 8, 96, 128)));  // a gap of 64 bytes
+    CHECK_NOTHROW(gguf_file::from_bytes(two(0, 0, 0, 0, 0)));     // two empty tensors at the same offset
+    CHECK_NOTHROW(gguf_file::from_bytes(two(16, 0, 0, 32, 64)));  // an empty tensor inside another's range
+    // What the writer produces is never refused.
+    gguf_writer w;
+    const std::vector<std::uint8_t> d(36, 0x5a);
+    w.add_tensor("x", ggml_type::q4_0, {32, 2}, d.data(), d.size());
+    w.add_tensor("empty", ggml_type::f32, {0});
+    w.add_tensor("y", ggml_type::q4_0, {32, 2}, d.data(), d.size());
+    CHECK_NOTHROW(gguf_file::from_bytes(w.to_bytes()));
 }

@@ -3,7 +3,8 @@
 //
 //     <!-- snippet: examples/snippets/cpu.cpp -->
 //     ```cpp
-//     ...the lines between "snippet-begin" and "snippet-end" in that file...
+//     ...the lines between the marker lines "// snippet-begin" and "// snippet-end" in that file
+//        (or "/* snippet-begin */" and "/* snippet-end */"; a marker line holds nothing else)...
 //     ```
 //
 //   check_readme <source dir>      exit status 0 when every quoted snippet matches its file
@@ -20,6 +21,15 @@ std::vector<std::string> read_lines(const std::string& path, bool& ok) {
     std::vector<std::string> lines;
     for (std::string line; std::getline(in, line);) lines.push_back(line);
     return lines;
+}
+
+// A marker line is exactly the marker comment, "// snippet-begin" or "/* snippet-begin */" (likewise
+// snippet-end), give or take surrounding blanks; a line that merely mentions the word is not one.
+bool is_marker(const std::string& line, const std::string& word) {
+    const std::size_t first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos) return false;
+    const std::string trimmed = line.substr(first, line.find_last_not_of(" \t\r") - first + 1);
+    return trimmed == "// " + word || trimmed == "/* " + word + " */";
 }
 
 }  // namespace
@@ -46,9 +56,9 @@ int main(int argc, char** argv) {
         std::vector<std::string> snippet;
         bool inside = false, found = false;
         for (const std::string& line : source) {
-            if (line.find("snippet-end") != std::string::npos) inside = false;
+            if (is_marker(line, "snippet-end")) inside = false;
             if (inside) snippet.push_back(line);
-            if (line.find("snippet-begin") != std::string::npos) inside = found = true;
+            if (is_marker(line, "snippet-begin")) inside = found = true;
         }
         std::vector<std::string> quoted;
         std::size_t j = i + 1;
@@ -58,7 +68,7 @@ int main(int argc, char** argv) {
         if (!file_ok || !found || !fenced) {
             std::fprintf(stderr, "README.md:%zu: %s\n", i + 1,
                          !file_ok ? ("cannot read " + file).c_str()
-                         : !found ? (file + " has no snippet-begin line").c_str()
+                         : !found ? (file + " has no snippet-begin marker line").c_str()
                                   : "the marker is not followed by a ``` block");
             ++failed;
             continue;

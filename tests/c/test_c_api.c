@@ -197,6 +197,10 @@ static void test_version_and_isa(void) {
     CHECK(amxmm_isa_name((amxmm_isa)42) == NULL);
     CHECK(strcmp(amxmm_status_name(AMXMM_BUFFER_TOO_SMALL), "AMXMM_BUFFER_TOO_SMALL") == 0);
     CHECK(strcmp(amxmm_status_name((amxmm_status)99), "AMXMM_UNKNOWN_STATUS") == 0);
+    /* negative values too (C++ reads them as int: no enum load out of range, clean under UBSan) */
+    CHECK(strcmp(amxmm_status_name((amxmm_status)-1), "AMXMM_UNKNOWN_STATUS") == 0);
+    CHECK(amxmm_isa_name((amxmm_isa)-2) == NULL);
+    CHECK(amxmm_isa_supported((amxmm_isa)-2) == 0);
     CHECK(amxmm_gpu_available() == 0 || amxmm_gpu_available() == 1);
 }
 
@@ -456,6 +460,17 @@ static void test_errors(void) {
     CHECK(amxmm_gemm_workspace_bytes(1, 33) == 0 && strstr(amxmm_last_error(), "K = 33") != NULL);
     CHECK(amxmm_gemm_workspace_bytes(-1, 64) == 0 && strstr(amxmm_last_error(), "m = -1") != NULL);
     CHECK(amxmm_moe_ffn_workspace_bytes(1, 9, 8, 64, 64) == 0 && strstr(amxmm_last_error(), "top_k = 9") != NULL);
+    /* m x top_k beyond int64 (2^33 x 2^31): bounded before the product is formed, so 0 and a message */
+    CHECK(amxmm_gemm_workspace_bytes(1, 33) == 0); /* an unrelated message first */
+    CHECK(amxmm_moe_gemm_workspace_bytes((int64_t)1 << 33, (int64_t)1 << 31, (int64_t)1 << 31, 32) == 0 &&
+          strstr(amxmm_last_error(), "m = 8589934592 with top_k = 2147483648") != NULL);
+    CHECK(amxmm_gemm_workspace_bytes(1, 33) == 0);
+    CHECK(amxmm_moe_ffn_workspace_bytes((int64_t)1 << 33, (int64_t)1 << 31, (int64_t)1 << 31, 32, 32) == 0 &&
+          strstr(amxmm_last_error(), "m = 8589934592 with top_k = 2147483648") != NULL);
+    /* the largest accepted pair count still works; one more pair is refused */
+    CHECK(amxmm_moe_gemm_workspace_bytes((int64_t)1 << 38, 4, 8, 32) > 0);
+    CHECK(amxmm_moe_gemm_workspace_bytes(((int64_t)1 << 38) + 1, 4, 8, 32) == 0 &&
+          strstr(amxmm_last_error(), "2^40 pairs") != NULL);
 
     /* options */
     opt.struct_size = 0;
@@ -464,6 +479,18 @@ static void test_errors(void) {
     opt.mode = (amxmm_mode)7;
     CHECK_FAILS(amxmm_gemm_q4_0(packed, m, x, k, y, n, &opt, NULL, NULL), AMXMM_INVALID_ARGUMENT,
                 "options->mode = 7");
+    /* negative enum values: rejected with the value, not undefined behaviour on the C++ side */
+    opt.mode = (amxmm_mode)-1;
+    CHECK_FAILS(amxmm_gemm_q4_0(packed, m, x, k, y, n, &opt, NULL, NULL), AMXMM_INVALID_ARGUMENT,
+                "options->mode = -1");
+    amxmm_gemm_options_init(&opt);
+    opt.activation = (amxmm_activation)-1;
+    CHECK_FAILS(amxmm_gemm_q4_0(packed, m, x, k, y, n, &opt, NULL, NULL), AMXMM_INVALID_ARGUMENT,
+                "options->activation = -1");
+    amxmm_gemm_options_init(&opt);
+    opt.force_isa = (amxmm_isa)-2;
+    CHECK_FAILS(amxmm_gemm_q4_0(packed, m, x, k, y, n, &opt, NULL, NULL), AMXMM_INVALID_ARGUMENT,
+                "options->force_isa = -2");
     amxmm_gemm_options_init(&opt);
     opt.force_isa = (amxmm_isa)9;
     CHECK_FAILS(amxmm_gemm_q4_0(packed, m, x, k, y, n, &opt, NULL, NULL), AMXMM_INVALID_ARGUMENT,
@@ -728,11 +755,29 @@ static void test_moe(amxmm_executor* pool) {
                 AMXMM_INVALID_ARGUMENT, "weights holds gate and up");
     CHECK_FAILS(amxmm_moe_gemm(gate, &routing, x, (amxmm_moe_input_rows)5, K, 0, g_out, TOP_K * F, F, NULL, NULL, NULL),
                 AMXMM_INVALID_ARGUMENT, "rows = 5");
+    CHECK_FAILS(amxmm_moe_gemm(gate, &routing, x, (amxmm_moe_input_rows)-1, K, 0, g_out, TOP_K * F, F, NULL, NULL,
+                               NULL),
+                AMXMM_INVALID_ARGUMENT, "rows = -1");
+    {
+        amxmm_sync* one = NULL;
+        CHECK_OK(amxmm_sync_create(1, &one));
+        CHECK_FAILS(amxmm_moe_gemm_ith(gate, &routing, x, (amxmm_moe_input_rows)-1, K, 0, g_out, TOP_K * F, F, NULL, 0,
+                                       1, one, NULL),
+                    AMXMM_INVALID_ARGUMENT, "rows = -1");
+        amxmm_sync_free(one);
+    }
     {
         amxmm_gemm_options bad_act = AMXMM_GEMM_OPTIONS_INIT;
         bad_act.activation = (amxmm_activation)5;
         CHECK_FAILS(amxmm_moe_ffn(gate, up, down, &routing, route_w, TOP_K, x, K, y2, K, &bad_act, NULL, NULL),
                     AMXMM_INVALID_ARGUMENT, "options->activation = 5");
+        bad_act.activation = (amxmm_activation)-1;
+        CHECK_FAILS(amxmm_moe_ffn(gate, up, down, &routing, route_w, TOP_K, x, K, y2, K, &bad_act, NULL, NULL),
+                    AMXMM_INVALID_ARGUMENT, "options->activation = -1");
+        amxmm_gemm_options_init(&bad_act);
+        bad_act.mode = (amxmm_mode)-1;
+        CHECK_FAILS(amxmm_moe_ffn(gate, up, down, &routing, route_w, TOP_K, x, K, y2, K, &bad_act, NULL, NULL),
+                    AMXMM_INVALID_ARGUMENT, "options->mode = -1");
     }
     route_w[0] = -1.0f;
     CHECK_FAILS(amxmm_moe_ffn(gate, up, down, &routing, route_w, TOP_K, x, K, y2, K, NULL, NULL, NULL),
@@ -1257,6 +1302,7 @@ static void test_plan_errors(void) {
     CHECK(strcmp(amxmm_placement_kind_name(AMXMM_PLACE_CPU_AMX), "cpu_amx") == 0);
     CHECK(strcmp(amxmm_placement_kind_name(AMXMM_PLACE_SPLIT), "split") == 0);
     CHECK(amxmm_placement_kind_name((amxmm_placement_kind)9) == NULL);
+    CHECK(amxmm_placement_kind_name((amxmm_placement_kind)-1) == NULL);
 
     /* arguments of create: *plan is NULL after every failure */
     CHECK_FAILS(amxmm_plan_create(NULL, k_no_gpu_hw, NULL, NULL, &plan), AMXMM_INVALID_ARGUMENT, "gguf_path is null");

@@ -71,7 +71,9 @@ extern "C" {
 
 /* ---- status and errors ------------------------------------------------------------------------ */
 /* Every enum has a *_MAX_ENUM member (0x7FFFFFFF, never a valid value): it makes the enum an int-sized
- * type whose range holds any value a C caller may pass, which amxmm then rejects with a message. */
+ * type. amxmm reads each enum argument or field as an int before it checks it, so any int a C caller
+ * may pass, negative ones included, is safe: a value that is not a member gets AMXMM_INVALID_ARGUMENT
+ * and a message naming the argument (the *_name functions answer NULL or "AMXMM_UNKNOWN_STATUS"). */
 
 /** What a call returned. The values mirror amxmm::errc (plus AMXMM_INTERNAL) and are stable. */
 typedef enum amxmm_status {
@@ -534,7 +536,7 @@ AMXMM_C_API amxmm_status amxmm_plan_create(const char* gguf_path, const char* ha
                                            amxmm_plan** plan) AMXMM_C_NOEXCEPT;
 
 /** The same for a model described by JSON text instead of a file: the schema of
- *  amxmm::plan::model_from_json, e.g. {"preset": "qwen3_30b_a3b_q4_0"}, hyper-parameters from which the
+ *  amxmm::plan::model_from_json, e.g. {"preset": "qwen3-30b-a3b-q4_0"}, hyper-parameters from which the
  *  llama.cpp tensor table is synthesized, or an explicit "tensors" table. */
 AMXMM_C_API amxmm_status amxmm_plan_create_from_model_json(const char* model_json, const char* hardware_json,
                                                            const amxmm_plan_workload* workload,

@@ -20,6 +20,7 @@
 #include <new>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -173,28 +174,44 @@ T* need(T* p, const char* fn, const char* name) {
 
 // ---- argument conversion -------------------------------------------------------------------------
 
-inline std::optional<amxmm::isa> to_isa(amxmm_isa i, const char* fn, const char* name) {
+/// The int a C caller stored in an enum argument or field, read without loading it as the enum type.
+/// In C++ an enum without negative members (all of amxmm's but amxmm_isa) has the range [0, 2^31 - 1],
+/// so loading the -1 a C caller may pass would be undefined; its bytes are read as an int instead, and
+/// every C enum is validated as that int before it is converted. Take the enum by reference: passing it
+/// by value would load it.
+template <class E>
+inline int enum_int(const E& e) noexcept {
+    static_assert(std::is_enum_v<E> && sizeof(E) == sizeof(int), "the C API's enums are int-sized");
+    int v;
+    std::memcpy(&v, &e, sizeof v);
+    return v;
+}
+
+inline std::optional<amxmm::isa> to_isa(const amxmm_isa& isa, const char* fn, const char* name) {
+    const int i = enum_int(isa);
     if (i == AMXMM_ISA_AUTO) return std::nullopt;
-    require(i >= AMXMM_ISA_SCALAR && i <= AMXMM_ISA_AMX_EMULATED, errc::invalid_argument, fn, name, " = ", int(i),
+    require(i >= AMXMM_ISA_SCALAR && i <= AMXMM_ISA_AMX_EMULATED, errc::invalid_argument, fn, name, " = ", i,
             " is not an amxmm_isa value");
-    return static_cast<amxmm::isa>(int(i));
+    return static_cast<amxmm::isa>(i);
 }
 
 /// options->mode and options->activation (CPU and GPU options alike).
-inline amxmm::compute_mode to_mode(amxmm_mode m, const char* fn) {
+inline amxmm::compute_mode to_mode(const amxmm_mode& mode, const char* fn) {
+    const int m = enum_int(mode);
     switch (m) {
         case AMXMM_MODE_AUTO: return amxmm::compute_mode::automatic;
         case AMXMM_MODE_EXACT: return amxmm::compute_mode::exact;
         case AMXMM_MODE_FAST: return amxmm::compute_mode::fast;
-        default: amxmm::detail::fail(errc::invalid_argument, fn, "options->mode = ", int(m), " is not an amxmm_mode value");
+        default: amxmm::detail::fail(errc::invalid_argument, fn, "options->mode = ", m, " is not an amxmm_mode value");
     }
 }
-inline amxmm::ffn_activation to_activation(amxmm_activation a, const char* fn) {
+inline amxmm::ffn_activation to_activation(const amxmm_activation& activation, const char* fn) {
+    const int a = enum_int(activation);
     switch (a) {
         case AMXMM_ACTIVATION_SILU: return amxmm::ffn_activation::silu;
         case AMXMM_ACTIVATION_GELU_TANH: return amxmm::ffn_activation::gelu_tanh;
         default:
-            amxmm::detail::fail(errc::invalid_argument, fn, "options->activation = ", int(a),
+            amxmm::detail::fail(errc::invalid_argument, fn, "options->activation = ", a,
                                 " is not an amxmm_activation value");
     }
 }
@@ -265,9 +282,10 @@ inline amxmm::moe_routing to_routing(const amxmm_moe_routing* r, const char* fn)
     return amxmm::moe_routing{r->m, r->top_k, r->ids, r->ld_ids};
 }
 
-inline amxmm::moe_input_rows to_rows(amxmm_moe_input_rows rows, const char* fn) {
+inline amxmm::moe_input_rows to_rows(const amxmm_moe_input_rows& input_rows, const char* fn) {
+    const int rows = enum_int(input_rows);
     require(rows == AMXMM_MOE_ROWS_PER_TOKEN || rows == AMXMM_MOE_ROWS_PER_SLOT, errc::invalid_argument, fn,
-            "rows = ", int(rows), " is not an amxmm_moe_input_rows value");
+            "rows = ", rows, " is not an amxmm_moe_input_rows value");
     return rows == AMXMM_MOE_ROWS_PER_TOKEN ? amxmm::moe_input_rows::per_token : amxmm::moe_input_rows::per_slot;
 }
 
@@ -281,8 +299,8 @@ inline void require_size_args(const char* fn, std::int64_t m, std::int64_t k, co
             " is too large");
 }
 
-/// The (token, slot) pairs of a GPU MoE query: top_k in [1, E], m·top_k rows of `k` within require_size_args'
-/// limits (m checked before it is multiplied).
+/// The (token, slot) pairs of a MoE workspace query (CPU and GPU): top_k in [1, E], m·top_k rows of `k`
+/// within require_size_args' limits (m checked before it is multiplied).
 inline void require_pairs(const char* fn, std::int64_t m, std::int64_t top_k, std::int64_t experts, std::int64_t k) {
     require(top_k >= 1 && top_k <= experts, errc::invalid_argument, fn, "top_k = ", top_k, " must be in [1, E = ",
             experts, "]");
@@ -328,16 +346,18 @@ inline amxmm::cuda::moe_ffn_options to_gpu_options(const amxmm_gpu_options* o, c
             "options->struct_size = ", o->struct_size, " is not sizeof(amxmm_gpu_options) = ", sizeof(amxmm_gpu_options),
             " (nor the first release's ", gpu_options_first_size,
             "; initialise options with AMXMM_GPU_OPTIONS_INIT or amxmm_gpu_options_init)");
-    require(o->path >= AMXMM_GPU_PATH_AUTO && o->path <= AMXMM_GPU_PATH_WGMMA, errc::invalid_argument, fn,
-            "options->path = ", int(o->path), " is not an amxmm_gpu_path value");
+    const int path = enum_int(o->path);
+    require(path >= AMXMM_GPU_PATH_AUTO && path <= AMXMM_GPU_PATH_WGMMA, errc::invalid_argument, fn,
+            "options->path = ", path, " is not an amxmm_gpu_path value");
     if (!first_release) {
-        require(o->moe_grouping >= AMXMM_GPU_MOE_GROUPING_AUTO && o->moe_grouping <= AMXMM_GPU_MOE_GROUPING_BY_EXPERT,
-                errc::invalid_argument, fn, "options->moe_grouping = ", int(o->moe_grouping),
+        const int grouping = enum_int(o->moe_grouping);
+        require(grouping >= AMXMM_GPU_MOE_GROUPING_AUTO && grouping <= AMXMM_GPU_MOE_GROUPING_BY_EXPERT,
+                errc::invalid_argument, fn, "options->moe_grouping = ", grouping,
                 " is not an amxmm_gpu_moe_grouping value");
         require(o->reserved == 0, errc::invalid_argument, fn, "options->reserved = ", o->reserved, " must be 0");
-        r.moe_grouping = static_cast<amxmm::cuda::moe_gemv_grouping>(int(o->moe_grouping));
+        r.moe_grouping = static_cast<amxmm::cuda::moe_gemv_grouping>(grouping);
     }
-    r.path = static_cast<amxmm::cuda::gemm_path>(int(o->path));
+    r.path = static_cast<amxmm::cuda::gemm_path>(path);
     r.mode = to_mode(o->mode, fn);  // exact: the CUDA gemv and mma paths
     r.workspace = o->workspace;
     r.workspace_bytes = o->workspace_bytes;
@@ -513,7 +533,7 @@ extern "C" {
 AMXMM_C_API const char* amxmm_last_error(void) noexcept { return amxmm_c_detail::error_buffer(); }
 
 AMXMM_C_API const char* amxmm_status_name(amxmm_status status) noexcept {
-    switch (status) {
+    switch (amxmm_c_detail::enum_int(status)) {
         case AMXMM_OK: return "AMXMM_OK";
         case AMXMM_INVALID_ARGUMENT: return "AMXMM_INVALID_ARGUMENT";
         case AMXMM_OUT_OF_RANGE: return "AMXMM_OUT_OF_RANGE";
@@ -532,9 +552,10 @@ AMXMM_C_API uint32_t amxmm_version(void) noexcept { return AMXMM_VERSION; }
 AMXMM_C_API uint32_t amxmm_c_api_version(void) noexcept { return AMXMM_C_API_VERSION; }
 
 AMXMM_C_API const char* amxmm_isa_name(amxmm_isa isa) noexcept {
-    if (isa == AMXMM_ISA_AUTO) return "auto";
-    if (isa < AMXMM_ISA_SCALAR || isa > AMXMM_ISA_AMX_EMULATED) return nullptr;
-    return amxmm::to_string(static_cast<amxmm::isa>(int(isa)));
+    const int i = amxmm_c_detail::enum_int(isa);
+    if (i == AMXMM_ISA_AUTO) return "auto";
+    if (i < AMXMM_ISA_SCALAR || i > AMXMM_ISA_AMX_EMULATED) return nullptr;
+    return amxmm::to_string(static_cast<amxmm::isa>(i));
 }
 
 AMXMM_C_API amxmm_status amxmm_best_isa(amxmm_isa* isa, const char** reason) noexcept {
@@ -548,9 +569,10 @@ AMXMM_C_API amxmm_status amxmm_best_isa(amxmm_isa* isa, const char** reason) noe
 }
 
 AMXMM_C_API int amxmm_isa_supported(amxmm_isa isa) noexcept {
-    if (isa < AMXMM_ISA_SCALAR || isa > AMXMM_ISA_AMX_EMULATED) return 0;
+    const int i = amxmm_c_detail::enum_int(isa);
+    if (i < AMXMM_ISA_SCALAR || i > AMXMM_ISA_AMX_EMULATED) return 0;
     int ok = 0;
-    amxmm_c_detail::guarded("amxmm_isa_supported", [&] { ok = amxmm::isa_supported(static_cast<amxmm::isa>(int(isa))); });
+    amxmm_c_detail::guarded("amxmm_isa_supported", [&] { ok = amxmm::isa_supported(static_cast<amxmm::isa>(i)); });
     return ok;
 }
 
@@ -761,7 +783,7 @@ AMXMM_C_API size_t amxmm_moe_gemm_workspace_bytes(int64_t m, int64_t top_k, int6
                                amxmm::errc::invalid_argument, fn, "top_k = ", top_k, " and experts = ", experts,
                                " must satisfy 1 <= top_k <= experts <= 2^31");
         amxmm_c_detail::require_size_args(fn, m, k);
-        amxmm_c_detail::require_size_args(fn, m * top_k, k);
+        amxmm_c_detail::require_pairs(fn, m, top_k, experts, k);  // m bounded before m x top_k is formed
         bytes = amxmm::moe_gemm_workspace_bytes(m, top_k, experts, k);
     });
     return bytes;
@@ -777,7 +799,7 @@ AMXMM_C_API size_t amxmm_moe_ffn_workspace_bytes(int64_t m, int64_t top_k, int64
                                " must satisfy 1 <= top_k <= experts <= 2^31");
         amxmm_c_detail::require_size_args(fn, m, k);
         amxmm_c_detail::require_size_args(fn, m, f, "F");
-        amxmm_c_detail::require_size_args(fn, m * top_k, k);
+        amxmm_c_detail::require_pairs(fn, m, top_k, experts, k);  // m bounded before m x top_k is formed
         amxmm_c_detail::require_size_args(fn, m * top_k, f, "F");
         bytes = amxmm::moe_ffn_workspace_bytes(m, top_k, experts, k, f);
     });
@@ -892,7 +914,7 @@ AMXMM_C_API amxmm_status amxmm_gguf_tensor_info(const amxmm_gguf* file, const ch
 // ---- placement plans
 
 AMXMM_C_API const char* amxmm_placement_kind_name(amxmm_placement_kind kind) noexcept {
-    switch (kind) {
+    switch (amxmm_c_detail::enum_int(kind)) {
         case AMXMM_PLACE_CPU_AMX: return "cpu_amx";
         case AMXMM_PLACE_CPU_HOST: return "cpu_host";
         case AMXMM_PLACE_GPU: return "gpu";
@@ -1120,9 +1142,9 @@ AMXMM_C_API amxmm_status amxmm_gpu_weight_upload_q4_0(const void* blocks, int64_
     return amxmm_c_detail::guarded(fn, [&] {
         amxmm_c_detail::need(weight, fn, "weight");
         *weight = nullptr;
-        amxmm::detail::require(experts >= 1 && n >= 1 && n <= (int64_t(1) << 40) && experts <= (int64_t(1) << 31),
-                               amxmm::errc::invalid_argument, fn, "experts = ", experts, ", n = ", n,
-                               " must be positive (and n <= 2^40, experts <= 2^31)");
+        // The CPU packers' bounds (E in [1, 2^31], N and K in [1, 2^40], E x N x K too large): E x N cannot
+        // overflow below, and a wrapped row count cannot pass upload_experts' rows % experts test.
+        amxmm::detail::validate_experts_shape(experts, n, k, fn);
         const amxmm::q4_0_matrix_view src{amxmm_c_detail::q4_0_blocks(blocks, fn, "blocks"), experts * n, k};
         auto* w = new amxmm_gpu_weight;
         try {

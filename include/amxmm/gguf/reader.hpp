@@ -20,9 +20,11 @@
 // big-endian files are refused.
 //
 // Everything is checked before it is used: each count, length and offset against the bytes that remain,
-// each size computation against overflow. A malformed file throws amxmm::error (errc::malformed_input)
-// whose message says what is wrong and at which byte; nothing is read outside the file, and memory is
-// only allocated for what the file's bytes actually hold (a count alone never sizes an allocation).
+// each size computation against overflow; no two tensors' data may overlap (ggml writes them back to
+// back; the reader does not insist on ggml's exact offsets, only that each tensor owns its bytes). A
+// malformed file throws amxmm::error (errc::malformed_input) whose message says what is wrong and at
+// which byte; nothing is read outside the file, and memory is only allocated for what the file's bytes
+// actually hold (a count alone never sizes an allocation).
 #pragma once
 
 #include <fcntl.h>
@@ -30,6 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstddef>
@@ -373,6 +376,32 @@ private:
                         " bytes from byte ", out.data_offset, " (truncated?)");
             if (t.size_bytes != 0)
                 t.data = reinterpret_cast<const std::byte*>(bytes_ + out.data_offset + t.offset);
+        }
+        refuse_overlaps(out);
+    }
+
+    /// Each tensor owns its bytes: no two tensors' data ranges [offset, offset + size) may overlap
+    /// (empty tensors have none). ggml lays tensors out back to back; a file whose tensors share bytes
+    /// is malformed. Sorted by offset, a range overlaps some other one exactly when it overlaps its
+    /// predecessor; the error points at the later of the two tensor infos.
+    void refuse_overlaps(const gguf_contents& out) const {
+        std::vector<std::size_t> order;
+        for (std::size_t i = 0; i < out.tensors.size(); ++i)
+            if (out.tensors[i].size_bytes != 0) order.push_back(i);
+        std::sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) {
+            const std::uint64_t ox = out.tensors[x].offset, oy = out.tensors[y].offset;
+            return ox != oy ? ox < oy : x < y;
+        });
+        for (std::size_t j = 1; j < order.size(); ++j) {
+            const gguf_tensor_info& prev = out.tensors[order[j - 1]];
+            const gguf_tensor_info& t = out.tensors[order[j]];
+            if (t.offset - prev.offset >= prev.size_bytes) continue;  // offsets sorted; both end in the data section
+            const std::size_t first = std::min(order[j - 1], order[j]), second = std::max(order[j - 1], order[j]);
+            const gguf_tensor_info& a = out.tensors[first];
+            const gguf_tensor_info& b = out.tensors[second];
+            fail_at(info_offsets_[second], "tensor '", b.name, "': data [", b.offset, ", ", b.offset, " + ",
+                    b.size_bytes, ") overlaps the data [", a.offset, ", ", a.offset, " + ", a.size_bytes,
+                    ") of tensor '", a.name, "' (tensors #", first, " and #", second, ")");
         }
     }
 

@@ -199,11 +199,19 @@ private:
         std::uint64_t head = 4 + 4 + 8 + 8;
         for (const gguf_kv& kv : metadata_) head += 8 + kv.key.size() + 4 + value_bytes(kv.value);
         for (const pending_tensor& t : tensors_) head += 8 + t.name.size() + 4 + 8 * t.dims.size() + 4 + 8;
-        L.data_offset = align_up(head, alignment_);
+        L.data_offset = align_up(head, alignment_);  // the head is in memory: far below 2^63
+        // The file must stay below 2^63 bytes (write_file sizes it with an off_t). Each padded size is
+        // < 2^63 + 2^31 (sizes < 2^63, alignment <= 2^31); each sum is checked before it is formed.
+        constexpr std::uint64_t max_file = std::uint64_t(INT64_MAX);
         std::uint64_t at = 0;
         for (const pending_tensor& t : tensors_) {
             L.offsets.push_back(at);
-            at += align_up(t.size_bytes, alignment_);  // sizes are < 2^63 each; a sum this big cannot be written
+            const std::uint64_t padded = align_up(t.size_bytes, alignment_);
+            detail::require(L.data_offset <= max_file && padded <= max_file - L.data_offset - at,
+                            errc::invalid_argument, "gguf_writer", "tensor '", t.name, "' (", padded,
+                            " bytes with padding) would end past byte 2^63 - 1 of the file, which starts its data at ",
+                            L.data_offset, " and has ", at, " bytes of tensors before it: the file is too large");
+            at += padded;
         }
         L.total = L.data_offset + at;
         return L;
