@@ -445,6 +445,9 @@ TEST_CASE("cuda gemm: bad arguments are refused before any work", "[cuda][gemm][
     CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("ldx = 32"));
     e = catch_error([&] { call(4, x.data(), 64, y.data(), 63); });
     CHECK((e.thrown && e.code == errc::invalid_argument));
+    e = catch_error([&] { call(4, x.data(), std::int64_t(1) << 62, y.data(), 64); });  // rows past the address space
+    CHECK((e.thrown && e.code == errc::invalid_argument));
+    CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("spans more than the address space"));
     e = catch_error([&] { call(4, x.data(), 64, x.data() + 64, 64); });
     CHECK((e.thrown && e.code == errc::invalid_argument));
     CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("overlaps"));
@@ -473,5 +476,123 @@ TEST_CASE("cuda gemm: bad arguments are refused before any work", "[cuda][gemm][
     CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("experts"));
     // m = 0 does nothing and needs no pointers
     CHECK_NOTHROW(call(0, nullptr, 64, nullptr, 64));
+    device_sync();
+}
+
+TEST_CASE("cuda gemm: an earlier failed runtime call of the caller's is neither blamed on the call nor cleared", "[cuda][gemm][errors]") {
+    AMXMM_REQUIRE_GPU();
+    cuda::context ctx;
+    const dense_case c = make_case(264, 4096, 17);  // wgmma at m = 40: K in 8 slices (split_k_sum_kernel)
+    const auto fail_malloc = [] {                    // 1 PiB: the caller's failure, left pending in cudaGetLastError()
+        void* p = nullptr;
+        const cudaError_t e = cudaMalloc(&p, std::size_t(1) << 50);
+        if (e == cudaSuccess) cudaFree(p);
+        return e;
+    };
+    struct call_case {
+        std::int64_t m;
+        cuda::gemm_path path;
+        compute_mode mode;
+    };
+    // (not dequant_cublas: cuBLAS's own launches may read the thread's last error)
+    for (const call_case cc :
+         {call_case{3, cuda::gemm_path::gemv, compute_mode::fast}, call_case{3, cuda::gemm_path::gemv, compute_mode::exact},
+          call_case{40, cuda::gemm_path::mma, compute_mode::fast}, call_case{40, cuda::gemm_path::mma, compute_mode::exact},
+          call_case{40, cuda::gemm_path::wgmma, compute_mode::fast}}) {
+        if (cc.path == cuda::gemm_path::wgmma && !ctx.features().wgmma) continue;
+        CAPTURE(cc.m, cuda::to_string(cc.path), amxmm::to_string(cc.mode));
+        std::mt19937_64 rng(std::uint64_t(cc.m) + std::uint64_t(cc.path));
+        const auto x = amxmm_test::make_activations(cc.m, c.k, rng);
+        cuda::gemm_options opt;
+        opt.path = cc.path;
+        opt.mode = cc.mode;
+        const cuda::gemm_plan plan = cuda::plan_gemm_q4_0(cc.m, c.gpu.layout(), opt, ctx.features());
+        if (cc.path == cuda::gemm_path::wgmma) CHECK(plan.k_splits > 1);
+        ctx.reserve(plan.workspace_bytes);
+        dev_vec<float> xd(x), want(std::size_t(cc.m * c.n)), got(std::size_t(cc.m * c.n));
+        cuda::gemm_q4_0(ctx, c.gpu.view(), cc.m, xd.data(), c.k, want.data(), c.n, opt, nullptr);
+        device_sync();
+        const cudaError_t failed = fail_malloc();
+        if (failed == cudaSuccess) {
+            WARN("SKIPPED (a 1 PiB cudaMalloc succeeded)");
+            return;
+        }
+        CHECK_NOTHROW(cuda::gemm_q4_0(ctx, c.gpu.view(), cc.m, xd.data(), c.k, got.data(), c.n, opt, nullptr));
+        CHECK(cudaGetLastError() == failed);  // still the caller's to see (and now cleared)
+        const auto yw = want.download(), yg = got.download();
+        CHECK(std::memcmp(yw.data(), yg.data(), yw.size() * sizeof(float)) == 0);
+    }
+    // A context made while the error is pending sees the device as one made without it (its wgmma probe is a launch).
+    if (fail_malloc() != cudaSuccess) {
+        const auto made = amxmm_test::catch_error([&] {
+            cuda::context after;
+            CHECK(after.features().wgmma == ctx.features().wgmma);
+        });
+        if (made.thrown) WARN("context construction after a failed cudaMalloc threw: " << made.what);  // (cuBLAS's, if any)
+        (void)cudaGetLastError();
+    }
+}
+
+TEST_CASE("cuda gemm: a product with more row tiles than a launch takes is refused before any work", "[cuda][gemm][errors]") {
+    // The planner refuses it, so every call and workspace query does before anything is enqueued (no GPU needed).
+    using amxmm_test::catch_error;
+    const cuda::q4_0_device_layout L{1, 64, 32};
+    cuda::gemm_options exact, mma, wgmma;
+    exact.mode = compute_mode::exact;  // automatic path: the exact mma kernel above m = 8, 64-row tiles
+    mma.path = cuda::gemm_path::mma;
+    mma.mode = compute_mode::fast;  // 128-row tiles
+    wgmma.path = cuda::gemm_path::wgmma;
+    const cuda::gpu_features hopper{true};
+    for (const auto& [opt, most] :
+         {std::pair<cuda::gemm_options, std::int64_t>{exact, 65535 * 64}, {mma, 65535 * 128}, {wgmma, 65535 * 128}}) {
+        CAPTURE(cuda::to_string(opt.path), amxmm::to_string(opt.mode));
+        CHECK_NOTHROW(cuda::plan_gemm_q4_0(most, L, opt, hopper));
+        const std::int64_t over = most + 1;
+        const cuda::gemm_options& o = opt;
+        const auto e = catch_error([&] { cuda::plan_gemm_q4_0(over, L, o, hopper); });
+        CHECK((e.thrown && e.code == errc::unsupported));
+        CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("split the rows"));
+    }
+    CHECK(cuda::plan_gemm_q4_0(65535 * 128 + 1, L, {}, hopper).path == cuda::gemm_path::dequant_cublas);  // automatic runs
+    AMXMM_REQUIRE_GPU();
+    // The call: refused with errc::unsupported (a context without workspace would say buffer_too_small if the refusal
+    // came later). Nothing is read or written: one-row buffers stand in for the m rows.
+    cuda::context ctx;
+    const dense_case c = make_case(64, 32, 5);
+    dev_vec<float> x(32), y(64);
+    const auto e =
+        catch_error([&] { cuda::gemm_q4_0(ctx, c.gpu.view(), 65535 * 64 + 1, x.data(), 32, y.data(), 64, exact, nullptr); });
+    CHECK((e.thrown && e.code == errc::unsupported));
+    device_sync();
+}
+
+TEST_CASE("cuda: calls on a device other than the context's are refused", "[cuda][errors]") {
+    AMXMM_REQUIRE_GPU();
+    using amxmm_test::catch_error;
+    int devices = 0;
+    cuda::detail::check_cuda(cudaGetDeviceCount(&devices), "test", "cudaGetDeviceCount");
+    if (devices < 2) {
+        WARN("SKIPPED (needs two GPUs; this machine has " << devices << ")");
+        return;
+    }
+    cuda::detail::check_cuda(cudaSetDevice(0), "test", "cudaSetDevice");
+    cuda::context ctx(std::size_t(1) << 20);
+    const dense_case c = make_case(64, 64, 9);
+    dev_vec<float> x(64), y(64);
+    dev_vec<std::int32_t> ids(2);
+    cuda::detail::check_cuda(cudaSetDevice(1), "test", "cudaSetDevice");
+    auto e = catch_error([&] { cuda::gemm_q4_0(ctx, c.gpu.view(), 1, x.data(), 64, y.data(), 64, nullptr); });
+    CHECK((e.thrown && e.code == errc::invalid_argument));
+    CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("the current device is 1, the context's is 0"));
+    const moe_routing r{1, 1, ids.data(), 1};
+    e = catch_error(
+        [&] { cuda::moe_gemm(ctx, c.gpu.view(), r, x.data(), moe_input_rows::per_token, 64, 0, y.data(), 64, 64, {}, nullptr); });
+    CHECK((e.thrown && e.code == errc::invalid_argument));
+    e = catch_error([&] { ctx.reserve(std::size_t(2) << 20); });
+    CHECK((e.thrown && e.code == errc::invalid_argument));
+    e = catch_error([&] { ctx.check_routing(nullptr); });
+    CHECK((e.thrown && e.code == errc::invalid_argument));
+    cuda::detail::check_cuda(cudaSetDevice(0), "test", "cudaSetDevice");
+    CHECK_NOTHROW(cuda::gemm_q4_0(ctx, c.gpu.view(), 1, x.data(), 64, y.data(), 64, nullptr));
     device_sync();
 }

@@ -461,8 +461,8 @@ TEST_CASE("cuda moe_ffn exact: x's quantization, gate, up, act and h's quantizat
             dense_exact_row(ctx, gate.gpu.view(), ex, xr, g.data() + pr * sh.f);
             dense_exact_row(ctx, up.gpu.view(), ex, xr, u.data() + pr * sh.f);
         }
-        act_mul_kernel<<<64, 256>>>(g.data(), u.data(), h.data(), pairs * sh.f, sh.act);
-        cd::check_launch(fn, "act_mul_kernel");
+        cd::launch_kernel(act_mul_kernel, dim3(64), dim3(256), nullptr, fn, "act_mul_kernel", 0, false, g.data(), u.data(), h.data(),
+                          pairs * sh.f, sh.act);
         cd::quantize_rows_q8(h.data(), sh.f, pairs, hnb, want.data(), nullptr, fn);
         cd::launch_moe_rows_exact(gate.gpu.view(), &upv, sh.act, xd.data(), ldx, 0, r, sh.e, nullptr, 0, 0, got.data(),
                                   ctx.error_flag(), nullptr, fn);
@@ -532,9 +532,9 @@ TEST_CASE("cuda moe_ffn exact: down and the slot sum in one kernel give the bits
             const std::int32_t ex = ids[std::size_t(pr / sh.top_k * ld_ids + pr % sh.top_k)];
             if (ex >= 0 && ex < sh.e) dense_exact_row(ctx, down.gpu.view(), ex, hd.data() + pr * sh.f, o.data() + pr * sh.n);
         }
-        cd::moe_ffn_reduce_kernel<><<<unsigned(cd::grid_for(sh.m * sh.n, 256)), 256>>>(
-            o.data(), sh.n, nullptr, idd.data(), ld_ids, int(sh.top_k), int(sh.e), w, ldw, sh.m, sh.n, want.data(), ldy);
-        cd::check_launch(fn, "moe_ffn_reduce_kernel");
+        cd::launch_kernel(cd::moe_ffn_reduce_kernel<>, dim3(cd::grid_for(sh.m * sh.n, 256)), dim3(256), nullptr, fn,
+                          "moe_ffn_reduce_kernel", 0, false, o.data(), sh.n, nullptr, idd.data(), ld_ids, int(sh.top_k),
+                          int(sh.e), w, ldw, sh.m, sh.n, want.data(), ldy);
         cd::launch_moe_down_slot_sum(down.gpu.view(), hq.data(), r, sh.e, w, ldw, got.data(), ldy, ctx.error_flag(), nullptr, fn);
         if (sh.bad_ids) {
             const auto e = amxmm_test::catch_error([&] { ctx.check_routing(nullptr); });
@@ -794,6 +794,15 @@ TEST_CASE("cuda moe: bad arguments are refused before any work", "[cuda][moe][er
     CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("ld_ids"));
     e = catch_error([&] { call({4, 2, nullptr, 2}); });
     CHECK((e.thrown && e.code == errc::invalid_argument));
+    e = catch_error([&] { call({4, 2, ids.data(), std::int64_t(1) << 62}); });  // rows past the address space
+    CHECK((e.thrown && e.code == errc::invalid_argument));
+    CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("routing.ids (ld_ids) strides"));
+    e = catch_error([&] {
+        cuda::moe_gemm(ctx, w, {4, 2, ids.data(), 2}, x.data(), moe_input_rows::per_token, 64, 0, y.data(),
+                       std::int64_t(1) << 62, 32, {}, nullptr);
+    });
+    CHECK((e.thrown && e.code == errc::invalid_argument));
+    CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("y (ldy_token, ldy_slot) strides"));
     cuda::gemm_options o;
     o.path = cuda::gemm_path::dequant_cublas;
     e = catch_error([&] { call({4, 2, ids.data(), 2}, o); });
@@ -817,4 +826,116 @@ TEST_CASE("cuda moe: bad arguments are refused before any work", "[cuda][moe][er
     CHECK((e.thrown && e.code == errc::invalid_argument));
     CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("down"));
     device_sync();
+}
+
+TEST_CASE("cuda moe: more expert tiles than a launch takes is refused before any work; y and the routing flag untouched",
+          "[cuda][moe][errors]") {
+    AMXMM_REQUIRE_GPU();
+    using amxmm_test::catch_error;
+    cuda::context ctx;
+    // E = top_k = 64, K = 32, N = 1: m = 130945 tokens make 8380480 pairs, up to 65536 tiles of 128 rows (65535 at one
+    // token fewer); the smallest shape past the grid. One id is out of range: a sort enqueued before the refusal would
+    // write NaN into its y row and raise the context's flag.
+    const std::int64_t e = 64, top_k = 64, k = 32, n = 1, m = 130945, pairs = m * top_k;
+    const experts_case c = make_experts(e, n, k, 41);
+    const experts_case ffn = make_experts(e, k, k, 43);  // gate, up and down (F = K = 32)
+    std::vector<std::int32_t> ids(static_cast<std::size_t>(pairs));
+    for (std::int64_t i = 0; i < pairs; ++i) ids[std::size_t(i)] = std::int32_t(i % top_k);
+    ids[0] = std::int32_t(e);
+    dev_vec<std::int32_t> idd(ids);
+    dev_vec<float> xd(std::size_t(m * k)), yd(std::size_t(pairs * n)), fyd(std::size_t(m * k));
+    const moe_routing r{m, top_k, idd.data(), top_k};
+    // The workspace the grouped call would use, so that only the tile bound can refuse it.
+    cuda::gemm_plan grouped;
+    grouped.path = cuda::gemm_path::mma;
+    grouped.mode = compute_mode::fast;
+    grouped.tile_rows = 128;
+    ctx.reserve(cuda::detail::moe_gemm_ws(grouped, m, top_k, e, k, moe_input_rows::per_token));
+    const auto untouched = [](const dev_vec<float>& v) {
+        const auto h = v.download();
+        return std::all_of(h.begin(), h.end(), [](float f) { return f == 0.0f; });
+    };
+    cuda::gemm_options fast_mma, exact_mma;
+    fast_mma.path = exact_mma.path = cuda::gemm_path::mma;
+    fast_mma.mode = compute_mode::fast;
+    exact_mma.mode = compute_mode::exact;  // tiles of 64 rows
+    for (const cuda::gemm_options& opt : {cuda::gemm_options{}, fast_mma, exact_mma}) {
+        CAPTURE(cuda::to_string(opt.path), amxmm::to_string(opt.mode));
+        const auto planned = catch_error([&] { cuda::plan_moe_q4_0(m, top_k, e, k, opt, ctx.features()); });
+        CHECK((planned.thrown && planned.code == errc::unsupported));
+        CHECK_THAT(planned.what, Catch::Matchers::ContainsSubstring("expert tiles"));
+        auto err = catch_error([&] {
+            cuda::moe_gemm(ctx, c.gpu.view(), r, xd.data(), moe_input_rows::per_token, k, 0, yd.data(), top_k * n, n, opt, nullptr);
+        });
+        CHECK((err.thrown && err.code == errc::unsupported));
+        CHECK_THAT(err.what, Catch::Matchers::ContainsSubstring("expert tiles"));
+        cuda::moe_ffn_options fopt;
+        static_cast<cuda::gemm_options&>(fopt) = opt;
+        err = catch_error([&] {
+            const auto v = ffn.gpu.view();
+            cuda::moe_ffn(ctx, v, v, v, r, nullptr, 0, xd.data(), k, fyd.data(), k, fopt, nullptr);
+        });
+        CHECK((err.thrown && err.code == errc::unsupported));
+        device_sync();
+        CHECK(untouched(yd));
+        CHECK(untouched(fyd));
+        CHECK_NOTHROW(ctx.check_routing(nullptr));  // no kernel ran: the flag is still clear
+    }
+    // One token fewer fits the grid (planned only).
+    CHECK_NOTHROW(cuda::plan_moe_q4_0(m - 1, top_k, e, k, {}, ctx.features()));
+}
+
+TEST_CASE("cuda moe: an earlier failed runtime call of the caller's is neither blamed on the call nor cleared", "[cuda][moe][errors]") {
+    AMXMM_REQUIRE_GPU();
+    cuda::context ctx;
+    const experts_case c = make_experts(8, 64, 96, 51), ffn = make_experts(8, 96, 96, 53);  // F = K = 96
+    struct call_case {
+        std::int64_t m;
+        cuda::gemm_path path;
+        compute_mode mode;
+    };
+    // exact gemv per pair (moe_rows_exact_kernel) and by expert (m = 3: 1.3 pairs per expert expected), fast gemv (the
+    // persistent gemv; moe_ffn: the act kernel), grouped mma (the conversion, the sort, the tiles), the exact grouped mma,
+    // and wgmma where the device has it
+    for (const call_case cc :
+         {call_case{1, cuda::gemm_path::gemv, compute_mode::exact}, call_case{3, cuda::gemm_path::gemv, compute_mode::exact},
+          call_case{1, cuda::gemm_path::gemv, compute_mode::fast}, call_case{40, cuda::gemm_path::mma, compute_mode::fast},
+          call_case{40, cuda::gemm_path::mma, compute_mode::exact}, call_case{40, cuda::gemm_path::wgmma, compute_mode::fast}}) {
+        if (cc.path == cuda::gemm_path::wgmma && !ctx.features().wgmma) continue;
+        CAPTURE(cc.m, cuda::to_string(cc.path), amxmm::to_string(cc.mode));
+        const std::int64_t m = cc.m, top_k = 2, k = 96, n = 64;
+        std::mt19937_64 rng(std::uint64_t(m) * 3 + std::uint64_t(cc.path));
+        const auto ids = make_ids(routing_kind::uniform, m, top_k, 8, top_k, rng);
+        const auto x = amxmm_test::make_activations(m, k, rng);
+        cuda::moe_ffn_options opt;
+        opt.path = cc.path;
+        opt.mode = cc.mode;
+        ctx.reserve(std::max(cuda::moe_gemm_workspace_bytes(m, top_k, c.gpu.layout(), moe_input_rows::per_token, opt),
+                             cuda::moe_ffn_workspace_bytes(m, top_k, ffn.gpu.layout(), opt)));
+        dev_vec<std::int32_t> idd(ids);
+        dev_vec<float> xd(x), want(std::size_t(m * top_k * n)), got(std::size_t(m * top_k * n)), fwant(std::size_t(m * k)),
+            fgot(std::size_t(m * k));
+        const moe_routing r{m, top_k, idd.data(), top_k};
+        const auto v = ffn.gpu.view();
+        const auto run = [&](float* y, float* fy) {
+            cuda::moe_gemm(ctx, c.gpu.view(), r, xd.data(), moe_input_rows::per_token, k, 0, y, top_k * n, n, opt, nullptr);
+            cuda::moe_ffn(ctx, v, v, v, r, nullptr, 0, xd.data(), k, fy, k, opt, nullptr);
+        };
+        run(want.data(), fwant.data());
+        device_sync();
+        void* p = nullptr;
+        const cudaError_t failed = cudaMalloc(&p, std::size_t(1) << 50);  // 1 PiB: the caller's failure, left pending
+        if (failed == cudaSuccess) {
+            cudaFree(p);
+            WARN("SKIPPED (a 1 PiB cudaMalloc succeeded)");
+            return;
+        }
+        CHECK_NOTHROW(run(got.data(), fgot.data()));
+        CHECK(cudaGetLastError() == failed);  // still the caller's to see (and now cleared)
+        device_sync();
+        CHECK_NOTHROW(ctx.check_routing(nullptr));
+        const auto yw = want.download(), yg = got.download(), fw = fwant.download(), fg = fgot.download();
+        CHECK(std::memcmp(yw.data(), yg.data(), yw.size() * sizeof(float)) == 0);
+        CHECK(std::memcmp(fw.data(), fg.data(), fw.size() * sizeof(float)) == 0);
+    }
 }

@@ -1,6 +1,7 @@
 // GPU weight types: a CPU VNNI-packed weight cannot reach a CUDA function (compile time); upload /
 // download round trips bit for bit; path planning and mode checks (these run without a GPU).
 #include "cuda_support.cuh"
+#include "error_capture.hpp"
 
 #include <cmath>
 #include <cstring>
@@ -323,6 +324,80 @@ TEST_CASE("cuda: a workspace reserved for m rows serves every call with fewer (n
         CHECK(cuda::moe_gemm_workspace_bytes(100, 8, X, moe_input_rows::per_slot, o) >=
               cuda::detail::moe_gemm_ws(cuda::plan_moe_q4_0(40, 8, 128, 2048, o), 40, 8, 128, 2048, moe_input_rows::per_slot));
     }
+}
+
+TEST_CASE("cuda: the MoE workspace queries cover every m up to the maximum, also where the tiles grow above 65536 (no GPU needed)",
+          "[cuda]") {
+    // The grouped tiles grow from 32 to 64 to 128 rows at 32·E and 64·E pairs, and the tile list shrinks then: with
+    // E = 1536 and top_k = 1, m = 98304 runs on 64-row tiles and needs more than m = 98305 on 128-row tiles.
+    {
+        const cuda::q4_0_device_layout W{1536, 512, 512};
+        const std::int64_t m_max = 98305;
+        const std::size_t reserved = cuda::moe_gemm_workspace_bytes(m_max, 1, W);
+        const auto need = [&](std::int64_t m) {
+            return cuda::detail::moe_gemm_ws(cuda::plan_moe_q4_0(m, 1, W.experts, W.k), m, 1, W.experts, W.k, moe_input_rows::per_token);
+        };
+        CHECK(cuda::plan_moe_q4_0(98304, 1, W.experts, W.k).tile_rows == 64);
+        CHECK(cuda::plan_moe_q4_0(98305, 1, W.experts, W.k).tile_rows == 128);
+        CHECK(need(98304) > need(98305));  // the case this guards against
+        std::int64_t short_of = 0;
+        for (std::int64_t m = 1; m <= m_max; ++m) short_of += need(m) > reserved;
+        CHECK(short_of == 0);
+    }
+    // Both tile changes above 65536 (E = 4096, top_k = 1: at m = 131072 and 262144), moe_gemm and moe_ffn, modes
+    // automatic (grouped mma: 32, 64, 128 rows) and exact (exact mma: 32, 64 rows).
+    const cuda::q4_0_device_layout G{4096, 256, 512};  // gate: E × F × K
+    const std::int64_t m_max = 300000;
+    for (compute_mode mode : {compute_mode::automatic, compute_mode::exact}) {
+        CAPTURE(amxmm::to_string(mode));
+        cuda::gemm_options o;
+        o.mode = mode;
+        const std::size_t gemm_reserved = cuda::moe_gemm_workspace_bytes(m_max, 1, G, moe_input_rows::per_token, o);
+        const std::size_t ffn_reserved = cuda::moe_ffn_workspace_bytes(m_max, 1, G, o);
+        std::int64_t short_of = 0, changes = 0;
+        int tile_rows = 0;
+        for (std::int64_t m = 60000; m <= m_max; ++m) {
+            const cuda::gemm_plan gp = cuda::plan_moe_q4_0(m, 1, G.experts, G.k, o);
+            const cuda::gemm_plan fp = cuda::plan_moe_q4_0(m, 1, G.experts, std::max(G.k, G.n), o);
+            changes += gp.tile_rows != tile_rows;
+            tile_rows = gp.tile_rows;
+            short_of += cuda::detail::moe_gemm_ws(gp, m, 1, G.experts, G.k, moe_input_rows::per_token) > gemm_reserved;
+            short_of += cuda::detail::moe_ffn_ws(fp, m, 1, G.experts, G.k, G.n) > ffn_reserved;
+        }
+        CHECK(changes == (mode == compute_mode::exact ? 2 : 3));  // (the first count is the start)
+        CHECK(short_of == 0);
+    }
+}
+
+TEST_CASE("cuda: plans whose tiles exceed one launch's grid are refused (no GPU needed)", "[cuda]") {
+    using amxmm_test::catch_error;
+    // Dense: 65535 row tiles at most (mma exact: 64 rows, mma fast and wgmma: 128).
+    const cuda::q4_0_device_layout L{1, 64, 32};
+    cuda::gemm_options exact;
+    exact.mode = compute_mode::exact;
+    CHECK_NOTHROW(cuda::plan_gemm_q4_0(65535 * 64, L, exact));
+    auto e = catch_error([&] { cuda::plan_gemm_q4_0(65535 * 64 + 1, L, exact); });
+    CHECK((e.thrown && e.code == errc::unsupported));
+    e = catch_error([&] { cuda::gemm_workspace_bytes(65535 * 64 + 1, L, exact); });
+    CHECK((e.thrown && e.code == errc::unsupported));
+    // MoE: E = top_k = 64 makes up to (pairs + 64·127) / 128 tiles of 128 rows: 65535 at m = 130944, 65536 at 130945;
+    // forced exact mma (64-row tiles): 65535 at m = 65472.
+    for (const cuda::gpu_features f : {cuda::gpu_features{false}, cuda::gpu_features{true}}) {
+        CAPTURE(f.wgmma);
+        const cuda::gemm_plan ok = cuda::plan_moe_q4_0(130944, 64, 64, 32, {}, f);
+        CHECK(ok.tile_rows == 128);
+        CHECK(ok.path == (f.wgmma ? cuda::gemm_path::wgmma : cuda::gemm_path::mma));
+        e = catch_error([&] { cuda::plan_moe_q4_0(130945, 64, 64, 32, {}, f); });
+        CHECK((e.thrown && e.code == errc::unsupported));
+        CHECK_THAT(e.what, Catch::Matchers::ContainsSubstring("65536 expert tiles"));
+    }
+    cuda::gemm_options exact_mma = exact;
+    exact_mma.path = cuda::gemm_path::mma;
+    CHECK(cuda::plan_moe_q4_0(65472, 64, 64, 32, exact_mma).tile_rows == 64);
+    e = catch_error([&] { cuda::plan_moe_q4_0(65473, 64, 64, 32, exact_mma); });
+    CHECK((e.thrown && e.code == errc::unsupported));
+    e = catch_error([&] { cuda::moe_gemm_workspace_bytes(130945, 64, cuda::q4_0_device_layout{64, 32, 32}); });
+    CHECK((e.thrown && e.code == errc::unsupported));
 }
 
 TEST_CASE("cuda: upload / download round trips bit for bit", "[cuda]") {

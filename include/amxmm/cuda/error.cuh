@@ -1,5 +1,5 @@
 // CUDA and cuBLAS status codes as amxmm::error (errc::system), with the runtime's own message:
-//   "gemm_q4_0: cudaLaunchKernel(q4_0_gemv): cudaErrorInvalidValue: invalid argument"
+//   "cuda::gemm_q4_0: cudaLaunchKernelEx(q4_0_mma_kernel): cudaErrorInvalidValue: invalid argument"
 #pragma once
 
 #include <cublas_v2.h>
@@ -46,10 +46,9 @@ inline void ensure_dynamic_smem(const void* kernel, std::size_t bytes, const cha
     done.push_back({kernel, device, bytes});
 }
 
-/// Throws for the last launch error (a bad configuration shows here, asynchronous faults later).
-inline void check_launch(const char* function, const char* kernel) {
-    check_cuda(cudaGetLastError(), function, (std::string("launch of ") + kernel).c_str());
-}
+// Kernels are launched with cudaLaunchKernelEx (gemm.cuh: launch_kernel) and its own status checked, never with
+// <<<>>> and cudaGetLastError(): that returns (and clears) the last error of *any* earlier runtime call on the thread,
+// e.g. a failed cudaMalloc of the caller's, which would be reported as an amxmm launch failure.
 
 inline const char* cublas_status_name(cublasStatus_t s) {
     switch (s) {

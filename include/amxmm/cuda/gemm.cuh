@@ -49,9 +49,12 @@
 //              (forced or automatic), fast on the mma, wgmma and dequant_cublas paths.
 //
 // Every call: takes a cudaStream_t and only enqueues work on it (no device synchronization, no
-// allocation; workspace from options.workspace or the context's reserved one); checks its arguments
-// before anything is enqueued; reports CUDA and cuBLAS failures as amxmm::error(errc::system) with the
-// runtime's message. Results are deterministic: each output element is one thread's fixed-order sum
+// allocation; workspace from options.workspace or the context's reserved one); runs on the context's device,
+// which must be the current one (errc::invalid_argument otherwise); checks its arguments, and that each
+// launch's grid can hold the call (errc::unsupported), before anything is enqueued; reports CUDA and cuBLAS
+// failures as amxmm::error(errc::system) with the runtime's message: each launch's own status, so an earlier
+// failed runtime call of the caller's (its error still pending in cudaGetLastError()) is neither reported
+// nor cleared. Results are deterministic: each output element is one thread's fixed-order sum
 // (cuBLAS: deterministic for a given GPU, as NVIDIA documents, with its workspace pinned per context).
 // x, y and the weight are device memory; y must not overlap x.
 // Programmatic dependent launch (sm_90+): a call's first kernel starts only after the work enqueued before
@@ -248,15 +251,70 @@ inline void validate_view(const q4_0_device_view& w, const char* fn, const char*
             errc::invalid_argument, fn, name, ".qs / .d are not 16- / 4-byte aligned (use q4_0_weight::view())");
 }
 
+/// Most grid rows (gridDim.y) of a launch: the tile kernels take one per row tile (dense) or expert tile (MoE).
+inline constexpr std::int64_t max_grid_rows = 65535;
+
 /// Launch helpers (grid-stride kernels).
 inline unsigned grid_for(std::int64_t work, int threads) {
     return unsigned(std::clamp<std::int64_t>((work + threads - 1) / threads, 1, 8192));
+}
+
+/// Refuses a call made while a device other than `device` (the context's) is current: the context's workspace,
+/// error flag and cuBLAS handle live on its device, the kernels would run on the current one.
+inline void require_current_device(int device, const char* fn) {
+    int current = 0;
+    check_cuda(cudaGetDevice(&current), fn, "cudaGetDevice");
+    require(current == device, errc::invalid_argument, fn, "the current device is ", current, ", the context's is ", device,
+            " (cudaSetDevice(", device, ") before the call, or use a context made on device ", current, ")");
+}
+
+/// True when the current device can launch programmatic dependents (compute capability 9.0 and later).
+inline bool device_has_pdl(const char* fn) {
+    int device = 0;
+    check_cuda(cudaGetDevice(&device), fn, "cudaGetDevice");
+    thread_local std::vector<std::pair<int, bool>> cache;
+    for (const auto& c : cache)
+        if (c.first == device) return c.second;
+    int major = 0;
+    check_cuda(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), fn, "cudaDeviceGetAttribute");
+    cache.emplace_back(device, major >= 9);
+    return major >= 9;
+}
+
+/// Launches kernel<<<grid, block, dynamic_smem, stream>>>(args...); when `dependent`, as a programmatic
+/// dependent of the kernel before it where the device supports it: it may start once that kernel has called
+/// pdl_launch_dependents(), so it must call pdl_wait() before it reads what the kernels before it write (or
+/// writes what they read). Not dependent: an ordinary launch, which starts when all work before it is done.
+/// Throws amxmm::error(errc::system) for the launch's own status, leaving an earlier error of the caller's alone
+/// (a sticky error, e.g. an earlier kernel's fault, fails every launch: it shows here too).
+template <class... Params, class... Args>
+void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t stream, const char* fn, const char* what,
+                   std::size_t dynamic_smem, bool dependent, Args&&... args) {
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = dynamic_smem;
+    cfg.stream = stream;
+    cudaLaunchAttribute attr{};
+    attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr.val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = &attr;
+    cfg.numAttrs = dependent && device_has_pdl(fn) ? 1 : 0;
+    check_cuda(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...), fn, what);
+}
+/// launch_kernel(..., dependent = true, ...).
+template <class... Params, class... Args>
+void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t stream, const char* fn, const char* what,
+                      std::size_t dynamic_smem, Args&&... args) {
+    launch_kernel(kernel, grid, block, stream, fn, what, dynamic_smem, true, std::forward<Args>(args)...);
 }
 
 }  // namespace detail
 
 /// Decides the path for an m-row product with weight layout L (experts must be 1), without running it.
 /// `features`: the device's (context::features()); the default (no wgmma) plans as on a pre-Hopper device.
+/// Throws errc::unsupported for a product that cannot run as asked: a forced path that cannot, or more row tiles
+/// than one launch takes (mma / wgmma above m = 65535·tile_rows; mode exact with automatic path: m > 4194240).
 inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, const gemm_options& opt = {},
                                 const gpu_features& features = {}) {
     constexpr const char* fn = "cuda::gemm_q4_0";
@@ -350,20 +408,47 @@ inline gemm_plan plan_gemm_q4_0(std::int64_t m, const q4_0_device_layout& L, con
         default:
             plan.workspace_bytes = xb + detail::ws_round(std::size_t(L.n) * std::size_t(L.k) * 2);
     }
+    if (plan.path == gemm_path::mma || plan.path == gemm_path::wgmma) {  // a grid row per row tile: refused here, so
+        const std::int64_t tiles = (m + plan.tile_rows - 1) / plan.tile_rows;  // before a call enqueues anything
+        detail::require(tiles <= detail::max_grid_rows, errc::unsupported, fn, to_string(plan.path), " (mode ",
+                        to_string(plan.mode), ") with m = ", m, " makes ", tiles, " tiles of ", plan.tile_rows,
+                        " rows; one launch takes at most ", detail::max_grid_rows, " (m <= ",
+                        detail::max_grid_rows * plan.tile_rows, "): split the rows over several calls");
+    }
     return plan;
 }
 
 namespace detail {
-/// The most workspace that calls with 1 .. m rows need, from ws(rows) (a call's own need). Plans change with the row
-/// count (paths, K slices, MoE grouping), and a smaller call can need more than a larger one (the wgmma kernel's
-/// K-slice partial sums at small m; moe_ffn's fp32 h when grouped by expert, or in fast mode on the gemv path), so
-/// reserving for the largest m must cover every smaller one. Every row count up to 65536 is planned (planning is
-/// ~0.3 us; every plan change measured happens far below that) and m itself.
-template <class Ws>
-std::size_t most_workspace_upto(std::int64_t m, Ws ws) {
+/// The most workspace that calls with 1 .. m rows need: plan(rows) is a call's plan, ws(plan, rows) its need. Plans change
+/// with the row count (paths, K slices, MoE grouping and tile rows), and a smaller call can need more than a larger one
+/// (the wgmma kernel's K-slice partial sums at small m; moe_ffn's fp32 h when grouped by expert, or in fast mode on the
+/// gemv path; the MoE tile list when the tiles grow from 64 to 128 rows), so reserving for the largest m must cover every
+/// smaller one. Every row count up to 65536 is planned (planning is ~0.3 us; most plan changes happen far below that).
+/// Above, a plan holds over one run of row counts (its choices are thresholds on quantities that grow with m: pairs per
+/// expert, tile rows) and its need grows with m, so the last row count of each run is found by bisection and planned.
+template <class Plan, class Ws>
+std::size_t most_workspace_upto(std::int64_t m, Plan plan, Ws ws) {
     constexpr std::int64_t planned = 65536;
-    std::size_t most = m > planned ? ws(m) : 0;
-    for (std::int64_t rows = 1; rows <= std::min(m, planned); ++rows) most = std::max(most, ws(rows));
+    std::size_t most = 0;
+    for (std::int64_t rows = 1; rows <= std::min(m, planned); ++rows) most = std::max(most, ws(plan(rows), rows));
+    const auto same = [](const gemm_plan& a, const gemm_plan& b) {
+        return a.path == b.path && a.mode == b.mode && a.tile_rows == b.tile_rows && a.k_splits == b.k_splits;
+    };
+    for (std::int64_t first = planned + 1; first <= m;) {
+        const gemm_plan p = plan(first);
+        std::int64_t last = first, beyond = m + 1;  // p holds at `last`; not at `beyond` (or it is past m)
+        if (same(plan(m), p)) last = m;
+        else beyond = m;
+        while (beyond - last > 1) {
+            const std::int64_t mid = last + (beyond - last) / 2;
+            if (same(plan(mid), p))
+                last = mid;
+            else
+                beyond = mid;
+        }
+        most = std::max(most, ws(p, last));
+        first = last + 1;
+    }
     return most;
 }
 }  // namespace detail
@@ -371,11 +456,11 @@ std::size_t most_workspace_upto(std::int64_t m, Ws ws) {
 /// Device workspace bytes that any gemm_q4_0 call with up to m rows needs (reserve it once for the largest m; a
 /// call's own need is plan_gemm_q4_0(...).workspace_bytes). On the gemv path: the quantized activations of an exact
 /// call, 0 in mode fast. Without a context this is an upper bound for every device: the automatic path is planned as
-/// on a device without wgmma (dequant_cublas needs the most).
+/// on a device without wgmma (dequant_cublas needs the most). Throws as plan_gemm_q4_0 does where m rows cannot run.
 inline std::size_t gemm_workspace_bytes(std::int64_t m, const q4_0_device_layout& L, const gemm_options& opt = {}) {
-    return detail::most_workspace_upto(m, [&](std::int64_t rows) {
-        return plan_gemm_q4_0(rows, L, opt, gpu_features{opt.path == gemm_path::wgmma}).workspace_bytes;
-    });
+    return detail::most_workspace_upto(
+        m, [&](std::int64_t rows) { return plan_gemm_q4_0(rows, L, opt, gpu_features{opt.path == gemm_path::wgmma}); },
+        [](const gemm_plan& plan, std::int64_t) { return plan.workspace_bytes; });
 }
 
 /// Per-device state reused by every call: a cuBLAS handle with its own workspace, the device flag that
@@ -414,8 +499,10 @@ public:
     ~context() { release(); }
 
     /// Grows the context's call workspace to at least `bytes` (allocates; call outside the hot path).
+    /// Throws errc::invalid_argument where another device is current (the workspace is for the context's).
     void reserve(std::size_t bytes) {
         if (bytes > workspace_.size()) {
+            detail::require_current_device(device_, "cuda::context::reserve");
             workspace_ = device_buffer();
             workspace_ = device_buffer(bytes);
         }
@@ -432,6 +519,7 @@ public:
     /// [0, E) since the last check. Those (token, slot) rows were written as NaN, nothing else.
     void check_routing(cudaStream_t stream) {
         constexpr const char* fn = "cuda::context::check_routing";
+        detail::require_current_device(device_, fn);  // (on another device, the copy would not follow `stream`'s work)
         detail::check_cuda(cudaMemcpyAsync(host_flag_, flag_.data(), sizeof(int), cudaMemcpyDeviceToHost, stream), fn,
                            "cudaMemcpyAsync");
         detail::check_cuda(cudaStreamSynchronize(stream), fn, "cudaStreamSynchronize");
@@ -470,8 +558,15 @@ private:
     /// build without sm_90 code at all fails the launch: then there is no wgmma either.
     void probe_wgmma() {
         constexpr const char* fn = "cuda::context";
-        detail::sm90a_probe_kernel<><<<1, 1>>>(error_flag());
-        if (cudaGetLastError() != cudaSuccess) return;  // no image for this device: features stay off
+        cudaLaunchConfig_t cfg{};
+        cfg.gridDim = dim3(1);
+        cfg.blockDim = dim3(1);
+        // The launch's own status: cudaGetLastError() would also see (and clear) an earlier error of the caller's.
+        const cudaError_t earlier = cudaPeekAtLastError();
+        if (cudaLaunchKernelEx(&cfg, detail::sm90a_probe_kernel<>, error_flag()) != cudaSuccess) {
+            if (earlier == cudaSuccess) (void)cudaGetLastError();  // clear our own failure, the only error there was
+            return;                                                // no image for this device: features stay off
+        }
         detail::check_cuda(cudaMemcpy(host_flag_, flag_.data(), sizeof(int), cudaMemcpyDeviceToHost), fn,
                            "cudaMemcpy(probe)");
         features_.wgmma = *host_flag_ == 1;
@@ -539,8 +634,8 @@ inline dim3 rows_to_bf16_grid(std::int64_t rows, std::int64_t k) {
 
 inline void convert_rows_bf16(const float* x, std::int64_t ld0, std::int64_t ld1, int per, std::int64_t rows,
                               std::int64_t k, __nv_bfloat16* out, cudaStream_t stream, const char* fn) {
-    rows_to_bf16_kernel<><<<rows_to_bf16_grid(rows, k), dim3(64, 4), 0, stream>>>(x, ld0, ld1, per, rows, k, out);
-    check_launch(fn, "rows_to_bf16_kernel");
+    launch_kernel(rows_to_bf16_kernel<>, rows_to_bf16_grid(rows, k), dim3(64, 4), stream, fn,
+                  "cudaLaunchKernelEx(rows_to_bf16_kernel)", 0, false, x, ld0, ld1, per, rows, k, out);
 }
 
 /// The dequant + cuBLAS path's two conversions in one launch: xb (m × K bf16) = bf16(x), and wb (N × K
@@ -559,8 +654,8 @@ inline void convert_and_dequant_bf16(const float* x, std::int64_t ldx, std::int6
     const convert_and_dequant_params p{x, ldx, m, w.layout.k, xb, w.qs, w.d, w.layout.n, w.layout.row_blocks(), wb,
                                        int(xg.x), int(xg.y), int(wg.x), int(wg.y)};
     const unsigned ctas = xg.x * xg.y + wg.x * wg.y;
-    convert_and_dequant_bf16_kernel<><<<ctas, 256, 0, stream>>>(p);
-    check_launch(fn, "convert_and_dequant_bf16_kernel");
+    launch_kernel(convert_and_dequant_bf16_kernel<>, dim3(ctas), dim3(256), stream, fn,
+                  "cudaLaunchKernelEx(convert_and_dequant_bf16_kernel)", 0, false, p);
 }
 
 /// CTAs of `kernel` (threads, smem) the current device holds at once: SMs × occupancy, cached per
@@ -585,45 +680,6 @@ inline std::int64_t resident_ctas(const void* kernel, int threads, std::size_t s
     const std::int64_t ctas = std::int64_t(std::max(sms, 1)) * std::max(per_sm, 1);
     cache.push_back({kernel, device, smem, ctas});
     return ctas;
-}
-
-/// True when the current device can launch programmatic dependents (compute capability 9.0 and later).
-inline bool device_has_pdl(const char* fn) {
-    int device = 0;
-    check_cuda(cudaGetDevice(&device), fn, "cudaGetDevice");
-    thread_local std::vector<std::pair<int, bool>> cache;
-    for (const auto& c : cache)
-        if (c.first == device) return c.second;
-    int major = 0;
-    check_cuda(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), fn, "cudaDeviceGetAttribute");
-    cache.emplace_back(device, major >= 9);
-    return major >= 9;
-}
-
-/// Launches kernel<<<grid, block, dynamic_smem, stream>>>(args...); when `dependent`, as a programmatic
-/// dependent of the kernel before it where the device supports it: it may start once that kernel has called
-/// pdl_launch_dependents(), so it must call pdl_wait() before it reads what the kernels before it write (or
-/// writes what they read). Not dependent: an ordinary launch, which starts when all work before it is done.
-template <class... Params, class... Args>
-void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t stream, const char* fn, const char* what,
-                   std::size_t dynamic_smem, bool dependent, Args&&... args) {
-    cudaLaunchConfig_t cfg{};
-    cfg.gridDim = grid;
-    cfg.blockDim = block;
-    cfg.dynamicSmemBytes = dynamic_smem;
-    cfg.stream = stream;
-    cudaLaunchAttribute attr{};
-    attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr.val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = &attr;
-    cfg.numAttrs = dependent && device_has_pdl(fn) ? 1 : 0;
-    check_cuda(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...), fn, what);
-}
-/// launch_kernel(..., dependent = true, ...).
-template <class... Params, class... Args>
-void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t stream, const char* fn, const char* what,
-                      std::size_t dynamic_smem, Args&&... args) {
-    launch_kernel(kernel, grid, block, stream, fn, what, dynamic_smem, true, std::forward<Args>(args)...);
 }
 
 /// q4_0_gemv_row_exact_kernel over `pairs` pairs (dense: 1, p.ids null, m rows; p.qs_up set: gate and up
@@ -696,16 +752,15 @@ inline void launch_gemv(int m, std::int64_t pairs, gemv_params p, cudaStream_t s
     const std::size_t smem = gemv_smem_bytes(m, p.k, split.groups, split.ksplit);
     const int threads = gemv_threads(m);
     // Each case raises the limit for the very stub it launches (see ensure_dynamic_smem).
-    const auto go = [&](const void* kernel, auto launch) {
-        ensure_dynamic_smem(kernel, smem, fn);
-        std::int64_t per_pair = (resident_ctas(kernel, threads, smem, fn) + pairs - 1) / pairs;
+    const auto go = [&](void (*kernel)(gemv_params)) {
+        const void* k = reinterpret_cast<const void*>(kernel);
+        ensure_dynamic_smem(k, smem, fn);
+        std::int64_t per_pair = (resident_ctas(k, threads, smem, fn) + pairs - 1) / pairs;
         if (max_ctas_per_pair > 0) per_pair = std::min(per_pair, max_ctas_per_pair);
         const dim3 grid(unsigned(std::max<std::int64_t>(1, std::min<std::int64_t>(split.rounds, per_pair))), unsigned(pairs));
-        launch(grid);
+        launch_kernel(kernel, grid, dim3(threads), stream, fn, "cudaLaunchKernelEx(q4_0_gemv_kernel)", smem, false, p);
     };
-#define AMXMM_CUDA_GEMV_CASE(M, G)                                                 \
-    go(reinterpret_cast<const void*>(&q4_0_gemv_kernel<M, G>),                     \
-       [&](dim3 grid) { q4_0_gemv_kernel<M, G><<<grid, threads, smem, stream>>>(p); })
+#define AMXMM_CUDA_GEMV_CASE(M, G) go(&q4_0_gemv_kernel<M, G>)
     switch (m) {
         case 1:
             if (split.groups == 4)
@@ -725,7 +780,6 @@ inline void launch_gemv(int m, std::int64_t pairs, gemv_params p, cudaStream_t s
         default: fail(errc::invalid_argument, fn, "gemv with m = ", m, " (internal: 1..8 only)");
     }
 #undef AMXMM_CUDA_GEMV_CASE
-    check_launch(fn, "q4_0_gemv_kernel");
 }
 
 /// One instance of the mma kernels: q4_0_mma_exact_kernel (Exact) or q4_0_mma_kernel on MT × WM tiles.
@@ -741,7 +795,8 @@ inline void launch_mma_tile(dim3 grid, const mma_params& p, cudaStream_t stream,
         smem = mma_tile<MT, WM>::smem_bytes;
     }
     ensure_dynamic_smem(reinterpret_cast<const void*>(kernel), smem, fn);
-    kernel<<<grid, mma_threads, smem, stream>>>(p);
+    launch_kernel(kernel, grid, dim3(mma_threads), stream, fn,
+                  Exact ? "cudaLaunchKernelEx(q4_0_mma_exact_kernel)" : "cudaLaunchKernelEx(q4_0_mma_kernel)", smem, false, p);
 }
 
 inline void launch_mma(int tile_rows, dim3 grid, const mma_params& p, cudaStream_t stream, const char* fn) {
@@ -751,7 +806,6 @@ inline void launch_mma(int tile_rows, dim3 grid, const mma_params& p, cudaStream
         case 64: launch_mma_tile<2, 2, false>(grid, p, stream, fn); break;
         default: launch_mma_tile<4, 2, false>(grid, p, stream, fn); break;
     }
-    check_launch(fn, "q4_0_mma_kernel");
 }
 
 /// q4_0_mma_exact_kernel on tiles of `tile_rows` rows (32 or 64: mma_exact_tile_rows_for); p.xq / p.xq_rows set.
@@ -761,15 +815,14 @@ inline void launch_mma_exact(int tile_rows, dim3 grid, const mma_params& p, cuda
         launch_mma_tile<2, 1, true>(grid, p, stream, fn);
     else
         launch_mma_tile<2, 2, true>(grid, p, stream, fn);
-    check_launch(fn, "q4_0_mma_exact_kernel");
 }
 
 /// The Hopper kernel (kernels_sm90.cuh); only where context::features().wgmma.
 inline void launch_wgmma(dim3 grid, const mma_params& p, cudaStream_t stream, const char* fn) {
     require(grid.y <= 65535u, errc::unsupported, fn, "too many row tiles (", grid.y, ") for one launch");
     ensure_dynamic_smem(reinterpret_cast<const void*>(&q4_0_wgmma_kernel<>), wgmma_smem_bytes, fn);
-    q4_0_wgmma_kernel<><<<grid, wgmma_threads, wgmma_smem_bytes, stream>>>(p);
-    check_launch(fn, "q4_0_wgmma_kernel");
+    launch_kernel(q4_0_wgmma_kernel<>, grid, dim3(wgmma_threads), stream, fn, "cudaLaunchKernelEx(q4_0_wgmma_kernel)",
+                  wgmma_smem_bytes, false, p);
 }
 
 inline gemv_params dense_gemv_params(const q4_0_device_view& w, const float* x, std::int64_t ldx, float* y,
@@ -820,11 +873,14 @@ inline bool ranges_overlap(const void* a, std::size_t a_bytes, const void* b, st
 ///   y   : device, m rows of N floats, row stride ldy >= N; must not overlap x
 ///   opt : path / mode / workspace (gemm_options); the workspace must hold gemm_workspace_bytes(m, ...)
 /// Returns the plan it ran. Throws amxmm::error before enqueuing anything on bad arguments
-/// (errc::invalid_argument, errc::unsupported for mode exact with path dequant_cublas / wgmma or an impossible forced path,
-/// errc::buffer_too_small for the workspace) and errc::system for CUDA / cuBLAS failures.
+/// (errc::invalid_argument, also where the current device is not ctx.device(); errc::unsupported for mode exact with
+/// path dequant_cublas / wgmma, an impossible forced path, or more row tiles than a launch takes: m above
+/// 65535·plan.tile_rows on the mma and wgmma paths; errc::buffer_too_small for the workspace) and errc::system for
+/// CUDA / cuBLAS failures.
 inline gemm_plan gemm_q4_0(context& ctx, const q4_0_device_view& w, std::int64_t m, const float* x, std::int64_t ldx,
                            float* y, std::int64_t ldy, const gemm_options& opt, cudaStream_t stream) {
     constexpr const char* fn = "cuda::gemm_q4_0";
+    detail::require_current_device(ctx.device(), fn);
     detail::validate_view(w, fn, "w");
     detail::require(w.layout.experts == 1, errc::invalid_argument, fn, "w has ", w.layout.experts,
                     " experts; pass w.expert(e) or call moe_gemm");
@@ -837,6 +893,7 @@ inline gemm_plan gemm_q4_0(context& ctx, const q4_0_device_view& w, std::int64_t
     detail::require(ldx >= k, errc::invalid_argument, fn, "ldx = ", ldx, " is less than K = ", k);
     detail::require(ldy >= n && ldy < (std::int64_t(1) << 31), errc::invalid_argument, fn, "ldy = ", ldy,
                     " must be in [N = ", n, ", 2^31)");
+    amxmm::detail::require_row_span(fn, "ldx", m, ldx, k);
     detail::require(!detail::ranges_overlap(x, std::size_t((m - 1) * ldx + k) * 4, y, std::size_t((m - 1) * ldy + n) * 4),
                     errc::invalid_argument, fn, "y overlaps x");
     std::byte* ws = detail::call_workspace(ctx, opt, plan.workspace_bytes, fn);
@@ -887,8 +944,8 @@ inline gemm_plan gemm_q4_0(context& ctx, const q4_0_device_view& w, std::int64_t
                             unsigned(splits));
             detail::launch_wgmma(grid, p, stream, fn);
             if (splits > 1) {
-                detail::split_k_sum_kernel<><<<detail::grid_for((m * n + 3) / 4, 256), 256, 0, stream>>>(part, splits, m, n, y, ldy);
-                detail::check_launch(fn, "split_k_sum_kernel");
+                detail::launch_kernel(detail::split_k_sum_kernel<>, dim3(detail::grid_for((m * n + 3) / 4, 256)), dim3(256), stream,
+                                      fn, "cudaLaunchKernelEx(split_k_sum_kernel)", 0, false, part, splits, m, n, y, ldy);
             }
             break;
         }

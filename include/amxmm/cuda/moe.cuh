@@ -117,6 +117,13 @@ inline std::string two_decimals(double v) {
     std::snprintf(buf, sizeof buf, "%.2f", v);
     return buf;
 }
+
+/// The most tiles moe_sort_kernel can make: an expert with c pairs makes ceil(c / tile_rows) <= (c + tile_rows - 1) /
+/// tile_rows tiles, and at most min(E, pairs) experts have pairs, so the sum is at most (pairs + min(E, pairs)·
+/// (tile_rows - 1)) / tile_rows, rounded down. Grids are sized by it (CTAs past the real count exit at once).
+inline std::int64_t moe_max_tiles(std::int64_t pairs, std::int64_t experts, int tile_rows) {
+    return std::max<std::int64_t>(1, (pairs + std::min(experts, pairs) * (tile_rows - 1)) / tile_rows);
+}
 }  // namespace detail
 
 /// Pairs per active expert when m tokens each route to top_k distinct experts of E, uniformly at random (the
@@ -132,6 +139,8 @@ inline double moe_expected_pairs_per_expert(std::int64_t m, std::int64_t top_k, 
 /// shapes only.
 /// `features`: the device's (context::features()); with wgmma, calls that would run the grouped mma
 /// kernel on 128-row tiles run the wgmma kernel on the same tiles (path wgmma).
+/// Throws errc::unsupported for a call that cannot run as asked, also where its expert tiles (detail::moe_max_tiles)
+/// exceed the 65535 grid rows of one launch (millions of pairs).
 inline gemm_plan plan_moe_q4_0(std::int64_t m, std::int64_t top_k, std::int64_t experts, std::int64_t k,
                                const gemm_options& opt = {}, const gpu_features& features = {}) {
     constexpr const char* fn = "cuda::moe";
@@ -224,6 +233,12 @@ inline gemm_plan plan_moe_q4_0(std::int64_t m, std::int64_t top_k, std::int64_t 
                            ? "; per (token, slot) pair: options.moe_grouping"
                            : "; per (token, slot) pair";
     }
+    if (plan.tile_rows > 1) {  // expert tiles (grouped, or by expert): a grid row each; refused here, before any enqueue
+        const std::int64_t tiles = detail::moe_max_tiles(pairs, std::max<std::int64_t>(experts, 1), plan.tile_rows);
+        detail::require(tiles <= detail::max_grid_rows, errc::unsupported, fn, "m·top_k = ", pairs, " pairs over E = ", experts,
+                        " experts make up to ", tiles, " expert tiles of ", plan.tile_rows, " rows (", to_string(plan.path),
+                        " path); one launch takes at most ", detail::max_grid_rows, ": split the tokens over several calls");
+    }
     return plan;
 }
 
@@ -238,13 +253,6 @@ struct moe_grouping {
     int* tile_count = nullptr;
     std::int64_t max_tiles = 0;
 };
-
-/// The most tiles moe_sort_kernel can make: an expert with c pairs makes ceil(c / tile_rows) <= (c + tile_rows - 1) /
-/// tile_rows tiles, and at most min(E, pairs) experts have pairs, so the sum is at most (pairs + min(E, pairs)·
-/// (tile_rows - 1)) / tile_rows, rounded down. Grids are sized by it (CTAs past the real count exit at once).
-inline std::int64_t moe_max_tiles(std::int64_t pairs, std::int64_t experts, int tile_rows) {
-    return std::max<std::int64_t>(1, (pairs + std::min(experts, pairs) * (tile_rows - 1)) / tile_rows);
-}
 
 inline moe_grouping carve_grouping(ws_carver& c, std::int64_t pairs, std::int64_t experts, int tile_rows) {
     moe_grouping g;
@@ -319,13 +327,13 @@ inline void launch_moe_rows_exact(const q4_0_device_view& w, const q4_0_device_v
     const std::size_t smem = moe_rows_smem_bytes(w.layout.k, up != nullptr);
     const auto go = [&](auto kernel) {
         ensure_dynamic_smem(reinterpret_cast<const void*>(kernel), smem, fn);
-        kernel<<<grid, block, smem, stream>>>(p, x, ldx_token, ldx_slot, hq);
+        launch_kernel(kernel, grid, block, stream, fn, "cudaLaunchKernelEx(moe_rows_exact_kernel)", smem, false, p, x, ldx_token,
+                      ldx_slot, hq);
     };
     if (up)
         go(moe_rows_exact_kernel<true>);
     else
         go(moe_rows_exact_kernel<false>);
-    check_launch(fn, "moe_rows_exact_kernel");
 }
 
 /// moe_ffn's down projection and slot sum (exact): y[t] = Σ_s w[t][s]·down_e(h(t, s)) from h's quantized
@@ -365,10 +373,10 @@ inline void launch_sort(const moe_routing& r, std::int64_t experts, int tile_row
                   g.rank, g.sorted_pair, g.row_of, g.tiles, g.tile_count, flag, nan_y, nan_n, ldy_token, ldy_slot);
 }
 
-/// The grouped-by-expert kernels take one grid row per tile: refuses a call whose tile bound exceeds the grid's
-/// 65535 rows (before anything is enqueued).
+/// The tile kernels take one grid row per expert tile: refuses a call whose tile bound exceeds the grid's 65535 rows
+/// (plan_moe_q4_0 refuses such plans already; this guards each grouped call before its first enqueue).
 inline void require_tile_grid(const moe_grouping& g, std::int64_t pairs, const char* fn) {
-    require(g.max_tiles <= 65535, errc::unsupported, fn, "m·top_k = ", pairs, " pairs make up to ", g.max_tiles,
+    require(g.max_tiles <= max_grid_rows, errc::unsupported, fn, "m·top_k = ", pairs, " pairs make up to ", g.max_tiles,
             " expert tiles (at most 65535)");
 }
 
@@ -447,6 +455,7 @@ inline void validate_moe_routing(const char* fn, const moe_routing& r, std::int6
     require(r.ids != nullptr, errc::invalid_argument, fn, "routing.ids is null");
     require(r.ld_ids >= r.top_k, errc::invalid_argument, fn, "routing.ld_ids = ", r.ld_ids, " is less than top_k = ",
             r.top_k);
+    amxmm::detail::require_rows_addressable<std::int32_t>(fn, "routing.ids (ld_ids)", r.m, 1, r.ld_ids, 0, r.top_k);
 }
 
 inline void require_sortable(const char* fn, std::int64_t experts, const context& ctx) {
@@ -520,24 +529,30 @@ inline std::size_t moe_ffn_ws(const gemm_plan& plan, std::int64_t m, std::int64_
 }  // namespace detail
 
 /// Device workspace bytes that any moe_gemm call with up to m tokens needs (reserve it once for the largest m; see
-/// detail::most_workspace_upto; a call's own need is its plan's workspace_bytes).
+/// detail::most_workspace_upto; a call's own need is its plan's workspace_bytes). Throws as plan_moe_q4_0 does.
 inline std::size_t moe_gemm_workspace_bytes(std::int64_t m, std::int64_t top_k, const q4_0_device_layout& w,
                                             moe_input_rows rows = moe_input_rows::per_token, const gemm_options& opt = {}) {
-    return detail::most_workspace_upto(m, [&](std::int64_t tokens) {
-        return detail::moe_gemm_ws(plan_moe_q4_0(tokens, top_k, w.experts, w.k, opt, gpu_features{opt.path == gemm_path::wgmma}),
-                                   tokens, top_k, w.experts, w.k, rows);
-    });
+    return detail::most_workspace_upto(
+        m,
+        [&](std::int64_t tokens) {
+            return plan_moe_q4_0(tokens, top_k, w.experts, w.k, opt, gpu_features{opt.path == gemm_path::wgmma});
+        },
+        [&](const gemm_plan& plan, std::int64_t tokens) { return detail::moe_gemm_ws(plan, tokens, top_k, w.experts, w.k, rows); });
 }
 
 /// Device workspace bytes that any moe_ffn call with up to m tokens needs (gate: E × F × K; reserve it once for the
 /// largest m).
 inline std::size_t moe_ffn_workspace_bytes(std::int64_t m, std::int64_t top_k, const q4_0_device_layout& gate,
                                            const gemm_options& opt = {}) {
-    return detail::most_workspace_upto(m, [&](std::int64_t tokens) {
-        return detail::moe_ffn_ws(plan_moe_q4_0(tokens, top_k, gate.experts, std::max(gate.k, gate.n), opt,
-                                                gpu_features{opt.path == gemm_path::wgmma}),
-                                  tokens, top_k, gate.experts, gate.k, gate.n);
-    });
+    return detail::most_workspace_upto(
+        m,
+        [&](std::int64_t tokens) {
+            return plan_moe_q4_0(tokens, top_k, gate.experts, std::max(gate.k, gate.n), opt,
+                                 gpu_features{opt.path == gemm_path::wgmma});
+        },
+        [&](const gemm_plan& plan, std::int64_t tokens) {
+            return detail::moe_ffn_ws(plan, tokens, top_k, gate.experts, gate.k, gate.n);
+        });
 }
 
 /// MUL_MAT_ID on `stream`: for every token t < m and slot s < top_k, with e = routing.ids[t][s],
@@ -546,11 +561,13 @@ inline std::size_t moe_ffn_workspace_bytes(std::int64_t m, std::int64_t top_k, c
 /// x : device rows of K floats: per_token: x + t·ldx_token; per_slot: x + t·ldx_token + s·ldx_slot
 /// y : device rows of N floats at y + t·ldy_token + s·ldy_slot; rows must not overlap each other or x
 /// routing.ids: device int32. Returns the plan. Throws amxmm::error on bad arguments before enqueuing
-/// anything; expert ids are checked on the device (see the file comment).
+/// anything (errc::invalid_argument also where the current device is not ctx.device(); errc::unsupported where the
+/// plan cannot run: plan_moe_q4_0); expert ids are checked on the device (see the file comment).
 inline gemm_plan moe_gemm(context& ctx, const q4_0_device_view& w, const moe_routing& routing, const float* x,
                           moe_input_rows rows, std::int64_t ldx_token, std::int64_t ldx_slot, float* y,
                           std::int64_t ldy_token, std::int64_t ldy_slot, const gemm_options& opt, cudaStream_t stream) {
     constexpr const char* fn = "cuda::moe_gemm";
+    detail::require_current_device(ctx.device(), fn);
     detail::validate_view(w, fn, "w");
     detail::validate_moe_routing(fn, routing, w.layout.experts);
     detail::require(rows == moe_input_rows::per_token || rows == moe_input_rows::per_slot, errc::invalid_argument, fn,
@@ -563,6 +580,8 @@ inline gemm_plan moe_gemm(context& ctx, const q4_0_device_view& w, const moe_rou
     detail::require(y != nullptr, errc::invalid_argument, fn, "y is null");
     const bool shared = rows == moe_input_rows::per_token;
     const std::int64_t xs = shared ? 0 : ldx_slot;
+    amxmm::detail::require_rows_addressable<float>(fn, "x (ldx_token, ldx_slot)", m, shared ? 1 : top_k, ldx_token, xs, k);
+    amxmm::detail::require_rows_addressable<float>(fn, "y (ldy_token, ldy_slot)", m, top_k, ldy_token, ldy_slot, n);
     detail::require(amxmm::detail::moe_rows_disjoint(m, shared ? 1 : top_k, ldx_token, xs, k), errc::invalid_argument,
                     fn, "x strides ldx_token = ", ldx_token, ", ldx_slot = ", ldx_slot, " make rows of K = ", k,
                     " overlap (need ldx_token >= K, and per_slot rows disjoint)");
@@ -627,6 +646,7 @@ inline gemm_plan moe_gemm(context& ctx, const q4_0_device_view& w, const moe_rou
     const std::int64_t pairs = m * top_k;
     auto* xb = carve.take<__nv_bfloat16>(std::size_t((shared ? m : pairs) * k));
     const detail::moe_grouping g = detail::carve_grouping(carve, pairs, e, plan.tile_rows);
+    detail::require_tile_grid(g, pairs, fn);
     if (shared)
         detail::convert_rows_bf16(x, ldx_token, 0, 1, m, k, xb, stream, fn);
     else
@@ -651,12 +671,13 @@ inline gemm_plan moe_gemm(context& ctx, const q4_0_device_view& w, const moe_rou
 /// x        : device, m rows of K floats (ldx >= K);   y : device, m rows of K floats (ldy >= K), not overlapping x
 /// weights  : device routing weights[t·ld_weights + s] (null: all 1)
 /// Numerics and bad ids: see the file comment. Returns the plan; throws amxmm::error on bad arguments
-/// before enqueuing anything.
+/// before enqueuing anything (as moe_gemm).
 inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_device_view& up,
                          const q4_0_device_view& down, const moe_routing& routing, const float* weights,
                          std::int64_t ld_weights, const float* x, std::int64_t ldx, float* y, std::int64_t ldy,
                          const moe_ffn_options& opt, cudaStream_t stream) {
     constexpr const char* fn = "cuda::moe_ffn";
+    detail::require_current_device(ctx.device(), fn);
     detail::validate_view(gate, fn, "gate");
     detail::validate_view(up, fn, "up");
     detail::validate_view(down, fn, "down");
@@ -678,6 +699,8 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
     detail::require(y != nullptr, errc::invalid_argument, fn, "y is null");
     detail::require(ldx >= k, errc::invalid_argument, fn, "ldx = ", ldx, " is less than K = ", k);
     detail::require(ldy >= k, errc::invalid_argument, fn, "ldy = ", ldy, " is less than K = ", k);
+    amxmm::detail::require_row_span(fn, "ldx", m, ldx, k);
+    amxmm::detail::require_row_span(fn, "ldy", m, ldy, k);
     const auto ys = amxmm::detail::span_of(y, m, 1, ldy, 0, k);
     detail::require(!ys.overlaps(amxmm::detail::span_of(x, m, 1, ldx, 0, k)), errc::invalid_argument, fn, "y overlaps x");
     detail::require(!ys.overlaps(amxmm::detail::span_of(routing.ids, m, 1, routing.ld_ids, 0, top_k)),
@@ -685,6 +708,7 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
     if (weights) {
         detail::require(ld_weights >= top_k, errc::invalid_argument, fn, "ld_weights = ", ld_weights,
                         " is less than top_k = ", top_k);
+        amxmm::detail::require_row_span(fn, "ld_weights", m, ld_weights, top_k);
         detail::require(!ys.overlaps(amxmm::detail::span_of(weights, m, 1, ld_weights, 0, top_k)),
                         errc::invalid_argument, fn, "y overlaps weights");
     }
@@ -765,8 +789,8 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
         auto* ov = carve.take<float>(std::size_t(pairs * k));
         pair_gemv(gate, x, ldx, 0, gv, f);
         pair_gemv(up, x, ldx, 0, uv, f);
-        detail::moe_ffn_act_kernel<><<<detail::grid_for(pairs * f, 256), 256, 0, stream>>>(gv, uv, hv, pairs * f, act);
-        detail::check_launch(fn, "moe_ffn_act_kernel");
+        detail::launch_kernel(detail::moe_ffn_act_kernel<>, dim3(detail::grid_for(pairs * f, 256)), dim3(256), stream, fn,
+                              "cudaLaunchKernelEx(moe_ffn_act_kernel)", 0, false, gv, uv, hv, pairs * f, act);
         pair_gemv(down, hv, top_k * f, f, ov, k);
         o = ov;
     } else {
@@ -774,6 +798,7 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
         const detail::moe_grouping g = detail::carve_grouping(carve, pairs, e, plan.tile_rows);
         auto* hb = carve.take<__nv_bfloat16>(std::size_t(pairs * f));
         auto* ov = carve.take<float>(std::size_t(pairs * k));
+        detail::require_tile_grid(g, pairs, fn);
         detail::convert_rows_bf16(x, ldx, 0, 1, m, k, xb, stream, fn);
         detail::launch_sort(routing, e, plan.tile_rows, g, ctx.error_flag(), nullptr, 0, 0, 0, stream, fn);
         // gate + up -> h (sorted rows × F, bf16)
