@@ -45,8 +45,7 @@ public:
 
     explicit caller_threads_sync(int nth) : nth_(nth) {
         detail::require(nth > 0, errc::invalid_argument, "caller_threads_sync", "nth = ", nth, " must be positive");
-        last_phase_ = std::make_unique<std::atomic<std::uint64_t>[]>(std::size_t(nth));
-        for (int i = 0; i < nth; ++i) last_phase_[std::size_t(i)].store(no_phase, std::memory_order_relaxed);
+        last_phase_ = std::make_unique<joined_phase[]>(std::size_t(nth));
     }
     caller_threads_sync(const caller_threads_sync&) = delete;
     caller_threads_sync& operator=(const caller_threads_sync&) = delete;
@@ -58,8 +57,8 @@ public:
     void check_caller(int ith, int nth) {
         detail::require(nth == nth_ && ith >= 0 && ith < nth_, errc::invalid_argument, "caller_threads_executor",
                         "ith = ", ith, ", nth = ", nth, " do not describe one of the sync's ", nth_, " threads");
-        const std::uint64_t phase = generation_.load(std::memory_order_acquire);
-        detail::require(last_phase_[std::size_t(ith)].exchange(phase, std::memory_order_acq_rel) != phase,
+        const std::uint64_t phase = hot_.generation.load(std::memory_order_acquire);
+        detail::require(last_phase_[std::size_t(ith)].phase.exchange(phase, std::memory_order_acq_rel) != phase,
                         errc::invalid_argument, "caller_threads_executor", "ith = ", ith,
                         " is used by two threads in one call (each of the nth threads needs its own ith)");
     }
@@ -67,50 +66,48 @@ public:
     /// Records an exception for the current phase (the first one wins).
     void record(std::exception_ptr e) {
         std::lock_guard<std::mutex> lock(mutex_);
-        const std::uint64_t gen = generation_.load(std::memory_order_relaxed);
-        phase_error& slot = errors_[gen & 1];
-        if (slot.generation.load(std::memory_order_relaxed) != gen) {
-            slot.error = std::move(e);
-            slot.generation.store(gen, std::memory_order_release);
+        const std::uint64_t gen = hot_.generation.load(std::memory_order_relaxed);
+        std::atomic<std::uint64_t>& slot_phase = hot_.error_phase[gen & 1];
+        if (slot_phase.load(std::memory_order_relaxed) != gen) {
+            errors_[gen & 1] = std::move(e);
+            slot_phase.store(gen, std::memory_order_release);
         }
     }
 
     /// Waits until all nth threads arrived; returns the exception recorded in the phase that just
     /// ended, if any (every thread gets the same one).
     std::exception_ptr arrive_and_wait() {
-        const std::uint64_t gen = generation_.load(std::memory_order_acquire);
-        if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == nth_) {
-            arrived_.store(0, std::memory_order_relaxed);
+        const std::uint64_t gen = hot_.generation.load(std::memory_order_acquire);
+        if (hot_.arrived.fetch_add(1, std::memory_order_acq_rel) + 1 == nth_) {
+            hot_.arrived.store(0, std::memory_order_relaxed);
             {
                 std::lock_guard<std::mutex> lock(mutex_);  // a sleeper checks the generation under it
-                generation_.store(gen + 1, std::memory_order_release);
+                hot_.generation.store(gen + 1, std::memory_order_release);
             }
             cv_.notify_all();
         } else if (!spin_until_changed(gen)) {
             std::unique_lock<std::mutex> lock(mutex_);
-            cv_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != gen; });
+            cv_.wait(lock, [&] { return hot_.generation.load(std::memory_order_acquire) != gen; });
         }
         // Each phase's error has a slot of its own until phase gen + 2: a thread that already left this
         // barrier may record for phase gen + 1 before a late one reads this phase's, but none can record
         // for gen + 2 before every thread has arrived at gen + 1's barrier, after its read here.
-        const phase_error& slot = errors_[gen & 1];
-        if (slot.generation.load(std::memory_order_acquire) != gen) return nullptr;
+        if (hot_.error_phase[gen & 1].load(std::memory_order_acquire) != gen) return nullptr;
         std::lock_guard<std::mutex> lock(mutex_);
-        return slot.error;
+        return errors_[gen & 1];
     }
 
 private:
     static constexpr std::uint64_t no_phase = ~std::uint64_t(0);
-    struct phase_error {
-        std::atomic<std::uint64_t> generation{no_phase};  // the phase whose error `error` is
-        std::exception_ptr error;
+    struct alignas(64) joined_phase {  // a cache line each: every thread writes its own in every phase
+        std::atomic<std::uint64_t> phase{no_phase};
     };
 
     bool spin_until_changed(std::uint64_t gen) const {
         const auto start = std::chrono::steady_clock::now();
         for (;;) {
             for (int i = 0; i < 64; ++i) {
-                if (generation_.load(std::memory_order_acquire) != gen) return true;
+                if (hot_.generation.load(std::memory_order_acquire) != gen) return true;
                 pause();
             }
             if (std::chrono::steady_clock::now() - start > spin_limit) return false;
@@ -125,10 +122,16 @@ private:
     const int nth_;
     std::mutex mutex_;
     std::condition_variable cv_;
-    std::atomic<int> arrived_{0};
-    std::atomic<std::uint64_t> generation_{0};
-    phase_error errors_[2];                                    // by phase parity
-    std::unique_ptr<std::atomic<std::uint64_t>[]> last_phase_;  // per ith: the last phase it joined
+    std::exception_ptr errors_[2];                             // by phase parity (hot_.error_phase says whose)
+    std::unique_ptr<joined_phase[]> last_phase_;  // per ith: the last phase it joined
+    // What the threads touch in every phase, on a cache line of its own: every arrival writes `arrived`, every
+    // waiter spins on `generation` and then reads `error_phase` (the phase each slot of errors_ holds, by parity).
+    // Nothing else, of the object's or of what the caller places next to it, shares that line.
+    struct alignas(64) barrier_words {
+        std::atomic<int> arrived{0};
+        std::atomic<std::uint64_t> generation{0};
+        std::atomic<std::uint64_t> error_phase[2] = {no_phase, no_phase};
+    } hot_;
 };
 
 /// The executor for one of the engine's threads (see the top of this file).
