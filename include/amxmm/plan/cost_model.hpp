@@ -40,7 +40,6 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
-#include <initializer_list>
 #include <limits>
 #include <string>
 #include <vector>
@@ -290,9 +289,7 @@ struct device_memory {
     std::uint64_t weights = 0, kv_cache = 0, workspace = 0, reserve = 0;
     /// The sum, saturating at 2^64 - 1 (a reserve of 2^64 - 1 is then exceeded, never wrapped to a small number).
     std::uint64_t used() const noexcept {
-        std::uint64_t s = 0;
-        for (const std::uint64_t x : {weights, kv_cache, workspace, reserve}) s = x > ~s ? ~std::uint64_t(0) : s + x;
-        return s;
+        return detail::plan_sat_add(detail::plan_sat_add(weights, kv_cache), detail::plan_sat_add(workspace, reserve));
     }
     bool exceeded() const noexcept { return capacity > 0 && used() > capacity; }
 };
@@ -330,9 +327,6 @@ inline bool is_ffn_dense_role(tensor_role r) noexcept {
 inline bool is_ffn_down_role(tensor_role r) noexcept {
     return r == tensor_role::ffn_down || r == tensor_role::ffn_down_shexp || r == tensor_role::ffn_down_exps;
 }
-
-/// a + b, saturating at 2^64 - 1.
-inline std::uint64_t sat_add(std::uint64_t a, std::uint64_t b) noexcept { return b > ~a ? ~std::uint64_t(0) : a + b; }
 
 /// A byte count computed in double as an integer: clamped to [0, 2^64 - 1] (a double at or above 2^64
 /// converted to uint64 is undefined behaviour); NaN gives 2^64 - 1, so that it is never taken to fit.
@@ -483,7 +477,7 @@ public:
                         " layers) and the weights (", total_weights, " bytes) total 2^64 bytes or more");
         for (const auto& g : hw_.gpus)
             stream_ok_.push_back(g.memory_bytes == 0 ||
-                                 g.memory_bytes >= detail::plan_cost::sat_add(hw_.gpu_reserve_bytes, workspace_bytes(1, false, largest_matmul_)));
+                                 g.memory_bytes >= detail::plan_sat_add(hw_.gpu_reserve_bytes, workspace_bytes(1, false, largest_matmul_)));
         precompute();
     }
 
@@ -1151,7 +1145,7 @@ inline std::vector<device_memory> cost_model::memory(const plan& pl) const {
         const double eb = expert_bytes(t);
         auto add = [&](const placement& p, double bytes) {
             const int d = p.kind == placement_kind::gpu ? 1 + p.gpu : 0;
-            mem[std::size_t(d)].weights = detail::plan_cost::sat_add(mem[std::size_t(d)].weights, detail::plan_cost::to_bytes(bytes));
+            mem[std::size_t(d)].weights = detail::plan_sat_add(mem[std::size_t(d)].weights, detail::plan_cost::to_bytes(bytes));
             used[std::size_t(d)] = true;
             if (int(i) == head_) runs_output[std::size_t(exec_device(p, {false, mmax_output(), 0}, A))] = true;
             if (p.kind == placement_kind::cpu_host && t.is_matmul() && int(i) != head_ && exec_device(p, big, A) > 0) {
@@ -1168,7 +1162,7 @@ inline std::vector<device_memory> cost_model::memory(const plan& pl) const {
     const double kv = kv_cache_bytes_per_layer();
     for (int l = 0; l < model_.layers; ++l) {
         const int d = 1 + pl.attention_gpu[std::size_t(l)];
-        mem[std::size_t(d)].kv_cache = detail::plan_cost::sat_add(mem[std::size_t(d)].kv_cache, detail::plan_cost::to_bytes(kv));
+        mem[std::size_t(d)].kv_cache = detail::plan_sat_add(mem[std::size_t(d)].kv_cache, detail::plan_cost::to_bytes(kv));
         used[std::size_t(d)] = true;
     }
     for (int d = 0; d <= gpus_; ++d) {

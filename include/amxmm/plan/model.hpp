@@ -42,6 +42,19 @@
 #include "json.hpp"
 
 AMXMM_NAMESPACE_BEGIN
+namespace detail {
+
+/// The planner's 64-bit byte arithmetic: a + b saturating at 2^64 - 1 (a sum that does not fit is then exceeded
+/// by nothing, never wrapped to a small number), and a × b or invalid_argument
+/// "function: what = a x b is more than 2^64 - 1".
+inline std::uint64_t plan_sat_add(std::uint64_t a, std::uint64_t b) noexcept { return b > ~a ? ~std::uint64_t(0) : a + b; }
+inline std::uint64_t plan_checked_mul(std::uint64_t a, std::uint64_t b, const char* function, const char* what) {
+    require(a == 0 || b <= ~std::uint64_t(0) / a, errc::invalid_argument, function, what, " = ", a, " x ", b,
+            " is more than 2^64 - 1");
+    return a * b;
+}
+
+}  // namespace detail
 namespace plan {
 
 /// What a tensor does in the forward pass; decides how its cost scales with the batch.
@@ -131,7 +144,7 @@ struct model_desc {
     std::uint64_t expert_bytes() const noexcept {
         std::uint64_t b = 0;
         for (const tensor_desc& t : tensors)
-            if (t.is_expert()) b = t.bytes > ~b ? ~std::uint64_t(0) : b + t.bytes;  // saturates
+            if (t.is_expert()) b = detail::plan_sat_add(b, t.bytes);
         return b;
     }
 
@@ -307,13 +320,6 @@ inline tensor_name_info classify_tensor_name(std::string_view name) {
 
 }  // namespace plan
 namespace detail {
-
-/// a × b, or invalid_argument "function: what = a x b is more than 2^64 - 1" when it does not fit.
-inline std::uint64_t plan_checked_mul(std::uint64_t a, std::uint64_t b, const char* function, const char* what) {
-    require(a == 0 || b <= ~std::uint64_t(0) / a, errc::invalid_argument, function, what, " = ", a, " x ", b,
-            " is more than 2^64 - 1");
-    return a * b;
-}
 
 /// Bytes of a tensor with ggml dims `ne`; `code` for the error when the dims do not fit the type.
 inline std::uint64_t plan_tensor_bytes(const std::string& name, ggml_type type, const std::array<std::int64_t, 4>& ne,

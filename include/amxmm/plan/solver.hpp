@@ -115,15 +115,15 @@ public:
         build_units();
         kv_ = detail::plan_cost::to_bytes(cm.kv_cache_bytes_per_layer());
         // Workspace + reserve saturate: a reserve of 2^64 - 1 leaves no room rather than wrapping to a lot.
-        using detail::plan_cost::sat_add;
+        using detail::plan_sat_add;
         for (int g = 0; g < G_; ++g) {
             const auto& gd = cm.hardware().gpus[std::size_t(g)];
-            const std::uint64_t ws = sat_add(cm.workspace_bytes(1 + g, true, cm.largest_streamable_bytes()), cm.hardware().gpu_reserve_bytes);
+            const std::uint64_t ws = plan_sat_add(cm.workspace_bytes(1 + g, true, cm.largest_streamable_bytes()), cm.hardware().gpu_reserve_bytes);
             cap_.push_back(gd.memory_bytes > ws ? gd.memory_bytes - ws : 0);
         }
         host_cap_ = 0;
         if (cm.hardware().cpu.memory_bytes > 0) {
-            const std::uint64_t ws = sat_add(cm.workspace_bytes(0, true, 0), cm.hardware().cpu_reserve_bytes);
+            const std::uint64_t ws = plan_sat_add(cm.workspace_bytes(0, true, 0), cm.hardware().cpu_reserve_bytes);
             host_cap_ = cm.hardware().cpu.memory_bytes > ws ? cm.hardware().cpu.memory_bytes - ws : 1;
         }
     }

@@ -40,10 +40,8 @@ struct workload_desc {
 /// Throws invalid_argument when the product does not fit 64 bits.
 inline std::uint64_t kv_cache_bytes(const model_desc& m, const workload_desc& w) {
     detail::require(w.context >= 0, errc::invalid_argument, "kv_cache_bytes", "context = ", w.context, " is negative");
-    const std::uint64_t per_token = m.kv_bytes_per_token(w.kv_cache_type), ctx = static_cast<std::uint64_t>(w.context);
-    detail::require(ctx == 0 || per_token <= ~std::uint64_t(0) / ctx, errc::invalid_argument, "kv_cache_bytes",
-                    "context = ", w.context, " x ", per_token, " bytes per token is more than 2^64 - 1 bytes");
-    return per_token * ctx;
+    return detail::plan_checked_mul(m.kv_bytes_per_token(w.kv_cache_type), static_cast<std::uint64_t>(w.context),
+                                    "kv_cache_bytes", "KV cache bytes (bytes per token x context)");
 }
 
 }  // namespace plan
