@@ -373,13 +373,6 @@ inline void launch_sort(const moe_routing& r, std::int64_t experts, int tile_row
                   g.rank, g.sorted_pair, g.row_of, g.tiles, g.tile_count, flag, nan_y, nan_n, ldy_token, ldy_slot);
 }
 
-/// The tile kernels take one grid row per expert tile: refuses a call whose tile bound exceeds the grid's 65535 rows
-/// (plan_moe_q4_0 refuses such plans already; this guards each grouped call before its first enqueue).
-inline void require_tile_grid(const moe_grouping& g, std::int64_t pairs, const char* fn) {
-    require(g.max_tiles <= max_grid_rows, errc::unsupported, fn, "m·top_k = ", pairs, " pairs make up to ", g.max_tiles,
-            " expert tiles (at most 65535)");
-}
-
 /// True when an exact gemv plan groups the pairs by expert (plan_moe_q4_0: tile_rows > 1 on the gemv path).
 inline bool by_expert(const gemm_plan& plan) {
     return plan.path == gemm_path::gemv && plan.mode == compute_mode::exact && plan.tile_rows > 1;
@@ -424,7 +417,7 @@ inline mma_params exact_mma_params(const q4_0_device_view& w, const q4_0_device_
 /// w (and up: the gate + up form, h = act(gate·x)·(up·x) in fp32): pair (t, s) reads quantized activation row
 /// t·q_token + s·q_slot of the `rows` rows at q and writes y + t·ldy_token + s·ldy_slot. A programmatic dependent
 /// of the kernel before it (the sort, or a quantizing pass after the sort). The caller has checked the grid
-/// (require_tile_grid) before enqueuing anything.
+/// (plan_moe_q4_0 refuses plans with more expert tiles than a launch takes) before anything is enqueued.
 inline void launch_moe_by_expert(const q4_0_device_view& w, const q4_0_device_view* up, int act, const uint4* q,
                                  std::int64_t rows, std::int64_t q_token, std::int64_t q_slot, float* y, std::int64_t ldy_token,
                                  std::int64_t ldy_slot, const moe_routing& r, std::int64_t experts, const moe_grouping& g,
@@ -605,7 +598,6 @@ inline gemm_plan moe_gemm(context& ctx, const q4_0_device_view& w, const moe_rou
         const std::int64_t xrows = shared ? m : m * top_k;
         auto* xq = carve.take<uint4>(detail::q8_rows_items(xrows, k));
         const detail::moe_grouping g = detail::carve_grouping(carve, m * top_k, e, plan.tile_rows);
-        detail::require_tile_grid(g, m * top_k, fn);
         detail::quantize_rows_q8(x, ldx_token, xrows, k / 32, xq, stream, fn, false, shared ? 1 : top_k, xs);
         detail::launch_sort(routing, e, plan.tile_rows, g, ctx.error_flag(), y, n, ldy_token, ldy_slot, stream, fn, true);
         if (detail::by_expert(plan))
@@ -646,7 +638,6 @@ inline gemm_plan moe_gemm(context& ctx, const q4_0_device_view& w, const moe_rou
     const std::int64_t pairs = m * top_k;
     auto* xb = carve.take<__nv_bfloat16>(std::size_t((shared ? m : pairs) * k));
     const detail::moe_grouping g = detail::carve_grouping(carve, pairs, e, plan.tile_rows);
-    detail::require_tile_grid(g, pairs, fn);
     if (shared)
         detail::convert_rows_bf16(x, ldx_token, 0, 1, m, k, xb, stream, fn);
     else
@@ -728,7 +719,6 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
         float* const hv = carve.take<float>(std::size_t(pairs * f));
         uint4* const hq = carve.take<uint4>(detail::q8_rows_items(pairs, f));
         auto* ov = carve.take<float>(std::size_t(pairs * k));
-        detail::require_tile_grid(g, pairs, fn);
         detail::quantize_rows_q8(x, ldx, m, k / 32, xq, stream, fn);
         detail::launch_sort(routing, e, plan.tile_rows, g, ctx.error_flag(), nullptr, 0, 0, 0, stream, fn, true);
         if (detail::by_expert(plan)) {
@@ -798,7 +788,6 @@ inline gemm_plan moe_ffn(context& ctx, const q4_0_device_view& gate, const q4_0_
         const detail::moe_grouping g = detail::carve_grouping(carve, pairs, e, plan.tile_rows);
         auto* hb = carve.take<__nv_bfloat16>(std::size_t(pairs * f));
         auto* ov = carve.take<float>(std::size_t(pairs * k));
-        detail::require_tile_grid(g, pairs, fn);
         detail::convert_rows_bf16(x, ldx, 0, 1, m, k, xb, stream, fn);
         detail::launch_sort(routing, e, plan.tile_rows, g, ctx.error_flag(), nullptr, 0, 0, 0, stream, fn);
         // gate + up -> h (sorted rows × F, bf16)
