@@ -223,6 +223,55 @@ TEST_CASE("caller_threads_sync: a reusable barrier over many phases", "[exec]") 
     CHECK_THROWS_AS(caller_threads_sync(0), amxmm::error);
 }
 
+TEST_CASE("caller_threads_sync: a phase fails exactly when its indices are not 0 .. nth-1 once each", "[exec][errors]") {
+    // Every assignment of indices to 4 threads (4^4 phases): the 24 permutations pass, every other one ends
+    // its phase with the same error on every thread, and the next phase is unaffected.
+    const int nth = 4, assignments = 256;
+    caller_threads_sync sync(nth);
+    std::vector<int> failed(std::size_t(nth) * assignments, -1);
+    std::vector<std::string> messages(failed.size());
+    amxmm_test::on_threads(nth, [&](int t) {
+        for (int a = 0; a < assignments; ++a) {
+            int digits = a;
+            for (int i = 0; i < t; ++i) digits /= nth;
+            const std::exception_ptr e = sync.arrive_and_wait(digits % nth);
+            failed[std::size_t(a * nth + t)] = e != nullptr;
+            if (e) messages[std::size_t(a * nth + t)] = amxmm_test::catch_error([&] { std::rethrow_exception(e); }).what;
+        }
+    });
+    int permutations = 0;
+    for (int a = 0; a < assignments; ++a) {
+        int digits = a, used = 0;
+        for (int t = 0; t < nth; ++t, digits /= nth) used |= 1 << (digits % nth);
+        const bool permutation = used == (1 << nth) - 1;
+        permutations += permutation;
+        INFO("assignment " << a);
+        for (int t = 0; t < nth; ++t) {
+            CHECK(failed[std::size_t(a * nth + t)] == int(!permutation));
+            if (!permutation) CHECK(amxmm_test::contains(messages[std::size_t(a * nth + t)], "same ith"));
+        }
+    }
+    CHECK(permutations == 24);
+}
+
+TEST_CASE("caller_threads_sync: no false duplicate over many phases and thread counts", "[exec][errors]") {
+    for (const int nth : {1, 2, 3, 7, 16}) {
+        caller_threads_sync sync(nth);
+        std::atomic<int> errors{0};
+        amxmm_test::on_threads(nth, [&](int ith) {
+            for (int p = 0; p < 300; ++p) {
+                // Some phases mix in arrivals without an index (the plain barrier): those are not checked.
+                const bool plain = p % 7 == 0 && ith == p % nth;
+                if ((plain ? sync.arrive_and_wait() : sync.arrive_and_wait(ith)) != nullptr) errors.fetch_add(1);
+            }
+        });
+        INFO("nth " << nth);
+        CHECK(errors.load() == 0);
+    }
+    CHECK_THROWS_AS(caller_threads_sync(caller_threads_sync::max_threads + 1), amxmm::error);
+    CHECK_THROWS_AS(caller_threads_sync(-1), amxmm::error);
+}
+
 TEST_CASE("tbb executor: amxmm calls nested in tasks of the same executor stay correct", "[exec][threads]") {
     // A thread waiting inside one call must not run a task of another call that reuses its scratch.
     std::mt19937_64 rng(47);

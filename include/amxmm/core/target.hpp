@@ -42,6 +42,13 @@
 #define AMXMM_ALWAYS_INLINE inline
 #endif
 
+// For error paths kept out of a hot function's code (an out-of-line, cold-section call).
+#if defined(__GNUC__)
+#define AMXMM_COLD __attribute__((noinline, cold))
+#else
+#define AMXMM_COLD
+#endif
+
 #define AMXMM_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define AMXMM_TARGET_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
 #define AMXMM_TARGET_AVX512_BF16 \

@@ -11,9 +11,10 @@
 // Each parallel_for phase gives task i to thread i % nth, then waits at the shared barrier, so a
 // phase's results are complete before any thread starts the next. If a task throws, every thread
 // throws that exception after the barrier (no thread is left waiting). A thread whose (ith, nth) is out
-// of range, or whose ith another thread of the call already uses, makes every thread throw at the end of
-// the call's first phase. Task ownership does not affect results: they are bitwise identical to any
-// other executor's.
+// of range runs no task and makes every thread throw at the end of the call's first phase. So do two
+// threads that pass the same ith, though both of them run that ith's first-phase tasks before the check
+// sees them (the first phase of every amxmm call writes only the workspace, never y). Task ownership does
+// not affect results: they are bitwise identical to any other executor's.
 #pragma once
 
 #include <atomic>
@@ -21,10 +22,10 @@
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
-#include <memory>
 #include <mutex>
 
 #include "../core/error.hpp"
+#include "../core/target.hpp"
 
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
 #include <immintrin.h>
@@ -39,75 +40,122 @@ AMXMM_NAMESPACE_BEGIN
 /// the phases of a decode-sized call last tens of microseconds, and waking sleeping threads through
 /// the kernel costs about as much (measured on the device, bench/RESULTS.md). An engine that runs
 /// more threads than cores loses at most the spin limit per phase to the spinning.
+///
+/// The checks cost nothing measurable per phase (bench/RESULTS.md, session 21): the range check is a
+/// compare before the tasks, and the duplicate check rides on the arrival's one atomic add. Each
+/// arrival adds 1 + (mark(ith) << count_bits) to one word; the last arriver compares the marks' sum with
+/// the sum over 0 .. nth-1, which any other multiset of indices misses but for a 2^-44 chance. (A
+/// per-thread word written at the start of every phase cost moe_ffn's decode call ~2 µs on the device.)
 class caller_threads_sync {
 public:
     static constexpr std::chrono::microseconds spin_limit{50};
 
     explicit caller_threads_sync(int nth) : nth_(nth) {
-        detail::require(nth > 0, errc::invalid_argument, "caller_threads_sync", "nth = ", nth, " must be positive");
-        last_phase_ = std::make_unique<joined_phase[]>(std::size_t(nth));
+        detail::require(nth > 0 && nth <= max_threads, errc::invalid_argument, "caller_threads_sync", "nth = ", nth,
+                        " must be in 1 .. ", max_threads);
+        std::uint64_t all = 0;
+        for (int i = 0; i < nth; ++i) all += mark(i) << count_bits;
+        all_marks_ = all >> count_bits;
     }
     caller_threads_sync(const caller_threads_sync&) = delete;
     caller_threads_sync& operator=(const caller_threads_sync&) = delete;
 
+    /// The most threads one sync serves (the arrival count's bits).
+    static constexpr int max_threads = (1 << 20) - 1;
+
     int threads() const noexcept { return nth_; }
 
-    /// Throws amxmm::error unless (ith, nth) names one of this sync's threads that has not yet joined the
-    /// current phase (two threads with the same ith would leave another ith's tasks undone).
-    void check_caller(int ith, int nth) {
-        detail::require(nth == nth_ && ith >= 0 && ith < nth_, errc::invalid_argument, "caller_threads_executor",
-                        "ith = ", ith, ", nth = ", nth, " do not describe one of the sync's ", nth_, " threads");
-        const std::uint64_t phase = hot_.generation.load(std::memory_order_acquire);
-        detail::require(last_phase_[std::size_t(ith)].phase.exchange(phase, std::memory_order_acq_rel) != phase,
-                        errc::invalid_argument, "caller_threads_executor", "ith = ", ith,
-                        " is used by two threads in one call (each of the nth threads needs its own ith)");
+    /// Whether (ith, nth) names one of this sync's threads.
+    bool admits(int ith, int nth) const noexcept { return nth == nth_ && ith >= 0 && ith < nth_; }
+
+    /// For a caller that admits() refused: records why as the current phase's error, arrives (so that no
+    /// thread waits for it), and throws that phase's error.
+    [[noreturn]] AMXMM_COLD void refuse(int ith, int nth) {
+        try {
+            detail::fail(errc::invalid_argument, "caller_threads_executor", "ith = ", ith, ", nth = ", nth,
+                         " do not describe one of the sync's ", nth_, " threads");
+        } catch (...) {
+            record(std::current_exception());
+        }
+        std::rethrow_exception(arrive(no_mark));
     }
 
     /// Records an exception for the current phase (the first one wins).
     void record(std::exception_ptr e) {
         std::lock_guard<std::mutex> lock(mutex_);
-        const std::uint64_t gen = hot_.generation.load(std::memory_order_relaxed);
-        std::atomic<std::uint64_t>& slot_phase = hot_.error_phase[gen & 1];
-        if (slot_phase.load(std::memory_order_relaxed) != gen) {
+        const std::uint64_t gen = generation_.load(std::memory_order_relaxed);
+        if (error_phase_[gen & 1].load(std::memory_order_relaxed) != gen) {
             errors_[gen & 1] = std::move(e);
-            slot_phase.store(gen, std::memory_order_release);
+            error_phase_[gen & 1].store(gen, std::memory_order_release);
         }
     }
 
-    /// Waits until all nth threads arrived; returns the exception recorded in the phase that just
-    /// ended, if any (every thread gets the same one).
-    std::exception_ptr arrive_and_wait() {
-        const std::uint64_t gen = hot_.generation.load(std::memory_order_acquire);
-        if (hot_.arrived.fetch_add(1, std::memory_order_acq_rel) + 1 == nth_) {
-            hot_.arrived.store(0, std::memory_order_relaxed);
+    /// Thread ith's arrival: waits until all nth threads arrived; returns the exception recorded in the
+    /// phase that just ended, if any (every thread gets the same one). A phase whose arrivals were not
+    /// the indices 0 .. nth-1 once each ends with an error.
+    std::exception_ptr arrive_and_wait(int ith) { return arrive(mark(ith)); }
+
+    /// An arrival without an index, for threads that use the sync as a plain barrier; a phase with such
+    /// an arrival is not checked for duplicate indices.
+    std::exception_ptr arrive_and_wait() { return arrive(no_mark); }
+
+private:
+    static constexpr int count_bits = 20;
+    static constexpr std::uint64_t count_mask = (std::uint64_t(1) << count_bits) - 1;
+    static constexpr std::uint64_t no_phase = ~std::uint64_t(0);
+    static constexpr std::uint64_t no_mark = 0;  // mark() is never 0: its finalizer maps only 0 to 0
+
+    /// A well-mixed 64-bit value per index (splitmix64's finalizer), so that sums of marks of different
+    /// multisets of indices differ.
+    static std::uint64_t mark(int ith) noexcept {
+        std::uint64_t z = std::uint64_t(std::uint32_t(ith)) + 0x9e3779b97f4a7c15ull;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return z ^ (z >> 31);
+    }
+
+    std::exception_ptr arrive(std::uint64_t ith_mark) {
+        const std::uint64_t gen = generation_.load(std::memory_order_acquire);
+        if (ith_mark == no_mark) unmarked_.fetch_add(1, std::memory_order_relaxed);
+        const std::uint64_t add = 1 + (ith_mark << count_bits);
+        const std::uint64_t before = arrived_.fetch_add(add, std::memory_order_acq_rel);
+        if ((before & count_mask) + 1 == std::uint64_t(nth_)) {
+            // Every other arrival's add (and unmarked_ increment) happened before this one's (one RMW chain).
+            if (unmarked_.load(std::memory_order_relaxed) != 0) unmarked_.store(0, std::memory_order_relaxed);
+            else if (((before + add) >> count_bits) != all_marks_) duplicate_indices();
+            arrived_.store(0, std::memory_order_relaxed);
             {
                 std::lock_guard<std::mutex> lock(mutex_);  // a sleeper checks the generation under it
-                hot_.generation.store(gen + 1, std::memory_order_release);
+                generation_.store(gen + 1, std::memory_order_release);
             }
             cv_.notify_all();
         } else if (!spin_until_changed(gen)) {
             std::unique_lock<std::mutex> lock(mutex_);
-            cv_.wait(lock, [&] { return hot_.generation.load(std::memory_order_acquire) != gen; });
+            cv_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != gen; });
         }
         // Each phase's error has a slot of its own until phase gen + 2: a thread that already left this
         // barrier may record for phase gen + 1 before a late one reads this phase's, but none can record
         // for gen + 2 before every thread has arrived at gen + 1's barrier, after its read here.
-        if (hot_.error_phase[gen & 1].load(std::memory_order_acquire) != gen) return nullptr;
+        if (error_phase_[gen & 1].load(std::memory_order_acquire) != gen) return nullptr;
         std::lock_guard<std::mutex> lock(mutex_);
         return errors_[gen & 1];
     }
 
-private:
-    static constexpr std::uint64_t no_phase = ~std::uint64_t(0);
-    struct alignas(64) joined_phase {  // a cache line each: every thread writes its own in every phase
-        std::atomic<std::uint64_t> phase{no_phase};
-    };
+    AMXMM_COLD void duplicate_indices() {
+        try {
+            detail::fail(errc::invalid_argument, "caller_threads_executor", "the ", nth_,
+                         " threads' ith values were not 0 .. ", nth_ - 1,
+                         " once each: two threads used the same ith (each thread needs its own)");
+        } catch (...) {
+            record(std::current_exception());
+        }
+    }
 
     bool spin_until_changed(std::uint64_t gen) const {
         const auto start = std::chrono::steady_clock::now();
         for (;;) {
             for (int i = 0; i < 64; ++i) {
-                if (hot_.generation.load(std::memory_order_acquire) != gen) return true;
+                if (generation_.load(std::memory_order_acquire) != gen) return true;
                 pause();
             }
             if (std::chrono::steady_clock::now() - start > spin_limit) return false;
@@ -119,19 +167,16 @@ private:
 #endif
     }
 
+    // This member order was measured (session 21); the barrier words follow the condition variable.
     const int nth_;
     std::mutex mutex_;
     std::condition_variable cv_;
-    std::exception_ptr errors_[2];                             // by phase parity (hot_.error_phase says whose)
-    std::unique_ptr<joined_phase[]> last_phase_;  // per ith: the last phase it joined
-    // What the threads touch in every phase, on a cache line of its own: every arrival writes `arrived`, every
-    // waiter spins on `generation` and then reads `error_phase` (the phase each slot of errors_ holds, by parity).
-    // Nothing else, of the object's or of what the caller places next to it, shares that line.
-    struct alignas(64) barrier_words {
-        std::atomic<int> arrived{0};
-        std::atomic<std::uint64_t> generation{0};
-        std::atomic<std::uint64_t> error_phase[2] = {no_phase, no_phase};
-    } hot_;
+    std::atomic<std::uint64_t> arrived_{0};  // count (low count_bits) + sum of the arrivals' marks above it
+    std::atomic<std::uint64_t> generation_{0};
+    std::atomic<std::uint64_t> error_phase_[2] = {no_phase, no_phase};  // the phase each slot of errors_ holds
+    std::atomic<int> unmarked_{0};  // arrivals without an index in the current phase
+    std::uint64_t all_marks_ = 0;   // the sum of mark(0 .. nth-1), mod 2^(64 - count_bits)
+    std::exception_ptr errors_[2];  // by phase parity
 };
 
 /// The executor for one of the engine's threads (see the top of this file).
@@ -149,13 +194,13 @@ struct caller_threads_executor {
         detail::require(sync != nullptr, errc::invalid_argument, "caller_threads_executor", "ith = ", ith, ", nth = ", nth,
                         ": sync is null");
         // A thread with a bad (ith, nth) still arrives, carrying its error: every caller throws it, none waits forever.
+        if (!sync->admits(ith, nth)) sync->refuse(ith, nth);
         try {
-            sync->check_caller(ith, nth);
             for (std::int64_t i = ith; i < count; i += nth) fn(i);
         } catch (...) {
             sync->record(std::current_exception());
         }
-        if (std::exception_ptr e = sync->arrive_and_wait()) std::rethrow_exception(e);
+        if (std::exception_ptr e = sync->arrive_and_wait(ith)) std::rethrow_exception(e);
     }
     int concurrency() const noexcept { return nth; }
 };
