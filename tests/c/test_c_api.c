@@ -340,6 +340,33 @@ static void run_on_threads(const ith_job* proto, ith_job* jobs) {
     for (i = 0; i < NTH; ++i) pthread_join(threads[i], NULL);
 }
 
+/* Two threads calling amxmm_gemm_q4_0_ith with their own (ith, nth) on one sync. */
+typedef struct ith_pair_job {
+    const amxmm_packed_weight* weight;
+    int64_t m, n, k;
+    const float* x;
+    float* y;
+    const amxmm_gemm_options* opt;
+    int ith, nth;
+    amxmm_sync* sync;
+    amxmm_status status;
+    char message[256];
+} ith_pair_job;
+
+static void* run_ith_pair_job(void* arg) {
+    ith_pair_job* j = arg;
+    j->status = amxmm_gemm_q4_0_ith(j->weight, j->m, j->x, j->k, j->y, j->n, j->opt, j->ith, j->nth, j->sync, NULL);
+    snprintf(j->message, sizeof j->message, "%s", j->status == AMXMM_OK ? "" : amxmm_last_error());
+    return NULL;
+}
+
+static void run_ith_pair(ith_pair_job jobs[2]) {
+    pthread_t threads[2];
+    int i;
+    for (i = 0; i < 2; ++i) CHECK(pthread_create(&threads[i], NULL, run_ith_pair_job, &jobs[i]) == 0);
+    for (i = 0; i < 2; ++i) pthread_join(threads[i], NULL);
+}
+
 static void test_gemm_on_engine_threads(void) {
     const int64_t n = 80, k = 256;
     static const int64_t ms[] = {1, 5, 40, 130};
@@ -510,11 +537,28 @@ static void test_errors(void) {
     CHECK_FAILS(amxmm_gemm_q4_0(packed, m, x, k, y, n, &opt, NULL, NULL), AMXMM_INVALID_ARGUMENT, "64-byte aligned");
     opt.workspace = mem;
     opt.workspace_bytes = amxmm_gemm_workspace_bytes(m, k);
-    /* the _ith checks that would otherwise leave threads waiting */
+    /* misused indices on two threads: both threads fail, neither is left waiting for the other */
     CHECK_OK(amxmm_sync_create(2, &sync));
-    CHECK_FAILS(amxmm_gemm_q4_0_ith(packed, m, x, k, y, n, &opt, 0, 3, sync, NULL), AMXMM_INVALID_ARGUMENT,
-                "nth = 3 but sync was created for 2");
-    CHECK_FAILS(amxmm_gemm_q4_0_ith(packed, m, x, k, y, n, &opt, 2, 2, sync, NULL), AMXMM_INVALID_ARGUMENT, "ith = 2");
+    {
+        static const int cases[][4] = {{0, 3, 1, 3}, {0, 2, 2, 2}, {1, 2, 1, 2}, {0, 2, -1, 2}};
+        static const char* const parts[] = {"nth = 3 do not describe one of the sync's 2", "ith = 2, nth = 2 do not",
+                                            "same ith", "ith = -1"};
+        size_t c;
+        for (c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
+            ith_pair_job jobs[2];
+            int i;
+            for (i = 0; i < 2; ++i) {
+                ith_pair_job j = {packed, m, n, k, x, y, &opt, cases[c][2 * i], cases[c][2 * i + 1], sync,
+                                  AMXMM_OK, ""};
+                jobs[i] = j;
+            }
+            run_ith_pair(jobs);
+            for (i = 0; i < 2; ++i) {
+                CHECK(jobs[i].status == AMXMM_INVALID_ARGUMENT);
+                CHECK(strstr(jobs[i].message, parts[c]) != NULL);
+            }
+        }
+    }
     CHECK_FAILS(amxmm_gemm_q4_0_ith(packed, m, x, k, y, n, &opt, 0, 2, NULL, NULL), AMXMM_INVALID_ARGUMENT,
                 "sync is null");
     /* nothing was written by any failed call */

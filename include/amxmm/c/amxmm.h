@@ -252,8 +252,10 @@ AMXMM_C_API amxmm_status amxmm_gemm_q4_0(const amxmm_packed_weight* weight, int6
  *  call returns on every thread once y is complete — with the same status on every thread (each sees
  *  the message in its own amxmm_last_error()). options->workspace is required: one buffer of
  *  amxmm_gemm_workspace_bytes(m, K) bytes, 64-byte aligned, shared by the nth callers. Results are
- *  bitwise those of amxmm_gemm_q4_0. A thread whose arguments differ from the others' (or that never
- *  calls) leaves the rest waiting: use the same values on every thread. */
+ *  bitwise those of amxmm_gemm_q4_0. Every thread returns AMXMM_INVALID_ARGUMENT when an ith is out of
+ *  range, an nth differs from the sync's, or two threads pass the same ith. A thread whose other
+ *  arguments differ from the others' (or that never calls) leaves the rest waiting: use the same values
+ *  on every thread. */
 AMXMM_C_API amxmm_status amxmm_gemm_q4_0_ith(const amxmm_packed_weight* weight, int64_t m, const float* x,
                                              int64_t ldx, float* y, int64_t ldy, const amxmm_gemm_options* options,
                                              int ith, int nth, amxmm_sync* sync, amxmm_gemm_plan* plan) AMXMM_C_NOEXCEPT;

@@ -252,12 +252,11 @@ decltype(auto) with_executor(amxmm_executor* ex, Fn&& fn) {
     return fn(serial);
 }
 
-/// The executor of thread ith of nth sharing `sync` (checked: a mismatch would hang the others).
+/// The executor of thread ith of nth sharing `sync`. A bad (ith, nth) is left to the executor: it fails
+/// every thread of the call at the end of the first phase, where a refusal here would fail this thread
+/// alone and leave the others waiting for it.
 inline amxmm::caller_threads_executor caller_threads(int ith, int nth, amxmm_sync* sync, const char* fn) {
     need(sync, fn, "sync");
-    require(nth == sync->sync.threads(), errc::invalid_argument, fn, "nth = ", nth, " but sync was created for ",
-            sync->sync.threads(), " threads");
-    require(ith >= 0 && ith < nth, errc::invalid_argument, fn, "ith = ", ith, " is not in [0, nth = ", nth, ")");
     return amxmm::caller_threads_executor{ith, nth, &sync->sync};
 }
 
