@@ -23,10 +23,13 @@
 using namespace amxmm;
 #if defined(AMXMM_HAVE_TBB)
 static double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-struct spin_sync {
+// The probe's own shared words each get a cache line, so that where the heap or the stack places them
+// cannot move the rows (session 21, run f: an unused 1 KiB allocation in the library's sync moved the
+// library-barrier row's last phase by ~0.6 µs with the words unpadded; bench/RESULTS.md).
+struct alignas(64) spin_sync {
     int nth;
-    std::atomic<int> arrived{0};
-    std::atomic<std::uint64_t> gen{0};
+    alignas(64) std::atomic<int> arrived{0};
+    alignas(64) std::atomic<std::uint64_t> gen{0};
     void wait() {
         const std::uint64_t g = gen.load(std::memory_order_acquire);
         if (arrived.fetch_add(1, std::memory_order_acq_rel) == nth - 1) {
@@ -59,10 +62,10 @@ template <class Ex> struct timed {  // times each parallel_for on the thread tha
 struct pool {  // spinning worker threads, like an engine's
     int nth;
     std::vector<std::thread> th;
-    std::atomic<std::uint64_t> go{0};
-    std::atomic<int> done{0};
-    std::function<void(int)> job;
-    std::atomic<bool> stop{false};
+    alignas(64) std::atomic<std::uint64_t> go{0};
+    alignas(64) std::atomic<int> done{0};
+    alignas(64) std::function<void(int)> job;
+    alignas(64) std::atomic<bool> stop{false};
     explicit pool(int n) : nth(n) {
         for (int i = 1; i < n; ++i)
             th.emplace_back([this, i] {
@@ -132,6 +135,7 @@ int main(int argc, char** argv) {
                 for (int it = 0; it < 420; ++it) {
                     const int c = cold ? it % (op == 0 ? copies : dcopies) : 0;
                     std::vector<double> t;
+                    t.reserve(16);  // no reallocation between the phases thread 0 times
                     moe_ffn_options o;
                     o.mode = compute_mode::exact;
                     o.workspace = ws.data();
