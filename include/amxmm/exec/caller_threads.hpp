@@ -13,8 +13,9 @@
 // throws that exception after the barrier (no thread is left waiting). A thread whose (ith, nth) is out
 // of range runs no task and makes every thread throw at the end of the call's first phase. So do two
 // threads that pass the same ith, though both of them run that ith's first-phase tasks before the check
-// sees them (the first phase of every amxmm call writes only the workspace, never y). Task ownership does
-// not affect results: they are bitwise identical to any other executor's.
+// sees them: the first phase of every amxmm call writes only the workspace, never y, and the two write
+// the same bytes there (a data race that ThreadSanitizer reports). Task ownership does not affect
+// results: they are bitwise identical to any other executor's.
 #pragma once
 
 #include <atomic>
