@@ -201,6 +201,54 @@ TEST_CASE("caller threads: an ith out of range or used twice fails on every thre
     }
 }
 
+TEST_CASE("caller threads: a duplicated ith leaves y untouched on every path", "[exec][errors]") {
+    // The duplicate is seen at the end of the first phase, after both threads ran that ith's tasks: so no
+    // driver's first phase may write y (on any back end, mode or row count).
+    std::mt19937_64 rng(61);
+    const int nth = 3;
+    const std::vector<int> indices{0, 2, 0};
+    auto run = [&](auto&& call) {  // call(executor) on 3 threads with ith 0, 2, 0
+        caller_threads_sync sync(nth);
+        const auto errors = amxmm_test::on_threads(nth, [&](int t) { call(caller_threads_executor{indices[std::size_t(t)], nth, &sync}); });
+        for (const auto& e : errors) CHECK(amxmm_test::contains(e, "same ith"));
+    };
+    const float sentinel = -3.0f;
+    const std::int64_t n = 64, k = 128, experts = 4, top_k = 2, f = 64;
+    const auto w = amxmm_test::make_weight(n, k, rng);
+    const auto packed = pack_q4_0_vnni(w.view());
+    const auto eg = amxmm_test::make_weight(experts * f, k, rng), eu = amxmm_test::make_weight(experts * f, k, rng);
+    const auto ed = amxmm_test::make_weight(experts * k, f, rng);
+    const auto gate = pack_q4_0_vnni_experts(eg.blocks.data(), experts, f, k);
+    const auto up = pack_q4_0_vnni_experts(eu.blocks.data(), experts, f, k);
+    const auto down = pack_q4_0_vnni_experts(ed.blocks.data(), experts, k, f);
+    for (isa backend : amxmm_test::kernel_backends())
+        for (compute_mode mode : {compute_mode::exact, compute_mode::fast})
+            for (std::int64_t m : {1, 5, 40}) {
+                INFO("backend " << to_string(backend) << ", mode " << to_string(mode) << ", m " << m);
+                const auto x = amxmm_test::make_activations(m, k, rng);
+                std::vector<std::int32_t> ids(std::size_t(m * top_k));
+                for (std::int64_t i = 0; i < m * top_k; ++i) ids[std::size_t(i)] = std::int32_t((i * 3 + i / top_k) % experts);
+                const std::vector<float> route(ids.size(), 0.5f);
+                const moe_routing r{m, top_k, ids.data(), top_k};
+                aligned_buffer ws(std::max({gemm_workspace_bytes(m, k), moe_gemm_workspace_bytes(m, top_k, experts, k),
+                                            moe_ffn_workspace_bytes(m, top_k, experts, k, f)}));
+                moe_ffn_options opt;
+                opt.force_isa = backend;
+                opt.mode = mode;
+                opt.workspace = ws.data();
+                opt.workspace_bytes = ws.size();
+                std::vector<float> y(std::size_t(m * top_k * std::max(n, f)), sentinel);
+                run([&](caller_threads_executor ex) { gemm_q4_0(packed.view(), m, x.data(), k, y.data(), n, opt, ex); });
+                run([&](caller_threads_executor ex) {
+                    moe_gemm(gate.view(), r, x.data(), moe_input_rows::per_token, k, 0, y.data(), top_k * f, f, opt, ex);
+                });
+                run([&](caller_threads_executor ex) {
+                    moe_ffn(gate.view(), up.view(), down.view(), r, route.data(), top_k, x.data(), k, y.data(), k, opt, ex);
+                });
+                CHECK(std::count(y.begin(), y.end(), sentinel) == std::ptrdiff_t(y.size()));
+            }
+}
+
 TEST_CASE("caller_threads_sync: a reusable barrier over many phases", "[exec]") {
     const int nth = 4, phases = 200;
     caller_threads_sync sync(nth);
