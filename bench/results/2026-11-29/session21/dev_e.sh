@@ -1,0 +1,10 @@
+# Session 21, run e: cheaper forms of the (ith, nth) checks. f5d1215 (base),
+# vE (f5d1215 with the parity error slots, as in runs c and d), vH = vE with the ith/nth checks before the try, in an
+# inline admit() whose failures record the error in a cold function, vI = vH without the duplicate-ith exchange; 8 rounds.
+mkdir -p /tmp/deps && for f in .device-deps/*.deb; do dpkg -x $f /tmp/deps; done
+export LD_LIBRARY_PATH=/tmp/deps/usr/lib/x86_64-linux-gnu CPATH=/tmp/deps/usr/include LIBRARY_PATH=/tmp/deps/usr/lib/x86_64-linux-gnu
+F="-std=c++17 -O3 -DNDEBUG -pthread -DAMXMM_HAVE_TBB=1 -DAMXMM_HAVE_HWLOC=1"
+for t in base vE vH vI; do g++ $F -I.probe/s21/$t/include bench/probes/decode_executors.cpp -o /tmp/pe_$t -ltbb -lhwloc & done
+wait
+for r in 1 2 3 4 5 6 7 8; do for t in base vE vH vI; do echo "== $t $r"; /tmp/pe_$t 16 1 2>&1 | grep "caller_threads" | grep "hot"; done; done > $OUT/e_decode_executors.txt 2>&1
+tail -5 $OUT/e_decode_executors.txt
