@@ -783,18 +783,21 @@ TEST_CASE("moe: bad input throws amxmm::error and writes nothing", "[moe][errors
     moe_ffn_options fopt;
     fopt.mode = compute_mode::exact;
     auto gemm = [&](moe_routing r, const float* xp = nullptr, std::int64_t ldy_token = -1, std::int64_t ldy_slot = -1,
-                    moe_input_rows rows = moe_input_rows::per_token, float* yp = nullptr) {
+                    moe_input_rows rows = moe_input_rows::per_token, float* yp = nullptr,
+                    const gemm_options* options = nullptr, std::int64_t ldx_token = -1) {
         if (ldy_token == -1) ldy_token = top_k * n;  // defaults: ggml's [M][top_k][N]
         if (ldy_slot == -1) ldy_slot = n;
+        if (ldx_token == -1) ldx_token = rows == moe_input_rows::per_slot ? top_k * k : k;
         return catch_error([&] {
-            const std::int64_t ldx_token = rows == moe_input_rows::per_slot ? top_k * k : k;
             moe_gemm(w.packed.view(), r, xp ? xp : x.data(), rows, ldx_token, k, yp ? yp : y.data(), ldy_token, ldy_slot,
-                     opt);
+                     options ? *options : opt);
         });
     };
-    auto ffn = [&](moe_routing r, const float* wp, const packed_q4_0_vnni_experts_view& dn, const float* xp = nullptr) {
+    auto ffn = [&](moe_routing r, const float* wp, const packed_q4_0_vnni_experts_view& dn, const float* xp = nullptr,
+                   std::int64_t ld_weights = -1, std::int64_t ldy = -1, const moe_ffn_options* options = nullptr) {
         return catch_error([&] {
-            moe_ffn(gate.packed.view(), up.packed.view(), dn, r, wp, top_k, xp ? xp : x.data(), k, yf.data(), k, fopt);
+            moe_ffn(gate.packed.view(), up.packed.view(), dn, r, wp, ld_weights == -1 ? top_k : ld_weights,
+                    xp ? xp : x.data(), k, yf.data(), ldy == -1 ? k : ldy, options ? *options : fopt);
         });
     };
     const moe_routing good{m, top_k, ids.data(), top_k};
@@ -903,41 +906,22 @@ TEST_CASE("moe: bad input throws amxmm::error and writes nothing", "[moe][errors
     CHECK(contains(gemm(good, nullptr, huge, n).what, "y (ldy_token, ldy_slot) strides 4611686018427387904, 16"));
     CHECK(contains(gemm(good, nullptr, top_k * n, huge / 2).what, "span more than the address space"));
     CHECK(contains(gemm({m, top_k, ids.data(), huge}).what, "routing.ids (ld_ids) strides"));
-    CHECK(contains(catch_error([&] {
-                       moe_gemm(w.packed.view(), good, x.data(), moe_input_rows::per_slot, huge, k, y.data(), top_k * n,
-                                n, opt);
-                   }).what,
+    CHECK(contains(gemm(good, nullptr, -1, -1, moe_input_rows::per_slot, nullptr, nullptr, huge).what,
                    "x (ldx_token, ldx_slot) strides"));
-    CHECK(contains(catch_error([&] {
-                       moe_ffn(gate.packed.view(), up.packed.view(), down.packed.view(), good, wts.data(), top_k,
-                               x.data(), k, yf.data(), huge, fopt);
-                   }).what,
+    const packed_q4_0_vnni_experts_view dn = down.packed.view();
+    CHECK(contains(ffn(good, wts.data(), dn, nullptr, -1, huge).what,
                    "ldy = 4611686018427387904 with m = 3 rows spans more than the address space"));
-    CHECK(contains(catch_error([&] {
-                       moe_ffn(gate.packed.view(), up.packed.view(), down.packed.view(), good, wts.data(), huge,
-                               x.data(), k, yf.data(), k, fopt);
-                   }).what,
-                   "ld_weights = 4611686018427387904"));
+    CHECK(contains(ffn(good, wts.data(), dn, nullptr, huge).what, "ld_weights = 4611686018427387904"));
     gemm_options bad_mode = opt;
     bad_mode.mode = compute_mode(7);
-    CHECK(contains(catch_error([&] {
-                       moe_gemm(w.packed.view(), good, x.data(), moe_input_rows::per_token, k, 0, y.data(), top_k * n,
-                                n, bad_mode);
-                   }).what,
+    CHECK(contains(gemm(good, nullptr, -1, -1, moe_input_rows::per_token, nullptr, &bad_mode).what,
                    "moe_gemm: options.mode = 7 is not a compute_mode"));
     moe_ffn_options bad_ffn_mode = fopt;
     bad_ffn_mode.mode = compute_mode(7);
-    CHECK(contains(catch_error([&] {
-                       moe_ffn(gate.packed.view(), up.packed.view(), down.packed.view(), good, wts.data(), top_k,
-                               x.data(), k, yf.data(), k, bad_ffn_mode);
-                   }).what,
-                   "moe_ffn: options.mode = 7"));
+    CHECK(contains(ffn(good, wts.data(), dn, nullptr, -1, -1, &bad_ffn_mode).what, "moe_ffn: options.mode = 7"));
     gemm_options unknown_isa = opt;
     unknown_isa.force_isa = isa(17);
-    CHECK(contains(catch_error([&] {
-                       moe_gemm(w.packed.view(), good, x.data(), moe_input_rows::per_token, k, 0, y.data(), top_k * n,
-                                n, unknown_isa);
-                   }).what,
+    CHECK(contains(gemm(good, nullptr, -1, -1, moe_input_rows::per_token, nullptr, &unknown_isa).what,
                    "moe_gemm: options.force_isa"));
     CHECK(untouched());
 
