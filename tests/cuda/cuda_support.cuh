@@ -83,6 +83,15 @@ private:
 
 inline void device_sync() { amxmm::cuda::detail::check_cuda(cudaDeviceSynchronize(), "test", "cudaDeviceSynchronize"); }
 
+/// Makes a runtime call of the caller's fail (a 1 PiB cudaMalloc) and leaves its error pending in
+/// cudaGetLastError(); returns that error, or cudaSuccess if the allocation succeeded (then freed).
+inline cudaError_t leave_failed_malloc_pending() {
+    void* p = nullptr;
+    const cudaError_t e = cudaMalloc(&p, std::size_t(1) << 50);
+    if (e == cudaSuccess) cudaFree(p);
+    return e;
+}
+
 inline double bf16_round(double v) { return amxmm::bf16_to_fp32(amxmm::fp32_to_bf16(float(v))); }
 
 /// Dequantized weight rows (fp64) and their bf16(d·q) values.

@@ -483,12 +483,6 @@ TEST_CASE("cuda gemm: an earlier failed runtime call of the caller's is neither 
     AMXMM_REQUIRE_GPU();
     cuda::context ctx;
     const dense_case c = make_case(264, 4096, 17);  // wgmma at m = 40: K in 8 slices (split_k_sum_kernel)
-    const auto fail_malloc = [] {                    // 1 PiB: the caller's failure, left pending in cudaGetLastError()
-        void* p = nullptr;
-        const cudaError_t e = cudaMalloc(&p, std::size_t(1) << 50);
-        if (e == cudaSuccess) cudaFree(p);
-        return e;
-    };
     struct call_case {
         std::int64_t m;
         cuda::gemm_path path;
@@ -512,7 +506,7 @@ TEST_CASE("cuda gemm: an earlier failed runtime call of the caller's is neither 
         dev_vec<float> xd(x), want(std::size_t(cc.m * c.n)), got(std::size_t(cc.m * c.n));
         cuda::gemm_q4_0(ctx, c.gpu.view(), cc.m, xd.data(), c.k, want.data(), c.n, opt, nullptr);
         device_sync();
-        const cudaError_t failed = fail_malloc();
+        const cudaError_t failed = leave_failed_malloc_pending();
         if (failed == cudaSuccess) {
             WARN("SKIPPED (a 1 PiB cudaMalloc succeeded)");
             return;
@@ -523,7 +517,7 @@ TEST_CASE("cuda gemm: an earlier failed runtime call of the caller's is neither 
         CHECK(std::memcmp(yw.data(), yg.data(), yw.size() * sizeof(float)) == 0);
     }
     // A context made while the error is pending sees the device as one made without it (its wgmma probe is a launch).
-    if (fail_malloc() != cudaSuccess) {
+    if (leave_failed_malloc_pending() != cudaSuccess) {
         const auto made = amxmm_test::catch_error([&] {
             cuda::context after;
             CHECK(after.features().wgmma == ctx.features().wgmma);
