@@ -472,6 +472,7 @@ static void test_errors(void) {
     CHECK_FAILS(amxmm_pack_q4_0_vnni((const char*)blocks + 1, n, k, NULL, &never), AMXMM_INVALID_ARGUMENT,
                 "aligned");
     CHECK_FAILS(amxmm_sync_create(0, &sync), AMXMM_INVALID_ARGUMENT, "nth = 0");
+    CHECK_FAILS(amxmm_sync_create(1 << 20, &sync), AMXMM_INVALID_ARGUMENT, "nth = 1048576 must be in 1 .. 1048575");
     CHECK(sync == NULL);
     CHECK_FAILS(amxmm_executor_create(2, NULL), AMXMM_INVALID_ARGUMENT, "executor is null");
     CHECK_FAILS(amxmm_aligned_alloc(0, &mem), AMXMM_INVALID_ARGUMENT, "bytes = 0");

@@ -191,6 +191,7 @@ AMXMM_C_API int amxmm_executor_threads(const amxmm_executor* executor) AMXMM_C_N
  *  amxmm_sync serves any number of consecutive calls by the same nth threads (not concurrent ones). */
 typedef struct amxmm_sync amxmm_sync;
 
+/** nth in 1 .. 2^20 - 1. */
 AMXMM_C_API amxmm_status amxmm_sync_create(int nth, amxmm_sync** sync) AMXMM_C_NOEXCEPT;
 AMXMM_C_API void amxmm_sync_free(amxmm_sync* sync) AMXMM_C_NOEXCEPT;
 

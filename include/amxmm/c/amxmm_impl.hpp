@@ -611,7 +611,8 @@ AMXMM_C_API amxmm_status amxmm_sync_create(int nth, amxmm_sync** sync) noexcept 
     return amxmm_c_detail::guarded(fn, [&] {
         amxmm_c_detail::need(sync, fn, "sync");
         *sync = nullptr;
-        amxmm::detail::require(nth > 0, amxmm::errc::invalid_argument, fn, "nth = ", nth, " must be positive");
+        amxmm::detail::require(nth > 0 && nth <= amxmm::caller_threads_sync::max_threads, amxmm::errc::invalid_argument, fn,
+                               "nth = ", nth, " must be in 1 .. ", amxmm::caller_threads_sync::max_threads);
         *sync = new amxmm_sync(nth);
     });
 }
