@@ -45,7 +45,7 @@ AMXMM_NAMESPACE_BEGIN
 /// The checks cost nothing measurable per phase (bench/RESULTS.md, session 21): the range check is a
 /// compare before the tasks, and the duplicate check rides on the arrival's one atomic add. Each
 /// arrival adds 1 + (mark(ith) << count_bits) to one word; the last arriver compares the marks' sum with
-/// the sum over 0 .. nth-1, which any other multiset of indices misses but for a 2^-44 chance. (A
+/// the sum over 0 .. nth-1, which any other multiset of nth indices matches only by a 2^-44 chance. (A
 /// per-thread word written at the start of every phase cost moe_ffn's decode call ~2 µs on the device.)
 class caller_threads_sync {
 public:
