@@ -259,9 +259,9 @@ TEST_CASE("caller_threads_sync: a reusable barrier over many phases", "[exec]") 
             // Every 10th phase one thread comes late, past the spin limit: the others sleep and wake.
             if (p % 10 == 0 && ith == p / 10 % nth) std::this_thread::sleep_for(std::chrono::milliseconds(1));
             counter.fetch_add(1);
-            sync.arrive_and_wait();
+            sync.arrive_and_wait(ith);
             seen[p * nth + ith] = counter.load();  // all nth arrivals of phase p are visible
-            sync.arrive_and_wait();
+            sync.arrive_and_wait(ith);
         }
     });
     bool all_complete = true;
@@ -307,11 +307,8 @@ TEST_CASE("caller_threads_sync: no false duplicate over many phases and thread c
         caller_threads_sync sync(nth);
         std::atomic<int> errors{0};
         amxmm_test::on_threads(nth, [&](int ith) {
-            for (int p = 0; p < 300; ++p) {
-                // Some phases mix in arrivals without an index (the plain barrier): those are not checked.
-                const bool plain = p % 7 == 0 && ith == p % nth;
-                if ((plain ? sync.arrive_and_wait() : sync.arrive_and_wait(ith)) != nullptr) errors.fetch_add(1);
-            }
+            for (int p = 0; p < 300; ++p)
+                if (sync.arrive_and_wait(ith) != nullptr) errors.fetch_add(1);
         });
         INFO("nth " << nth);
         CHECK(errors.load() == 0);

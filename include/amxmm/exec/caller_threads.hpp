@@ -72,13 +72,8 @@ public:
     /// For a caller that admits() refused: records why as the current phase's error, arrives (so that no
     /// thread waits for it), and throws that phase's error.
     [[noreturn]] AMXMM_COLD void refuse(int ith, int nth) {
-        try {
-            detail::fail(errc::invalid_argument, "caller_threads_executor", "ith = ", ith, ", nth = ", nth,
-                         " do not describe one of the sync's ", nth_, " threads");
-        } catch (...) {
-            record(std::current_exception());
-        }
-        std::rethrow_exception(arrive(no_mark));
+        record_invalid_argument("ith = ", ith, ", nth = ", nth, " do not describe one of the sync's ", nth_, " threads");
+        std::rethrow_exception(arrive_and_wait(ith));
     }
 
     /// Records an exception for the current phase (the first one wins).
@@ -94,36 +89,15 @@ public:
     /// Thread ith's arrival: waits until all nth threads arrived; returns the exception recorded in the
     /// phase that just ended, if any (every thread gets the same one). A phase whose arrivals were not
     /// the indices 0 .. nth-1 once each ends with an error.
-    std::exception_ptr arrive_and_wait(int ith) { return arrive(mark(ith)); }
-
-    /// An arrival without an index, for threads that use the sync as a plain barrier; a phase with such
-    /// an arrival is not checked for duplicate indices.
-    std::exception_ptr arrive_and_wait() { return arrive(no_mark); }
-
-private:
-    static constexpr int count_bits = 20;
-    static constexpr std::uint64_t count_mask = (std::uint64_t(1) << count_bits) - 1;
-    static constexpr std::uint64_t no_phase = ~std::uint64_t(0);
-    static constexpr std::uint64_t no_mark = 0;  // mark() is never 0: its finalizer maps only 0 to 0
-
-    /// A well-mixed 64-bit value per index (splitmix64's finalizer), so that sums of marks of different
-    /// multisets of indices differ.
-    static std::uint64_t mark(int ith) noexcept {
-        std::uint64_t z = std::uint64_t(std::uint32_t(ith)) + 0x9e3779b97f4a7c15ull;
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        return z ^ (z >> 31);
-    }
-
-    std::exception_ptr arrive(std::uint64_t ith_mark) {
+    std::exception_ptr arrive_and_wait(int ith) {
         const std::uint64_t gen = generation_.load(std::memory_order_acquire);
-        if (ith_mark == no_mark) unmarked_.fetch_add(1, std::memory_order_relaxed);
-        const std::uint64_t add = 1 + (ith_mark << count_bits);
+        const std::uint64_t add = 1 + (mark(ith) << count_bits);
         const std::uint64_t before = arrived_.fetch_add(add, std::memory_order_acq_rel);
         if ((before & count_mask) + 1 == std::uint64_t(nth_)) {
-            // Every other arrival's add (and unmarked_ increment) happened before this one's (one RMW chain).
-            if (unmarked_.load(std::memory_order_relaxed) != 0) unmarked_.store(0, std::memory_order_relaxed);
-            else if (((before + add) >> count_bits) != all_marks_) duplicate_indices();
+            // Every other arrival's add happened before this one's (one chain of read-modify-writes).
+            if (((before + add) >> count_bits) != all_marks_)
+                record_invalid_argument("the ", nth_, " threads' ith values were not 0 .. ", nth_ - 1,
+                                        " once each: two threads used the same ith (each thread needs its own)");
             arrived_.store(0, std::memory_order_relaxed);
             {
                 std::lock_guard<std::mutex> lock(mutex_);  // a sleeper checks the generation under it
@@ -142,14 +116,24 @@ private:
         return errors_[gen & 1];
     }
 
-    AMXMM_COLD void duplicate_indices() {
-        try {
-            detail::fail(errc::invalid_argument, "caller_threads_executor", "the ", nth_,
-                         " threads' ith values were not 0 .. ", nth_ - 1,
-                         " once each: two threads used the same ith (each thread needs its own)");
-        } catch (...) {
-            record(std::current_exception());
-        }
+private:
+    static constexpr int count_bits = 20;
+    static constexpr std::uint64_t count_mask = (std::uint64_t(1) << count_bits) - 1;
+    static constexpr std::uint64_t no_phase = ~std::uint64_t(0);
+
+    /// A well-mixed 64-bit value per index (splitmix64's finalizer), so that sums of marks of different
+    /// multisets of indices differ.
+    static std::uint64_t mark(int ith) noexcept {
+        std::uint64_t z = std::uint64_t(std::uint32_t(ith)) + 0x9e3779b97f4a7c15ull;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return z ^ (z >> 31);
+    }
+
+    /// Records invalid_argument "caller_threads_executor: <parts>" as the current phase's error.
+    template <class... Parts>
+    AMXMM_COLD void record_invalid_argument(const Parts&... parts) {
+        record(std::make_exception_ptr(error(errc::invalid_argument, detail::concat("caller_threads_executor: ", parts...))));
     }
 
     bool spin_until_changed(std::uint64_t gen) const {
@@ -168,14 +152,13 @@ private:
 #endif
     }
 
-    // This member order was measured (session 21); the barrier words follow the condition variable.
+    // f5d1215's member order, as measured in session 21 (8ce9bf0's 64-byte line of their own gained nothing).
     const int nth_;
     std::mutex mutex_;
     std::condition_variable cv_;
     std::atomic<std::uint64_t> arrived_{0};  // count (low count_bits) + sum of the arrivals' marks above it
     std::atomic<std::uint64_t> generation_{0};
     std::atomic<std::uint64_t> error_phase_[2] = {no_phase, no_phase};  // the phase each slot of errors_ holds
-    std::atomic<int> unmarked_{0};  // arrivals without an index in the current phase
     std::uint64_t all_marks_ = 0;   // the sum of mark(0 .. nth-1), mod 2^(64 - count_bits)
     std::exception_ptr errors_[2];  // by phase parity
 };
