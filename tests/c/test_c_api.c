@@ -294,7 +294,7 @@ enum { NTH = 3 };
 
 typedef struct ith_job {
     int kind; /* 0: gemm, 1: moe_gemm, 2: moe_ffn */
-    int ith;
+    int ith, nth;
     amxmm_sync* sync;
     amxmm_gemm_options opt;
     const amxmm_packed_weight* weight;
@@ -312,59 +312,39 @@ static void* run_ith(void* arg) {
     ith_job* j = arg;
     switch (j->kind) {
         case 0:
-            j->status = amxmm_gemm_q4_0_ith(j->weight, j->m, j->x, j->ldx, j->y, j->ldy, &j->opt, j->ith, NTH, j->sync,
-                                            NULL);
+            j->status = amxmm_gemm_q4_0_ith(j->weight, j->m, j->x, j->ldx, j->y, j->ldy, &j->opt, j->ith, j->nth,
+                                            j->sync, NULL);
             break;
         case 1:
             j->status = amxmm_moe_gemm_ith(j->gate, j->routing, j->x, AMXMM_MOE_ROWS_PER_TOKEN, j->ldx, 0, j->y,
-                                           j->routing->top_k * j->n, j->n, &j->opt, j->ith, NTH, j->sync, NULL);
+                                           j->routing->top_k * j->n, j->n, &j->opt, j->ith, j->nth, j->sync, NULL);
             break;
         default:
             j->status = amxmm_moe_ffn_ith(j->gate, j->up, j->down, j->routing, j->route_weights, j->routing->top_k,
-                                          j->x, j->ldx, j->y, j->ldy, &j->opt, j->ith, NTH, j->sync, NULL);
+                                          j->x, j->ldx, j->y, j->ldy, &j->opt, j->ith, j->nth, j->sync, NULL);
             break;
     }
     snprintf(j->message, sizeof j->message, "%s", j->status == AMXMM_OK ? "" : amxmm_last_error());
     return NULL;
 }
 
-/* Runs NTH copies of `proto` (thread ith gets ith) on pthreads and joins them. */
-static void run_on_threads(const ith_job* proto, ith_job* jobs) {
+/* Runs jobs[0 .. count) on pthreads, each with its own ith and nth, and joins them. */
+static void run_jobs(ith_job* jobs, int count) {
     pthread_t threads[NTH];
+    int i;
+    for (i = 0; i < count; ++i) CHECK(pthread_create(&threads[i], NULL, run_ith, &jobs[i]) == 0);
+    for (i = 0; i < count; ++i) pthread_join(threads[i], NULL);
+}
+
+/* Runs NTH copies of `proto` (thread ith gets ith of NTH) on pthreads and joins them. */
+static void run_on_threads(const ith_job* proto, ith_job* jobs) {
     int i;
     for (i = 0; i < NTH; ++i) {
         jobs[i] = *proto;
         jobs[i].ith = i;
-        CHECK(pthread_create(&threads[i], NULL, run_ith, &jobs[i]) == 0);
+        jobs[i].nth = NTH;
     }
-    for (i = 0; i < NTH; ++i) pthread_join(threads[i], NULL);
-}
-
-/* Two threads calling amxmm_gemm_q4_0_ith with their own (ith, nth) on one sync. */
-typedef struct ith_pair_job {
-    const amxmm_packed_weight* weight;
-    int64_t m, n, k;
-    const float* x;
-    float* y;
-    const amxmm_gemm_options* opt;
-    int ith, nth;
-    amxmm_sync* sync;
-    amxmm_status status;
-    char message[256];
-} ith_pair_job;
-
-static void* run_ith_pair_job(void* arg) {
-    ith_pair_job* j = arg;
-    j->status = amxmm_gemm_q4_0_ith(j->weight, j->m, j->x, j->k, j->y, j->n, j->opt, j->ith, j->nth, j->sync, NULL);
-    snprintf(j->message, sizeof j->message, "%s", j->status == AMXMM_OK ? "" : amxmm_last_error());
-    return NULL;
-}
-
-static void run_ith_pair(ith_pair_job jobs[2]) {
-    pthread_t threads[2];
-    int i;
-    for (i = 0; i < 2; ++i) CHECK(pthread_create(&threads[i], NULL, run_ith_pair_job, &jobs[i]) == 0);
-    for (i = 0; i < 2; ++i) pthread_join(threads[i], NULL);
+    run_jobs(jobs, NTH);
 }
 
 static void test_gemm_on_engine_threads(void) {
@@ -546,14 +526,23 @@ static void test_errors(void) {
                                             "same ith", "ith = -1"};
         size_t c;
         for (c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
-            ith_pair_job jobs[2];
+            ith_job jobs[2];
             int i;
             for (i = 0; i < 2; ++i) {
-                ith_pair_job j = {packed, m, n, k, x, y, &opt, cases[c][2 * i], cases[c][2 * i + 1], sync,
-                                  AMXMM_OK, ""};
-                jobs[i] = j;
+                memset(&jobs[i], 0, sizeof jobs[i]);
+                jobs[i].kind = 0;
+                jobs[i].ith = cases[c][2 * i];
+                jobs[i].nth = cases[c][2 * i + 1];
+                jobs[i].sync = sync;
+                jobs[i].opt = opt;
+                jobs[i].weight = packed;
+                jobs[i].x = x;
+                jobs[i].y = y;
+                jobs[i].m = m;
+                jobs[i].ldx = k;
+                jobs[i].ldy = n;
             }
-            run_ith_pair(jobs);
+            run_jobs(jobs, 2);
             for (i = 0; i < 2; ++i) {
                 CHECK(jobs[i].status == AMXMM_INVALID_ARGUMENT);
                 CHECK(strstr(jobs[i].message, parts[c]) != NULL);
