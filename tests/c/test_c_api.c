@@ -183,7 +183,7 @@ static void test_version_and_isa(void) {
     const char* reason = NULL;
     CHECK(amxmm_c_api_version() == AMXMM_C_API_VERSION);
     CHECK(amxmm_version() == AMXMM_C_VERSION_MAJOR * 10000u + AMXMM_C_VERSION_MINOR * 100u + AMXMM_C_VERSION_PATCH);
-    CHECK(strcmp(amxmm_version_string(), "0.1.0") == 0);
+    CHECK(strcmp(amxmm_version_string(), "0.2.0") == 0);
     CHECK_OK(amxmm_best_isa(&best, &reason));
     CHECK(best >= AMXMM_ISA_SCALAR && best <= AMXMM_ISA_AMX_EMULATED);
     CHECK(reason != NULL && strstr(reason, amxmm_isa_name(best)) == reason);

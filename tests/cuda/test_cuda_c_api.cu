@@ -32,6 +32,16 @@ struct c_weight {
     c_weight& operator=(const c_weight&) = delete;
 };
 
+/// A C call's plan says what the C++ call's plan says: path, mode, tiles, K slices, workspace and reason.
+void check_same_plan(const amxmm_gpu_plan& got, const cuda::gemm_plan& want) {
+    CHECK(int(got.path) == int(want.path));
+    CHECK(got.mode == (want.mode == compute_mode::fast ? AMXMM_MODE_FAST : AMXMM_MODE_EXACT));
+    CHECK(got.tile_rows == want.tile_rows);
+    CHECK(got.k_splits == want.k_splits);
+    CHECK(got.workspace_bytes == want.workspace_bytes);
+    CHECK(std::string(got.reason) == want.reason.substr(0, sizeof got.reason - 1));
+}
+
 /// The C++ call's plan, or the error code it threw.
 struct gemm_plan_or_error {
     cuda::gemm_plan plan;
@@ -73,9 +83,7 @@ TEST_CASE("cuda C API: gemm and moe_ffn give the C++ API's bits, plans and works
         amxmm_gpu_plan plan;
         REQUIRE(amxmm_gpu_gemm_q4_0(cctx, cw.w, m, x.data(), ldx, yc.data(), ldy, &opt, nullptr, &plan) == AMXMM_OK);
         const cuda::gemm_plan want = cuda::gemm_q4_0(ctx, gw.view(), m, x.data(), ldx, yp.data(), ldy, copt, nullptr);
-        CHECK(int(plan.path) == int(want.path));
-        CHECK(plan.workspace_bytes == want.workspace_bytes);
-        CHECK(std::string(plan.reason) == want.reason.substr(0, sizeof plan.reason - 1));
+        check_same_plan(plan, want);
         const auto a = yc.download(), b = yp.download();
         CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
     }
@@ -92,21 +100,28 @@ TEST_CASE("cuda C API: gemm and moe_ffn give the C++ API's bits, plans and works
               AMXMM_INVALID_ARGUMENT);
         CHECK(std::string(amxmm_last_error()).find("struct_size") != std::string::npos);
     }
-    if (ctx.features().wgmma) {  // the C path enum names the Hopper kernel
+    if (ctx.features().wgmma) {  // the C path enum names the Hopper kernel; K = 1024 at 40 rows is cut into slices
+        const std::int64_t kw = 1024, ldxw = kw + 1;
+        const auto long_k = amxmm_test::make_weight(n, kw, rng);
+        const c_weight cl(long_k.blocks, 1, n, kw);
+        const auto gl = cuda::q4_0_weight::upload(long_k.view());
         amxmm_gpu_options opt = AMXMM_GPU_OPTIONS_INIT;
         opt.path = AMXMM_GPU_PATH_WGMMA;
         cuda::gemm_options copt;
         copt.path = cuda::gemm_path::wgmma;
         std::size_t ws = 0;
-        REQUIRE(amxmm_gpu_gemm_workspace_bytes(cw.w, 40, &opt, &ws) == AMXMM_OK);
-        CHECK(ws == cuda::gemm_workspace_bytes(40, gw.layout(), copt));
+        REQUIRE(amxmm_gpu_gemm_workspace_bytes(cl.w, 40, &opt, &ws) == AMXMM_OK);
+        CHECK(ws == cuda::gemm_workspace_bytes(40, gl.layout(), copt));
         REQUIRE(amxmm_gpu_context_reserve(cctx, ws) == AMXMM_OK);
         ctx.reserve(ws);
-        dev_vec<float> xw(amxmm_test::make_activations(40, ldx, rng)), yc(std::size_t(40 * ldy)), yp(std::size_t(40 * ldy));
+        dev_vec<float> xw(amxmm_test::make_activations(40, ldxw, rng)), yc(std::size_t(40 * ldy)), yp(std::size_t(40 * ldy));
         amxmm_gpu_plan plan;
-        REQUIRE(amxmm_gpu_gemm_q4_0(cctx, cw.w, 40, xw.data(), ldx, yc.data(), ldy, &opt, nullptr, &plan) == AMXMM_OK);
-        cuda::gemm_q4_0(ctx, gw.view(), 40, xw.data(), ldx, yp.data(), ldy, copt, nullptr);
+        REQUIRE(amxmm_gpu_gemm_q4_0(cctx, cl.w, 40, xw.data(), ldxw, yc.data(), ldy, &opt, nullptr, &plan) == AMXMM_OK);
+        const cuda::gemm_plan want = cuda::gemm_q4_0(ctx, gl.view(), 40, xw.data(), ldxw, yp.data(), ldy, copt, nullptr);
         CHECK(plan.path == AMXMM_GPU_PATH_WGMMA);
+        CHECK(plan.mode == AMXMM_MODE_FAST);
+        CHECK(plan.k_splits > 1);
+        check_same_plan(plan, want);
         const auto a = yc.download(), b = yp.download();
         CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
     }
@@ -144,8 +159,7 @@ TEST_CASE("cuda C API: gemm and moe_ffn give the C++ API's bits, plans and works
                                       &plan) == AMXMM_OK);
             const cuda::gemm_plan want = cuda::moe_ffn(ctx, gg.view(), gu.view(), gd.view(), {tokens, top_k, ids.data(), top_k},
                                                        wts.data(), top_k, xm.data(), kk, yp.data(), kk, copt, nullptr);
-            CHECK(int(plan.path) == int(want.path));
-            CHECK(plan.tile_rows == want.tile_rows);
+            check_same_plan(plan, want);
             const auto a = yc.download(), b = yp.download();
             CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
         }
@@ -213,10 +227,7 @@ TEST_CASE("cuda C API: moe_gemm, grouping, routing check and the first release's
                         continue;
                     }
                     REQUIRE(st == AMXMM_OK);
-                    CHECK(int(plan.path) == int(want.plan.path));
-                    CHECK(plan.tile_rows == want.plan.tile_rows);
-                    CHECK(plan.workspace_bytes == want.plan.workspace_bytes);
-                    CHECK(std::string(plan.reason) == want.plan.reason.substr(0, sizeof plan.reason - 1));
+                    check_same_plan(plan, want.plan);
                     const auto a = yc.download(), b = yp.download();
                     CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
                     ++compared;

@@ -47,10 +47,10 @@
 
 /* Version of these headers (the same numbers as amxmm's C++ headers, checked at compile time). */
 #define AMXMM_C_VERSION_MAJOR 0
-#define AMXMM_C_VERSION_MINOR 1
+#define AMXMM_C_VERSION_MINOR 2
 #define AMXMM_C_VERSION_PATCH 0
 /* Version of the C API's declarations: compare with amxmm_c_api_version() at run time. */
-#define AMXMM_C_API_VERSION 1
+#define AMXMM_C_API_VERSION 2
 
 /* Decoration of every function: define it before the include, e.g. to
  * __attribute__((visibility("default"))) when the implementation goes into a shared library. */
@@ -98,9 +98,9 @@ AMXMM_C_API const char* amxmm_status_name(amxmm_status status) AMXMM_C_NOEXCEPT;
 
 /* ---- version ---------------------------------------------------------------------------------- */
 
-/** "0.1.0": the version of the amxmm headers the implementation was compiled from. */
+/** "0.2.0": the version of the amxmm headers the implementation was compiled from. */
 AMXMM_C_API const char* amxmm_version_string(void) AMXMM_C_NOEXCEPT;
-/** MAJOR * 10000 + MINOR * 100 + PATCH of the implementation (0.1.0 -> 100). */
+/** MAJOR * 10000 + MINOR * 100 + PATCH of the implementation (0.2.0 -> 200). */
 AMXMM_C_API uint32_t amxmm_version(void) AMXMM_C_NOEXCEPT;
 /** AMXMM_C_API_VERSION of the implementation: a program built against these declarations should
  *  check amxmm_c_api_version() == AMXMM_C_API_VERSION when the implementation is in a shared library. */
@@ -395,10 +395,13 @@ typedef struct amxmm_gpu_options {
 
 AMXMM_C_API void amxmm_gpu_options_init(amxmm_gpu_options* options) AMXMM_C_NOEXCEPT;
 
-/** What a GPU call ran and why (filled on success when non-NULL). */
+/** What a GPU call ran and why (filled on success when non-NULL). `mode` and `k_splits` came with
+ *  AMXMM_C_API_VERSION 2. */
 typedef struct amxmm_gpu_plan {
     amxmm_gpu_path path;
-    int tile_rows;          /**< mma: rows per CTA tile */
+    amxmm_mode mode;        /**< AMXMM_MODE_EXACT or AMXMM_MODE_FAST: the numerics the call ran with */
+    int tile_rows;          /**< mma and wgmma: rows per CTA tile; gemv: rows per CTA set */
+    int k_splits;           /**< wgmma: K cut into this many slices, their partial sums added in order; else 1 */
     size_t workspace_bytes; /**< device workspace the call needed */
     char reason[256];
 } amxmm_gpu_plan;

@@ -367,7 +367,9 @@ inline amxmm::cuda::moe_ffn_options to_gpu_options(const amxmm_gpu_options* o, c
 inline void fill_gpu_plan(amxmm_gpu_plan* out, const amxmm::cuda::gemm_plan& p) noexcept {
     if (!out) return;
     out->path = static_cast<amxmm_gpu_path>(int(p.path));
+    out->mode = p.mode == amxmm::compute_mode::fast ? AMXMM_MODE_FAST : AMXMM_MODE_EXACT;
     out->tile_rows = p.tile_rows;
+    out->k_splits = p.k_splits;
     out->workspace_bytes = p.workspace_bytes;
     copy_truncated(out->reason, sizeof(out->reason), {p.reason.c_str()});
 }
