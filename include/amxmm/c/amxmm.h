@@ -154,7 +154,7 @@ typedef struct amxmm_gemm_options {
     size_t struct_size;          /**< sizeof(amxmm_gemm_options): set by the initialisers */
     amxmm_mode mode;             /**< default AMXMM_MODE_AUTO */
     amxmm_isa force_isa;         /**< default AMXMM_ISA_AUTO; else this back end (it must be supported) */
-    int64_t kc_blocks;           /**< K chunk of the AMX large-M path in Q4_0 blocks; 0 = from the L1 size */
+    int64_t kc_blocks;           /**< K chunk of the AMX large-M path in Q4_0 blocks; 0 = from the L2 size */
     void* workspace;             /**< 64-byte aligned, *_workspace_bytes() bytes; NULL = amxmm's per-thread
                                       scratch. Required by the _ith functions (one buffer shared by all nth) */
     size_t workspace_bytes;

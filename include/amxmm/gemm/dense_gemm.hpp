@@ -40,7 +40,7 @@ AMXMM_NAMESPACE_BEGIN
 struct gemm_options {
     compute_mode mode = compute_mode::automatic;
     std::optional<isa> force_isa;  ///< run on this back end (it must be supported), else default_isa()
-    /// K chunk of the AMX large-M path, in Q4_0 blocks (0: derived from the L1 data cache size).
+    /// K chunk of the AMX large-M path, in Q4_0 blocks (0: derived from the L2 cache size).
     /// Changes speed only: `exact` results are unaffected, `fast` ones only by fp32 reassociation.
     std::int64_t kc_blocks = 0;
     /// Where the prepared activations go (64-byte aligned, gemm_workspace_bytes(m, K) bytes). Null:
@@ -551,7 +551,7 @@ void run_dense_microkernels(isa backend, const packed_q4_0_vnni_view& w, const P
 
 /// Cache blocking of the AMX large-M path, derived from this machine's cache sizes.
 struct amx_blocking {
-    std::int64_t kc = 0;           // K chunk in Q4_0 blocks: one column block's B chunk fills <= L1d/2
+    std::int64_t kc = 0;           // K chunk in Q4_0 blocks: one column block's B chunk fills L2/32
     std::int64_t row_groups = 0;   // row groups (of 32) per task: A chunk (2 KiB per group and block) <= L2/4
     std::int64_t col_blocks = 0;   // column blocks (of 32) per task: accumulators (4 KiB each per group) <= L2/4
 };
@@ -560,8 +560,13 @@ inline amx_blocking choose_amx_blocking(std::int64_t groups, std::int64_t col_bl
     const cache_sizes& cs = detected_cache_sizes();
     amx_blocking bl;
     // (A caller's kc_blocks past any K is clamped: kc only sizes chunks, and kc · 2 KiB must not overflow.)
+    // The B chunk (kc · 2 KiB of bf16 operands) is sized against L2, not L1: each chunk costs every row group a
+    // round trip of its accumulators and every column block an expansion call, and B tiles load well enough
+    // from L2. With a 2 MiB L2 this gives 32 blocks (K = 1024) where the L1d/2 rule gave 12; paired on the
+    // device (16 threads, 2026-11-29, bench/RESULTS.md session 22, three runs) 32 took 0.91-0.98 of 12's time
+    // at M = 2048 (dense fast, moe_gemm, moe_ffn) and 0.94-0.99 on dense M = 512; 20, 24 and 64 gained less.
     bl.kc = opt.kc_blocks > 0 ? std::min<std::int64_t>(opt.kc_blocks, std::int64_t(1) << 30)
-                              : std::max<std::int64_t>(2, cs.l1d / 2 / 2048);
+                              : std::max<std::int64_t>(2, cs.l2 / 32 / 2048);
     bl.row_groups = std::clamp<std::int64_t>(cs.l2 / 4 / (bl.kc * 2048), 1, 8);
     bl.col_blocks = std::clamp<std::int64_t>(cs.l2 / 4 / (bl.row_groups * 4096), 1, 16);
     bl.row_groups = std::min(bl.row_groups, groups);

@@ -435,7 +435,7 @@ AMXMM_KERNEL_TARGET inline void fast_columns(const prepared_fast& a, const std::
         }
         load_block_operands(operands(g, kb0));
         for (std::int64_t b = kb0; b < kb1; ++b) {
-            // The A tiles stream from L2 (the B chunk stays in L1): fetch two blocks ahead into L1.
+            // The A tiles stream from L2 (the B chunk is reused by every row group): fetch two blocks ahead into L1.
             if (b + 2 < kb1) prefetch_l1(a.x_tile(g, b + 2), 2048);
             else if (g + 1 < g1) prefetch_l1(a.x_tile(g + 1, kb0 + (b + 2 - kb1)), 2048);
             const block_operands next = operands(g, b + 1);
@@ -487,7 +487,7 @@ AMXMM_KERNEL_TARGET inline void exact_columns(const prepared_exact& a, const std
 
 /// One task of the large-M path: row groups [g0, g1) × column blocks [cb0, cb1) (32 columns each).
 /// K is walked in chunks of kc blocks; per chunk and column block, the B operands are expanded once
-/// into `bexp` (kc × 2 KiB, sized to stay in L1) and every row group's A tiles (in L2: the task's rows
+/// into `bexp` (kc × 2 KiB, in L2: choose_amx_blocking) and every row group's A tiles (in L2: the task's rows
 /// × kc blocks) pass them. The accumulators `c` ((cb1-cb0) × (g1-g0) × 4 KiB) stay in L2 between
 /// chunks. At the end, rows < a.m and valid columns go to `out` (strided_rows, or any sink with its
 /// call), row by row, each row's column blocks in order.
