@@ -328,6 +328,23 @@ static void* run_ith(void* arg) {
     return NULL;
 }
 
+/* A gemm job (kind 0) on `sync`; ith and nth are the caller's to set. */
+static ith_job gemm_job(const amxmm_packed_weight* weight, int64_t m, const float* x, int64_t ldx, float* y, int64_t ldy,
+                        const amxmm_gemm_options* opt, amxmm_sync* sync) {
+    ith_job j;
+    memset(&j, 0, sizeof j);
+    j.kind = 0;
+    j.sync = sync;
+    j.opt = *opt;
+    j.weight = weight;
+    j.x = x;
+    j.y = y;
+    j.m = m;
+    j.ldx = ldx;
+    j.ldy = ldy;
+    return j;
+}
+
 /* Runs jobs[0 .. count) on pthreads, each with its own ith and nth, and joins them. */
 static void run_jobs(ith_job* jobs, int count) {
     pthread_t threads[NTH];
@@ -371,18 +388,9 @@ static void test_gemm_on_engine_threads(void) {
             amxmm_gemm_options opt = AMXMM_GEMM_OPTIONS_INIT;
             opt.mode = (amxmm_mode)mode;
             CHECK_OK(amxmm_gemm_q4_0(packed, m, x, k, y_serial, n, &opt, NULL, NULL));
-            memset(&proto, 0, sizeof proto);
-            proto.kind = 0;
-            proto.sync = sync;
-            proto.opt = opt;
-            proto.opt.workspace = ws;
-            proto.opt.workspace_bytes = ws_bytes;
-            proto.weight = packed;
-            proto.x = x;
-            proto.y = y;
-            proto.m = m;
-            proto.ldx = k;
-            proto.ldy = n;
+            opt.workspace = ws;
+            opt.workspace_bytes = ws_bytes;
+            proto = gemm_job(packed, m, x, k, y, n, &opt, sync);
             fill(y, (size_t)(m * n), 0.0f);
             run_on_threads(&proto, jobs);
             for (i = 0; i < NTH; ++i) CHECK(jobs[i].status == AMXMM_OK);
@@ -529,18 +537,9 @@ static void test_errors(void) {
             ith_job jobs[2];
             int i;
             for (i = 0; i < 2; ++i) {
-                memset(&jobs[i], 0, sizeof jobs[i]);
-                jobs[i].kind = 0;
+                jobs[i] = gemm_job(packed, m, x, k, y, n, &opt, sync);
                 jobs[i].ith = cases[c][2 * i];
                 jobs[i].nth = cases[c][2 * i + 1];
-                jobs[i].sync = sync;
-                jobs[i].opt = opt;
-                jobs[i].weight = packed;
-                jobs[i].x = x;
-                jobs[i].y = y;
-                jobs[i].m = m;
-                jobs[i].ldx = k;
-                jobs[i].ldy = n;
             }
             run_jobs(jobs, 2);
             for (i = 0; i < 2; ++i) {
