@@ -372,7 +372,8 @@ struct block_operands {
 /// The 2 × 2 tile products of one block with the next block's operand loads interleaved. Tiles are
 /// not renamed, so a load into a register must wait for the products reading it: issuing each load
 /// right after the last product that reads the register, in the order c01, c00, c11, c10, leaves two
-/// products (for a0, a1: the A tiles, from L2) or one (for b0, b1: from L1) to hide its latency.
+/// products (for a0, a1: the A tiles) or one (for b0, b1) to hide its latency. (Giving the B loads the
+/// two instead, for `fast` whose B chunk no longer fits L1, measured 0.96-1.02: not done.)
 /// after(i) runs after product i (0..3): `exact` puts a quarter of the previous block's rescale there.
 struct no_vector_work {
     void operator()(int) const noexcept {}
@@ -407,13 +408,17 @@ AMXMM_ALWAYS_INLINE void prefetch_l1(const void* p, int bytes) {
     for (int off = 0; off < bytes; off += 64) _mm_prefetch(static_cast<const char*>(p) + off, _MM_HINT_T0);
 }
 
-/// block_products' vector work for `fast_columns`: quarter q (512 bytes) of the A tiles two blocks ahead
-/// into L1, or nothing. (Fetched in one burst of 32 lines before the products, the prefetches stalled the
-/// loop: they held the L1 fill buffers the tile loads need.)
+/// block_products' vector work for `fast_columns`: quarter q (512 bytes each) of the A tile pair and of
+/// the B tile pair two blocks ahead into L1 (either may be null). The A pairs stream from L2, and so do
+/// the B pairs: the kc × 2 KiB B chunk is larger than L1. In one burst of 32 lines before each block's
+/// products, the A prefetches stalled the loop (they held the L1 fill buffers the tile loads need);
+/// spread over the products they cost nothing visible, and the B prefetches can join them.
 struct prefetch_quarters {
-    const void* ahead;
+    const void* a_ahead;
+    const std::uint8_t* b_ahead;
     AMXMM_ALWAYS_INLINE void operator()(int q) const {
-        if (ahead) prefetch_l1(static_cast<const std::uint8_t*>(ahead) + q * 512, 512);
+        if (a_ahead) prefetch_l1(static_cast<const std::uint8_t*>(a_ahead) + q * 512, 512);
+        if (b_ahead) prefetch_l1(b_ahead + q * 512, 512);
     }
 };
 
@@ -445,11 +450,14 @@ AMXMM_KERNEL_TARGET inline void fast_columns(const prepared_fast& a, const std::
         }
         load_block_operands(operands(g, kb0));
         for (std::int64_t b = kb0; b < kb1; ++b) {
-            // The A tiles stream from L2 (the B chunk is reused by every row group): fetch two blocks ahead into L1,
-            // a quarter after each tile product.
-            const void* ahead = b + 2 < kb1 ? a.x_tile(g, b + 2) : g + 1 < g1 ? a.x_tile(g + 1, kb0 + (b + 2 - kb1)) : nullptr;
+            // Two blocks ahead: block b + 2 of this row group, or past the chunk's end the next row group's first
+            // blocks (the same B chunk again, from its start; within the chunk even when it has one block).
+            const std::int64_t ahead = b + 2 < kb1 ? b + 2 : std::min(kb0 + (b + 2 - kb1), kb1 - 1);
+            const bool fetch = b + 2 < kb1 || g + 1 < g1;
+            const prefetch_quarters prefetch{fetch ? a.x_tile(b + 2 < kb1 ? g : g + 1, ahead) : nullptr,
+                                             fetch ? bexp + (ahead - kb0) * 2048 : nullptr};
             const block_operands next = operands(g, b + 1);
-            block_products<false>(b + 1 < kb1 ? &next : nullptr, prefetch_quarters{ahead});
+            block_products<false>(b + 1 < kb1 ? &next : nullptr, prefetch);
         }
         store_c_tiles(cg);
     }
