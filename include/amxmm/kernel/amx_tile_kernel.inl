@@ -408,18 +408,62 @@ AMXMM_ALWAYS_INLINE void prefetch_l1(const void* p, int bytes) {
     for (int off = 0; off < bytes; off += 64) _mm_prefetch(static_cast<const char*>(p) + off, _MM_HINT_T0);
 }
 
+/// Up to 4 lines of packed weights, fetched one per tile product into L2 (weight_lines).
+struct weight_step {
+    const std::uint8_t* at = nullptr;
+    int lines = 0;
+    AMXMM_ALWAYS_INLINE void fetch(int q) const {
+        if (q < lines) _mm_prefetch(reinterpret_cast<const char*>(at) + q * 64, _MM_HINT_T1);
+    }
+};
+
 /// block_products' vector work for `fast_columns`: quarter q (512 bytes each) of the A tile pair and of
-/// the B tile pair two blocks ahead into L1 (either may be null). The A pairs stream from L2, and so do
-/// the B pairs: the kc × 2 KiB B chunk is larger than L1. In one burst of 32 lines before each block's
-/// products, the A prefetches stalled the loop (they held the L1 fill buffers the tile loads need);
-/// spread over the products they cost nothing visible, and the B prefetches can join them.
+/// the B tile pair two blocks ahead into L1 (either may be null), and line q of `w`. The A pairs stream
+/// from L2, and so do the B pairs: the kc × 2 KiB B chunk is larger than L1. In one burst of 32 lines
+/// before each block's products, the A prefetches stalled the loop (they held the L1 fill buffers the
+/// tile loads need); spread over the products they cost nothing visible, and the B prefetches can join.
 struct prefetch_quarters {
     const void* a_ahead;
     const std::uint8_t* b_ahead;
+    weight_step w;
     AMXMM_ALWAYS_INLINE void operator()(int q) const {
         if (a_ahead) prefetch_l1(static_cast<const std::uint8_t*>(a_ahead) + q * 512, 512);
         if (b_ahead) prefetch_l1(b_ahead + q * 512, 512);
+        w.fetch(q);
     }
+};
+
+/// The packed weight bytes a (K chunk, column block) unit's expansion reads (one contiguous range per
+/// panel), handed out 4 lines at a time. While one unit's tile products run, fast_columns and
+/// exact_columns fetch the next unit's into L2, a line per product, so that its expansion does not
+/// start by waiting for DRAM or L3 (the packed weights are read once per unit; nothing else brings
+/// them in ahead). Device, 2026-11-29 (bench/RESULTS.md, session 23): moe_ffn M = 2048 0.93-0.94 of the
+/// time, dense and exact 0.93-1.03.
+class weight_lines {
+public:
+    weight_lines() = default;
+    weight_lines(const packed_q4_0_vnni_view& w, std::int64_t p0, int np, std::int64_t kb0, std::int64_t kb1) noexcept
+        : np_(np) {
+        const q4_0_vnni_layout& L = w.layout;
+        lines_ = (L.scales_offset(kb1 - 1) + L.block_scale_bytes - L.quants_offset(kb0) + 63) / 64;
+        for (int j = 0; j < np; ++j) begin_[j] = reinterpret_cast<const std::uint8_t*>(w.panel(p0 + j)) + L.quants_offset(kb0);
+    }
+    /// The next (up to) 4 lines of the current panel's range; none once every range is walked.
+    weight_step next() noexcept {
+        if (j_ >= np_) return {};
+        const weight_step step{begin_[j_] + line_ * 64, int(std::min<std::int64_t>(4, lines_ - line_))};
+        line_ += step.lines;
+        if (line_ == lines_) {
+            line_ = 0;
+            ++j_;
+        }
+        return step;
+    }
+
+private:
+    const std::uint8_t* begin_[kernel_panels] = {};
+    int np_ = 0, j_ = 0;
+    std::int64_t lines_ = 0, line_ = 0;
 };
 
 AMXMM_KERNEL_TARGET inline void load_block_operands(const block_operands& o) {
@@ -433,7 +477,8 @@ AMXMM_KERNEL_TARGET inline void load_block_operands(const block_operands& o) {
 /// `c` holds the groups' fp32 accumulators, (g1-g0, 32, 32) with row stride 32 floats; when
 /// `first`, they start from zero instead of being loaded. Needs fast_mode_tile_config() loaded.
 AMXMM_KERNEL_TARGET inline void fast_columns(const prepared_fast& a, const std::uint8_t* bexp, std::int64_t kb0,
-                                             std::int64_t kb1, std::int64_t g0, std::int64_t g1, float* c, bool first) {
+                                             std::int64_t kb1, std::int64_t g0, std::int64_t g1, float* c, bool first,
+                                             weight_lines next_weights = {}) {
     constexpr std::int64_t c_stride = kernel_rows * sizeof(float);
     auto operands = [&](std::int64_t g, std::int64_t b) {  // (32, 32) bf16 A pair; 2 × (16, 64 B) bf16 VNNI B
         return block_operands{a.x_tile(g, b), 64, bexp + (b - kb0) * 2048, 1024, 16 * block_k * std::int64_t(sizeof(bf16))};
@@ -455,7 +500,7 @@ AMXMM_KERNEL_TARGET inline void fast_columns(const prepared_fast& a, const std::
             const std::int64_t ahead = b + 2 < kb1 ? b + 2 : std::min(kb0 + (b + 2 - kb1), kb1 - 1);
             const bool fetch = b + 2 < kb1 || g + 1 < g1;
             const prefetch_quarters prefetch{fetch ? a.x_tile(b + 2 < kb1 ? g : g + 1, ahead) : nullptr,
-                                             fetch ? bexp + (ahead - kb0) * 2048 : nullptr};
+                                             fetch ? bexp + (ahead - kb0) * 2048 : nullptr, next_weights.next()};
             const block_operands next = operands(g, b + 1);
             block_products<false>(b + 1 < kb1 ? &next : nullptr, prefetch);
         }
@@ -470,7 +515,9 @@ struct rescale_quarters {
     const std::int32_t* ci;
     const float* dw;
     const float* dx;
+    weight_step w;  // the next unit's packed weights, as in prefetch_quarters
     AMXMM_KERNEL_TARGET void operator()(int q) const {
+        w.fetch(q);
         if (dx) rescale_accumulate(acc + q * 8 * kernel_rows, ci + q * 8 * kernel_rows, dw, dx + q * 8, 8);
     }
 };
@@ -481,7 +528,7 @@ struct rescale_quarters {
 /// b-1's sums (two int32 staging areas), in block order. Needs exact_mode_tile_config() loaded.
 AMXMM_KERNEL_TARGET inline void exact_columns(const prepared_exact& a, const std::uint8_t* bexp, const float* dw,
                                               std::int64_t kb0, std::int64_t kb1, std::int64_t g0, std::int64_t g1,
-                                              float* c, bool first, amx_exact_scratch& s) {
+                                              float* c, bool first, amx_exact_scratch& s, weight_lines next_weights = {}) {
     auto operands = [&](std::int64_t g, std::int64_t b) {  // (32, 32) int8 A pair; 2 × (8, 64 B) int8 VNNI B
         return block_operands{a.q_tile(g, b), block_k, bexp + (b - kb0) * 1024, 512, 16 * block_k};
     };
@@ -495,7 +542,7 @@ AMXMM_KERNEL_TARGET inline void exact_columns(const prepared_exact& a, const std
             // Block b-1's rescale, 8 rows after each of block b's products: in program order between them,
             // the vector work cannot hold the next products back.
             const rescale_quarters previous{acc, s.ci_stage[(b - 1) & 1], b > kb0 ? dw + (b - 1 - kb0) * 32 : dw,
-                                            b > kb0 ? a.d_tile(g, b - 1) : nullptr};
+                                            b > kb0 ? a.d_tile(g, b - 1) : nullptr, next_weights.next()};
             block_products<true>(b + 1 < kb1 ? &next : nullptr, previous);
             store_c_tiles(s.ci_stage[b & 1]);
         }
@@ -524,13 +571,21 @@ AMXMM_KERNEL_TARGET inline void run_block_task(const packed_q4_0_vnni_view& w, c
                 const std::int64_t p0 = cb * kernel_panels;
                 const int np = static_cast<int>(std::min<std::int64_t>(kernel_panels, panels - p0));
                 float* cc = c + (cb - cb0) * c_per_block;
+                // The unit after this one: the next column block, or the next chunk's first.
+                weight_lines next;
+                if (cb + 1 < cb1 || kb1 < nb) {
+                    const std::int64_t ncb = cb + 1 < cb1 ? cb + 1 : cb0, nk0 = cb + 1 < cb1 ? kb0 : kb1;
+                    const std::int64_t np0 = ncb * kernel_panels;
+                    next = weight_lines(w, np0, static_cast<int>(std::min<std::int64_t>(kernel_panels, panels - np0)), nk0,
+                                        std::min(nb, nk0 + kc));
+                }
                 if constexpr (exact) {
                     amx_exact_scratch s;  // exact_columns' int32 staging; the fast path needs none
                     expand_columns_int8(w, p0, np, kb0, kb1, bexp, dw);
-                    exact_columns(a, bexp, dw, kb0, kb1, g0, g1, cc, kb0 == 0, s);
+                    exact_columns(a, bexp, dw, kb0, kb1, g0, g1, cc, kb0 == 0, s, next);
                 } else {
                     expand_columns_bf16(w, p0, np, kb0, kb1, bexp);
-                    fast_columns(a, bexp, kb0, kb1, g0, g1, cc, kb0 == 0);
+                    fast_columns(a, bexp, kb0, kb1, g0, g1, cc, kb0 == 0, next);
                 }
             }
         }
