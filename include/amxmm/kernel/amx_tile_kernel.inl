@@ -374,7 +374,8 @@ struct block_operands {
 /// right after the last product that reads the register, in the order c01, c00, c11, c10, leaves two
 /// products (for a0, a1: the A tiles) or one (for b0, b1) to hide its latency. (Giving the B loads the
 /// two instead, for `fast` whose B chunk no longer fits L1, measured 0.96-1.02: not done.)
-/// after(i) runs after product i (0..3): `exact` puts a quarter of the previous block's rescale there.
+/// after(i) runs after product i (0..3): `exact` puts a quarter of the previous block's rescale there,
+/// `fast` a quarter of its prefetches (prefetch_quarters).
 struct no_vector_work {
     void operator()(int) const noexcept {}
 };
