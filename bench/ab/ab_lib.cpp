@@ -86,6 +86,16 @@ long kc_override() {
     static long kc = [] { const char* v = std::getenv("AB_KC_" AB_STR(AB_NAME)); return v ? std::atol(v) : 0L; }();
     return kc;
 }
+/// Compute mode override of this copy's moe_ffn / moe_gemm calls: AB_MODE_base / AB_MODE_new = fast or exact
+/// (unset: automatic).
+compute_mode mode_override() {
+    static compute_mode m = [] {
+        const char* v = std::getenv("AB_MODE_" AB_STR(AB_NAME));
+        const std::string s = v ? v : "";
+        return s == "fast" ? compute_mode::fast : s == "exact" ? compute_mode::exact : compute_mode::automatic;
+    }();
+    return m;
+}
 double secs(std::chrono::steady_clock::time_point t0) { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
 }  // namespace
 
@@ -94,7 +104,7 @@ extern "C" double AB_CAT(AB_NAME, _moe_ffn)(long m, double* checksum) {
     auto& d = cache[m]; if (!d) d = std::make_unique<moe_data>(m);
     moe_routing r{m, d->top, d->ids.data(), d->top};
     auto t0 = std::chrono::steady_clock::now();
-    moe_ffn(d->gu.view(), d->dn.view(), r, d->w.data(), d->top, d->x.data(), d->K, d->y.data(), d->K, [] { moe_ffn_options o; o.kc_blocks = kc_override(); return o; }(), ex());
+    moe_ffn(d->gu.view(), d->dn.view(), r, d->w.data(), d->top, d->x.data(), d->K, d->y.data(), d->K, [] { moe_ffn_options o; o.kc_blocks = kc_override(); o.mode = mode_override(); return o; }(), ex());
     double t = secs(t0); double s = 0; for (float v : d->y) s += v; *checksum = s; return t;
 }
 /// moe_ffn with cold experts: call c's (token, slot) pairs take the next m·top_k experts of the three
@@ -118,7 +128,7 @@ extern "C" double AB_CAT(AB_NAME, _moe_gemm)(long m, double* checksum) {
     auto& d = cache[m]; if (!d) d = std::make_unique<moe_data>(m);
     moe_routing r{m, d->top, d->ids.data(), d->top};
     auto t0 = std::chrono::steady_clock::now();
-    moe_gemm(d->gate.view(), r, d->x.data(), moe_input_rows::per_token, d->K, 0, d->yg.data(), d->top * d->F, d->F, [] { gemm_options o; o.kc_blocks = kc_override(); return o; }(), ex());
+    moe_gemm(d->gate.view(), r, d->x.data(), moe_input_rows::per_token, d->K, 0, d->yg.data(), d->top * d->F, d->F, [] { gemm_options o; o.kc_blocks = kc_override(); o.mode = mode_override(); return o; }(), ex());
     double t = secs(t0); double s = 0; for (float v : d->yg) s += v; *checksum = s; return t;
 }
 extern "C" double AB_CAT(AB_NAME, _gemm)(long m, long k, long n, double* checksum) {

@@ -39,7 +39,7 @@ static void pair(const char* name, int rounds, const std::function<double(double
 int main(int argc, char** argv) {
     const int rounds = argc > 1 ? std::atoi(argv[1]) : 30;
     if (argc > 2) only = argv[2];
-    for (long m : {512L, 2048L}) {
+    for (long m : {512L, 1024L, 2048L}) {
         pair(("moe_ffn qwen3 M" + std::to_string(m)).c_str(), rounds, [&](double* c) { return base_moe_ffn(m, c); }, [&](double* c) { return new_moe_ffn(m, c); });
         pair(("moe_gemm qwen3 M" + std::to_string(m)).c_str(), rounds, [&](double* c) { return base_moe_gemm(m, c); }, [&](double* c) { return new_moe_gemm(m, c); });
     }
