@@ -498,9 +498,9 @@ AMXMM_KERNEL_TARGET inline void fast_columns(const prepared_fast& a, const std::
         for (std::int64_t b = kb0; b < kb1; ++b) {
             // Two blocks ahead: block b + 2 of this row group, or past the chunk's end the next row group's first
             // blocks (the same B chunk again, from its start; within the chunk even when it has one block).
-            const std::int64_t ahead = b + 2 < kb1 ? b + 2 : std::min(kb0 + (b + 2 - kb1), kb1 - 1);
-            const bool fetch = b + 2 < kb1 || g + 1 < g1;
-            const prefetch_quarters prefetch{fetch ? a.x_tile(b + 2 < kb1 ? g : g + 1, ahead) : nullptr,
+            const bool wrap = b + 2 >= kb1, fetch = !wrap || g + 1 < g1;
+            const std::int64_t ahead = wrap ? std::min(kb0 + (b + 2 - kb1), kb1 - 1) : b + 2;
+            const prefetch_quarters prefetch{fetch ? a.x_tile(wrap ? g + 1 : g, ahead) : nullptr,
                                              fetch ? bexp + (ahead - kb0) * 2048 : nullptr, next_weights.next()};
             const block_operands next = operands(g, b + 1);
             block_products<false>(b + 1 < kb1 ? &next : nullptr, prefetch);
@@ -564,22 +564,23 @@ AMXMM_KERNEL_TARGET inline void run_block_task(const packed_q4_0_vnni_view& w, c
     constexpr bool exact = std::is_same_v<Prepared, prepared_exact>;
     const std::int64_t nb = a.blocks(), groups = g1 - g0, panels = w.layout.panels();
     const std::int64_t c_per_block = groups * kernel_rows * kernel_rows;
+    auto panels_of = [&](std::int64_t cb) {  // panels of column block cb (the last may have one)
+        return static_cast<int>(std::min<std::int64_t>(kernel_panels, panels - cb * kernel_panels));
+    };
     {
         scoped_tile_context ctx(exact ? exact_mode_tile_config() : fast_mode_tile_config());
         for (std::int64_t kb0 = 0; kb0 < nb; kb0 += kc) {
             const std::int64_t kb1 = std::min(nb, kb0 + kc);
             for (std::int64_t cb = cb0; cb < cb1; ++cb) {
                 const std::int64_t p0 = cb * kernel_panels;
-                const int np = static_cast<int>(std::min<std::int64_t>(kernel_panels, panels - p0));
+                const int np = panels_of(cb);
                 float* cc = c + (cb - cb0) * c_per_block;
                 // The unit after this one: the next column block, or the next chunk's first.
                 weight_lines next;
-                if (cb + 1 < cb1 || kb1 < nb) {
-                    const std::int64_t ncb = cb + 1 < cb1 ? cb + 1 : cb0, nk0 = cb + 1 < cb1 ? kb0 : kb1;
-                    const std::int64_t np0 = ncb * kernel_panels;
-                    next = weight_lines(w, np0, static_cast<int>(std::min<std::int64_t>(kernel_panels, panels - np0)), nk0,
-                                        std::min(nb, nk0 + kc));
-                }
+                if (cb + 1 < cb1)
+                    next = weight_lines(w, p0 + kernel_panels, panels_of(cb + 1), kb0, kb1);
+                else if (kb1 < nb)
+                    next = weight_lines(w, cb0 * kernel_panels, panels_of(cb0), kb1, std::min(nb, kb1 + kc));
                 if constexpr (exact) {
                     amx_exact_scratch s;  // exact_columns' int32 staging; the fast path needs none
                     expand_columns_int8(w, p0, np, kb0, kb1, bexp, dw);
