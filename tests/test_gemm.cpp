@@ -114,14 +114,18 @@ TEST_CASE("gemm: one large-M task over several column blocks and K chunks gives 
     const auto w = amxmm_test::make_weight(n, k, rng);
     const auto x = amxmm_test::make_activations(m, k, rng);
     const auto packed = pack_q4_0_vnni(w.view());
-    auto one_task = [&](const auto& a, std::int64_t kc) {  // rows of run_block_task over the whole output
+    // Rows of run_block_task over the whole output. With `stream`, y is 64-byte aligned and its rows 320
+    // bytes apart: every full 32-column piece takes strided_rows' streaming stores, the last 16 columns memcpy.
+    auto one_task = [&](const auto& a, std::int64_t kc, bool stream) {
         aligned_buffer scratch(std::size_t(kc) * (2048 + 32 * sizeof(float)));  // B operands, then (exact) scales
         std::vector<float> c(3 * 3 * 32 * 32);
-        std::vector<float> y(static_cast<std::size_t>(m * n), -12345.0f);
+        aligned_buffer out(sizeof(float) * std::size_t(m * n));
+        float* y = out.as<float>();
+        std::fill(y, y + m * n, -12345.0f);
         detail::amx_emu::run_block_task(packed.view(), a, 0, 3, 0, 3, kc, scratch.as<std::uint8_t>(),
                                         scratch.as<float>() + kc * 2048 / 4, c.data(),
-                                        detail::strided_rows{y.data(), n});
-        return y;
+                                        detail::strided_rows{y, n, stream});
+        return std::vector<float>(y, y + m * n);
     };
     for (compute_mode mode : {compute_mode::fast, compute_mode::exact})
         for (std::int64_t kc : {1, 3, 7, 20}) {
@@ -133,10 +137,14 @@ TEST_CASE("gemm: one large-M task over several column blocks and K chunks gives 
             std::vector<float> want(static_cast<std::size_t>(m * n));
             gemm_q4_0(packed.view(), m, x.data(), k, want.data(), n, opt);
             serial_executor ex;
-            const std::vector<float> y =
-                mode == compute_mode::fast ? one_task(detail::prepare_fast(isa::amx_emulated, m, x.data(), k, k, ex), kc)
-                                           : one_task(detail::prepare_exact(isa::amx_emulated, m, x.data(), k, k, ex), kc);
-            CHECK(std::memcmp(y.data(), want.data(), sizeof(float) * want.size()) == 0);
+            for (bool stream : {false, true}) {
+                INFO("streaming stores " << stream);
+                const std::vector<float> y =
+                    mode == compute_mode::fast
+                        ? one_task(detail::prepare_fast(isa::amx_emulated, m, x.data(), k, k, ex), kc, stream)
+                        : one_task(detail::prepare_exact(isa::amx_emulated, m, x.data(), k, k, ex), kc, stream);
+                CHECK(std::memcmp(y.data(), want.data(), sizeof(float) * want.size()) == 0);
+            }
         }
 }
 

@@ -624,6 +624,16 @@ TEST_CASE("moe_ffn: against the fp64 oracle (derived bound) and, exact, the dens
     }
 }
 
+TEST_CASE("moe_ffn: 8 MiB of slot rows (streaming stores in the down phase) against the oracles", "[moe][ffn]") {
+    // 2048 tokens × 8 slots × K = 128 floats of down outputs: 8 MiB, from which the blocked path's down tasks
+    // write them with non-temporal stores (moe_ffn_run). Every token routes to all 8 experts, so each has
+    // 2048 rows and takes the blocked path (AMX and its emulator only).
+    std::mt19937_64 rng(11);
+    for (isa backend : kernel_backends())
+        if (backend == isa::amx || backend == isa::amx_emulated)
+            check_moe_ffn({2048, 8, 8, 128, 32, routing_kind::uniform, true, ffn_activation::silu}, backend, rng);
+}
+
 TEST_CASE("moe: gate and up packed together round-trip and reject F not a multiple of 32", "[moe][pack]") {
     std::mt19937_64 rng(31);
     for (const auto& [e, f, k] : std::vector<std::array<std::int64_t, 3>>{{1, 32, 32}, {3, 96, 64}, {5, 64, 160}}) {

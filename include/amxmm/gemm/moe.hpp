@@ -808,13 +808,18 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
             zero_group_rows(ha, gb + gl, valid, rows_read_in_group(backend, exact, count, valid), tk.cb0, tk.cb1);
         }
     };
-    // 3. down: every expert's h rows × down_eᵀ into the sorted (token, slot) rows of d_out.
+    // 3. down: every expert's h rows × down_eᵀ into the sorted (token, slot) rows of d_out. From 8 MiB
+    //    of them on, the blocked path writes them with streaming stores: they leave the core's caches
+    //    before step 4 reads them, and plain stores would read every line first (paired on the device,
+    //    2026-11-29: moe_ffn Qwen3 M = 2048 0.96-0.99 of the time in four runs; dense y and moe_gemm's
+    //    rows the same way measured no gain; bench/RESULTS.md, session 24).
+    const bool stream_rows = std::size_t(g.row_begin.back()) * std::size_t(k) * sizeof(float) >= streaming_prepare_bytes;
     auto down_task = [&](const moe_task& tk) {
         const std::int64_t e = tk.expert, count = g.rows(e);
         const Prepared a = prepared_slice(ha, g.group_begin[std::size_t(e)], g.groups(e), count);
         float* out = d_out + (g.row_begin[std::size_t(e)] + tk.g0 * kernel_rows) * k + tk.cb0 * 32;
         moe_expert_tile(backend, down.expert(e), a, moe_blocked_path(backend, count), kc, tk.g0, tk.g1, tk.cb0, tk.cb1,
-                        strided_rows{out, k});
+                        strided_rows{out, k, stream_rows});
     };
     // 4. y[t] = Σ_s w[t][s] · d_out[(t, s)] for tokens [t0, t1) and columns [c0, c0 + cols), slots in
     //    order (the only writes to y).

@@ -603,4 +603,5 @@ AMXMM_KERNEL_TARGET inline void run_block_task(const packed_q4_0_vnni_view& w, c
         for (; cb < full_end; ++cb) out(i, cb, ci + (cb - cb0) * c_per_block, 32);
         for (; cb < cb1; ++cb) out(i, cb, ci + (cb - cb0) * c_per_block, w.layout.n - cb * 32);
     }
+    if constexpr (std::is_same_v<Sink, strided_rows>) out.finish();
 }

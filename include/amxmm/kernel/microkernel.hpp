@@ -268,12 +268,26 @@ inline void read_c_block(const kernel_block& kb, float* acc /* (32, 32) */) noex
 
 /// Where the AMX large-M path (run_block_task) puts its results: rows of y, ldy floats apart. Other
 /// sinks (MoE's scattered rows, the fused gate/up activation) take the same call: row i's 32-column
-/// block cb, of which `cols` are valid, at `src`.
+/// block cb, of which `cols` are valid, at `src`. With `stream`, whole 64-byte-aligned row pieces go out
+/// by non-temporal stores (no read of the lines first), and finish() fences them before the task ends.
 struct strided_rows {
     float* y;
     std::int64_t ldy;
+    bool stream = false;
     void operator()(std::int64_t i, std::int64_t cb, const float* src, std::int64_t cols) const noexcept {
-        std::memcpy(y + i * ldy + cb * 32, src, sizeof(float) * std::size_t(cols));
+        float* dst = y + i * ldy + cb * 32;
+#if defined(__SSE2__)
+        if (stream && cols == 32 && (reinterpret_cast<std::uintptr_t>(dst) & 63) == 0) {
+            for (int j = 0; j < 32; j += 4) _mm_stream_ps(dst + j, _mm_loadu_ps(src + j));
+            return;
+        }
+#endif
+        std::memcpy(dst, src, sizeof(float) * std::size_t(cols));
+    }
+    void finish() const noexcept {
+#if defined(__SSE2__)
+        if (stream) _mm_sfence();
+#endif
     }
 };
 
