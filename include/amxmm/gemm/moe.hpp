@@ -811,7 +811,7 @@ void moe_ffn_run(isa backend, const gate_up_source& src, const packed_q4_0_vnni_
     // 3. down: every expert's h rows × down_eᵀ into the sorted (token, slot) rows of d_out. From 8 MiB
     //    of them on, the blocked path writes them with streaming stores: they leave the core's caches
     //    before step 4 reads them, and plain stores would read every line first (paired on the device,
-    //    2026-11-29: moe_ffn Qwen3 M = 2048 0.96-0.99 of the time in four runs; dense y and moe_gemm's
+    //    2026-11-29: moe_ffn Qwen3 M = 2048 0.95-0.99 of the time in six runs; dense y and moe_gemm's
     //    rows the same way measured no gain; bench/RESULTS.md, session 24).
     const bool stream_rows = std::size_t(g.row_begin.back()) * std::size_t(k) * sizeof(float) >= streaming_prepare_bytes;
     auto down_task = [&](const moe_task& tk) {

@@ -87,26 +87,27 @@ constexpr bf16_expand_tables make_bf16_expand_tables() {
 }
 inline constexpr bf16_expand_tables bf16_expand_perm = make_bf16_expand_tables();
 
-/// d·(q - 8) for the low nibbles in bits 16-19 of x's dword lanes: 0x41000000 | q << 16 is the float
-/// 8 + q/16, so (v - 8.5)·(16·d) — an exact subtraction, then the reference's exact product.
-AMXMM_TARGET_AVX512_VBMI inline __m512 bf16_expand_low(__m512i x, __m512 d16) noexcept {
-    const __m512 v = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(x, _mm512_set1_epi32(0x000F0000),
-                                                                   _mm512_set1_epi32(0x41000000), 0xEA));  // (x & m) | c
-    return _mm512_mul_ps(_mm512_sub_ps(v, _mm512_set1_ps(8.5f)), d16);
+/// float(q - 8) for q = 0..15: VPERMPS indexes it with the low 4 bits of each dword lane.
+alignas(64) inline constexpr float q4_0_values[16] = {-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7};
+
+/// d·float(q - 8) for the low nibble of each dword lane of x (its bits 0-3), `values` = q4_0_values.
+AMXMM_TARGET_AVX512_VBMI inline __m512 bf16_expand_low(__m512i x, __m512 d, __m512 values) noexcept {
+    return _mm512_mul_ps(d, _mm512_permutexvar_ps(x, values));
 }
-/// The same for the high nibbles in bits 12-15: 0x45000000 | q << 12 is 2048 + q, so (v - 2056)·d.
-AMXMM_TARGET_AVX512_VBMI inline __m512 bf16_expand_high(__m512i x, __m512 d) noexcept {
-    const __m512 v = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(x, _mm512_set1_epi32(0x0000F000),
-                                                                   _mm512_set1_epi32(0x45000000), 0xEA));
-    return _mm512_mul_ps(_mm512_sub_ps(v, _mm512_set1_ps(2056.0f)), d);
+/// The same for the high nibble of each lane's low byte (bits 4-7).
+AMXMM_TARGET_AVX512_VBMI inline __m512 bf16_expand_high(__m512i x, __m512 d, __m512 values) noexcept {
+    return _mm512_mul_ps(d, _mm512_permutexvar_ps(_mm512_srli_epi32(x, 4), values));
 }
 
 /// expand_block_bf16_avx512's bytes with no int-to-float conversions: one VPERMB per 16 bytes of quants
-/// places each byte in a dword lane, and the lane's nibble becomes a float by masking it into a mantissa
-/// (bf16_expand_low / _high). Every product is d·(q - 8) exactly as the reference forms it (zero signs,
-/// infinities and NaNs included), rounded by the same VCVTNE2PS2BF16. Fewer instructions than the
-/// widening version and a quarter of its shuffles: one core, operands in L1, 60 -> 44 ns per block on the
-/// AMX device's Xeon, 24 -> 14 ns on a Zen 5 (bench/RESULTS.md, session of 2026-11-28).
+/// places each quant byte in all four bytes of a dword lane, and VPERMPS turns the lane's low nibble (or,
+/// shifted down by 4, its high one) into float(q - 8) by table. Then d·float(q - 8) is the reference's
+/// own product (zero signs, infinities and NaNs included), rounded by the same VCVTNE2PS2BF16. One core,
+/// operands in L1: 60 -> 44 ns per block on the AMX device's Xeon against the widening version, 24 -> 14 ns
+/// on a Zen 5, when the float was built by masking the nibble into a mantissa and subtracting (session of
+/// 2026-11-28). The table takes 2 vector operations per 16 low-nibble products (3 for high ones) where that
+/// took 3: paired on the device, MoE calls at M = 512 (micro-kernels) took 0.97-0.98 of the time (session 24;
+/// both in bench/RESULTS.md).
 AMXMM_TARGET_AVX512_VBMI inline void expand_block_bf16_vbmi(const std::uint8_t* quants, const fp16* scales,
                                                             bf16* out /* (16, 32) */) noexcept {
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales)));
@@ -114,7 +115,7 @@ AMXMM_TARGET_AVX512_VBMI inline void expand_block_bf16_vbmi(const std::uint8_t* 
     const __m512 d_lo = _mm512_permutexvar_ps(_mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0), d);
     const __m512 d_hi =
         _mm512_permutexvar_ps(_mm512_set_epi32(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8), d);
-    const __m512 d16_lo = _mm512_mul_ps(d_lo, _mm512_set1_ps(16.0f)), d16_hi = _mm512_mul_ps(d_hi, _mm512_set1_ps(16.0f));
+    const __m512 values = _mm512_load_ps(q4_0_values);
     const __m512i j01_lo = _mm512_load_si512(bf16_expand_perm.index[0]), j01_hi = _mm512_load_si512(bf16_expand_perm.index[1]);
     const __m512i j23_lo = _mm512_load_si512(bf16_expand_perm.index[2]), j23_hi = _mm512_load_si512(bf16_expand_perm.index[3]);
     auto* rows = reinterpret_cast<__m512i*>(out);
@@ -122,10 +123,10 @@ AMXMM_TARGET_AVX512_VBMI inline void expand_block_bf16_vbmi(const std::uint8_t* 
         const __m512i v = _mm512_loadu_si512(quants + 64 * c);
         const __m512i a_lo = _mm512_permutexvar_epi8(j01_lo, v), a_hi = _mm512_permutexvar_epi8(j01_hi, v);
         const __m512i b_lo = _mm512_permutexvar_epi8(j23_lo, v), b_hi = _mm512_permutexvar_epi8(j23_hi, v);
-        const __m512bh r0 = _mm512_cvtne2ps_pbh(bf16_expand_low(a_hi, d16_hi), bf16_expand_low(a_lo, d16_lo));
-        const __m512bh r1 = _mm512_cvtne2ps_pbh(bf16_expand_low(b_hi, d16_hi), bf16_expand_low(b_lo, d16_lo));
-        const __m512bh r2 = _mm512_cvtne2ps_pbh(bf16_expand_high(a_hi, d_hi), bf16_expand_high(a_lo, d_lo));
-        const __m512bh r3 = _mm512_cvtne2ps_pbh(bf16_expand_high(b_hi, d_hi), bf16_expand_high(b_lo, d_lo));
+        const __m512bh r0 = _mm512_cvtne2ps_pbh(bf16_expand_low(a_hi, d_hi, values), bf16_expand_low(a_lo, d_lo, values));
+        const __m512bh r1 = _mm512_cvtne2ps_pbh(bf16_expand_low(b_hi, d_hi, values), bf16_expand_low(b_lo, d_lo, values));
+        const __m512bh r2 = _mm512_cvtne2ps_pbh(bf16_expand_high(a_hi, d_hi, values), bf16_expand_high(a_lo, d_lo, values));
+        const __m512bh r3 = _mm512_cvtne2ps_pbh(bf16_expand_high(b_hi, d_hi, values), bf16_expand_high(b_lo, d_lo, values));
         _mm512_storeu_si512(rows + 4 * c, reinterpret_cast<const __m512i&>(r0));
         _mm512_storeu_si512(rows + 4 * c + 1, reinterpret_cast<const __m512i&>(r1));
         _mm512_storeu_si512(rows + 4 * c + 2, reinterpret_cast<const __m512i&>(r2));
