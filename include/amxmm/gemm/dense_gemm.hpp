@@ -330,7 +330,8 @@ inline bool prepare_row(isa backend, prepared_exact& p, std::int64_t i, const fl
 /// Fast operands of at least this many bytes are written with non-temporal stores. Much larger than a
 /// core's L2, they leave it before they are read anyway, and ordinary stores would first read every line
 /// they fill (paired on the device, 2026-11-28: Qwen3 MoE at M = 2048 0.955-0.963, M = 512 and dense
-/// calls unchanged; bench/RESULTS.md, session 17).
+/// calls unchanged; bench/RESULTS.md, session 17). moe_ffn's slot rows (moe_ffn_run, step 3) take the same
+/// threshold for the same reason (session 24).
 inline constexpr std::size_t streaming_prepare_bytes = std::size_t(8) << 20;
 
 /// Rows [0, valid) of row group g of `p`, blocks [b0, b1), from row pointers (rows[j] + 32·(b − b0) is
