@@ -193,6 +193,12 @@ TEST_CASE("cpu: automatic choice is the best supported hardware ISA, never the e
         CHECK(c.reason == "amx: best available");
     else
         CHECK(contains(c.reason, "AMX unavailable (" + amxmm::isa_unsupported_reason(isa::amx) + ")"));
+    // Each missing ISA is explained once, though AMX's reason nests AVX-512 VNNI's, which nests AVX2's (on a
+    // machine without AVX-512, "AVX-512 VNNI unavailable (...)" used to follow AMX's reason a second time).
+    for (const char* entry : {"AVX-512 VNNI unavailable (", "AVX2 unavailable ("}) {
+        const std::size_t first = c.reason.find(entry);
+        CHECK((first == std::string::npos || c.reason.find(entry, first + 1) == std::string::npos));
+    }
 }
 
 TEST_CASE("cpu: AMXMM_ISA environment variable", "[cpu]") {

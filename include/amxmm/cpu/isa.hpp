@@ -97,6 +97,12 @@ inline std::string cpu_lacks(std::initializer_list<std::pair<bool, const char*>>
     return missing;
 }
 
+/// "AVX2 unavailable (CPU lacks AVX2)": how a reason names an ISA that is not there and why, nested in a
+/// better ISA's reason (which needs it) and in choose_isa's sentence alike.
+inline std::string unavailable_entry(isa i, const std::string& why) {
+    return std::string(isa_display_name(i)) + " unavailable (" + why + ")";
+}
+
 inline std::string avx2_unsupported_reason(const cpu_features& f) {
     std::string why = cpu_lacks({{f.avx2, "AVX2"}, {f.fma, "FMA"}, {f.f16c, "F16C"}});
     if (!f.os_avx) append_reason(why, "OS does not enable AVX state in XCR0");
@@ -111,7 +117,7 @@ inline std::string avx512_vnni_unsupported_reason(const cpu_features& f) {
                                  {f.avx512_vnni, "AVX512_VNNI"}});
     if (!f.os_avx512) append_reason(why, "OS does not enable AVX-512 state in XCR0");
     if (std::string avx2 = avx2_unsupported_reason(f); !avx2.empty())
-        append_reason(why, "AVX2 unavailable (" + avx2 + ")");
+        append_reason(why, unavailable_entry(isa::avx2, avx2));
     return why;
 }
 
@@ -119,7 +125,7 @@ inline std::string amx_unsupported_reason(const cpu_features& f) {
     std::string why = amx_cpu_missing(f);
     if (!f.os_amx) append_reason(why, "OS does not enable AMX tile state in XCR0");
     if (std::string avx512 = avx512_vnni_unsupported_reason(f); !avx512.empty())
-        append_reason(why, "AVX-512 VNNI unavailable (" + avx512 + ")");
+        append_reason(why, unavailable_entry(isa::avx512_vnni, avx512));
     // The AMX kernels expand weight panels to bf16 with VCVTNE2PS2BF16 (every AMX CPU has it).
     if (!f.avx512_bf16) append_reason(why, "CPU lacks AVX512_BF16");
     // ... and int8 ones with VPERMB (likewise).
@@ -196,7 +202,9 @@ inline isa_choice choose_isa(std::optional<isa> requested) {
             continue;
         }
         if (!why.empty()) {
-            detail::append_reason(unavailable, std::string(detail::isa_display_name(i)) + " unavailable (" + why + ")");
+            // A better ISA's reason already holds this one when it needs it (AMX needs AVX-512 VNNI): once is enough.
+            const std::string entry = detail::unavailable_entry(i, why);
+            if (unavailable.find(entry) == std::string::npos) detail::append_reason(unavailable, entry);
             continue;
         }
         std::string reason = std::string(to_string(i)) + ": ";
