@@ -338,6 +338,40 @@ TEST_CASE("gemm: exact mode is bitwise identical across back ends", "[gemm]") {
     }
 }
 
+TEST_CASE("gemm: exact mode at the integer sums' extremes (nibbles 0 and 15, Q8_0 values ±127), every back end", "[gemm]") {
+    // The AVX2 kernel sums a block's u8·s8 pair products in 16 bits (up to 16 · 15 · 127 = 30480 per lane); these
+    // weights and activations reach that bound, and its negative, on every row and column.
+    const std::int64_t n = 48, k = 8 * 32;
+    std::vector<block_q4_0> w(static_cast<std::size_t>(n * k / 32));
+    for (std::int64_t r = 0; r < n; ++r)
+        for (std::int64_t b = 0; b < k / 32; ++b) {
+            block_q4_0& blk = w[static_cast<std::size_t>(r * (k / 32) + b)];
+            blk.d = fp32_to_fp16(r % 3 == 2 ? -0.5f : 1.0f);
+            // rows 0, 1 (mod 3): every nibble 15 (q - 8 = 7) or 0 (-8); row 2: alternating by block
+            const std::uint8_t q = r % 3 == 0 ? 0xFF : r % 3 == 1 ? 0x00 : (b % 2 ? 0xFF : 0x0F);
+            std::fill(std::begin(blk.qs), std::end(blk.qs), q);
+        }
+    const q4_0_matrix_view wv{w.data(), n, k};
+    const auto packed = pack_q4_0_vnni(wv);
+    for (std::int64_t m : {1, 2, 3, 5, 40}) {
+        std::vector<float> x(static_cast<std::size_t>(m * k));
+        for (std::int64_t i = 0; i < m; ++i)  // every Q8_0 value ±127: +1 everywhere, -1 everywhere, or by block
+            for (std::int64_t kk = 0; kk < k; ++kk)
+                x[static_cast<std::size_t>(i * k + kk)] = i % 3 == 0 ? 1.0f : i % 3 == 1 ? -1.0f : ((kk / 32) % 2 ? 2.0f : -3.0f);
+        std::vector<float> want(static_cast<std::size_t>(m * n));
+        reference_gemm_exact(m, x.data(), k, wv, want.data(), n);
+        for (isa backend : kernel_backends()) {
+            gemm_options opt;
+            opt.force_isa = backend;
+            opt.mode = compute_mode::exact;
+            std::vector<float> y(static_cast<std::size_t>(m * n));
+            gemm_q4_0(packed.view(), m, x.data(), k, y.data(), n, opt);
+            INFO("backend " << to_string(backend) << ", m " << m);
+            CHECK(std::memcmp(y.data(), want.data(), y.size() * sizeof(float)) == 0);
+        }
+    }
+}
+
 TEST_CASE("gemm: micro-kernel contract — K split with accumulate", "[gemm][kernel]") {
     // Two calls over blocks [0, h) and [h, nb) with accumulate = true on the second must give the
     // one-call result: bitwise in exact mode (the block order is the same), to rounding in fast mode.

@@ -83,62 +83,89 @@ AMXMM_INTRINSICS_BEGIN
 
 // ---- AVX2 ----------------------------------------------------------------------------------------
 
-/// R rows (R <= 4) of columns 8h .. 8h+7 of one panel over blocks [b0, b1), accumulators in
-/// registers (the AVX2 counterpart of avx512_exact_rows); acc points at the rows' (R, 8) slice.
-template <int R>
+/// R rows (R <= 4) of columns 8h0 .. 8(h0+H)-1 of one panel (H = 1: one 8-column half; H = 2: all 16) over
+/// blocks [b0, b1), accumulators in registers (the AVX2 counterpart of avx512_exact_rows); acc points at the
+/// rows' (R, 8H) slice. With H = 1 the panel is walked twice, once per half, the second time from cache;
+/// with H = 2 once, each 64-byte chunk giving both halves: fewer rows (R <= 2) fit the 16 registers that way,
+/// and for them the single walk matters most, since one row's pass is where a decode call waits on DRAM
+/// (AMD EPYC Zen 3, AVX2 only, 2 threads, cold, 2026-11-29: bench/RESULTS.md, session 25).
+template <int R, int H>
 AMXMM_TARGET_AVX2 inline void avx2_exact_rows(const packed_q4_0_vnni_view& w, const prepared_exact& a, std::int64_t p,
-                                              int h, std::int64_t row0, std::int64_t b0, std::int64_t b1, float* acc) {
+                                              int h0, std::int64_t row0, std::int64_t b0, std::int64_t b1, float* acc) {
+    static_assert(H == 1 || H == 2);
     const __m256i low4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
     const std::int64_t g = row0 / kernel_rows, r0 = row0 % kernel_rows;
-    // The second half (h = 1) reads the lines the first one brought in: only h = 0 prefetches.
-    stream_prefetcher prefetch(w, p, b0, b1, h == 0 ? streaming_prefetch_blocks(R) : 0);
+    // A second pass over the same panel (h0 = 1) reads the lines the first one brought in: only h0 = 0 prefetches.
+    stream_prefetcher prefetch(w, p, b0, b1, h0 == 0 ? streaming_prefetch_blocks(R) : 0);
     panel_walker block(w, p, b0);
     const std::int8_t* x = a.q_tile(g, b0) + r0 * block_k;  // stepped one block at a time, as avx512_exact_rows
     const float* dx = a.d_tile(g, b0) + r0;
     const std::int32_t* sums = a.sums + a.tile_index(g, b0) * kernel_rows + r0;
-    __m256 c[R];
-    AMXMM_UNROLL for (int r = 0; r < R; ++r) c[r] = _mm256_loadu_ps(acc + r * 32);
+    __m256 c[R][H];
+    AMXMM_UNROLL for (int r = 0; r < R; ++r) AMXMM_UNROLL for (int h = 0; h < H; ++h) c[r][h] = _mm256_loadu_ps(acc + r * 32 + 8 * h);
     for (std::int64_t b = b0; b < b1;
          ++b, block.next(), x += kernel_rows * block_k, dx += kernel_rows, sums += kernel_rows) {
         prefetch.step();
         const std::uint8_t* q = block.quants();
-        __m256i sum[R];
-        AMXMM_UNROLL for (int r = 0; r < R; ++r) sum[r] = _mm256_set1_epi32(-8 * sums[r]);  // removes the +8 bias
+        // Per row and half, the block's 8 VPMADDUBSW results are summed in 16 bits before one VPMADDWD widens
+        // them: each is q·x + q'·x' with nibbles q ≤ 15 and |x| ≤ 127 (Q8_0), at most 3810 in size, so the
+        // eight add up to at most 30480 < 2^15 and nothing wraps. The integer sums are those of one VPMADDWD per
+        // product, with one VPMADDWD per row and half where there were eight.
+        __m256i sum16[R][H];
         AMXMM_UNROLL for (int t = 0; t < 4; ++t) {  // elements 8t..8t+3 (low nibbles), 8t+4..8t+7 (high)
-            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * t + 32 * h));
-            const __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
-            AMXMM_UNROLL for (int r = 0; r < R; ++r) {
-                const __m256i xl = _mm256_set1_epi32(load_i32(x + r * block_k + 8 * t));
-                const __m256i xh = _mm256_set1_epi32(load_i32(x + r * block_k + 8 * t + 4));
-                sum[r] = _mm256_add_epi32(sum[r], _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xl), ones));
-                sum[r] = _mm256_add_epi32(sum[r], _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh), ones));
+            AMXMM_UNROLL for (int h = 0; h < H; ++h) {
+                const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * t + 32 * (h0 + h)));
+                const __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+                AMXMM_UNROLL for (int r = 0; r < R; ++r) {
+                    const __m256i xl = _mm256_set1_epi32(load_i32(x + r * block_k + 8 * t));
+                    const __m256i xh = _mm256_set1_epi32(load_i32(x + r * block_k + 8 * t + 4));
+                    const __m256i pair = _mm256_add_epi16(_mm256_maddubs_epi16(lo, xl), _mm256_maddubs_epi16(hi, xh));
+                    sum16[r][h] = t == 0 ? pair : _mm256_add_epi16(sum16[r][h], pair);
+                }
             }
         }
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block.scales() + 8 * h)));
+        __m256i sum[R][H];
         AMXMM_UNROLL for (int r = 0; r < R; ++r) {
-            __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(dx[r]));
-            AMXMM_ROUND_HERE(scale);
-            __m256 term = _mm256_mul_ps(_mm256_cvtepi32_ps(sum[r]), scale);
-            AMXMM_ROUND_HERE(term);
-            c[r] = _mm256_add_ps(c[r], term);
+            const __m256i bias = _mm256_set1_epi32(-8 * sums[r]);  // removes the +8 bias
+            AMXMM_UNROLL for (int h = 0; h < H; ++h) sum[r][h] = _mm256_add_epi32(bias, _mm256_madd_epi16(sum16[r][h], ones));
+        }
+        AMXMM_UNROLL for (int h = 0; h < H; ++h) {
+            const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block.scales() + 8 * (h0 + h))));
+            AMXMM_UNROLL for (int r = 0; r < R; ++r) {
+                __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(dx[r]));
+                AMXMM_ROUND_HERE(scale);
+                __m256 term = _mm256_mul_ps(_mm256_cvtepi32_ps(sum[r][h]), scale);
+                AMXMM_ROUND_HERE(term);
+                c[r][h] = _mm256_add_ps(c[r][h], term);
+            }
         }
     }
-    AMXMM_UNROLL for (int r = 0; r < R; ++r) _mm256_storeu_ps(acc + r * 32, c[r]);
+    AMXMM_UNROLL for (int r = 0; r < R; ++r) AMXMM_UNROLL for (int h = 0; h < H; ++h) _mm256_storeu_ps(acc + r * 32 + 8 * h, c[r][h]);
 }
 
 AMXMM_TARGET_AVX2 inline void avx2_exact_kernel(const packed_q4_0_vnni_view& w, const prepared_exact& a,
                                                 const kernel_block& kb, vector_scratch& s) {
     read_c_block(kb, s.acc);
     for (int j = 0; j < kb.np; ++j) {
+        const std::int64_t p = kb.p0 + j;
+        // A call of at most two rows walks each panel once for all 16 columns; more rows, once per 8.
+        if (kb.mr <= 2) {
+            float* acc = s.acc + 16 * j;
+            if (kb.mr == 1)
+                avx2_exact_rows<1, 2>(w, a, p, 0, kb.m0, kb.b0, kb.b1, acc);
+            else
+                avx2_exact_rows<2, 2>(w, a, p, 0, kb.m0, kb.b0, kb.b1, acc);
+            continue;
+        }
         for (int h = 0; h < 2; ++h) {
             for (int r0 = 0; r0 < kb.mr; r0 += 4) {
                 float* acc = s.acc + r0 * 32 + 16 * j + 8 * h;
-                const std::int64_t p = kb.p0 + j, row0 = kb.m0 + r0;
+                const std::int64_t row0 = kb.m0 + r0;
                 switch (std::min(4, kb.mr - r0)) {
-                    case 1: avx2_exact_rows<1>(w, a, p, h, row0, kb.b0, kb.b1, acc); break;
-                    case 2: avx2_exact_rows<2>(w, a, p, h, row0, kb.b0, kb.b1, acc); break;
-                    case 3: avx2_exact_rows<3>(w, a, p, h, row0, kb.b0, kb.b1, acc); break;
-                    default: avx2_exact_rows<4>(w, a, p, h, row0, kb.b0, kb.b1, acc); break;
+                    case 1: avx2_exact_rows<1, 1>(w, a, p, h, row0, kb.b0, kb.b1, acc); break;
+                    case 2: avx2_exact_rows<2, 1>(w, a, p, h, row0, kb.b0, kb.b1, acc); break;
+                    case 3: avx2_exact_rows<3, 1>(w, a, p, h, row0, kb.b0, kb.b1, acc); break;
+                    default: avx2_exact_rows<4, 1>(w, a, p, h, row0, kb.b0, kb.b1, acc); break;
                 }
             }
         }
