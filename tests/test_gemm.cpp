@@ -319,6 +319,17 @@ TEST_CASE("gemm: a fast-mode row's result does not depend on the call's other ro
     }
 }
 
+/// y (m × n) of an exact-mode gemm_q4_0 call on `backend`, x of m rows of k.
+static std::vector<float> exact_gemm(isa backend, const packed_q4_0_vnni& packed, std::int64_t m, const float* x, std::int64_t k,
+                                     std::int64_t n) {
+    gemm_options opt;
+    opt.force_isa = backend;
+    opt.mode = compute_mode::exact;
+    std::vector<float> y(static_cast<std::size_t>(m * n));
+    gemm_q4_0(packed.view(), m, x, k, y.data(), n, opt);
+    return y;
+}
+
 TEST_CASE("gemm: exact mode is bitwise identical across back ends", "[gemm]") {
     std::mt19937_64 rng(5);
     const std::int64_t m = 45, n = 70, k = 320;
@@ -327,11 +338,7 @@ TEST_CASE("gemm: exact mode is bitwise identical across back ends", "[gemm]") {
     const auto packed = pack_q4_0_vnni(w.view());
     std::vector<float> first;
     for (isa backend : kernel_backends()) {
-        gemm_options opt;
-        opt.force_isa = backend;
-        opt.mode = compute_mode::exact;
-        std::vector<float> y(static_cast<std::size_t>(m * n));
-        gemm_q4_0(packed.view(), m, x.data(), k, y.data(), n, opt);
+        const std::vector<float> y = exact_gemm(backend, packed, m, x.data(), k, n);
         if (first.empty()) first = y;
         INFO("backend " << to_string(backend));
         CHECK(std::memcmp(y.data(), first.data(), y.size() * sizeof(float)) == 0);
@@ -361,11 +368,7 @@ TEST_CASE("gemm: exact mode at the integer sums' extremes (nibbles 0 and 15, Q8_
         std::vector<float> want(static_cast<std::size_t>(m * n));
         reference_gemm_exact(m, x.data(), k, wv, want.data(), n);
         for (isa backend : kernel_backends()) {
-            gemm_options opt;
-            opt.force_isa = backend;
-            opt.mode = compute_mode::exact;
-            std::vector<float> y(static_cast<std::size_t>(m * n));
-            gemm_q4_0(packed.view(), m, x.data(), k, y.data(), n, opt);
+            const std::vector<float> y = exact_gemm(backend, packed, m, x.data(), k, n);
             INFO("backend " << to_string(backend) << ", m " << m);
             CHECK(std::memcmp(y.data(), want.data(), y.size() * sizeof(float)) == 0);
         }

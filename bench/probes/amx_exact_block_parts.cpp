@@ -8,20 +8,16 @@
 // Usage: [threads = 16]. Needs AMX (Linux); prints "no amx" elsewhere.
 #include <amxmm/amxmm.hpp>
 
-#include <algorithm>
-#include <chrono>
+#include "probe_threads.hpp"
+
 #include <cstdio>
 #include <cstdlib>
-#include <thread>
-#include <vector>
 
 using namespace amxmm;
 namespace hw = detail::amx_hw;
 using amxmm::kernel_rows;
 
 namespace {
-
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 struct alignas(64) operands {
     alignas(64) std::int8_t a[2][32 * 32];   // two blocks' (32, 32) int8 A pairs
@@ -75,7 +71,7 @@ __attribute__((noinline)) AMXMM_TARGET_AMX double run(long steps) {
     detail::amx_tiles::load_config(exact_mode_tile_config());
     hw::zero_c_tiles();
     hw::load_block_operands({o.a[0], 32, o.b[0], 512, 16 * 32});
-    const double t0 = now();
+    const double t0 = amxmm_probe::now();
     for (long s = 0; s < steps; ++s) {
         const int p = int(s & 1);
         const hw::block_operands next{o.a[p ^ 1], 32, o.b[p ^ 1], 512, 16 * 32};
@@ -87,7 +83,7 @@ __attribute__((noinline)) AMXMM_TARGET_AMX double run(long steps) {
         if constexpr (S) hw::store_c_tiles(o.ci[p]);
     }
     hw::store_c_tiles(o.ci[0]);  // waits for the products
-    const double t = now() - t0;
+    const double t = amxmm_probe::now() - t0;
     detail::amx_tiles::release();
     if (o.acc[5] == 12345.f && o.ci[0][3] == 7) std::puts("");
     return t / steps * 1e9;
@@ -95,16 +91,7 @@ __attribute__((noinline)) AMXMM_TARGET_AMX double run(long steps) {
 
 template <bool L, bool S, int R>
 double timed(int threads) {
-    double best = 1e30;
-    for (int r = 0; r < 3; ++r) {
-        std::vector<double> ns(threads);
-        std::vector<std::thread> pool;
-        for (int t = 0; t < threads; ++t) pool.emplace_back([&, t] { ns[t] = run<L, S, R>(100000); });
-        for (auto& th : pool) th.join();
-        std::sort(ns.begin(), ns.end());
-        best = std::min(best, ns[threads / 2]);
-    }
-    return best;
+    return amxmm_probe::median_of_threads(threads, [] { return run<L, S, R>(100000); });  // AMX permission: isa_supported
 }
 
 }  // namespace

@@ -7,14 +7,13 @@
 // Usage: [threads = 16]. Needs AMX (Linux); prints "no amx" elsewhere.
 #include <amxmm/amxmm.hpp>
 
+#include "probe_threads.hpp"
+
 #include <immintrin.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <thread>
-#include <vector>
 
 using namespace amxmm;
 using T = detail::amx_tiles;
@@ -25,8 +24,6 @@ namespace {
 
 enum { C00 = 0, C01 = 1, C10 = 2, C11 = 3, A0 = 4, A1 = 5, B0 = 6, B1 = 7 };
 enum class work { fma, rescale };
-
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 /// V/4 vector operations (V in {0, 16, 32, 64, 128}) on 8 register chains: one quarter of an iteration's work.
 template <work W, int Q, int Part>
@@ -57,7 +54,7 @@ __attribute__((noinline)) AMXMM_TARGET_AMX double run(long iters) {
     __m512 v[8];
     for (int i = 0; i < 8; ++i) v[i] = _mm512_set1_ps(0.5f + i);
     const __m512 s = _mm512_set1_ps(0.999f);
-    const double t0 = now();
+    const double t0 = amxmm_probe::now();
     for (long it = 0; it < iters; ++it) {
         if constexpr (Tiles) T::dp_bf16<C01, A0, B1>();
         quarter<W, V / 4, 0>(v, s);
@@ -70,7 +67,7 @@ __attribute__((noinline)) AMXMM_TARGET_AMX double run(long iters) {
     }
     alignas(64) static thread_local float sink[16 * 16];
     T::store<C00>(sink, 64);  // waits for the products
-    const double t = now() - t0;
+    const double t = amxmm_probe::now() - t0;
     T::release();
     float keep = sink[0];
     for (int i = 0; i < 8; ++i) keep += _mm512_reduce_add_ps(v[i]);
@@ -81,17 +78,7 @@ __attribute__((noinline)) AMXMM_TARGET_AMX double run(long iters) {
 /// ns per iteration with `threads` threads at once (their median), best of 3 runs.
 template <work W, int V, bool Tiles>
 double timed(int threads) {
-    double best = 1e30;
-    for (int r = 0; r < 3; ++r) {
-        std::vector<double> ns(threads);
-        std::vector<std::thread> pool;
-        for (int t = 0; t < threads; ++t)
-            pool.emplace_back([&, t] { ns[t] = run<W, V, Tiles>(200000); });  // permission: isa_supported
-        for (auto& th : pool) th.join();
-        std::sort(ns.begin(), ns.end());
-        best = std::min(best, ns[threads / 2]);
-    }
-    return best;
+    return amxmm_probe::median_of_threads(threads, [] { return run<W, V, Tiles>(200000); });  // AMX permission: isa_supported
 }
 
 template <work W, int V>
