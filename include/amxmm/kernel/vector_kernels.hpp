@@ -109,8 +109,8 @@ AMXMM_TARGET_AVX2 inline void avx2_exact_rows(const packed_q4_0_vnni_view& w, co
         const std::uint8_t* q = block.quants();
         // Per row and half, the block's 8 VPMADDUBSW results are summed in 16 bits before one VPMADDWD widens
         // them: each is q·x + q'·x' with nibbles q ≤ 15 and |x| ≤ 127 (Q8_0), at most 3810 in size, so the
-        // eight add up to at most 30480 < 2^15 and nothing wraps. The integer sums are those of one VPMADDWD per
-        // product, with one VPMADDWD per row and half where there were eight.
+        // eight add up to at most 30480 < 2^15 and nothing wraps. The integer sums are unchanged; a block takes one
+        // VPMADDWD per row and half where it took eight.
         __m256i sum16[R][H];
         AMXMM_UNROLL for (int t = 0; t < 4; ++t) {  // elements 8t..8t+3 (low nibbles), 8t+4..8t+7 (high)
             AMXMM_UNROLL for (int h = 0; h < H; ++h) {
