@@ -3,8 +3,9 @@
 // switchable: the four int8 tile products (always), the next block's operand tile loads (L), the C tiles'
 // zero and store into a staging area (S), and the previous block's rescale in quarters between the products
 // (R; rescale_accumulate, as exact_columns; R3 and R2: with 3 and 2 vector operations per 16 outputs
-// instead of 4, wrong values, to see what fewer operations would buy). ns per block step, median over threads, best of 3 runs, for
-// 1 and N threads. If the parts overlapped, L+S+R would cost about max(parts), not their sum.
+// instead of 4, wrong values, to see what fewer operations would buy). ns per block step, median over
+// threads, best of 3 runs, for 1 and N threads. If the parts overlapped, L+S+R would cost about
+// max(parts), not their sum.
 // Usage: [threads = 16]. Needs AMX (Linux); prints "no amx" elsewhere.
 #include <amxmm/amxmm.hpp>
 

@@ -2,8 +2,9 @@
 // Do AVX-512 operations run in the shadow of the tile products, or do their times add up? Each thread runs
 // iterations of four register-only TDPBF16PS (2 × 2 C tiles, as the kernels) with V vector operations spread
 // after the products (V/4 after each) on 8 register chains; the vector work is either FMAs or the exact
-// rescale's sequence (convert, multiply, multiply, add; the product is kept from fusing into the add). Three timings per case, ns per iteration (best of 3):
-// tiles alone, vector work alone, both. If both ≈ max(alone), they overlap; if ≈ the sum, they do not.
+// rescale's sequence (convert, multiply, multiply, add; the product is kept from fusing into the add).
+// Three timings per case, ns per iteration (best of 3): tiles alone, vector work alone, both. If both ≈
+// max(alone), they overlap; if ≈ the sum, they do not.
 // Usage: [threads = 16]. Needs AMX (Linux); prints "no amx" elsewhere.
 #include <amxmm/amxmm.hpp>
 
